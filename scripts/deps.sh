@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what ebb needs from Debian/Ubuntu packages, only what is missing.
+#   scripts/deps.sh run    build and run the server
+#   scripts/deps.sh test   also the unit/integration tests, tools and fuzzer
+#   scripts/deps.sh bench  also the peers the benchmarks compare against
+set -euo pipefail
+
+want=(build-essential cmake pkg-config libevent-dev)
+case "${1:-run}" in
+  run) ;;
+  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps) ;;
+  bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "Installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

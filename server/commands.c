@@ -1,0 +1,1682 @@
+/*
+ * commands.c - the command table and the handlers of ebb's data, connection
+ * and server commands. See commands.h for the contract.
+ *
+ * Error wording follows Redis 7 wherever Redis has the same error; the few
+ * errors of ebb's own (invalid key, value too long, namespace cap) are
+ * defined once below.
+ */
+#include "commands.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+/* The Redis version ebb answers as in HELLO and INFO: the command set and
+ * reply shapes it follows are Redis 7.0's, and clients pick features by it. */
+#define EBB_REDIS_VERSION "7.0.0"
+
+/* ---- The command table ---------------------------------------------------- */
+
+typedef void cmd_handler(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+
+/* Flags, shown by COMMAND as Redis's flag names. */
+enum {
+    CMD_WRITE = 1 << 0,    /* may change the keyspace */
+    CMD_READONLY = 1 << 1, /* reads keys only */
+    CMD_FAST = 1 << 2,     /* O(1) or O(log N) */
+    CMD_ADMIN = 1 << 3,    /* server administration */
+    CMD_DENYOOM = 1 << 4,  /* may add memory */
+    CMD_STALE = 1 << 5,    /* harmless at any time (PING, INFO...) */
+};
+
+/*
+ * One row per command (or subcommand of a container).
+ *   name       lowercase; matched case-insensitively
+ *   arity      > 0: exactly that many argv entries, name included;
+ *              < 0: at least -arity
+ *   flags      CMD_* above
+ *   first, last, step   key positions for COMMAND (0 0 0: no keys;
+ *              last -1: to the end)
+ *   fn         the handler, or NULL for a container whose `subs` table is
+ *              searched with argv[1]
+ *   subs       subcommand rows of a container, ended by a row with NULL name
+ *   group, since, summary   for COMMAND DOCS
+ */
+typedef struct cmd_def {
+    const char *name;
+    int arity;
+    unsigned flags;
+    int first, last, step;
+    cmd_handler *fn;
+    const struct cmd_def *subs;
+    const char *group;
+    const char *since;
+    const char *summary;
+} cmd_def;
+
+#define H(name) static void name(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+H(cmd_ping);
+H(cmd_echo);
+H(cmd_quit);
+H(cmd_select);
+H(cmd_hello);
+H(cmd_auth);
+H(cmd_client_setname);
+H(cmd_client_getname);
+H(cmd_client_id);
+H(cmd_client_setinfo);
+H(cmd_client_list);
+H(cmd_client_info);
+H(cmd_client_help);
+H(cmd_command);
+H(cmd_command_count);
+H(cmd_command_docs);
+H(cmd_command_info);
+H(cmd_command_list);
+H(cmd_config_get);
+H(cmd_config_set);
+H(cmd_config_resetstat);
+H(cmd_config_help);
+H(cmd_dbsize);
+H(cmd_flushall);
+H(cmd_time);
+H(cmd_info);
+H(cmd_get);
+H(cmd_set);
+H(cmd_setnx);
+H(cmd_getset);
+H(cmd_getdel);
+H(cmd_mget);
+H(cmd_mset);
+H(cmd_msetnx);
+H(cmd_del);
+H(cmd_exists);
+H(cmd_touch);
+H(cmd_type);
+H(cmd_strlen);
+H(cmd_append);
+H(cmd_setrange);
+H(cmd_getrange);
+H(cmd_incr);
+H(cmd_decr);
+H(cmd_incrby);
+H(cmd_decrby);
+#undef H
+
+static const cmd_def client_subs[] = {
+    {"setname", 3, CMD_STALE, 0, 0, 0, cmd_client_setname, NULL, "connection", "2.6.9",
+     "Sets the connection name."},
+    {"getname", 2, CMD_STALE, 0, 0, 0, cmd_client_getname, NULL, "connection", "2.6.9",
+     "Returns the name of the connection."},
+    {"id", 2, CMD_STALE, 0, 0, 0, cmd_client_id, NULL, "connection", "5.0.0",
+     "Returns the unique client ID of the connection."},
+    {"setinfo", 4, CMD_STALE, 0, 0, 0, cmd_client_setinfo, NULL, "connection", "7.2.0",
+     "Sets information specific to the client or connection."},
+    {"list", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_client_list, NULL, "connection",
+     "2.4.0", "Lists open connections."},
+    {"info", 2, CMD_STALE, 0, 0, 0, cmd_client_info, NULL, "connection", "6.2.0",
+     "Returns information about the connection."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_client_help, NULL, "connection", "5.0.0",
+     "Returns helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def command_subs[] = {
+    {"count", 2, CMD_STALE, 0, 0, 0, cmd_command_count, NULL, "server", "2.8.13",
+     "Returns a count of commands."},
+    {"docs", -2, CMD_STALE, 0, 0, 0, cmd_command_docs, NULL, "server", "7.0.0",
+     "Returns documentary information about one, multiple or all commands."},
+    {"info", -2, CMD_STALE, 0, 0, 0, cmd_command_info, NULL, "server", "2.8.13",
+     "Returns information about one, multiple or all commands."},
+    {"list", -2, CMD_STALE, 0, 0, 0, cmd_command_list, NULL, "server", "7.0.0",
+     "Returns a list of command names."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def config_subs[] = {
+    {"get", -3, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_get, NULL, "server", "2.0.0",
+     "Returns the effective values of configuration parameters."},
+    {"set", -4, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_set, NULL, "server", "2.0.0",
+     "Sets configuration parameters in-flight."},
+    {"resetstat", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_resetstat, NULL, "server",
+     "2.0.0", "Resets the server's statistics."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_config_help, NULL, "server", "5.0.0",
+     "Returns helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def commands[] = {
+    /* connection */
+    {"ping", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_ping, NULL, "connection", "1.0.0",
+     "Returns the server's liveliness response."},
+    {"echo", 2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_echo, NULL, "connection", "1.0.0",
+     "Returns the given string."},
+    {"quit", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_quit, NULL, "connection", "1.0.0",
+     "Closes the connection."},
+    {"select", 2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_select, NULL, "connection", "1.0.0",
+     "Changes the selected database (only 0 exists)."},
+    {"hello", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_hello, NULL, "connection", "6.0.0",
+     "Handshakes with the server, choosing RESP2 or RESP3."},
+    {"auth", -2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_auth, NULL, "connection", "1.0.0",
+     "Authenticates the connection."},
+    {"client", -2, CMD_STALE, 0, 0, 0, NULL, client_subs, "connection", "2.4.0",
+     "A container for client connection commands."},
+    /* server */
+    {"command", -1, CMD_STALE, 0, 0, 0, cmd_command, command_subs, "server", "2.8.13",
+     "Returns detailed information about all commands."},
+    {"config", -2, CMD_STALE, 0, 0, 0, NULL, config_subs, "server", "2.0.0",
+     "A container for server configuration commands."},
+    {"dbsize", 1, CMD_READONLY | CMD_FAST, 0, 0, 0, cmd_dbsize, NULL, "server", "1.0.0",
+     "Returns the number of keys in the database."},
+    {"flushall", -1, CMD_WRITE, 0, 0, 0, cmd_flushall, NULL, "server", "1.0.0",
+     "Removes all keys and gives their memory back."},
+    {"flushdb", -1, CMD_WRITE, 0, 0, 0, cmd_flushall, NULL, "server", "1.0.0",
+     "Removes all keys of the (only) database."},
+    {"time", 1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_time, NULL, "server", "2.6.0",
+     "Returns the server time."},
+    {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
+     "Returns information and statistics about the server."},
+    /* string */
+    {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_get, NULL, "string", "1.0.0",
+     "Returns the value of a key."},
+    {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_set, NULL, "string", "1.0.0",
+     "Sets the value of a key."},
+    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_setnx, NULL, "string",
+     "1.0.0", "Sets the value of a key only when the key doesn't exist."},
+    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_getset, NULL, "string",
+     "1.0.0", "Returns the previous value of a key after setting it to a new value."},
+    {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_getdel, NULL, "string", "6.2.0",
+     "Returns the value of a key after deleting the key."},
+    {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_mget, NULL, "string", "1.0.0",
+     "Atomically returns the values of one or more keys."},
+    {"mset", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, cmd_mset, NULL, "string", "1.0.1",
+     "Atomically sets the values of one or more keys."},
+    {"msetnx", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, cmd_msetnx, NULL, "string", "1.0.1",
+     "Sets the values of one or more keys only when all keys don't exist."},
+    {"del", -2, CMD_WRITE, 1, -1, 1, cmd_del, NULL, "generic", "1.0.0",
+     "Deletes one or more keys."},
+    {"unlink", -2, CMD_WRITE | CMD_FAST, 1, -1, 1, cmd_del, NULL, "generic", "4.0.0",
+     "Deletes one or more keys."},
+    {"exists", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_exists, NULL, "generic", "1.0.0",
+     "Determines whether one or more keys exist."},
+    {"touch", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_touch, NULL, "generic", "3.2.1",
+     "Returns the number of existing keys out of those specified."},
+    {"type", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_type, NULL, "generic", "1.0.0",
+     "Determines the type of value stored at a key."},
+    {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_strlen, NULL, "string", "2.2.0",
+     "Returns the length of a string value."},
+    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_append, NULL, "string",
+     "2.0.0", "Appends a string to the value of a key."},
+    {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_setrange, NULL, "string", "2.2.0",
+     "Overwrites a part of a string value with another by an offset."},
+    {"getrange", 4, CMD_READONLY, 1, 1, 1, cmd_getrange, NULL, "string", "2.4.0",
+     "Returns a substring of the string stored at a key."},
+    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incr, NULL, "string",
+     "1.0.0", "Increments the integer value of a key by one."},
+    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decr, NULL, "string",
+     "1.0.0", "Decrements the integer value of a key by one."},
+    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incrby, NULL, "string",
+     "1.0.0", "Increments the integer value of a key by a number."},
+    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decrby, NULL, "string",
+     "1.0.0", "Decrements a number from the integer value of a key."},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* Case-insensitive lookup by name: the first byte narrows the search to a
+ * handful of rows, then lengths and bytes are compared. Cheaper than hashing
+ * for ~40 rows and allocation-free. */
+static const cmd_def *find_in(const cmd_def *tab, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n && tab[i].name != NULL; i++) {
+        const char *cn = tab[i].name;
+        if (cn[0] != (char)tolower((unsigned char)name[0]))
+            continue;
+        if (strlen(cn) == len && strncasecmp(cn, name, len) == 0)
+            return &tab[i];
+    }
+    return NULL;
+}
+
+static const cmd_def *find_command(const char *name, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    return find_in(commands, NCOMMANDS, name, len);
+}
+
+static size_t count_subs(const cmd_def *subs)
+{
+    size_t n = 0;
+    while (subs[n].name != NULL)
+        n++;
+    return n;
+}
+
+/* ---- Replies shared by handlers -------------------------------------------- */
+
+static void reply_error(cmd_server *s, cmd_client *c, const char *msg)
+{
+    STAT_INC(&s->st, total_error_replies);
+    resp_add_error(&c->out, msg);
+}
+
+static void reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_error(s, c, msg);
+}
+
+static const char ERR_SYNTAX[] = "ERR syntax error";
+static const char ERR_NOT_INT[] = "ERR value is not an integer or out of range";
+static const char ERR_OOM[] = "ERR out of memory";
+
+/* Shorten user text quoted in an error so the reply stays small. */
+#define QUOTE_MAX 64
+
+static void reply_bad_key(cmd_server *s, cmd_client *c, const resp_view *k)
+{
+    int n = k->len > QUOTE_MAX ? QUOTE_MAX : (int)k->len;
+    reply_errorf(s, c, "ERR invalid key '%.*s%s': expected an integer or namespace:integer",
+                 n, k->ptr, k->len > QUOTE_MAX ? "..." : "");
+}
+
+static void reply_value_too_long(cmd_server *s, cmd_client *c, size_t len)
+{
+    reply_errorf(s, c, "ERR value is %zu bytes; the maximum is %u", len, TABLE_VALUE_MAX);
+}
+
+static void reply_wrong_arity(cmd_server *s, cmd_client *c, const char *fullname)
+{
+    reply_errorf(s, c, "ERR wrong number of arguments for '%s' command", fullname);
+}
+
+/* ---- Keys ------------------------------------------------------------------ */
+
+/* Parse argv[i] as a key, or reply the invalid-key error and return false. */
+static bool parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k)
+{
+    if (db_parse_key(v->ptr, v->len, k))
+        return true;
+    reply_bad_key(s, c, v);
+    return false;
+}
+
+/* Parse keys argv[first], argv[first+step], ... into keys[]; on the first bad
+ * one reply the error and return false (nothing has been touched yet). */
+static bool parse_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc,
+                       size_t first, size_t step, db_key *keys)
+{
+    for (size_t i = first, j = 0; i < argc; i += step, j++)
+        if (!parse_key(s, c, &argv[i], &keys[j]))
+            return false;
+    return true;
+}
+
+/* The table holding k for reading: NULL if its namespace does not exist. */
+static table *read_table(cmd_server *s, const db_key *k)
+{
+    table *t;
+    db_table(s->db, k->ns, k->nslen, false, &t);
+    return t;
+}
+
+/* The table for writing k, creating its namespace; NULL after replying the
+ * error (namespace cap, out of memory). */
+static table *write_table(cmd_server *s, cmd_client *c, const db_key *k)
+{
+    table *t;
+    switch (db_table(s->db, k->ns, k->nslen, true, &t)) {
+    case DB_OK:
+        return t;
+    case DB_NS_LIMIT:
+        reply_errorf(s, c,
+                     "ERR too many namespaces: creating '%.*s' would pass max-namespaces (%lld)",
+                     (int)k->nslen, k->ns, s->cfg.max_namespaces.num);
+        return NULL;
+    case DB_NO_NAMESPACE:
+    case DB_NOMEM:
+        break;
+    }
+    STAT_INC(&s->st, unexpected_error_replies);
+    reply_error(s, c, ERR_OOM);
+    return NULL;
+}
+
+static void count_lookup(cmd_server *s, bool hit)
+{
+    if (hit)
+        STAT_INC(&s->st, keyspace_hits);
+    else
+        STAT_INC(&s->st, keyspace_misses);
+}
+
+/* Look up k; counts a hit or a miss. */
+static bool lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len)
+{
+    table *t = read_table(s, k);
+    if (t != NULL && table_get(t, k->id, val, len) == TABLE_OK) {
+        STAT_INC(&s->st, keyspace_hits);
+        return true;
+    }
+    STAT_INC(&s->st, keyspace_misses);
+    return false;
+}
+
+/* Store; replies the error and returns false on failure. */
+static bool store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val,
+                  size_t len)
+{
+    assert(len <= TABLE_VALUE_MAX);
+    if (table_set(t, id, val, len, NULL) == TABLE_OK)
+        return true;
+    STAT_INC(&s->st, unexpected_error_replies);
+    reply_error(s, c, ERR_OOM);
+    return false;
+}
+
+static bool check_value(cmd_server *s, cmd_client *c, const resp_view *v)
+{
+    if (v->len <= TABLE_VALUE_MAX)
+        return true;
+    reply_value_too_long(s, c, v->len);
+    return false;
+}
+
+/* Redis's string2ll: optional '-', no '+', no leading zeros, no spaces, no
+ * overflow. The strictness matters: INCR must refuse "01" as Redis does. */
+static bool parse_ll(const char *p, size_t len, long long *out)
+{
+    if (len == 0 || len > 20)
+        return false;
+    if (len == 1 && p[0] == '0') {
+        *out = 0;
+        return true;
+    }
+    size_t i = 0;
+    bool neg = false;
+    if (p[0] == '-') {
+        neg = true;
+        i = 1;
+        if (len == 1)
+            return false;
+    }
+    if (p[i] < '1' || p[i] > '9')
+        return false;
+    unsigned long long v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9)
+            return false;
+        if (v > (ULLONG_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return false;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    } else {
+        if (v > LLONG_MAX)
+            return false;
+        *out = (long long)v;
+    }
+    return true;
+}
+
+static bool arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out)
+{
+    if (parse_ll(v->ptr, v->len, out))
+        return true;
+    reply_error(s, c, ERR_NOT_INT);
+    return false;
+}
+
+static bool arg_is(const resp_view *v, const char *word)
+{
+    size_t n = strlen(word);
+    return v->len == n && strncasecmp(v->ptr, word, n) == 0;
+}
+
+/* ---- Connection commands ------------------------------------------------------ */
+
+static void cmd_ping(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (argc > 2) {
+        reply_wrong_arity(s, c, "ping");
+        return;
+    }
+    if (argc == 2)
+        resp_add_bulk(&c->out, argv[1].ptr, argv[1].len);
+    else
+        resp_add_simple(&c->out, "PONG");
+}
+
+static void cmd_echo(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    resp_add_bulk(&c->out, argv[1].ptr, argv[1].len);
+}
+
+static void cmd_quit(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    resp_add_ok(&c->out);
+    c->close_after_reply = true;
+}
+
+static void cmd_select(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    long long idx;
+    if (!arg_ll(s, c, &argv[1], &idx))
+        return;
+    if (idx != 0) {
+        reply_error(s, c, "ERR DB index is out of range");
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+static void cmd_auth(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    /* No requirepass: the default user takes any password, as in Redis. */
+    if (argc == 2) {
+        reply_error(s, c,
+                    "ERR AUTH <password> called without any password configured for the "
+                    "default user. Are you sure your configuration is correct?");
+    } else if (argc == 3) {
+        if (arg_is(&argv[1], "default"))
+            resp_add_ok(&c->out);
+        else
+            reply_error(s, c,
+                        "WRONGPASS invalid username-password pair or user is disabled.");
+    } else {
+        reply_error(s, c, ERR_SYNTAX);
+    }
+}
+
+/* CLIENT SETNAME rule, as Redis: printable ASCII without spaces. */
+static bool valid_client_name(const resp_view *v)
+{
+    for (size_t i = 0; i < v->len; i++)
+        if (v->ptr[i] < '!' || v->ptr[i] > '~')
+            return false;
+    return true;
+}
+
+static bool set_owned(char **dst, const resp_view *v)
+{
+    char *n = NULL;
+    if (v->len > 0) {
+        n = malloc(v->len + 1);
+        if (n == NULL)
+            return false;
+        memcpy(n, v->ptr, v->len);
+        n[v->len] = '\0';
+    }
+    free(*dst);
+    *dst = n;
+    return true;
+}
+
+static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    int proto = c->out.proto;
+    size_t i = 1;
+    if (argc >= 2) {
+        long long v;
+        if (!parse_ll(argv[1].ptr, argv[1].len, &v)) {
+            reply_error(s, c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (v < 2 || v > 3) {
+            reply_error(s, c, "NOPROTO unsupported protocol version");
+            return;
+        }
+        proto = (int)v;
+        i = 2;
+    }
+    const resp_view *setname = NULL;
+    for (; i < argc; i++) {
+        size_t more = argc - i - 1;
+        if (arg_is(&argv[i], "auth") && more >= 2) {
+            /* No requirepass: only the default user exists and takes any
+             * password (AUTH's own issue adds real passwords). */
+            if (!arg_is(&argv[i + 1], "default")) {
+                reply_error(s, c,
+                            "WRONGPASS invalid username-password pair or user is disabled.");
+                return;
+            }
+            i += 2;
+        } else if (arg_is(&argv[i], "setname") && more >= 1) {
+            setname = &argv[++i];
+            if (!valid_client_name(setname)) {
+                reply_error(s, c,
+                            "ERR Client names cannot contain spaces, newlines or special "
+                            "characters.");
+                return;
+            }
+        } else {
+            reply_errorf(s, c, "ERR Syntax error in HELLO option '%.*s'",
+                         (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len),
+                         argv[i].ptr);
+            return;
+        }
+    }
+    if (setname != NULL && !set_owned(&c->name, setname)) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    c->out.proto = proto;
+    resp_out *o = &c->out;
+    resp_add_map(o, 7);
+    resp_add_bulkstr(o, "server");
+    resp_add_bulkstr(o, "redis");
+    resp_add_bulkstr(o, "version");
+    resp_add_bulkstr(o, EBB_REDIS_VERSION);
+    resp_add_bulkstr(o, "proto");
+    resp_add_int(o, proto);
+    resp_add_bulkstr(o, "id");
+    resp_add_int(o, (long long)c->id);
+    resp_add_bulkstr(o, "mode");
+    resp_add_bulkstr(o, "standalone");
+    resp_add_bulkstr(o, "role");
+    resp_add_bulkstr(o, "master");
+    resp_add_bulkstr(o, "modules");
+    resp_add_array(o, 0);
+}
+
+static void cmd_client_setname(cmd_server *s, cmd_client *c, const resp_view *argv,
+                               size_t argc)
+{
+    if (!valid_client_name(&argv[2])) {
+        reply_error(s, c,
+                    "ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    if (!set_owned(&c->name, &argv[2])) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+static void cmd_client_getname(cmd_server *s, cmd_client *c, const resp_view *argv,
+                               size_t argc)
+{
+    if (c->name == NULL)
+        resp_add_null(&c->out);
+    else
+        resp_add_bulkstr(&c->out, c->name);
+}
+
+static void cmd_client_id(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    resp_add_int(&c->out, (long long)c->id);
+}
+
+static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const resp_view *argv,
+                               size_t argc)
+{
+    char **dst;
+    if (arg_is(&argv[2], "lib-name"))
+        dst = &c->lib_name;
+    else if (arg_is(&argv[2], "lib-ver"))
+        dst = &c->lib_ver;
+    else {
+        reply_errorf(s, c, "ERR Unrecognized option '%.*s'",
+                     (int)(argv[2].len > QUOTE_MAX ? QUOTE_MAX : argv[2].len), argv[2].ptr);
+        return;
+    }
+    if (!valid_client_name(&argv[3])) {
+        reply_errorf(s, c,
+                     "ERR %s cannot contain spaces, newlines or special characters.",
+                     dst == &c->lib_name ? "lib-name" : "lib-ver");
+        return;
+    }
+    if (!set_owned(dst, &argv[3])) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size_t cap)
+{
+    int64_t now = cmd_now_us();
+    int n = snprintf(dst, cap,
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N "
+                     "db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 "
+                     "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s "
+                     "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+                     (unsigned long long)c->id, c->addr, c->laddr, c->fd,
+                     c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
+                     (long long)((now - c->last_us) / 1000000), c->qbuf, c->obuf,
+                     c->qbuf + c->obuf + c->out.cap,
+                     c->last_cmd != NULL ? c->last_cmd : "NULL", c->out.proto,
+                     c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
+    if (n < 0)
+        return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static void reply_text(cmd_client *c, const char *p, size_t n)
+{
+    resp_add_verbatim(&c->out, "txt", p, n);
+}
+
+static void cmd_client_list(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    /* Filters: TYPE normal (every ebb client is normal) and ID id [id ...]. */
+    bool by_id = false;
+    size_t ids_from = 0;
+    if (argc > 2) {
+        if (arg_is(&argv[2], "type") && argc == 4) {
+            if (!arg_is(&argv[3], "normal") && !arg_is(&argv[3], "master") &&
+                !arg_is(&argv[3], "replica") && !arg_is(&argv[3], "pubsub")) {
+                reply_errorf(s, c, "ERR Unknown client type '%.*s'",
+                             (int)(argv[3].len > QUOTE_MAX ? QUOTE_MAX : argv[3].len),
+                             argv[3].ptr);
+                return;
+            }
+            if (!arg_is(&argv[3], "normal")) {
+                reply_text(c, "", 0);
+                return;
+            }
+        } else if (arg_is(&argv[2], "id") && argc >= 4) {
+            by_id = true;
+            ids_from = 3;
+            for (size_t i = 3; i < argc; i++) {
+                long long id;
+                if (!parse_ll(argv[i].ptr, argv[i].len, &id) || id <= 0) {
+                    reply_error(s, c, "ERR Invalid client ID");
+                    return;
+                }
+            }
+        } else {
+            reply_error(s, c, ERR_SYNTAX);
+            return;
+        }
+    }
+    strbuf b = {0};
+    char line[1024];
+    for (const cmd_client *x = s->clients; x != NULL; x = x->next) {
+        if (by_id) {
+            bool want = false;
+            for (size_t i = ids_from; i < argc && !want; i++) {
+                long long id = 0;
+                parse_ll(argv[i].ptr, argv[i].len, &id);
+                want = (unsigned long long)id == x->id;
+            }
+            if (!want)
+                continue;
+        }
+        size_t n = cmd_client_line(s, x, line, sizeof line);
+        strbuf_add(&b, line, n);
+        strbuf_add(&b, "\n", 1);
+    }
+    size_t len = 0;
+    char *text = strbuf_take(&b, &len);
+    if (text == NULL && b.oom) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    reply_text(c, text != NULL ? text : "", len);
+    free(text);
+}
+
+static void cmd_client_info(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    char line[1024];
+    size_t n = cmd_client_line(s, c, line, sizeof line - 1);
+    line[n++] = '\n';
+    reply_text(c, line, n);
+}
+
+static void reply_help(cmd_client *c, const char *const *lines)
+{
+    size_t n = 0;
+    while (lines[n] != NULL)
+        n++;
+    resp_add_array(&c->out, n);
+    for (size_t i = 0; i < n; i++)
+        resp_add_simple(&c->out, lines[i]);
+}
+
+static void cmd_client_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    static const char *const lines[] = {
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "LIST [TYPE normal] [ID <id> [<id> ...]]",
+        "    Return information about client connections.",
+        "SETINFO <LIB-NAME|LIB-VER> <value>",
+        "    Set client library name or version.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "HELP",
+        "    Print this help.",
+        NULL,
+    };
+    reply_help(c, lines);
+}
+
+/* ---- COMMAND ------------------------------------------------------------------- */
+
+static void add_flags(resp_out *o, unsigned flags)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        {CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+        {CMD_ADMIN, "admin"}, {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        n += (flags & names[i].bit) != 0;
+    resp_add_set(o, n);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (flags & names[i].bit)
+            resp_add_simple(o, names[i].name);
+}
+
+static void add_command_info(resp_out *o, const cmd_def *d, const char *parent)
+{
+    char full[64];
+    if (parent != NULL)
+        snprintf(full, sizeof full, "%s|%s", parent, d->name);
+    else
+        snprintf(full, sizeof full, "%s", d->name);
+    resp_add_array(o, 10);
+    resp_add_bulkstr(o, full);
+    resp_add_int(o, d->arity);
+    add_flags(o, d->flags);
+    resp_add_int(o, d->first);
+    resp_add_int(o, d->last);
+    resp_add_int(o, d->step);
+    resp_add_set(o, 0); /* ACL categories */
+    resp_add_array(o, 0); /* tips */
+    resp_add_array(o, 0); /* key specs */
+    if (d->subs != NULL) {
+        size_t n = count_subs(d->subs);
+        resp_add_array(o, n);
+        for (size_t i = 0; i < n; i++)
+            add_command_info(o, &d->subs[i], d->name);
+    } else {
+        resp_add_array(o, 0);
+    }
+}
+
+static void cmd_command(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    resp_add_array(&c->out, NCOMMANDS);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        add_command_info(&c->out, &commands[i], NULL);
+}
+
+static void cmd_command_count(cmd_server *s, cmd_client *c, const resp_view *argv,
+                              size_t argc)
+{
+    resp_add_int(&c->out, (long long)NCOMMANDS);
+}
+
+static void cmd_command_info(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (argc == 2) {
+        cmd_command(s, c, argv, argc);
+        return;
+    }
+    resp_add_array(&c->out, argc - 2);
+    for (size_t i = 2; i < argc; i++) {
+        const cmd_def *d = find_command(argv[i].ptr, argv[i].len);
+        if (d == NULL)
+            resp_add_null_array(&c->out);
+        else
+            add_command_info(&c->out, d, NULL);
+    }
+}
+
+static void cmd_command_list(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (argc != 2) {
+        reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    resp_add_array(&c->out, NCOMMANDS);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        resp_add_bulkstr(&c->out, commands[i].name);
+}
+
+static void add_docs(resp_out *o, const cmd_def *d, const char *parent)
+{
+    char full[64];
+    snprintf(full, sizeof full, "%s%s%s", parent != NULL ? parent : "",
+             parent != NULL ? "|" : "", d->name);
+    resp_add_bulkstr(o, full);
+    size_t nsubs = d->subs != NULL ? count_subs(d->subs) : 0;
+    resp_add_map(o, nsubs > 0 ? 4 : 3);
+    resp_add_bulkstr(o, "summary");
+    resp_add_bulkstr(o, d->summary);
+    resp_add_bulkstr(o, "since");
+    resp_add_bulkstr(o, d->since);
+    resp_add_bulkstr(o, "group");
+    resp_add_bulkstr(o, d->group);
+    if (nsubs > 0) {
+        resp_add_bulkstr(o, "subcommands");
+        resp_add_map(o, nsubs);
+        for (size_t i = 0; i < nsubs; i++)
+            add_docs(o, &d->subs[i], d->name);
+    }
+}
+
+static void cmd_command_docs(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (argc == 2) {
+        resp_add_map(&c->out, NCOMMANDS);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            add_docs(&c->out, &commands[i], NULL);
+        return;
+    }
+    size_t found = 0;
+    for (size_t i = 2; i < argc; i++)
+        found += find_command(argv[i].ptr, argv[i].len) != NULL;
+    resp_add_map(&c->out, found);
+    for (size_t i = 2; i < argc; i++) {
+        const cmd_def *d = find_command(argv[i].ptr, argv[i].len);
+        if (d != NULL)
+            add_docs(&c->out, d, NULL);
+    }
+}
+
+/* ---- CONFIG -------------------------------------------------------------------- */
+
+static void cmd_config_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    bool match[CONFIG_OPTION_COUNT];
+    size_t n = 0;
+    for (size_t i = 0; i < config_option_count; i++) {
+        match[i] = false;
+        for (size_t j = 2; j < argc && !match[i]; j++)
+            match[i] = glob_match(argv[j].ptr, argv[j].len, config_options[i].name,
+                                  strlen(config_options[i].name), true);
+        n += match[i];
+    }
+    resp_add_map(&c->out, n);
+    char val[512];
+    for (size_t i = 0; i < config_option_count; i++) {
+        if (!match[i])
+            continue;
+        resp_add_bulkstr(&c->out, config_options[i].name);
+        resp_add_bulkstr(&c->out, config_format(&s->cfg, &config_options[i], val, sizeof val));
+    }
+}
+
+static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if ((argc - 2) % 2 != 0) {
+        reply_wrong_arity(s, c, "config|set");
+        return;
+    }
+    /* All or nothing, as Redis 7: validate every pair on a scratch copy
+     * first, then apply to the live config. */
+    for (size_t i = 2; i < argc; i += 2) {
+        if (config_find(argv[i].ptr, argv[i].len) == NULL) {
+            reply_errorf(s, c, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+                         (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len), argv[i].ptr);
+            return;
+        }
+        for (size_t j = 2; j < i; j += 2) {
+            if (argv[j].len == argv[i].len &&
+                strncasecmp(argv[j].ptr, argv[i].ptr, argv[i].len) == 0) {
+                reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - duplicate parameter",
+                             (int)argv[i].len, argv[i].ptr);
+                return;
+            }
+        }
+    }
+    config trial;
+    if (!config_init(&trial)) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    char err[256];
+    for (size_t i = 2; i < argc; i += 2) {
+        if (!config_set(&trial, argv[i].ptr, argv[i].len, argv[i + 1].ptr, argv[i + 1].len,
+                        true, err, sizeof err)) {
+            config_deinit(&trial);
+            reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                         (int)argv[i].len, argv[i].ptr, err);
+            return;
+        }
+    }
+    config_deinit(&trial);
+    for (size_t i = 2; i < argc; i += 2) {
+        if (!config_set(&s->cfg, argv[i].ptr, argv[i].len, argv[i + 1].ptr, argv[i + 1].len,
+                        true, err, sizeof err)) {
+            reply_error(s, c, ERR_OOM); /* validated above: only allocation can fail */
+            return;
+        }
+    }
+    cmd_server_apply_config(s);
+    resp_add_ok(&c->out);
+}
+
+static void cmd_config_resetstat(cmd_server *s, cmd_client *c, const resp_view *argv,
+                                 size_t argc)
+{
+    memset(&s->st, 0, sizeof s->st);
+    s->peak_used = cmd_used_memory(s);
+    resp_add_ok(&c->out);
+}
+
+static void cmd_config_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    static const char *const lines[] = {
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Print this help.",
+        NULL,
+    };
+    reply_help(c, lines);
+}
+
+/* ---- Server commands ------------------------------------------------------------ */
+
+static void cmd_dbsize(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    resp_add_int(&c->out, (long long)db_size(s->db));
+}
+
+static void cmd_flushall(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    /* ASYNC and SYNC behave alike: unmapping is fast even for millions of
+     * keys, since records live in a few large chunks. */
+    if (argc > 2 || (argc == 2 && !arg_is(&argv[1], "async") && !arg_is(&argv[1], "sync"))) {
+        reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    db_flush(s->db);
+    malloc_trim(0);
+    resp_add_ok(&c->out);
+}
+
+static void cmd_time(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    int64_t now = cmd_now_us();
+    resp_add_array(&c->out, 2);
+    resp_add_bulk_ll(&c->out, now / 1000000);
+    resp_add_bulk_ll(&c->out, now % 1000000);
+}
+
+static void cmd_info(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    size_t len;
+    char *text = cmd_info_text(s, argv + 1, argc - 1, &len);
+    if (text == NULL) {
+        reply_error(s, c, ERR_OOM);
+        return;
+    }
+    reply_text(c, text, len);
+    free(text);
+}
+
+/* ---- String commands -------------------------------------------------------------- */
+
+static void cmd_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k))
+        return;
+    const uint8_t *val;
+    size_t len;
+    if (lookup(s, &k, &val, &len))
+        resp_add_bulk(&c->out, val, len);
+    else
+        resp_add_null(&c->out);
+}
+
+/* SET flags. The expiry options (EX PX EXAT PXAT KEEPTTL) are parsed here so
+ * that their errors match Redis; storing TTLs belongs to the TTL issue. */
+enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_EXPIRY = 8, SET_KEEPTTL = 16 };
+
+static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    unsigned fl = 0;
+    for (size_t i = 3; i < argc; i++) {
+        const resp_view *a = &argv[i];
+        bool has_next = i + 1 < argc;
+        if (arg_is(a, "nx") && !(fl & SET_XX))
+            fl |= SET_NX;
+        else if (arg_is(a, "xx") && !(fl & SET_NX))
+            fl |= SET_XX;
+        else if (arg_is(a, "get"))
+            fl |= SET_GET;
+        else if (arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
+            fl |= SET_KEEPTTL;
+        else if ((arg_is(a, "ex") || arg_is(a, "px") || arg_is(a, "exat") ||
+                  arg_is(a, "pxat")) &&
+                 !(fl & (SET_EXPIRY | SET_KEEPTTL)) && has_next) {
+            long long v;
+            if (!arg_ll(s, c, &argv[++i], &v))
+                return;
+            if (v <= 0) {
+                reply_error(s, c, "ERR invalid expire time in 'set' command");
+                return;
+            }
+            fl |= SET_EXPIRY;
+        } else {
+            reply_error(s, c, ERR_SYNTAX);
+            return;
+        }
+    }
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+        return;
+    if (fl & SET_EXPIRY) {
+        reply_error(s, c, "ERR expiry options are not supported yet");
+        return;
+    }
+    table *t = write_table(s, c, &k);
+    if (t == NULL)
+        return;
+    /* GET: copy the old value out (the lent pointer dies at the set) and
+     * reply it only after the set succeeded. */
+    uint8_t old[TABLE_VALUE_MAX];
+    const uint8_t *p;
+    size_t oldlen = 0;
+    bool exists = table_get(t, k.id, &p, &oldlen) == TABLE_OK;
+    if (exists && (fl & SET_GET))
+        memcpy(old, p, oldlen);
+    if (fl & SET_GET)
+        count_lookup(s, exists);
+    bool skip = ((fl & SET_NX) && exists) || ((fl & SET_XX) && !exists);
+    if (!skip && !store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+        return;
+    if (fl & SET_GET) {
+        if (exists)
+            resp_add_bulk(&c->out, old, oldlen);
+        else
+            resp_add_null(&c->out);
+    } else if (skip) {
+        resp_add_null(&c->out);
+    } else {
+        resp_add_ok(&c->out);
+    }
+}
+
+static void cmd_setnx(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+        return;
+    table *t = write_table(s, c, &k);
+    if (t == NULL)
+        return;
+    if (table_get(t, k.id, NULL, NULL) == TABLE_OK) {
+        resp_add_int(&c->out, 0);
+        return;
+    }
+    if (store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+        resp_add_int(&c->out, 1);
+}
+
+static void cmd_getset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+        return;
+    table *t = write_table(s, c, &k);
+    if (t == NULL)
+        return;
+    /* Copy the old value out before the set (the lent pointer dies there),
+     * and reply only once the set has succeeded. */
+    uint8_t old[TABLE_VALUE_MAX];
+    const uint8_t *p;
+    size_t oldlen = 0;
+    bool exists = table_get(t, k.id, &p, &oldlen) == TABLE_OK;
+    if (exists)
+        memcpy(old, p, oldlen);
+    count_lookup(s, exists);
+    if (!store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+        return;
+    if (exists)
+        resp_add_bulk(&c->out, old, oldlen);
+    else
+        resp_add_null(&c->out);
+}
+
+static void cmd_getdel(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k))
+        return;
+    const uint8_t *val;
+    size_t len;
+    if (!lookup(s, &k, &val, &len)) {
+        resp_add_null(&c->out);
+        return;
+    }
+    resp_add_bulk(&c->out, val, len);
+    table_del(read_table(s, &k), k.id);
+}
+
+/* Room for the parsed keys of a multi-key command. Small commands use the
+ * stack; larger ones one malloc per command. */
+#define KEYS_ON_STACK 16
+
+static db_key *keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf)
+{
+    if (n <= KEYS_ON_STACK)
+        return stackbuf;
+    db_key *k = malloc(n * sizeof *k);
+    if (k == NULL)
+        reply_error(s, c, ERR_OOM);
+    return k;
+}
+
+static void keys_free(db_key *k, db_key *stackbuf)
+{
+    if (k != stackbuf)
+        free(k);
+}
+
+static void cmd_mget(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    size_t n = argc - 1;
+    db_key stackbuf[KEYS_ON_STACK];
+    db_key *keys = keys_alloc(s, c, n, stackbuf);
+    if (keys == NULL)
+        return;
+    if (parse_keys(s, c, argv, argc, 1, 1, keys)) {
+        resp_add_array(&c->out, n);
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *val;
+            size_t len;
+            if (lookup(s, &keys[i], &val, &len))
+                resp_add_bulk(&c->out, val, len);
+            else
+                resp_add_null(&c->out);
+        }
+    }
+    keys_free(keys, stackbuf);
+}
+
+/* Shared by MSET and MSETNX: validate everything, resolve every table (so a
+ * namespace-cap error changes nothing), then optionally refuse if any key
+ * exists, then store. Returns 1 if stored, 0 if refused (nx), -1 on error. */
+static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc,
+                        bool nx)
+{
+    if ((argc - 1) % 2 != 0) {
+        reply_wrong_arity(s, c, nx ? "msetnx" : "mset");
+        return -1;
+    }
+    size_t n = (argc - 1) / 2;
+    db_key stackbuf[KEYS_ON_STACK];
+    db_key *keys = keys_alloc(s, c, n, stackbuf);
+    if (keys == NULL)
+        return -1;
+    int rc = -1;
+    if (!parse_keys(s, c, argv, argc, 1, 2, keys))
+        goto out;
+    for (size_t i = 2; i < argc; i += 2)
+        if (!check_value(s, c, &argv[i]))
+            goto out;
+    for (size_t i = 0; i < n; i++)
+        if (write_table(s, c, &keys[i]) == NULL)
+            goto out;
+    if (nx) {
+        for (size_t i = 0; i < n; i++) {
+            table *t = read_table(s, &keys[i]);
+            if (table_get(t, keys[i].id, NULL, NULL) == TABLE_OK) {
+                rc = 0;
+                goto out;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!store(s, c, read_table(s, &keys[i]), keys[i].id, argv[2 + 2 * i].ptr,
+                   argv[2 + 2 * i].len))
+            goto out;
+    rc = 1;
+out:
+    keys_free(keys, stackbuf);
+    return rc;
+}
+
+static void cmd_mset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (mset_generic(s, c, argv, argc, false) == 1)
+        resp_add_ok(&c->out);
+}
+
+static void cmd_msetnx(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    int rc = mset_generic(s, c, argv, argc, true);
+    if (rc >= 0)
+        resp_add_int(&c->out, rc);
+}
+
+/* DEL, UNLINK, EXISTS, TOUCH: count keys; delete when asked. */
+static void count_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc,
+                       bool del)
+{
+    size_t n = argc - 1;
+    db_key stackbuf[KEYS_ON_STACK];
+    db_key *keys = keys_alloc(s, c, n, stackbuf);
+    if (keys == NULL)
+        return;
+    if (parse_keys(s, c, argv, argc, 1, 1, keys)) {
+        long long found = 0;
+        for (size_t i = 0; i < n; i++) {
+            table *t = read_table(s, &keys[i]);
+            if (t == NULL)
+                continue;
+            if (del)
+                found += table_del(t, keys[i].id) == TABLE_OK;
+            else
+                found += table_get(t, keys[i].id, NULL, NULL) == TABLE_OK;
+        }
+        resp_add_int(&c->out, found);
+    }
+    keys_free(keys, stackbuf);
+}
+
+static void cmd_del(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    count_keys(s, c, argv, argc, true);
+}
+
+static void cmd_exists(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    count_keys(s, c, argv, argc, false);
+}
+
+static void cmd_touch(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    count_keys(s, c, argv, argc, false);
+}
+
+static void cmd_type(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k))
+        return;
+    table *t = read_table(s, &k);
+    bool found = t != NULL && table_get(t, k.id, NULL, NULL) == TABLE_OK;
+    resp_add_simple(&c->out, found ? "string" : "none");
+}
+
+static void cmd_strlen(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k))
+        return;
+    const uint8_t *val;
+    size_t len = 0;
+    table *t = read_table(s, &k);
+    if (t == NULL || table_get(t, k.id, &val, &len) != TABLE_OK)
+        len = 0;
+    resp_add_int(&c->out, (long long)len);
+}
+
+static void cmd_append(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    if (!parse_key(s, c, &argv[1], &k))
+        return;
+    table *t = write_table(s, c, &k);
+    if (t == NULL)
+        return;
+    uint8_t buf[TABLE_VALUE_MAX];
+    const uint8_t *old;
+    size_t oldlen = 0;
+    if (table_get(t, k.id, &old, &oldlen) != TABLE_OK)
+        oldlen = 0;
+    size_t total = oldlen + argv[2].len;
+    if (total > TABLE_VALUE_MAX) {
+        reply_value_too_long(s, c, total);
+        return;
+    }
+    memcpy(buf, old, oldlen);
+    memcpy(buf + oldlen, argv[2].ptr, argv[2].len);
+    if (store(s, c, t, k.id, buf, total))
+        resp_add_int(&c->out, (long long)total);
+}
+
+static void cmd_setrange(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    long long off;
+    if (!parse_key(s, c, &argv[1], &k) || !arg_ll(s, c, &argv[2], &off))
+        return;
+    if (off < 0) {
+        reply_error(s, c, "ERR offset is out of range");
+        return;
+    }
+    const resp_view *v = &argv[3];
+    table *t = read_table(s, &k);
+    const uint8_t *old = NULL;
+    size_t oldlen = 0;
+    bool exists = t != NULL && table_get(t, k.id, &old, &oldlen) == TABLE_OK;
+    if (v->len == 0) {
+        /* Nothing to write: Redis replies the current length, creates nothing. */
+        resp_add_int(&c->out, exists ? (long long)oldlen : 0);
+        return;
+    }
+    if ((unsigned long long)off + v->len > TABLE_VALUE_MAX) {
+        unsigned long long want = (unsigned long long)off + v->len;
+        reply_errorf(s, c, "ERR value is %llu bytes; the maximum is %u", want, TABLE_VALUE_MAX);
+        return;
+    }
+    if (t == NULL && (t = write_table(s, c, &k)) == NULL)
+        return;
+    uint8_t buf[TABLE_VALUE_MAX];
+    memset(buf, 0, sizeof buf);
+    if (exists)
+        memcpy(buf, old, oldlen);
+    memcpy(buf + off, v->ptr, v->len);
+    size_t total = (size_t)off + v->len > oldlen ? (size_t)off + v->len : oldlen;
+    if (store(s, c, t, k.id, buf, total))
+        resp_add_int(&c->out, (long long)total);
+}
+
+static void cmd_getrange(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    db_key k;
+    long long start, end;
+    if (!parse_key(s, c, &argv[1], &k) || !arg_ll(s, c, &argv[2], &start) ||
+        !arg_ll(s, c, &argv[3], &end))
+        return;
+    const uint8_t *val = NULL;
+    size_t len = 0;
+    if (!lookup(s, &k, &val, &len))
+        len = 0;
+    long long n = (long long)len;
+    /* Redis 7 GETRANGE index rules. */
+    if (start < 0 && end < 0 && start > end) {
+        resp_add_bulk(&c->out, "", 0);
+        return;
+    }
+    if (start < 0)
+        start = n + start;
+    if (end < 0)
+        end = n + end;
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end >= n)
+        end = n - 1;
+    if (n == 0 || start > end) {
+        resp_add_bulk(&c->out, "", 0);
+        return;
+    }
+    resp_add_bulk(&c->out, val + start, (size_t)(end - start + 1));
+}
+
+static void incr_generic(cmd_server *s, cmd_client *c, const resp_view *keyarg, long long by)
+{
+    db_key k;
+    if (!parse_key(s, c, keyarg, &k))
+        return;
+    table *t = write_table(s, c, &k);
+    if (t == NULL)
+        return;
+    const uint8_t *val;
+    size_t len;
+    long long cur = 0;
+    if (table_get(t, k.id, &val, &len) == TABLE_OK &&
+        !parse_ll((const char *)val, len, &cur)) {
+        reply_error(s, c, ERR_NOT_INT);
+        return;
+    }
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+        (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
+        reply_error(s, c, "ERR increment or decrement would overflow");
+        return;
+    }
+    cur += by;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", cur);
+    if (store(s, c, t, k.id, buf, (size_t)n))
+        resp_add_int(&c->out, cur);
+}
+
+static void cmd_incr(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    incr_generic(s, c, &argv[1], 1);
+}
+
+static void cmd_decr(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    incr_generic(s, c, &argv[1], -1);
+}
+
+static void cmd_incrby(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    long long by;
+    if (arg_ll(s, c, &argv[2], &by))
+        incr_generic(s, c, &argv[1], by);
+}
+
+static void cmd_decrby(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    long long by;
+    if (!arg_ll(s, c, &argv[2], &by))
+        return;
+    if (by == LLONG_MIN) {
+        reply_error(s, c, "ERR decrement would overflow");
+        return;
+    }
+    incr_generic(s, c, &argv[1], -by);
+}
+
+/* ---- Dispatcher ------------------------------------------------------------------- */
+
+static bool arity_ok(const cmd_def *d, size_t argc)
+{
+    return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
+}
+
+static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view *argv,
+                                  size_t argc)
+{
+    /* Redis 7: the name (128 bytes at most) and the first arguments quoted,
+     * each followed by a space, until 128 bytes of them have been shown. */
+    char args[256];
+    size_t n = 0;
+    for (size_t i = 1; i < argc && n < 128; i++) {
+        int room = 128 - (int)n;
+        int w = snprintf(args + n, sizeof args - n, "'%.*s' ",
+                         (int)(argv[i].len < (size_t)room ? argv[i].len : (size_t)room),
+                         argv[i].ptr);
+        if (w < 0)
+            break;
+        n += (size_t)w < sizeof args - n ? (size_t)w : sizeof args - n - 1;
+    }
+    args[n] = '\0';
+    reply_errorf(s, c, "ERR unknown command '%.*s', with args beginning with: %s",
+                 (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].ptr, args);
+}
+
+void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    assert(argc >= 1);
+    STAT_INC(&s->st, total_commands_processed);
+    c->last_us = cmd_now_us();
+    const cmd_def *d = find_command(argv[0].ptr, argv[0].len);
+    if (d == NULL) {
+        c->last_cmd = NULL;
+        reply_unknown_command(s, c, argv, argc);
+        return;
+    }
+    c->last_cmd = d->name;
+    if (!arity_ok(d, argc)) {
+        reply_wrong_arity(s, c, d->name);
+        return;
+    }
+    if (d->subs != NULL && (d->fn == NULL || argc >= 2)) {
+        /* A container: the subcommand names the row. (COMMAND alone runs the
+         * container's own handler.) */
+        const cmd_def *sub = find_in(d->subs, SIZE_MAX, argv[1].ptr, argv[1].len);
+        if (sub == NULL) {
+            char upper[16];
+            size_t i;
+            for (i = 0; d->name[i] != '\0' && i < sizeof upper - 1; i++)
+                upper[i] = (char)toupper((unsigned char)d->name[i]);
+            upper[i] = '\0';
+            reply_errorf(s, c, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                         (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
+            return;
+        }
+        if (!arity_ok(sub, argc)) {
+            char full[64];
+            snprintf(full, sizeof full, "%s|%s", d->name, sub->name);
+            reply_wrong_arity(s, c, full);
+            return;
+        }
+        d = sub;
+    }
+    d->fn(s, c, argv, argc);
+}
+
+void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st, const resp_request *req)
+{
+    char why[128];
+    STAT_INC(&s->st, protocol_errors);
+    reply_errorf(s, c, "ERR Protocol error: %s", resp_strerror(st, req, why, sizeof why));
+    c->close_after_reply = true;
+}
+
+/* ---- Server state ----------------------------------------------------------------- */
+
+int64_t cmd_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+bool cmd_server_init(cmd_server *s)
+{
+    memset(s, 0, sizeof *s);
+    s->next_client_id = 1;
+    s->start_us = cmd_now_us();
+    s->config_file = "";
+    s->executable = "";
+    s->event_api = "";
+    return config_init(&s->cfg);
+}
+
+bool cmd_server_start(cmd_server *s)
+{
+    table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0};
+    s->db = db_create((unsigned)s->cfg.max_namespaces.num, &topt);
+    if (s->db == NULL)
+        return false;
+    cmd_server_apply_config(s);
+    s->peak_used = cmd_used_memory(s);
+    return true;
+}
+
+void cmd_server_deinit(cmd_server *s)
+{
+    db_destroy(s->db);
+    s->db = NULL;
+    config_deinit(&s->cfg);
+}
+
+void cmd_server_apply_config(cmd_server *s)
+{
+    log_set_level((log_level)s->cfg.loglevel.num);
+    if (s->db != NULL) {
+        db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
+        table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0};
+        db_set_table_options(s->db, &topt);
+    }
+}
+
+/* Old buckets evacuated per cron tick across all tables. A bucket holds at
+ * most 8 keys plus overflow; 2048 buckets is ~15k slot moves, well under a
+ * millisecond, and at 100 ticks/s a 2^21-bucket table migrates in ~10 s even
+ * with no client writes driving it. */
+#define CRON_MIGRATE_BUCKETS 2048
+
+bool cmd_server_cron(cmd_server *s)
+{
+    bool busy = db_step(s->db, CRON_MIGRATE_BUCKETS);
+    uint64_t used = cmd_used_memory(s);
+    if (used > s->peak_used)
+        s->peak_used = used;
+    return busy;
+}
+
+uint64_t cmd_used_memory(const cmd_server *s)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        table_stats st;
+        table_get_stats(db_ns_at(s->db, i)->t, &st);
+        total += st.index_bytes + st.payload_bytes;
+    }
+    struct mallinfo2 mi = mallinfo2();
+    return total + mi.uordblks + mi.hblkhd;
+}
+
+void cmd_client_init(cmd_server *s, cmd_client *c)
+{
+    memset(c, 0, sizeof *c);
+    resp_out_init(&c->out);
+    c->id = s->next_client_id++;
+    c->fd = -1;
+    c->ctime_us = c->last_us = cmd_now_us();
+    c->next = s->clients;
+    if (s->clients != NULL)
+        s->clients->prev = c;
+    s->clients = c;
+    s->connected++;
+}
+
+void cmd_client_deinit(cmd_server *s, cmd_client *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    s->connected--;
+    resp_out_deinit(&c->out);
+    free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
+    c->name = c->lib_name = c->lib_ver = NULL;
+}

@@ -1,0 +1,106 @@
+/*
+ * commands.h - command semantics: the command table, argument parsing,
+ * replies, INFO (layer 2: depends on db/table, protocol, config, stats; never
+ * on libevent or sockets).
+ *
+ * One request: the connection layer hands cmd_execute() a client and the
+ * argv views of one parsed request. The dispatcher finds the command (case-
+ * insensitive), checks arity once, runs the handler, and counts. Handlers
+ * write their replies into client->out (a resp_out) and never touch sockets;
+ * they may set client->close_after_reply (QUIT) or server->shutdown_asked.
+ * So every handler is unit-testable with an in-memory client.
+ */
+#ifndef EBB_COMMANDS_H
+#define EBB_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "resp.h"
+#include "stats.h"
+
+typedef struct cmd_client cmd_client;
+
+/* Server-wide state the handlers work on. Owned by main; the commands layer
+ * only reads and updates it. */
+typedef struct cmd_server {
+    db *db;
+    config cfg;
+    stats st;
+    cmd_client *clients;        /* registry: every connected client */
+    uint64_t connected;         /* clients in the registry */
+    uint64_t next_client_id;
+    int64_t start_us;           /* wall clock at start (µs) */
+    const char *config_file;    /* absolute path or "" */
+    const char *executable;
+    const char *event_api;      /* the loop's backend, e.g. "epoll" */
+    int tcp_port;               /* port actually bound */
+    bool shutdown_asked;        /* a command asked the server to stop */
+    uint64_t peak_used;         /* high-water mark of used_memory */
+} cmd_server;
+
+/* One client as the commands layer sees it. The connection layer embeds it,
+ * fills addr/laddr/fd, registers it and feeds it requests. */
+struct cmd_client {
+    uint64_t id;
+    resp_out out;               /* replies are appended here; out.proto is the version */
+    char *name;                 /* CLIENT SETNAME, owned, NULL when unset */
+    char *lib_name, *lib_ver;   /* CLIENT SETINFO, owned */
+    char addr[64];              /* "ip:port" of the peer */
+    char laddr[64];             /* "ip:port" of our end */
+    int fd;
+    int64_t ctime_us;           /* connected at */
+    int64_t last_us;            /* last command at */
+    const char *last_cmd;       /* full name of the last command ("client|list") */
+    size_t qbuf;                /* bytes of unparsed input (conn keeps it current) */
+    size_t obuf;                /* bytes of pending output (conn keeps it current) */
+    bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
+    cmd_client *prev, *next;    /* registry links */
+};
+
+/* Set up server state: config defaults (cfg must then be loaded by the
+ * caller), the keyspace is created by cmd_server_start once config is final.
+ * Returns false on allocation failure. */
+bool cmd_server_init(cmd_server *s);
+/* Create the keyspace from the final configuration. */
+bool cmd_server_start(cmd_server *s);
+/* Free the keyspace and config. Clients must be gone. */
+void cmd_server_deinit(cmd_server *s);
+/* Push runtime-changeable options into the modules that use them (after a
+ * CONFIG SET or at start). */
+void cmd_server_apply_config(cmd_server *s);
+/* Periodic work: advance table migrations by a bounded amount, refresh the
+ * memory peak. Returns true while more background work is pending. */
+bool cmd_server_cron(cmd_server *s);
+
+/* Client lifecycle: init sets id, proto 2 and registers the client with the
+ * server; deinit unregisters it and frees what it owns. */
+void cmd_client_init(cmd_server *s, cmd_client *c);
+void cmd_client_deinit(cmd_server *s, cmd_client *c);
+
+/* Run one request. argc >= 1. Replies go to c->out. */
+void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+
+/* Reply with a protocol error (connection layer's one mapping point):
+ * "-ERR Protocol error: <text>" and mark the client to close. */
+void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st,
+                        const resp_request *req);
+
+/* Current wall clock in µs. */
+int64_t cmd_now_us(void);
+
+/* Memory the process holds, for INFO and maxmemory: table mappings plus
+ * allocator in-use bytes. */
+uint64_t cmd_used_memory(const cmd_server *s);
+
+/* Render INFO for the given sections ("" or "default"/"all"/"everything" for
+ * all) into a malloc'd NUL-terminated string (*len set). NULL on OOM. */
+char *cmd_info_text(cmd_server *s, const resp_view *sections, size_t nsections, size_t *len);
+
+/* Render one CLIENT LIST line (no trailing newline) into dst. */
+size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size_t cap);
+
+#endif

@@ -1,0 +1,355 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "resp.h"
+
+const config_option config_options[] = {
+#define CFG_ROW(field, name, type, def, min, max, flags, desc)                   \
+    {name, type, def, min, max, flags, desc, offsetof(config, field)},
+    CONFIG_OPTIONS(CFG_ROW)
+#undef CFG_ROW
+};
+const size_t config_option_count = sizeof config_options / sizeof config_options[0];
+
+static config_value *slot(config *c, const config_option *o)
+{
+    return (config_value *)((char *)c + o->offset);
+}
+
+static const config_value *cslot(const config *c, const config_option *o)
+{
+    return (const config_value *)((const char *)c + o->offset);
+}
+
+bool config_init(config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[128];
+    for (size_t i = 0; i < config_option_count; i++) {
+        const config_option *o = &config_options[i];
+        if (!config_set(c, o->name, strlen(o->name), o->def, strlen(o->def), false,
+                        err, sizeof err)) {
+            config_deinit(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+void config_deinit(config *c)
+{
+    for (size_t i = 0; i < config_option_count; i++) {
+        config_value *v = slot(c, &config_options[i]);
+        free(v->str);
+        v->str = NULL;
+    }
+}
+
+const config_option *config_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < config_option_count; i++) {
+        const char *n = config_options[i].name;
+        if (strlen(n) == len && strncasecmp(n, name, len) == 0)
+            return &config_options[i];
+    }
+    return NULL;
+}
+
+/* Strict decimal integer: optional '-', digits, no spaces, no overflow. */
+static bool parse_ll(const char *s, size_t len, long long *out)
+{
+    if (len == 0 || len > 20)
+        return false;
+    char buf[24];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0' || buf[0] == '+' || buf[0] == ' ')
+        return false;
+    *out = v;
+    return true;
+}
+
+bool config_parse_memory(const char *s, size_t len, long long *out)
+{
+    static const struct {
+        const char *suffix;
+        long long mul;
+    } units[] = {
+        {"gb", 1024LL * 1024 * 1024}, {"mb", 1024LL * 1024}, {"kb", 1024},
+        {"g", 1000LL * 1000 * 1000},  {"m", 1000LL * 1000},  {"k", 1000},
+        {"b", 1},
+    };
+    long long mul = 1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        size_t sl = strlen(units[i].suffix);
+        if (len > sl && strncasecmp(s + len - sl, units[i].suffix, sl) == 0) {
+            mul = units[i].mul;
+            len -= sl;
+            break;
+        }
+    }
+    long long v;
+    if (!parse_ll(s, len, &v) || v < 0 || (mul > 1 && v > LLONG_MAX / mul))
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+int config_enum_index(const config_option *o, const char *word, size_t len)
+{
+    /* The description starts with "a|b|c:". */
+    const char *p = o->desc;
+    const char *colon = strchr(p, ':');
+    int idx = 0;
+    while (p < colon) {
+        const char *bar = memchr(p, '|', (size_t)(colon - p));
+        const char *end = bar != NULL ? bar : colon;
+        if ((size_t)(end - p) == len && strncasecmp(p, word, len) == 0)
+            return idx;
+        idx++;
+        p = end + 1;
+    }
+    return -1;
+}
+
+static void enum_name(const config_option *o, long long idx, char *dst, size_t dstlen)
+{
+    const char *p = o->desc;
+    const char *colon = strchr(p, ':');
+    for (long long i = 0; p < colon; i++) {
+        const char *bar = memchr(p, '|', (size_t)(colon - p));
+        const char *end = bar != NULL ? bar : colon;
+        if (i == idx) {
+            snprintf(dst, dstlen, "%.*s", (int)(end - p), p);
+            return;
+        }
+        p = end + 1;
+    }
+    snprintf(dst, dstlen, "?");
+}
+
+bool config_set(config *c, const char *name, size_t namelen, const char *value,
+                size_t valuelen, bool runtime, char *err, size_t errlen)
+{
+    const config_option *o = config_find(name, namelen);
+    if (o == NULL) {
+        snprintf(err, errlen, "unknown option");
+        return false;
+    }
+    if (runtime && !(o->flags & CFG_RUNTIME)) {
+        snprintf(err, errlen, "can't set immutable config");
+        return false;
+    }
+    config_value *v = slot(c, o);
+    long long num = 0;
+    switch (o->type) {
+    case CFG_INT:
+        if (!parse_ll(value, valuelen, &num)) {
+            snprintf(err, errlen, "argument couldn't be parsed into an integer");
+            return false;
+        }
+        break;
+    case CFG_MEM:
+        if (!config_parse_memory(value, valuelen, &num)) {
+            snprintf(err, errlen, "argument must be a memory value");
+            return false;
+        }
+        break;
+    case CFG_BOOL:
+        if (valuelen == 3 && strncasecmp(value, "yes", 3) == 0)
+            num = 1;
+        else if (valuelen == 2 && strncasecmp(value, "no", 2) == 0)
+            num = 0;
+        else {
+            snprintf(err, errlen, "argument must be 'yes' or 'no'");
+            return false;
+        }
+        break;
+    case CFG_ENUM:
+        num = config_enum_index(o, value, valuelen);
+        if (num < 0) {
+            const char *colon = strchr(o->desc, ':');
+            snprintf(err, errlen, "argument(s) must be one of the following: %.*s",
+                     (int)(colon - o->desc), o->desc);
+            return false;
+        }
+        break;
+    case CFG_FIXED:
+        if (valuelen != strlen(o->def) || strncasecmp(value, o->def, valuelen) != 0) {
+            snprintf(err, errlen, "ebb keeps no data on disk; only '%s' is accepted",
+                     o->def);
+            return false;
+        }
+        __attribute__((fallthrough)); /* stored as text, like CFG_STR */
+    case CFG_STR: {
+        char *s = malloc(valuelen + 1);
+        if (s == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        memcpy(s, value, valuelen);
+        s[valuelen] = '\0';
+        free(v->str);
+        v->str = s;
+        return true;
+    }
+    }
+    if ((o->type == CFG_INT || o->type == CFG_MEM) && (num < o->min || num > o->max)) {
+        snprintf(err, errlen, "argument must be between %lld and %lld inclusive",
+                 o->min, o->max);
+        return false;
+    }
+    v->num = num;
+    return true;
+}
+
+const char *config_format(const config *c, const config_option *o, char *dst,
+                          size_t dstlen)
+{
+    const config_value *v = cslot(c, o);
+    switch (o->type) {
+    case CFG_INT:
+    case CFG_MEM:
+        snprintf(dst, dstlen, "%lld", v->num);
+        break;
+    case CFG_BOOL:
+        snprintf(dst, dstlen, "%s", v->num ? "yes" : "no");
+        break;
+    case CFG_ENUM:
+        enum_name(o, v->num, dst, dstlen);
+        break;
+    case CFG_STR:
+    case CFG_FIXED:
+        snprintf(dst, dstlen, "%s", v->str != NULL ? v->str : "");
+        break;
+    }
+    return dst;
+}
+
+/* Join argv[1..argc) with single spaces into dst. */
+static size_t join_args(const resp_view *argv, size_t argc, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 1; i < argc; i++) {
+        if (i > 1 && n < cap)
+            dst[n++] = ' ';
+        size_t k = argv[i].len < cap - n ? argv[i].len : cap - n;
+        memcpy(dst + n, argv[i].ptr, k);
+        n += k;
+    }
+    return n;
+}
+
+bool config_load_text(config *c, const char *text, size_t len, char *err, size_t errlen)
+{
+    enum { MAX_WORDS = 64 };
+    static char scratch[RESP_INLINE_MAX];
+    static char line[RESP_INLINE_MAX + 1];
+    static char joined[RESP_INLINE_MAX];
+    resp_view argv[MAX_WORDS];
+    size_t lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        lineno++;
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t ll = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+        if (ll >= RESP_INLINE_MAX) {
+            snprintf(err, errlen, "line %zu: line too long", lineno);
+            return false;
+        }
+        memcpy(line, text + pos, ll);
+        pos += ll + (nl != NULL);
+        /* Skip leading blanks; comments and blank lines carry nothing. */
+        size_t s = 0;
+        while (s < ll && (line[s] == ' ' || line[s] == '\t' || line[s] == '\r'))
+            s++;
+        if (s == ll || line[s] == '#')
+            continue;
+        /* A '*' would be read as a multibulk frame; no option starts with one. */
+        if (line[s] == '*') {
+            snprintf(err, errlen, "line %zu: bad directive or wrong number of arguments",
+                     lineno);
+            return false;
+        }
+        line[ll] = '\n';
+        resp_request req = {.argv = argv, .argv_cap = MAX_WORDS, .scratch = scratch};
+        resp_status st = resp_read(line + s, ll - s + 1, &req);
+        if (st == RESP_ARGV_SMALL) {
+            snprintf(err, errlen, "line %zu: too many arguments", lineno);
+            return false;
+        }
+        if (st != RESP_OK) {
+            char why[128];
+            snprintf(err, errlen, "line %zu: %s", lineno,
+                     st == RESP_INCOMPLETE ? "incomplete line"
+                                           : resp_strerror(st, &req, why, sizeof why));
+            return false;
+        }
+        if (req.argc == 0)
+            continue;
+        if (req.argc < 2) {
+            snprintf(err, errlen, "line %zu: '%.*s' needs a value", lineno,
+                     (int)argv[0].len, argv[0].ptr);
+            return false;
+        }
+        size_t jl = join_args(argv, req.argc, joined, sizeof joined);
+        char why[160];
+        if (!config_set(c, argv[0].ptr, argv[0].len, joined, jl, false, why, sizeof why)) {
+            snprintf(err, errlen, "line %zu: '%.*s': %s", lineno, (int)argv[0].len,
+                     argv[0].ptr, why);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "can't open config file '%s': %s", path, strerror(errno));
+        return false;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n > cap) {
+            size_t ncap = (len + n) * 2;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "out of memory reading '%s'", path);
+                return false;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    bool ferr = ferror(f);
+    fclose(f);
+    if (ferr) {
+        free(buf);
+        snprintf(err, errlen, "can't read config file '%s'", path);
+        return false;
+    }
+    char why[256];
+    bool ok = config_load_text(c, buf != NULL ? buf : "", len, why, sizeof why);
+    free(buf);
+    if (!ok)
+        snprintf(err, errlen, "%s: %s", path, why);
+    return ok;
+}

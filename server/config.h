@@ -1,0 +1,117 @@
+/*
+ * config.h - ebb's options, declared once (layer 2, libc + protocol only).
+ *
+ * CONFIG_OPTIONS is the single list of options: it generates the fields of
+ * `config`, their defaults, parsing and validation, CONFIG GET / CONFIG SET,
+ * the config file, command-line flags and --help. Values are set from text
+ * (redis.conf syntax: `name value [value ...]`); multi-word values are joined
+ * with single spaces (`bind 127.0.0.1 ::1`).
+ *
+ * Row: X(field, "name", type, "default", min, max, flags, "description")
+ *   type   CFG_INT (integer in [min, max]), CFG_MEM (bytes with Redis's
+ *          suffixes b k kb m mb g gb, in [min, max]), CFG_BOOL (yes|no),
+ *          CFG_STR (free text), CFG_ENUM (one word of the description's
+ *          leading "a|b|c:" list), CFG_FIXED (accepts only its default: kept
+ *          so clients that probe persistence get the answer a persistence-off
+ *          Redis gives).
+ *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
+ */
+#ifndef EBB_CONFIG_H
+#define EBB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_OPTIONS(X)                                                        \
+    X(port, "port", CFG_INT, "6379", 1, 65535, 0,                                \
+      "TCP port to listen on")                                                 \
+    X(bind, "bind", CFG_STR, "127.0.0.1", 0, 0, 0,                               \
+      "addresses to listen on, separated by spaces")                             \
+    X(maxclients, "maxclients", CFG_INT, "10000", 1, 1000000, CFG_RUNTIME,       \
+      "most clients connected at once")                                          \
+    X(loglevel, "loglevel", CFG_ENUM, "notice", 0, 0, CFG_RUNTIME,               \
+      "debug|verbose|notice|warning: least important level logged")              \
+    X(logfile, "logfile", CFG_STR, "", 0, 0, 0,                                  \
+      "log file path (empty: standard error)")                                   \
+    X(max_namespaces, "max-namespaces", CFG_INT, "64", 1, 65536, CFG_RUNTIME,    \
+      "most key namespaces besides the default one")                             \
+    X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,            \
+      "shrink tables and release payload memory as keys are deleted")            \
+    X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
+      1048576, 4294967296LL, CFG_RUNTIME,                                        \
+      "largest unparsed input one client may have buffered")                     \
+    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME,                            \
+      "snapshots: always off, ebb keeps no data on disk")                        \
+    X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME,              \
+      "append-only file: always off, ebb keeps no data on disk")
+
+typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED } config_type;
+
+#define CFG_RUNTIME 1
+
+/* Value slot per type: integers (INT, MEM, BOOL as 0/1, ENUM as index) in
+ * `num`, text (STR, FIXED) in `str` (owned, NUL-terminated). */
+typedef struct {
+    long long num;
+    char *str;
+} config_value;
+
+typedef struct {
+#define CFG_FIELD(field, name, type, def, min, max, flags, desc) config_value field;
+    CONFIG_OPTIONS(CFG_FIELD)
+#undef CFG_FIELD
+} config;
+
+#define CFG_COUNT(...) +1
+enum { CONFIG_OPTION_COUNT = 0 CONFIG_OPTIONS(CFG_COUNT) };
+#undef CFG_COUNT
+
+/* Descriptions of the rows, in declaration order. */
+typedef struct {
+    const char *name;
+    config_type type;
+    const char *def;
+    long long min, max;
+    int flags;
+    const char *desc;
+    size_t offset; /* of the config_value within `config` */
+} config_option;
+
+extern const config_option config_options[];
+extern const size_t config_option_count;
+
+/* Fill every option with its default. Returns false on allocation failure. */
+bool config_init(config *c);
+/* Free owned strings. */
+void config_deinit(config *c);
+
+/* Option by name (case-insensitive), or NULL. */
+const config_option *config_find(const char *name, size_t len);
+
+/* Set option `name` from text. `runtime` true means CONFIG SET (immutable
+ * options are refused). On failure returns false and writes a one-line reason
+ * (without the option name) to err. The value is unchanged on failure. */
+bool config_set(config *c, const char *name, size_t namelen, const char *value,
+                size_t valuelen, bool runtime, char *err, size_t errlen);
+
+/* Render the current value as CONFIG GET shows it into dst (NUL-terminated,
+ * truncated). Returns dst. */
+const char *config_format(const config *c, const config_option *o, char *dst,
+                          size_t dstlen);
+
+/* Parse a redis.conf-style text (lines of `name value ...`, `#` comments,
+ * quoting as in inline commands). Stops at the first bad line and writes
+ * "line N: <reason>" to err. */
+bool config_load_text(config *c, const char *text, size_t len, char *err,
+                      size_t errlen);
+
+/* Same for a file. */
+bool config_load_file(config *c, const char *path, char *err, size_t errlen);
+
+/* Parse a memory amount ("100mb", "1gb", "4096") into bytes. */
+bool config_parse_memory(const char *s, size_t len, long long *out);
+
+/* Index of an enum option's value by name, or -1. */
+int config_enum_index(const config_option *o, const char *word, size_t len);
+
+#endif

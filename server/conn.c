@@ -1,0 +1,478 @@
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+
+/* Pending output past which a client's input is left unread (backpressure).
+ * 4 MiB holds ~28k pipelined 128-byte GET replies: far more than any client
+ * keeps in flight, small enough that 10k slow readers stay bounded. */
+#define CONN_OUTPUT_HIGH (4u * 1024u * 1024u)
+
+/* Replies are handed to libevent in batches; a batch is cut at this size so
+ * a huge pipeline does not build one giant reply buffer first. */
+#define CONN_FLUSH_AT (64u * 1024u)
+
+/* Initial query buffer and argv sizes: one read of a typical pipeline. */
+#define CONN_QBUF_INIT (16u * 1024u)
+#define CONN_ARGV_INIT 16u
+
+/* Most listening sockets (bind addresses). */
+#define CONN_MAX_LISTENERS 16
+
+/* After accept() fails for lack of file descriptors, stop accepting for this
+ * long instead of spinning on a listener that stays readable. */
+#define CONN_EMFILE_PAUSE_MS 100
+
+typedef struct conn {
+    cmd_client cl;          /* the commands layer's view; first member */
+    struct bufferevent *bev;
+    char *qbuf;             /* unparsed input */
+    size_t qlen, qcap;
+    size_t qneed;           /* don't re-parse before qlen reaches this */
+    resp_view *argv;
+    size_t argv_cap;
+    bool paused;            /* output over CONN_OUTPUT_HIGH: input not read */
+    bool closing;           /* close once output is flushed */
+    struct conn *next_all, *prev_all;
+} conn;
+
+static struct {
+    struct event_base *base;
+    cmd_server *srv;
+    struct evconnlistener *ls[CONN_MAX_LISTENERS];
+    size_t nls;
+    struct event *resume_accept;
+    conn *all;
+    bool stopping;
+    void (*on_drained)(void);
+} g;
+
+/* Unescaped inline arguments; shared because one request is handled at a
+ * time and its views die before the next parse. */
+static char scratch[RESP_INLINE_MAX];
+
+static void conn_free(conn *c);
+static void process_input(conn *c);
+
+static void check_drained(void)
+{
+    if (g.stopping && g.all == NULL && g.on_drained != NULL) {
+        void (*done)(void) = g.on_drained;
+        g.on_drained = NULL;
+        done();
+    }
+}
+
+static size_t pending_output(const conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Hand the replies accumulated in the client's resp_out to libevent. */
+static void flush_replies(conn *c)
+{
+    resp_out *o = &c->cl.out;
+    if (o->oom) {
+        /* A reply could not be built: the stream is no longer valid RESP. */
+        log_write(LOG_WARNING, "Out of memory building replies for client id=%llu; closing it",
+                  (unsigned long long)c->cl.id);
+        resp_out_reset(o);
+        c->closing = true;
+        return;
+    }
+    if (o->len == 0)
+        return;
+    if (evbuffer_add(bufferevent_get_output(c->bev), o->buf, o->len) != 0)
+        c->closing = true;
+    STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
+    resp_out_reset(o);
+}
+
+/* Close now if nothing is left to send, otherwise when the output drains. */
+static void close_when_flushed(conn *c)
+{
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    if (pending_output(c) == 0)
+        conn_free(c);
+}
+
+static bool grow_argv(conn *c, size_t need)
+{
+    size_t cap = c->argv_cap;
+    while (cap < need)
+        cap *= 2;
+    resp_view *nv = realloc(c->argv, cap * sizeof *nv);
+    if (nv == NULL)
+        return false;
+    c->argv = nv;
+    c->argv_cap = cap;
+    return true;
+}
+
+/* Parse and run every complete request in the query buffer, unless output
+ * backpressure says stop. Frees the connection if it ends up closing. */
+static void process_input(conn *c)
+{
+    cmd_server *srv = g.srv;
+    size_t pos = 0;
+    while (pos < c->qlen && !c->closing && !c->cl.close_after_reply) {
+        if (!g.stopping && pending_output(c) + c->cl.out.len > CONN_OUTPUT_HIGH) {
+            c->paused = true;
+            bufferevent_disable(c->bev, EV_READ);
+            break;
+        }
+        resp_request req = {.argv = c->argv, .argv_cap = c->argv_cap, .scratch = scratch};
+        resp_status st = resp_read(c->qbuf + pos, c->qlen - pos, &req);
+        if (st == RESP_OK) {
+            pos += req.consumed;
+            if (req.argc > 0)
+                cmd_execute(srv, &c->cl, req.argv, req.argc);
+            if (c->cl.out.len >= CONN_FLUSH_AT)
+                flush_replies(c);
+            continue;
+        }
+        if (st == RESP_INCOMPLETE) {
+            c->qneed = req.need;
+            break;
+        }
+        if (st == RESP_ARGV_SMALL) {
+            if (!grow_argv(c, req.argc)) {
+                log_write(LOG_WARNING, "Out of memory for %zu arguments from client id=%llu",
+                          req.argc, (unsigned long long)c->cl.id);
+                c->closing = true;
+                break;
+            }
+            continue;
+        }
+        cmd_protocol_error(srv, &c->cl, st, &req);
+        char why[128];
+        log_write(LOG_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
+                  resp_strerror(st, &req, why, sizeof why), (unsigned long long)c->cl.id,
+                  c->cl.addr);
+        pos = c->qlen;
+    }
+    if (pos > 0) {
+        memmove(c->qbuf, c->qbuf + pos, c->qlen - pos);
+        c->qlen -= pos;
+        if (c->qneed > pos)
+            c->qneed -= pos;
+        else
+            c->qneed = 0;
+    }
+    if (c->qlen == 0)
+        c->qneed = 0;
+    c->cl.qbuf = c->qlen;
+    flush_replies(c);
+    c->cl.obuf = pending_output(c);
+    if (c->closing || c->cl.close_after_reply)
+        close_when_flushed(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t avail = evbuffer_get_length(in);
+    if (c->closing || c->cl.close_after_reply) {
+        evbuffer_drain(in, avail);
+        return;
+    }
+    size_t limit = (size_t)g.srv->cfg.query_buffer_limit.num;
+    if (c->qlen + avail > limit) {
+        log_write(LOG_WARNING,
+                  "Closing client id=%llu addr=%s: query buffer would exceed "
+                  "client-query-buffer-limit (%zu bytes)",
+                  (unsigned long long)c->cl.id, c->cl.addr, limit);
+        evbuffer_drain(in, avail);
+        conn_free(c);
+        return;
+    }
+    if (c->qlen + avail > c->qcap) {
+        size_t cap = c->qcap;
+        while (cap < c->qlen + avail)
+            cap *= 2;
+        char *nb = realloc(c->qbuf, cap);
+        if (nb == NULL) {
+            log_write(LOG_WARNING, "Out of memory for input of client id=%llu; closing it",
+                      (unsigned long long)c->cl.id);
+            conn_free(c);
+            return;
+        }
+        c->qbuf = nb;
+        c->qcap = cap;
+    }
+    evbuffer_remove(in, c->qbuf + c->qlen, avail);
+    c->qlen += avail;
+    STAT_ADD(&g.srv->st, total_net_input_bytes, avail);
+    if (c->qlen < c->qneed)
+        return; /* the reader said the request cannot be complete yet */
+    process_input(c);
+}
+
+/* Called by libevent when the output buffer has drained (low watermark 0). */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    c->cl.obuf = 0;
+    if (c->closing || c->cl.close_after_reply) {
+        conn_free(c);
+        return;
+    }
+    if (c->paused) {
+        c->paused = false;
+        bufferevent_enable(c->bev, EV_READ);
+        process_input(c);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && pending_output(c) > 0) {
+        /* The peer stopped sending but may still read: deliver what it asked for. */
+        close_when_flushed(c);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        conn_free(c);
+}
+
+static void conn_free(conn *c)
+{
+    if (c->prev_all != NULL)
+        c->prev_all->next_all = c->next_all;
+    else
+        g.all = c->next_all;
+    if (c->next_all != NULL)
+        c->next_all->prev_all = c->prev_all;
+    log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
+              c->cl.addr);
+    cmd_client_deinit(g.srv, &c->cl);
+    bufferevent_free(c->bev);
+    free(c->qbuf);
+    free(c->argv);
+    free(c);
+    check_drained();
+}
+
+static void format_addr(const struct sockaddr *sa, char *dst, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(dst, cap, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(dst, cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(dst, cap, "?:0");
+    }
+}
+
+static void reject(evutil_socket_t fd, const char *msg)
+{
+    /* Best effort: the socket is fresh, so a short write fits its buffer. */
+    ssize_t w = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    evutil_closesocket(fd);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    cmd_server *srv = g.srv;
+    if (g.stopping) {
+        evutil_closesocket(fd);
+        return;
+    }
+    STAT_INC(&srv->st, total_connections_received);
+    if (srv->connected >= (uint64_t)srv->cfg.maxclients.num) {
+        STAT_INC(&srv->st, rejected_connections);
+        reject(fd, "-ERR max number of clients reached\r\n");
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+        c->qbuf = malloc(CONN_QBUF_INIT);
+        c->argv = malloc(CONN_ARGV_INIT * sizeof *c->argv);
+        c->bev = bufferevent_socket_new(g.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (c == NULL || c->qbuf == NULL || c->argv == NULL || c->bev == NULL) {
+        log_write(LOG_WARNING, "Out of memory accepting a connection");
+        if (c != NULL) {
+            free(c->qbuf);
+            free(c->argv);
+            if (c->bev != NULL)
+                bufferevent_free(c->bev);
+            else
+                evutil_closesocket(fd);
+            free(c);
+        } else {
+            evutil_closesocket(fd);
+        }
+        return;
+    }
+    c->qcap = CONN_QBUF_INIT;
+    c->argv_cap = CONN_ARGV_INIT;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    cmd_client_init(srv, &c->cl);
+    c->cl.fd = (int)fd;
+    format_addr(sa, c->cl.addr, sizeof c->cl.addr);
+    struct sockaddr_storage local;
+    socklen_t ll = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
+        format_addr((struct sockaddr *)&local, c->cl.laddr, sizeof c->cl.laddr);
+    c->next_all = g.all;
+    if (g.all != NULL)
+        g.all->prev_all = c;
+    g.all = c;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    log_write(LOG_VERBOSE, "Accepted %s (client id=%llu)", c->cl.addr,
+              (unsigned long long)c->cl.id);
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+    for (size_t i = 0; i < g.nls; i++)
+        evconnlistener_enable(g.ls[i]);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        log_write(LOG_WARNING, "accept: %s; pausing accepts for %d ms", strerror(err),
+                  CONN_EMFILE_PAUSE_MS);
+        for (size_t i = 0; i < g.nls; i++)
+            evconnlistener_disable(g.ls[i]);
+        struct timeval tv = {0, CONN_EMFILE_PAUSE_MS * 1000};
+        event_add(g.resume_accept, &tv);
+        return;
+    }
+    log_write(LOG_WARNING, "accept: %s", strerror(err));
+}
+
+static bool listen_on(const char *host, int port, char *err, size_t errlen)
+{
+    if (g.nls == CONN_MAX_LISTENERS) {
+        snprintf(err, errlen, "too many bind addresses (at most %d)", CONN_MAX_LISTENERS);
+        return false;
+    }
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "can't resolve bind address '%s': %s", host, gai_strerror(rc));
+        return false;
+    }
+    struct evconnlistener *l = evconnlistener_new_bind(
+        g.base, on_accept, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        511, res->ai_addr, (int)res->ai_addrlen);
+    int e = errno;
+    freeaddrinfo(res);
+    if (l == NULL) {
+        snprintf(err, errlen, "can't listen on %s:%d: %s", host, port, strerror(e));
+        return false;
+    }
+    evconnlistener_set_error_cb(l, on_accept_error);
+    g.ls[g.nls++] = l;
+    return true;
+}
+
+bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errlen)
+{
+    g.base = base;
+    g.srv = srv;
+    g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
+    if (g.resume_accept == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    const char *bind = srv->cfg.bind.str;
+    int port = (int)srv->cfg.port.num;
+    char word[256];
+    const char *p = bind;
+    while (*p != '\0') {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        if (n >= sizeof word) {
+            snprintf(err, errlen, "bind address too long");
+            return false;
+        }
+        memcpy(word, p, n);
+        word[n] = '\0';
+        p += n;
+        if (!listen_on(word, port, err, errlen))
+            return false;
+        log_write(LOG_NOTICE, "Listening on %s port %d", word, port);
+    }
+    if (g.nls == 0) {
+        snprintf(err, errlen, "no bind address given");
+        return false;
+    }
+    srv->tcp_port = port;
+    return true;
+}
+
+void conn_shutdown(void (*done)(void))
+{
+    g.stopping = true;
+    g.on_drained = done;
+    for (size_t i = 0; i < g.nls; i++)
+        evconnlistener_free(g.ls[i]);
+    g.nls = 0;
+    /* Run what was already read, flush, close. conn_free may unlink c, so
+     * take the next pointer first. */
+    conn *next;
+    for (conn *c = g.all; c != NULL; c = next) {
+        next = c->next_all;
+        if (!c->closing && !c->cl.close_after_reply) {
+            process_input(c);
+            if (c->closing || c->cl.close_after_reply)
+                continue; /* process_input already scheduled or did the close */
+            close_when_flushed(c);
+        }
+    }
+    check_drained();
+}
+
+void conn_teardown(void)
+{
+    while (g.all != NULL)
+        conn_free(g.all);
+    for (size_t i = 0; i < g.nls; i++)
+        evconnlistener_free(g.ls[i]);
+    g.nls = 0;
+    if (g.resume_accept != NULL)
+        event_free(g.resume_accept);
+    g.resume_accept = NULL;
+}

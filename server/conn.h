@@ -1,0 +1,35 @@
+/*
+ * conn.h - client connections and listeners (layer 3: the only module, with
+ * main, that uses libevent).
+ *
+ * One connection: bytes read from the socket go into the connection's query
+ * buffer; the RESP reader yields requests; each is run by cmd_execute(), whose
+ * replies accumulate in the client's resp_out; after each batch of input the
+ * replies are handed to the bufferevent in one copy. Backpressure: when a
+ * client's pending output passes CONN_OUTPUT_HIGH, its input is no longer
+ * read or parsed until the output has drained, so a client that pipelines
+ * without reading cannot grow the server's memory without bound.
+ */
+#ifndef EBB_CONN_H
+#define EBB_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "commands.h"
+
+struct event_base;
+
+/* Bind every address of the `bind` option on the configured port and start
+ * accepting. On failure writes a reason to err and returns false. */
+bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errlen);
+
+/* Graceful stop: close the listeners, run the complete requests already
+ * read, flush every reply, then close each connection. `done` is called once
+ * no connection remains (at once if there are none). */
+void conn_shutdown(void (*done)(void));
+
+/* Free every connection and listener at once (after the loop has exited). */
+void conn_teardown(void);
+
+#endif

@@ -1,0 +1,225 @@
+#include "db.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db {
+    db_ns *ns;          /* ns[0] is the default namespace */
+    size_t count;
+    size_t cap;
+    unsigned max_named;
+    size_t last_hit;    /* index of the last namespace found: most traffic hits one */
+    size_t step_next;   /* round-robin start for db_step */
+    table_options topt;
+};
+
+static bool ns_char_ok(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+}
+
+bool db_parse_key(const char *p, size_t len, db_key *out)
+{
+    const char *colon = memchr(p, ':', len);
+    const char *num = p;
+    size_t numlen = len;
+    out->ns = p;
+    out->nslen = 0;
+    if (colon != NULL) {
+        size_t nl = (size_t)(colon - p);
+        if (nl == 0 || nl > DB_NS_NAME_MAX)
+            return false;
+        for (size_t i = 0; i < nl; i++)
+            if (!ns_char_ok((unsigned char)p[i]))
+                return false;
+        out->nslen = nl;
+        num = colon + 1;
+        numlen = len - nl - 1;
+    }
+    bool neg = false;
+    if (numlen > 0 && num[0] == '-') {
+        neg = true;
+        num++;
+        numlen--;
+    }
+    if (numlen == 0)
+        return false;
+    /* Accumulate as a negative number so INT64_MIN fits. Leading zeros are
+     * harmless: they add nothing. */
+    int64_t v = 0;
+    for (size_t i = 0; i < numlen; i++) {
+        unsigned d = (unsigned char)num[i] - '0';
+        if (d > 9)
+            return false;
+        if (v < (INT64_MIN + (int64_t)d) / 10)
+            return false;
+        v = v * 10 - (int64_t)d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return false;
+        v = -v;
+    }
+    out->id = v;
+    return true;
+}
+
+size_t db_format_key(const char *ns, size_t nslen, int64_t id, char *dst)
+{
+    int n = nslen > 0 ? snprintf(dst, DB_KEY_TEXT_MAX, "%.*s:%lld", (int)nslen, ns,
+                                 (long long)id)
+                      : snprintf(dst, DB_KEY_TEXT_MAX, "%lld", (long long)id);
+    return (size_t)n;
+}
+
+db *db_create(unsigned max_namespaces, const table_options *topt)
+{
+    db *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->topt = topt != NULL ? *topt : (table_options){.auto_shrink = true};
+    d->max_named = max_namespaces;
+    d->cap = 8;
+    d->ns = calloc(d->cap, sizeof *d->ns);
+    if (d->ns == NULL || (d->ns[0].t = table_create(&d->topt)) == NULL) {
+        free(d->ns);
+        free(d);
+        return NULL;
+    }
+    d->count = 1;
+    return d;
+}
+
+void db_destroy(db *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->count; i++)
+        table_destroy(d->ns[i].t);
+    free(d->ns);
+    free(d);
+}
+
+void db_set_max_namespaces(db *d, unsigned max) { d->max_named = max; }
+
+void db_set_table_options(db *d, const table_options *topt)
+{
+    d->topt = *topt;
+    for (size_t i = 0; i < d->count; i++)
+        table_set_options(d->ns[i].t, topt);
+}
+
+static bool ns_eq(const db_ns *n, const char *name, size_t len)
+{
+    return n->namelen == len && memcmp(n->name, name, len) == 0;
+}
+
+db_status db_table(db *d, const char *name, size_t len, bool create, table **out)
+{
+    *out = NULL;
+    if (len == 0) {
+        *out = d->ns[0].t;
+        return DB_OK;
+    }
+    assert(len <= DB_NS_NAME_MAX);
+    if (ns_eq(&d->ns[d->last_hit], name, len)) {
+        *out = d->ns[d->last_hit].t;
+        return DB_OK;
+    }
+    for (size_t i = 1; i < d->count; i++) {
+        if (ns_eq(&d->ns[i], name, len)) {
+            d->last_hit = i;
+            *out = d->ns[i].t;
+            return DB_OK;
+        }
+    }
+    if (!create)
+        return DB_NO_NAMESPACE;
+    if (d->count - 1 >= d->max_named)
+        return DB_NS_LIMIT;
+    if (d->count == d->cap) {
+        db_ns *nn = realloc(d->ns, d->cap * 2 * sizeof *nn);
+        if (nn == NULL)
+            return DB_NOMEM;
+        d->ns = nn;
+        d->cap *= 2;
+    }
+    table *t = table_create(&d->topt);
+    if (t == NULL)
+        return DB_NOMEM;
+    db_ns *n = &d->ns[d->count];
+    memset(n, 0, sizeof *n);
+    n->t = t;
+    n->namelen = (uint8_t)len;
+    memcpy(n->name, name, len);
+    d->last_hit = d->count++;
+    *out = t;
+    return DB_OK;
+}
+
+size_t db_ns_count(const db *d) { return d->count; }
+
+const db_ns *db_ns_at(const db *d, size_t i)
+{
+    assert(i < d->count);
+    return &d->ns[i];
+}
+
+uint64_t db_size(const db *d)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < d->count; i++)
+        n += table_count(d->ns[i].t);
+    return n;
+}
+
+void db_flush(db *d)
+{
+    table_clear(d->ns[0].t);
+    for (size_t i = 1; i < d->count; i++)
+        table_destroy(d->ns[i].t);
+    d->count = 1;
+    d->last_hit = 0;
+    d->step_next = 0;
+}
+
+size_t db_release_empty(db *d)
+{
+    size_t kept = 1, dropped = 0;
+    for (size_t i = 1; i < d->count; i++) {
+        if (table_count(d->ns[i].t) == 0) {
+            table_destroy(d->ns[i].t);
+            dropped++;
+        } else {
+            d->ns[kept++] = d->ns[i];
+        }
+    }
+    d->count = kept;
+    d->last_hit = 0;
+    d->step_next = 0;
+    return dropped;
+}
+
+bool db_step(db *d, unsigned work)
+{
+    bool busy = false;
+    for (size_t k = 0; k < d->count; k++) {
+        size_t i = (d->step_next + k) % d->count;
+        table_stats st;
+        table_get_stats(d->ns[i].t, &st);
+        if (!st.migrating)
+            continue;
+        unsigned left = (unsigned)(st.old_buckets - st.migrated);
+        unsigned w = left < work ? left : work;
+        busy |= table_step(d->ns[i].t, w);
+        work -= w;
+        if (work == 0) {
+            d->step_next = i;
+            return true;
+        }
+    }
+    return busy;
+}

@@ -1,0 +1,94 @@
+/*
+ * db.h - keys and namespaces: the whole keyspace of the server (layer 1,
+ * libc only, on top of table.h).
+ *
+ * A key is a signed 64-bit integer in decimal, optionally prefixed by a
+ * namespace and a colon: `42`, `-7`, `customer:42`. Leading zeros are
+ * accepted and ignored (`007` is 7); the canonical spelling is namespace,
+ * colon, then the integer as %lld. A namespace is 1..DB_NS_NAME_MAX bytes of
+ * [A-Za-z0-9_.-]. Each namespace is its own table; bare integers live in the
+ * default namespace (index 0, empty name), which always exists and does not
+ * count toward the cap on namespaces.
+ *
+ * Ownership: the db owns its tables. A `table *` returned here is valid until
+ * db_flush(), db_release_empty() or db_destroy().
+ */
+#ifndef EBB_DB_H
+#define EBB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "table.h"
+
+/* Longest namespace name. Keys stay short enough to print and compare cheaply;
+ * 32 bytes names any real entity ("customer", "session.v2"). */
+#define DB_NS_NAME_MAX 32
+
+/* A parsed key; ns points into the caller's text. */
+typedef struct {
+    const char *ns;
+    size_t nslen;   /* 0: the default namespace */
+    int64_t id;
+} db_key;
+
+typedef struct {
+    table *t;
+    uint8_t namelen;
+    char name[DB_NS_NAME_MAX + 1]; /* NUL-terminated; "" for the default */
+} db_ns;
+
+typedef struct db db;
+
+typedef enum {
+    DB_OK = 0,
+    DB_NO_NAMESPACE,   /* lookup without create: the namespace does not exist */
+    DB_NS_LIMIT,       /* creating it would pass the cap */
+    DB_NOMEM,
+} db_status;
+
+/* Parse key text. Returns false for anything that is not a valid key (bad
+ * namespace, not an integer, out of int64 range, empty). */
+bool db_parse_key(const char *p, size_t len, db_key *out);
+
+/* Write the canonical form of a key into dst (NUL-terminated). Returns the
+ * length. dst needs DB_KEY_TEXT_MAX bytes. */
+#define DB_KEY_TEXT_MAX (DB_NS_NAME_MAX + 1 + 20 + 1)
+size_t db_format_key(const char *ns, size_t nslen, int64_t id, char *dst);
+
+/* Create a keyspace holding the empty default namespace. max_namespaces caps
+ * the named ones. topt is copied and given to every table. NULL on failure. */
+db *db_create(unsigned max_namespaces, const table_options *topt);
+void db_destroy(db *d);
+
+/* Change the cap (existing namespaces beyond it stay) and the table options
+ * (applied to every table). */
+void db_set_max_namespaces(db *d, unsigned max);
+void db_set_table_options(db *d, const table_options *topt);
+
+/* The table for key->ns. With create false, a missing namespace gives
+ * DB_NO_NAMESPACE and *out = NULL. With create true a missing one is made
+ * (DB_NS_LIMIT past the cap, DB_NOMEM on failure). */
+db_status db_table(db *d, const char *ns, size_t nslen, bool create, table **out);
+
+/* Namespaces in order of creation; index 0 is the default one. The pointer is
+ * valid until the next call that adds or removes a namespace. */
+size_t db_ns_count(const db *d);
+const db_ns *db_ns_at(const db *d, size_t i);
+
+/* Total keys over all namespaces. */
+uint64_t db_size(const db *d);
+
+/* Remove every key of every namespace, drop all named namespaces, unmap
+ * everything (FLUSHALL / FLUSHDB). */
+void db_flush(db *d);
+
+/* Drop named namespaces that hold no keys (SHRINK). Returns how many. */
+size_t db_release_empty(db *d);
+
+/* Advance migrations in all tables by up to `work` old buckets in total.
+ * Returns true while any table is still migrating. */
+bool db_step(db *d, unsigned work);
+
+#endif

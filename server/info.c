@@ -1,0 +1,181 @@
+/*
+ * info.c - INFO's text, in Redis's format: "# Section" headers, one
+ * "field:value" per line, CRLF line ends, a blank line between sections.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "strbuf.h"
+
+/* Human-readable bytes as Redis prints them (1.23M, 512B). */
+static void human(uint64_t n, char *dst, size_t cap)
+{
+    double d = (double)n;
+    if (n < 1024)
+        snprintf(dst, cap, "%lluB", (unsigned long long)n);
+    else if (n < 1024ULL * 1024)
+        snprintf(dst, cap, "%.2fK", d / 1024);
+    else if (n < 1024ULL * 1024 * 1024)
+        snprintf(dst, cap, "%.2fM", d / (1024 * 1024));
+    else if (n < 1024ULL * 1024 * 1024 * 1024)
+        snprintf(dst, cap, "%.2fG", d / (1024.0 * 1024 * 1024));
+    else
+        snprintf(dst, cap, "%.2fT", d / (1024.0 * 1024 * 1024 * 1024));
+}
+
+/* Resident set size from /proc/self/statm (the OS's figure, not ours). */
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    unsigned long long size = 0, res = 0;
+    int n = fscanf(f, "%llu %llu", &size, &res);
+    fclose(f);
+    return n == 2 ? res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void sec_server(cmd_server *s, strbuf *b)
+{
+    struct utsname u;
+    uname(&u);
+    int64_t up = (cmd_now_us() - s->start_us) / 1000000;
+    strbuf_printf(b,
+                  "# Server\r\n"
+                  "redis_version:7.0.0\r\n"
+                  "ebb_version:%s\r\n"
+                  "redis_mode:standalone\r\n"
+                  "os:%s %s %s\r\n"
+                  "arch_bits:%d\r\n"
+                  "multiplexing_api:%s\r\n"
+                  "process_id:%ld\r\n"
+                  "tcp_port:%d\r\n"
+                  "uptime_in_seconds:%lld\r\n"
+                  "uptime_in_days:%lld\r\n"
+                  "executable:%s\r\n"
+                  "config_file:%s\r\n",
+                  EBB_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+                  s->event_api, (long)getpid(), s->tcp_port, (long long)up,
+                  (long long)(up / 86400), s->executable, s->config_file);
+}
+
+static void sec_clients(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b,
+                  "# Clients\r\n"
+                  "connected_clients:%llu\r\n"
+                  "maxclients:%lld\r\n"
+                  "blocked_clients:0\r\n",
+                  (unsigned long long)s->connected, s->cfg.maxclients.num);
+}
+
+static void sec_memory(cmd_server *s, strbuf *b)
+{
+    uint64_t used = cmd_used_memory(s);
+    if (used > s->peak_used)
+        s->peak_used = used;
+    uint64_t rss = rss_bytes();
+    char h_used[32], h_rss[32], h_peak[32];
+    human(used, h_used, sizeof h_used);
+    human(rss, h_rss, sizeof h_rss);
+    human(s->peak_used, h_peak, sizeof h_peak);
+    strbuf_printf(b,
+                  "# Memory\r\n"
+                  "used_memory:%llu\r\n"
+                  "used_memory_human:%s\r\n"
+                  "used_memory_rss:%llu\r\n"
+                  "used_memory_rss_human:%s\r\n"
+                  "used_memory_peak:%llu\r\n"
+                  "used_memory_peak_human:%s\r\n"
+                  "mem_fragmentation_ratio:%.2f\r\n"
+                  "maxmemory:0\r\n"
+                  "maxmemory_human:0B\r\n"
+                  "maxmemory_policy:noeviction\r\n",
+                  (unsigned long long)used, h_used, (unsigned long long)rss, h_rss,
+                  (unsigned long long)s->peak_used, h_peak,
+                  used > 0 ? (double)rss / (double)used : 0.0);
+}
+
+static void sec_stats(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b, "# Stats\r\n");
+#define STAT_LINE(field, name, desc)                                              \
+    strbuf_printf(b, "%s:%llu\r\n", name, (unsigned long long)s->st.field);
+    STATS_COUNTERS(STAT_LINE)
+#undef STAT_LINE
+}
+
+static void sec_keyspace(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b, "# Keyspace\r\n");
+    uint64_t keys = db_size(s->db);
+    if (keys > 0)
+        strbuf_printf(b, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)keys);
+}
+
+static void sec_namespaces(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b, "# Namespaces\r\nnamespaces:%zu\r\n", db_ns_count(s->db) - 1);
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        table_stats st;
+        table_get_stats(n->t, &st);
+        if (i == 0)
+            strbuf_printf(b, "default_namespace:");
+        else
+            strbuf_printf(b, "ns_%s:", n->name);
+        strbuf_printf(b, "keys=%llu,buckets=%llu,overflow_buckets=%llu,index_bytes=%llu,"
+                         "payload_bytes=%llu\r\n",
+                      (unsigned long long)st.count, (unsigned long long)st.buckets,
+                      (unsigned long long)st.overflow_buckets,
+                      (unsigned long long)st.index_bytes, (unsigned long long)st.payload_bytes);
+    }
+}
+
+typedef struct {
+    const char *name;
+    void (*render)(cmd_server *, strbuf *);
+} info_section;
+
+static const info_section sections[] = {
+    {"server", sec_server},     {"clients", sec_clients},   {"memory", sec_memory},
+    {"stats", sec_stats},       {"keyspace", sec_keyspace}, {"namespaces", sec_namespaces},
+};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+char *cmd_info_text(cmd_server *s, const resp_view *names, size_t n, size_t *len)
+{
+    bool want[NSECTIONS];
+    bool all = n == 0;
+    for (size_t i = 0; i < NSECTIONS; i++)
+        want[i] = false;
+    for (size_t j = 0; j < n; j++) {
+        const resp_view *v = &names[j];
+        if ((v->len == 3 && strncasecmp(v->ptr, "all", 3) == 0) ||
+            (v->len == 7 && strncasecmp(v->ptr, "default", 7) == 0) ||
+            (v->len == 10 && strncasecmp(v->ptr, "everything", 10) == 0))
+            all = true;
+        for (size_t i = 0; i < NSECTIONS; i++)
+            if (strlen(sections[i].name) == v->len &&
+                strncasecmp(sections[i].name, v->ptr, v->len) == 0)
+                want[i] = true;
+    }
+    strbuf b = {0};
+    bool first = true;
+    for (size_t i = 0; i < NSECTIONS; i++) {
+        if (!all && !want[i])
+            continue;
+        if (!first)
+            strbuf_add(&b, "\r\n", 2);
+        first = false;
+        sections[i].render(s, &b);
+    }
+    if (first)
+        strbuf_add(&b, "", 0);
+    return strbuf_take(&b, len);
+}

@@ -1,0 +1,224 @@
+/*
+ * main.c - ebb-server: options, setup, the event loop, signals, timers and
+ * teardown (layer 3).
+ *
+ *   ebb-server [configfile] [--option value ...]
+ *
+ * As with redis-server, the optional config file comes first and flags
+ * override it. Every option of config.h is also a flag (--port 7000).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "commands.h"
+#include "conn.h"
+#include "log.h"
+
+/* Background work (table migrations, memory peak) runs at this rate: 100 Hz
+ * keeps each slice small (see CRON_MIGRATE_BUCKETS) yet finishes a migration
+ * of millions of keys in seconds when no client write drives it. */
+#define MAIN_CRON_HZ 100
+
+/* A graceful stop that has not flushed every client by then exits anyway. */
+#define MAIN_SHUTDOWN_GRACE_MS 900
+
+static cmd_server srv;
+static struct event_base *base;
+static struct event *ev_sigint, *ev_sigterm, *ev_cron, *ev_grace;
+static char config_path[PATH_MAX];
+static char exe_path[PATH_MAX];
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: ebb-server [/path/to/ebb.conf] [--option value ...]\n"
+            "       ebb-server --help | --version\n"
+            "\n"
+            "A Redis-protocol cache for integer keys and values of up to 128 bytes.\n"
+            "The config file uses redis.conf syntax; flags override it.\n"
+            "\n"
+            "Options (default in brackets):\n");
+    for (size_t i = 0; i < config_option_count; i++) {
+        const config_option *o = &config_options[i];
+        if (o->type == CFG_FIXED)
+            continue;
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s <%s>", o->name,
+                 o->type == CFG_BOOL  ? "yes|no"
+                 : o->type == CFG_MEM ? "bytes"
+                 : o->type == CFG_INT ? "n"
+                                      : "value");
+        fprintf(f, "  %-38s %s [%s]\n", flag, o->desc, o->def);
+    }
+    fprintf(f, "\nExamples:\n"
+               "  ebb-server\n"
+               "  ebb-server --port 7000 --loglevel verbose\n"
+               "  ebb-server /etc/ebb/ebb.conf --port 7001\n");
+}
+
+static void stop_loop(void) { event_base_loopexit(base, NULL); }
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    log_write(LOG_WARNING, "Shutdown grace period over; closing remaining clients");
+    stop_loop();
+}
+
+static void begin_shutdown(const char *why)
+{
+    static bool started;
+    if (started)
+        return;
+    started = true;
+    log_write(LOG_NOTICE, "%s, shutting down...", why);
+    struct timeval tv = {0, MAIN_SHUTDOWN_GRACE_MS * 1000};
+    event_add(ev_grace, &tv);
+    conn_shutdown(stop_loop);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    begin_shutdown(sig == SIGINT ? "Received SIGINT" : "Received SIGTERM");
+}
+
+static void on_cron(evutil_socket_t fd, short what, void *arg)
+{
+    cmd_server_cron(&srv);
+    if (srv.shutdown_asked)
+        begin_shutdown("Shutdown requested by a client");
+}
+
+/* Parse argv into srv.cfg: optional config file first, then --name values.
+ * Exits with status 1 and one line on stderr for anything invalid. */
+static void parse_args(int argc, char **argv)
+{
+    char err[512];
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        if (!config_load_file(&srv.cfg, argv[i], err, sizeof err)) {
+            fprintf(stderr, "ebb-server: %s\n", err);
+            exit(1);
+        }
+        if (realpath(argv[i], config_path) == NULL)
+            snprintf(config_path, sizeof config_path, "%s", argv[i]);
+        i++;
+    }
+    while (i < argc) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            fprintf(stderr, "ebb-server: unexpected argument '%s' (options are --name value)\n",
+                    a);
+            exit(1);
+        }
+        const char *name = a + 2;
+        if (config_find(name, strlen(name)) == NULL) {
+            fprintf(stderr, "ebb-server: unknown option '--%s' (see ebb-server --help)\n",
+                    name);
+            exit(1);
+        }
+        /* The value is every following word up to the next --option. */
+        char value[4096];
+        size_t vl = 0;
+        int j = i + 1;
+        for (; j < argc && strncmp(argv[j], "--", 2) != 0; j++) {
+            size_t n = strlen(argv[j]);
+            if (vl + n + 1 >= sizeof value) {
+                fprintf(stderr, "ebb-server: value of '--%s' is too long\n", name);
+                exit(1);
+            }
+            if (vl > 0)
+                value[vl++] = ' ';
+            memcpy(value + vl, argv[j], n);
+            vl += n;
+        }
+        value[vl] = '\0';
+        if (j == i + 1) {
+            fprintf(stderr, "ebb-server: option '--%s' needs a value\n", name);
+            exit(1);
+        }
+        if (!config_set(&srv.cfg, name, strlen(name), value, vl, false, err, sizeof err)) {
+            fprintf(stderr, "ebb-server: invalid value '%s' for option '--%s': %s\n", value,
+                    name, err);
+            exit(1);
+        }
+        i = j;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
+            printf("ebb-server %s\n", EBB_VERSION);
+            return 0;
+        }
+    }
+    if (!cmd_server_init(&srv)) {
+        fprintf(stderr, "ebb-server: out of memory\n");
+        return 1;
+    }
+    parse_args(argc, argv);
+    if (!log_setup((log_level)srv.cfg.loglevel.num, srv.cfg.logfile.str)) {
+        fprintf(stderr, "ebb-server: can't open log file '%s': %s\n", srv.cfg.logfile.str,
+                strerror(errno));
+        return 1;
+    }
+    srv.config_file = config_path;
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    if (n > 0)
+        exe_path[n] = '\0';
+    srv.executable = exe_path;
+
+    signal(SIGPIPE, SIG_IGN);
+    base = event_base_new();
+    if (base == NULL || !cmd_server_start(&srv)) {
+        fprintf(stderr, "ebb-server: can't initialise the event loop or the keyspace\n");
+        return 1;
+    }
+    srv.event_api = event_base_get_method(base);
+    log_write(LOG_NOTICE, "ebb %s starting, pid=%d", EBB_VERSION, (int)getpid());
+
+    char err[512];
+    if (!conn_setup(base, &srv, err, sizeof err)) {
+        log_write(LOG_WARNING, "%s", err);
+        fprintf(stderr, "ebb-server: %s\n", err);
+        return 1;
+    }
+    ev_sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+    ev_sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+    ev_cron = event_new(base, -1, EV_PERSIST, on_cron, NULL);
+    ev_grace = evtimer_new(base, on_grace, NULL);
+    struct timeval cron_tv = {0, 1000000 / MAIN_CRON_HZ};
+    if (ev_sigint == NULL || ev_sigterm == NULL || ev_cron == NULL || ev_grace == NULL ||
+        event_add(ev_sigint, NULL) != 0 || event_add(ev_sigterm, NULL) != 0 ||
+        event_add(ev_cron, &cron_tv) != 0) {
+        fprintf(stderr, "ebb-server: can't set up signals and timers\n");
+        return 1;
+    }
+    log_write(LOG_NOTICE, "Ready to accept connections tcp");
+
+    event_base_dispatch(base);
+
+    /* Free in reverse order of creation. */
+    conn_teardown();
+    event_free(ev_grace);
+    event_free(ev_cron);
+    event_free(ev_sigterm);
+    event_free(ev_sigint);
+    cmd_server_deinit(&srv);
+    event_base_free(base);
+    log_write(LOG_NOTICE, "ebb is now ready to exit, bye bye...");
+    log_teardown();
+    return 0;
+}

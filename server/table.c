@@ -1,0 +1,1027 @@
+/*
+ * table.c - the keyspace table: int64 key -> 0..128 byte value.
+ * See table.h for the contract; this file explains the layout and policy.
+ *
+ * LAYOUT
+ * ======
+ *
+ * Bucket (64 bytes, one cache line, 8 slots):
+ *
+ *   byte  0        8        16                                 48   52        64
+ *         +--------+--------+----------------------------------+----+---------+
+ *         |tophash | len    | rec[0] rec[1] ... rec[7]         |ovf | pad     |
+ *         | 8 x u8 | 8 x u8 | 8 x u32 record numbers           |u32 | 12 B    |
+ *         +--------+--------+----------------------------------+----+---------+
+ *
+ *   tophash[i]  top 8 bits of the key's hash, 1..255; 0 = slot empty
+ *   len[i]      value length 0..128
+ *   rec[i]      record number (index into the dense record store)
+ *   ovf         1-based index of the next bucket of the chain in this
+ *               generation's overflow pool; 0 = end of chain
+ *
+ *   Chains are kept compact: the occupied slots of a chain (home bucket, then
+ *   its overflow buckets in order) are always a prefix. So a probe can stop at
+ *   the first bucket with an empty slot, an insert appends at the end of the
+ *   prefix, and a delete moves the chain's last occupied slot into the hole
+ *   (an overflow bucket that becomes empty is unlinked and goes to the pool's
+ *   free list). There are never tombstones.
+ *
+ * Record store (records are 136 bytes, record numbers 0..count-1, no holes):
+ *
+ *   chunks[] (malloc'd array of pointers, tiny)
+ *     [0] ---> +-------------------------------------------------+ mmap'd,
+ *              | rec 0    | key i64 | val[128]                   | 2048 recs
+ *              | rec 1    | key i64 | val[128]                   | = 278528 B
+ *              | ...                                             | = 68 pages
+ *              | rec 2047                                        | exactly
+ *              +-------------------------------------------------+
+ *     [1] ---> | rec 2048 ... rec 4095                           |
+ *     ...
+ *     [n-1] -> | ... rec count-1 | (free tail) ...               |
+ *     [n]  --> | spare, empty (at most one when auto_shrink)     |
+ *
+ *   Insert writes record `count`. Delete copies record count-1 over the hole
+ *   and repoints the one slot that referenced count-1. So records are always
+ *   dense and a drain empties chunks from the tail, which are munmap'd.
+ *   Records never move otherwise: not on grow, shrink or evacuation, which
+ *   copy only the 6-byte slots (tophash, len, rec).
+ *
+ * Generation = one bucket array (2^log2 buckets, mmap'd, zero-filled) plus its
+ * own overflow pool (an mmap'd array of buckets grown with mremap; indices are
+ * stable because they are indices, not pointers). A migration goes from the
+ * old generation to the current one; when it completes, the old array and its
+ * pool are munmap'd whole.
+ *
+ * MIGRATION RULE. While migrating, old buckets 0..progress-1 have been
+ * evacuated. A key whose old home bucket (hash_old & oldmask) is < progress
+ * lives in the current generation, otherwise in the old one. Lookups, inserts
+ * and deletes all follow this rule, so an insert into a not-yet-evacuated old
+ * bucket goes into the old generation.
+ *
+ * POLICY
+ * ======
+ *
+ * Load is keys per bucket (8 slots). We grow when count > 6.5 x buckets
+ * (Go's loadFactor: at 6.5/8 = 81% slot use chains are still short - about a
+ * fifth of buckets have one overflow bucket - while the index costs only
+ * 64/6.5 ~ 10 bytes per key at that point) and double. After a grow the load
+ * is 3.25, the "normal load". We shrink automatically when count drops below
+ * 6.5/4 = 1.625 x buckets, to the smallest power of two whose load is at most
+ * 3.25 - again normal load. So after any resize the table is at load ~3.25
+ * and must double its keys to grow again or lose half of them to shrink
+ * again: a delete-N/add-N cycle with N < count/2 never causes a resize
+ * (no oscillation). (The brief said "lose 3/4"; with these thresholds it is
+ * half of the post-resize count, i.e. 3/4 of the count at the last grow.)
+ *
+ * Each table_set/table_del first evacuates TABLE_MIGRATE_STEP old buckets.
+ * A migration from M old buckets thus ends within M/2 mutations. The nearest
+ * next trigger after a migration starts is: after a grow (2M buckets, count
+ * 6.5M) 3.25M deletes or 6.5M inserts; after an auto shrink (M/2 buckets,
+ * count ~1.625M) 0.8125M deletes or 1.625M inserts. All are > M/2, so a
+ * migration always finishes before the next one can be triggered. A step of 1
+ * (M mutations) would not satisfy the shrink case; 2 is the least that does.
+ * No migration starts while one is in progress anyway; thresholds are checked
+ * again at the next mutation after it ends.
+ *
+ * Same-size rehash: if the current generation has more overflow buckets than
+ * home buckets (cannot happen at load <= 6.5 with a good hash, so it means
+ * keys chosen to collide), the next insert starts a migration to an array of
+ * the same size with a fresh random seed. Each generation has its own seed;
+ * grows and shrinks keep the seed (so old bucket i splits into new buckets i
+ * and i + M, which keeps evacuation local), rehashes change it.
+ *
+ * The minimum array is 64 buckets = 4096 bytes = one page: a smaller array
+ * would still occupy a whole page of RSS.
+ *
+ * MEMORY BUDGET (1M keys, 136 MB payload, limit 1.2 x = 163 MB):
+ *   records  489 chunks x 278528 B = 136.2 MB (+ one spare chunk 0.28 MB)
+ *   index    1M keys > 6.5 x 2^17, so 2^18 buckets x 64 B = 16.8 MB, about
+ *            16.8 bytes/key (just after a grow; 9.8..19.7 B/key in general),
+ *            plus overflow buckets (a few % of buckets at load 3.8).
+ *   growth   the 2^17 -> 2^18 migration starts at 851969 keys with old
+ *            8.4 MB + new 16.8 MB mapped (29.5 B/key, 1.22 x the payload at
+ *            that instant if counted as mapped). RSS is lower: the new
+ *            array's pages are touched only as entries land and the old
+ *            array's evacuated prefix is munmap'd as it goes (see
+ *            OLD_RELEASE_BYTES), so index RSS is at most the new array.
+ *   measured (test budget_1m_keys) peak mapped 153.5 MB = 1.129 x of 1M
+ *            keys' payload; peak RSS added 1.125 x; RSS / payload present,
+ *            sampled past 100k keys, at most 1.15 x.
+ */
+#include "table.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- layout constants ---------------------------------------------------- */
+
+#define SLOTS 8u                   /* slots per bucket */
+#define REC_PER_CHUNK 2048u        /* 2048 x 136 = 278528 B = 68 x 4 KiB pages */
+#define REC_CHUNK_SHIFT 11u
+#define MIN_LOG2 6u                /* 64 buckets x 64 B = one 4 KiB page */
+#define MAX_LOG2 32u               /* bucket index fits 32 bits; rec[] too */
+#define MAX_RECORDS 0xfffffffeu    /* record numbers are uint32_t */
+#define POOL_MAX 0xfffffffeu       /* overflow indices are 1-based uint32_t */
+
+/* ---- policy constants (see POLICY above) --------------------------------- */
+
+/* Grow when count > LOAD_GROW_NUM / LOAD_DEN x buckets (6.5, Go's loadFactor). */
+#define LOAD_GROW_NUM 13u
+#define LOAD_DEN 2u
+/* Normal load after any resize: half of the grow load, 3.25. */
+#define LOAD_NORMAL_NUM 13u
+#define LOAD_NORMAL_DEN 4u
+/* Auto shrink when count < 1.625 x buckets (a quarter of the grow load). */
+#define LOAD_SHRINK_NUM 13u
+#define LOAD_SHRINK_DEN 8u
+/* Old buckets evacuated by each table_set / table_del: 2 is the least that
+ * guarantees a migration ends before the next can trigger (see POLICY). */
+#define TABLE_MIGRATE_STEP 2u
+/* Same-size rehash when overflow buckets in use exceed this many per home
+ * bucket (1: more overflow buckets than buckets, Go's sameSizeGrow). */
+#define REHASH_OVERFLOW_PER_BUCKET 1u
+/* While migrating, the evacuated prefix of the old array is munmap'd in
+ * steps of this many bytes (rounded to pages): 1024 buckets, so a migration
+ * from 2^17 buckets makes 128 munmap calls, each trimming the front of one
+ * mapping (no VMA split). */
+#define OLD_RELEASE_BYTES 65536u
+/* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
+ * set/del pair at a chunk boundary does not map and unmap every time. */
+#define SPARE_CHUNKS 1u
+
+/* ---- types ---------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t tophash[SLOTS];
+    uint8_t len[SLOTS];
+    uint32_t rec[SLOTS];
+    uint32_t overflow;
+    uint8_t pad[12];
+} bucket;
+
+static_assert(sizeof(bucket) == 64, "bucket is one cache line");
+static_assert(SLOTS == 8, "the SWAR probe reads tophash[] as one uint64_t");
+
+typedef struct {
+    int64_t key;
+    uint8_t val[TABLE_VALUE_MAX];
+} record;
+
+static_assert(sizeof(record) == 136, "record is key + 128-byte value");
+static_assert(TABLE_VALUE_MAX <= UINT8_MAX, "len[] is a byte");
+static_assert((1u << REC_CHUNK_SHIFT) == REC_PER_CHUNK, "chunk shift");
+static_assert(REC_PER_CHUNK % 512 == 0, "136 x 512 is a whole number of pages");
+
+#define CHUNK_BYTES ((size_t)REC_PER_CHUNK * sizeof(record))
+
+typedef struct {
+    bucket *b;          /* 2^log2 home buckets, NULL when this gen is unused */
+    size_t b_bytes;     /* size of the mapping of b */
+    size_t b_released;  /* leading bytes of b already munmap'd (old gen) */
+    uint32_t log2;
+    uint64_t mask;      /* 2^log2 - 1 */
+    uint64_t seed;      /* hash seed of this generation */
+    bucket *pool;       /* overflow pool: index i (1-based) is pool[i - 1] */
+    size_t pool_bytes;  /* mapped size of pool */
+    uint32_t pool_cap;  /* buckets the mapping holds */
+    uint32_t pool_used; /* high-water mark of handed-out indices */
+    uint32_t pool_free; /* free list head (1-based, linked by .overflow) */
+    uint32_t pool_nfree;
+    uint64_t ovf;       /* overflow buckets linked into chains */
+} gen;
+
+struct table {
+    gen cur;            /* current (destination) generation */
+    gen old;            /* generation being migrated from, if migrating */
+    bool migrating;
+    uint64_t progress;  /* old buckets 0..progress-1 evacuated */
+    uint64_t count;
+    record **chunks;    /* chunks[0..nchunks-1] mapped */
+    size_t nchunks;
+    size_t chunks_cap;
+    uint64_t index_bytes;
+    uint64_t payload_bytes;
+    table_options opt;
+    uint64_t grows, shrinks_auto, shrinks_manual;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (ps == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096;
+    }
+    return ps;
+}
+
+static size_t round_page(size_t n)
+{
+    size_t ps = page_size();
+    return (n + ps - 1) / ps * ps;
+}
+
+static void *map_zero(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap(void *p, size_t bytes)
+{
+    if (p != NULL && munmap(p, bytes) != 0)
+        abort(); /* only on a bad pointer or length: a bug */
+}
+
+/* splitmix64's finaliser applied to key + seed: a bijection of the 64-bit key
+ * for a fixed seed, with every output bit depending on every input bit. The
+ * low bits pick the bucket, the top 8 bits are the tophash. */
+static inline uint64_t hash_key(int64_t key, uint64_t seed)
+{
+    uint64_t z = (uint64_t)key + seed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint8_t tophash_of(uint64_t h)
+{
+    uint8_t top = (uint8_t)(h >> 56);
+    return top != 0 ? top : 1; /* 0 means "empty slot" */
+}
+
+static uint64_t seed_new(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) == (ssize_t)sizeof s)
+        return s;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return hash_key((int64_t)ts.tv_nsec ^ ((int64_t)ts.tv_sec << 32),
+                    (uint64_t)(uintptr_t)&s);
+}
+
+/*
+ * SWAR probe of the 8 tophash bytes. Load them as one little-endian uint64_t
+ * w (byte i in bits 8i..8i+7). To find bytes equal to `top`, XOR w with top
+ * broadcast to all bytes: matching bytes become 0, so the question is "which
+ * bytes of x are zero". For each byte, (x & 0x7f) + 0x7f sets bit 7 iff the
+ * low 7 bits are non-zero, and cannot carry into the next byte (at most
+ * 0x7f + 0x7f = 0xfe). OR-ing x itself in adds bit 7 of the byte. So bit 7 of
+ * ((x & 0x7f..) + 0x7f..) | x is set iff the byte is non-zero; inverting and
+ * keeping only bit 7 of each byte gives 0x80 exactly in the zero bytes (no
+ * false positives, unlike the shorter (x - 0x01..) & ~x & 0x80.. trick).
+ * The slot index of the lowest hit is ctz(mask) / 8; mask &= mask - 1 moves
+ * to the next. The same function with top = 0 finds empty slots.
+ */
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_7F 0x7f7f7f7f7f7f7f7full
+
+static inline uint64_t load_tophash(const bucket *b)
+{
+    uint64_t w;
+    memcpy(&w, b->tophash, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+static inline uint64_t zero_bytes(uint64_t x)
+{
+    uint64_t y = (x & BYTES_7F) + BYTES_7F;
+    return ~(y | x | BYTES_7F);
+}
+
+static inline uint64_t match_bytes(uint64_t w, uint8_t top)
+{
+    return zero_bytes(w ^ (top * BYTES_01));
+}
+
+/* Occupied slots of a bucket: they are a prefix, so it is the index of the
+ * first empty slot (8 if full). */
+static inline unsigned occupied(const bucket *b)
+{
+    uint64_t z = zero_bytes(load_tophash(b));
+    return z ? (unsigned)__builtin_ctzll(z) >> 3 : SLOTS;
+}
+
+static inline record *rec_at(const table *t, uint32_t r)
+{
+    return &t->chunks[r >> REC_CHUNK_SHIFT][r & (REC_PER_CHUNK - 1)];
+}
+
+static inline bucket *ovf_at(const gen *g, uint32_t idx)
+{
+    return &g->pool[idx - 1];
+}
+
+static inline bucket *next_in_chain(const gen *g, const bucket *b)
+{
+    return b->overflow ? ovf_at(g, b->overflow) : NULL;
+}
+
+/* The generation that holds (or would hold) key under the migration rule,
+ * with the key's hash in that generation. */
+static inline gen *home_gen(const table *t, int64_t key, uint64_t *h)
+{
+    if (t->migrating) {
+        uint64_t ho = hash_key(key, t->old.seed);
+        if ((ho & t->old.mask) >= t->progress) {
+            *h = ho;
+            return (gen *)&t->old;
+        }
+        if (t->old.seed == t->cur.seed) {
+            *h = ho;
+            return (gen *)&t->cur;
+        }
+    }
+    *h = hash_key(key, t->cur.seed);
+    return (gen *)&t->cur;
+}
+
+/* Find key in g's chain for hash h. On success *bp and *ip name its slot. */
+static inline bool chain_find(const table *t, const gen *g, uint64_t h,
+                              int64_t key, bucket **bp, unsigned *ip)
+{
+    uint8_t top = tophash_of(h);
+    bucket *b = &g->b[h & g->mask];
+    for (;;) {
+        uint64_t w = load_tophash(b);
+        for (uint64_t m = match_bytes(w, top); m != 0; m &= m - 1) {
+            unsigned i = (unsigned)__builtin_ctzll(m) >> 3;
+            if (rec_at(t, b->rec[i])->key == key) {
+                *bp = b;
+                *ip = i;
+                return true;
+            }
+        }
+        /* An empty slot ends the chain's occupied prefix. */
+        if (zero_bytes(w) != 0 || b->overflow == 0)
+            return false;
+        b = ovf_at(g, b->overflow);
+    }
+}
+
+/* ---- generations and overflow pools ---------------------------------------- */
+
+static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
+{
+    size_t nb = (size_t)1 << log2;
+    size_t bytes = round_page(nb * sizeof(bucket));
+    bucket *b = map_zero(bytes);
+    if (b == NULL)
+        return false;
+    memset(g, 0, sizeof *g);
+    g->b = b;
+    g->b_bytes = bytes;
+    g->log2 = log2;
+    g->mask = nb - 1;
+    g->seed = seed;
+    t->index_bytes += bytes;
+    return true;
+}
+
+static void gen_free(table *t, gen *g)
+{
+    if (g->b != NULL)
+        unmap((char *)g->b + g->b_released, g->b_bytes - g->b_released);
+    unmap(g->pool, g->pool_bytes);
+    t->index_bytes -= g->b_bytes - g->b_released + g->pool_bytes;
+    memset(g, 0, sizeof *g);
+}
+
+/* Make sure n overflow buckets can be allocated from g's pool without
+ * failing. Grows the mapping (doubling) with mremap; indices stay valid. */
+static bool pool_reserve(table *t, gen *g, uint64_t n)
+{
+    uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
+    if (avail >= n)
+        return true;
+    uint64_t need = (uint64_t)g->pool_used + (n - g->pool_nfree);
+    if (need > POOL_MAX)
+        return false;
+    uint64_t cap = g->pool_cap ? (uint64_t)g->pool_cap * 2
+                               : page_size() / sizeof(bucket);
+    while (cap < need)
+        cap *= 2;
+    if (cap > POOL_MAX)
+        cap = POOL_MAX;
+    size_t bytes = round_page((size_t)cap * sizeof(bucket));
+    void *p = g->pool == NULL
+                  ? map_zero(bytes)
+                  : mremap(g->pool, g->pool_bytes, bytes, MREMAP_MAYMOVE);
+    if (p == NULL || p == MAP_FAILED)
+        return false;
+    t->index_bytes += bytes - g->pool_bytes;
+    g->pool = p;
+    g->pool_bytes = bytes;
+    g->pool_cap = (uint32_t)(bytes / sizeof(bucket));
+    return true;
+}
+
+/* Take a zeroed overflow bucket (reserved beforehand); returns its index. */
+static uint32_t pool_alloc(gen *g)
+{
+    uint32_t idx;
+    if (g->pool_free != 0) {
+        idx = g->pool_free;
+        g->pool_free = ovf_at(g, idx)->overflow;
+        g->pool_nfree--;
+    } else {
+        assert(g->pool_used < g->pool_cap);
+        idx = ++g->pool_used;
+    }
+    memset(ovf_at(g, idx), 0, sizeof(bucket));
+    g->ovf++;
+    return idx;
+}
+
+static void pool_release(gen *g, uint32_t idx)
+{
+    bucket *b = ovf_at(g, idx);
+    memset(b, 0, sizeof *b);
+    b->overflow = g->pool_free;
+    g->pool_free = idx;
+    g->pool_nfree++;
+    g->ovf--;
+}
+
+/* Append a slot at the end of the chain whose home bucket is hb. Needs one
+ * overflow bucket reserved in g's pool. */
+static void chain_append(gen *g, bucket *hb, uint8_t top, uint8_t len,
+                         uint32_t rec)
+{
+    bucket *b = hb;
+    unsigned n;
+    while ((n = occupied(b)) == SLOTS && b->overflow != 0)
+        b = ovf_at(g, b->overflow);
+    if (n == SLOTS) {
+        uint32_t idx = pool_alloc(g);
+        b->overflow = idx;
+        b = ovf_at(g, idx);
+        n = 0;
+    }
+    b->tophash[n] = top;
+    b->len[n] = len;
+    b->rec[n] = rec;
+}
+
+/* Remove slot (tb, ti) from the chain whose home bucket is hb: the chain's
+ * last occupied slot moves into the hole, keeping the prefix compact. */
+static void chain_remove(gen *g, bucket *hb, bucket *tb, unsigned ti)
+{
+    bucket *prev = NULL, *last = hb;
+    while (last->overflow != 0) {
+        prev = last;
+        last = ovf_at(g, last->overflow);
+    }
+    unsigned n = occupied(last);
+    assert(n > 0 || last == hb);
+    unsigned j = n - 1;
+    if (last != tb || j != ti) {
+        tb->tophash[ti] = last->tophash[j];
+        tb->len[ti] = last->len[j];
+        tb->rec[ti] = last->rec[j];
+    }
+    last->tophash[j] = 0;
+    last->len[j] = 0;
+    last->rec[j] = 0;
+    if (j == 0 && prev != NULL) {
+        pool_release(g, prev->overflow);
+        prev->overflow = 0;
+    }
+}
+
+/* ---- migration ------------------------------------------------------------- */
+
+static bool migration_start(table *t, uint32_t log2, uint64_t seed)
+{
+    gen next;
+    assert(!t->migrating);
+    if (!gen_init(t, &next, log2, seed))
+        return false;
+    t->old = t->cur;
+    t->cur = next;
+    t->progress = 0;
+    t->migrating = true;
+    return true;
+}
+
+static void migration_finish(table *t)
+{
+    gen_free(t, &t->old);
+    t->migrating = false;
+    t->progress = 0;
+}
+
+/* Evacuate old bucket `progress` (and its chain) into the current generation.
+ * Fails (changing nothing) only if the current pool cannot be grown. */
+static bool evacuate_one(table *t)
+{
+    gen *o = &t->old, *c = &t->cur;
+    bucket *hb = &o->b[t->progress];
+    uint64_t n = 0;
+    for (bucket *b = hb; b != NULL; b = next_in_chain(o, b))
+        n += occupied(b);
+    /* Worst case every entry lands in a different full bucket. */
+    if (!pool_reserve(t, c, n))
+        return false;
+    for (bucket *b = hb; b != NULL; b = next_in_chain(o, b)) {
+        unsigned k = occupied(b);
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t h = hash_key(rec_at(t, b->rec[i])->key, c->seed);
+            chain_append(c, &c->b[h & c->mask], tophash_of(h), b->len[i],
+                         b->rec[i]);
+        }
+    }
+    uint32_t idx = hb->overflow;
+    while (idx != 0) {
+        uint32_t nx = ovf_at(o, idx)->overflow;
+        pool_release(o, idx);
+        idx = nx;
+    }
+    memset(hb, 0, sizeof *hb);
+    if (++t->progress == (uint64_t)o->mask + 1) {
+        migration_finish(t);
+        return true;
+    }
+    /* Give the evacuated prefix of the old array back as we go, in steps of
+     * OLD_RELEASE_BYTES. A grow then holds old-remaining + new-touched pages
+     * (the new array's pages are touched only as entries land in them), which
+     * peaks at the new array's size instead of old + new: for 1M keys this is
+     * the difference between ~25 MB and ~17 MB of index during a grow. */
+    size_t done = (size_t)t->progress * sizeof(bucket);
+    size_t step = round_page(OLD_RELEASE_BYTES);
+    if (done - o->b_released >= step) {
+        size_t cut = done / step * step;
+        unmap((char *)o->b + o->b_released, cut - o->b_released);
+        t->index_bytes -= cut - o->b_released;
+        o->b_released = cut;
+    }
+    return true;
+}
+
+static bool migrate_some(table *t, unsigned work)
+{
+    while (t->migrating && work-- > 0)
+        if (!evacuate_one(t))
+            return false;
+    return true;
+}
+
+/* Smallest array (log2) holding count keys at no more than the normal load. */
+static uint32_t target_log2(uint64_t count)
+{
+    uint32_t l = MIN_LOG2;
+    while (l < MAX_LOG2 &&
+           count * LOAD_NORMAL_DEN > ((uint64_t)LOAD_NORMAL_NUM << l))
+        l++;
+    return l;
+}
+
+/* ---- record chunks --------------------------------------------------------- */
+
+static size_t chunks_needed(uint64_t count)
+{
+    return (size_t)((count + REC_PER_CHUNK - 1) / REC_PER_CHUNK);
+}
+
+/* Make record number t->count writable. */
+static bool record_reserve(table *t)
+{
+    size_t ci = (size_t)(t->count >> REC_CHUNK_SHIFT);
+    if (ci < t->nchunks)
+        return true;
+    if (t->nchunks == t->chunks_cap) {
+        size_t cap = t->chunks_cap ? t->chunks_cap * 2 : 16;
+        record **p = realloc(t->chunks, cap * sizeof *p);
+        if (p == NULL)
+            return false;
+        t->chunks = p;
+        t->chunks_cap = cap;
+    }
+    record *c = map_zero(CHUNK_BYTES);
+    if (c == NULL)
+        return false;
+    t->chunks[t->nchunks++] = c;
+    t->payload_bytes += CHUNK_BYTES;
+    return true;
+}
+
+/* Unmap tail chunks beyond those holding records plus `spare`. */
+static void chunks_trim(table *t, size_t spare)
+{
+    size_t keep = chunks_needed(t->count) + spare;
+    while (t->nchunks > keep) {
+        unmap(t->chunks[--t->nchunks], CHUNK_BYTES);
+        t->payload_bytes -= CHUNK_BYTES;
+    }
+    if (t->nchunks == 0) {
+        free(t->chunks);
+        t->chunks = NULL;
+        t->chunks_cap = 0;
+    }
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+table *table_create(const table_options *opt)
+{
+    table *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->opt = opt != NULL ? *opt : (table_options){.auto_shrink = true};
+    t->cur.seed = seed_new();
+    return t;
+}
+
+/* Back to the empty state: nothing mapped. Keeps options, counters, seed. */
+static bool table_reset(table *t)
+{
+    bool had = t->cur.b != NULL || t->nchunks != 0;
+    uint64_t seed = t->cur.seed;
+    if (t->migrating)
+        gen_free(t, &t->old);
+    gen_free(t, &t->cur);
+    t->cur.seed = seed;
+    t->migrating = false;
+    t->progress = 0;
+    t->count = 0;
+    chunks_trim(t, 0);
+    assert(t->index_bytes == 0 && t->payload_bytes == 0);
+    return had;
+}
+
+void table_destroy(table *t)
+{
+    if (t == NULL)
+        return;
+    table_reset(t);
+    free(t);
+}
+
+void table_set_options(table *t, const table_options *opt)
+{
+    t->opt = opt != NULL ? *opt : (table_options){.auto_shrink = true};
+}
+
+uint64_t table_count(const table *t)
+{
+    return t->count;
+}
+
+table_status table_get(const table *t, int64_t key, const uint8_t **val,
+                       size_t *len)
+{
+    if (t->count == 0)
+        return TABLE_NOT_FOUND;
+    uint64_t h;
+    const gen *g = home_gen(t, key, &h);
+    bucket *b;
+    unsigned i;
+    if (!chain_find(t, g, h, key, &b, &i))
+        return TABLE_NOT_FOUND;
+    if (val != NULL)
+        *val = rec_at(t, b->rec[i])->val;
+    if (len != NULL)
+        *len = b->len[i];
+    return TABLE_OK;
+}
+
+table_status table_set(table *t, int64_t key, const void *val, size_t len,
+                       bool *replaced)
+{
+    assert(len <= TABLE_VALUE_MAX);
+    assert(val != NULL || len == 0);
+    if (replaced != NULL)
+        *replaced = false;
+    /* Evacuation moves only slots, never records, so a val lent by
+     * table_get stays valid through it. A failure here (pool growth) is
+     * reported as NOMEM; what was evacuated before it is invisible. */
+    if (!migrate_some(t, TABLE_MIGRATE_STEP))
+        return TABLE_NOMEM;
+    if (t->cur.b == NULL && !gen_init(t, &t->cur, MIN_LOG2, t->cur.seed))
+        return TABLE_NOMEM;
+
+    uint64_t h;
+    gen *g = home_gen(t, key, &h);
+    bucket *b;
+    unsigned i;
+    if (chain_find(t, g, h, key, &b, &i)) {
+        if (len != 0)
+            memmove(rec_at(t, b->rec[i])->val, val, len);
+        b->len[i] = (uint8_t)len;
+        if (replaced != NULL)
+            *replaced = true;
+        return TABLE_OK;
+    }
+    if (t->count >= MAX_RECORDS)
+        return TABLE_NOMEM;
+
+    if (!t->migrating) {
+        uint64_t nb = t->cur.mask + 1;
+        if ((t->count + 1) * LOAD_DEN > LOAD_GROW_NUM * nb &&
+            t->cur.log2 < MAX_LOG2) {
+            if (!migration_start(t, t->cur.log2 + 1, t->cur.seed))
+                return TABLE_NOMEM;
+            t->grows++;
+            g = home_gen(t, key, &h);
+        } else if (t->cur.ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
+            /* Not counted as grow or shrink: a rebuild at the same size. */
+            if (migration_start(t, t->cur.log2, seed_new()))
+                g = home_gen(t, key, &h);
+        }
+    }
+    if (!record_reserve(t) || !pool_reserve(t, g, 1))
+        return TABLE_NOMEM;
+
+    uint32_t r = (uint32_t)t->count;
+    record *rec = rec_at(t, r);
+    rec->key = key;
+    if (len != 0)
+        memmove(rec->val, val, len);
+    chain_append(g, &g->b[h & g->mask], tophash_of(h), (uint8_t)len, r);
+    t->count++;
+    return TABLE_OK;
+}
+
+table_status table_del(table *t, int64_t key)
+{
+    if (t->count == 0)
+        return TABLE_NOT_FOUND;
+    /* Deleting needs no memory; if evacuation cannot grow a pool now, the
+     * migration simply waits for a later step. */
+    (void)migrate_some(t, TABLE_MIGRATE_STEP);
+
+    uint64_t h;
+    gen *g = home_gen(t, key, &h);
+    bucket *b;
+    unsigned i;
+    if (!chain_find(t, g, h, key, &b, &i))
+        return TABLE_NOT_FOUND;
+    uint32_t r = b->rec[i];
+    chain_remove(g, &g->b[h & g->mask], b, i);
+
+    /* Keep records dense: move the last record into the hole. */
+    uint32_t last = (uint32_t)(t->count - 1);
+    if (r != last) {
+        record *src = rec_at(t, last);
+        uint64_t h2;
+        gen *g2 = home_gen(t, src->key, &h2);
+        bucket *b2 = NULL;
+        unsigned i2 = 0;
+        if (!chain_find(t, g2, h2, src->key, &b2, &i2))
+            abort(); /* a record no slot refers to: the table is corrupt */
+        assert(b2->rec[i2] == last);
+        b2->rec[i2] = r;
+        memcpy(rec_at(t, r), src, sizeof *src);
+    }
+    t->count--;
+
+    if (t->opt.auto_shrink) {
+        chunks_trim(t, SPARE_CHUNKS);
+        uint64_t nb = t->cur.mask + 1;
+        if (!t->migrating && t->cur.log2 > MIN_LOG2 &&
+            t->count * LOAD_SHRINK_DEN < LOAD_SHRINK_NUM * nb) {
+            /* If the new array cannot be mapped, stay as we are. */
+            if (migration_start(t, target_log2(t->count), t->cur.seed))
+                t->shrinks_auto++;
+        }
+    }
+    return TABLE_OK;
+}
+
+void table_clear(table *t)
+{
+    table_reset(t);
+}
+
+bool table_step(table *t, unsigned work)
+{
+    (void)migrate_some(t, work);
+    return t->migrating;
+}
+
+/*
+ * Deviation from the header's "or has overflow buckets": chains here are
+ * always compact (no tombstones), so rebuilding a right-sized array does not
+ * compact anything, and at the normal load a few buckets overflow by chance
+ * whatever the seed. A same-size rebuild is started only when it frees
+ * something: the overflow pool maps more than twice what is in use plus a
+ * page (space left behind by deletes), or overflow buckets exceed the
+ * same-size rehash threshold (then with a fresh seed).
+ */
+bool table_shrink(table *t)
+{
+    while (t->migrating)
+        if (!evacuate_one(t))
+            return false; /* out of memory: leave it to later steps */
+    if (t->count == 0)
+        return table_reset(t);
+
+    bool started = false;
+    uint32_t want = target_log2(t->count);
+    const gen *c = &t->cur;
+    uint64_t nb = c->mask + 1;
+    uint64_t per_page = page_size() / sizeof(bucket);
+    if (want < c->log2) {
+        started = migration_start(t, want, c->seed);
+    } else if (c->ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
+        started = migration_start(t, c->log2, seed_new());
+    } else if (c->pool_cap > 2 * c->ovf + per_page) {
+        started = migration_start(t, c->log2, c->seed);
+    }
+    if (started)
+        t->shrinks_manual++;
+    chunks_trim(t, 0);
+    return started;
+}
+
+void table_get_stats(const table *t, table_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->count = t->count;
+    if (t->cur.b != NULL) {
+        st->log2_buckets = t->cur.log2;
+        st->buckets = t->cur.mask + 1;
+    }
+    st->overflow_buckets = t->cur.ovf + t->old.ovf;
+    if (t->migrating) {
+        st->old_buckets = t->old.mask + 1;
+        st->migrated = t->progress;
+    }
+    st->migrating = t->migrating;
+    st->index_bytes = t->index_bytes;
+    st->payload_bytes = t->payload_bytes;
+    st->record_chunks = t->nchunks;
+    st->grows = t->grows;
+    st->shrinks_auto = t->shrinks_auto;
+    st->shrinks_manual = t->shrinks_manual;
+}
+
+/* Visit the slots of one chain. */
+static bool foreach_chain(const table *t, const gen *g, const bucket *b,
+                          bool (*fn)(int64_t, const uint8_t *, size_t, void *),
+                          void *arg)
+{
+    for (; b != NULL; b = next_in_chain(g, b)) {
+        unsigned n = occupied(b);
+        for (unsigned i = 0; i < n; i++) {
+            const record *r = rec_at(t, b->rec[i]);
+            if (!fn(r->key, r->val, b->len[i], arg))
+                return false;
+        }
+    }
+    return true;
+}
+
+void table_foreach(const table *t,
+                   bool (*fn)(int64_t key, const uint8_t *val, size_t len,
+                              void *arg),
+                   void *arg)
+{
+    if (t->count == 0)
+        return;
+    for (uint64_t i = 0; i <= t->cur.mask; i++)
+        if (!foreach_chain(t, &t->cur, &t->cur.b[i], fn, arg))
+            return;
+    if (t->migrating)
+        for (uint64_t i = t->progress; i <= t->old.mask; i++)
+            if (!foreach_chain(t, &t->old, &t->old.b[i], fn, arg))
+                return;
+}
+
+/* ---- table_check ----------------------------------------------------------- */
+
+#ifdef NDEBUG
+void table_check(const table *t)
+{
+    (void)t;
+}
+#else
+
+#define CHECK(cond, what)                                                    \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: table_check failed: %s (%s)\n", __FILE__, \
+                    __LINE__, what, #cond);                                  \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+static bool bit_test_set(uint64_t *bm, uint64_t i)
+{
+    uint64_t m = 1ull << (i & 63);
+    bool was = (bm[i >> 6] & m) != 0;
+    bm[i >> 6] |= m;
+    return was;
+}
+
+/* Check one generation's live home buckets [from, nb); return slots seen. */
+static uint64_t check_gen(const table *t, const gen *g, uint64_t from,
+                          uint64_t *recs)
+{
+    uint64_t nb = g->mask + 1, slots = 0, linked = 0;
+    CHECK(g->b_bytes == round_page(nb * sizeof(bucket)), "array bytes");
+    CHECK(g->pool_used <= g->pool_cap, "pool high-water within capacity");
+    CHECK(g->pool_bytes == round_page((size_t)g->pool_cap * sizeof(bucket)),
+          "pool bytes");
+    uint64_t pwords = ((uint64_t)g->pool_used + 64) / 64;
+    uint64_t *seen = calloc(pwords, sizeof *seen);
+    CHECK(seen != NULL, "out of memory in table_check");
+
+    for (uint64_t i = g->b_released / sizeof(bucket); i < from; i++) {
+        const bucket *b = &g->b[i];
+        CHECK(load_tophash(b) == 0 && b->overflow == 0,
+              "evacuated old bucket is empty");
+    }
+    for (uint64_t bi = from; bi < nb; bi++) {
+        const bucket *b = &g->b[bi];
+        for (;;) {
+            unsigned n = occupied(b);
+            for (unsigned i = n; i < SLOTS; i++)
+                CHECK(b->tophash[i] == 0, "occupied slots are a prefix");
+            for (unsigned i = 0; i < n; i++) {
+                uint32_t r = b->rec[i];
+                CHECK(r < t->count, "record number < count");
+                CHECK(!bit_test_set(recs, r), "record referenced once");
+                CHECK(b->len[i] <= TABLE_VALUE_MAX, "len <= 128");
+                int64_t key = rec_at(t, r)->key;
+                uint64_t h;
+                const gen *hg = home_gen(t, key, &h);
+                CHECK(hg == g, "key in the generation the migration rule says");
+                CHECK((h & g->mask) == bi, "key in its home bucket's chain");
+                CHECK(tophash_of(h) == b->tophash[i], "tophash matches");
+                slots++;
+            }
+            if (b->overflow == 0)
+                break;
+            CHECK(n == SLOTS, "only the last bucket of a chain is not full");
+            CHECK(b->overflow <= g->pool_used, "overflow index in pool");
+            CHECK(!bit_test_set(seen, b->overflow), "overflow chains acyclic");
+            linked++;
+            b = ovf_at(g, b->overflow);
+            CHECK(occupied(b) > 0, "no empty overflow bucket in a chain");
+        }
+    }
+    uint64_t nfree = 0;
+    for (uint32_t idx = g->pool_free; idx != 0; idx = ovf_at(g, idx)->overflow) {
+        CHECK(idx <= g->pool_used, "free overflow index in pool");
+        CHECK(!bit_test_set(seen, idx), "free bucket not linked, listed once");
+        CHECK(load_tophash(ovf_at(g, idx)) == 0, "free bucket empty");
+        nfree++;
+    }
+    CHECK(nfree == g->pool_nfree, "free list length");
+    CHECK(linked == g->ovf, "overflow bucket count");
+    CHECK(linked + nfree == g->pool_used,
+          "every handed-out overflow bucket is linked or free");
+    free(seen);
+    return slots;
+}
+
+void table_check(const table *t)
+{
+    CHECK(t->nchunks >= chunks_needed(t->count), "records mapped");
+    CHECK(t->nchunks <= t->chunks_cap, "chunk array");
+    CHECK(t->payload_bytes == (uint64_t)t->nchunks * CHUNK_BYTES,
+          "payload bytes");
+    if (t->cur.b == NULL) {
+        CHECK(t->count == 0 && !t->migrating, "empty state");
+        CHECK(t->index_bytes == 0, "no index mapped when empty");
+        return;
+    }
+    uint64_t idx = t->cur.b_bytes + t->cur.pool_bytes;
+    CHECK(t->cur.log2 >= MIN_LOG2 && t->cur.log2 <= MAX_LOG2, "array size");
+    CHECK(t->migrating == (t->old.b != NULL), "old generation iff migrating");
+    if (t->migrating) {
+        CHECK(t->progress <= t->old.mask, "progress < old buckets");
+        idx += t->old.b_bytes - t->old.b_released + t->old.pool_bytes;
+        CHECK(t->old.b_released <= t->progress * sizeof(bucket),
+              "only evacuated old buckets are unmapped");
+    } else {
+        CHECK(t->progress == 0, "no progress when idle");
+    }
+    CHECK(t->cur.b_released == 0, "current array wholly mapped");
+    CHECK(t->index_bytes == idx, "index bytes");
+
+    uint64_t *recs = calloc((t->count + 64) / 64, sizeof *recs);
+    CHECK(recs != NULL, "out of memory in table_check");
+    uint64_t slots = check_gen(t, &t->cur, 0, recs);
+    if (t->migrating)
+        slots += check_gen(t, &t->old, t->progress, recs);
+    CHECK(slots == t->count, "count == occupied slots");
+    free(recs);
+}
+#endif

@@ -1,0 +1,136 @@
+/*
+ * table.h - the storage of one keyspace: int64 key -> value of 0..128 bytes
+ * (layer 1, libc only).
+ *
+ * A Go-map-style bucketed hash table whose index is small and whose payloads
+ * live elsewhere, in dense fixed-size records:
+ *
+ *   index   power-of-two array of 64-byte buckets; each bucket has 8 slots of
+ *           (tophash byte, value length byte, 32-bit record number) and a
+ *           32-bit link to an overflow bucket of the same generation.
+ *   records key (8 bytes) + value (128 bytes) = 136 bytes, kept dense in
+ *           mmap'd chunks: record numbers are 0..count-1 with no holes. A
+ *           delete moves the last record into the hole and repoints its slot,
+ *           so a drain empties chunks from the tail and they are unmapped.
+ *
+ * Growth and shrink are incremental migrations from an old bucket array to a
+ * new one of another size (bigger, smaller or equal), a few old buckets per
+ * mutating call and per table_step(). No call walks the whole table except
+ * table_check(), table_destroy() and the caller's own iteration.
+ *
+ * Memory: bucket arrays, overflow pools and record chunks are mmap'd and
+ * munmap'd directly, so memory given back leaves the process (RSS drops).
+ *
+ * Threading: none. A table is used by one thread at a time.
+ */
+#ifndef EBB_TABLE_H
+#define EBB_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest value, in bytes. */
+#define TABLE_VALUE_MAX 128u
+
+typedef struct table table;
+
+typedef enum {
+    TABLE_OK = 0,      /* done */
+    TABLE_NOT_FOUND,   /* no such key */
+    TABLE_NOMEM,       /* an mmap failed; the table is unchanged */
+} table_status;
+
+/* Tunables. Pass NULL to table_create for the defaults; a zeroed struct
+ * means every option off. */
+typedef struct {
+    /* Automatic shrink: when false, deletes never start a shrink migration and
+     * emptied record chunks are kept for reuse until table_shrink(). */
+    bool auto_shrink;
+} table_options;
+
+/* Counters and sizes, for INFO and for tests. All byte figures are bytes
+ * mapped by this table (the memory it really holds), not malloc estimates. */
+typedef struct {
+    uint64_t count;             /* keys */
+    uint32_t log2_buckets;      /* current (destination) array is 2^log2 */
+    uint64_t buckets;           /* buckets in the current array */
+    uint64_t overflow_buckets;  /* in use, current + old generation */
+    uint64_t old_buckets;       /* buckets of the array being migrated from, 0 if none */
+    uint64_t migrated;          /* old buckets already evacuated */
+    bool migrating;
+    uint64_t index_bytes;       /* bucket arrays + overflow pools, mapped */
+    uint64_t payload_bytes;     /* record chunks, mapped */
+    uint64_t record_chunks;     /* chunks mapped */
+    uint64_t grows;             /* migrations to a bigger array, started */
+    uint64_t shrinks_auto;      /* shrink migrations started automatically */
+    uint64_t shrinks_manual;    /* started by table_shrink() */
+} table_stats;
+
+/* Create an empty table (no memory mapped until the first set). Returns NULL
+ * on allocation failure. opt may be NULL (defaults: auto_shrink on). */
+table *table_create(const table_options *opt);
+
+/* Free the table and every mapping it holds. NULL is a no-op. */
+void table_destroy(table *t);
+
+/* Change options at runtime. */
+void table_set_options(table *t, const table_options *opt);
+
+/* Number of keys. */
+uint64_t table_count(const table *t);
+
+/* Look up key. On TABLE_OK, *val points at the stored value (*len bytes) inside
+ * the table: the pointer is LENT and valid only until the next mutating call on
+ * this table (table_set, table_del, table_step, table_shrink, table_clear).
+ * val and len may be NULL to test presence only. Does not mutate. */
+table_status table_get(const table *t, int64_t key, const uint8_t **val,
+                       size_t *len);
+
+/* Insert or replace key with a copy of val[0..len). len <= TABLE_VALUE_MAX
+ * (asserted). val may alias a pointer lent by table_get on this table.
+ * *replaced (if not NULL) is set to whether the key existed. May advance a
+ * migration and may start a grow. TABLE_NOMEM leaves the table unchanged. */
+table_status table_set(table *t, int64_t key, const void *val, size_t len,
+                       bool *replaced);
+
+/* Delete key. TABLE_OK if it existed, TABLE_NOT_FOUND otherwise. May advance a
+ * migration, unmap an emptied record chunk, and (auto_shrink) start a shrink. */
+table_status table_del(table *t, int64_t key);
+
+/* Remove every key and unmap everything; the table stays usable. */
+void table_clear(table *t);
+
+/* Advance a migration in progress by up to `work` old buckets. Returns true
+ * while a migration is still in progress afterwards. Cheap when idle. */
+bool table_step(table *t, unsigned work);
+
+/* Start a shrink to the smallest array that holds the current keys at the
+ * normal load (also compacts overflow chains, as it rebuilds the index), and
+ * unmap spare record chunks now. If a migration is already in progress it is
+ * finished first (synchronously, bounded by the old array's size). The new
+ * migration is then advanced by table_step() or later mutations; callers that
+ * want it done at once loop on table_step(). Returns true if a migration was
+ * started (false when the array is already the right size and has no
+ * overflow buckets). */
+bool table_shrink(table *t);
+
+/* Fill *st. */
+void table_get_stats(const table *t, table_stats *st);
+
+/* Walk every bucket and record and check every invariant (counts, record
+ * numbers unique and < count, each record reachable from exactly one slot
+ * whose tophash and length match, keys in the right bucket, migration
+ * bookkeeping, mapped byte totals). Aborts with a message on the first
+ * violation. Debug builds only: compiled to a no-op under NDEBUG. */
+void table_check(const table *t);
+
+/* Visit every key, in no particular order; the table must not be mutated
+ * from inside fn. Returns early if fn returns false. For tests, FLUSH and
+ * debugging (a resumable cursor belongs to SCAN's issue). */
+void table_foreach(const table *t,
+                   bool (*fn)(int64_t key, const uint8_t *val, size_t len,
+                              void *arg),
+                   void *arg);
+
+#endif /* EBB_TABLE_H */

@@ -1,0 +1,254 @@
+/* Unit tests for the commands layer: handlers run against an in-memory
+ * client and their exact reply bytes are checked. No sockets involved. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static cmd_server srv;
+static cmd_client cli;
+
+static void setup(void)
+{
+    cr_assert(cmd_server_init(&srv));
+    cr_assert(cmd_server_start(&srv));
+    cmd_client_init(&srv, &cli);
+}
+
+static void teardown(void)
+{
+    cmd_client_deinit(&srv, &cli);
+    cmd_server_deinit(&srv);
+}
+
+TestSuite(cmd, .init = setup, .fini = teardown);
+
+/* Run one command given as NULL-terminated C strings; return the reply bytes
+ * (valid until the next run). */
+static const char *run(const char *first, ...)
+{
+    static char reply[1 << 16];
+    resp_view argv[64];
+    size_t argc = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        argv[argc++] = (resp_view){a, strlen(a)};
+    va_end(ap);
+    resp_out_reset(&cli.out);
+    cmd_execute(&srv, &cli, argv, argc);
+    cr_assert(cli.out.len < sizeof reply);
+    memcpy(reply, cli.out.buf, cli.out.len);
+    reply[cli.out.len] = '\0';
+    return reply;
+}
+
+#define R(expect, ...) cr_assert_str_eq(run(__VA_ARGS__, NULL), expect)
+
+Test(cmd, ping_echo_and_case)
+{
+    R("+PONG\r\n", "PING");
+    R("+PONG\r\n", "pInG");
+    R("$2\r\nhi\r\n", "ping", "hi");
+    R("-ERR wrong number of arguments for 'ping' command\r\n", "ping", "a", "b");
+    R("$3\r\nabc\r\n", "echo", "abc");
+    R("-ERR wrong number of arguments for 'echo' command\r\n", "echo");
+}
+
+Test(cmd, unknown_command_wording)
+{
+    R("-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n", "foo", "a", "b");
+    R("-ERR unknown command 'foo', with args beginning with: \r\n", "foo");
+}
+
+Test(cmd, set_get_and_canonical_keys)
+{
+    R("+OK\r\n", "set", "007", "v");
+    R("$1\r\nv\r\n", "get", "7");
+    R("$-1\r\n", "get", "a:7");
+    R("+OK\r\n", "set", "a:7", "x");
+    R("$1\r\nx\r\n", "get", "a:0007");
+    R(":2\r\n", "dbsize");
+    R("-ERR invalid key 'abc': expected an integer or namespace:integer\r\n", "get", "abc");
+    R("-ERR invalid key '9223372036854775808': expected an integer or namespace:integer\r\n",
+      "set", "9223372036854775808", "v");
+}
+
+Test(cmd, value_size_limit)
+{
+    char v128[129], v129[130];
+    memset(v128, 'a', 128);
+    v128[128] = '\0';
+    memset(v129, 'b', 129);
+    v129[129] = '\0';
+    R("+OK\r\n", "set", "1", v128);
+    R("-ERR value is 129 bytes; the maximum is 128\r\n", "set", "1", v129);
+    R(":128\r\n", "strlen", "1");
+    R("-ERR value is 129 bytes; the maximum is 128\r\n", "append", "1", "x");
+    R(":128\r\n", "strlen", "1");
+    R("-ERR value is 129 bytes; the maximum is 128\r\n", "setrange", "1", "128", "x");
+}
+
+Test(cmd, set_options)
+{
+    R("$-1\r\n", "set", "1", "a", "XX");
+    R("+OK\r\n", "set", "1", "a", "NX");
+    R("$-1\r\n", "set", "1", "b", "NX");
+    R("$1\r\na\r\n", "set", "1", "b", "GET");
+    R("$1\r\nb\r\n", "set", "1", "c", "XX", "GET");
+    R("$1\r\nc\r\n", "set", "1", "d", "NX", "GET");
+    R("$1\r\nc\r\n", "get", "1");
+    R("-ERR syntax error\r\n", "set", "1", "a", "NX", "XX");
+    R("-ERR syntax error\r\n", "set", "1", "a", "bogus");
+    R("-ERR value is not an integer or out of range\r\n", "set", "1", "a", "EX", "x");
+    R("-ERR invalid expire time in 'set' command\r\n", "set", "1", "a", "EX", "0");
+}
+
+Test(cmd, multi_key_all_or_nothing)
+{
+    R("+OK\r\n", "mset", "1", "a", "2", "b");
+    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "mset", "3", "c",
+      "x", "d");
+    R(":0\r\n", "exists", "3");
+    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "del", "1", "x");
+    R(":2\r\n", "exists", "1", "2");
+    R("*3\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n", "mget", "1", "9", "2");
+    R("-ERR wrong number of arguments for 'mset' command\r\n", "mset", "1", "a", "2");
+    R(":0\r\n", "msetnx", "2", "z", "3", "z");
+    R(":0\r\n", "exists", "3");
+    R(":1\r\n", "msetnx", "3", "z", "4", "z");
+    R(":3\r\n", "exists", "1", "1", "3");
+    R(":2\r\n", "del", "1", "2", "99");
+    R(":1\r\n", "unlink", "3");
+    R(":1\r\n", "touch", "4", "5");
+}
+
+Test(cmd, getset_getdel_type)
+{
+    R("$-1\r\n", "getset", "1", "a");
+    R("$1\r\na\r\n", "getset", "1", "b");
+    R("+string\r\n", "type", "1");
+    R("$1\r\nb\r\n", "getdel", "1");
+    R("$-1\r\n", "getdel", "1");
+    R("+none\r\n", "type", "1");
+    R(":1\r\n", "setnx", "1", "x");
+    R(":0\r\n", "setnx", "1", "y");
+}
+
+Test(cmd, append_setrange_getrange)
+{
+    R(":5\r\n", "append", "1", "Hello");
+    R(":11\r\n", "append", "1", " World");
+    R("$5\r\nHello\r\n", "getrange", "1", "0", "4");
+    R("$5\r\nWorld\r\n", "getrange", "1", "-5", "-1");
+    R("$11\r\nHello World\r\n", "getrange", "1", "0", "100");
+    R("$0\r\n\r\n", "getrange", "1", "5", "3");
+    R("$0\r\n\r\n", "getrange", "1", "-1", "-5");
+    R("$0\r\n\r\n", "getrange", "404", "0", "-1");
+    R(":11\r\n", "setrange", "1", "6", "Redis");
+    R("$11\r\nHello Redis\r\n", "get", "1");
+    R(":8\r\n", "setrange", "2", "3", "abcde");
+    run("get", "2", NULL);
+    cr_assert_eq(cli.out.len, 14);
+    cr_assert(memcmp(cli.out.buf, "$8\r\n\0\0\0abcde\r\n", 14) == 0);
+    R(":0\r\n", "setrange", "3", "5", "");
+    R(":0\r\n", "exists", "3");
+    R("-ERR offset is out of range\r\n", "setrange", "1", "-1", "x");
+}
+
+Test(cmd, incr_family)
+{
+    R(":1\r\n", "incr", "1");
+    R(":11\r\n", "incrby", "1", "10");
+    R(":10\r\n", "decr", "1");
+    R(":-90\r\n", "decrby", "1", "100");
+    R("+OK\r\n", "set", "2", "01");
+    R("-ERR value is not an integer or out of range\r\n", "incr", "2");
+    R("+OK\r\n", "set", "2", "9223372036854775807");
+    R("-ERR increment or decrement would overflow\r\n", "incr", "2");
+    R("-ERR value is not an integer or out of range\r\n", "incrby", "1", "1.5");
+    R("-ERR decrement would overflow\r\n", "decrby", "1", "-9223372036854775808");
+}
+
+Test(cmd, select_hello_quit)
+{
+    R("+OK\r\n", "select", "0");
+    R("-ERR DB index is out of range\r\n", "select", "1");
+    R("-NOPROTO unsupported protocol version\r\n", "hello", "4");
+    const char *h = run("hello", "3", NULL);
+    cr_assert(strncmp(h, "%7\r\n$6\r\nserver\r\n", 16) == 0, "%s", h);
+    R("_\r\n", "get", "404");
+    h = run("hello", "2", "setname", "me", NULL);
+    cr_assert(strncmp(h, "*14\r\n", 5) == 0);
+    R("$2\r\nme\r\n", "client", "getname");
+    R("+OK\r\n", "quit");
+    cr_assert(cli.close_after_reply);
+}
+
+Test(cmd, containers_and_subcommands)
+{
+    R("-ERR unknown subcommand 'nope'. Try CONFIG HELP.\r\n", "config", "nope");
+    R("-ERR wrong number of arguments for 'config' command\r\n", "config");
+    R("-ERR wrong number of arguments for 'config|get' command\r\n", "config", "get");
+    R("*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n", "config", "get",
+      "save", "appendonly");
+    R("+OK\r\n", "config", "set", "maxclients", "77");
+    R("*2\r\n$10\r\nmaxclients\r\n$2\r\n77\r\n", "config", "get", "maxclients");
+    R("-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable "
+      "config\r\n",
+      "config", "set", "port", "1");
+    R("-ERR Unknown option or number of arguments for CONFIG SET - 'nope'\r\n", "config", "set",
+      "nope", "1");
+    /* all or nothing */
+    R("-ERR CONFIG SET failed (possibly related to argument 'max-namespaces') - argument "
+      "couldn't be parsed into an integer\r\n",
+      "config", "set", "maxclients", "88", "max-namespaces", "x");
+    R("*2\r\n$10\r\nmaxclients\r\n$2\r\n77\r\n", "config", "get", "maxclients");
+    R(":1\r\n", "client", "id");
+}
+
+Test(cmd, namespace_cap)
+{
+    R("+OK\r\n", "config", "set", "max-namespaces", "1");
+    R("+OK\r\n", "set", "a:1", "x");
+    R("-ERR too many namespaces: creating 'b' would pass max-namespaces (1)\r\n", "set", "b:1",
+      "x");
+    R("$-1\r\n", "get", "b:1");
+    R("+OK\r\n", "set", "1", "default namespace does not count");
+    R("-ERR too many namespaces: creating 'b' would pass max-namespaces (1)\r\n", "mset", "2",
+      "x", "b:1", "y");
+    R(":0\r\n", "exists", "2");
+}
+
+Test(cmd, info_sections)
+{
+    run("set", "a:1", "x", NULL);
+    run("set", "2", "y", NULL);
+    run("get", "2", NULL);
+    run("get", "3", NULL);
+    const char *info = run("info", NULL);
+    cr_assert(strstr(info, "# Server\r\n") != NULL);
+    cr_assert(strstr(info, "# Memory\r\nused_memory:") != NULL);
+    cr_assert(strstr(info, "db0:keys=2,expires=0,avg_ttl=0\r\n") != NULL);
+    cr_assert(strstr(info, "keyspace_hits:1\r\n") != NULL);
+    cr_assert(strstr(info, "keyspace_misses:1\r\n") != NULL);
+    cr_assert(strstr(info, "ns_a:keys=1,") != NULL);
+    cr_assert(strstr(info, "default_namespace:keys=1,") != NULL);
+    info = run("info", "keyspace", NULL);
+    cr_assert(strstr(info, "# Server") == NULL);
+    cr_assert(strstr(info, "# Keyspace") != NULL);
+    R("+OK\r\n", "flushall");
+    info = run("info", "keyspace", NULL);
+    cr_assert(strstr(info, "db0:") == NULL);
+    R("-ERR syntax error\r\n", "flushall", "now");
+}
+
+Test(cmd, errors_are_counted)
+{
+    run("get", "bad", NULL);
+    run("nope", NULL);
+    cr_assert_eq(srv.st.total_error_replies, 2);
+    cr_assert_eq(srv.st.total_commands_processed, 2);
+}

@@ -1,0 +1,153 @@
+/* Unit tests for db.c: key parsing and formatting, namespaces and the cap. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "db.h"
+
+static bool parse(const char *s, db_key *k) { return db_parse_key(s, strlen(s), k); }
+
+Test(db_key, plain_integers)
+{
+    db_key k;
+    cr_assert(parse("42", &k));
+    cr_assert_eq(k.id, 42);
+    cr_assert_eq(k.nslen, 0);
+    cr_assert(parse("-7", &k));
+    cr_assert_eq(k.id, -7);
+    cr_assert(parse("007", &k));
+    cr_assert_eq(k.id, 7);
+    cr_assert(parse("-0", &k));
+    cr_assert_eq(k.id, 0);
+    cr_assert(parse("0000000000000000000000000000001", &k));
+    cr_assert_eq(k.id, 1);
+}
+
+Test(db_key, int64_limits)
+{
+    db_key k;
+    cr_assert(parse("9223372036854775807", &k));
+    cr_assert_eq(k.id, INT64_MAX);
+    cr_assert(parse("-9223372036854775808", &k));
+    cr_assert_eq(k.id, INT64_MIN);
+    cr_assert_not(parse("9223372036854775808", &k));
+    cr_assert_not(parse("-9223372036854775809", &k));
+    cr_assert_not(parse("99999999999999999999999", &k));
+}
+
+Test(db_key, namespaced)
+{
+    db_key k;
+    cr_assert(parse("customer:42", &k));
+    cr_assert_eq(k.nslen, 8);
+    cr_assert(memcmp(k.ns, "customer", 8) == 0);
+    cr_assert_eq(k.id, 42);
+    cr_assert(parse("key:000000451242", &k));
+    cr_assert_eq(k.id, 451242);
+    cr_assert(parse("a.b-c_D9:-5", &k));
+    cr_assert_eq(k.id, -5);
+    cr_assert(parse("abcdefghijabcdefghijabcdefghij12:1", &k)); /* 32 chars */
+}
+
+Test(db_key, invalid)
+{
+    const char *bad[] = {"",     "-",        "+1",      "1.0",  " 1",    "1 ",   "abc",
+                         ":1",   "a:",       "a:b",     "a:1:2", "a b:1", "é:1", "0x10",
+                         "1e3",  "a::1",     "abcdefghijabcdefghijabcdefghij123:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        db_key k;
+        cr_assert_not(parse(bad[i], &k), "'%s' should be invalid", bad[i]);
+    }
+    db_key k;
+    cr_assert_not(db_parse_key("1\0002", 3, &k));
+}
+
+Test(db_key, canonical_format)
+{
+    char buf[DB_KEY_TEXT_MAX];
+    cr_assert_eq(db_format_key("", 0, 7, buf), 1);
+    cr_assert_str_eq(buf, "7");
+    db_format_key("customer", 8, -42, buf);
+    cr_assert_str_eq(buf, "customer:-42");
+    db_format_key("abcdefghijabcdefghijabcdefghij12", 32, INT64_MIN, buf);
+    cr_assert_str_eq(buf, "abcdefghijabcdefghijabcdefghij12:-9223372036854775808");
+}
+
+Test(db_ns, namespaces_are_separate_keyspaces)
+{
+    db *d = db_create(4, NULL);
+    cr_assert_not_null(d);
+    table *t0, *ta, *tb, *again;
+    cr_assert_eq(db_table(d, "", 0, false, &t0), DB_OK);
+    cr_assert_eq(db_table(d, "a", 1, false, &ta), DB_NO_NAMESPACE);
+    cr_assert_null(ta);
+    cr_assert_eq(db_table(d, "a", 1, true, &ta), DB_OK);
+    cr_assert_eq(db_table(d, "b", 1, true, &tb), DB_OK);
+    cr_assert_neq(ta, tb);
+    cr_assert_neq(ta, t0);
+    cr_assert_eq(db_table(d, "a", 1, false, &again), DB_OK);
+    cr_assert_eq(again, ta);
+    cr_assert_eq(table_set(t0, 1, "x", 1, NULL), TABLE_OK);
+    cr_assert_eq(table_set(ta, 1, "yy", 2, NULL), TABLE_OK);
+    cr_assert_eq(table_set(tb, 1, "zzz", 3, NULL), TABLE_OK);
+    const uint8_t *v;
+    size_t len;
+    cr_assert_eq(table_get(ta, 1, &v, &len), TABLE_OK);
+    cr_assert_eq(len, 2);
+    cr_assert_eq(db_size(d), 3);
+    cr_assert_eq(db_ns_count(d), 3);
+    cr_assert_str_eq(db_ns_at(d, 1)->name, "a");
+    db_destroy(d);
+}
+
+Test(db_ns, cap_counts_named_namespaces_only)
+{
+    db *d = db_create(2, NULL);
+    table *t;
+    cr_assert_eq(db_table(d, "a", 1, true, &t), DB_OK);
+    cr_assert_eq(db_table(d, "b", 1, true, &t), DB_OK);
+    cr_assert_eq(db_table(d, "c", 1, true, &t), DB_NS_LIMIT);
+    cr_assert_null(t);
+    cr_assert_eq(db_table(d, "", 0, true, &t), DB_OK);
+    db_set_max_namespaces(d, 3);
+    cr_assert_eq(db_table(d, "c", 1, true, &t), DB_OK);
+    db_destroy(d);
+}
+
+Test(db_ns, flush_and_release_empty)
+{
+    db *d = db_create(8, NULL);
+    table *a, *b, *t0;
+    db_table(d, "a", 1, true, &a);
+    db_table(d, "b", 1, true, &b);
+    db_table(d, "", 0, true, &t0);
+    table_set(b, 5, "v", 1, NULL);
+    table_set(t0, 5, "v", 1, NULL);
+    cr_assert_eq(db_release_empty(d), 1); /* a is empty */
+    cr_assert_eq(db_ns_count(d), 2);
+    cr_assert_eq(db_table(d, "a", 1, false, &a), DB_NO_NAMESPACE);
+    cr_assert_eq(db_table(d, "b", 1, false, &b), DB_OK);
+    cr_assert_eq(table_count(b), 1);
+    db_flush(d);
+    cr_assert_eq(db_ns_count(d), 1);
+    cr_assert_eq(db_size(d), 0);
+    cr_assert_eq(db_table(d, "b", 1, false, &b), DB_NO_NAMESPACE);
+    db_destroy(d);
+}
+
+Test(db_ns, step_finishes_migrations)
+{
+    db *d = db_create(8, NULL);
+    table *a;
+    db_table(d, "a", 1, true, &a);
+    for (int64_t i = 0; i < 20000; i++)
+        cr_assert_eq(table_set(a, i, "v", 1, NULL), TABLE_OK);
+    int guard = 0;
+    while (db_step(d, 64))
+        cr_assert(++guard < 100000);
+    table_stats st;
+    table_get_stats(a, &st);
+    cr_assert_not(st.migrating);
+    table_check(a);
+    db_destroy(d);
+}
