@@ -32,11 +32,14 @@
  *
  * need (RESP_INCOMPLETE)
  *
- *   A lower bound on the length of the shortest buffer that completes the
- *   request: it counts what the bytes seen so far promise (a parsed $len
- *   promises len + 2 more bytes) plus MIN_ARG_BYTES per argument not yet
- *   started. It is never more than the real length, so a caller that waits
- *   for it can never wait for bytes that will not come.
+ *   The shortest buffer length at which the verdict can change: where the
+ *   request could complete OR an error could show. Header lines are judged at
+ *   their CRLF (as Redis does), a type byte as soon as it arrives, and bulk
+ *   data only at its trailing CRLF, so inside a bulk payload need jumps to the
+ *   byte after the payload: a caller that waits for need skips re-parsing a
+ *   large value read in pieces. It is never more than the real length of a
+ *   valid request, nor past the byte that reveals an invalid one, so a caller
+ *   that waits for it never waits for bytes that will not come.
  */
 #include "resp.h"
 
@@ -45,19 +48,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The shortest possible argument, "$0\r\n\r\n": what each argument that has
- * not started yet adds to need. */
-#define MIN_ARG_BYTES 6u
-
 /* The fast path for header numbers handles up to this many digits; that
  * many cannot overflow an unsigned long long (10^18 < 2^63), and real
  * lengths have at most 7. */
 #define FAST_DIGITS_MAX 18u
 
-/* need is computed in size_t without overflow checks: the largest term,
- * len + RESP_MAX_BULK + RESP_MAX_ARGS * MIN_ARG_BYTES, is far below 2^32. */
-#define NEED_TERMS_MAX ((unsigned long long)RESP_MAX_ARGS * MIN_ARG_BYTES + RESP_MAX_BULK)
-_Static_assert(NEED_TERMS_MAX < (1ull << 32), "need arithmetic could overflow");
+/* need is computed in size_t without overflow checks: the largest term it
+ * adds to a position, RESP_MAX_BULK + 1, is far below 2^32. */
+_Static_assert(RESP_MAX_BULK < (1ull << 32), "need arithmetic could overflow");
 _Static_assert(RESP_INLINE_MAX >= 64, "header lines must fit a 20-digit number");
 
 static resp_status incomplete(resp_request *req, size_t need)
@@ -183,7 +181,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
     case HDR_NEED_LF:
         if (n > (long long)RESP_MAX_ARGS)
             return RESP_ERR_MBULK_LEN;
-        return incomplete(req, len + 1 + (n > 0 ? (size_t)n * MIN_ARG_BYTES : 0));
+        return incomplete(req, len + 1);
     case HDR_TOO_BIG:
         return RESP_ERR_MBULK_TOO_BIG;
     case HDR_BAD:
@@ -203,28 +201,22 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
 
     for (size_t i = 0; i < argc; i++) {
         if (p == end)
-            return incomplete(req, len + (argc - i) * MIN_ARG_BYTES);
+            return incomplete(req, len + 1); /* the type byte can be wrong */
         if (*p != '$') {
             req->bad_byte = *p;
             return RESP_ERR_EXPECTED_DOLLAR;
         }
         long long bl = 0;
         const char *data = NULL;
-        size_t later = (argc - i - 1); /* arguments after this one */
         switch (read_header(p, end, &bl, &data)) {
         case HDR_OK:
             break;
-        case HDR_NEED: {
-            /* Arg ends at >= end + "\r\n" + "\r\n", and is >= 6 bytes. */
-            size_t at_least = (size_t)(p - buf) + MIN_ARG_BYTES;
-            if (at_least < len + 4)
-                at_least = len + 4;
-            return incomplete(req, at_least + later * MIN_ARG_BYTES);
-        }
+        case HDR_NEED:
+            return incomplete(req, len + 2); /* the header's CRLF is still to come */
         case HDR_NEED_LF:
             if (bl < 0 || bl > (long long)RESP_MAX_BULK)
                 return RESP_ERR_BULK_LEN;
-            return incomplete(req, len + 1 + (size_t)bl + 2 + later * MIN_ARG_BYTES);
+            return incomplete(req, len + 1);
         case HDR_TOO_BIG:
             return RESP_ERR_BULK_TOO_BIG;
         case HDR_BAD:
@@ -238,7 +230,8 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         if (avail < blen + 2) {
             if (avail > blen && data[blen] != '\r')
                 return RESP_ERR_BULK_CRLF;
-            return incomplete(req, (size_t)(data - buf) + blen + 2 + later * MIN_ARG_BYTES);
+            /* Payload bytes cannot be wrong: the next verdict is at its CR. */
+            return incomplete(req, avail > blen ? len + 1 : (size_t)(data - buf) + blen + 1);
         }
         if (data[blen] != '\r' || data[blen + 1] != '\n')
             return RESP_ERR_BULK_CRLF;

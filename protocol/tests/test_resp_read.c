@@ -434,10 +434,10 @@ Test(resp_read, limits_are_inclusive)
     char hdr[64];
     int n = snprintf(hdr, sizeof hdr, "*%u\r\n", RESP_MAX_ARGS);
     cr_assert_eq(resp_read(hdr, (size_t)n, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, (size_t)n + 6u * RESP_MAX_ARGS);
+    cr_assert_eq(r.req.need, (size_t)n + 1);
     n = snprintf(hdr, sizeof hdr, "*1\r\n$%u\r\n", RESP_MAX_BULK);
     cr_assert_eq(resp_read(hdr, (size_t)n, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, (size_t)n + RESP_MAX_BULK + 2);
+    cr_assert_eq(r.req.need, (size_t)n + RESP_MAX_BULK + 1);
 
     size_t total = (size_t)n + RESP_MAX_BULK + 2;
     char *b = malloc(total);
@@ -451,22 +451,54 @@ Test(resp_read, limits_are_inclusive)
     reader_deinit(&r);
 }
 
-Test(resp_read, need_counts_promised_bytes)
+Test(resp_read, need_skips_payload_but_not_possible_errors)
 {
     reader r;
     reader_init(&r, 4);
-    /* A parsed $len promises the payload: wait for all of it at once. */
+    /* A parsed $len promises the payload: the next verdict is at its CR. */
     cr_assert_eq(resp_read("*1\r\n$1000\r\n", 11, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, 11 + 1000 + 2);
+    cr_assert_eq(r.req.need, 11 + 1000 + 1);
     cr_assert_eq(resp_read("*1\r\n$1000\r\nabc", 14, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, 11 + 1000 + 2);
-    /* ... plus six bytes for each argument not yet started. */
-    cr_assert_eq(resp_read("*3\r\n$1000\r\n", 11, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, 11 + 1000 + 2 + 2 * 6);
+    cr_assert_eq(r.req.need, 11 + 1000 + 1);
+    /* Anywhere else the very next byte may already be an error. */
     cr_assert_eq(resp_read("*3\r\n", 4, &r.req), RESP_INCOMPLETE);
-    cr_assert_eq(r.req.need, 4 + 3 * 6);
+    cr_assert_eq(r.req.need, 5);
+    cr_assert_eq(resp_read("*2\r\n$1\r\na\r\n", 11, &r.req), RESP_INCOMPLETE);
+    cr_assert_eq(r.req.need, 12);
+    /* A header line is judged at its CRLF. */
+    cr_assert_eq(resp_read("*1\r\n$", 5, &r.req), RESP_INCOMPLETE);
+    cr_assert_eq(r.req.need, 7);
+    cr_assert_eq(resp_read("*1\r\n$5\r", 7, &r.req), RESP_INCOMPLETE);
+    cr_assert_eq(r.req.need, 8);
     cr_assert_eq(resp_read("", 0, &r.req), RESP_INCOMPLETE);
     cr_assert_eq(r.req.need, 1);
+    reader_deinit(&r);
+}
+
+Test(resp_read, need_never_passes_the_byte_that_shows_an_error)
+{
+    /* Every prefix of a malformed frame must ask for no more bytes than the
+     * whole frame, or a client sending exactly that frame would wait forever
+     * for its error. */
+    static const char *const frames[] = {
+        "*1\r\n$-5\r\n",         "*1\r\n$abc\r\n", "*2\r\n$1\r\na\r\n:",
+        "*1\r\n$3\r\nabcXY",     "*abc\r\n",        "*1\r\n:1\r\n",
+        "*3\r\n$1\r\na\r\n$x\r\n",
+    };
+    reader r;
+    reader_init(&r, 4);
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        size_t n = strlen(frames[k]);
+        resp_status full = resp_read(frames[k], n, &r.req);
+        cr_assert(full != RESP_OK && full != RESP_INCOMPLETE, "case %zu is an error", k);
+        for (size_t l = 0; l < n; l++) {
+            resp_status st = resp_read(frames[k], l, &r.req);
+            if (st != RESP_INCOMPLETE)
+                continue; /* already detected earlier: fine */
+            cr_assert(r.req.need > l && r.req.need <= n, "case %zu prefix %zu: need %zu > %zu",
+                      k, l, r.req.need, n);
+        }
+    }
     reader_deinit(&r);
 }
 
