@@ -659,6 +659,9 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const resp_view *ar
 size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size_t cap)
 {
     int64_t now = cmd_now_us();
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "%s%s%s", c->last_cmd != NULL ? c->last_cmd : "NULL",
+             c->last_sub != NULL ? "|" : "", c->last_sub != NULL ? c->last_sub : "");
     int n = snprintf(dst, cap,
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N "
                      "db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 "
@@ -667,8 +670,7 @@ size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
                      (long long)((now - c->last_us) / 1000000), c->qbuf, c->obuf,
-                     c->qbuf + c->obuf + c->out.cap,
-                     c->last_cmd != NULL ? c->last_cmd : "NULL", c->out.proto,
+                     c->qbuf + c->obuf + c->out.cap, cmd, c->out.proto,
                      c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
         return 0;
@@ -851,7 +853,7 @@ static void cmd_command_info(cmd_server *s, cmd_client *c, const resp_view *argv
     for (size_t i = 2; i < argc; i++) {
         const cmd_def *d = find_command(argv[i].ptr, argv[i].len);
         if (d == NULL)
-            resp_add_null_array(&c->out);
+            resp_add_null(&c->out); /* Redis 7: a null bulk ($-1 / _) */
         else
             add_command_info(&c->out, d, NULL);
     }
@@ -1352,21 +1354,24 @@ static void cmd_append(cmd_server *s, cmd_client *c, const resp_view *argv, size
     db_key k;
     if (!parse_key(s, c, &argv[1], &k))
         return;
-    table *t = write_table(s, c, &k);
-    if (t == NULL)
-        return;
-    uint8_t buf[TABLE_VALUE_MAX];
-    const uint8_t *old;
+    table *t = read_table(s, &k);
+    const uint8_t *old = NULL;
     size_t oldlen = 0;
-    if (table_get(t, k.id, &old, &oldlen) != TABLE_OK)
+    if (t == NULL || table_get(t, k.id, &old, &oldlen) != TABLE_OK)
         oldlen = 0;
     size_t total = oldlen + argv[2].len;
     if (total > TABLE_VALUE_MAX) {
         reply_value_too_long(s, c, total);
         return;
     }
-    memcpy(buf, old, oldlen);
-    memcpy(buf + oldlen, argv[2].ptr, argv[2].len);
+    /* Only a write that will happen may create the namespace. */
+    if (t == NULL && (t = write_table(s, c, &k)) == NULL)
+        return;
+    uint8_t buf[TABLE_VALUE_MAX];
+    if (oldlen > 0)
+        memcpy(buf, old, oldlen);
+    if (argv[2].len > 0)
+        memcpy(buf + oldlen, argv[2].ptr, argv[2].len);
     if (store(s, c, t, k.id, buf, total))
         resp_add_int(&c->out, (long long)total);
 }
@@ -1534,11 +1539,12 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     c->last_us = cmd_now_us();
     const cmd_def *d = find_command(argv[0].ptr, argv[0].len);
     if (d == NULL) {
-        c->last_cmd = NULL;
+        c->last_cmd = c->last_sub = NULL;
         reply_unknown_command(s, c, argv, argc);
         return;
     }
     c->last_cmd = d->name;
+    c->last_sub = NULL;
     if (!arity_ok(d, argc)) {
         reply_wrong_arity(s, c, d->name);
         return;
@@ -1563,6 +1569,7 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
             reply_wrong_arity(s, c, full);
             return;
         }
+        c->last_sub = sub->name;
         d = sub;
     }
     d->fn(s, c, argv, argc);

@@ -54,7 +54,8 @@ struct cmd_client {
     int fd;
     int64_t ctime_us;           /* connected at */
     int64_t last_us;            /* last command at */
-    const char *last_cmd;       /* full name of the last command ("client|list") */
+    const char *last_cmd;       /* name of the last command ("client") or NULL */
+    const char *last_sub;       /* its subcommand ("list") or NULL */
     size_t qbuf;                /* bytes of unparsed input (conn keeps it current) */
     size_t obuf;                /* bytes of pending output (conn keeps it current) */
     bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
