@@ -1,0 +1,720 @@
+/*
+ * ebb-loadgen - a pipelined load generator for the peak-then-drain benchmark.
+ *
+ *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
+ *               [--keys N] [--first F] [--prefix S] [--batch B] [--timeout SEC]
+ *
+ * Modes (keys are PREFIX + decimal integer, F .. F+N-1; default "key:0" ..):
+ *   load    SET every key to its 128-byte value; every reply must be OK/STORED
+ *   verify  GET every key; the value must match byte for byte
+ *   drain   DEL/delete every key one by one; each must have existed (:1/DELETED)
+ *   gone    GET every key; none may exist any more (nil/END)
+ *   ping    one PING (RESP) or "version" (memcached); exit 0 on a good reply
+ *
+ * Protocols: RESP2 multibulk (ebb, redis) and memcached's text protocol.
+ * Commands go out in batches of B (default 1000): a batch is written while
+ * its replies are read (poll on both directions, so neither side can block the
+ * other on a full socket buffer), and the next batch starts once every reply
+ * of this one has been checked. Plain sockets, libc only.
+ *
+ * Output: one line on stdout, "MODE N keys: T s, R ops/s, E errors, M
+ * mismatches"; the first few problems are described on stderr.
+ * Exit status: 0 all good; 1 an error reply or a mismatch; 2 usage;
+ * 3 connection, I/O, timeout or protocol failure.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+/* Every value is exactly this long (ebb's maximum). */
+#define VALUE_LEN 128
+/* Longest key we format: prefix + "-9223372036854775808". */
+#define PREFIX_MAX 64
+#define KEY_MAX (PREFIX_MAX + 24)
+/* Read buffer: far more than one reply (at most ~KEY_MAX + VALUE_LEN + 40
+ * bytes); compacted after each read, so it never needs to grow. */
+#define INBUF_SIZE (1u << 20)
+/* Problems described on stderr before going quiet (the counts stay exact). */
+#define REPORT_MAX 5
+
+enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING };
+enum proto { PROTO_RESP, PROTO_MEMCACHE };
+
+static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping"};
+
+/* One parsed reply; text points into the read buffer (valid until the next
+ * read). */
+enum reply_type {
+    R_STATUS,   /* RESP +line */
+    R_ERROR,    /* RESP -line */
+    R_INT,      /* RESP :n */
+    R_BULK,     /* RESP $n data, memcached VALUE ... data END */
+    R_NIL,      /* RESP $-1, memcached END (miss) */
+    R_LINE,     /* any other memcached line: STORED, DELETED, NOT_FOUND, ERROR ... */
+};
+
+typedef struct {
+    enum reply_type type;
+    const char *text; /* line without CRLF, or bulk data */
+    size_t len;
+    long long num;
+} reply;
+
+typedef struct {
+    const char *host;
+    const char *port;
+    enum proto proto;
+    enum mode mode;
+    int64_t first;
+    uint64_t keys;
+    const char *prefix;
+    unsigned batch;
+    int timeout_ms;
+} options;
+
+typedef struct {
+    uint64_t errors;     /* error replies and replies of the wrong kind */
+    uint64_t mismatches; /* wrong value, missing key, key that came back */
+    unsigned reported;
+} tally;
+
+static void die(int status, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+static void die(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ebb-loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(status);
+}
+
+static void report(tally *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(tally *t, const char *fmt, ...)
+{
+    if (t->reported >= REPORT_MAX)
+        return;
+    if (++t->reported == REPORT_MAX)
+        fputs("ebb-loadgen: (further problems are counted, not shown)\n", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ebb-loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* splitmix64: a fast, well-mixed sequence from any seed. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The value of key n: "v<n>." then printable bytes drawn from a generator
+ * seeded with n, so every key has its own value and a value stored under the
+ * wrong key is caught. */
+static void make_value(int64_t n, char out[VALUE_LEN])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char head[32];
+    int hl = snprintf(head, sizeof head, "v%" PRId64 ".", n);
+    uint64_t state = (uint64_t)n ^ 0x6562622D6C6F6164ull; /* "ebb-load" */
+    uint64_t bits = 0;
+    for (size_t i = 0; i < VALUE_LEN; i++) {
+        if (i % 8 == 0)
+            bits = splitmix64(&state);
+        out[i] = alphabet[bits & 63];
+        bits >>= 8;
+    }
+    memcpy(out, head, (size_t)hl);
+}
+
+/* ---- output buffer ---- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static void buf_reserve(buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        die(3, "out of memory");
+    b->p = p;
+    b->cap = cap;
+}
+
+static void buf_add(buf *b, const void *data, size_t len)
+{
+    buf_reserve(b, len);
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+}
+
+static void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void buf_printf(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        die(3, "vsnprintf failed");
+    buf_reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* RESP multibulk argument. */
+static void resp_arg(buf *b, const char *s, size_t len)
+{
+    buf_printf(b, "$%zu\r\n", len);
+    buf_add(b, s, len);
+    buf_add(b, "\r\n", 2);
+}
+
+/* Append the request for key n in the current mode. */
+static void add_request(buf *b, const options *o, int64_t n)
+{
+    char key[KEY_MAX];
+    int kl = snprintf(key, sizeof key, "%s%" PRId64, o->prefix, n);
+    char value[VALUE_LEN];
+
+    if (o->proto == PROTO_RESP) {
+        switch (o->mode) {
+        case MODE_LOAD:
+            make_value(n, value);
+            buf_add(b, "*3\r\n$3\r\nSET\r\n", 13);
+            resp_arg(b, key, (size_t)kl);
+            resp_arg(b, value, VALUE_LEN);
+            break;
+        case MODE_VERIFY:
+        case MODE_GONE:
+            buf_add(b, "*2\r\n$3\r\nGET\r\n", 13);
+            resp_arg(b, key, (size_t)kl);
+            break;
+        case MODE_DRAIN:
+            buf_add(b, "*2\r\n$3\r\nDEL\r\n", 13);
+            resp_arg(b, key, (size_t)kl);
+            break;
+        case MODE_PING:
+            buf_add(b, "*1\r\n$4\r\nPING\r\n", 14);
+            break;
+        }
+        return;
+    }
+    switch (o->mode) {
+    case MODE_LOAD:
+        make_value(n, value);
+        buf_printf(b, "set %s 0 0 %d\r\n", key, VALUE_LEN);
+        buf_add(b, value, VALUE_LEN);
+        buf_add(b, "\r\n", 2);
+        break;
+    case MODE_VERIFY:
+    case MODE_GONE:
+        buf_printf(b, "get %s\r\n", key);
+        break;
+    case MODE_DRAIN:
+        buf_printf(b, "delete %s\r\n", key);
+        break;
+    case MODE_PING:
+        buf_add(b, "version\r\n", 9);
+        break;
+    }
+}
+
+/* ---- reply parsers: 1 complete (*used set), 0 incomplete, -1 protocol error ---- */
+
+static const char *find_crlf(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (p[i] == '\r' && p[i + 1] == '\n')
+            return p + i;
+    return NULL;
+}
+
+/* Strict decimal integer over exactly [s, s+len). */
+static bool parse_ll(const char *s, size_t len, long long *out)
+{
+    bool neg = false;
+    size_t i = 0;
+    if (len > 0 && s[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i == len || len - i > 18)
+        return false;
+    long long v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+static int parse_resp(const char *p, size_t len, size_t *used, reply *r)
+{
+    const char *eol = find_crlf(p, len);
+    if (eol == NULL)
+        return len > 64 * 1024 ? -1 : 0;
+    size_t ll = (size_t)(eol - p); /* header line length, type byte included */
+    if (ll == 0)
+        return -1;
+    switch (p[0]) {
+    case '+':
+    case '-':
+        r->type = p[0] == '+' ? R_STATUS : R_ERROR;
+        r->text = p + 1;
+        r->len = ll - 1;
+        *used = ll + 2;
+        return 1;
+    case ':':
+        if (!parse_ll(p + 1, ll - 1, &r->num))
+            return -1;
+        r->type = R_INT;
+        r->text = p + 1;
+        r->len = ll - 1;
+        *used = ll + 2;
+        return 1;
+    case '$': {
+        long long n;
+        if (!parse_ll(p + 1, ll - 1, &n) || n < -1)
+            return -1;
+        if (n == -1) {
+            r->type = R_NIL;
+            r->text = NULL;
+            r->len = 0;
+            *used = ll + 2;
+            return 1;
+        }
+        size_t need = ll + 2 + (size_t)n + 2;
+        if (need > INBUF_SIZE)
+            return -1;
+        if (len < need)
+            return 0;
+        if (p[need - 2] != '\r' || p[need - 1] != '\n')
+            return -1;
+        r->type = R_BULK;
+        r->text = p + ll + 2;
+        r->len = (size_t)n;
+        *used = need;
+        return 1;
+    }
+    default:
+        /* Arrays, RESP3 types: never a reply to SET/GET/DEL/PING in RESP2. */
+        return -1;
+    }
+}
+
+static int parse_memcache(const char *p, size_t len, size_t *used, reply *r)
+{
+    const char *eol = find_crlf(p, len);
+    if (eol == NULL)
+        return len > 64 * 1024 ? -1 : 0;
+    size_t ll = (size_t)(eol - p);
+    if (ll == 3 && memcmp(p, "END", 3) == 0) {
+        r->type = R_NIL;
+        r->text = NULL;
+        r->len = 0;
+        *used = ll + 2;
+        return 1;
+    }
+    if (ll > 6 && memcmp(p, "VALUE ", 6) == 0) {
+        /* VALUE <key> <flags> <bytes> [<cas>] CRLF <data> CRLF END CRLF */
+        const char *f = p + 6, *end = eol;
+        const char *sp1 = memchr(f, ' ', (size_t)(end - f));
+        if (sp1 == NULL)
+            return -1;
+        const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+        if (sp2 == NULL)
+            return -1;
+        const char *sp3 = memchr(sp2 + 1, ' ', (size_t)(end - sp2 - 1));
+        const char *bend = sp3 != NULL ? sp3 : end;
+        long long n;
+        if (!parse_ll(sp2 + 1, (size_t)(bend - sp2 - 1), &n) || n < 0)
+            return -1;
+        size_t data = ll + 2;
+        size_t need = data + (size_t)n + 2 + 5;
+        if (need > INBUF_SIZE)
+            return -1;
+        if (len < need)
+            return 0;
+        if (memcmp(p + data + (size_t)n, "\r\nEND\r\n", 7) != 0)
+            return -1; /* one key per get: exactly one VALUE, then END */
+        r->type = R_BULK;
+        r->text = p + data;
+        r->len = (size_t)n;
+        *used = need;
+        return 1;
+    }
+    r->type = R_LINE;
+    r->text = p;
+    r->len = ll;
+    *used = ll + 2;
+    return 1;
+}
+
+static bool text_is(const reply *r, const char *s)
+{
+    size_t n = strlen(s);
+    return r->len == n && memcmp(r->text, s, n) == 0;
+}
+
+static bool is_error_reply(const reply *r)
+{
+    if (r->type == R_ERROR)
+        return true;
+    if (r->type != R_LINE)
+        return false;
+    return text_is(r, "ERROR") || (r->len >= 12 && memcmp(r->text, "CLIENT_ERROR", 12) == 0) ||
+           (r->len >= 12 && memcmp(r->text, "SERVER_ERROR", 12) == 0);
+}
+
+static const char *type_name(enum reply_type t)
+{
+    switch (t) {
+    case R_STATUS: return "status";
+    case R_ERROR: return "error";
+    case R_INT: return "integer";
+    case R_BULK: return "value";
+    case R_NIL: return "nil";
+    case R_LINE: return "line";
+    }
+    return "?";
+}
+
+/* Judge the reply to key n's request. */
+static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
+{
+    const char *p = o->prefix;
+    if (is_error_reply(r)) {
+        t->errors++;
+        report(t, "%s %s%" PRId64 ": error reply: %.*s", mode_names[o->mode], p, n,
+               (int)(r->len > 200 ? 200 : r->len), r->text);
+        return;
+    }
+    bool resp = o->proto == PROTO_RESP;
+    switch (o->mode) {
+    case MODE_LOAD:
+        if (resp ? (r->type == R_STATUS && text_is(r, "OK"))
+                 : (r->type == R_LINE && text_is(r, "STORED")))
+            return;
+        break;
+    case MODE_VERIFY:
+        if (r->type == R_NIL) {
+            t->mismatches++;
+            report(t, "verify %s%" PRId64 ": key is missing", p, n);
+            return;
+        }
+        if (r->type == R_BULK) {
+            char value[VALUE_LEN];
+            make_value(n, value);
+            if (r->len != VALUE_LEN || memcmp(r->text, value, VALUE_LEN) != 0) {
+                t->mismatches++;
+                report(t, "verify %s%" PRId64 ": wrong value (%zu bytes) \"%.*s...\"", p, n,
+                       r->len, (int)(r->len > 40 ? 40 : r->len), r->text);
+            }
+            return;
+        }
+        break;
+    case MODE_DRAIN:
+        if (resp ? (r->type == R_INT && r->num == 1)
+                 : (r->type == R_LINE && text_is(r, "DELETED")))
+            return;
+        if (resp ? (r->type == R_INT && r->num == 0)
+                 : (r->type == R_LINE && text_is(r, "NOT_FOUND"))) {
+            t->mismatches++;
+            report(t, "drain %s%" PRId64 ": key was already gone", p, n);
+            return;
+        }
+        break;
+    case MODE_GONE:
+        if (r->type == R_NIL)
+            return;
+        if (r->type == R_BULK) {
+            t->mismatches++;
+            report(t, "gone %s%" PRId64 ": key still exists", p, n);
+            return;
+        }
+        break;
+    case MODE_PING:
+        if (resp ? (r->type == R_STATUS && text_is(r, "PONG"))
+                 : (r->type == R_LINE && r->len >= 8 && memcmp(r->text, "VERSION ", 8) == 0))
+            return;
+        break;
+    }
+    t->errors++;
+    report(t, "%s %s%" PRId64 ": unexpected %s reply \"%.*s\"", mode_names[o->mode], p, n,
+           type_name(r->type), (int)(r->len > 60 ? 60 : r->len), r->text ? r->text : "");
+}
+
+/* ---- connection ---- */
+
+static int connect_to(const options *o)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int rc = getaddrinfo(o->host, o->port, &hints, &res);
+    if (rc != 0)
+        die(3, "%s:%s: %s", o->host, o->port, gai_strerror(rc));
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        die(3, "connect %s:%s: %s", o->host, o->port, strerror(err));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        die(3, "fcntl: %s", strerror(errno));
+    return fd;
+}
+
+typedef struct {
+    char *p;
+    size_t start, end; /* unparsed bytes are p[start..end) */
+} inbuf;
+
+/* Send the batch in out and check its count replies, the first for key n0.
+ * Writes and reads interleave (poll), so a server that answers while still
+ * reading never deadlocks against us. */
+static void run_batch(int fd, const options *o, const buf *out, int64_t n0, uint64_t count,
+                      inbuf *in, tally *t)
+{
+    size_t sent = 0;
+    uint64_t got = 0;
+    while (got < count) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (sent < out->len)
+            pfd.events |= POLLOUT;
+        int pr = poll(&pfd, 1, o->timeout_ms);
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            die(3, "poll: %s", strerror(errno));
+        }
+        if (pr == 0)
+            die(3, "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64
+                   " replies of the batch at %s%" PRId64 ")",
+                o->timeout_ms, got, count, o->prefix, n0);
+        if ((pfd.revents & POLLOUT) && sent < out->len) {
+            ssize_t w = write(fd, out->p + sent, out->len - sent);
+            if (w < 0 && errno != EAGAIN && errno != EINTR)
+                die(3, "write: %s", strerror(errno));
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        if (in->start > 0) { /* compact: keep only the unparsed tail */
+            memmove(in->p, in->p + in->start, in->end - in->start);
+            in->end -= in->start;
+            in->start = 0;
+        }
+        ssize_t r = read(fd, in->p + in->end, INBUF_SIZE - in->end);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            die(3, "read: %s", strerror(errno));
+        }
+        if (r == 0)
+            die(3, "server closed the connection after %" PRIu64 " of %" PRIu64
+                   " replies of the batch at %s%" PRId64,
+                got, count, o->prefix, n0);
+        in->end += (size_t)r;
+        while (got < count) {
+            reply rep = {0};
+            size_t used = 0;
+            int pr2 = o->proto == PROTO_RESP
+                          ? parse_resp(in->p + in->start, in->end - in->start, &used, &rep)
+                          : parse_memcache(in->p + in->start, in->end - in->start, &used, &rep);
+            if (pr2 < 0)
+                die(3, "protocol error in the reply for %s%" PRId64 ": \"%.*s\"", o->prefix,
+                    n0 + (int64_t)got,
+                    (int)(in->end - in->start > 60 ? 60 : in->end - in->start),
+                    in->p + in->start);
+            if (pr2 == 0)
+                break;
+            check_reply(o, n0 + (int64_t)got, &rep, t);
+            in->start += used;
+            got++;
+        }
+    }
+    if (in->end > in->start)
+        die(3, "%zu unexpected bytes after the replies of the batch at %s%" PRId64,
+            in->end - in->start, o->prefix, n0);
+    in->start = in->end = 0;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: ebb-loadgen load|verify|drain|gone|ping [options]\n"
+          "  -H, --host H        server address [127.0.0.1]\n"
+          "  -p, --port P        server port [6379]\n"
+          "  -P, --proto X       resp (ebb, redis) or memcache [resp]\n"
+          "  -n, --keys N        number of keys [1000000]\n"
+          "  -f, --first F       first key number [0]\n"
+          "  -k, --prefix S      key prefix [key:]\n"
+          "  -b, --batch B       commands per pipelined batch [1000]\n"
+          "  -t, --timeout SEC   give up after SEC seconds without progress [30]\n"
+          "Modes: load SETs every key to a 128-byte value derived from it; verify GETs\n"
+          "and compares every value; drain DELetes every key one by one; gone checks\n"
+          "that no key exists; ping checks that the server answers.\n"
+          "Exit: 0 ok, 1 error reply or mismatch, 2 usage, 3 connection/protocol failure.\n",
+          f);
+}
+
+static long long num_arg(const char *name, const char *s, long long min, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "ebb-loadgen: bad %s '%s' (%lld..%lld)\n", name, s, min, max);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.host = "127.0.0.1",
+                 .port = "6379",
+                 .proto = PROTO_RESP,
+                 .first = 0,
+                 .keys = 1000000,
+                 .prefix = "key:",
+                 .batch = 1000,
+                 .timeout_ms = 30000};
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
+        {"proto", required_argument, NULL, 'P'},  {"keys", required_argument, NULL, 'n'},
+        {"first", required_argument, NULL, 'f'},  {"prefix", required_argument, NULL, 'k'},
+        {"batch", required_argument, NULL, 'b'},  {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:b:t:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'H': o.host = optarg; break;
+        case 'p': num_arg("port", optarg, 1, 65535); o.port = optarg; break;
+        case 'P':
+            if (strcmp(optarg, "resp") == 0)
+                o.proto = PROTO_RESP;
+            else if (strcmp(optarg, "memcache") == 0 || strcmp(optarg, "memcached") == 0)
+                o.proto = PROTO_MEMCACHE;
+            else {
+                fprintf(stderr, "ebb-loadgen: unknown protocol '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'n': o.keys = (uint64_t)num_arg("keys", optarg, 0, INT64_MAX / 2); break;
+        case 'f': o.first = num_arg("first key", optarg, INT64_MIN / 2, INT64_MAX / 2); break;
+        case 'k':
+            if (strlen(optarg) > PREFIX_MAX || strpbrk(optarg, " \r\n") != NULL) {
+                fprintf(stderr, "ebb-loadgen: prefix too long or has spaces\n");
+                return 2;
+            }
+            o.prefix = optarg;
+            break;
+        case 'b': o.batch = (unsigned)num_arg("batch", optarg, 1, 100000); break;
+        case 't': o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    size_t m = 0;
+    while (m < sizeof mode_names / sizeof mode_names[0] && strcmp(argv[optind], mode_names[m]))
+        m++;
+    if (m == sizeof mode_names / sizeof mode_names[0]) {
+        fprintf(stderr, "ebb-loadgen: unknown mode '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    o.mode = (enum mode)m;
+    if (o.mode == MODE_PING)
+        o.keys = 1;
+
+    int fd = connect_to(&o);
+    inbuf in = {.p = malloc(INBUF_SIZE)};
+    if (in.p == NULL)
+        die(3, "out of memory");
+    buf out = {0};
+    tally t = {0};
+
+    double t0 = now_s();
+    for (uint64_t done = 0; done < o.keys;) {
+        uint64_t count = o.keys - done < o.batch ? o.keys - done : o.batch;
+        int64_t n0 = o.first + (int64_t)done;
+        out.len = 0;
+        for (uint64_t i = 0; i < count; i++)
+            add_request(&out, &o, n0 + (int64_t)i);
+        run_batch(fd, &o, &out, n0, count, &in, &t);
+        done += count;
+    }
+    double secs = now_s() - t0;
+    close(fd);
+    free(out.p);
+    free(in.p);
+
+    if (o.mode != MODE_PING)
+        printf("%s %" PRIu64 " keys: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
+               " mismatches\n",
+               mode_names[o.mode], o.keys, secs, secs > 0 ? (double)o.keys / secs : 0.0,
+               t.errors, t.mismatches);
+    return t.errors == 0 && t.mismatches == 0 ? 0 : 1;
+}

@@ -1,0 +1,670 @@
+/*
+ * harness.c - see harness.h.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#ifndef EBB_SERVER_PATH
+#error "EBB_SERVER_PATH must name the ebb-server binary"
+#endif
+
+/* How often to retry the first connect+PING while the server starts. */
+#define H_POLL_NS (5 * 1000 * 1000)
+/* Attempts at starting on a free port: another test may grab the port
+ * between our probe and the server's bind. */
+#define H_PORT_TRIES 5
+
+h_server H;
+redisContext *C;
+
+int h_slow(void)
+{
+    const char *s = getenv("EBB_SANITIZED");
+    return s != NULL && s[0] != '\0' && strcmp(s, "0") != 0 ? 4 : 1;
+}
+
+double h_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, H_POLL_NS};
+    nanosleep(&ts, NULL);
+}
+
+const char *h_esc(const void *p, size_t n)
+{
+    static char bufs[4][2048];
+    static int next;
+    char *out = bufs[next++ % 4];
+    const unsigned char *s = p;
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof bufs[0] - 8; i++) {
+        unsigned char ch = s[i];
+        if (ch == '\r')
+            o += (size_t)sprintf(out + o, "\\r");
+        else if (ch == '\n')
+            o += (size_t)sprintf(out + o, "\\n");
+        else if (ch == '\\')
+            o += (size_t)sprintf(out + o, "\\\\");
+        else if (ch < 32 || ch > 126)
+            o += (size_t)sprintf(out + o, "\\x%02x", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    if (n > 0 && o >= sizeof bufs[0] - 8)
+        o += (size_t)sprintf(out + o, "...");
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- Processes ------------------------------------------------------------------ */
+
+int h_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
+    socklen_t al = sizeof a;
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
+{
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = EBB_SERVER_PATH;
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Die with the test process, even if it crashes before fini. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (out_fd >= 0)
+            dup2(out_fd, 1);
+        if (err_fd >= 0)
+            dup2(err_fd, 2);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+/* One connect + PING attempt; true when +PONG came back. */
+static bool ping_once(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = false;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
+        char buf[16];
+        size_t got = 0;
+        double end = h_now() + 2.0 * h_slow();
+        while (got < 7 && h_now() < end) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 100) <= 0)
+                continue;
+            ssize_t k = recv(fd, buf + got, 7 - got, 0);
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+        ok = got == 7 && memcmp(buf, "+PONG\r\n", 7) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+bool h_wait_ready(pid_t pid, int port, double seconds, int *status)
+{
+    double end = h_now() + seconds * h_slow();
+    while (h_now() < end) {
+        int st;
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) {
+            if (status != NULL)
+                *status = st;
+            return false;
+        }
+        if (ping_once(port))
+            return true;
+        nap();
+    }
+    cr_assert_fail("ebb-server (pid %d) did not answer PING on port %d within %.0f s", (int)pid,
+                   port, seconds * h_slow());
+    return false;
+}
+
+int h_stop_pid(pid_t pid, double seconds)
+{
+    kill(pid, SIGTERM);
+    double end = h_now() + seconds * h_slow();
+    int st;
+    while (h_now() < end) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            return st;
+        if (w < 0)
+            return -2;
+        nap();
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+static const char *describe_status(int st)
+{
+    static char buf[64];
+    if (st == -1)
+        snprintf(buf, sizeof buf, "did not exit after SIGTERM (killed)");
+    else if (st == -2)
+        snprintf(buf, sizeof buf, "was already reaped");
+    else if (WIFEXITED(st))
+        snprintf(buf, sizeof buf, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "was killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, sizeof buf, "ended with wait status %#x", st);
+    return buf;
+}
+
+void h_start_server(h_server *srv, const char *const *extra)
+{
+    memset(srv, 0, sizeof *srv);
+    snprintf(srv->host, sizeof srv->host, "127.0.0.1");
+    srv->owned = true;
+    for (int attempt = 0; attempt < H_PORT_TRIES; attempt++) {
+        int port = h_free_port();
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        const char *args[64] = {"--port", ps, "--bind", "127.0.0.1", "--loglevel", "warning"};
+        size_t n = 6;
+        for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 63; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        pid_t pid = h_spawn(args, -1, -1);
+        int st = 0;
+        if (h_wait_ready(pid, port, H_START_SECONDS, &st)) {
+            srv->pid = pid;
+            srv->port = port;
+            return;
+        }
+        /* It exited: most likely the port was taken meanwhile. Retry. */
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 1))
+            cr_assert_fail("ebb-server %s before answering PING", describe_status(st));
+    }
+    cr_assert_fail("ebb-server failed to start on %d free ports", H_PORT_TRIES);
+}
+
+void h_stop_server(h_server *srv)
+{
+    if (!srv->owned || srv->pid <= 0)
+        return;
+    pid_t pid = srv->pid;
+    srv->pid = 0;
+    int st = h_stop_pid(pid, H_STOP_SECONDS);
+    cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "ebb-server %s (expected a clean exit 0 after SIGTERM)", describe_status(st));
+}
+
+/* ---- Fixtures ---------------------------------------------------------------------- */
+
+static void connect_default(void)
+{
+    C = h_connect();
+}
+
+void h_setup_own_args(const char *const *extra)
+{
+    signal(SIGPIPE, SIG_IGN);
+    /* Criterion runs the suite's .init and then the test's own: replace a
+     * server the suite already started (and check that it exited cleanly). */
+    if (C != NULL || H.pid > 0)
+        h_teardown();
+    h_start_server(&H, extra);
+    connect_default();
+}
+
+void h_setup_own(void)
+{
+    h_setup_own_args(NULL);
+}
+
+void h_setup(void)
+{
+    const char *addr = getenv("EBB_ADDR");
+    if (addr == NULL || addr[0] == '\0') {
+        h_setup_own();
+        return;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    memset(&H, 0, sizeof H);
+    const char *colon = strrchr(addr, ':');
+    cr_assert(colon != NULL && colon != addr, "EBB_ADDR must be host:port, not '%s'", addr);
+    snprintf(H.host, sizeof H.host, "%.*s", (int)(colon - addr), addr);
+    H.port = atoi(colon + 1);
+    H.owned = false;
+    snprintf(H.ns, sizeof H.ns, "t%ld", (long)getpid());
+    cr_assert(ping_once(H.port), "EBB_ADDR=%s does not answer PING", addr);
+    connect_default();
+}
+
+void h_teardown(void)
+{
+    if (C != NULL) {
+        /* The server must still be alive and answering at the end of a test. */
+        redisReply *r = redisCommand(C, "PING");
+        bool alive = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        if (r != NULL)
+            freeReplyObject(r);
+        redisFree(C);
+        C = NULL;
+        if (H.owned && H.pid > 0 && !alive) {
+            h_stop_server(&H);
+            cr_assert_fail("the server did not answer PING at the end of the test");
+        }
+    }
+    h_stop_server(&H);
+}
+
+/* ---- Names ---------------------------------------------------------------------------- */
+
+const char *K(const char *id)
+{
+    static char bufs[32][128];
+    static int next;
+    char *b = bufs[next++ % 32];
+    if (H.ns[0] == '\0')
+        snprintf(b, sizeof bufs[0], "%s", id);
+    else
+        snprintf(b, sizeof bufs[0], "%s:%s", H.ns, id);
+    return b;
+}
+
+const char *NS(const char *base)
+{
+    static char bufs[16][64];
+    static int next;
+    char *b = bufs[next++ % 16];
+    if (H.owned)
+        snprintf(b, sizeof bufs[0], "%s", base);
+    else
+        snprintf(b, sizeof bufs[0], "%.12s%s", base, H.ns);
+    return b;
+}
+
+/* ---- hiredis ---------------------------------------------------------------------------- */
+
+redisContext *h_connect_to(const char *host, int port)
+{
+    struct timeval tv = {10 * h_slow(), 0};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    cr_assert(c != NULL && c->err == 0, "connect %s:%d: %s", host, port,
+              c != NULL ? c->errstr : "out of memory");
+    /* Replies must come back within the deadline, or the test fails instead of hanging. */
+    tv.tv_sec = 30 * h_slow();
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+redisContext *h_connect(void)
+{
+    return h_connect_to(H.host, H.port);
+}
+
+redisReply *h_cmd(const char *file, int line, redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r != NULL, "%s:%d: command '%s' failed: %s", file, line, fmt, c->errstr);
+    return r;
+}
+
+redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc, const char **argv,
+                      const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    cr_assert(r != NULL, "%s:%d: command %s failed: %s", file, line, argv[0], c->errstr);
+    return r;
+}
+
+static const char *type_name(int t)
+{
+    switch (t) {
+    case REDIS_REPLY_STRING: return "bulk";
+    case REDIS_REPLY_ARRAY: return "array";
+    case REDIS_REPLY_INTEGER: return "integer";
+    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STATUS: return "status";
+    case REDIS_REPLY_ERROR: return "error";
+    default: return "?";
+    }
+}
+
+static const char *reply_text(const redisReply *r)
+{
+    static char buf[2300];
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        snprintf(buf, sizeof buf, "%s \"%s\"", type_name(r->type), h_esc(r->str, r->len));
+        break;
+    case REDIS_REPLY_INTEGER:
+        snprintf(buf, sizeof buf, "integer %lld", r->integer);
+        break;
+    case REDIS_REPLY_ARRAY:
+        snprintf(buf, sizeof buf, "array of %zu", r->elements);
+        break;
+    default:
+        snprintf(buf, sizeof buf, "%s", type_name(r->type));
+    }
+    return buf;
+}
+
+void h_check(const char *file, int line, redisReply *r, int type, const char *str, size_t slen,
+             long long num)
+{
+    char got[2400];
+    snprintf(got, sizeof got, "%s", reply_text(r));
+    bool ok = r->type == type;
+    if (ok && (type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS ||
+               type == REDIS_REPLY_ERROR)) {
+        size_t n = slen == (size_t)-1 ? strlen(str) : slen;
+        ok = r->len == n && memcmp(r->str, str, n) == 0;
+        if (!ok) {
+            freeReplyObject(r);
+            cr_assert_fail("%s:%d: expected %s \"%s\", got %s", file, line, type_name(type),
+                           h_esc(str, n), got);
+        }
+    } else if (ok && type == REDIS_REPLY_INTEGER) {
+        ok = r->integer == num;
+        if (!ok) {
+            freeReplyObject(r);
+            cr_assert_fail("%s:%d: expected integer %lld, got %s", file, line, num, got);
+        }
+    }
+    freeReplyObject(r);
+    cr_assert(ok, "%s:%d: expected a %s reply, got %s", file, line, type_name(type), got);
+}
+
+char *h_info(redisContext *c, const char *section)
+{
+    redisReply *r = section != NULL ? CMD(c, "INFO %s", section) : CMD(c, "INFO");
+    cr_assert(r->type == REDIS_REPLY_STRING, "INFO: %s", reply_text(r));
+    char *s = strdup(r->str);
+    freeReplyObject(r);
+    return s;
+}
+
+long long h_info_num(const char *info, const char *field)
+{
+    size_t fl = strlen(field);
+    for (const char *p = info; p != NULL && *p != '\0';) {
+        if (strncmp(p, field, fl) == 0 && p[fl] == ':')
+            return strtoll(p + fl + 1, NULL, 10);
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return -1;
+}
+
+/* ---- Raw sockets ---------------------------------------------------------------------- */
+
+h_raw *h_raw_open_to(const char *host, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    cr_assert(inet_pton(AF_INET, host, &a.sin_addr) == 1, "bad host %s", host);
+    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect %s:%d: %s", host,
+              port, strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    h_raw *r = calloc(1, sizeof *r);
+    cr_assert(r != NULL);
+    r->fd = fd;
+    return r;
+}
+
+h_raw *h_raw_open(void)
+{
+    return h_raw_open_to(H.host, H.port);
+}
+
+void h_raw_close(h_raw *r)
+{
+    if (r == NULL)
+        return;
+    close(r->fd);
+    free(r->buf);
+    free(r);
+}
+
+void h_raw_send(h_raw *r, const void *p, size_t n)
+{
+    const char *s = p;
+    double end = h_now() + 60.0 * h_slow();
+    while (n > 0) {
+        ssize_t k = send(r->fd, s, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) {
+            s += k;
+            n -= (size_t)k;
+            continue;
+        }
+        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR),
+                  "send: %s", k == 0 ? "0 bytes" : strerror(errno));
+        cr_assert(h_now() < end, "send: timed out with %zu bytes left", n);
+        /* The server is not reading: keep our receive side drained meanwhile
+         * would need the caller's help; just wait for room. */
+        struct pollfd pf = {.fd = r->fd, .events = POLLOUT};
+        poll(&pf, 1, 100);
+    }
+}
+
+void h_raw_sends(h_raw *r, const char *s)
+{
+    h_raw_send(r, s, strlen(s));
+}
+
+void h_raw_cmd(h_raw *r, int argc, const char *const *argv)
+{
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]),
+                      argv[i]);
+    cr_assert((size_t)n < sizeof buf);
+    h_raw_send(r, buf, (size_t)n);
+}
+
+/* Read once with a deadline; returns bytes read, 0 on EOF, -1 on timeout,
+ * -2 on error (errno kept). */
+static ssize_t raw_read_some(h_raw *r, double end)
+{
+    if (r->cap - r->len < 65536) {
+        size_t cap = r->cap ? r->cap * 2 : 131072;
+        while (cap - r->len < 65536)
+            cap *= 2;
+        char *nb = realloc(r->buf, cap);
+        cr_assert(nb != NULL);
+        r->buf = nb;
+        r->cap = cap;
+    }
+    for (;;) {
+        double left = end - h_now();
+        if (left <= 0)
+            return -1;
+        struct pollfd pf = {.fd = r->fd, .events = POLLIN};
+        int pr = poll(&pf, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
+        if (pr < 0 && errno != EINTR)
+            return -2;
+        if (pr <= 0)
+            continue;
+        ssize_t k = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
+        if (k > 0) {
+            r->len += (size_t)k;
+            return k;
+        }
+        if (k == 0)
+            return 0;
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        return -2;
+    }
+}
+
+size_t h_raw_fill(h_raw *r, size_t n, double seconds)
+{
+    double end = h_now() + seconds * h_slow();
+    while (r->len < n) {
+        if (raw_read_some(r, end) <= 0)
+            break;
+    }
+    return r->len;
+}
+
+static void consume(h_raw *r, size_t n)
+{
+    memmove(r->buf, r->buf + n, r->len - n);
+    r->len -= n;
+}
+
+void h_raw_expect_(const char *file, int line, h_raw *r, const void *want, size_t wlen)
+{
+    h_raw_fill(r, wlen, H_IO_SECONDS);
+    size_t n = r->len < wlen ? r->len : wlen;
+    bool same = r->len >= wlen && memcmp(r->buf, want, wlen) == 0;
+    if (!same) {
+        /* Show a little more than expected, to make extra bytes visible. */
+        size_t show = r->len < wlen + 32 ? r->len : wlen + 32;
+        cr_assert_fail("%s:%d: expected bytes \"%s\", got %s\"%s\"", file, line,
+                       h_esc(want, wlen), r->len < wlen ? "(short) " : "", h_esc(r->buf, show));
+    }
+    consume(r, n);
+}
+
+/* Parse one RESP line ending at CRLF starting at p[0..n); returns the index
+ * after the CRLF, or 0 if incomplete. */
+static size_t line_end(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (p[i] == '\r' && p[i + 1] == '\n')
+            return i + 2;
+    return 0;
+}
+
+size_t h_resp_frame_len(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t le = line_end(p, n);
+    if (le == 0)
+        return 0;
+    long long v = strtoll(p + 1, NULL, 10);
+    switch (p[0]) {
+    case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+        return le;
+    case '$': case '=': case '!':
+        if (v < 0)
+            return le;
+        if (n < le + (size_t)v + 2)
+            return 0;
+        return le + (size_t)v + 2;
+    case '*': case '~': case '>': case '%': case '|': {
+        if (v < 0)
+            return le;
+        long long items = (p[0] == '%' || p[0] == '|') ? 2 * v : v;
+        size_t off = le;
+        for (long long i = 0; i < items; i++) {
+            size_t k = h_resp_frame_len(p + off, n - off);
+            if (k == 0)
+                return 0;
+            off += k;
+        }
+        return off;
+    }
+    default:
+        return (size_t)-1; /* not RESP */
+    }
+}
+
+char *h_raw_reply_(const char *file, int line, h_raw *r, size_t *len)
+{
+    double end = h_now() + H_IO_SECONDS * h_slow();
+    for (;;) {
+        size_t k = h_resp_frame_len(r->buf, r->len);
+        cr_assert(k != (size_t)-1, "%s:%d: not a RESP reply: \"%s\"", file, line,
+                  h_esc(r->buf, r->len < 64 ? r->len : 64));
+        if (k > 0) {
+            char *out = malloc(k + 1);
+            cr_assert(out != NULL);
+            memcpy(out, r->buf, k);
+            out[k] = '\0';
+            consume(r, k);
+            if (len != NULL)
+                *len = k;
+            return out;
+        }
+        ssize_t got = raw_read_some(r, end);
+        cr_assert(got > 0, "%s:%d: %s while waiting for a reply (have \"%s\")", file, line,
+                  got == 0 ? "connection closed" : got == -1 ? "timed out" : strerror(errno),
+                  h_esc(r->buf, r->len < 64 ? r->len : 64));
+    }
+}
+
+void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset)
+{
+    cr_assert(r->len == 0, "%s:%d: unexpected bytes before close: \"%s\"", file, line,
+              h_esc(r->buf, r->len));
+    double end = h_now() + H_IO_SECONDS * h_slow();
+    ssize_t got = raw_read_some(r, end);
+    if (got == -2 && allow_reset && errno == ECONNRESET)
+        return;
+    cr_assert(got == 0, "%s:%d: expected the server to close the connection, got %s", file,
+              line,
+              got > 0    ? h_esc(r->buf, r->len)
+              : got == -1 ? "nothing (timed out)"
+                          : strerror(errno));
+}
