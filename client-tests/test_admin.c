@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h" /* the option list only: no server code is linked */
 #include "harness.h"
 
 TestSuite(admin, .init = h_setup_own, .fini = h_teardown, .timeout = 120);
@@ -40,10 +41,10 @@ static void expect_config(const char *file, int line, const char *name, const ch
 
 ITEST(admin, config_get_every_option)
 {
-    const char *names[] = {"port",           "bind",        "maxclients",
-                           "loglevel",       "logfile",     "max-namespaces",
-                           "auto-shrink",    "client-query-buffer-limit",
-                           "save",           "appendonly"};
+    /* Every row of server/config.h's option list, and nothing else. */
+#define OPTION_NAME(field, name, ...) name,
+    const char *names[] = {CONFIG_OPTIONS(OPTION_NAME)};
+#undef OPTION_NAME
     size_t n = sizeof names / sizeof names[0];
     redisReply *r = CMD(C, "CONFIG GET *");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);

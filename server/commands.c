@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "cmd_internal.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -92,6 +93,7 @@ H(cmd_dbsize);
 H(cmd_flushall);
 H(cmd_time);
 H(cmd_info);
+H(cmd_shutdown);
 H(cmd_get);
 H(cmd_set);
 H(cmd_setnx);
@@ -156,6 +158,20 @@ static const cmd_def config_subs[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
+static const cmd_def memory_subs[] = {
+    {"usage", -3, CMD_READONLY, 2, 2, 1, cmd_memory_usage, NULL, "server", "4.0.0",
+     "Estimates the memory usage of a key."},
+    {"stats", 2, CMD_STALE, 0, 0, 0, cmd_memory_stats, NULL, "server", "4.0.0",
+     "Returns details about memory usage."},
+    {"purge", 2, CMD_STALE, 0, 0, 0, cmd_memory_purge, NULL, "server", "4.0.0",
+     "Gives free allocator memory back to the operating system."},
+    {"doctor", 2, CMD_STALE, 0, 0, 0, cmd_memory_doctor, NULL, "server", "4.0.0",
+     "Outputs a memory problems report."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_memory_help, NULL, "server", "4.0.0",
+     "Returns helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
 static const cmd_def commands[] = {
     /* connection */
     {"ping", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_ping, NULL, "connection", "1.0.0",
@@ -187,6 +203,12 @@ static const cmd_def commands[] = {
      "Returns the server time."},
     {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
      "Returns information and statistics about the server."},
+    {"shutdown", -1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_shutdown, NULL, "server", "1.0.0",
+     "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]."},
+    {"memory", -2, CMD_STALE, 0, 0, 0, NULL, memory_subs, "server", "4.0.0",
+     "A container for memory diagnostics commands."},
+    {"shrink", -1, CMD_ADMIN, 0, 0, 0, cmd_shrink, NULL, "server", "0.1.0",
+     "Shrinks tables now and gives freed memory back: SHRINK [namespace] [ASYNC]."},
     /* string */
     {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_get, NULL, "string", "1.0.0",
      "Returns the value of a key."},
@@ -266,27 +288,25 @@ static size_t count_subs(const cmd_def *subs)
 
 /* ---- Replies shared by handlers -------------------------------------------- */
 
-static void reply_error(cmd_server *s, cmd_client *c, const char *msg)
+void cmd_reply_error(cmd_server *s, cmd_client *c, const char *msg)
 {
     STAT_INC(&s->st, total_error_replies);
     resp_add_error(&c->out, msg);
 }
 
-static void reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
+void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    reply_error(s, c, msg);
+    cmd_reply_error(s, c, msg);
 }
 
-static const char ERR_SYNTAX[] = "ERR syntax error";
-static const char ERR_NOT_INT[] = "ERR value is not an integer or out of range";
-static const char ERR_OOM[] = "ERR out of memory";
+const char ERR_SYNTAX[] = "ERR syntax error";
+const char ERR_NOT_INT[] = "ERR value is not an integer or out of range";
+const char ERR_OOM[] = "ERR out of memory";
 
 /* Shorten user text quoted in an error so the reply stays small. */
 #define QUOTE_MAX 64
@@ -294,24 +314,24 @@ static const char ERR_OOM[] = "ERR out of memory";
 static void reply_bad_key(cmd_server *s, cmd_client *c, const resp_view *k)
 {
     int n = k->len > QUOTE_MAX ? QUOTE_MAX : (int)k->len;
-    reply_errorf(s, c, "ERR invalid key '%.*s%s': expected an integer or namespace:integer",
+    cmd_reply_errorf(s, c, "ERR invalid key '%.*s%s': expected an integer or namespace:integer",
                  n, k->ptr, k->len > QUOTE_MAX ? "..." : "");
 }
 
 static void reply_value_too_long(cmd_server *s, cmd_client *c, size_t len)
 {
-    reply_errorf(s, c, "ERR value is %zu bytes; the maximum is %u", len, TABLE_VALUE_MAX);
+    cmd_reply_errorf(s, c, "ERR value is %zu bytes; the maximum is %u", len, TABLE_VALUE_MAX);
 }
 
 static void reply_wrong_arity(cmd_server *s, cmd_client *c, const char *fullname)
 {
-    reply_errorf(s, c, "ERR wrong number of arguments for '%s' command", fullname);
+    cmd_reply_errorf(s, c, "ERR wrong number of arguments for '%s' command", fullname);
 }
 
 /* ---- Keys ------------------------------------------------------------------ */
 
 /* Parse argv[i] as a key, or reply the invalid-key error and return false. */
-static bool parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k)
+bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k)
 {
     if (db_parse_key(v->ptr, v->len, k))
         return true;
@@ -325,13 +345,13 @@ static bool parse_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size
                        size_t first, size_t step, db_key *keys)
 {
     for (size_t i = first, j = 0; i < argc; i += step, j++)
-        if (!parse_key(s, c, &argv[i], &keys[j]))
+        if (!cmd_parse_key(s, c, &argv[i], &keys[j]))
             return false;
     return true;
 }
 
 /* The table holding k for reading: NULL if its namespace does not exist. */
-static table *read_table(cmd_server *s, const db_key *k)
+table *cmd_read_table(cmd_server *s, const db_key *k)
 {
     table *t;
     db_table(s->db, k->ns, k->nslen, false, &t);
@@ -347,7 +367,7 @@ static table *write_table(cmd_server *s, cmd_client *c, const db_key *k)
     case DB_OK:
         return t;
     case DB_NS_LIMIT:
-        reply_errorf(s, c,
+        cmd_reply_errorf(s, c,
                      "ERR too many namespaces: creating '%.*s' would pass max-namespaces (%lld)",
                      (int)k->nslen, k->ns, s->cfg.max_namespaces.num);
         return NULL;
@@ -356,7 +376,7 @@ static table *write_table(cmd_server *s, cmd_client *c, const db_key *k)
         break;
     }
     STAT_INC(&s->st, unexpected_error_replies);
-    reply_error(s, c, ERR_OOM);
+    cmd_reply_error(s, c, ERR_OOM);
     return NULL;
 }
 
@@ -371,7 +391,7 @@ static void count_lookup(cmd_server *s, bool hit)
 /* Look up k; counts a hit or a miss. */
 static bool lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len)
 {
-    table *t = read_table(s, k);
+    table *t = cmd_read_table(s, k);
     if (t != NULL && table_get(t, k->id, val, len) == TABLE_OK) {
         STAT_INC(&s->st, keyspace_hits);
         return true;
@@ -388,7 +408,7 @@ static bool store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void
     if (table_set(t, id, val, len, NULL) == TABLE_OK)
         return true;
     STAT_INC(&s->st, unexpected_error_replies);
-    reply_error(s, c, ERR_OOM);
+    cmd_reply_error(s, c, ERR_OOM);
     return false;
 }
 
@@ -402,7 +422,7 @@ static bool check_value(cmd_server *s, cmd_client *c, const resp_view *v)
 
 /* Redis's string2ll: optional '-', no '+', no leading zeros, no spaces, no
  * overflow. The strictness matters: INCR must refuse "01" as Redis does. */
-static bool parse_ll(const char *p, size_t len, long long *out)
+bool cmd_parse_ll(const char *p, size_t len, long long *out)
 {
     if (len == 0 || len > 20)
         return false;
@@ -441,15 +461,15 @@ static bool parse_ll(const char *p, size_t len, long long *out)
     return true;
 }
 
-static bool arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out)
+bool cmd_arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out)
 {
-    if (parse_ll(v->ptr, v->len, out))
+    if (cmd_parse_ll(v->ptr, v->len, out))
         return true;
-    reply_error(s, c, ERR_NOT_INT);
+    cmd_reply_error(s, c, ERR_NOT_INT);
     return false;
 }
 
-static bool arg_is(const resp_view *v, const char *word)
+bool cmd_arg_is(const resp_view *v, const char *word)
 {
     size_t n = strlen(word);
     return v->len == n && strncasecmp(v->ptr, word, n) == 0;
@@ -483,10 +503,10 @@ static void cmd_quit(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
 static void cmd_select(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     long long idx;
-    if (!arg_ll(s, c, &argv[1], &idx))
+    if (!cmd_arg_ll(s, c, &argv[1], &idx))
         return;
     if (idx != 0) {
-        reply_error(s, c, "ERR DB index is out of range");
+        cmd_reply_error(s, c, "ERR DB index is out of range");
         return;
     }
     resp_add_ok(&c->out);
@@ -496,17 +516,17 @@ static void cmd_auth(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
 {
     /* No requirepass: the default user takes any password, as in Redis. */
     if (argc == 2) {
-        reply_error(s, c,
+        cmd_reply_error(s, c,
                     "ERR AUTH <password> called without any password configured for the "
                     "default user. Are you sure your configuration is correct?");
     } else if (argc == 3) {
-        if (arg_is(&argv[1], "default"))
+        if (cmd_arg_is(&argv[1], "default"))
             resp_add_ok(&c->out);
         else
-            reply_error(s, c,
+            cmd_reply_error(s, c,
                         "WRONGPASS invalid username-password pair or user is disabled.");
     } else {
-        reply_error(s, c, ERR_SYNTAX);
+        cmd_reply_error(s, c, ERR_SYNTAX);
     }
 }
 
@@ -540,12 +560,12 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     size_t i = 1;
     if (argc >= 2) {
         long long v;
-        if (!parse_ll(argv[1].ptr, argv[1].len, &v)) {
-            reply_error(s, c, "ERR Protocol version is not an integer or out of range");
+        if (!cmd_parse_ll(argv[1].ptr, argv[1].len, &v)) {
+            cmd_reply_error(s, c, "ERR Protocol version is not an integer or out of range");
             return;
         }
         if (v < 2 || v > 3) {
-            reply_error(s, c, "NOPROTO unsupported protocol version");
+            cmd_reply_error(s, c, "NOPROTO unsupported protocol version");
             return;
         }
         proto = (int)v;
@@ -554,32 +574,32 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     const resp_view *setname = NULL;
     for (; i < argc; i++) {
         size_t more = argc - i - 1;
-        if (arg_is(&argv[i], "auth") && more >= 2) {
+        if (cmd_arg_is(&argv[i], "auth") && more >= 2) {
             /* No requirepass: only the default user exists and takes any
              * password (AUTH's own issue adds real passwords). */
-            if (!arg_is(&argv[i + 1], "default")) {
-                reply_error(s, c,
+            if (!cmd_arg_is(&argv[i + 1], "default")) {
+                cmd_reply_error(s, c,
                             "WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
             i += 2;
-        } else if (arg_is(&argv[i], "setname") && more >= 1) {
+        } else if (cmd_arg_is(&argv[i], "setname") && more >= 1) {
             setname = &argv[++i];
             if (!valid_client_name(setname)) {
-                reply_error(s, c,
+                cmd_reply_error(s, c,
                             "ERR Client names cannot contain spaces, newlines or special "
                             "characters.");
                 return;
             }
         } else {
-            reply_errorf(s, c, "ERR Syntax error in HELLO option '%.*s'",
+            cmd_reply_errorf(s, c, "ERR Syntax error in HELLO option '%.*s'",
                          (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len),
                          argv[i].ptr);
             return;
         }
     }
     if (setname != NULL && !set_owned(&c->name, setname)) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     c->out.proto = proto;
@@ -605,12 +625,12 @@ static void cmd_client_setname(cmd_server *s, cmd_client *c, const resp_view *ar
                                size_t argc)
 {
     if (!valid_client_name(&argv[2])) {
-        reply_error(s, c,
+        cmd_reply_error(s, c,
                     "ERR Client names cannot contain spaces, newlines or special characters.");
         return;
     }
     if (!set_owned(&c->name, &argv[2])) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     resp_add_ok(&c->out);
@@ -634,23 +654,23 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const resp_view *ar
                                size_t argc)
 {
     char **dst;
-    if (arg_is(&argv[2], "lib-name"))
+    if (cmd_arg_is(&argv[2], "lib-name"))
         dst = &c->lib_name;
-    else if (arg_is(&argv[2], "lib-ver"))
+    else if (cmd_arg_is(&argv[2], "lib-ver"))
         dst = &c->lib_ver;
     else {
-        reply_errorf(s, c, "ERR Unrecognized option '%.*s'",
+        cmd_reply_errorf(s, c, "ERR Unrecognized option '%.*s'",
                      (int)(argv[2].len > QUOTE_MAX ? QUOTE_MAX : argv[2].len), argv[2].ptr);
         return;
     }
     if (!valid_client_name(&argv[3])) {
-        reply_errorf(s, c,
+        cmd_reply_errorf(s, c,
                      "ERR %s cannot contain spaces, newlines or special characters.",
                      dst == &c->lib_name ? "lib-name" : "lib-ver");
         return;
     }
     if (!set_owned(dst, &argv[3])) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     resp_add_ok(&c->out);
@@ -688,30 +708,30 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const resp_view *argv,
     bool by_id = false;
     size_t ids_from = 0;
     if (argc > 2) {
-        if (arg_is(&argv[2], "type") && argc == 4) {
-            if (!arg_is(&argv[3], "normal") && !arg_is(&argv[3], "master") &&
-                !arg_is(&argv[3], "replica") && !arg_is(&argv[3], "pubsub")) {
-                reply_errorf(s, c, "ERR Unknown client type '%.*s'",
+        if (cmd_arg_is(&argv[2], "type") && argc == 4) {
+            if (!cmd_arg_is(&argv[3], "normal") && !cmd_arg_is(&argv[3], "master") &&
+                !cmd_arg_is(&argv[3], "replica") && !cmd_arg_is(&argv[3], "pubsub")) {
+                cmd_reply_errorf(s, c, "ERR Unknown client type '%.*s'",
                              (int)(argv[3].len > QUOTE_MAX ? QUOTE_MAX : argv[3].len),
                              argv[3].ptr);
                 return;
             }
-            if (!arg_is(&argv[3], "normal")) {
+            if (!cmd_arg_is(&argv[3], "normal")) {
                 reply_text(c, "", 0);
                 return;
             }
-        } else if (arg_is(&argv[2], "id") && argc >= 4) {
+        } else if (cmd_arg_is(&argv[2], "id") && argc >= 4) {
             by_id = true;
             ids_from = 3;
             for (size_t i = 3; i < argc; i++) {
                 long long id;
-                if (!parse_ll(argv[i].ptr, argv[i].len, &id) || id <= 0) {
-                    reply_error(s, c, "ERR Invalid client ID");
+                if (!cmd_parse_ll(argv[i].ptr, argv[i].len, &id) || id <= 0) {
+                    cmd_reply_error(s, c, "ERR Invalid client ID");
                     return;
                 }
             }
         } else {
-            reply_error(s, c, ERR_SYNTAX);
+            cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
     }
@@ -722,7 +742,7 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const resp_view *argv,
             bool want = false;
             for (size_t i = ids_from; i < argc && !want; i++) {
                 long long id = 0;
-                parse_ll(argv[i].ptr, argv[i].len, &id);
+                cmd_parse_ll(argv[i].ptr, argv[i].len, &id);
                 want = (unsigned long long)id == x->id;
             }
             if (!want)
@@ -735,7 +755,7 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const resp_view *argv,
     size_t len = 0;
     char *text = strbuf_take(&b, &len);
     if (text == NULL && b.oom) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     reply_text(c, text != NULL ? text : "", len);
@@ -862,7 +882,7 @@ static void cmd_command_info(cmd_server *s, cmd_client *c, const resp_view *argv
 static void cmd_command_list(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     if (argc != 2) {
-        reply_error(s, c, ERR_SYNTAX);
+        cmd_reply_error(s, c, ERR_SYNTAX);
         return;
     }
     resp_add_array(&c->out, NCOMMANDS);
@@ -944,14 +964,14 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, 
      * first, then apply to the live config. */
     for (size_t i = 2; i < argc; i += 2) {
         if (config_find(argv[i].ptr, argv[i].len) == NULL) {
-            reply_errorf(s, c, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+            cmd_reply_errorf(s, c, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
                          (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len), argv[i].ptr);
             return;
         }
         for (size_t j = 2; j < i; j += 2) {
             if (argv[j].len == argv[i].len &&
                 strncasecmp(argv[j].ptr, argv[i].ptr, argv[i].len) == 0) {
-                reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - duplicate parameter",
+                cmd_reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - duplicate parameter",
                              (int)argv[i].len, argv[i].ptr);
                 return;
             }
@@ -959,7 +979,7 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, 
     }
     config trial;
     if (!config_init(&trial)) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     char err[256];
@@ -967,7 +987,7 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, 
         if (!config_set(&trial, argv[i].ptr, argv[i].len, argv[i + 1].ptr, argv[i + 1].len,
                         true, err, sizeof err)) {
             config_deinit(&trial);
-            reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+            cmd_reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
                          (int)argv[i].len, argv[i].ptr, err);
             return;
         }
@@ -976,7 +996,7 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, 
     for (size_t i = 2; i < argc; i += 2) {
         if (!config_set(&s->cfg, argv[i].ptr, argv[i].len, argv[i + 1].ptr, argv[i + 1].len,
                         true, err, sizeof err)) {
-            reply_error(s, c, ERR_OOM); /* validated above: only allocation can fail */
+            cmd_reply_error(s, c, ERR_OOM); /* validated above: only allocation can fail */
             return;
         }
     }
@@ -1020,8 +1040,8 @@ static void cmd_flushall(cmd_server *s, cmd_client *c, const resp_view *argv, si
 {
     /* ASYNC and SYNC behave alike: unmapping is fast even for millions of
      * keys, since records live in a few large chunks. */
-    if (argc > 2 || (argc == 2 && !arg_is(&argv[1], "async") && !arg_is(&argv[1], "sync"))) {
-        reply_error(s, c, ERR_SYNTAX);
+    if (argc > 2 || (argc == 2 && !cmd_arg_is(&argv[1], "async") && !cmd_arg_is(&argv[1], "sync"))) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
         return;
     }
     db_flush(s->db);
@@ -1037,12 +1057,28 @@ static void cmd_time(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
     resp_add_bulk_ll(&c->out, now % 1000000);
 }
 
+static void cmd_shutdown(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    /* ebb keeps nothing on disk, so SAVE/NOSAVE/NOW/FORCE change nothing;
+     * like Redis, a successful SHUTDOWN sends no reply: the connection just
+     * closes as the server stops (finishing what others already sent). */
+    for (size_t i = 1; i < argc; i++) {
+        if (!cmd_arg_is(&argv[i], "nosave") && !cmd_arg_is(&argv[i], "save") &&
+            !cmd_arg_is(&argv[i], "now") && !cmd_arg_is(&argv[i], "force")) {
+            cmd_reply_error(s, c, ERR_SYNTAX);
+            return;
+        }
+    }
+    s->shutdown_asked = true;
+    c->close_after_reply = true;
+}
+
 static void cmd_info(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     size_t len;
     char *text = cmd_info_text(s, argv + 1, argc - 1, &len);
     if (text == NULL) {
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     reply_text(c, text, len);
@@ -1054,7 +1090,7 @@ static void cmd_info(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
 static void cmd_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k))
+    if (!cmd_parse_key(s, c, &argv[1], &k))
         return;
     const uint8_t *val;
     size_t len;
@@ -1074,35 +1110,35 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
     for (size_t i = 3; i < argc; i++) {
         const resp_view *a = &argv[i];
         bool has_next = i + 1 < argc;
-        if (arg_is(a, "nx") && !(fl & SET_XX))
+        if (cmd_arg_is(a, "nx") && !(fl & SET_XX))
             fl |= SET_NX;
-        else if (arg_is(a, "xx") && !(fl & SET_NX))
+        else if (cmd_arg_is(a, "xx") && !(fl & SET_NX))
             fl |= SET_XX;
-        else if (arg_is(a, "get"))
+        else if (cmd_arg_is(a, "get"))
             fl |= SET_GET;
-        else if (arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
+        else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
             fl |= SET_KEEPTTL;
-        else if ((arg_is(a, "ex") || arg_is(a, "px") || arg_is(a, "exat") ||
-                  arg_is(a, "pxat")) &&
+        else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
+                  cmd_arg_is(a, "pxat")) &&
                  !(fl & (SET_EXPIRY | SET_KEEPTTL)) && has_next) {
             long long v;
-            if (!arg_ll(s, c, &argv[++i], &v))
+            if (!cmd_arg_ll(s, c, &argv[++i], &v))
                 return;
             if (v <= 0) {
-                reply_error(s, c, "ERR invalid expire time in 'set' command");
+                cmd_reply_error(s, c, "ERR invalid expire time in 'set' command");
                 return;
             }
             fl |= SET_EXPIRY;
         } else {
-            reply_error(s, c, ERR_SYNTAX);
+            cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
     }
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+    if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
     if (fl & SET_EXPIRY) {
-        reply_error(s, c, "ERR expiry options are not supported yet");
+        cmd_reply_error(s, c, "ERR expiry options are not supported yet");
         return;
     }
     table *t = write_table(s, c, &k);
@@ -1136,7 +1172,7 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
 static void cmd_setnx(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+    if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
     table *t = write_table(s, c, &k);
     if (t == NULL)
@@ -1152,7 +1188,7 @@ static void cmd_setnx(cmd_server *s, cmd_client *c, const resp_view *argv, size_
 static void cmd_getset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
+    if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
     table *t = write_table(s, c, &k);
     if (t == NULL)
@@ -1177,7 +1213,7 @@ static void cmd_getset(cmd_server *s, cmd_client *c, const resp_view *argv, size
 static void cmd_getdel(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k))
+    if (!cmd_parse_key(s, c, &argv[1], &k))
         return;
     const uint8_t *val;
     size_t len;
@@ -1186,7 +1222,7 @@ static void cmd_getdel(cmd_server *s, cmd_client *c, const resp_view *argv, size
         return;
     }
     resp_add_bulk(&c->out, val, len);
-    table_del(read_table(s, &k), k.id);
+    table_del(cmd_read_table(s, &k), k.id);
 }
 
 /* Room for the parsed keys of a multi-key command. Small commands use the
@@ -1199,7 +1235,7 @@ static db_key *keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackb
         return stackbuf;
     db_key *k = malloc(n * sizeof *k);
     if (k == NULL)
-        reply_error(s, c, ERR_OOM);
+        cmd_reply_error(s, c, ERR_OOM);
     return k;
 }
 
@@ -1256,7 +1292,7 @@ static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, siz
             goto out;
     if (nx) {
         for (size_t i = 0; i < n; i++) {
-            table *t = read_table(s, &keys[i]);
+            table *t = cmd_read_table(s, &keys[i]);
             if (table_get(t, keys[i].id, NULL, NULL) == TABLE_OK) {
                 rc = 0;
                 goto out;
@@ -1264,7 +1300,7 @@ static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, siz
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (!store(s, c, read_table(s, &keys[i]), keys[i].id, argv[2 + 2 * i].ptr,
+        if (!store(s, c, cmd_read_table(s, &keys[i]), keys[i].id, argv[2 + 2 * i].ptr,
                    argv[2 + 2 * i].len))
             goto out;
     rc = 1;
@@ -1298,7 +1334,7 @@ static void count_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size
     if (parse_keys(s, c, argv, argc, 1, 1, keys)) {
         long long found = 0;
         for (size_t i = 0; i < n; i++) {
-            table *t = read_table(s, &keys[i]);
+            table *t = cmd_read_table(s, &keys[i]);
             if (t == NULL)
                 continue;
             if (del)
@@ -1329,9 +1365,9 @@ static void cmd_touch(cmd_server *s, cmd_client *c, const resp_view *argv, size_
 static void cmd_type(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k))
+    if (!cmd_parse_key(s, c, &argv[1], &k))
         return;
-    table *t = read_table(s, &k);
+    table *t = cmd_read_table(s, &k);
     bool found = t != NULL && table_get(t, k.id, NULL, NULL) == TABLE_OK;
     resp_add_simple(&c->out, found ? "string" : "none");
 }
@@ -1339,11 +1375,11 @@ static void cmd_type(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
 static void cmd_strlen(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k))
+    if (!cmd_parse_key(s, c, &argv[1], &k))
         return;
     const uint8_t *val;
     size_t len = 0;
-    table *t = read_table(s, &k);
+    table *t = cmd_read_table(s, &k);
     if (t == NULL || table_get(t, k.id, &val, &len) != TABLE_OK)
         len = 0;
     resp_add_int(&c->out, (long long)len);
@@ -1352,9 +1388,9 @@ static void cmd_strlen(cmd_server *s, cmd_client *c, const resp_view *argv, size
 static void cmd_append(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     db_key k;
-    if (!parse_key(s, c, &argv[1], &k))
+    if (!cmd_parse_key(s, c, &argv[1], &k))
         return;
-    table *t = read_table(s, &k);
+    table *t = cmd_read_table(s, &k);
     const uint8_t *old = NULL;
     size_t oldlen = 0;
     if (t == NULL || table_get(t, k.id, &old, &oldlen) != TABLE_OK)
@@ -1380,14 +1416,14 @@ static void cmd_setrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
 {
     db_key k;
     long long off;
-    if (!parse_key(s, c, &argv[1], &k) || !arg_ll(s, c, &argv[2], &off))
+    if (!cmd_parse_key(s, c, &argv[1], &k) || !cmd_arg_ll(s, c, &argv[2], &off))
         return;
     if (off < 0) {
-        reply_error(s, c, "ERR offset is out of range");
+        cmd_reply_error(s, c, "ERR offset is out of range");
         return;
     }
     const resp_view *v = &argv[3];
-    table *t = read_table(s, &k);
+    table *t = cmd_read_table(s, &k);
     const uint8_t *old = NULL;
     size_t oldlen = 0;
     bool exists = t != NULL && table_get(t, k.id, &old, &oldlen) == TABLE_OK;
@@ -1398,7 +1434,7 @@ static void cmd_setrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
     }
     if ((unsigned long long)off + v->len > TABLE_VALUE_MAX) {
         unsigned long long want = (unsigned long long)off + v->len;
-        reply_errorf(s, c, "ERR value is %llu bytes; the maximum is %u", want, TABLE_VALUE_MAX);
+        cmd_reply_errorf(s, c, "ERR value is %llu bytes; the maximum is %u", want, TABLE_VALUE_MAX);
         return;
     }
     if (t == NULL && (t = write_table(s, c, &k)) == NULL)
@@ -1417,8 +1453,8 @@ static void cmd_getrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
 {
     db_key k;
     long long start, end;
-    if (!parse_key(s, c, &argv[1], &k) || !arg_ll(s, c, &argv[2], &start) ||
-        !arg_ll(s, c, &argv[3], &end))
+    if (!cmd_parse_key(s, c, &argv[1], &k) || !cmd_arg_ll(s, c, &argv[2], &start) ||
+        !cmd_arg_ll(s, c, &argv[3], &end))
         return;
     const uint8_t *val = NULL;
     size_t len = 0;
@@ -1450,7 +1486,7 @@ static void cmd_getrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
 static void incr_generic(cmd_server *s, cmd_client *c, const resp_view *keyarg, long long by)
 {
     db_key k;
-    if (!parse_key(s, c, keyarg, &k))
+    if (!cmd_parse_key(s, c, keyarg, &k))
         return;
     table *t = write_table(s, c, &k);
     if (t == NULL)
@@ -1459,13 +1495,13 @@ static void incr_generic(cmd_server *s, cmd_client *c, const resp_view *keyarg, 
     size_t len;
     long long cur = 0;
     if (table_get(t, k.id, &val, &len) == TABLE_OK &&
-        !parse_ll((const char *)val, len, &cur)) {
-        reply_error(s, c, ERR_NOT_INT);
+        !cmd_parse_ll((const char *)val, len, &cur)) {
+        cmd_reply_error(s, c, ERR_NOT_INT);
         return;
     }
     if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
         (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
-        reply_error(s, c, "ERR increment or decrement would overflow");
+        cmd_reply_error(s, c, "ERR increment or decrement would overflow");
         return;
     }
     cur += by;
@@ -1488,17 +1524,17 @@ static void cmd_decr(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
 static void cmd_incrby(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     long long by;
-    if (arg_ll(s, c, &argv[2], &by))
+    if (cmd_arg_ll(s, c, &argv[2], &by))
         incr_generic(s, c, &argv[1], by);
 }
 
 static void cmd_decrby(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     long long by;
-    if (!arg_ll(s, c, &argv[2], &by))
+    if (!cmd_arg_ll(s, c, &argv[2], &by))
         return;
     if (by == LLONG_MIN) {
-        reply_error(s, c, "ERR decrement would overflow");
+        cmd_reply_error(s, c, "ERR decrement would overflow");
         return;
     }
     incr_generic(s, c, &argv[1], -by);
@@ -1528,7 +1564,7 @@ static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view 
         n += (size_t)w < sizeof args - n ? (size_t)w : sizeof args - n - 1;
     }
     args[n] = '\0';
-    reply_errorf(s, c, "ERR unknown command '%.*s', with args beginning with: %s",
+    cmd_reply_errorf(s, c, "ERR unknown command '%.*s', with args beginning with: %s",
                  (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].ptr, args);
 }
 
@@ -1559,7 +1595,7 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
             for (i = 0; d->name[i] != '\0' && i < sizeof upper - 1; i++)
                 upper[i] = (char)toupper((unsigned char)d->name[i]);
             upper[i] = '\0';
-            reply_errorf(s, c, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+            cmd_reply_errorf(s, c, "ERR unknown subcommand '%.*s'. Try %s HELP.",
                          (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
             return;
         }
@@ -1579,7 +1615,7 @@ void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st, const resp
 {
     char why[128];
     STAT_INC(&s->st, protocol_errors);
-    reply_errorf(s, c, "ERR Protocol error: %s", resp_strerror(st, req, why, sizeof why));
+    cmd_reply_errorf(s, c, "ERR Protocol error: %s", resp_strerror(st, req, why, sizeof why));
     c->close_after_reply = true;
 }
 
@@ -1605,17 +1641,19 @@ bool cmd_server_init(cmd_server *s)
 
 bool cmd_server_start(cmd_server *s)
 {
-    table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0};
+    table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0,
+                          .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num};
     s->db = db_create((unsigned)s->cfg.max_namespaces.num, &topt);
     if (s->db == NULL)
         return false;
     cmd_server_apply_config(s);
-    s->peak_used = cmd_used_memory(s);
+    s->peak_used = s->startup_used = cmd_used_memory(s);
     return true;
 }
 
 void cmd_server_deinit(cmd_server *s)
 {
+    cmd_shrink_jobs_free(s);
     db_destroy(s->db);
     s->db = NULL;
     config_deinit(&s->cfg);
@@ -1626,24 +1664,40 @@ void cmd_server_apply_config(cmd_server *s)
     log_set_level((log_level)s->cfg.loglevel.num);
     if (s->db != NULL) {
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
-        table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0};
+        table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0,
+                              .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num};
         db_set_table_options(s->db, &topt);
     }
 }
 
-/* Old buckets evacuated per cron tick across all tables. A bucket holds at
- * most 8 keys plus overflow; 2048 buckets is ~15k slot moves, well under a
- * millisecond, and at 100 ticks/s a 2^21-bucket table migrates in ~10 s even
- * with no client writes driving it. */
-#define CRON_MIGRATE_BUCKETS 2048
+/* Old buckets evacuated between clock checks in the cron's migration slice. */
+#define CRON_MIGRATE_BUCKETS 256
+
+/* Background slices of the cron, per tick: migrations not driven by writes
+ * (a table that stopped receiving writes mid-growth) are advanced by at most
+ * this long, so an idle server finishes them without a visible stall. */
+#define CRON_MIGRATE_US 500
+
+/* Give free heap back to the OS when more than this much is free in it. */
+#define CRON_TRIM_FREE_BYTES (256u * 1024u)
 
 bool cmd_server_cron(cmd_server *s)
 {
-    bool busy = db_step(s->db, CRON_MIGRATE_BUCKETS);
+    int64_t deadline = cmd_now_us() + CRON_MIGRATE_US;
+    while (db_step(s->db, CRON_MIGRATE_BUCKETS) && cmd_now_us() < deadline) {
+    }
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;
-    return busy;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks > CRON_TRIM_FREE_BYTES)
+        malloc_trim(0);
+    return s->shrink_jobs != NULL;
+}
+
+bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
+{
+    return cmd_shrink_jobs_run(s, budget_us);
 }
 
 uint64_t cmd_used_memory(const cmd_server *s)
@@ -1674,6 +1728,8 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
 
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
+    if (c->blocked)
+        cmd_shrink_jobs_forget(s, c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else

@@ -40,6 +40,14 @@ typedef struct cmd_server {
     int tcp_port;               /* port actually bound */
     bool shutdown_asked;        /* a command asked the server to stop */
     uint64_t peak_used;         /* high-water mark of used_memory */
+    uint64_t startup_used;      /* used_memory once the server was ready */
+    struct shrink_job *shrink_jobs; /* SHRINKs in progress (memory.c) */
+    uint64_t shrink_commands;   /* SHRINKs completed */
+    uint64_t last_shrink_us;    /* duration of the last completed SHRINK */
+    int64_t last_shrink_freed;  /* table bytes it freed (before - after) */
+    /* Set by the connection layer: called when a blocked client has its
+     * reply (a SHRINK finished) and may be flushed and read again. */
+    void (*client_ready)(cmd_client *c);
 } cmd_server;
 
 /* One client as the commands layer sees it. The connection layer embeds it,
@@ -59,6 +67,7 @@ struct cmd_client {
     size_t qbuf;                /* bytes of unparsed input (conn keeps it current) */
     size_t obuf;                /* bytes of pending output (conn keeps it current) */
     bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
+    bool blocked;               /* waiting for a reply (SHRINK): read nothing more */
     cmd_client *prev, *next;    /* registry links */
 };
 
@@ -73,9 +82,14 @@ void cmd_server_deinit(cmd_server *s);
 /* Push runtime-changeable options into the modules that use them (after a
  * CONFIG SET or at start). */
 void cmd_server_apply_config(cmd_server *s);
-/* Periodic work: advance table migrations by a bounded amount, refresh the
- * memory peak. Returns true while more background work is pending. */
+/* Periodic work (call at MAIN_CRON_HZ): advance table migrations by a
+ * bounded amount, refresh the memory peak, give freed heap back to the OS.
+ * Returns true while urgent work (a SHRINK someone waits for) is pending. */
 bool cmd_server_cron(cmd_server *s);
+/* Urgent work: advance SHRINKs for about budget_us and reply to those done.
+ * The caller runs it back to back, between rounds of I/O, while it returns
+ * true. */
+bool cmd_server_urgent(cmd_server *s, int64_t budget_us);
 
 /* Client lifecycle: init sets id, proto 2 and registers the client with the
  * server; deinit unregisters it and frees what it owns. */

@@ -37,6 +37,9 @@
       "most key namespaces besides the default one")                             \
     X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,            \
       "shrink tables and release payload memory as keys are deleted")            \
+    X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
+      CFG_RUNTIME,                                                               \
+      "shrink when keys fall below this % of the grow load (6.5 per bucket)")    \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
       1048576, 4294967296LL, CFG_RUNTIME,                                        \
       "largest unparsed input one client may have buffered")                     \

@@ -31,6 +31,15 @@
 #define CONN_QBUF_INIT (16u * 1024u)
 #define CONN_ARGV_INIT 16u
 
+/* conn_cron gives back a connection's buffers grown past these sizes once
+ * it has been idle for CONN_IDLE_SHRINK_US: a pipelining loader leaves
+ * megabytes behind otherwise. Not done per request, which would free and
+ * re-allocate a large buffer for every batch. */
+#define CONN_QBUF_KEEP (64u * 1024u)
+#define CONN_OUT_KEEP (64u * 1024u)
+#define CONN_ARGV_KEEP 1024u
+#define CONN_IDLE_SHRINK_US 2000000
+
 /* Most listening sockets (bind addresses). */
 #define CONN_MAX_LISTENERS 16
 
@@ -131,7 +140,7 @@ static void process_input(conn *c)
 {
     cmd_server *srv = g.srv;
     size_t pos = 0;
-    while (pos < c->qlen && !c->closing && !c->cl.close_after_reply) {
+    while (pos < c->qlen && !c->closing && !c->cl.close_after_reply && !c->cl.blocked) {
         if (!g.stopping && pending_output(c) + c->cl.out.len > CONN_OUTPUT_HIGH) {
             c->paused = true;
             bufferevent_disable(c->bev, EV_READ);
@@ -354,6 +363,45 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
               (unsigned long long)c->cl.id);
 }
 
+/* The commands layer finished a blocked client's reply (SHRINK): flush it
+ * and go on with the input that was waiting. */
+static void on_client_ready(cmd_client *cl)
+{
+    conn *c = (conn *)cl; /* cl is the first member */
+    process_input(c);
+}
+
+void conn_cron(void)
+{
+    int64_t now = cmd_now_us();
+    for (conn *c = g.all; c != NULL; c = c->next_all) {
+        if (now - c->cl.last_us < CONN_IDLE_SHRINK_US || c->cl.blocked)
+            continue;
+        if (c->qlen == 0 && c->qcap > CONN_QBUF_KEEP) {
+            char *nb = malloc(CONN_QBUF_INIT);
+            if (nb != NULL) {
+                free(c->qbuf);
+                c->qbuf = nb;
+                c->qcap = CONN_QBUF_INIT;
+            }
+        }
+        if (c->cl.out.len == 0 && c->cl.out.cap > CONN_OUT_KEEP) {
+            int proto = c->cl.out.proto;
+            resp_out_deinit(&c->cl.out);
+            resp_out_init(&c->cl.out);
+            c->cl.out.proto = proto;
+        }
+        if (c->argv_cap > CONN_ARGV_KEEP) {
+            resp_view *nv = malloc(CONN_ARGV_INIT * sizeof *nv);
+            if (nv != NULL) {
+                free(c->argv);
+                c->argv = nv;
+                c->argv_cap = CONN_ARGV_INIT;
+            }
+        }
+    }
+}
+
 static void on_resume_accept(evutil_socket_t fd, short what, void *arg)
 {
     for (size_t i = 0; i < g.nls; i++)
@@ -409,6 +457,7 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
 {
     g.base = base;
     g.srv = srv;
+    srv->client_ready = on_client_ready;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     if (g.resume_accept == NULL) {
         snprintf(err, errlen, "out of memory");

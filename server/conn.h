@@ -24,6 +24,9 @@ struct event_base;
  * accepting. On failure writes a reason to err and returns false. */
 bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errlen);
 
+/* Once a second: give back the buffers of connections idle for a while. */
+void conn_cron(void);
+
 /* Graceful stop: close the listeners, run the complete requests already
  * read, flush every reply, then close each connection. `done` is called once
  * no connection remains (at once if there are none). */

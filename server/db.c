@@ -203,6 +203,23 @@ size_t db_release_empty(db *d)
     return dropped;
 }
 
+bool db_release_ns(db *d, const char *name, size_t len)
+{
+    for (size_t i = 1; i < d->count; i++) {
+        if (!ns_eq(&d->ns[i], name, len))
+            continue;
+        if (table_count(d->ns[i].t) != 0)
+            return false;
+        table_destroy(d->ns[i].t);
+        memmove(&d->ns[i], &d->ns[i + 1], (d->count - i - 1) * sizeof d->ns[0]);
+        d->count--;
+        d->last_hit = 0;
+        d->step_next = 0;
+        return true;
+    }
+    return false;
+}
+
 bool db_step(db *d, unsigned work)
 {
     bool busy = false;

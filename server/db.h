@@ -87,6 +87,10 @@ void db_flush(db *d);
 /* Drop named namespaces that hold no keys (SHRINK). Returns how many. */
 size_t db_release_empty(db *d);
 
+/* Drop the named namespace `name` if it holds no keys. Returns true if it
+ * was dropped. The default namespace is never dropped. */
+bool db_release_ns(db *d, const char *name, size_t len);
+
 /* Advance migrations in all tables by up to `work` old buckets in total.
  * Returns true while any table is still migrating. */
 bool db_step(db *d, unsigned work);

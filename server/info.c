@@ -9,7 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "cmd_internal.h"
 #include "strbuf.h"
 
 /* Human-readable bytes as Redis prints them (1.23M, 512B). */
@@ -26,18 +26,6 @@ static void human(uint64_t n, char *dst, size_t cap)
         snprintf(dst, cap, "%.2fG", d / (1024.0 * 1024 * 1024));
     else
         snprintf(dst, cap, "%.2fT", d / (1024.0 * 1024 * 1024 * 1024));
-}
-
-/* Resident set size from /proc/self/statm (the OS's figure, not ours). */
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    unsigned long long size = 0, res = 0;
-    int n = fscanf(f, "%llu %llu", &size, &res);
-    fclose(f);
-    return n == 2 ? res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 static void sec_server(cmd_server *s, strbuf *b)
@@ -79,7 +67,7 @@ static void sec_memory(cmd_server *s, strbuf *b)
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;
-    uint64_t rss = rss_bytes();
+    uint64_t rss = cmd_rss_bytes();
     char h_used[32], h_rss[32], h_peak[32];
     human(used, h_used, sizeof h_used);
     human(rss, h_rss, sizeof h_rss);
@@ -129,11 +117,91 @@ static void sec_namespaces(cmd_server *s, strbuf *b)
             strbuf_printf(b, "default_namespace:");
         else
             strbuf_printf(b, "ns_%s:", n->name);
-        strbuf_printf(b, "keys=%llu,buckets=%llu,overflow_buckets=%llu,index_bytes=%llu,"
-                         "payload_bytes=%llu\r\n",
-                      (unsigned long long)st.count, (unsigned long long)st.buckets,
-                      (unsigned long long)st.overflow_buckets,
-                      (unsigned long long)st.index_bytes, (unsigned long long)st.payload_bytes);
+        strbuf_printf(b, "keys=%llu,bytes=%llu\r\n", (unsigned long long)st.count,
+                      (unsigned long long)(st.index_bytes + st.payload_bytes));
+    }
+}
+
+/* One namespace's table, or the total, as "k=v,..." (the total also sums
+ * the per-table counters). */
+static void table_fields(strbuf *b, const table_stats *st)
+{
+    uint64_t bytes = st->index_bytes + st->payload_bytes;
+    strbuf_printf(b,
+                  "keys=%llu,buckets=%llu,buckets_log2=%u,overflow_buckets=%llu,"
+                  "load_factor=%.2f,index_bytes=%llu,payload_bytes=%llu,bytes_per_key=%.1f,"
+                  "migrating=%d,migration_done=%llu,migration_total=%llu,grows=%llu,"
+                  "shrinks_auto=%llu,shrinks_manual=%llu,last_shrink_us=%llu,"
+                  "last_shrink_freed=%llu",
+                  (unsigned long long)st->count, (unsigned long long)st->buckets,
+                  st->log2_buckets, (unsigned long long)st->overflow_buckets,
+                  st->buckets > 0 ? (double)st->count / (double)st->buckets : 0.0,
+                  (unsigned long long)st->index_bytes, (unsigned long long)st->payload_bytes,
+                  st->count > 0 ? (double)bytes / (double)st->count : 0.0, st->migrating ? 1 : 0,
+                  (unsigned long long)st->migrated, (unsigned long long)st->old_buckets,
+                  (unsigned long long)st->grows, (unsigned long long)st->shrinks_auto,
+                  (unsigned long long)st->shrinks_manual, (unsigned long long)st->last_shrink_us,
+                  (unsigned long long)st->last_shrink_freed);
+}
+
+static void sec_table(cmd_server *s, strbuf *b)
+{
+    table_stats tot = {0};
+    uint64_t migrating = 0;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        table_stats st;
+        table_get_stats(db_ns_at(s->db, i)->t, &st);
+        tot.count += st.count;
+        tot.buckets += st.buckets;
+        tot.overflow_buckets += st.overflow_buckets;
+        tot.index_bytes += st.index_bytes;
+        tot.payload_bytes += st.payload_bytes;
+        tot.grows += st.grows;
+        tot.shrinks_auto += st.shrinks_auto;
+        tot.shrinks_manual += st.shrinks_manual;
+        migrating += st.migrating;
+    }
+    uint64_t bytes = tot.index_bytes + tot.payload_bytes;
+    strbuf_printf(b,
+                  "# Table\r\n"
+                  "table_keys:%llu\r\n"
+                  "table_buckets:%llu\r\n"
+                  "table_overflow_buckets:%llu\r\n"
+                  "table_load_factor:%.2f\r\n"
+                  "table_index_bytes:%llu\r\n"
+                  "table_payload_bytes:%llu\r\n"
+                  "table_bytes:%llu\r\n"
+                  "table_bytes_per_key:%.1f\r\n"
+                  "table_migrating:%llu\r\n"
+                  "table_grows:%llu\r\n"
+                  "table_shrinks_auto:%llu\r\n"
+                  "table_shrinks_manual:%llu\r\n"
+                  "shrink_commands:%llu\r\n"
+                  "shrink_jobs_pending:%d\r\n"
+                  "last_shrink_command_us:%llu\r\n"
+                  "last_shrink_command_freed:%lld\r\n"
+                  "auto_shrink:%s\r\n",
+                  (unsigned long long)tot.count, (unsigned long long)tot.buckets,
+                  (unsigned long long)tot.overflow_buckets,
+                  tot.buckets > 0 ? (double)tot.count / (double)tot.buckets : 0.0,
+                  (unsigned long long)tot.index_bytes, (unsigned long long)tot.payload_bytes,
+                  (unsigned long long)bytes,
+                  tot.count > 0 ? (double)bytes / (double)tot.count : 0.0,
+                  (unsigned long long)migrating, (unsigned long long)tot.grows,
+                  (unsigned long long)tot.shrinks_auto, (unsigned long long)tot.shrinks_manual,
+                  (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
+                  (unsigned long long)s->last_shrink_us, (long long)s->last_shrink_freed,
+                  s->cfg.auto_shrink.num ? "yes" : "no");
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        table_stats st;
+        table_get_stats(n->t, &st);
+        if (i == 0)
+            strbuf_printf(b, "table_default:");
+        else
+            strbuf_printf(b, "table_ns_%s:", n->name);
+        table_fields(b, &st);
+        strbuf_add(b, "\r\n", 2);
     }
 }
 
@@ -145,6 +213,7 @@ typedef struct {
 static const info_section sections[] = {
     {"server", sec_server},     {"clients", sec_clients},   {"memory", sec_memory},
     {"stats", sec_stats},       {"keyspace", sec_keyspace}, {"namespaces", sec_namespaces},
+    {"table", sec_table},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 

@@ -31,7 +31,11 @@
 
 static cmd_server srv;
 static struct event_base *base;
-static struct event *ev_sigint, *ev_sigterm, *ev_cron, *ev_grace;
+static struct event *ev_sigint, *ev_sigterm, *ev_cron, *ev_grace, *ev_urgent;
+
+/* Longest slice of urgent work (a SHRINK someone waits for) between two
+ * rounds of I/O; slices run back to back until the work is done. */
+#define MAIN_URGENT_SLICE_US 1000
 static char config_path[PATH_MAX];
 static char exe_path[PATH_MAX];
 
@@ -88,9 +92,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     begin_shutdown(sig == SIGINT ? "Received SIGINT" : "Received SIGTERM");
 }
 
+static void on_urgent(evutil_socket_t fd, short what, void *arg)
+{
+    /* Re-activating ourselves lets the loop poll I/O before the next slice. */
+    if (cmd_server_urgent(&srv, MAIN_URGENT_SLICE_US))
+        event_active(ev_urgent, EV_TIMEOUT, 0);
+}
+
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
-    cmd_server_cron(&srv);
+    static unsigned ticks;
+    if (cmd_server_cron(&srv) && !event_pending(ev_urgent, EV_TIMEOUT, NULL))
+        event_active(ev_urgent, EV_TIMEOUT, 0);
+    if (++ticks % MAIN_CRON_HZ == 0)
+        conn_cron();
     if (srv.shutdown_asked)
         begin_shutdown("Shutdown requested by a client");
 }
@@ -199,8 +214,9 @@ int main(int argc, char **argv)
     ev_sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
     ev_cron = event_new(base, -1, EV_PERSIST, on_cron, NULL);
     ev_grace = evtimer_new(base, on_grace, NULL);
+    ev_urgent = event_new(base, -1, 0, on_urgent, NULL);
     struct timeval cron_tv = {0, 1000000 / MAIN_CRON_HZ};
-    if (ev_sigint == NULL || ev_sigterm == NULL || ev_cron == NULL || ev_grace == NULL ||
+    if (ev_sigint == NULL || ev_sigterm == NULL || ev_cron == NULL || ev_grace == NULL || ev_urgent == NULL ||
         event_add(ev_sigint, NULL) != 0 || event_add(ev_sigterm, NULL) != 0 ||
         event_add(ev_cron, &cron_tv) != 0) {
         fprintf(stderr, "ebb-server: can't set up signals and timers\n");
@@ -212,6 +228,7 @@ int main(int argc, char **argv)
 
     /* Free in reverse order of creation. */
     conn_teardown();
+    event_free(ev_urgent);
     event_free(ev_grace);
     event_free(ev_cron);
     event_free(ev_sigterm);

@@ -139,9 +139,11 @@
 /* Normal load after any resize: half of the grow load, 3.25. */
 #define LOAD_NORMAL_NUM 13u
 #define LOAD_NORMAL_DEN 4u
-/* Auto shrink when count < 1.625 x buckets (a quarter of the grow load). */
-#define LOAD_SHRINK_NUM 13u
-#define LOAD_SHRINK_DEN 8u
+/* Auto shrink when count < shrink_percent % of the grow load x buckets; the
+ * default 25 % is 1.625 keys per bucket. Above 25 % a shrink to the normal
+ * load would not even halve the array, so table_set_options clamps to it. */
+#define SHRINK_PERCENT_DEFAULT 25u
+#define SHRINK_PERCENT_MAX 25u
 /* Old buckets evacuated by each table_set / table_del: 2 is the least that
  * guarantees a migration ends before the next can trigger (see POLICY). */
 #define TABLE_MIGRATE_STEP 2u
@@ -156,6 +158,10 @@
 /* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
  * set/del pair at a chunk boundary does not map and unmap every time. */
 #define SPARE_CHUNKS 1u
+/* table_shrink of an empty table unmaps its array at once up to this size
+ * (munmap of 1 MiB of touched pages takes well under a millisecond); larger
+ * arrays are released by a migration, a step at a time. */
+#define SHRINK_RESET_MAX_BYTES (1024u * 1024u)
 
 /* ---- types ---------------------------------------------------------------- */
 
@@ -211,6 +217,13 @@ struct table {
     uint64_t payload_bytes;
     table_options opt;
     uint64_t grows, shrinks_auto, shrinks_manual;
+    /* The shrink in progress (if the migration is one) and the last one done:
+     * when it started, what was mapped then, how long it took, what it freed. */
+    bool shrinking;
+    uint64_t shrink_start_ns;
+    uint64_t shrink_start_bytes;
+    uint64_t last_shrink_us;
+    uint64_t last_shrink_freed;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -519,11 +532,37 @@ static bool migration_start(table *t, uint32_t log2, uint64_t seed)
     return true;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Remember what is mapped before a shrink starts (call before mapping the
+ * new array), so its duration and the bytes it freed can be reported. */
+static void shrink_begin(table *t, uint64_t mapped_before)
+{
+    t->shrinking = true;
+    t->shrink_start_ns = now_ns();
+    t->shrink_start_bytes = mapped_before;
+}
+
+static void shrink_end(table *t)
+{
+    uint64_t now = t->index_bytes + t->payload_bytes;
+    t->last_shrink_us = (now_ns() - t->shrink_start_ns) / 1000u;
+    t->last_shrink_freed = t->shrink_start_bytes > now ? t->shrink_start_bytes - now : 0;
+    t->shrinking = false;
+}
+
 static void migration_finish(table *t)
 {
     gen_free(t, &t->old);
     t->migrating = false;
     t->progress = 0;
+    if (t->shrinking)
+        shrink_end(t);
 }
 
 /* Evacuate old bucket `progress` (and its chain) into the current generation.
@@ -642,7 +681,7 @@ table *table_create(const table_options *opt)
     table *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
-    t->opt = opt != NULL ? *opt : (table_options){.auto_shrink = true};
+    table_set_options(t, opt);
     t->cur.seed = seed_new();
     return t;
 }
@@ -675,6 +714,10 @@ void table_destroy(table *t)
 void table_set_options(table *t, const table_options *opt)
 {
     t->opt = opt != NULL ? *opt : (table_options){.auto_shrink = true};
+    if (t->opt.shrink_percent == 0)
+        t->opt.shrink_percent = SHRINK_PERCENT_DEFAULT;
+    if (t->opt.shrink_percent > SHRINK_PERCENT_MAX)
+        t->opt.shrink_percent = SHRINK_PERCENT_MAX;
 }
 
 uint64_t table_count(const table *t)
@@ -794,10 +837,14 @@ table_status table_del(table *t, int64_t key)
         chunks_trim(t, SPARE_CHUNKS);
         uint64_t nb = t->cur.mask + 1;
         if (!t->migrating && t->cur.log2 > MIN_LOG2 &&
-            t->count * LOAD_SHRINK_DEN < LOAD_SHRINK_NUM * nb) {
+            t->count * LOAD_DEN * 100u < (uint64_t)LOAD_GROW_NUM * nb * t->opt.shrink_percent &&
+            target_log2(t->count) < t->cur.log2) {
             /* If the new array cannot be mapped, stay as we are. */
-            if (migration_start(t, target_log2(t->count), t->cur.seed))
+            uint64_t before = t->index_bytes + t->payload_bytes;
+            if (migration_start(t, target_log2(t->count), t->cur.seed)) {
                 t->shrinks_auto++;
+                shrink_begin(t, before);
+            }
         }
     }
     return TABLE_OK;
@@ -828,8 +875,18 @@ bool table_shrink(table *t)
     while (t->migrating)
         if (!evacuate_one(t))
             return false; /* out of memory: leave it to later steps */
-    if (t->count == 0)
-        return table_reset(t);
+    uint64_t before = t->index_bytes + t->payload_bytes;
+    /* Empty: unmap everything at once, unless the array is large, when a
+     * migration to the minimum size releases it in OLD_RELEASE_BYTES steps
+     * instead of one long munmap. */
+    if (t->count == 0 && t->cur.b_bytes <= SHRINK_RESET_MAX_BYTES) {
+        if (!table_reset(t))
+            return false;
+        t->shrinks_manual++;
+        shrink_begin(t, before);
+        shrink_end(t);
+        return true;
+    }
 
     bool started = false;
     uint32_t want = target_log2(t->count);
@@ -843,10 +900,27 @@ bool table_shrink(table *t)
     } else if (c->pool_cap > 2 * c->ovf + per_page) {
         started = migration_start(t, c->log2, c->seed);
     }
-    if (started)
+    if (started) {
         t->shrinks_manual++;
+        shrink_begin(t, before);
+    }
     chunks_trim(t, 0);
     return started;
+}
+
+bool table_release(table *t, unsigned max_chunks)
+{
+    size_t keep = chunks_needed(t->count);
+    while (max_chunks-- > 0 && t->nchunks > keep) {
+        unmap(t->chunks[--t->nchunks], CHUNK_BYTES);
+        t->payload_bytes -= CHUNK_BYTES;
+    }
+    if (t->nchunks == 0) {
+        free(t->chunks);
+        t->chunks = NULL;
+        t->chunks_cap = 0;
+    }
+    return t->nchunks > keep;
 }
 
 void table_get_stats(const table *t, table_stats *st)
@@ -869,6 +943,9 @@ void table_get_stats(const table *t, table_stats *st)
     st->grows = t->grows;
     st->shrinks_auto = t->shrinks_auto;
     st->shrinks_manual = t->shrinks_manual;
+    st->shrinking = t->shrinking;
+    st->last_shrink_us = t->last_shrink_us;
+    st->last_shrink_freed = t->last_shrink_freed;
 }
 
 /* Visit the slots of one chain. */

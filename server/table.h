@@ -47,6 +47,11 @@ typedef struct {
     /* Automatic shrink: when false, deletes never start a shrink migration and
      * emptied record chunks are kept for reuse until table_shrink(). */
     bool auto_shrink;
+    /* Start an automatic shrink when keys fall below this percentage of the
+     * grow threshold (6.5 keys per bucket). 0 means the default, 25 (1.625
+     * keys per bucket); values above 25 are taken as 25, the most that still
+     * halves the array. Lower values shrink later (more hysteresis). */
+    unsigned shrink_percent;
 } table_options;
 
 /* Counters and sizes, for INFO and for tests. All byte figures are bytes
@@ -65,6 +70,9 @@ typedef struct {
     uint64_t grows;             /* migrations to a bigger array, started */
     uint64_t shrinks_auto;      /* shrink migrations started automatically */
     uint64_t shrinks_manual;    /* started by table_shrink() */
+    bool shrinking;             /* the migration in progress is a shrink */
+    uint64_t last_shrink_us;    /* wall time of the last completed shrink, start to end */
+    uint64_t last_shrink_freed; /* mapped bytes it freed (before - after) */
 } table_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL
@@ -106,14 +114,21 @@ void table_clear(table *t);
 bool table_step(table *t, unsigned work);
 
 /* Start a shrink to the smallest array that holds the current keys at the
- * normal load (also compacts overflow chains, as it rebuilds the index), and
- * unmap spare record chunks now. If a migration is already in progress it is
- * finished first (synchronously, bounded by the old array's size). The new
- * migration is then advanced by table_step() or later mutations; callers that
- * want it done at once loop on table_step(). Returns true if a migration was
- * started (false when the array is already the right size and has no
- * overflow buckets). */
+ * normal load (rebuilding the index also drops overflow buckets left behind
+ * by deletes), and unmap spare record chunks now. If a migration is already
+ * in progress it is finished first (synchronously, bounded by the old
+ * array's size). The new migration is then advanced by table_step() or later
+ * mutations; callers that want it done at once loop on table_step(). An
+ * empty table with a small array (<= 1 MiB) is unmapped at once; a larger one
+ * migrates to the minimum size like any shrink. Returns true if a migration
+ * was started or something was unmapped (false: already right-sized).
+ * Callers that must bound their stall finish migrations with table_step()
+ * and release spare chunks with table_release() before calling this. */
 bool table_shrink(table *t);
+
+/* Unmap up to max_chunks spare record chunks (those beyond what the keys
+ * need), whatever auto_shrink says. Returns true while spare chunks remain. */
+bool table_release(table *t, unsigned max_chunks);
 
 /* Fill *st. */
 void table_get_stats(const table *t, table_stats *st);

@@ -1,0 +1,395 @@
+/*
+ * memory.c - SHRINK and MEMORY: giving memory back on demand, and saying
+ * where it is (layer 2).
+ *
+ * SHRINK [namespace] [ASYNC]
+ *   Shrinks every namespace (or one) to the smallest index that holds its
+ *   keys at the normal load, drops overflow buckets left by deletes, unmaps
+ *   spare record chunks, releases emptied namespaces and trims the allocator.
+ *   The work is a job advanced in slices of at most SHRINK_SLICE_US between
+ *   rounds of I/O (cmd_server_urgent), so other clients keep being served;
+ *   the caller is blocked and gets its reply when the job is done. With ASYNC
+ *   the caller gets +OK at once and the job runs the same way.
+ *
+ *   A SHRINK that finds a table migrating (a growth, or an automatic shrink)
+ *   first lets that migration finish, in the same bounded slices, then
+ *   shrinks. A growth that starts while the job runs (writes keep coming) is
+ *   finished too before the job replies, so the reply describes a table with
+ *   no migration in progress.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_internal.h"
+
+/* Longest slice of SHRINK work between two rounds of I/O. With the loop's
+ * own I/O work this keeps every client's wait near the ~2 ms target. */
+#define SHRINK_SLICE_US 1000
+
+/* Old buckets evacuated (or record chunks unmapped) between clock checks:
+ * ~256 buckets take ~10-30 µs, so a slice overshoots its budget by little. */
+#define SHRINK_STEP_BUCKETS 256u
+#define SHRINK_STEP_CHUNKS 8u
+
+typedef struct {
+    char name[DB_NS_NAME_MAX + 1];
+    uint8_t len;
+    bool shrunk; /* table_shrink() has been called */
+} shrink_target;
+
+typedef struct shrink_job {
+    struct shrink_job *next;
+    cmd_client *client;     /* waiting for the reply; NULL for ASYNC or gone */
+    shrink_target *targets;
+    size_t ntargets;
+    bool all;               /* every namespace: release all emptied ones */
+    int64_t start_us;
+    uint64_t buckets_before, overflow_before, bytes_before, rss_before;
+} shrink_job;
+
+uint64_t cmd_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    unsigned long long size = 0, res = 0;
+    int n = fscanf(f, "%llu %llu", &size, &res);
+    fclose(f);
+    return n == 2 ? res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Sum the tables a job covers (those that still exist). */
+static void job_sum(cmd_server *s, const shrink_job *j, uint64_t *buckets, uint64_t *ovf,
+                    uint64_t *bytes)
+{
+    *buckets = *ovf = *bytes = 0;
+    for (size_t i = 0; i < j->ntargets; i++) {
+        table *t;
+        if (db_table(s->db, j->targets[i].name, j->targets[i].len, false, &t) != DB_OK)
+            continue;
+        table_stats st;
+        table_get_stats(t, &st);
+        *buckets += st.buckets + st.old_buckets;
+        *ovf += st.overflow_buckets;
+        *bytes += st.index_bytes + st.payload_bytes;
+    }
+}
+
+static void job_free(shrink_job *j)
+{
+    free(j->targets);
+    free(j);
+}
+
+void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    bool async = false;
+    const resp_view *ns = NULL;
+    if (argc >= 2 && cmd_arg_is(&argv[argc - 1], "async")) {
+        async = true;
+        argc--;
+    }
+    if (argc > 2) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    if (argc == 2)
+        ns = &argv[1];
+
+    shrink_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        cmd_reply_error(s, c, ERR_OOM);
+        return;
+    }
+    if (ns != NULL) {
+        table *t;
+        if (ns->len == 0 || ns->len > DB_NS_NAME_MAX ||
+            db_table(s->db, ns->ptr, ns->len, false, &t) != DB_OK) {
+            int n = ns->len > 64 ? 64 : (int)ns->len;
+            cmd_reply_errorf(s, c, "ERR no such namespace '%.*s'", n, ns->ptr);
+            free(j);
+            return;
+        }
+        j->ntargets = 1;
+    } else {
+        j->all = true;
+        j->ntargets = db_ns_count(s->db);
+    }
+    j->targets = calloc(j->ntargets, sizeof *j->targets);
+    if (j->targets == NULL) {
+        free(j);
+        cmd_reply_error(s, c, ERR_OOM);
+        return;
+    }
+    for (size_t i = 0; i < j->ntargets; i++) {
+        shrink_target *tg = &j->targets[i];
+        if (ns != NULL) {
+            memcpy(tg->name, ns->ptr, ns->len);
+            tg->len = (uint8_t)ns->len;
+        } else {
+            const db_ns *n = db_ns_at(s->db, i);
+            memcpy(tg->name, n->name, n->namelen);
+            tg->len = n->namelen;
+        }
+    }
+    j->start_us = cmd_now_us();
+    j->rss_before = cmd_rss_bytes();
+    job_sum(s, j, &j->buckets_before, &j->overflow_before, &j->bytes_before);
+    if (async) {
+        resp_add_ok(&c->out);
+    } else {
+        j->client = c;
+        c->blocked = true;
+    }
+    j->next = s->shrink_jobs;
+    s->shrink_jobs = j;
+}
+
+/* Advance one job until the deadline. Returns true when it is done. */
+static bool job_run(cmd_server *s, shrink_job *j, int64_t deadline)
+{
+    for (size_t i = 0; i < j->ntargets; i++) {
+        shrink_target *tg = &j->targets[i];
+        table *t;
+        if (db_table(s->db, tg->name, tg->len, false, &t) != DB_OK)
+            continue; /* released meanwhile (FLUSHALL, another SHRINK) */
+        for (;;) {
+            /* Finish whatever migration is in progress, then release spare
+             * chunks a few at a time, then start the shrink (which then has
+             * no long unmap left to do) and finish its migration. */
+            bool busy = table_step(t, SHRINK_STEP_BUCKETS);
+            if (!busy && !tg->shrunk)
+                busy = table_release(t, SHRINK_STEP_CHUNKS);
+            if (!busy && !tg->shrunk) {
+                tg->shrunk = true;
+                table_shrink(t);
+                busy = true; /* go round once more: step the new migration */
+            }
+            if (!busy)
+                break;
+            if (cmd_now_us() >= deadline)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Reply to the job's caller (if any) and count it. */
+static void job_finish(cmd_server *s, shrink_job *j)
+{
+    size_t released = 0;
+    if (j->all) {
+        released = db_release_empty(s->db);
+    } else {
+        table *t;
+        if (db_table(s->db, j->targets[0].name, j->targets[0].len, false, &t) == DB_OK &&
+            table_count(t) == 0)
+            released = db_release_ns(s->db, j->targets[0].name, j->targets[0].len) ? 1 : 0;
+    }
+    malloc_trim(0);
+    uint64_t buckets, ovf, bytes;
+    job_sum(s, j, &buckets, &ovf, &bytes);
+    int64_t dur = cmd_now_us() - j->start_us;
+    s->shrink_commands++;
+    s->last_shrink_us = (uint64_t)dur;
+    s->last_shrink_freed = (int64_t)j->bytes_before - (int64_t)bytes;
+    cmd_client *c = j->client;
+    if (c == NULL)
+        return;
+    resp_out *o = &c->out;
+    resp_add_map(o, 11);
+    resp_add_bulkstr(o, "namespaces_shrunk");
+    resp_add_int(o, (long long)j->ntargets);
+    resp_add_bulkstr(o, "namespaces_released");
+    resp_add_int(o, (long long)released);
+    resp_add_bulkstr(o, "buckets_before");
+    resp_add_int(o, (long long)j->buckets_before);
+    resp_add_bulkstr(o, "buckets_after");
+    resp_add_int(o, (long long)buckets);
+    resp_add_bulkstr(o, "overflow_buckets_before");
+    resp_add_int(o, (long long)j->overflow_before);
+    resp_add_bulkstr(o, "overflow_buckets_after");
+    resp_add_int(o, (long long)ovf);
+    resp_add_bulkstr(o, "table_bytes_before");
+    resp_add_int(o, (long long)j->bytes_before);
+    resp_add_bulkstr(o, "table_bytes_after");
+    resp_add_int(o, (long long)bytes);
+    resp_add_bulkstr(o, "rss_before");
+    resp_add_int(o, (long long)j->rss_before);
+    resp_add_bulkstr(o, "rss_after");
+    resp_add_int(o, (long long)cmd_rss_bytes());
+    resp_add_bulkstr(o, "duration_us");
+    resp_add_int(o, (long long)dur);
+    c->blocked = false;
+    if (s->client_ready != NULL)
+        s->client_ready(c);
+}
+
+bool cmd_shrink_jobs_run(cmd_server *s, int64_t budget_us)
+{
+    int64_t deadline = cmd_now_us() + budget_us;
+    /* Oldest first would be fairer, but jobs are rare and each is bounded;
+     * run them in list order and stop at the deadline. */
+    shrink_job **pp = &s->shrink_jobs;
+    while (*pp != NULL) {
+        shrink_job *j = *pp;
+        if (!job_run(s, j, deadline))
+            return true;
+        *pp = j->next;
+        job_finish(s, j);
+        job_free(j);
+        if (cmd_now_us() >= deadline)
+            break;
+    }
+    return s->shrink_jobs != NULL;
+}
+
+void cmd_shrink_jobs_forget(cmd_server *s, cmd_client *c)
+{
+    for (shrink_job *j = s->shrink_jobs; j != NULL; j = j->next)
+        if (j->client == c)
+            j->client = NULL;
+}
+
+void cmd_shrink_jobs_free(cmd_server *s)
+{
+    while (s->shrink_jobs != NULL) {
+        shrink_job *j = s->shrink_jobs;
+        s->shrink_jobs = j->next;
+        job_free(j);
+    }
+}
+
+/* ---- MEMORY ----------------------------------------------------------------------- */
+
+/* What one key of table t costs: its record plus its share of the index. */
+static uint64_t bytes_per_key(const table_stats *st)
+{
+    if (st->count == 0)
+        return 0;
+    return (st->index_bytes + st->payload_bytes + st->count / 2) / st->count;
+}
+
+void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored, as
+     * every key of a namespace costs the same. */
+    if (argc != 3 && !(argc == 5 && cmd_arg_is(&argv[3], "samples"))) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    if (argc == 5) {
+        long long n;
+        if (!cmd_arg_ll(s, c, &argv[4], &n))
+            return;
+    }
+    db_key k;
+    if (!cmd_parse_key(s, c, &argv[2], &k))
+        return;
+    table *t = cmd_read_table(s, &k);
+    if (t == NULL || table_get(t, k.id, NULL, NULL) != TABLE_OK) {
+        resp_add_null(&c->out);
+        return;
+    }
+    table_stats st;
+    table_get_stats(t, &st);
+    resp_add_int(&c->out, (long long)bytes_per_key(&st));
+}
+
+void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    uint64_t keys = 0, index = 0, payload = 0, buckets = 0, ovf = 0;
+    size_t migrating = 0;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        table_stats st;
+        table_get_stats(db_ns_at(s->db, i)->t, &st);
+        keys += st.count;
+        index += st.index_bytes;
+        payload += st.payload_bytes;
+        buckets += st.buckets;
+        ovf += st.overflow_buckets;
+        migrating += st.migrating;
+    }
+    uint64_t used = cmd_used_memory(s);
+    uint64_t rss = cmd_rss_bytes();
+    uint64_t other = used > index + payload ? used - index - payload : 0;
+    resp_out *o = &c->out;
+    resp_add_map(o, 15);
+    resp_add_bulkstr(o, "peak.allocated");
+    resp_add_int(o, (long long)s->peak_used);
+    resp_add_bulkstr(o, "total.allocated");
+    resp_add_int(o, (long long)used);
+    resp_add_bulkstr(o, "startup.allocated");
+    resp_add_int(o, (long long)s->startup_used);
+    resp_add_bulkstr(o, "rss");
+    resp_add_int(o, (long long)rss);
+    resp_add_bulkstr(o, "keys.count");
+    resp_add_int(o, (long long)keys);
+    resp_add_bulkstr(o, "keys.bytes-per-key");
+    resp_add_int(o, keys > 0 ? (long long)((index + payload) / keys) : 0);
+    resp_add_bulkstr(o, "dataset.bytes");
+    resp_add_int(o, (long long)(keys * (sizeof(int64_t) + TABLE_VALUE_MAX)));
+    resp_add_bulkstr(o, "table.index.bytes");
+    resp_add_int(o, (long long)index);
+    resp_add_bulkstr(o, "table.payload.bytes");
+    resp_add_int(o, (long long)payload);
+    resp_add_bulkstr(o, "table.buckets");
+    resp_add_int(o, (long long)buckets);
+    resp_add_bulkstr(o, "table.overflow-buckets");
+    resp_add_int(o, (long long)ovf);
+    resp_add_bulkstr(o, "table.migrating");
+    resp_add_int(o, (long long)migrating);
+    resp_add_bulkstr(o, "namespaces");
+    resp_add_int(o, (long long)db_ns_count(s->db) - 1);
+    resp_add_bulkstr(o, "allocator.other.bytes");
+    resp_add_int(o, (long long)other);
+    resp_add_bulkstr(o, "fragmentation");
+    resp_add_double(o, used > 0 ? (double)rss / (double)used : 0.0);
+}
+
+void cmd_memory_purge(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    malloc_trim(0);
+    resp_add_ok(&c->out);
+}
+
+void cmd_memory_doctor(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    uint64_t used = cmd_used_memory(s), rss = cmd_rss_bytes();
+    char text[512];
+    int n;
+    if (rss > used + 16u * 1024 * 1024 && rss > used + used / 4)
+        n = snprintf(text, sizeof text,
+                     "RSS (%llu bytes) is well above used memory (%llu bytes). "
+                     "Run MEMORY PURGE, or SHRINK if auto-shrink is off.\n",
+                     (unsigned long long)rss, (unsigned long long)used);
+    else
+        n = snprintf(text, sizeof text,
+                     "No memory problem found: RSS %llu bytes, used %llu bytes.\n",
+                     (unsigned long long)rss, (unsigned long long)used);
+    resp_add_verbatim(&c->out, "txt", text, (size_t)n);
+}
+
+void cmd_memory_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    static const char *const lines[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "PURGE",
+        "    Give free allocator memory back to the operating system.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its index share.",
+        "HELP",
+        "    Print this help.",
+    };
+    size_t n = sizeof lines / sizeof lines[0];
+    resp_add_array(&c->out, n);
+    for (size_t i = 0; i < n; i++)
+        resp_add_simple(&c->out, lines[i]);
+}
