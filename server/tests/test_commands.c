@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -251,4 +252,85 @@ Test(cmd, errors_are_counted)
     run("nope", NULL);
     cr_assert_eq(srv.st.total_error_replies, 2);
     cr_assert_eq(srv.st.total_commands_processed, 2);
+}
+
+/* Run urgent work until none is left (what the event loop does between
+ * rounds of I/O). */
+static void run_urgent(void)
+{
+    int guard = 0;
+    while (cmd_server_urgent(&srv, 1000))
+        cr_assert(++guard < 100000, "SHRINK never finished");
+}
+
+Test(cmd, shrink_blocks_until_done_and_replies_fields)
+{
+    char key[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "a:%d", i);
+        run("set", key, "0123456789", NULL);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "a:%d", i);
+        run("del", key, NULL);
+    }
+    R("+OK\r\n", "config", "set", "auto-shrink", "no");
+    run("set", "b:1", "v", NULL);
+    cr_assert_str_eq(run("shrink", NULL), "", "no reply until the job is done");
+    cr_assert(cli.blocked);
+    run_urgent();
+    cr_assert_not(cli.blocked);
+    const char *r = cli.out.buf;
+    cr_assert(strncmp(r, "*22\r\n$17\r\nnamespaces_shrunk\r\n:3\r\n", 33) == 0, "%.60s", r);
+    cr_assert(strstr(r, "$19\r\nnamespaces_released\r\n:1\r\n") != NULL, "a was emptied");
+    cr_assert(strstr(r, "$17\r\ntable_bytes_after\r\n") != NULL);
+    cr_assert(strstr(r, "$11\r\nduration_us\r\n:") != NULL);
+    R("$1\r\nv\r\n", "get", "b:1");
+    const char *info = run("info", "namespaces", NULL);
+    cr_assert(strstr(info, "namespaces:1\r\n") != NULL, "%s", info);
+    cr_assert_eq(srv.shrink_commands, 1);
+}
+
+Test(cmd, shrink_async_namespace_and_errors)
+{
+    R("+OK\r\n", "set", "a:1", "x");
+    R("+OK\r\n", "shrink", "async");
+    cr_assert_not(cli.blocked);
+    run_urgent();
+    R("-ERR no such namespace 'nope'\r\n", "shrink", "nope");
+    R("-ERR syntax error\r\n", "shrink", "a", "b");
+    R("+OK\r\n", "shrink", "a", "ASYNC");
+    run_urgent();
+    run("shrink", "a", NULL);
+    cr_assert(cli.blocked);
+    run_urgent();
+    cr_assert(strncmp(cli.out.buf, "*22\r\n", 5) == 0);
+    R("$1\r\nx\r\n", "get", "a:1");
+}
+
+Test(cmd, shrink_job_survives_its_client_leaving)
+{
+    run("set", "1", "x", NULL);
+    run("shrink", NULL);
+    cr_assert(cli.blocked);
+    cmd_client_deinit(&srv, &cli); /* the connection closed meanwhile */
+    run_urgent();
+    cmd_client_init(&srv, &cli); /* for the suite's teardown */
+    cr_assert_eq(srv.shrink_commands, 1);
+}
+
+Test(cmd, memory_usage_and_stats)
+{
+    R("+OK\r\n", "set", "7", "v");
+    const char *r = run("memory", "usage", "7", NULL);
+    cr_assert_eq(r[0], ':');
+    long long n = atoll(r + 1);
+    cr_assert(n >= 136, "%lld", n);
+    R("$-1\r\n", "memory", "usage", "8");
+    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "memory", "usage",
+      "x");
+    R("-ERR syntax error\r\n", "memory", "usage", "7", "bogus");
+    r = run("memory", "stats", NULL);
+    cr_assert(strstr(r, "$10\r\nkeys.count\r\n:1\r\n") != NULL, "%s", r);
+    R("+OK\r\n", "memory", "purge");
 }

@@ -683,6 +683,80 @@ Test(table, set_with_aliasing_value)
 
 /* ---- memory -------------------------------------------------------------------- */
 
+Test(table, release_spare_chunks_step_by_step)
+{
+    table_options o = {.auto_shrink = false};
+    table *t = table_create(&o);
+    insert_range(t, 0, 40000); /* 20 chunks of 2048 records */
+    finish_migration(t);
+    uint64_t chunks = stats(t).record_chunks;
+    delete_range(t, 0, 36000);
+    cr_assert_eq(stats(t).record_chunks, chunks, "auto_shrink off keeps chunks");
+    unsigned calls = 0;
+    while (table_release(t, 3)) {
+        calls++;
+        table_check(t);
+    }
+    table_check(t);
+    cr_assert_eq(stats(t).record_chunks, (4000 + 2047) / 2048, "only what the keys need");
+    cr_assert_geq(calls, (unsigned)((chunks - 2) / 3) - 1, "at most 3 chunks per call");
+    for (uint64_t i = 36000; i < 40000; i++)
+        expect_val(t, key_of(i), &i, sizeof i);
+    cr_assert_not(table_release(t, 100), "nothing spare left");
+    table_destroy(t);
+}
+
+Test(table, shrink_of_large_empty_table_migrates_instead_of_one_big_unmap)
+{
+    table_options o = {.auto_shrink = false};
+    table *t = table_create(&o);
+    insert_range(t, 0, 200000); /* 2^15 buckets = 2 MiB of index */
+    finish_migration(t);
+    cr_assert_gt(stats(t).index_bytes, 1024 * 1024);
+    delete_range(t, 0, 200000);
+    while (table_release(t, 16))
+        ;
+    cr_assert(table_shrink(t));
+    table_stats st = stats(t);
+    cr_assert(st.migrating, "a large array is released by a migration");
+    cr_assert_eq(st.buckets, 64);
+    finish_migration(t);
+    table_check(t);
+    st = stats(t);
+    cr_assert_lt(st.index_bytes, 16384);
+    cr_assert_eq(st.payload_bytes, 0);
+    cr_assert_gt(st.last_shrink_freed, 1024 * 1024);
+    cr_assert(table_shrink(t), "small and empty: unmapped at once");
+    cr_assert_eq(stats(t).index_bytes, 0);
+    insert_range(t, 0, 1000);
+    table_check(t);
+    table_destroy(t);
+}
+
+Test(table, shrink_threshold_option)
+{
+    /* A lower threshold shrinks later. */
+    table_options o = {.auto_shrink = true, .shrink_percent = 5};
+    table *t = table_create(&o);
+    insert_range(t, 0, 20000);
+    finish_migration(t);
+    uint64_t buckets = stats(t).buckets;
+    /* Below the default 25 % point but above 5 %: no shrink. */
+    uint64_t keep = buckets * 13 / 2 / 10; /* 10 % of the grow load */
+    delete_range(t, keep, 20000);
+    finish_migration(t);
+    cr_assert_eq(stats(t).buckets, buckets);
+    cr_assert_eq(stats(t).shrinks_auto, 0);
+    o.shrink_percent = 0; /* back to the default */
+    table_set_options(t, &o);
+    cr_assert_eq(table_del(t, key_of(0)), TABLE_OK);
+    finish_migration(t);
+    cr_assert_lt(stats(t).buckets, buckets);
+    cr_assert_eq(stats(t).shrinks_auto, 1);
+    table_check(t);
+    table_destroy(t);
+}
+
 static uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
