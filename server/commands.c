@@ -1702,14 +1702,10 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
 
 uint64_t cmd_used_memory(const cmd_server *s)
 {
-    uint64_t total = 0;
-    for (size_t i = 0; i < db_ns_count(s->db); i++) {
-        table_stats st;
-        table_get_stats(db_ns_at(s->db, i)->t, &st);
-        total += st.index_bytes + st.payload_bytes;
-    }
+    table_stats tot;
+    db_total_stats(s->db, &tot);
     struct mallinfo2 mi = mallinfo2();
-    return total + mi.uordblks + mi.hblkhd;
+    return tot.index_bytes + tot.payload_bytes + mi.uordblks + mi.hblkhd;
 }
 
 void cmd_client_init(cmd_server *s, cmd_client *c)

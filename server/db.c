@@ -176,6 +176,26 @@ uint64_t db_size(const db *d)
     return n;
 }
 
+void db_total_stats(const db *d, table_stats *tot)
+{
+    memset(tot, 0, sizeof *tot);
+    for (size_t i = 0; i < d->count; i++) {
+        table_stats st;
+        table_get_stats(d->ns[i].t, &st);
+        tot->count += st.count;
+        tot->buckets += st.buckets;
+        tot->overflow_buckets += st.overflow_buckets;
+        tot->old_buckets += st.old_buckets;
+        tot->migrating |= st.migrating;
+        tot->index_bytes += st.index_bytes;
+        tot->payload_bytes += st.payload_bytes;
+        tot->record_chunks += st.record_chunks;
+        tot->grows += st.grows;
+        tot->shrinks_auto += st.shrinks_auto;
+        tot->shrinks_manual += st.shrinks_manual;
+    }
+}
+
 void db_flush(db *d)
 {
     table_clear(d->ns[0].t);

@@ -80,6 +80,11 @@ const db_ns *db_ns_at(const db *d, size_t i);
 /* Total keys over all namespaces. */
 uint64_t db_size(const db *d);
 
+/* Sum the table stats of every namespace: counts, sizes and counters add
+ * up; `migrating` is true if any table migrates, and log2_buckets, the
+ * migration progress and the last-shrink figures are left 0. */
+void db_total_stats(const db *d, table_stats *tot);
+
 /* Remove every key of every namespace, drop all named namespaces, unmap
  * everything (FLUSHALL / FLUSHDB). */
 void db_flush(db *d);

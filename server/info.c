@@ -146,19 +146,12 @@ static void table_fields(strbuf *b, const table_stats *st)
 
 static void sec_table(cmd_server *s, strbuf *b)
 {
-    table_stats tot = {0};
+    table_stats tot;
+    db_total_stats(s->db, &tot);
     uint64_t migrating = 0;
     for (size_t i = 0; i < db_ns_count(s->db); i++) {
         table_stats st;
         table_get_stats(db_ns_at(s->db, i)->t, &st);
-        tot.count += st.count;
-        tot.buckets += st.buckets;
-        tot.overflow_buckets += st.overflow_buckets;
-        tot.index_bytes += st.index_bytes;
-        tot.payload_bytes += st.payload_bytes;
-        tot.grows += st.grows;
-        tot.shrinks_auto += st.shrinks_auto;
-        tot.shrinks_manual += st.shrinks_manual;
         migrating += st.migrating;
     }
     uint64_t bytes = tot.index_bytes + tot.payload_bytes;

@@ -61,6 +61,13 @@ uint64_t cmd_rss_bytes(void)
     return n == 2 ? res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* One field/value pair of a map reply with an integer value. */
+static void field_int(resp_out *o, const char *name, long long v)
+{
+    resp_add_bulkstr(o, name);
+    resp_add_int(o, v);
+}
+
 /* Sum the tables a job covers (those that still exist). */
 static void job_sum(cmd_server *s, const shrink_job *j, uint64_t *buckets, uint64_t *ovf,
                     uint64_t *bytes)
@@ -201,28 +208,17 @@ static void job_finish(cmd_server *s, shrink_job *j)
         return;
     resp_out *o = &c->out;
     resp_add_map(o, 11);
-    resp_add_bulkstr(o, "namespaces_shrunk");
-    resp_add_int(o, (long long)j->ntargets);
-    resp_add_bulkstr(o, "namespaces_released");
-    resp_add_int(o, (long long)released);
-    resp_add_bulkstr(o, "buckets_before");
-    resp_add_int(o, (long long)j->buckets_before);
-    resp_add_bulkstr(o, "buckets_after");
-    resp_add_int(o, (long long)buckets);
-    resp_add_bulkstr(o, "overflow_buckets_before");
-    resp_add_int(o, (long long)j->overflow_before);
-    resp_add_bulkstr(o, "overflow_buckets_after");
-    resp_add_int(o, (long long)ovf);
-    resp_add_bulkstr(o, "table_bytes_before");
-    resp_add_int(o, (long long)j->bytes_before);
-    resp_add_bulkstr(o, "table_bytes_after");
-    resp_add_int(o, (long long)bytes);
-    resp_add_bulkstr(o, "rss_before");
-    resp_add_int(o, (long long)j->rss_before);
-    resp_add_bulkstr(o, "rss_after");
-    resp_add_int(o, (long long)cmd_rss_bytes());
-    resp_add_bulkstr(o, "duration_us");
-    resp_add_int(o, (long long)dur);
+    field_int(o, "namespaces_shrunk", (long long)j->ntargets);
+    field_int(o, "namespaces_released", (long long)released);
+    field_int(o, "buckets_before", (long long)j->buckets_before);
+    field_int(o, "buckets_after", (long long)buckets);
+    field_int(o, "overflow_buckets_before", (long long)j->overflow_before);
+    field_int(o, "overflow_buckets_after", (long long)ovf);
+    field_int(o, "table_bytes_before", (long long)j->bytes_before);
+    field_int(o, "table_bytes_after", (long long)bytes);
+    field_int(o, "rss_before", (long long)j->rss_before);
+    field_int(o, "rss_after", (long long)cmd_rss_bytes());
+    field_int(o, "duration_us", (long long)dur);
     c->blocked = false;
     if (s->client_ready != NULL)
         s->client_ready(c);
@@ -301,51 +297,28 @@ void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_
 
 void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
-    uint64_t keys = 0, index = 0, payload = 0, buckets = 0, ovf = 0;
-    size_t migrating = 0;
-    for (size_t i = 0; i < db_ns_count(s->db); i++) {
-        table_stats st;
-        table_get_stats(db_ns_at(s->db, i)->t, &st);
-        keys += st.count;
-        index += st.index_bytes;
-        payload += st.payload_bytes;
-        buckets += st.buckets;
-        ovf += st.overflow_buckets;
-        migrating += st.migrating;
-    }
+    table_stats tot;
+    db_total_stats(s->db, &tot);
+    uint64_t keys = tot.count, index = tot.index_bytes, payload = tot.payload_bytes;
     uint64_t used = cmd_used_memory(s);
     uint64_t rss = cmd_rss_bytes();
     uint64_t other = used > index + payload ? used - index - payload : 0;
     resp_out *o = &c->out;
     resp_add_map(o, 15);
-    resp_add_bulkstr(o, "peak.allocated");
-    resp_add_int(o, (long long)s->peak_used);
-    resp_add_bulkstr(o, "total.allocated");
-    resp_add_int(o, (long long)used);
-    resp_add_bulkstr(o, "startup.allocated");
-    resp_add_int(o, (long long)s->startup_used);
-    resp_add_bulkstr(o, "rss");
-    resp_add_int(o, (long long)rss);
-    resp_add_bulkstr(o, "keys.count");
-    resp_add_int(o, (long long)keys);
-    resp_add_bulkstr(o, "keys.bytes-per-key");
-    resp_add_int(o, keys > 0 ? (long long)((index + payload) / keys) : 0);
-    resp_add_bulkstr(o, "dataset.bytes");
-    resp_add_int(o, (long long)(keys * (sizeof(int64_t) + TABLE_VALUE_MAX)));
-    resp_add_bulkstr(o, "table.index.bytes");
-    resp_add_int(o, (long long)index);
-    resp_add_bulkstr(o, "table.payload.bytes");
-    resp_add_int(o, (long long)payload);
-    resp_add_bulkstr(o, "table.buckets");
-    resp_add_int(o, (long long)buckets);
-    resp_add_bulkstr(o, "table.overflow-buckets");
-    resp_add_int(o, (long long)ovf);
-    resp_add_bulkstr(o, "table.migrating");
-    resp_add_int(o, (long long)migrating);
-    resp_add_bulkstr(o, "namespaces");
-    resp_add_int(o, (long long)db_ns_count(s->db) - 1);
-    resp_add_bulkstr(o, "allocator.other.bytes");
-    resp_add_int(o, (long long)other);
+    field_int(o, "peak.allocated", (long long)s->peak_used);
+    field_int(o, "total.allocated", (long long)used);
+    field_int(o, "startup.allocated", (long long)s->startup_used);
+    field_int(o, "rss", (long long)rss);
+    field_int(o, "keys.count", (long long)keys);
+    field_int(o, "keys.bytes-per-key", keys > 0 ? (long long)((index + payload) / keys) : 0);
+    field_int(o, "dataset.bytes", (long long)(keys * (sizeof(int64_t) + TABLE_VALUE_MAX)));
+    field_int(o, "table.index.bytes", (long long)index);
+    field_int(o, "table.payload.bytes", (long long)payload);
+    field_int(o, "table.buckets", (long long)tot.buckets);
+    field_int(o, "table.overflow-buckets", (long long)tot.overflow_buckets);
+    field_int(o, "table.migrating", tot.migrating ? 1 : 0);
+    field_int(o, "namespaces", (long long)db_ns_count(s->db) - 1);
+    field_int(o, "allocator.other.bytes", (long long)other);
     resp_add_bulkstr(o, "fragmentation");
     resp_add_double(o, used > 0 ? (double)rss / (double)used : 0.0);
 }

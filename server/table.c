@@ -659,11 +659,11 @@ static bool record_reserve(table *t)
     return true;
 }
 
-/* Unmap tail chunks beyond those holding records plus `spare`. */
-static void chunks_trim(table *t, size_t spare)
+/* Unmap up to `max` tail chunks beyond the first `keep`. Returns true while
+ * more than `keep` remain. */
+static bool chunks_unmap(table *t, size_t keep, size_t max)
 {
-    size_t keep = chunks_needed(t->count) + spare;
-    while (t->nchunks > keep) {
+    while (max-- > 0 && t->nchunks > keep) {
         unmap(t->chunks[--t->nchunks], CHUNK_BYTES);
         t->payload_bytes -= CHUNK_BYTES;
     }
@@ -672,6 +672,13 @@ static void chunks_trim(table *t, size_t spare)
         t->chunks = NULL;
         t->chunks_cap = 0;
     }
+    return t->nchunks > keep;
+}
+
+/* Unmap every tail chunk beyond those holding records plus `spare`. */
+static void chunks_trim(table *t, size_t spare)
+{
+    chunks_unmap(t, chunks_needed(t->count) + spare, SIZE_MAX);
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -910,17 +917,7 @@ bool table_shrink(table *t)
 
 bool table_release(table *t, unsigned max_chunks)
 {
-    size_t keep = chunks_needed(t->count);
-    while (max_chunks-- > 0 && t->nchunks > keep) {
-        unmap(t->chunks[--t->nchunks], CHUNK_BYTES);
-        t->payload_bytes -= CHUNK_BYTES;
-    }
-    if (t->nchunks == 0) {
-        free(t->chunks);
-        t->chunks = NULL;
-        t->chunks_cap = 0;
-    }
-    return t->nchunks > keep;
+    return chunks_unmap(t, chunks_needed(t->count), max_chunks);
 }
 
 void table_get_stats(const table *t, table_stats *st)
