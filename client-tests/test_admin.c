@@ -69,7 +69,7 @@ ITEST(admin, config_get_every_option)
 
 ITEST(admin, config_get_patterns)
 {
-    redisReply *r = CMD(C, "CONFIG GET max*");
+    redisReply *r = CMD(C, "CONFIG GET maxc* max-*");
     cr_assert_eq(r->elements, 4);
     cr_assert(cfg_value(r, "maxclients") != NULL && cfg_value(r, "max-namespaces") != NULL);
     freeReplyObject(r);

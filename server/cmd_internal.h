@@ -24,9 +24,58 @@ bool cmd_arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out
 bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k);
 /* The table holding k, or NULL if its namespace does not exist. */
 table *cmd_read_table(cmd_server *s, const db_key *k);
+/* The table for writing k, creating its namespace; NULL after replying the
+ * error (namespace cap, out of memory). */
+table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k);
+
+/* Store a value (table_put) or reply the error. */
+bool cmd_store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val, size_t len,
+               int64_t expire_at, bool keep_ttl);
+
+/* Expiry arguments (expiry.c). */
+typedef enum { EXPIRE_SEC, EXPIRE_MS, EXPIRE_AT_SEC, EXPIRE_AT_MS } cmd_expire_unit;
+/* Is v one of EX PX EXAT PXAT? */
+bool cmd_expire_option(const resp_view *v, cmd_expire_unit *unit);
+/* Turn an expiry argument into an absolute time in ms, or reply Redis's
+ * error ("value is not an integer", "invalid expire time in '<cmd>'
+ * command") and return false. Values must be > 0, as SET, SETEX and GETEX
+ * require. */
+bool cmd_expire_time(cmd_server *s, cmd_client *c, const resp_view *v, cmd_expire_unit unit,
+                     const char *cmdname, int64_t *at);
 
 /* Resident set size of this process, from /proc/self/statm. */
 uint64_t cmd_rss_bytes(void);
+
+/* expiry.c */
+void cmd_setex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_psetex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_getex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_expire(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_pexpire(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_expireat(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_pexpireat(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_ttl(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_pttl(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_expiretime(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_pexpiretime(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_persist(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+/* Active expiry: one slice of at most budget_us over every namespace.
+ * Returns true if it was cut short by the budget with many keys expiring
+ * (another slice soon is worth it). */
+bool cmd_expire_cycle(cmd_server *s, int64_t budget_us);
+/* Once per cron tick: run the slice this tick deserves; returns how many
+ * extra slices to run between rounds of I/O before the next tick. */
+unsigned cmd_expire_tick(cmd_server *s);
+
+/* evict.c */
+/* Before a command that may add memory: evict to get under maxmemory. False
+ * (after replying -OOM) when the command must be refused. */
+bool cmd_evict_before_write(cmd_server *s, cmd_client *c);
+/* Background eviction toward maxmemory for at most budget_us (after CONFIG
+ * SET maxmemory lowered it). Returns true while still over the limit. */
+bool cmd_evict_cycle(cmd_server *s, int64_t budget_us);
+/* The memory figure maxmemory is compared with. */
+uint64_t cmd_evict_used(const cmd_server *s);
 
 /* memory.c */
 void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);

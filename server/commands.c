@@ -244,6 +244,30 @@ static const cmd_def commands[] = {
      "Overwrites a part of a string value with another by an offset."},
     {"getrange", 4, CMD_READONLY, 1, 1, 1, cmd_getrange, NULL, "string", "2.4.0",
      "Returns a substring of the string stored at a key."},
+    {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_setex, NULL, "string", "2.0.0",
+     "Sets the value and expiration time of a key."},
+    {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_psetex, NULL, "string", "2.6.0",
+     "Sets the value and expiration time in milliseconds of a key."},
+    {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_getex, NULL, "string", "6.2.0",
+     "Returns the value of a key after setting its expiration time."},
+    {"expire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_expire, NULL, "generic", "1.0.0",
+     "Sets the expiration time of a key in seconds."},
+    {"pexpire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_pexpire, NULL, "generic", "2.6.0",
+     "Sets the expiration time of a key in milliseconds."},
+    {"expireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_expireat, NULL, "generic", "1.2.0",
+     "Sets the expiration time of a key to a Unix timestamp."},
+    {"pexpireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_pexpireat, NULL, "generic", "2.6.0",
+     "Sets the expiration time of a key to a Unix milliseconds timestamp."},
+    {"ttl", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_ttl, NULL, "generic", "1.0.0",
+     "Returns the expiration time in seconds of a key."},
+    {"pttl", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_pttl, NULL, "generic", "2.6.0",
+     "Returns the expiration time in milliseconds of a key."},
+    {"expiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_expiretime, NULL, "generic",
+     "7.0.0", "Returns the expiration time of a key as a Unix timestamp."},
+    {"pexpiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_pexpiretime, NULL, "generic",
+     "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
+    {"persist", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_persist, NULL, "generic", "2.2.0",
+     "Removes the expiration time of a key."},
     {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incr, NULL, "string",
      "1.0.0", "Increments the integer value of a key by one."},
     {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decr, NULL, "string",
@@ -358,9 +382,7 @@ table *cmd_read_table(cmd_server *s, const db_key *k)
     return t;
 }
 
-/* The table for writing k, creating its namespace; NULL after replying the
- * error (namespace cap, out of memory). */
-static table *write_table(cmd_server *s, cmd_client *c, const db_key *k)
+table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k)
 {
     table *t;
     switch (db_table(s->db, k->ns, k->nslen, true, &t)) {
@@ -401,11 +423,11 @@ static bool lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *
 }
 
 /* Store; replies the error and returns false on failure. */
-static bool store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val,
-                  size_t len)
+bool cmd_store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val, size_t len,
+               int64_t expire_at, bool keep_ttl)
 {
     assert(len <= TABLE_VALUE_MAX);
-    if (table_set(t, id, val, len, NULL) == TABLE_OK)
+    if (table_put(t, id, val, len, expire_at, keep_ttl, NULL) == TABLE_OK)
         return true;
     STAT_INC(&s->st, unexpected_error_replies);
     cmd_reply_error(s, c, ERR_OOM);
@@ -1107,9 +1129,11 @@ enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_EXPIRY = 8, SET_KEEPTTL = 16 };
 static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     unsigned fl = 0;
+    int64_t expire_at = 0;
     for (size_t i = 3; i < argc; i++) {
         const resp_view *a = &argv[i];
         bool has_next = i + 1 < argc;
+        cmd_expire_unit unit;
         if (cmd_arg_is(a, "nx") && !(fl & SET_XX))
             fl |= SET_NX;
         else if (cmd_arg_is(a, "xx") && !(fl & SET_NX))
@@ -1118,16 +1142,9 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
             fl |= SET_GET;
         else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
             fl |= SET_KEEPTTL;
-        else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
-                  cmd_arg_is(a, "pxat")) &&
-                 !(fl & (SET_EXPIRY | SET_KEEPTTL)) && has_next) {
-            long long v;
-            if (!cmd_arg_ll(s, c, &argv[++i], &v))
+        else if (cmd_expire_option(a, &unit) && !(fl & (SET_EXPIRY | SET_KEEPTTL)) && has_next) {
+            if (!cmd_expire_time(s, c, &argv[++i], unit, "set", &expire_at))
                 return;
-            if (v <= 0) {
-                cmd_reply_error(s, c, "ERR invalid expire time in 'set' command");
-                return;
-            }
             fl |= SET_EXPIRY;
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
@@ -1137,11 +1154,7 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
     db_key k;
     if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
-    if (fl & SET_EXPIRY) {
-        cmd_reply_error(s, c, "ERR expiry options are not supported yet");
-        return;
-    }
-    table *t = write_table(s, c, &k);
+    table *t = cmd_write_table(s, c, &k);
     if (t == NULL)
         return;
     /* GET: copy the old value out (the lent pointer dies at the set) and
@@ -1155,8 +1168,14 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
     if (fl & SET_GET)
         count_lookup(s, exists);
     bool skip = ((fl & SET_NX) && exists) || ((fl & SET_XX) && !exists);
-    if (!skip && !store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+    if (!skip && expire_at != 0 && expire_at <= s->now_ms) {
+        /* Already expired (EXAT/PXAT in the past): as Redis, the write
+         * succeeds and leaves no key behind. */
+        table_del(t, k.id);
+    } else if (!skip && !cmd_store(s, c, t, k.id, argv[2].ptr, argv[2].len, expire_at,
+                                   (fl & SET_KEEPTTL) != 0)) {
         return;
+    }
     if (fl & SET_GET) {
         if (exists)
             resp_add_bulk(&c->out, old, oldlen);
@@ -1174,14 +1193,14 @@ static void cmd_setnx(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     db_key k;
     if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
-    table *t = write_table(s, c, &k);
+    table *t = cmd_write_table(s, c, &k);
     if (t == NULL)
         return;
     if (table_get(t, k.id, NULL, NULL) == TABLE_OK) {
         resp_add_int(&c->out, 0);
         return;
     }
-    if (store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+    if (cmd_store(s, c, t, k.id, argv[2].ptr, argv[2].len, 0, false))
         resp_add_int(&c->out, 1);
 }
 
@@ -1190,7 +1209,7 @@ static void cmd_getset(cmd_server *s, cmd_client *c, const resp_view *argv, size
     db_key k;
     if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;
-    table *t = write_table(s, c, &k);
+    table *t = cmd_write_table(s, c, &k);
     if (t == NULL)
         return;
     /* Copy the old value out before the set (the lent pointer dies there),
@@ -1202,7 +1221,7 @@ static void cmd_getset(cmd_server *s, cmd_client *c, const resp_view *argv, size
     if (exists)
         memcpy(old, p, oldlen);
     count_lookup(s, exists);
-    if (!store(s, c, t, k.id, argv[2].ptr, argv[2].len))
+    if (!cmd_store(s, c, t, k.id, argv[2].ptr, argv[2].len, 0, false))
         return;
     if (exists)
         resp_add_bulk(&c->out, old, oldlen);
@@ -1288,7 +1307,7 @@ static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, siz
         if (!check_value(s, c, &argv[i]))
             goto out;
     for (size_t i = 0; i < n; i++)
-        if (write_table(s, c, &keys[i]) == NULL)
+        if (cmd_write_table(s, c, &keys[i]) == NULL)
             goto out;
     if (nx) {
         for (size_t i = 0; i < n; i++) {
@@ -1300,8 +1319,8 @@ static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, siz
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (!store(s, c, cmd_read_table(s, &keys[i]), keys[i].id, argv[2 + 2 * i].ptr,
-                   argv[2 + 2 * i].len))
+        if (!cmd_store(s, c, cmd_read_table(s, &keys[i]), keys[i].id, argv[2 + 2 * i].ptr,
+                       argv[2 + 2 * i].len, 0, false))
             goto out;
     rc = 1;
 out:
@@ -1401,14 +1420,14 @@ static void cmd_append(cmd_server *s, cmd_client *c, const resp_view *argv, size
         return;
     }
     /* Only a write that will happen may create the namespace. */
-    if (t == NULL && (t = write_table(s, c, &k)) == NULL)
+    if (t == NULL && (t = cmd_write_table(s, c, &k)) == NULL)
         return;
     uint8_t buf[TABLE_VALUE_MAX];
     if (oldlen > 0)
         memcpy(buf, old, oldlen);
     if (argv[2].len > 0)
         memcpy(buf + oldlen, argv[2].ptr, argv[2].len);
-    if (store(s, c, t, k.id, buf, total))
+    if (cmd_store(s, c, t, k.id, buf, total, 0, true)) /* keeps its TTL */
         resp_add_int(&c->out, (long long)total);
 }
 
@@ -1437,7 +1456,7 @@ static void cmd_setrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
         cmd_reply_errorf(s, c, "ERR value is %llu bytes; the maximum is %u", want, TABLE_VALUE_MAX);
         return;
     }
-    if (t == NULL && (t = write_table(s, c, &k)) == NULL)
+    if (t == NULL && (t = cmd_write_table(s, c, &k)) == NULL)
         return;
     uint8_t buf[TABLE_VALUE_MAX];
     memset(buf, 0, sizeof buf);
@@ -1445,7 +1464,7 @@ static void cmd_setrange(cmd_server *s, cmd_client *c, const resp_view *argv, si
         memcpy(buf, old, oldlen);
     memcpy(buf + off, v->ptr, v->len);
     size_t total = (size_t)off + v->len > oldlen ? (size_t)off + v->len : oldlen;
-    if (store(s, c, t, k.id, buf, total))
+    if (cmd_store(s, c, t, k.id, buf, total, 0, true)) /* keeps its TTL */
         resp_add_int(&c->out, (long long)total);
 }
 
@@ -1488,7 +1507,7 @@ static void incr_generic(cmd_server *s, cmd_client *c, const resp_view *keyarg, 
     db_key k;
     if (!cmd_parse_key(s, c, keyarg, &k))
         return;
-    table *t = write_table(s, c, &k);
+    table *t = cmd_write_table(s, c, &k);
     if (t == NULL)
         return;
     const uint8_t *val;
@@ -1507,7 +1526,7 @@ static void incr_generic(cmd_server *s, cmd_client *c, const resp_view *keyarg, 
     cur += by;
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%lld", cur);
-    if (store(s, c, t, k.id, buf, (size_t)n))
+    if (cmd_store(s, c, t, k.id, buf, (size_t)n, 0, true)) /* keeps its TTL */
         resp_add_int(&c->out, cur);
 }
 
@@ -1573,6 +1592,8 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     assert(argc >= 1);
     STAT_INC(&s->st, total_commands_processed);
     c->last_us = cmd_now_us();
+    if (!s->clock_fixed)
+        s->now_ms = c->last_us / 1000;
     const cmd_def *d = find_command(argv[0].ptr, argv[0].len);
     if (d == NULL) {
         c->last_cmd = c->last_sub = NULL;
@@ -1608,6 +1629,8 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
         c->last_sub = sub->name;
         d = sub;
     }
+    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_before_write(s, c))
+        return;
     d->fn(s, c, argv, argc);
 }
 
@@ -1639,10 +1662,25 @@ bool cmd_server_init(cmd_server *s)
     return config_init(&s->cfg);
 }
 
+/* Table options as the configuration says. */
+static table_options table_opts(cmd_server *s)
+{
+    long long policy = s->cfg.maxmemory_policy.num;
+    int lru = config_enum_index(config_find("maxmemory-policy", 16), "allkeys-lru", 11);
+    int vlru = config_enum_index(config_find("maxmemory-policy", 16), "volatile-lru", 12);
+    return (table_options){
+        .auto_shrink = s->cfg.auto_shrink.num != 0,
+        .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
+        .clock_ms = &s->now_ms,
+        .track_lru = policy == lru || policy == vlru,
+        .expired_counter = &s->st.expired_keys,
+    };
+}
+
 bool cmd_server_start(cmd_server *s)
 {
-    table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0,
-                          .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num};
+    s->now_ms = cmd_now_us() / 1000;
+    table_options topt = table_opts(s);
     s->db = db_create((unsigned)s->cfg.max_namespaces.num, &topt);
     if (s->db == NULL)
         return false;
@@ -1664,8 +1702,7 @@ void cmd_server_apply_config(cmd_server *s)
     log_set_level((log_level)s->cfg.loglevel.num);
     if (s->db != NULL) {
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
-        table_options topt = {.auto_shrink = s->cfg.auto_shrink.num != 0,
-                              .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num};
+        table_options topt = table_opts(s);
         db_set_table_options(s->db, &topt);
     }
 }
@@ -1678,26 +1715,47 @@ void cmd_server_apply_config(cmd_server *s)
  * this long, so an idle server finishes them without a visible stall. */
 #define CRON_MIGRATE_US 500
 
+/* Background eviction slice per tick, when over maxmemory. */
+#define CRON_EVICT_US 1000
+
 /* Give free heap back to the OS when more than this much is free in it. */
 #define CRON_TRIM_FREE_BYTES (256u * 1024u)
 
 bool cmd_server_cron(cmd_server *s)
 {
+    if (!s->clock_fixed)
+        s->now_ms = cmd_now_us() / 1000;
     int64_t deadline = cmd_now_us() + CRON_MIGRATE_US;
     while (db_step(s->db, CRON_MIGRATE_BUCKETS) && cmd_now_us() < deadline) {
     }
+    s->expire_slices = cmd_expire_tick(s);
+    bool evicting = cmd_evict_cycle(s, CRON_EVICT_US);
+    struct mallinfo2 mi = mallinfo2();
+    s->heap_used = mi.uordblks + mi.hblkhd;
+    if (mi.fordblks > CRON_TRIM_FREE_BYTES)
+        malloc_trim(0);
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks > CRON_TRIM_FREE_BYTES)
-        malloc_trim(0);
-    return s->shrink_jobs != NULL;
+    return s->shrink_jobs != NULL || s->expire_slices > 0 || evicting;
 }
 
 bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
 {
-    return cmd_shrink_jobs_run(s, budget_us);
+    if (!s->clock_fixed)
+        s->now_ms = cmd_now_us() / 1000;
+    bool more = false;
+    if (s->shrink_jobs != NULL)
+        more |= cmd_shrink_jobs_run(s, budget_us);
+    else if (s->expire_slices > 0) {
+        s->expire_slices--;
+        if (!cmd_expire_cycle(s, budget_us))
+            s->expire_slices = 0;
+        more |= s->expire_slices > 0;
+    } else {
+        more |= cmd_evict_cycle(s, budget_us);
+    }
+    return more;
 }
 
 uint64_t cmd_used_memory(const cmd_server *s)
@@ -1705,7 +1763,7 @@ uint64_t cmd_used_memory(const cmd_server *s)
     table_stats tot;
     db_total_stats(s->db, &tot);
     struct mallinfo2 mi = mallinfo2();
-    return tot.index_bytes + tot.payload_bytes + mi.uordblks + mi.hblkhd;
+    return tot.index_bytes + tot.payload_bytes + tot.meta_bytes + mi.uordblks + mi.hblkhd;
 }
 
 void cmd_client_init(cmd_server *s, cmd_client *c)

@@ -40,6 +40,16 @@ typedef struct cmd_server {
     int tcp_port;               /* port actually bound */
     bool shutdown_asked;        /* a command asked the server to stop */
     uint64_t peak_used;         /* high-water mark of used_memory */
+    int64_t now_ms;             /* the clock keys expire by; set per command
+                                   and per cron tick unless clock_fixed */
+    bool clock_fixed;           /* tests: now_ms is moved by hand */
+    uint64_t heap_used;         /* allocator bytes in use, refreshed by the cron */
+    uint64_t evicted_keys;
+    uint64_t expire_cycles_cut; /* expired_time_cap_reached_count */
+    double expire_stale_perc;   /* expired / looked at, last active expiry slice */
+    unsigned expire_slices;     /* urgent expiry slices left this cron tick */
+    unsigned expire_skip_ticks; /* cron ticks to rest before the next slice */
+    uint64_t rng;               /* xorshift state for eviction sampling */
     uint64_t startup_used;      /* used_memory once the server was ready */
     struct shrink_job *shrink_jobs; /* SHRINKs in progress (memory.c) */
     uint64_t shrink_commands;   /* SHRINKs completed */

@@ -40,6 +40,14 @@
     X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
       CFG_RUNTIME,                                                               \
       "shrink when keys fall below this % of the grow load (6.5 per bucket)")    \
+    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME,  \
+      "memory limit in bytes (0: none); see maxmemory-policy")                  \
+    X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0,        \
+      CFG_RUNTIME,                                                               \
+      "noeviction|allkeys-lru|allkeys-random|volatile-lru|volatile-random|"      \
+      "volatile-ttl: what goes when maxmemory is reached")                       \
+    X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME,  \
+      "keys sampled per eviction by the LRU and TTL policies")                   \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
       1048576, 4294967296LL, CFG_RUNTIME,                                        \
       "largest unparsed input one client may have buffered")                     \

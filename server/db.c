@@ -193,6 +193,13 @@ void db_total_stats(const db *d, table_stats *tot)
         tot->grows += st.grows;
         tot->shrinks_auto += st.shrinks_auto;
         tot->shrinks_manual += st.shrinks_manual;
+        tot->expires += st.expires;
+        tot->expired += st.expired;
+        tot->meta_bytes += st.meta_bytes;
+        /* Mean of means, weighted by keys with a TTL. */
+        if (tot->expires > 0)
+            tot->avg_expire_at += (int64_t)(((__int128)st.avg_expire_at - tot->avg_expire_at) *
+                                            (__int128)st.expires / (__int128)tot->expires);
     }
 }
 

@@ -68,7 +68,8 @@ static void sec_memory(cmd_server *s, strbuf *b)
     if (used > s->peak_used)
         s->peak_used = used;
     uint64_t rss = cmd_rss_bytes();
-    char h_used[32], h_rss[32], h_peak[32];
+    char h_used[32], h_rss[32], h_peak[32], h_max[32], policy[32];
+    human((uint64_t)s->cfg.maxmemory.num, h_max, sizeof h_max);
     human(used, h_used, sizeof h_used);
     human(rss, h_rss, sizeof h_rss);
     human(s->peak_used, h_peak, sizeof h_peak);
@@ -81,12 +82,14 @@ static void sec_memory(cmd_server *s, strbuf *b)
                   "used_memory_peak:%llu\r\n"
                   "used_memory_peak_human:%s\r\n"
                   "mem_fragmentation_ratio:%.2f\r\n"
-                  "maxmemory:0\r\n"
-                  "maxmemory_human:0B\r\n"
-                  "maxmemory_policy:noeviction\r\n",
+                  "maxmemory:%lld\r\n"
+                  "maxmemory_human:%s\r\n"
+                  "maxmemory_policy:%s\r\n",
                   (unsigned long long)used, h_used, (unsigned long long)rss, h_rss,
                   (unsigned long long)s->peak_used, h_peak,
-                  used > 0 ? (double)rss / (double)used : 0.0);
+                  used > 0 ? (double)rss / (double)used : 0.0, s->cfg.maxmemory.num, h_max,
+                  config_format(&s->cfg, config_find("maxmemory-policy", 16), policy,
+                                sizeof policy));
 }
 
 static void sec_stats(cmd_server *s, strbuf *b)
@@ -96,14 +99,34 @@ static void sec_stats(cmd_server *s, strbuf *b)
     strbuf_printf(b, "%s:%llu\r\n", name, (unsigned long long)s->st.field);
     STATS_COUNTERS(STAT_LINE)
 #undef STAT_LINE
+    strbuf_printf(b,
+                  "expired_stale_perc:%.2f\r\n"
+                  "expired_time_cap_reached_count:%llu\r\n"
+                  "evicted_keys:%llu\r\n",
+                  s->expire_stale_perc, (unsigned long long)s->expire_cycles_cut,
+                  (unsigned long long)s->evicted_keys);
+}
+
+/* Keys, keys with a TTL, and the mean time to live left of those (ms). */
+static void keyspace_line(cmd_server *s, strbuf *b, const table_stats *st)
+{
+    long long avg = 0;
+    if (st->expires > 0 && st->avg_expire_at > s->now_ms)
+        avg = (long long)(st->avg_expire_at - s->now_ms);
+    strbuf_printf(b, "keys=%llu,expires=%llu,avg_ttl=%lld", (unsigned long long)st->count,
+                  (unsigned long long)st->expires, avg);
 }
 
 static void sec_keyspace(cmd_server *s, strbuf *b)
 {
     strbuf_printf(b, "# Keyspace\r\n");
-    uint64_t keys = db_size(s->db);
-    if (keys > 0)
-        strbuf_printf(b, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)keys);
+    table_stats tot;
+    db_total_stats(s->db, &tot);
+    if (tot.count == 0)
+        return;
+    strbuf_printf(b, "db0:");
+    keyspace_line(s, b, &tot);
+    strbuf_add(b, "\r\n", 2);
 }
 
 static void sec_namespaces(cmd_server *s, strbuf *b)
@@ -117,8 +140,9 @@ static void sec_namespaces(cmd_server *s, strbuf *b)
             strbuf_printf(b, "default_namespace:");
         else
             strbuf_printf(b, "ns_%s:", n->name);
-        strbuf_printf(b, "keys=%llu,bytes=%llu\r\n", (unsigned long long)st.count,
-                      (unsigned long long)(st.index_bytes + st.payload_bytes));
+        keyspace_line(s, b, &st);
+        strbuf_printf(b, ",bytes=%llu\r\n",
+                      (unsigned long long)(st.index_bytes + st.payload_bytes + st.meta_bytes));
     }
 }
 

@@ -24,6 +24,7 @@
       "connections refused because of maxclients")                               \
     X(keyspace_hits, "keyspace_hits", "key lookups that found the key")          \
     X(keyspace_misses, "keyspace_misses", "key lookups that found nothing")      \
+    X(expired_keys, "expired_keys", "keys reclaimed because their TTL ran out")    \
     X(total_error_replies, "total_error_replies", "error replies sent")          \
     X(unexpected_error_replies, "unexpected_error_replies",                      \
       "error replies for internal failures (out of memory)")                     \

@@ -187,6 +187,17 @@ static_assert((1u << REC_CHUNK_SHIFT) == REC_PER_CHUNK, "chunk shift");
 static_assert(REC_PER_CHUNK % 512 == 0, "136 x 512 is a whole number of pages");
 
 #define CHUNK_BYTES ((size_t)REC_PER_CHUNK * sizeof(record))
+/* Side arrays of a chunk, mapped only when needed (see EXPIRY AND LRU). */
+#define EXP_BYTES ((size_t)REC_PER_CHUNK * sizeof(int64_t))
+#define LRU_BYTES ((size_t)REC_PER_CHUNK * sizeof(uint32_t))
+static_assert(EXP_BYTES % 4096 == 0 && LRU_BYTES % 4096 == 0, "side arrays are whole pages");
+
+typedef struct {
+    record *rec;        /* REC_PER_CHUNK records */
+    int64_t *exp;       /* expire time (ms) per record, 0 = none; NULL if nexp == 0 */
+    uint32_t *lru;      /* last access per record (LRU clock); NULL until tracked */
+    uint32_t nexp;      /* records of this chunk with an expire time */
+} chunk;
 
 typedef struct {
     bucket *b;          /* 2^log2 home buckets, NULL when this gen is unused */
@@ -210,11 +221,16 @@ struct table {
     bool migrating;
     uint64_t progress;  /* old buckets 0..progress-1 evacuated */
     uint64_t count;
-    record **chunks;    /* chunks[0..nchunks-1] mapped */
+    chunk *chunks;      /* chunks[0..nchunks-1] mapped */
     size_t nchunks;
     size_t chunks_cap;
     uint64_t index_bytes;
     uint64_t payload_bytes;
+    uint64_t meta_bytes;    /* exp and lru side arrays mapped */
+    uint64_t expires;       /* records with an expire time */
+    __int128 exp_sum;       /* sum of their expire times, for avg_ttl */
+    uint64_t expired;       /* keys removed because their time had come */
+    uint64_t scan_cursor;   /* next record table_expire_scan looks at */
     table_options opt;
     uint64_t grows, shrinks_auto, shrinks_manual;
     /* The shrink in progress (if the migration is one) and the last one done:
@@ -332,7 +348,7 @@ static inline unsigned occupied(const bucket *b)
 
 static inline record *rec_at(const table *t, uint32_t r)
 {
-    return &t->chunks[r >> REC_CHUNK_SHIFT][r & (REC_PER_CHUNK - 1)];
+    return &t->chunks[r >> REC_CHUNK_SHIFT].rec[r & (REC_PER_CHUNK - 1)];
 }
 
 static inline bucket *ovf_at(const gen *g, uint32_t idx)
@@ -637,6 +653,101 @@ static size_t chunks_needed(uint64_t count)
     return (size_t)((count + REC_PER_CHUNK - 1) / REC_PER_CHUNK);
 }
 
+/* ---- EXPIRY AND LRU --------------------------------------------------------
+ *
+ * Only keys with a TTL pay for it: a chunk maps its 16 KiB exp[] array (8
+ * bytes per record) when the first of its records gets an expire time and
+ * unmaps it when the last one loses it. With LRU tracking on, a chunk maps an
+ * 8 KiB lru[] array (4 bytes per record) the first time one of its records
+ * is read or written. Both arrays are indexed like the records and move with
+ * them when a delete fills a hole.
+ */
+
+static void side_free(table *t, chunk *c)
+{
+    if (c->exp != NULL) {
+        unmap(c->exp, EXP_BYTES);
+        t->meta_bytes -= EXP_BYTES;
+        c->exp = NULL;
+    }
+    if (c->lru != NULL) {
+        unmap(c->lru, LRU_BYTES);
+        t->meta_bytes -= LRU_BYTES;
+        c->lru = NULL;
+    }
+}
+
+static inline int64_t exp_of(const table *t, uint32_t r)
+{
+    const chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+    return c->exp != NULL ? c->exp[r & (REC_PER_CHUNK - 1)] : 0;
+}
+
+/* Set record r's expire time (0 clears it). False if an array can't be mapped. */
+static bool exp_set(table *t, uint32_t r, int64_t at)
+{
+    chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+    uint32_t i = r & (REC_PER_CHUNK - 1);
+    int64_t old = c->exp != NULL ? c->exp[i] : 0;
+    if (old == at)
+        return true;
+    if (c->exp == NULL) {
+        c->exp = map_zero(EXP_BYTES);
+        if (c->exp == NULL)
+            return false;
+        t->meta_bytes += EXP_BYTES;
+    }
+    c->exp[i] = at;
+    if (old != 0) {
+        c->nexp--;
+        t->expires--;
+        t->exp_sum -= old;
+    }
+    if (at != 0) {
+        c->nexp++;
+        t->expires++;
+        t->exp_sum += at;
+    }
+    if (c->nexp == 0) {
+        unmap(c->exp, EXP_BYTES);
+        t->meta_bytes -= EXP_BYTES;
+        c->exp = NULL;
+    }
+    return true;
+}
+
+static inline uint32_t lru_clock(const table *t)
+{
+    return t->opt.clock_ms != NULL ? (uint32_t)(*t->opt.clock_ms / TABLE_LRU_UNIT_MS) : 0;
+}
+
+/* Note an access to record r, when LRU tracking is on. */
+static inline void lru_touch(table *t, uint32_t r)
+{
+    if (!t->opt.track_lru)
+        return;
+    chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+    if (c->lru == NULL) {
+        c->lru = map_zero(LRU_BYTES);
+        if (c->lru == NULL)
+            return; /* untracked records just look old */
+        t->meta_bytes += LRU_BYTES;
+    }
+    c->lru[r & (REC_PER_CHUNK - 1)] = lru_clock(t);
+}
+
+static inline bool expired_at(const table *t, int64_t at)
+{
+    return at != 0 && t->opt.clock_ms != NULL && *t->opt.clock_ms >= at;
+}
+
+static inline void note_expired(table *t)
+{
+    t->expired++;
+    if (t->opt.expired_counter != NULL)
+        (*t->opt.expired_counter)++;
+}
+
 /* Make record number t->count writable. */
 static bool record_reserve(table *t)
 {
@@ -645,7 +756,7 @@ static bool record_reserve(table *t)
         return true;
     if (t->nchunks == t->chunks_cap) {
         size_t cap = t->chunks_cap ? t->chunks_cap * 2 : 16;
-        record **p = realloc(t->chunks, cap * sizeof *p);
+        chunk *p = realloc(t->chunks, cap * sizeof *p);
         if (p == NULL)
             return false;
         t->chunks = p;
@@ -654,7 +765,7 @@ static bool record_reserve(table *t)
     record *c = map_zero(CHUNK_BYTES);
     if (c == NULL)
         return false;
-    t->chunks[t->nchunks++] = c;
+    t->chunks[t->nchunks++] = (chunk){.rec = c};
     t->payload_bytes += CHUNK_BYTES;
     return true;
 }
@@ -664,8 +775,12 @@ static bool record_reserve(table *t)
 static bool chunks_unmap(table *t, size_t keep, size_t max)
 {
     while (max-- > 0 && t->nchunks > keep) {
-        unmap(t->chunks[--t->nchunks], CHUNK_BYTES);
+        chunk *c = &t->chunks[--t->nchunks];
+        /* No live record is here (table_reset zeroes the counters itself). */
+        c->nexp = 0;
+        unmap(c->rec, CHUNK_BYTES);
         t->payload_bytes -= CHUNK_BYTES;
+        side_free(t, c);
     }
     if (t->nchunks == 0) {
         free(t->chunks);
@@ -705,8 +820,11 @@ static bool table_reset(table *t)
     t->migrating = false;
     t->progress = 0;
     t->count = 0;
+    t->expires = 0;
+    t->exp_sum = 0;
+    t->scan_cursor = 0;
     chunks_trim(t, 0);
-    assert(t->index_bytes == 0 && t->payload_bytes == 0);
+    assert(t->index_bytes == 0 && t->payload_bytes == 0 && t->meta_bytes == 0);
     return had;
 }
 
@@ -725,6 +843,16 @@ void table_set_options(table *t, const table_options *opt)
         t->opt.shrink_percent = SHRINK_PERCENT_DEFAULT;
     if (t->opt.shrink_percent > SHRINK_PERCENT_MAX)
         t->opt.shrink_percent = SHRINK_PERCENT_MAX;
+    if (!t->opt.track_lru) {
+        for (size_t i = 0; i < t->nchunks; i++) {
+            chunk *c = &t->chunks[i];
+            if (c->lru != NULL) {
+                unmap(c->lru, LRU_BYTES);
+                t->meta_bytes -= LRU_BYTES;
+                c->lru = NULL;
+            }
+        }
+    }
 }
 
 uint64_t table_count(const table *t)
@@ -732,29 +860,131 @@ uint64_t table_count(const table *t)
     return t->count;
 }
 
-table_status table_get(const table *t, int64_t key, const uint8_t **val,
-                       size_t *len)
+/* Remove the entry in slot i of bucket b, in the chain of home bucket
+ * (h & g->mask): slot, record (the last one moves into its place, with its
+ * side data) and expire time. Then the automatic shrink policy. */
+static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
+{
+    uint32_t r = b->rec[i];
+    (void)exp_set(t, r, 0); /* clearing never maps anything */
+    chain_remove(g, &g->b[h & g->mask], b, i);
+
+    /* Keep records dense: move the last record into the hole. */
+    uint32_t last = (uint32_t)(t->count - 1);
+    if (r != last) {
+        record *src = rec_at(t, last);
+        uint64_t h2;
+        gen *g2 = home_gen(t, src->key, &h2);
+        bucket *b2 = NULL;
+        unsigned i2 = 0;
+        if (!chain_find(t, g2, h2, src->key, &b2, &i2))
+            abort(); /* a record no slot refers to: the table is corrupt */
+        assert(b2->rec[i2] == last);
+        b2->rec[i2] = r;
+        memcpy(rec_at(t, r), src, sizeof *src);
+        int64_t e = exp_of(t, last);
+        if (e != 0) {
+            (void)exp_set(t, last, 0);
+            /* Mapping r's exp[] can only fail if the system is out of memory;
+             * the key then outlives its TTL rather than losing its value. */
+            (void)exp_set(t, r, e);
+        }
+        const chunk *lc = &t->chunks[last >> REC_CHUNK_SHIFT];
+        if (lc->lru != NULL) {
+            uint32_t stamp = lc->lru[last & (REC_PER_CHUNK - 1)];
+            chunk *rc = &t->chunks[r >> REC_CHUNK_SHIFT];
+            if (rc->lru != NULL)
+                rc->lru[r & (REC_PER_CHUNK - 1)] = stamp;
+        }
+    }
+    t->count--;
+    if (t->scan_cursor > t->count)
+        t->scan_cursor = t->count;
+
+    if (t->opt.auto_shrink) {
+        chunks_trim(t, SPARE_CHUNKS);
+        uint64_t nb = t->cur.mask + 1;
+        if (!t->migrating && t->cur.log2 > MIN_LOG2 &&
+            t->count * LOAD_DEN * 100u < (uint64_t)LOAD_GROW_NUM * nb * t->opt.shrink_percent &&
+            target_log2(t->count) < t->cur.log2) {
+            /* If the new array cannot be mapped, stay as we are. */
+            uint64_t before = t->index_bytes + t->payload_bytes;
+            if (migration_start(t, target_log2(t->count), t->cur.seed)) {
+                t->shrinks_auto++;
+                shrink_begin(t, before);
+            }
+        }
+    }
+}
+
+/* Find key's slot, treating a key whose time has come as absent: it is
+ * removed on the spot (lazy expiry) and counted. */
+static bool find_live(table *t, int64_t key, gen **g, uint64_t *h, bucket **b, unsigned *i)
 {
     if (t->count == 0)
-        return TABLE_NOT_FOUND;
+        return false;
+    *g = home_gen(t, key, h);
+    if (!chain_find(t, *g, *h, key, b, i))
+        return false;
+    if (expired_at(t, exp_of(t, (*b)->rec[*i]))) {
+        remove_at(t, *g, *h, *b, *i);
+        note_expired(t);
+        return false;
+    }
+    return true;
+}
+
+table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len)
+{
+    gen *g;
     uint64_t h;
-    const gen *g = home_gen(t, key, &h);
     bucket *b;
     unsigned i;
-    if (!chain_find(t, g, h, key, &b, &i))
+    if (!find_live(t, key, &g, &h, &b, &i))
         return TABLE_NOT_FOUND;
+    uint32_t r = b->rec[i];
+    lru_touch(t, r);
     if (val != NULL)
-        *val = rec_at(t, b->rec[i])->val;
+        *val = rec_at(t, r)->val;
     if (len != NULL)
         *len = b->len[i];
     return TABLE_OK;
 }
 
-table_status table_set(table *t, int64_t key, const void *val, size_t len,
-                       bool *replaced)
+table_status table_get_expire(table *t, int64_t key, int64_t *at)
+{
+    gen *g;
+    uint64_t h;
+    bucket *b;
+    unsigned i;
+    if (!find_live(t, key, &g, &h, &b, &i))
+        return TABLE_NOT_FOUND;
+    *at = exp_of(t, b->rec[i]);
+    return TABLE_OK;
+}
+
+table_status table_expire(table *t, int64_t key, int64_t at)
+{
+    gen *g;
+    uint64_t h;
+    bucket *b;
+    unsigned i;
+    if (!find_live(t, key, &g, &h, &b, &i))
+        return TABLE_NOT_FOUND;
+    return exp_set(t, b->rec[i], at) ? TABLE_OK : TABLE_NOMEM;
+}
+
+table_status table_set(table *t, int64_t key, const void *val, size_t len, bool *replaced)
+{
+    return table_put(t, key, val, len, 0, false, replaced);
+}
+
+table_status table_put(table *t, int64_t key, const void *val, size_t len, int64_t expire_at,
+                       bool keep_ttl, bool *replaced)
 {
     assert(len <= TABLE_VALUE_MAX);
     assert(val != NULL || len == 0);
+    assert(expire_at >= 0);
     if (replaced != NULL)
         *replaced = false;
     /* Evacuation moves only slots, never records, so a val lent by
@@ -770,11 +1000,19 @@ table_status table_set(table *t, int64_t key, const void *val, size_t len,
     bucket *b;
     unsigned i;
     if (chain_find(t, g, h, key, &b, &i)) {
+        uint32_t r = b->rec[i];
+        int64_t old = exp_of(t, r);
+        bool live = !expired_at(t, old);
+        if (!live)
+            note_expired(t); /* it was gone already; this write makes it anew */
+        if (!exp_set(t, r, keep_ttl && live ? old : expire_at))
+            return TABLE_NOMEM;
         if (len != 0)
-            memmove(rec_at(t, b->rec[i])->val, val, len);
+            memmove(rec_at(t, r)->val, val, len);
         b->len[i] = (uint8_t)len;
+        lru_touch(t, r);
         if (replaced != NULL)
-            *replaced = true;
+            *replaced = live;
         return TABLE_OK;
     }
     if (t->count >= MAX_RECORDS)
@@ -798,12 +1036,17 @@ table_status table_set(table *t, int64_t key, const void *val, size_t len,
         return TABLE_NOMEM;
 
     uint32_t r = (uint32_t)t->count;
+    /* Records past count never keep an expire time, so only a TTL to set
+     * can need memory; do it before the record becomes visible. */
+    if (expire_at != 0 && !exp_set(t, r, expire_at))
+        return TABLE_NOMEM;
     record *rec = rec_at(t, r);
     rec->key = key;
     if (len != 0)
         memmove(rec->val, val, len);
     chain_append(g, &g->b[h & g->mask], tophash_of(h), (uint8_t)len, r);
     t->count++;
+    lru_touch(t, r);
     return TABLE_OK;
 }
 
@@ -814,47 +1057,89 @@ table_status table_del(table *t, int64_t key)
     /* Deleting needs no memory; if evacuation cannot grow a pool now, the
      * migration simply waits for a later step. */
     (void)migrate_some(t, TABLE_MIGRATE_STEP);
-
+    gen *g;
     uint64_t h;
-    gen *g = home_gen(t, key, &h);
     bucket *b;
     unsigned i;
-    if (!chain_find(t, g, h, key, &b, &i))
+    if (!find_live(t, key, &g, &h, &b, &i))
         return TABLE_NOT_FOUND;
-    uint32_t r = b->rec[i];
-    chain_remove(g, &g->b[h & g->mask], b, i);
-
-    /* Keep records dense: move the last record into the hole. */
-    uint32_t last = (uint32_t)(t->count - 1);
-    if (r != last) {
-        record *src = rec_at(t, last);
-        uint64_t h2;
-        gen *g2 = home_gen(t, src->key, &h2);
-        bucket *b2 = NULL;
-        unsigned i2 = 0;
-        if (!chain_find(t, g2, h2, src->key, &b2, &i2))
-            abort(); /* a record no slot refers to: the table is corrupt */
-        assert(b2->rec[i2] == last);
-        b2->rec[i2] = r;
-        memcpy(rec_at(t, r), src, sizeof *src);
-    }
-    t->count--;
-
-    if (t->opt.auto_shrink) {
-        chunks_trim(t, SPARE_CHUNKS);
-        uint64_t nb = t->cur.mask + 1;
-        if (!t->migrating && t->cur.log2 > MIN_LOG2 &&
-            t->count * LOAD_DEN * 100u < (uint64_t)LOAD_GROW_NUM * nb * t->opt.shrink_percent &&
-            target_log2(t->count) < t->cur.log2) {
-            /* If the new array cannot be mapped, stay as we are. */
-            uint64_t before = t->index_bytes + t->payload_bytes;
-            if (migration_start(t, target_log2(t->count), t->cur.seed)) {
-                t->shrinks_auto++;
-                shrink_begin(t, before);
-            }
-        }
-    }
+    remove_at(t, g, h, b, i);
     return TABLE_OK;
+}
+
+uint64_t table_expire_scan(table *t, uint64_t max_checks, uint64_t *expired, bool *wrapped)
+{
+    uint64_t checked = 0, gone = 0;
+    *wrapped = false;
+    while (checked < max_checks) {
+        if (t->scan_cursor >= t->count) {
+            t->scan_cursor = 0;
+            *wrapped = true;
+            break;
+        }
+        uint32_t r = (uint32_t)t->scan_cursor;
+        const chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+        checked++;
+        if (c->nexp == 0) {
+            /* Nothing in this chunk can expire: skip it whole. */
+            t->scan_cursor = ((uint64_t)r | (REC_PER_CHUNK - 1)) + 1;
+            continue;
+        }
+        if (!expired_at(t, c->exp[r & (REC_PER_CHUNK - 1)])) {
+            t->scan_cursor++;
+            continue;
+        }
+        /* Remove it; the last record moves into r, so look at r again. */
+        int64_t key = rec_at(t, r)->key;
+        uint64_t h;
+        gen *g = home_gen(t, key, &h);
+        bucket *b;
+        unsigned i;
+        if (!chain_find(t, g, h, key, &b, &i))
+            abort(); /* a live record no slot refers to: the table is corrupt */
+        remove_at(t, g, h, b, i);
+        note_expired(t);
+        gone++;
+    }
+    *expired = gone;
+    return checked;
+}
+
+bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out)
+{
+    if (t->count == 0 || (with_ttl && t->expires == 0))
+        return false;
+    uint32_t r = (uint32_t)(rnd % t->count);
+    if (with_ttl) {
+        /* Find a chunk with TTLs from a random start, then a record with one
+         * from a random offset: cheap when TTLs are common, bounded by a
+         * walk over the chunk array when they are rare. */
+        size_t n = chunks_needed(t->count), ci = r >> REC_CHUNK_SHIFT;
+        for (size_t k = 0; k < n && t->chunks[ci].nexp == 0; k++)
+            ci = (ci + 1) % n;
+        const chunk *c = &t->chunks[ci];
+        if (c->nexp == 0)
+            return false;
+        uint64_t base = (uint64_t)ci << REC_CHUNK_SHIFT;
+        uint64_t live = t->count - base < REC_PER_CHUNK ? t->count - base : REC_PER_CHUNK;
+        uint64_t off = (rnd >> 32) % live;
+        uint64_t k = 0;
+        while (k < live && c->exp[(off + k) % live] == 0)
+            k++;
+        if (k == live)
+            return false;
+        r = (uint32_t)(base + (off + k) % live);
+    }
+    const chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+    out->key = rec_at(t, r)->key;
+    out->expire_at = exp_of(t, r);
+    out->lru = c->lru != NULL ? c->lru[r & (REC_PER_CHUNK - 1)] : 0;
+    return true;
+}
+
+uint64_t table_memory(const table *t)
+{
+    return t->index_bytes + t->count * sizeof(record) + t->meta_bytes;
 }
 
 void table_clear(table *t)
@@ -943,6 +1228,10 @@ void table_get_stats(const table *t, table_stats *st)
     st->shrinking = t->shrinking;
     st->last_shrink_us = t->last_shrink_us;
     st->last_shrink_freed = t->last_shrink_freed;
+    st->expires = t->expires;
+    st->expired = t->expired;
+    st->avg_expire_at = t->expires > 0 ? (int64_t)(t->exp_sum / (__int128)t->expires) : 0;
+    st->meta_bytes = t->meta_bytes;
 }
 
 /* Visit the slots of one chain. */
@@ -953,6 +1242,8 @@ static bool foreach_chain(const table *t, const gen *g, const bucket *b,
     for (; b != NULL; b = next_in_chain(g, b)) {
         unsigned n = occupied(b);
         for (unsigned i = 0; i < n; i++) {
+            if (expired_at(t, exp_of(t, b->rec[i])))
+                continue; /* gone, even if not reclaimed yet */
             const record *r = rec_at(t, b->rec[i]);
             if (!fn(r->key, r->val, b->len[i], arg))
                 return false;
@@ -1065,8 +1356,40 @@ static uint64_t check_gen(const table *t, const gen *g, uint64_t from,
     return slots;
 }
 
+/* The side arrays agree with the records and the counters. */
+static void check_side(const table *t)
+{
+    uint64_t expires = 0, meta = 0;
+    __int128 sum = 0;
+    for (size_t ci = 0; ci < t->nchunks; ci++) {
+        const chunk *c = &t->chunks[ci];
+        CHECK((c->exp == NULL) == (c->nexp == 0), "exp[] mapped iff a record has a TTL");
+        meta += (c->exp != NULL ? EXP_BYTES : 0) + (c->lru != NULL ? LRU_BYTES : 0);
+        CHECK(c->lru == NULL || t->opt.track_lru, "no LRU stamps when not tracking");
+        if (c->exp == NULL)
+            continue;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < REC_PER_CHUNK; i++) {
+            uint64_t r = ((uint64_t)ci << REC_CHUNK_SHIFT) + i;
+            if (c->exp[i] == 0)
+                continue;
+            CHECK(r < t->count, "records past count have no expire time");
+            CHECK(c->exp[i] > 0, "expire times are positive");
+            n++;
+            sum += c->exp[i];
+        }
+        CHECK(n == c->nexp, "chunk TTL count");
+        expires += n;
+    }
+    CHECK(expires == t->expires, "keys with a TTL");
+    CHECK(sum == t->exp_sum, "sum of expire times");
+    CHECK(meta == t->meta_bytes, "side array bytes");
+    CHECK(t->scan_cursor <= t->count, "expiry cursor within the records");
+}
+
 void table_check(const table *t)
 {
+    check_side(t);
     CHECK(t->nchunks >= chunks_needed(t->count), "records mapped");
     CHECK(t->nchunks <= t->chunks_cap, "chunk array");
     CHECK(t->payload_bytes == (uint64_t)t->nchunks * CHUNK_BYTES,

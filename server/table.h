@@ -52,7 +52,28 @@ typedef struct {
      * keys per bucket); values above 25 are taken as 25, the most that still
      * halves the array. Lower values shrink later (more hysteresis). */
     unsigned shrink_percent;
+    /* The clock expire times are compared with: milliseconds since the Unix
+     * epoch, read through this pointer at each check (the server keeps it
+     * current; tests move it by hand). NULL: nothing ever expires. */
+    const int64_t *clock_ms;
+    /* Record each key's last access for approximate LRU eviction: 4 bytes per
+     * key, in units of TABLE_LRU_UNIT_MS, mapped per chunk of records on
+     * first access. Turning it off unmaps the stamps. */
+    bool track_lru;
+    /* If not NULL, incremented with every key reclaimed because its time had
+     * come (a server-wide counter that outlives tables). */
+    uint64_t *expired_counter;
 } table_options;
+
+/* Resolution of LRU stamps. */
+#define TABLE_LRU_UNIT_MS 100
+
+/* One key picked by table_sample(), for eviction. */
+typedef struct {
+    int64_t key;
+    int64_t expire_at;  /* 0: no TTL */
+    uint32_t lru;       /* last access in TABLE_LRU_UNIT_MS units; 0 if never tracked */
+} table_sample_t;
 
 /* Counters and sizes, for INFO and for tests. All byte figures are bytes
  * mapped by this table (the memory it really holds), not malloc estimates. */
@@ -73,6 +94,11 @@ typedef struct {
     bool shrinking;             /* the migration in progress is a shrink */
     uint64_t last_shrink_us;    /* wall time of the last completed shrink, start to end */
     uint64_t last_shrink_freed; /* mapped bytes it freed (before - after) */
+    uint64_t expires;           /* keys with an expire time (expired ones not yet
+                                   reclaimed included) */
+    uint64_t expired;           /* keys reclaimed because their time had come */
+    int64_t avg_expire_at;      /* mean expire time of those keys (ms), 0 if none */
+    uint64_t meta_bytes;        /* expire-time and LRU arrays, mapped */
 } table_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL
@@ -89,22 +115,54 @@ void table_set_options(table *t, const table_options *opt);
 uint64_t table_count(const table *t);
 
 /* Look up key. On TABLE_OK, *val points at the stored value (*len bytes) inside
- * the table: the pointer is LENT and valid only until the next mutating call on
- * this table (table_set, table_del, table_step, table_shrink, table_clear).
- * val and len may be NULL to test presence only. Does not mutate. */
-table_status table_get(const table *t, int64_t key, const uint8_t **val,
-                       size_t *len);
+ * the table: the pointer is LENT and valid only until the next call on this
+ * table other than table_get_stats (any call may reclaim an expired key,
+ * which moves a record). val and len may be NULL to test presence only.
+ * A key whose expire time has come is NOT_FOUND and is removed on the spot
+ * (counted in `expired`). With track_lru, stamps the key's last access. */
+table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len);
+
+/* The key's expire time (ms since the epoch) in *at, 0 if it has none.
+ * NOT_FOUND (and reclaimed) if it is missing or expired. */
+table_status table_get_expire(table *t, int64_t key, int64_t *at);
+
+/* Set the key's expire time (0: no TTL). NOT_FOUND if missing or expired;
+ * NOMEM if its chunk's expire array cannot be mapped (nothing changed). The
+ * caller decides what a time in the past means (Redis deletes the key). */
+table_status table_expire(table *t, int64_t key, int64_t at);
 
 /* Insert or replace key with a copy of val[0..len). len <= TABLE_VALUE_MAX
  * (asserted). val may alias a pointer lent by table_get on this table.
- * *replaced (if not NULL) is set to whether the key existed. May advance a
- * migration and may start a grow. TABLE_NOMEM leaves the table unchanged. */
+ * *replaced (if not NULL) is set to whether a live key existed. Clears any
+ * expire time (as Redis's SET does). May advance a migration and may start a
+ * grow. TABLE_NOMEM leaves the keys unchanged. */
 table_status table_set(table *t, int64_t key, const void *val, size_t len,
                        bool *replaced);
+
+/* table_set with an expire time: expire_at (ms since the epoch, 0 = none) is
+ * set, or, with keep_ttl, a live key keeps the one it has. */
+table_status table_put(table *t, int64_t key, const void *val, size_t len, int64_t expire_at,
+                       bool keep_ttl, bool *replaced);
 
 /* Delete key. TABLE_OK if it existed, TABLE_NOT_FOUND otherwise. May advance a
  * migration, unmap an emptied record chunk, and (auto_shrink) start a shrink. */
 table_status table_del(table *t, int64_t key);
+
+/* Active expiry: look at up to max_checks records from where the last call
+ * stopped (a chunk without TTLs counts as one look), reclaiming those whose
+ * time has come; *expired gets how many. *wrapped is set when the sweep
+ * reached the last record and starts again from the first. Returns the
+ * number of looks. Every expired key is reclaimed within one full sweep. */
+uint64_t table_expire_scan(table *t, uint64_t max_checks, uint64_t *expired, bool *wrapped);
+
+/* Pick a key for eviction from rnd (a random 64-bit number): any key, or with
+ * with_ttl one that has an expire time. False when there is none. The pick is
+ * uniform over records, and close to uniform over keys with a TTL. */
+bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out);
+
+/* Bytes this table's keys account for: the index, 136 bytes per record (not
+ * per chunk: so eviction sees every key it removes) and the side arrays. */
+uint64_t table_memory(const table *t);
 
 /* Remove every key and unmap everything; the table stays usable. */
 void table_clear(table *t);

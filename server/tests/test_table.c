@@ -60,7 +60,7 @@ static void must_set(table *t, int64_t key, const void *v, size_t len)
     cr_assert_eq(st, TABLE_OK, "set %" PRId64 " failed: %d", key, (int)st);
 }
 
-static void expect_val(const table *t, int64_t key, const void *v, size_t len)
+static void expect_val(table *t, int64_t key, const void *v, size_t len)
 {
     const uint8_t *p = NULL;
     size_t l = 999;

@@ -1,0 +1,147 @@
+/*
+ * evict.c - maxmemory: evicting keys to stay under it (layer 2).
+ *
+ * The figure compared with maxmemory is cmd_evict_used(): every table's
+ * index and side arrays, 136 bytes per record (so that each eviction is seen
+ * at once, not a chunk of 2048 records later) and the allocator's bytes in
+ * use as of the last cron tick. It tracks used_memory to within a chunk per
+ * namespace.
+ *
+ * Policies, as Redis names them: noeviction (writes that may add memory get
+ * -OOM; reads and deletes still work), allkeys-random, allkeys-lru,
+ * volatile-random, volatile-lru, volatile-ttl (volatile-*: only keys with a
+ * TTL are candidates; none left means -OOM).
+ *
+ * LRU is approximate, as in Redis: maxmemory-samples keys are picked at
+ * random and the one least recently used goes. The cost is a 4-byte access
+ * stamp per key (100 ms resolution), kept only while an LRU policy is set.
+ * volatile-ttl picks, among the samples, the key that expires soonest.
+ *
+ * Before each command that may add memory, up to EVICT_PER_WRITE keys are
+ * evicted; if that is not enough the command still runs as long as some key
+ * could be evicted (the cron keeps evicting in 1 ms slices), so lowering
+ * maxmemory at runtime drains incrementally instead of stalling one client.
+ */
+#include "cmd_internal.h"
+
+/* Keys evicted at most before one write: enough to absorb the write itself
+ * many times over, small enough (a few µs each) to keep the write fast. */
+#define EVICT_PER_WRITE 64u
+/* Keys evicted between clock checks in the background cycle. */
+#define EVICT_STEP 64u
+
+enum {
+    POLICY_NOEVICTION,
+    POLICY_ALLKEYS_LRU,
+    POLICY_ALLKEYS_RANDOM,
+    POLICY_VOLATILE_LRU,
+    POLICY_VOLATILE_RANDOM,
+    POLICY_VOLATILE_TTL,
+};
+
+static const char ERR_OOM_MAXMEMORY[] = "OOM command not allowed when used memory > 'maxmemory'.";
+
+uint64_t cmd_evict_used(const cmd_server *s)
+{
+    uint64_t sum = s->heap_used;
+    for (size_t i = 0; i < db_ns_count(s->db); i++)
+        sum += table_memory(db_ns_at(s->db, i)->t);
+    return sum;
+}
+
+/* xorshift64*: fast, and good enough to pick keys. */
+static uint64_t rng_next(cmd_server *s)
+{
+    uint64_t x = s->rng != 0 ? s->rng : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* A namespace picked with probability proportional to its candidates. */
+static table *pick_table(cmd_server *s, bool with_ttl)
+{
+    uint64_t total = 0;
+    size_t n = db_ns_count(s->db);
+    for (size_t i = 0; i < n; i++) {
+        table_stats st;
+        table_get_stats(db_ns_at(s->db, i)->t, &st);
+        total += with_ttl ? st.expires : st.count;
+    }
+    if (total == 0)
+        return NULL;
+    uint64_t r = rng_next(s) % total;
+    for (size_t i = 0; i < n; i++) {
+        table *t = db_ns_at(s->db, i)->t;
+        table_stats st;
+        table_get_stats(t, &st);
+        uint64_t w = with_ttl ? st.expires : st.count;
+        if (r < w)
+            return t;
+        r -= w;
+    }
+    return NULL;
+}
+
+/* Evict one key by the policy. False when there is nothing to evict. */
+static bool evict_one(cmd_server *s)
+{
+    int policy = (int)s->cfg.maxmemory_policy.num;
+    if (policy == POLICY_NOEVICTION)
+        return false;
+    bool with_ttl = policy >= POLICY_VOLATILE_LRU;
+    bool random = policy == POLICY_ALLKEYS_RANDOM || policy == POLICY_VOLATILE_RANDOM;
+    unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
+    table *best_t = NULL;
+    table_sample_t best = {0};
+    for (unsigned k = 0; k < samples; k++) {
+        table *t = pick_table(s, with_ttl);
+        table_sample_t smp;
+        if (t == NULL || !table_sample(t, rng_next(s), with_ttl, &smp))
+            continue;
+        bool better = best_t == NULL ||
+                      (policy == POLICY_VOLATILE_TTL ? smp.expire_at < best.expire_at
+                                                     : smp.lru < best.lru);
+        if (better) {
+            best_t = t;
+            best = smp;
+        }
+    }
+    if (best_t == NULL)
+        return false;
+    if (table_del(best_t, best.key) == TABLE_OK)
+        s->evicted_keys++;
+    return true;
+}
+
+bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
+{
+    uint64_t max = (uint64_t)s->cfg.maxmemory.num;
+    if (max == 0 || cmd_evict_used(s) <= max)
+        return true;
+    unsigned n = 0;
+    while (n < EVICT_PER_WRITE && cmd_evict_used(s) > max && evict_one(s))
+        n++;
+    if (n > 0 || cmd_evict_used(s) <= max)
+        return true;
+    cmd_reply_error(s, c, ERR_OOM_MAXMEMORY);
+    return false;
+}
+
+bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
+{
+    uint64_t max = (uint64_t)s->cfg.maxmemory.num;
+    if (max == 0)
+        return false;
+    int64_t deadline = cmd_now_us() + budget_us;
+    while (cmd_evict_used(s) > max) {
+        for (unsigned k = 0; k < EVICT_STEP; k++)
+            if (!evict_one(s))
+                return false; /* nothing evictable: writes get -OOM */
+        if (cmd_now_us() >= deadline)
+            return true;
+    }
+    return false;
+}
