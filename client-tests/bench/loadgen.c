@@ -18,7 +18,10 @@
  * of this one has been checked. Plain sockets, libc only.
  *
  * Output: one line on stdout, "MODE N keys: T s, R ops/s, E errors, M
- * mismatches"; the first few problems are described on stderr.
+ * mismatches, batch ms p50 A p99 B max C" (the time from a batch's first
+ * byte out to its last reply in: a stall in the server, e.g. a table growth
+ * that is not incremental, shows as a max far above the p50); the first few
+ * problems are described on stderr.
  * Exit status: 0 all good; 1 an error reply or a mismatch; 2 usage;
  * 3 connection, I/O, timeout or protocol failure.
  */
@@ -597,6 +600,21 @@ static void run_batch(int fd, const options *o, const buf *out, int64_t n0, uint
     in->start = in->end = 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of the n sorted values. */
+static double quantile(const double *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return 0.0;
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: ebb-loadgen load|verify|drain|gone|ping [options]\n"
@@ -696,25 +714,34 @@ int main(int argc, char **argv)
     buf out = {0};
     tally t = {0};
 
+    size_t nbatches = (size_t)((o.keys + o.batch - 1) / o.batch), b = 0;
+    double *batch_s = malloc((nbatches ? nbatches : 1) * sizeof *batch_s);
+    if (batch_s == NULL)
+        die(3, "out of memory");
     double t0 = now_s();
-    for (uint64_t done = 0; done < o.keys;) {
+    for (uint64_t done = 0; done < o.keys; b++) {
         uint64_t count = o.keys - done < o.batch ? o.keys - done : o.batch;
         int64_t n0 = o.first + (int64_t)done;
         out.len = 0;
         for (uint64_t i = 0; i < count; i++)
             add_request(&out, &o, n0 + (int64_t)i);
+        double tb = now_s();
         run_batch(fd, &o, &out, n0, count, &in, &t);
+        batch_s[b] = now_s() - tb;
         done += count;
     }
     double secs = now_s() - t0;
+    qsort(batch_s, b, sizeof *batch_s, cmp_double);
     close(fd);
     free(out.p);
     free(in.p);
 
     if (o.mode != MODE_PING)
         printf("%s %" PRIu64 " keys: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
-               " mismatches\n",
+               " mismatches, batch ms p50 %.2f p99 %.2f max %.2f\n",
                mode_names[o.mode], o.keys, secs, secs > 0 ? (double)o.keys / secs : 0.0,
-               t.errors, t.mismatches);
+               t.errors, t.mismatches, quantile(batch_s, b, 0.5) * 1e3,
+               quantile(batch_s, b, 0.99) * 1e3, b ? batch_s[b - 1] * 1e3 : 0.0);
+    free(batch_s);
     return t.errors == 0 && t.mismatches == 0 ? 0 : 1;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peak-drain.sh - the peak-then-drain memory benchmark (issue 3, item 6).
+# peak-drain.sh - the peak-then-drain memory benchmark.
 #
 #   client-tests/bench/peak-drain.sh [N] [--sizes N1,N2,...] [options]
 #
@@ -91,6 +91,11 @@ for s in "${server_list[@]}"; do
     esac
 done
 
+# The repository's commit when the run starts (what build/ holds, unless --ebb
+# points elsewhere), "+dirty" if the work tree has changes.
+ebb_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(git -C "$repo" status --porcelain -uno 2>/dev/null) ]] && ebb_rev+=+dirty
+
 work=$(mktemp -d /tmp/ebb-peak-drain-XXXXXX)
 srv_pid=
 sampler_pid=
@@ -120,16 +125,12 @@ mkdir -p "$out"
 
 now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 
-# "VmRSS VmHWM" of pid, in kB.
+# "VmRSS VmHWM" of pid, in kB. One awk process reads the whole file in one
+# read(), a consistent snapshot: bash's read builtin reads /proc files in
+# pieces and seeks back, which can lose a line when a value changes length.
 mem_kb() {
-    local key val rss=0 hwm=0
-    while read -r key val _; do
-        case "$key" in
-        VmRSS:) rss=$val ;;
-        VmHWM:) hwm=$val ;;
-        esac
-    done <"/proc/$1/status"
-    echo "$rss $hwm"
+    awk '/^VmRSS:/ {r = $2} /^VmHWM:/ {h = $2}
+         END {if (r == "" || h == "") exit 1; print r, h}' "/proc/$1/status"
 }
 rss_kb() { local m; m=$(mem_kb "$1"); echo "${m% *}"; }
 hwm_kb() { local m; m=$(mem_kb "$1"); echo "${m#* }"; }
@@ -240,7 +241,7 @@ info_field() {
 # ---- one server, one size ----
 
 # Results, keyed by server name.
-declare -A R_EMPTY R_PEAK R_USED R_LOAD R_DRAIN R_A0 R_A1 R_A5 R_A15 R_SHRINK R_STATUS R_NOTE
+declare -A R_EMPTY R_PEAK R_USED R_LOAD R_LOADB R_DRAIN R_DRAINB R_A0 R_A1 R_A5 R_A15 R_SHRINK R_STATUS R_NOTE
 failures=0
 
 # Seconds one loadgen run may take in all (its own no-progress timeout is 30 s).
@@ -248,6 +249,8 @@ lg_limit() { echo $((120 + $1 / 20000)); }
 
 # ops/s from a loadgen summary line.
 ops_of() { sed -n 's/.* s, \([0-9]*\) ops\/s.*/\1/p' <<<"$1"; }
+# "p50 / max" batch round trip (ms) from a loadgen summary line.
+bat_of() { sed -n 's/.*batch ms p50 \([0-9.]*\) p99 [0-9.]* max \([0-9.]*\).*/\1 \/ \2/p' <<<"$1"; }
 
 run_one() {
     local name=$1 n=$2 csv=$3 t0 tend line rc=0 limit
@@ -271,6 +274,7 @@ run_one() {
     fi
     log "$name: $line"
     R_LOAD[$name]=$(ops_of "$line")
+    R_LOADB[$name]=$(bat_of "$line")
 
     line=$(timeout "$limit" "$loadgen" verify --host 127.0.0.1 --port "$port" --proto "$proto" \
         --batch "$batch" --keys "$n" 2>"$work/lg.err") || rc=$?
@@ -295,6 +299,7 @@ run_one() {
     fi
     log "$name: $line"
     R_DRAIN[$name]=$(ops_of "$line")
+    R_DRAINB[$name]=$(bat_of "$line")
     sleep_until $((tend + 1000000))
     R_A1[$name]=$(rss_kb "$srv_pid")
     sleep_until $((tend + 5000000))
@@ -322,7 +327,7 @@ run_one() {
             rc=0
         else
             R_SHRINK[$name]=$(rss_kb "$srv_pid")
-            R_NOTE[$name]="SHRINK took $((ts / 1000)) ms (client side), reply: $(tr '\n' ' ' <<<"$reply")"
+            R_NOTE[$name]="SHRINK took $((ts / 1000)) ms (client side), reply: $(paste -d= - - <<<"$reply" | tr '\n' ' ')"
         fi
         log "$name: SHRINK: ${R_NOTE[$name]}"
         sleep 1 # let the chart show the drop
@@ -350,7 +355,7 @@ set title "peak-then-drain: $n keys x 128-byte values, RSS sampled every 100 ms"
 set xlabel 'seconds since the load started (load, verify, drain, then +15 s)'
 set ylabel 'RSS (MiB)'
 set grid
-set key top right
+set key outside right top
 set yrange [0:*]
 plot $plot
 EOF
@@ -373,23 +378,26 @@ report_size() {
         echo "RSS = VmRSS, peak = VmHWM, from /proc/<pid>/status. MiB = 2^20 bytes."
         echo "The +N s columns are measured from the last reply of the drain."
         echo
-        echo "| server | empty RSS | peak RSS | peak / payload | used_memory at peak | load ops/s | drain ops/s | RSS after drain +0 s | +1 s | +5 s | +15 s | after SHRINK |"
-        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        echo "| server | empty RSS | peak RSS | peak / payload | (peak − empty) / payload | used_memory at peak | RSS after drain +0 s | +1 s | +5 s | +15 s | after SHRINK | load ops/s | load batch ms p50 / max | drain ops/s | drain batch ms p50 / max |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         for s in "${server_list[@]}"; do
             st=${R_STATUS[$s]:-not run}
             if [[ $st != ok && -z ${R_PEAK[$s]:-} ]]; then
-                echo "| $s | $(cell "${R_EMPTY[$s]:-}") | $st | | | | | | | | | |"
+                echo "| $s | $(cell "${R_EMPTY[$s]:-}") | $st | | | | | | | | | | | | |"
                 continue
             fi
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" \
-                "$(cell "${R_EMPTY[$s]}")" "$(cell "${R_PEAK[$s]}")" \
-                "$(ratio "${R_PEAK[$s]}" "$payload_kb")" "${R_USED[$s]}" \
-                "${R_LOAD[$s]:-–}" "${R_DRAIN[$s]:-–}" \
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+                "$s" "$(cell "${R_EMPTY[$s]}")" "$(cell "${R_PEAK[$s]}")" \
+                "$(ratio "${R_PEAK[$s]}" "$payload_kb")" \
+                "$(ratio $((R_PEAK[$s] - R_EMPTY[$s])) "$payload_kb")" "${R_USED[$s]}" \
                 "$(cell "${R_A0[$s]:-}")" "$(cell "${R_A1[$s]:-}")" "$(cell "${R_A5[$s]:-}")" \
-                "$(cell "${R_A15[$s]:-}")" "$(cell "${R_SHRINK[$s]}")"
+                "$(cell "${R_A15[$s]:-}")" "$(cell "${R_SHRINK[$s]}")" \
+                "${R_LOAD[$s]:-–}" "${R_LOADB[$s]:-–}" "${R_DRAIN[$s]:-–}" "${R_DRAINB[$s]:-–}"
         done
         echo
-        echo "All memory figures in MiB."
+        echo "All memory figures in MiB. Batch ms: one pipelined batch of $batch commands, first"
+        echo "byte sent to last reply read; a server stall (e.g. a growth step that is not"
+        echo "incremental) shows as a max far above the p50."
         echo
         for s in "${server_list[@]}"; do
             st=${R_STATUS[$s]:-not run}
@@ -397,7 +405,7 @@ report_size() {
             if [[ -n ${R_NOTE[$s]:-} ]]; then echo "- **$s**: ${R_NOTE[$s]}"; fi
         done
         echo
-        echo "Targets (issue 3): peak RSS ≤ 1.2 × payload; with auto-shrink on, RSS within"
+        echo "Targets: peak RSS ≤ 1.2 × payload; with auto-shrink on, RSS within"
         echo "1 MiB of the empty server's within 1 s of the drain; with it off, SHRINK does that."
         echo
         for s in ebb ebb-noauto; do
@@ -428,8 +436,8 @@ report_size() {
         echo
         echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
             "Linux $(uname -r); servers on 127.0.0.1, one at a time, client on the same machine."
-        echo "Versions: ebb $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo ?)" \
-            "($("$ebb" --version 2>/dev/null | head -1 || true))$(command -v redis-server >/dev/null &&
+        echo "Versions: ebb $ebb_rev at the start ($("$ebb" --version 2>/dev/null | head -1 || true)," \
+            "$ebb)$(command -v redis-server >/dev/null &&
                 echo ", redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p')")$(
                 command -v memcached >/dev/null && echo ", $(memcached -V)"); $(date -u +%Y-%m-%dT%H:%MZ)."
         echo
