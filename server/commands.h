@@ -50,6 +50,11 @@ typedef struct cmd_server {
     unsigned expire_slices;     /* urgent expiry slices left this cron tick */
     unsigned expire_skip_ticks; /* cron ticks to rest before the next slice */
     uint64_t rng;               /* xorshift state for eviction sampling */
+    /* The longest single piece of work the event loop did since start or
+     * CONFIG RESETSTAT: a command, or a background task; nobody was served
+     * meanwhile. */
+    int64_t stall_max_us;
+    char stall_cause[48];
     uint64_t startup_used;      /* used_memory once the server was ready */
     struct shrink_job *shrink_jobs; /* SHRINKs in progress (memory.c) */
     uint64_t shrink_commands;   /* SHRINKs completed */
@@ -113,6 +118,10 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
  * "-ERR Protocol error: <text>" and mark the client to close. */
 void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st,
                         const resp_request *req);
+
+/* Note that something (cause, e.g. "command:get" or "cron") kept the loop
+ * busy for us µs; keeps the longest. */
+void cmd_note_stall(cmd_server *s, const char *what, const char *detail, int64_t us);
 
 /* Current wall clock in µs. */
 int64_t cmd_now_us(void);

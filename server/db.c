@@ -13,6 +13,8 @@ struct db {
     size_t last_hit;    /* index of the last namespace found: most traffic hits one */
     size_t step_next;   /* round-robin start for db_step */
     table_options topt;
+    table **graveyard;  /* detached by db_flush_async, freed by db_reap */
+    size_t ngrave;
 };
 
 static bool ns_char_ok(unsigned char c)
@@ -97,6 +99,9 @@ void db_destroy(db *d)
 {
     if (d == NULL)
         return;
+    for (size_t i = 0; i < d->ngrave; i++)
+        table_destroy(d->graveyard[i]);
+    free(d->graveyard);
     for (size_t i = 0; i < d->count; i++)
         table_destroy(d->ns[i].t);
     free(d->ns);
@@ -201,6 +206,54 @@ void db_total_stats(const db *d, table_stats *tot)
             tot->avg_expire_at += (int64_t)(((__int128)st.avg_expire_at - tot->avg_expire_at) *
                                             (__int128)st.expires / (__int128)tot->expires);
     }
+    /* Detached tables still hold their mappings until reaped. */
+    for (size_t i = 0; i < d->ngrave; i++) {
+        table_stats st;
+        table_get_stats(d->graveyard[i], &st);
+        tot->index_bytes += st.index_bytes;
+        tot->payload_bytes += st.payload_bytes;
+        tot->meta_bytes += st.meta_bytes;
+    }
+}
+
+bool db_flush_async(db *d)
+{
+    table *fresh = table_create(&d->topt);
+    table **g = realloc(d->graveyard, (d->ngrave + d->count) * sizeof *g);
+    if (fresh == NULL || g == NULL) {
+        table_destroy(fresh);
+        if (g != NULL)
+            d->graveyard = g;
+        return false;
+    }
+    d->graveyard = g;
+    for (size_t i = 0; i < d->count; i++)
+        d->graveyard[d->ngrave++] = d->ns[i].t;
+    d->ns[0].t = fresh;
+    d->count = 1;
+    d->last_hit = 0;
+    d->step_next = 0;
+    return true;
+}
+
+bool db_reap(db *d, uint64_t max_bytes)
+{
+    while (d->ngrave > 0) {
+        table *t = d->graveyard[d->ngrave - 1];
+        table_stats st;
+        table_get_stats(t, &st);
+        uint64_t held = st.index_bytes + st.payload_bytes + st.meta_bytes;
+        if (table_destroy_step(t, max_bytes))
+            return true;
+        table_destroy(t);
+        d->ngrave--;
+        max_bytes = held < max_bytes ? max_bytes - held : 0;
+        if (max_bytes == 0)
+            return d->ngrave > 0;
+    }
+    free(d->graveyard);
+    d->graveyard = NULL;
+    return false;
 }
 
 void db_flush(db *d)

@@ -89,6 +89,15 @@ void db_total_stats(const db *d, table_stats *tot);
  * everything (FLUSHALL / FLUSHDB). */
 void db_flush(db *d);
 
+/* FLUSHALL ASYNC: the same as db_flush for every reader at once, but the
+ * tables are only detached; their memory is given back by db_reap in slices
+ * (and counted by db_total_stats until then). False on allocation failure
+ * (then nothing changed). */
+bool db_flush_async(db *d);
+
+/* Give back up to max_bytes of detached tables. True while some remain. */
+bool db_reap(db *d, uint64_t max_bytes);
+
 /* Drop named namespaces that hold no keys (SHRINK). Returns how many. */
 size_t db_release_empty(db *d);
 

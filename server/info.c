@@ -100,6 +100,10 @@ static void sec_stats(cmd_server *s, strbuf *b)
     STATS_COUNTERS(STAT_LINE)
 #undef STAT_LINE
     strbuf_printf(b,
+                  "longest_stall_us:%lld\r\n"
+                  "longest_stall_cause:%s\r\n",
+                  (long long)s->stall_max_us, s->stall_cause[0] != '\0' ? s->stall_cause : "none");
+    strbuf_printf(b,
                   "expired_stale_perc:%.2f\r\n"
                   "expired_time_cap_reached_count:%llu\r\n"
                   "evicted_keys:%llu\r\n",

@@ -261,18 +261,12 @@ void cmd_shrink_jobs_free(cmd_server *s)
 
 /* ---- MEMORY ----------------------------------------------------------------------- */
 
-/* What one key of table t costs: its record plus its share of the index. */
-static uint64_t bytes_per_key(const table_stats *st)
-{
-    if (st->count == 0)
-        return 0;
-    return (st->index_bytes + st->payload_bytes + st->count / 2) / st->count;
-}
-
 void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored, as
-     * every key of a namespace costs the same. */
+     * every key costs the same: its record (8-byte key + 128 bytes), its slot
+     * in the index (a 64-byte bucket holds 8), its expire time if it has one,
+     * and its LRU stamp while an LRU policy is set. */
     if (argc != 3 && !(argc == 5 && cmd_arg_is(&argv[3], "samples"))) {
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;
@@ -286,13 +280,16 @@ void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     if (!cmd_parse_key(s, c, &argv[2], &k))
         return;
     table *t = cmd_read_table(s, &k);
-    if (t == NULL || table_get(t, k.id, NULL, NULL) != TABLE_OK) {
+    int64_t at;
+    if (t == NULL || table_get_expire(t, k.id, &at) != TABLE_OK) {
         resp_add_null(&c->out);
         return;
     }
-    table_stats st;
-    table_get_stats(t, &st);
-    resp_add_int(&c->out, (long long)bytes_per_key(&st));
+    table_options o = table_get_options(t);
+    long long bytes = (long long)(sizeof(int64_t) + TABLE_VALUE_MAX) + 64 / 8 +
+                      (at != 0 ? (long long)sizeof(int64_t) : 0) +
+                      (o.track_lru ? (long long)sizeof(uint32_t) : 0);
+    resp_add_int(&c->out, bytes);
 }
 
 void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)

@@ -269,7 +269,7 @@ static void *map_zero(size_t bytes)
 
 static void unmap(void *p, size_t bytes)
 {
-    if (p != NULL && munmap(p, bytes) != 0)
+    if (p != NULL && bytes > 0 && munmap(p, bytes) != 0)
         abort(); /* only on a bad pointer or length: a bug */
 }
 
@@ -828,6 +828,38 @@ static bool table_reset(table *t)
     return had;
 }
 
+/* Unmap the front of g's array, up to max bytes (whole pages). */
+static uint64_t gen_release_front(table *t, gen *g, uint64_t max)
+{
+    if (g->b == NULL || g->b_released >= g->b_bytes)
+        return 0;
+    size_t step = g->b_bytes - g->b_released;
+    if (step > max)
+        step = round_page(max) > step ? step : round_page(max);
+    unmap((char *)g->b + g->b_released, step);
+    g->b_released += step;
+    t->index_bytes -= step;
+    return step;
+}
+
+bool table_destroy_step(table *t, uint64_t max_bytes)
+{
+    /* The table is no longer used for lookups, so its arrays may go in any
+     * order: records first, then the bucket arrays from their fronts. */
+    uint64_t done = 0;
+    while (done < max_bytes && t->nchunks > 0) {
+        chunk *c = &t->chunks[t->nchunks - 1];
+        done += CHUNK_BYTES + (c->exp != NULL ? EXP_BYTES : 0) + (c->lru != NULL ? LRU_BYTES : 0);
+        chunks_unmap(t, t->nchunks - 1, 1);
+    }
+    if (done < max_bytes)
+        done += gen_release_front(t, &t->old, max_bytes - done);
+    if (done < max_bytes)
+        done += gen_release_front(t, &t->cur, max_bytes - done);
+    return t->nchunks > 0 || (t->old.b != NULL && t->old.b_released < t->old.b_bytes) ||
+           (t->cur.b != NULL && t->cur.b_released < t->cur.b_bytes);
+}
+
 void table_destroy(table *t)
 {
     if (t == NULL)
@@ -853,6 +885,11 @@ void table_set_options(table *t, const table_options *opt)
             }
         }
     }
+}
+
+table_options table_get_options(const table *t)
+{
+    return t->opt;
 }
 
 uint64_t table_count(const table *t)

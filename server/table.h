@@ -105,11 +105,21 @@ typedef struct {
  * on allocation failure. opt may be NULL (defaults: auto_shrink on). */
 table *table_create(const table_options *opt);
 
-/* Free the table and every mapping it holds. NULL is a no-op. */
+/* Free the table and every mapping it holds. NULL is a no-op. Takes time
+ * in proportion to what is mapped (munmap of 1 GB: ~100 ms). */
 void table_destroy(table *t);
+
+/* For a table that will only be destroyed (FLUSHALL ASYNC): unmap about
+ * max_bytes of it (records first, then the bucket arrays). Returns true while
+ * large mappings remain; table_destroy is then quick. Nothing but
+ * table_destroy_step, table_get_stats and table_destroy may be called on the
+ * table afterwards. */
+bool table_destroy_step(table *t, uint64_t max_bytes);
 
 /* Change options at runtime. */
 void table_set_options(table *t, const table_options *opt);
+/* The options in force (defaults filled in). */
+table_options table_get_options(const table *t);
 
 /* Number of keys. */
 uint64_t table_count(const table *t);

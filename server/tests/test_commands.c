@@ -334,3 +334,29 @@ Test(cmd, memory_usage_and_stats)
     cr_assert(strstr(r, "$10\r\nkeys.count\r\n:1\r\n") != NULL, "%s", r);
     R("+OK\r\n", "memory", "purge");
 }
+
+Test(cmd, flushall_async_detaches_then_gives_memory_back)
+{
+    char key[32];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(key, sizeof key, "%s%d", i % 2 ? "a:" : "", i);
+        run("set", key, "0123456789abcdef", NULL);
+    }
+    uint64_t before = cmd_used_memory(&srv);
+    R("+OK\r\n", "flushall", "async");
+    R(":0\r\n", "dbsize");
+    R("$-1\r\n", "get", "2");
+    R("+OK\r\n", "set", "2", "new");
+    const char *info = run("info", "namespaces", NULL);
+    cr_assert(strstr(info, "namespaces:0\r\n") != NULL, "%s", info);
+    /* Still mapped until the background work reaps it... */
+    cr_assert_gt(cmd_used_memory(&srv), before / 2);
+    int guard = 0;
+    while (cmd_server_cron(&srv) || cmd_server_urgent(&srv, 1000))
+        cr_assert(++guard < 100000, "reaping never finished");
+    /* ...then given back. */
+    cr_assert_lt(cmd_used_memory(&srv), before / 4);
+    R("$3\r\nnew\r\n", "get", "2");
+    info = run("info", "stats", NULL);
+    cr_assert(strstr(info, "longest_stall_cause:") != NULL);
+}

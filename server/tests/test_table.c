@@ -757,6 +757,26 @@ Test(table, shrink_threshold_option)
     table_destroy(t);
 }
 
+Test(table, destroy_step_releases_in_slices)
+{
+    table *t = table_create(NULL);
+    insert_range(t, 0, 100000);
+    table_stats st = stats(t);
+    uint64_t held = st.index_bytes + st.payload_bytes;
+    unsigned steps = 0;
+    while (table_destroy_step(t, 1024 * 1024)) {
+        steps++;
+        table_stats now = stats(t);
+        cr_assert_lt(now.index_bytes + now.payload_bytes, held, "every step gives back");
+        held = now.index_bytes + now.payload_bytes;
+        cr_assert(steps < 1000);
+    }
+    cr_assert_geq(steps, 10, "~14 MB in 1 MiB steps");
+    st = stats(t);
+    cr_assert_eq(st.payload_bytes, 0);
+    table_destroy(t);
+}
+
 static uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
