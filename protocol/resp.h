@@ -92,6 +92,9 @@ typedef struct {
     resp_view *argv;    /* room for argv_cap views */
     size_t argv_cap;
     char *scratch;      /* >= RESP_INLINE_MAX bytes, for unescaped inline args */
+    size_t max_args;    /* tighter multibulk limit (0: RESP_MAX_ARGS), e.g. for
+                           clients not authenticated yet */
+    size_t max_bulk;    /* tighter bulk limit (0: RESP_MAX_BULK) */
 
     /* Set by resp_read. */
     size_t argc;        /* RESP_OK: views filled; RESP_ARGV_SMALL: views needed */

@@ -58,6 +58,17 @@
 _Static_assert(RESP_MAX_BULK < (1ull << 32), "need arithmetic could overflow");
 _Static_assert(RESP_INLINE_MAX >= 64, "header lines must fit a 20-digit number");
 
+/* The limits in force: the caller's tighter ones, or the defaults. */
+static inline size_t max_args(const resp_request *req)
+{
+    return req->max_args != 0 && req->max_args < RESP_MAX_ARGS ? req->max_args : RESP_MAX_ARGS;
+}
+
+static inline size_t max_bulk(const resp_request *req)
+{
+    return req->max_bulk != 0 && req->max_bulk < RESP_MAX_BULK ? req->max_bulk : RESP_MAX_BULK;
+}
+
 static resp_status incomplete(resp_request *req, size_t need)
 {
     req->need = need;
@@ -179,7 +190,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
     case HDR_NEED:
         return incomplete(req, len + 2);
     case HDR_NEED_LF:
-        if (n > (long long)RESP_MAX_ARGS)
+        if (n > (long long)max_args(req))
             return RESP_ERR_MBULK_LEN;
         return incomplete(req, len + 1);
     case HDR_TOO_BIG:
@@ -187,7 +198,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
     case HDR_BAD:
         return RESP_ERR_MBULK_LEN;
     }
-    if (n > (long long)RESP_MAX_ARGS)
+    if (n > (long long)max_args(req))
         return RESP_ERR_MBULK_LEN;
     if (n <= 0) {
         /* `*0` and `*-1`: Redis drops them and runs nothing. */
@@ -214,7 +225,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         case HDR_NEED:
             return incomplete(req, len + 2); /* the header's CRLF is still to come */
         case HDR_NEED_LF:
-            if (bl < 0 || bl > (long long)RESP_MAX_BULK)
+            if (bl < 0 || bl > (long long)max_bulk(req))
                 return RESP_ERR_BULK_LEN;
             return incomplete(req, len + 1);
         case HDR_TOO_BIG:
@@ -222,7 +233,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         case HDR_BAD:
             return RESP_ERR_BULK_LEN;
         }
-        if (bl < 0 || bl > (long long)RESP_MAX_BULK)
+        if (bl < 0 || bl > (long long)max_bulk(req))
             return RESP_ERR_BULK_LEN;
 
         size_t blen = (size_t)bl;

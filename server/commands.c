@@ -39,6 +39,7 @@ enum {
     CMD_ADMIN = 1 << 3,    /* server administration */
     CMD_DENYOOM = 1 << 4,  /* may add memory */
     CMD_STALE = 1 << 5,    /* harmless at any time (PING, INFO...) */
+    CMD_NO_AUTH = 1 << 6,  /* allowed before AUTH */
 };
 
 /*
@@ -178,13 +179,13 @@ static const cmd_def commands[] = {
      "Returns the server's liveliness response."},
     {"echo", 2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_echo, NULL, "connection", "1.0.0",
      "Returns the given string."},
-    {"quit", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_quit, NULL, "connection", "1.0.0",
+    {"quit", -1, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_quit, NULL, "connection", "1.0.0",
      "Closes the connection."},
     {"select", 2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_select, NULL, "connection", "1.0.0",
      "Changes the selected database (only 0 exists)."},
-    {"hello", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_hello, NULL, "connection", "6.0.0",
+    {"hello", -1, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_hello, NULL, "connection", "6.0.0",
      "Handshakes with the server, choosing RESP2 or RESP3."},
-    {"auth", -2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_auth, NULL, "connection", "1.0.0",
+    {"auth", -2, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_auth, NULL, "connection", "1.0.0",
      "Authenticates the connection."},
     {"client", -2, CMD_STALE, 0, 0, 0, NULL, client_subs, "connection", "2.4.0",
      "A container for client connection commands."},
@@ -534,22 +535,52 @@ static void cmd_select(cmd_server *s, cmd_client *c, const resp_view *argv, size
     resp_add_ok(&c->out);
 }
 
+/* Compare a password in time that depends only on the lengths, so a client
+ * cannot find it byte by byte by timing replies. */
+static bool password_ok(const char *want, const resp_view *got)
+{
+    size_t wl = strlen(want), n = wl > got->len ? wl : got->len;
+    unsigned diff = wl != got->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = i < wl ? (unsigned char)want[i] : 0;
+        unsigned char b = i < got->len ? (unsigned char)got->ptr[i] : 0;
+        diff |= a ^ b;
+    }
+    return diff == 0;
+}
+
+static const char ERR_WRONGPASS[] =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+
+/* Check AUTH's [user] password; true if the client may go on. Without
+ * requirepass the default user takes any password, as in Redis. */
+static bool auth_check(cmd_server *s, const resp_view *user, const resp_view *pass)
+{
+    if (user != NULL && !cmd_arg_is(user, "default"))
+        return false;
+    const char *want = s->cfg.requirepass.str;
+    return want == NULL || want[0] == '\0' || password_ok(want, pass);
+}
+
 static void cmd_auth(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
-    /* No requirepass: the default user takes any password, as in Redis. */
-    if (argc == 2) {
-        cmd_reply_error(s, c,
-                    "ERR AUTH <password> called without any password configured for the "
-                    "default user. Are you sure your configuration is correct?");
-    } else if (argc == 3) {
-        if (cmd_arg_is(&argv[1], "default"))
-            resp_add_ok(&c->out);
-        else
-            cmd_reply_error(s, c,
-                        "WRONGPASS invalid username-password pair or user is disabled.");
-    } else {
+    bool nopass = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
+    if (argc > 3) {
         cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
     }
+    if (argc == 2 && nopass) {
+        cmd_reply_error(s, c,
+                        "ERR AUTH <password> called without any password configured for the "
+                        "default user. Are you sure your configuration is correct?");
+        return;
+    }
+    if (!auth_check(s, argc == 3 ? &argv[1] : NULL, &argv[argc - 1])) {
+        cmd_reply_error(s, c, ERR_WRONGPASS);
+        return;
+    }
+    c->authed = true;
+    resp_add_ok(&c->out);
 }
 
 /* CLIENT SETNAME rule, as Redis: printable ASCII without spaces. */
@@ -594,16 +625,15 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
         i = 2;
     }
     const resp_view *setname = NULL;
+    bool authed = c->authed;
     for (; i < argc; i++) {
         size_t more = argc - i - 1;
         if (cmd_arg_is(&argv[i], "auth") && more >= 2) {
-            /* No requirepass: only the default user exists and takes any
-             * password (AUTH's own issue adds real passwords). */
-            if (!cmd_arg_is(&argv[i + 1], "default")) {
-                cmd_reply_error(s, c,
-                            "WRONGPASS invalid username-password pair or user is disabled.");
+            if (!auth_check(s, &argv[i + 1], &argv[i + 2])) {
+                cmd_reply_error(s, c, ERR_WRONGPASS);
                 return;
             }
+            authed = true;
             i += 2;
         } else if (cmd_arg_is(&argv[i], "setname") && more >= 1) {
             setname = &argv[++i];
@@ -620,10 +650,19 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
             return;
         }
     }
+    if (!authed) {
+        cmd_reply_error(s, c,
+                        "NOAUTH HELLO must be called with the client already authenticated, "
+                        "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                        "authenticate the client and select the RESP protocol version at the "
+                        "same time");
+        return;
+    }
     if (setname != NULL && !set_owned(&c->name, setname)) {
         cmd_reply_error(s, c, ERR_OOM);
         return;
     }
+    c->authed = true;
     c->out.proto = proto;
     resp_out *o = &c->out;
     resp_add_map(o, 7);
@@ -835,6 +874,7 @@ static void add_flags(resp_out *o, unsigned flags)
     } names[] = {
         {CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
         {CMD_ADMIN, "admin"}, {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
+        {CMD_NO_AUTH, "no_auth"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -1568,6 +1608,11 @@ static void cmd_decrby(cmd_server *s, cmd_client *c, const resp_view *argv, size
 
 /* ---- Dispatcher ------------------------------------------------------------------- */
 
+/* Before AUTH a client may send at most this many arguments per command and
+ * bulks of at most this size: Redis's limits, enough for AUTH and HELLO. */
+#define CMD_UNAUTH_MAX_ARGS 10u
+#define CMD_UNAUTH_MAX_BULK 16384u
+
 static bool arity_ok(const cmd_def *d, size_t argc)
 {
     return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
@@ -1602,6 +1647,12 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     if (!s->clock_fixed)
         s->now_ms = c->last_us / 1000;
     const cmd_def *d = find_command(argv[0].ptr, argv[0].len);
+    if (d == NULL && !c->authed) {
+        /* Say nothing about what exists to a client that has not logged in. */
+        c->last_cmd = c->last_sub = NULL;
+        cmd_reply_error(s, c, "NOAUTH Authentication required.");
+        return;
+    }
     if (d == NULL) {
         c->last_cmd = c->last_sub = NULL;
         reply_unknown_command(s, c, argv, argc);
@@ -1609,6 +1660,10 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     }
     c->last_cmd = d->name;
     c->last_sub = NULL;
+    if (!c->authed && !(d->flags & CMD_NO_AUTH)) {
+        cmd_reply_error(s, c, "NOAUTH Authentication required.");
+        return;
+    }
     if (!arity_ok(d, argc)) {
         reply_wrong_arity(s, c, d->name);
         return;
@@ -1644,11 +1699,27 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
         cmd_note_stall(s, "command", d->name, took);
 }
 
+size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c)
+{
+    return c->authed ? 0 : CMD_UNAUTH_MAX_ARGS;
+}
+
+size_t cmd_client_max_bulk(const cmd_server *s, const cmd_client *c)
+{
+    return c->authed ? 0 : CMD_UNAUTH_MAX_BULK;
+}
+
 void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st, const resp_request *req)
 {
     char why[128];
     STAT_INC(&s->st, protocol_errors);
-    cmd_reply_errorf(s, c, "ERR Protocol error: %s", resp_strerror(st, req, why, sizeof why));
+    if (!c->authed && st == RESP_ERR_MBULK_LEN)
+        snprintf(why, sizeof why, "unauthenticated multibulk length");
+    else if (!c->authed && st == RESP_ERR_BULK_LEN)
+        snprintf(why, sizeof why, "unauthenticated bulk length");
+    else
+        resp_strerror(st, req, why, sizeof why);
+    cmd_reply_errorf(s, c, "ERR Protocol error: %s", why);
     c->close_after_reply = true;
 }
 
@@ -1719,6 +1790,12 @@ void cmd_server_deinit(cmd_server *s)
 void cmd_server_apply_config(cmd_server *s)
 {
     log_set_level((log_level)s->cfg.loglevel.num);
+    long long obl[3];
+    if (config_parse_obl(s->cfg.obuf_limit.str, obl)) {
+        s->obl_hard = obl[0];
+        s->obl_soft = obl[1];
+        s->obl_secs = obl[2];
+    }
     if (s->db != NULL) {
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
         table_options topt = table_opts(s);
@@ -1818,6 +1895,7 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
     c->id = s->next_client_id++;
     c->fd = -1;
     c->ctime_us = c->last_us = cmd_now_us();
+    c->authed = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
     c->next = s->clients;
     if (s->clients != NULL)
         s->clients->prev = c;

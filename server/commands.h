@@ -53,6 +53,7 @@ typedef struct cmd_server {
     /* The longest single piece of work the event loop did since start or
      * CONFIG RESETSTAT: a command, or a background task; nobody was served
      * meanwhile. */
+    long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     int64_t stall_max_us;
     char stall_cause[48];
     uint64_t startup_used;      /* used_memory once the server was ready */
@@ -83,6 +84,7 @@ struct cmd_client {
     size_t obuf;                /* bytes of pending output (conn keeps it current) */
     bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
     bool blocked;               /* waiting for a reply (SHRINK): read nothing more */
+    bool authed;                /* may run commands (AUTH done, or no requirepass) */
     cmd_client *prev, *next;    /* registry links */
 };
 
@@ -122,6 +124,12 @@ void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st,
 /* Note that something (cause, e.g. "command:get" or "cron") kept the loop
  * busy for us µs; keeps the longest. */
 void cmd_note_stall(cmd_server *s, const char *what, const char *detail, int64_t us);
+
+/* Protocol limits for this client: tight ones before it authenticates, as
+ * Redis does (10 arguments, 16 KiB bulks), so that a stranger cannot make
+ * the server buffer much. 0 means the protocol defaults. */
+size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c);
+size_t cmd_client_max_bulk(const cmd_server *s, const cmd_client *c);
 
 /* Current wall clock in µs. */
 int64_t cmd_now_us(void);

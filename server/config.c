@@ -104,6 +104,39 @@ bool config_parse_memory(const char *s, size_t len, long long *out)
     return true;
 }
 
+bool config_parse_obl(const char *text, long long out[3])
+{
+    out[0] = out[1] = out[2] = 0;
+    const char *p = text;
+    int groups = 0;
+    for (;;) {
+        char cls[16], hard[32], soft[32], secs[32];
+        int used = 0;
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        if (sscanf(p, "%15s %31s %31s %31s%n", cls, hard, soft, secs, &used) != 4)
+            return false;
+        p += used;
+        long long h, sf, sec;
+        if (!config_parse_memory(hard, strlen(hard), &h) ||
+            !config_parse_memory(soft, strlen(soft), &sf) || !parse_ll(secs, strlen(secs), &sec) ||
+            sec < 0)
+            return false;
+        if (strcasecmp(cls, "normal") == 0) {
+            out[0] = h;
+            out[1] = sf;
+            out[2] = sec;
+        } else if (strcasecmp(cls, "replica") != 0 && strcasecmp(cls, "slave") != 0 &&
+                   strcasecmp(cls, "pubsub") != 0) {
+            return false;
+        }
+        groups++;
+    }
+    return groups > 0;
+}
+
 int config_enum_index(const config_option *o, const char *word, size_t len)
 {
     /* The description starts with "a|b|c:". */
@@ -183,6 +216,22 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value,
             return false;
         }
         break;
+    case CFG_OBL: {
+        char buf[512];
+        long long lim[3];
+        if (valuelen >= sizeof buf) {
+            snprintf(err, errlen, "argument too long");
+            return false;
+        }
+        memcpy(buf, value, valuelen);
+        buf[valuelen] = '\0';
+        if (!config_parse_obl(buf, lim)) {
+            snprintf(err, errlen, "argument must be groups of <normal|replica|pubsub> <hard> "
+                                  "<soft> <soft-seconds>");
+            return false;
+        }
+        goto store_text;
+    }
     case CFG_FIXED:
         if (valuelen != strlen(o->def) || strncasecmp(value, o->def, valuelen) != 0) {
             snprintf(err, errlen, "ebb keeps no data on disk; only '%s' is accepted",
@@ -190,7 +239,8 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value,
             return false;
         }
         __attribute__((fallthrough)); /* stored as text, like CFG_STR */
-    case CFG_STR: {
+    case CFG_STR:
+    store_text: {
         char *s = malloc(valuelen + 1);
         if (s == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -229,6 +279,7 @@ const char *config_format(const config *c, const config_option *o, char *dst,
         break;
     case CFG_STR:
     case CFG_FIXED:
+    case CFG_OBL:
         snprintf(dst, dstlen, "%s", v->str != NULL ? v->str : "");
         break;
     }

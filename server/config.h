@@ -13,7 +13,8 @@
  *          CFG_STR (free text), CFG_ENUM (one word of the description's
  *          leading "a|b|c:" list), CFG_FIXED (accepts only its default: kept
  *          so clients that probe persistence get the answer a persistence-off
- *          Redis gives).
+ *          Redis gives), CFG_OBL (Redis's client-output-buffer-limit groups
+ *          of `class hard soft seconds`, stored as text).
  *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
  */
 #ifndef EBB_CONFIG_H
@@ -51,12 +52,25 @@
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
       1048576, 4294967296LL, CFG_RUNTIME,                                        \
       "largest unparsed input one client may have buffered")                     \
+    X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0,    \
+      CFG_RUNTIME,                                                               \
+      "<class> <hard> <soft> <soft-seconds>: close a client whose pending "      \
+      "output passes hard, or stays over soft that long (0: no limit); only "    \
+      "the normal class applies")                                                \
+    X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME,              \
+      "close a client idle this many seconds (0: never)")                        \
+    X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647,             \
+      CFG_RUNTIME, "TCP keepalive interval in seconds for new clients (0: off)") \
+    X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME,                \
+      "password clients must give with AUTH (empty: none)")                      \
+    X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0,                \
+      "refuse to listen on a non-loopback address without requirepass")          \
     X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME,                            \
       "snapshots: always off, ebb keeps no data on disk")                        \
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME,              \
       "append-only file: always off, ebb keeps no data on disk")
 
-typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED } config_type;
+typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED, CFG_OBL } config_type;
 
 #define CFG_RUNTIME 1
 
@@ -121,6 +135,10 @@ bool config_load_file(config *c, const char *path, char *err, size_t errlen);
 
 /* Parse a memory amount ("100mb", "1gb", "4096") into bytes. */
 bool config_parse_memory(const char *s, size_t len, long long *out);
+
+/* The `normal` class of a client-output-buffer-limit text: hard and soft
+ * bytes and soft seconds (0 0 0 if absent). False if the text is invalid. */
+bool config_parse_obl(const char *text, long long out[3]);
 
 /* Index of an enum option's value by name, or -1. */
 int config_enum_index(const config_option *o, const char *word, size_t len);

@@ -56,6 +56,7 @@ typedef struct conn {
     resp_view *argv;
     size_t argv_cap;
     bool paused;            /* output over CONN_OUTPUT_HIGH: input not read */
+    int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
     bool closing;           /* close once output is flushed */
     struct conn *next_all, *prev_all;
 } conn;
@@ -92,6 +93,34 @@ static size_t pending_output(const conn *c)
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+/* client-output-buffer-limit normal: a client whose pending output passes
+ * the hard limit, or stays over the soft one for the soft time, is closed
+ * (its replies are dropped: it was not reading them). */
+static void check_output_limits(conn *c, int64_t now)
+{
+    const cmd_server *s = g.srv;
+    if (c->closing || (s->obl_hard == 0 && s->obl_soft == 0))
+        return;
+    size_t pending = pending_output(c);
+    bool over_hard = s->obl_hard > 0 && pending > (size_t)s->obl_hard;
+    bool over_soft = s->obl_soft > 0 && pending > (size_t)s->obl_soft;
+    if (!over_soft)
+        c->soft_since_us = 0;
+    else if (c->soft_since_us == 0)
+        c->soft_since_us = now;
+    bool soft_expired = over_soft && now - c->soft_since_us >= s->obl_secs * 1000000;
+    if (!over_hard && !soft_expired)
+        return;
+    log_write(LOG_WARNING,
+              "Client id=%llu addr=%s closed for overcoming of output buffer limits "
+              "(%zu bytes pending)",
+              (unsigned long long)c->cl.id, c->cl.addr, pending);
+    STAT_INC(&g.srv->st, client_output_limit_closes);
+    c->closing = true;
+    /* Drop what it never read, so the close does not wait for it. */
+    evbuffer_drain(bufferevent_get_output(c->bev), pending);
+}
+
 /* Hand the replies accumulated in the client's resp_out to libevent. */
 static void flush_replies(conn *c)
 {
@@ -110,6 +139,7 @@ static void flush_replies(conn *c)
         c->closing = true;
     STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
     resp_out_reset(o);
+    check_output_limits(c, cmd_now_us());
 }
 
 /* Close now if nothing is left to send, otherwise when the output drains. */
@@ -146,7 +176,11 @@ static void process_input(conn *c)
             bufferevent_disable(c->bev, EV_READ);
             break;
         }
-        resp_request req = {.argv = c->argv, .argv_cap = c->argv_cap, .scratch = scratch};
+        resp_request req = {.argv = c->argv,
+                            .argv_cap = c->argv_cap,
+                            .scratch = scratch,
+                            .max_args = cmd_client_max_args(srv, &c->cl),
+                            .max_bulk = cmd_client_max_bulk(srv, &c->cl)};
         resp_status st = resp_read(c->qbuf + pos, c->qlen - pos, &req);
         if (st == RESP_OK) {
             pos += req.consumed;
@@ -208,6 +242,7 @@ static void on_read(struct bufferevent *bev, void *arg)
                   "Closing client id=%llu addr=%s: query buffer would exceed "
                   "client-query-buffer-limit (%zu bytes)",
                   (unsigned long long)c->cl.id, c->cl.addr, limit);
+        STAT_INC(&g.srv->st, client_query_limit_closes);
         evbuffer_drain(in, avail);
         conn_free(c);
         return;
@@ -346,6 +381,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->argv_cap = CONN_ARGV_INIT;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int ka = (int)srv->cfg.tcp_keepalive.num;
+    if (ka > 0) {
+        /* As Redis: probe after ka seconds idle, then every ka/3, 3 times. */
+        int intvl = ka / 3 > 0 ? ka / 3 : 1, cnt = 3;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka, sizeof ka);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    }
     cmd_client_init(srv, &c->cl);
     c->cl.fd = (int)fd;
     format_addr(sa, c->cl.addr, sizeof c->cl.addr);
@@ -374,7 +418,25 @@ static void on_client_ready(cmd_client *cl)
 void conn_cron(void)
 {
     int64_t now = cmd_now_us();
-    for (conn *c = g.all; c != NULL; c = c->next_all) {
+    int64_t timeout_us = g.srv->cfg.timeout.num * 1000000;
+    conn *next;
+    for (conn *c = g.all; c != NULL; c = next) {
+        next = c->next_all;
+        if (c->closing || c->cl.close_after_reply)
+            continue;
+        if (timeout_us > 0 && !c->cl.blocked && now - c->cl.last_us > timeout_us &&
+            pending_output(c) == 0) {
+            log_write(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
+                      (unsigned long long)c->cl.id, c->cl.addr);
+            STAT_INC(&g.srv->st, client_idle_closes);
+            conn_free(c);
+            continue;
+        }
+        check_output_limits(c, now);
+        if (c->closing) {
+            close_when_flushed(c);
+            continue;
+        }
         if (now - c->cl.last_us < CONN_IDLE_SHRINK_US || c->cl.blocked)
             continue;
         if (c->qlen == 0 && c->qcap > CONN_QBUF_KEEP) {

@@ -167,6 +167,25 @@ static void parse_args(int argc, char **argv)
     }
 }
 
+/* Is every address in `bind` a loopback one? */
+static bool bind_is_loopback(const char *bind)
+{
+    char word[256];
+    for (const char *p = bind; *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        snprintf(word, sizeof word, "%.*s", (int)n, p);
+        p += n;
+        if (strncmp(word, "127.", 4) != 0 && strcmp(word, "::1") != 0 &&
+            strcmp(word, "localhost") != 0 && strcmp(word, "-::1") != 0)
+            return false;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -195,6 +214,17 @@ int main(int argc, char **argv)
         exe_path[n] = '\0';
     srv.executable = exe_path;
 
+    bool nopass = srv.cfg.requirepass.str == NULL || srv.cfg.requirepass.str[0] == '\0';
+    if (srv.cfg.protected_mode.num && nopass && !bind_is_loopback(srv.cfg.bind.str)) {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "refusing to listen on '%s' without a password: anyone who can reach it "
+                 "could read and change every key. Set requirepass, or bind to 127.0.0.1, or "
+                 "start with --protected-mode no if the network is trusted",
+                 srv.cfg.bind.str);
+        fprintf(stderr, "ebb-server: %s\n", why);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     if (base == NULL || !cmd_server_start(&srv)) {

@@ -29,7 +29,12 @@
     X(unexpected_error_replies, "unexpected_error_replies",                      \
       "error replies for internal failures (out of memory)")                     \
     X(protocol_errors, "protocol_errors",                                        \
-      "connections closed for a protocol error")
+      "connections closed for a protocol error")                                 \
+    X(client_output_limit_closes, "client_output_limit_closes",                  \
+      "clients closed for passing client-output-buffer-limit")                   \
+    X(client_query_limit_closes, "client_query_limit_closes",                    \
+      "clients closed for passing client-query-buffer-limit")                    \
+    X(client_idle_closes, "client_idle_closes", "clients closed by timeout")
 
 typedef struct {
 #define STAT_FIELD(field, name, desc) uint64_t field;
