@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "latency.h"
 #include "resp.h"
 #include "stats.h"
 
@@ -54,6 +55,7 @@ typedef struct cmd_server {
      * CONFIG RESETSTAT: a command, or a background task; nobody was served
      * meanwhile. */
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
+    latency_hist latency;       /* service time of every command */
     int64_t stall_max_us;
     char stall_cause[48];
     uint64_t startup_used;      /* used_memory once the server was ready */

@@ -226,6 +226,19 @@ static void sec_table(cmd_server *s, strbuf *b)
     }
 }
 
+static void sec_latencystats(cmd_server *s, strbuf *b)
+{
+    const latency_hist *h = &s->latency;
+    strbuf_printf(b,
+                  "# Latencystats\r\n"
+                  "latency_percentiles_usec_all:p50=%.3f,p99=%.3f,p99.9=%.3f,max=%.3f\r\n"
+                  "latency_commands_all:%llu\r\n",
+                  (double)latency_percentile(h, 0.50) / 1000.0,
+                  (double)latency_percentile(h, 0.99) / 1000.0,
+                  (double)latency_percentile(h, 0.999) / 1000.0, (double)h->max_ns / 1000.0,
+                  (unsigned long long)h->count);
+}
+
 typedef struct {
     const char *name;
     void (*render)(cmd_server *, strbuf *);
@@ -234,7 +247,7 @@ typedef struct {
 static const info_section sections[] = {
     {"server", sec_server},     {"clients", sec_clients},   {"memory", sec_memory},
     {"stats", sec_stats},       {"keyspace", sec_keyspace}, {"namespaces", sec_namespaces},
-    {"table", sec_table},
+    {"table", sec_table},       {"latencystats", sec_latencystats},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
