@@ -197,6 +197,12 @@ static const cmd_def commands[] = {
      "A container for server configuration commands."},
     {"dbsize", 1, CMD_READONLY | CMD_FAST, 0, 0, 0, cmd_dbsize, NULL, "server", "1.0.0",
      "Returns the number of keys in the database."},
+    {"scan", -2, CMD_READONLY, 0, 0, 0, cmd_scan, NULL, "generic", "2.8.0",
+     "Iterates over the key names in the database."},
+    {"keys", 2, CMD_READONLY, 0, 0, 0, cmd_keys, NULL, "generic", "1.0.0",
+     "Returns all key names that match a pattern."},
+    {"randomkey", 1, CMD_READONLY, 0, 0, 0, cmd_randomkey, NULL, "generic", "1.0.0",
+     "Returns a random key name from the database."},
     {"flushall", -1, CMD_WRITE, 0, 0, 0, cmd_flushall, NULL, "server", "1.0.0",
      "Removes all keys and gives their memory back."},
     {"flushdb", -1, CMD_WRITE, 0, 0, 0, cmd_flushall, NULL, "server", "1.0.0",
@@ -1179,6 +1185,7 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
 {
     unsigned fl = 0;
     int64_t expire_at = 0;
+    cmd_expire_unit last_unit = EXPIRE_SEC;
     for (size_t i = 3; i < argc; i++) {
         const resp_view *a = &argv[i];
         bool has_next = i + 1 < argc;
@@ -1191,10 +1198,14 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
             fl |= SET_GET;
         else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
             fl |= SET_KEEPTTL;
-        else if (cmd_expire_option(a, &unit) && !(fl & (SET_EXPIRY | SET_KEEPTTL)) && has_next) {
+        else if (cmd_expire_option(a, &unit) && !(fl & SET_KEEPTTL) &&
+                 (!(fl & SET_EXPIRY) || unit == last_unit) && has_next) {
+            /* As Redis: the same option may repeat (the last one wins);
+             * two different ones conflict. */
             if (!cmd_expire_time(s, c, &argv[++i], unit, "set", &expire_at))
                 return;
             fl |= SET_EXPIRY;
+            last_unit = unit;
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;

@@ -13,6 +13,7 @@ struct db {
     size_t last_hit;    /* index of the last namespace found: most traffic hits one */
     size_t step_next;   /* round-robin start for db_step */
     table_options topt;
+    uint32_t next_id;   /* id of the next named namespace */
     table **graveyard;  /* detached by db_flush_async, freed by db_reap */
     size_t ngrave;
 };
@@ -92,6 +93,7 @@ db *db_create(unsigned max_namespaces, const table_options *topt)
         return NULL;
     }
     d->count = 1;
+    d->next_id = 1;
     return d;
 }
 
@@ -158,6 +160,7 @@ db_status db_table(db *d, const char *name, size_t len, bool create, table **out
     db_ns *n = &d->ns[d->count];
     memset(n, 0, sizeof *n);
     n->t = t;
+    n->id = d->next_id++;
     n->namelen = (uint8_t)len;
     memcpy(n->name, name, len);
     d->last_hit = d->count++;

@@ -35,6 +35,9 @@ typedef struct {
 
 typedef struct {
     table *t;
+    uint32_t id;        /* 0 for the default namespace; named ones get
+                           increasing ids in creation order, never reused
+                           (SCAN cursors name namespaces by id) */
     uint8_t namelen;
     char name[DB_NS_NAME_MAX + 1]; /* NUL-terminated; "" for the default */
 } db_ns;

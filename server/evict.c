@@ -50,7 +50,7 @@ uint64_t cmd_evict_used(const cmd_server *s)
 }
 
 /* xorshift64*: fast, and good enough to pick keys. */
-static uint64_t rng_next(cmd_server *s)
+uint64_t cmd_random(cmd_server *s)
 {
     uint64_t x = s->rng != 0 ? s->rng : 0x9e3779b97f4a7c15ull;
     x ^= x >> 12;
@@ -61,7 +61,7 @@ static uint64_t rng_next(cmd_server *s)
 }
 
 /* A namespace picked with probability proportional to its candidates. */
-static table *pick_table(cmd_server *s, bool with_ttl)
+table *cmd_pick_table(cmd_server *s, bool with_ttl)
 {
     uint64_t total = 0;
     size_t n = db_ns_count(s->db);
@@ -72,7 +72,7 @@ static table *pick_table(cmd_server *s, bool with_ttl)
     }
     if (total == 0)
         return NULL;
-    uint64_t r = rng_next(s) % total;
+    uint64_t r = cmd_random(s) % total;
     for (size_t i = 0; i < n; i++) {
         table *t = db_ns_at(s->db, i)->t;
         table_stats st;
@@ -96,14 +96,18 @@ static bool evict_one(cmd_server *s)
     unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
     table *best_t = NULL;
     table_sample_t best = {0};
+    /* Ages, not stamps, are compared: 32-bit stamps of 100 ms wrap every
+     * 13.6 years, and unsigned subtraction stays right across the wrap. */
+    uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
     for (unsigned k = 0; k < samples; k++) {
-        table *t = pick_table(s, with_ttl);
+        table *t = cmd_pick_table(s, with_ttl);
         table_sample_t smp;
-        if (t == NULL || !table_sample(t, rng_next(s), with_ttl, &smp))
+        if (t == NULL || !table_sample(t, cmd_random(s), with_ttl, &smp))
             continue;
         bool better = best_t == NULL ||
                       (policy == POLICY_VOLATILE_TTL ? smp.expire_at < best.expire_at
-                                                     : smp.lru < best.lru);
+                                                     : (uint32_t)(now - smp.lru) >
+                                                           (uint32_t)(now - best.lru));
         if (better) {
             best_t = t;
             best = smp;

@@ -110,16 +110,21 @@ void cmd_getex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     /* GETEX key [EX s | PX ms | EXAT ts | PXAT ts-ms | PERSIST] */
     int64_t at = 0;
-    bool change = false;
+    bool change = false, persist = false;
+    cmd_expire_unit last_unit = EXPIRE_SEC;
+    /* As Redis: an option may repeat (the last one wins); two different
+     * ones conflict. */
     for (size_t i = 2; i < argc; i++) {
         cmd_expire_unit unit;
-        if (cmd_arg_is(&argv[i], "persist") && !change) {
-            change = true;
+        if (cmd_arg_is(&argv[i], "persist") && (!change || persist)) {
+            change = persist = true;
             at = 0;
-        } else if (cmd_expire_option(&argv[i], &unit) && !change && i + 1 < argc) {
+        } else if (cmd_expire_option(&argv[i], &unit) && (!change || (!persist && unit == last_unit)) &&
+                   i + 1 < argc) {
             if (!cmd_expire_time(s, c, &argv[++i], unit, "getex", &at))
                 return;
             change = true;
+            last_unit = unit;
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;

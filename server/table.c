@@ -572,6 +572,37 @@ static void shrink_end(table *t)
     t->shrinking = false;
 }
 
+/* Smallest array (log2) holding count keys at no more than the normal load. */
+static uint32_t target_log2(uint64_t count)
+{
+    uint32_t l = MIN_LOG2;
+    while (l < MAX_LOG2 &&
+           count * LOAD_NORMAL_DEN > ((uint64_t)LOAD_NORMAL_NUM << l))
+        l++;
+    return l;
+}
+
+/* Start an automatic shrink if the policy says so (see POLICY). Called
+ * after every removal and when a migration ends: keys removed while one was
+ * running (an expiry sweep, a fast drain) must not leave the index larger
+ * than the keys need once it is done. */
+static void maybe_auto_shrink(table *t)
+{
+    if (!t->opt.auto_shrink || t->migrating || t->cur.b == NULL)
+        return;
+    uint64_t nb = t->cur.mask + 1;
+    if (t->cur.log2 > MIN_LOG2 &&
+        t->count * LOAD_DEN * 100u < (uint64_t)LOAD_GROW_NUM * nb * t->opt.shrink_percent &&
+        target_log2(t->count) < t->cur.log2) {
+        /* If the new array cannot be mapped, stay as we are. */
+        uint64_t before = t->index_bytes + t->payload_bytes;
+        if (migration_start(t, target_log2(t->count), t->cur.seed)) {
+            t->shrinks_auto++;
+            shrink_begin(t, before);
+        }
+    }
+}
+
 static void migration_finish(table *t)
 {
     gen_free(t, &t->old);
@@ -579,6 +610,7 @@ static void migration_finish(table *t)
     t->progress = 0;
     if (t->shrinking)
         shrink_end(t);
+    maybe_auto_shrink(t);
 }
 
 /* Evacuate old bucket `progress` (and its chain) into the current generation.
@@ -636,15 +668,6 @@ static bool migrate_some(table *t, unsigned work)
     return true;
 }
 
-/* Smallest array (log2) holding count keys at no more than the normal load. */
-static uint32_t target_log2(uint64_t count)
-{
-    uint32_t l = MIN_LOG2;
-    while (l < MAX_LOG2 &&
-           count * LOAD_NORMAL_DEN > ((uint64_t)LOAD_NORMAL_NUM << l))
-        l++;
-    return l;
-}
 
 /* ---- record chunks --------------------------------------------------------- */
 
@@ -721,8 +744,8 @@ static inline uint32_t lru_clock(const table *t)
     return t->opt.clock_ms != NULL ? (uint32_t)(*t->opt.clock_ms / TABLE_LRU_UNIT_MS) : 0;
 }
 
-/* Note an access to record r, when LRU tracking is on. */
-static inline void lru_touch(table *t, uint32_t r)
+/* Set record r's LRU stamp, mapping its chunk's array if needed. */
+static void lru_set(table *t, uint32_t r, uint32_t stamp)
 {
     if (!t->opt.track_lru)
         return;
@@ -733,7 +756,14 @@ static inline void lru_touch(table *t, uint32_t r)
             return; /* untracked records just look old */
         t->meta_bytes += LRU_BYTES;
     }
-    c->lru[r & (REC_PER_CHUNK - 1)] = lru_clock(t);
+    c->lru[r & (REC_PER_CHUNK - 1)] = stamp;
+}
+
+/* Note an access to record r, when LRU tracking is on. */
+static inline void lru_touch(table *t, uint32_t r)
+{
+    if (t->opt.track_lru)
+        lru_set(t, r, lru_clock(t));
 }
 
 static inline bool expired_at(const table *t, int64_t at)
@@ -927,12 +957,8 @@ static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
             (void)exp_set(t, r, e);
         }
         const chunk *lc = &t->chunks[last >> REC_CHUNK_SHIFT];
-        if (lc->lru != NULL) {
-            uint32_t stamp = lc->lru[last & (REC_PER_CHUNK - 1)];
-            chunk *rc = &t->chunks[r >> REC_CHUNK_SHIFT];
-            if (rc->lru != NULL)
-                rc->lru[r & (REC_PER_CHUNK - 1)] = stamp;
-        }
+        if (lc->lru != NULL)
+            lru_set(t, r, lc->lru[last & (REC_PER_CHUNK - 1)]);
     }
     t->count--;
     if (t->scan_cursor > t->count)
@@ -940,17 +966,7 @@ static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
 
     if (t->opt.auto_shrink) {
         chunks_trim(t, SPARE_CHUNKS);
-        uint64_t nb = t->cur.mask + 1;
-        if (!t->migrating && t->cur.log2 > MIN_LOG2 &&
-            t->count * LOAD_DEN * 100u < (uint64_t)LOAD_GROW_NUM * nb * t->opt.shrink_percent &&
-            target_log2(t->count) < t->cur.log2) {
-            /* If the new array cannot be mapped, stay as we are. */
-            uint64_t before = t->index_bytes + t->payload_bytes;
-            if (migration_start(t, target_log2(t->count), t->cur.seed)) {
-                t->shrinks_auto++;
-                shrink_begin(t, before);
-            }
-        }
+        maybe_auto_shrink(t);
     }
 }
 
@@ -1172,6 +1188,70 @@ bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out)
     out->expire_at = exp_of(t, r);
     out->lru = c->lru != NULL ? c->lru[r & (REC_PER_CHUNK - 1)] : 0;
     return true;
+}
+
+static inline uint32_t rev32(uint32_t v)
+{
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0f0f0f0fu) | ((v & 0x0f0f0f0fu) << 4);
+    return __builtin_bswap32(v);
+}
+
+/* Visit the live keys of one chain. */
+static void scan_chain(const table *t, const gen *g, const bucket *b,
+                       void (*fn)(int64_t key, void *arg), void *arg)
+{
+    for (; b != NULL; b = next_in_chain(g, b)) {
+        unsigned n = occupied(b);
+        for (unsigned i = 0; i < n; i++)
+            if (!expired_at(t, exp_of(t, b->rec[i])))
+                fn(rec_at(t, b->rec[i])->key, arg);
+    }
+}
+
+/*
+ * SCAN's cursor, as Redis's dictScan: the cursor is a bucket index counted
+ * in reverse binary (its high bits are incremented first). Bucket i of an
+ * array of 2^n buckets holds exactly the keys whose hash ends in the n bits
+ * of i; an array twice as large splits it into i and i + 2^n, half as large
+ * merges i with its partner. Counting in reverse binary visits those related
+ * buckets next to each other, so a resize between two calls neither skips
+ * nor (much) repeats: every key present for the whole iteration is visited
+ * at least once. During a migration both arrays are visited: the bucket of
+ * the smaller one, then every bucket of the larger one that it maps to.
+ * (A same-size rehash with a new seed, which only keys chosen to collide can
+ * trigger, moves keys arbitrarily: an iteration spanning one may miss keys.)
+ */
+uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg),
+                    void *arg)
+{
+    if (t->cur.b == NULL)
+        return 0;
+    uint32_t v = (uint32_t)cursor;
+    const gen *small = &t->cur, *large = NULL;
+    if (t->migrating) {
+        small = t->old.mask <= t->cur.mask ? &t->old : &t->cur;
+        large = small == &t->old ? &t->cur : &t->old;
+    }
+    uint32_t m0 = (uint32_t)small->mask;
+    if (small != &t->old || (v & m0) >= t->progress)
+        scan_chain(t, small, &small->b[v & m0], fn, arg);
+    if (large != NULL) {
+        uint32_t m1 = (uint32_t)large->mask;
+        /* Every bucket of the larger array whose low bits are v & m0. */
+        do {
+            if (large != &t->old || (v & m1) >= t->progress)
+                scan_chain(t, large, &large->b[v & m1], fn, arg);
+            v = (((v | m0) + 1) & ~m0) | (v & m0);
+        } while (v & (m0 ^ m1));
+    }
+    /* Reverse-binary increment over the smaller mask. */
+    v |= ~m0;
+    v = rev32(v);
+    v++;
+    v = rev32(v);
+    return v;
 }
 
 uint64_t table_memory(const table *t)

@@ -170,6 +170,14 @@ uint64_t table_expire_scan(table *t, uint64_t max_checks, uint64_t *expired, boo
  * uniform over records, and close to uniform over keys with a TTL. */
 bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out);
 
+/* One step of an iteration that survives resizes (SCAN): visit the live keys
+ * of the bucket(s) at cursor and return the next cursor, 0 when done. Start
+ * with 0. Every key present for the whole iteration is visited at least
+ * once, whatever grows, shrinks or migrations happen between calls; a key
+ * may be visited more than once. fn must not change the table. */
+uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg),
+                    void *arg);
+
 /* Bytes this table's keys account for: the index, 136 bytes per record (not
  * per chunk: so eviction sees every key it removes) and the side arrays. */
 uint64_t table_memory(const table *t);

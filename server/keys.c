@@ -1,0 +1,288 @@
+/*
+ * keys.c - iterating the keyspace: SCAN, KEYS, RANDOMKEY (layer 2).
+ *
+ * SCAN's cursor is opaque to clients; inside, its high 32 bits name a
+ * namespace by id (ids grow with creation and are never reused, so a cursor
+ * stays meaningful while namespaces come and go) and its low 32 bits are the
+ * table's own resize-proof cursor (table_scan). Namespaces are visited in id
+ * order, each from cursor 0 to its end.
+ *
+ * A MATCH pattern whose text before the first ':' has no glob characters
+ * names one namespace, and only that one is visited; a pattern without any
+ * ':' nor glob characters can only match a key of the default namespace.
+ * So `MATCH customer:*`
+ * costs nothing for the other namespaces.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_internal.h"
+#include "strbuf.h"
+
+/* Buckets SCAN visits per call at most, per COUNT asked: as Redis (10x). */
+#define SCAN_BUCKETS_PER_COUNT 10u
+#define RANDOMKEY_TRIES 16u
+
+typedef struct {
+    const char *pat;    /* NULL: no MATCH */
+    size_t patlen;
+    bool one_ns;        /* only namespace ns/nslen */
+    const char *ns;
+    size_t nslen;
+} key_filter;
+
+static bool has_glob(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '*' || p[i] == '?' || p[i] == '[' || p[i] == '\\')
+            return true;
+    return false;
+}
+
+static void filter_init(key_filter *f, const char *pat, size_t len)
+{
+    memset(f, 0, sizeof *f);
+    f->pat = pat;
+    f->patlen = len;
+    if (pat == NULL)
+        return;
+    const char *colon = memchr(pat, ':', len);
+    if (colon == NULL) {
+        /* A literal without ':' can only be a key of the default namespace;
+         * any glob character could stand for the ':' of a named one. */
+        if (!has_glob(pat, len)) {
+            f->one_ns = true;
+            f->nslen = 0;
+        }
+        return;
+    }
+    size_t nl = (size_t)(colon - pat);
+    if (nl > 0 && nl <= DB_NS_NAME_MAX && !has_glob(pat, nl)) {
+        f->one_ns = true;
+        f->ns = pat;
+        f->nslen = nl;
+    }
+}
+
+static bool ns_wanted(const key_filter *f, const db_ns *n)
+{
+    return !f->one_ns || (n->namelen == f->nslen && memcmp(n->name, f->ns, f->nslen) == 0);
+}
+
+/* Keys gathered by one call, formatted later. */
+typedef struct {
+    const db_ns *ns;
+    int64_t *ids;
+    size_t n, cap;
+    bool oom;
+} key_list;
+
+static void collect(int64_t key, void *arg)
+{
+    key_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        int64_t *p = realloc(l->ids, cap * sizeof *p);
+        if (p == NULL) {
+            l->oom = true;
+            return;
+        }
+        l->ids = p;
+        l->cap = cap;
+    }
+    l->ids[l->n++] = key;
+}
+
+/* Append the keys of l that match to out (formatted), counting them. */
+static size_t emit_matching(strbuf *out, const key_filter *f, const db_ns *ns,
+                            const int64_t *ids, size_t n)
+{
+    size_t kept = 0;
+    char text[DB_KEY_TEXT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t tl = db_format_key(ns->name, ns->namelen, ids[i], text);
+        if (f->pat != NULL && !glob_match(f->pat, f->patlen, text, tl, false))
+            continue;
+        /* Length-prefixed, so the reply can be written after counting. */
+        uint32_t len32 = (uint32_t)tl;
+        strbuf_add(out, (const char *)&len32, sizeof len32);
+        strbuf_add(out, text, tl);
+        kept++;
+    }
+    return kept;
+}
+
+static void reply_keys(cmd_client *c, const strbuf *keys, size_t n)
+{
+    resp_add_array(&c->out, n);
+    const char *p = keys->buf;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len32;
+        memcpy(&len32, p, sizeof len32);
+        p += sizeof len32;
+        resp_add_bulk(&c->out, p, len32);
+        p += len32;
+    }
+}
+
+/* Unsigned decimal, as Redis parses SCAN cursors. */
+static bool parse_cursor(const resp_view *v, uint64_t *out)
+{
+    if (v->len == 0 || v->len > 20)
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned d = (unsigned char)v->ptr[i] - '0';
+        if (d > 9 || x > (UINT64_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return true;
+}
+
+void cmd_scan(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    uint64_t cursor;
+    if (!parse_cursor(&argv[1], &cursor)) {
+        cmd_reply_error(s, c, "ERR invalid cursor");
+        return;
+    }
+    const resp_view *match = NULL;
+    long long count = 10;
+    bool strings = true;
+    for (size_t i = 2; i < argc; i += 2) {
+        if (i + 1 >= argc) {
+            cmd_reply_error(s, c, ERR_SYNTAX);
+            return;
+        }
+        if (cmd_arg_is(&argv[i], "match")) {
+            match = &argv[i + 1];
+        } else if (cmd_arg_is(&argv[i], "count")) {
+            if (!cmd_arg_ll(s, c, &argv[i + 1], &count))
+                return;
+            if (count < 1) {
+                cmd_reply_error(s, c, ERR_SYNTAX);
+                return;
+            }
+        } else if (cmd_arg_is(&argv[i], "type")) {
+            /* Every ebb value is a string; other types match nothing. */
+            strings = cmd_arg_is(&argv[i + 1], "string");
+        } else {
+            cmd_reply_error(s, c, ERR_SYNTAX);
+            return;
+        }
+    }
+    key_filter f;
+    filter_init(&f, match != NULL ? match->ptr : NULL, match != NULL ? match->len : 0);
+
+    uint32_t ns_id = (uint32_t)(cursor >> 32);
+    uint64_t tc = cursor & 0xffffffffu;
+    uint64_t budget = (uint64_t)count * SCAN_BUCKETS_PER_COUNT;
+    strbuf keys = {0};
+    size_t nkeys = 0;
+    key_list l = {0};
+    uint64_t next = 0;
+    for (size_t i = 0; i < db_ns_count(s->db) && strings; i++) {
+        const db_ns *ns = db_ns_at(s->db, i);
+        if (ns->id < ns_id || !ns_wanted(&f, ns))
+            continue;
+        if (ns->id > ns_id)
+            tc = 0; /* a namespace after the cursor's: from its start */
+        l.ns = ns;
+        do {
+            l.n = 0;
+            tc = table_scan(ns->t, tc, collect, &l);
+            nkeys += emit_matching(&keys, &f, ns, l.ids, l.n);
+            budget--;
+        } while (tc != 0 && nkeys < (size_t)count && budget > 0);
+        if (tc != 0) {
+            next = ((uint64_t)ns->id << 32) | tc;
+            break;
+        }
+        if (nkeys >= (size_t)count || budget == 0) {
+            /* This namespace is done; resume with the next one. */
+            next = (uint64_t)(ns->id + 1) << 32;
+            break;
+        }
+    }
+    free(l.ids);
+    if (l.oom || keys.oom) {
+        strbuf_free(&keys);
+        cmd_reply_error(s, c, ERR_OOM);
+        return;
+    }
+    /* A cursor pointing past the last namespace would cost the client one
+     * more empty round trip; end here if no namespace is left. */
+    if (next != 0) {
+        bool more = false;
+        for (size_t i = 0; i < db_ns_count(s->db) && !more; i++) {
+            const db_ns *ns = db_ns_at(s->db, i);
+            more = ns->id >= (uint32_t)(next >> 32) && ns_wanted(&f, ns);
+        }
+        if (!more)
+            next = 0;
+    }
+    resp_add_array(&c->out, 2);
+    char cur[24];
+    int n = snprintf(cur, sizeof cur, "%llu", (unsigned long long)next);
+    resp_add_bulk(&c->out, cur, (size_t)n);
+    reply_keys(c, &keys, nkeys);
+    strbuf_free(&keys);
+}
+
+static bool collect_all(int64_t key, const uint8_t *val, size_t len, void *arg)
+{
+    key_list *l = arg;
+    collect(key, l);
+    return !l->oom;
+}
+
+void cmd_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    key_filter f;
+    filter_init(&f, argv[1].ptr, argv[1].len);
+    strbuf keys = {0};
+    size_t nkeys = 0;
+    key_list l = {0};
+    for (size_t i = 0; i < db_ns_count(s->db) && !l.oom; i++) {
+        const db_ns *ns = db_ns_at(s->db, i);
+        if (!ns_wanted(&f, ns))
+            continue;
+        l.n = 0;
+        table_foreach(ns->t, collect_all, &l);
+        nkeys += emit_matching(&keys, &f, ns, l.ids, l.n);
+    }
+    free(l.ids);
+    if (l.oom || keys.oom) {
+        strbuf_free(&keys);
+        cmd_reply_error(s, c, ERR_OOM);
+        return;
+    }
+    reply_keys(c, &keys, nkeys);
+    strbuf_free(&keys);
+}
+
+void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    for (unsigned k = 0; k < RANDOMKEY_TRIES; k++) {
+        table *t = cmd_pick_table(s, false);
+        table_sample_t smp;
+        if (t == NULL || !table_sample(t, cmd_random(s), false, &smp))
+            break;
+        /* The pick may have expired without being reclaimed yet. */
+        if (table_get(t, smp.key, NULL, NULL) != TABLE_OK)
+            continue;
+        for (size_t i = 0; i < db_ns_count(s->db); i++) {
+            const db_ns *ns = db_ns_at(s->db, i);
+            if (ns->t == t) {
+                char text[DB_KEY_TEXT_MAX];
+                size_t tl = db_format_key(ns->name, ns->namelen, smp.key, text);
+                resp_add_bulk(&c->out, text, tl);
+                return;
+            }
+        }
+    }
+    resp_add_null(&c->out);
+}
