@@ -1,15 +1,25 @@
 /*
- * ebb-loadgen - a pipelined load generator for the peak-then-drain benchmark.
+ * ebb-loadgen - a pipelined load generator for the peak-then-drain and the
+ * throughput benchmarks.
  *
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
- *               [--keys N] [--first F] [--prefix S] [--batch B] [--timeout SEC]
+ *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
+ *               [--timeout SEC]
+ *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
  *
- * Modes (keys are PREFIX + decimal integer, F .. F+N-1; default "key:0" ..):
+ * Modes (keys are PREFIX + decimal integer, F .. F+N-1; default "key:0" ..;
+ * with --width W the integer is zero-padded to W digits, as redis-benchmark's
+ * __rand_int__ is to 12: "key:000000000042"):
  *   load    SET every key to its 128-byte value; every reply must be OK/STORED
  *   verify  GET every key; the value must match byte for byte
  *   drain   DEL/delete every key one by one; each must have existed (:1/DELETED)
  *   gone    GET every key; none may exist any more (nil/END)
  *   ping    one PING (RESP) or "version" (memcached); exit 0 on a good reply
+ *   mix     OPS requests over C connections, each key drawn uniformly from
+ *           the range, G % GETs and the rest SETs of the key's 128-byte value;
+ *           each connection keeps D requests in flight as one pipelined batch
+ *           and sends the next batch when every reply of this one is in. A GET
+ *           miss is counted, not an error (the range may be partly loaded).
  *
  * Protocols: RESP2 multibulk (ebb, redis) and memcached's text protocol.
  * Commands go out in batches of B (default 1000): a batch is written while
@@ -20,8 +30,11 @@
  * Output: one line on stdout, "MODE N keys: T s, R ops/s, E errors, M
  * mismatches, batch ms p50 A p99 B max C" (the time from a batch's first
  * byte out to its last reply in: a stall in the server, e.g. a table growth
- * that is not incremental, shows as a max far above the p50); the first few
- * problems are described on stderr.
+ * that is not incremental, shows as a max far above the p50); mix prints
+ * "mix N ops: T s, R ops/s, E errors, M misses, G gets, S sets, latency ms
+ * p50 A p99 B max C" (per batch of D on one connection; at D = 1, of single
+ * requests, like redis-benchmark's at -P 1). The first few problems are
+ * described on stderr.
  * Exit status: 0 all good; 1 an error reply or a mismatch; 2 usage;
  * 3 connection, I/O, timeout or protocol failure.
  */
@@ -53,11 +66,18 @@
 #define INBUF_SIZE (1u << 20)
 /* Problems described on stderr before going quiet (the counts stay exact). */
 #define REPORT_MAX 5
+/* mix: most connections and most requests in flight per connection. A full
+ * batch of replies (D x ~140 bytes) then fits a connection's read buffer many
+ * times over. */
+#define MIX_CONNS_MAX 1000
+#define MIX_DEPTH_MAX 1000
+/* Widest zero padding of key numbers (--width). */
+#define WIDTH_MAX 20
 
-enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING };
+enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING, MODE_MIX };
 enum proto { PROTO_RESP, PROTO_MEMCACHE };
 
-static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping"};
+static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping", "mix"};
 
 /* One parsed reply; text points into the read buffer (valid until the next
  * read). */
@@ -85,13 +105,19 @@ typedef struct {
     int64_t first;
     uint64_t keys;
     const char *prefix;
+    int width; /* zero-pad key numbers to this many digits; 0: no padding */
     unsigned batch;
     int timeout_ms;
+    /* mix only */
+    uint64_t ops;
+    unsigned conns, depth, get_pct;
+    uint64_t seed;
 } options;
 
 typedef struct {
     uint64_t errors;     /* error replies and replies of the wrong kind */
-    uint64_t mismatches; /* wrong value, missing key, key that came back */
+    uint64_t mismatches; /* wrong value, missing key, key that came back;
+                            in mix, GET misses */
     unsigned reported;
 } tally;
 
@@ -214,11 +240,17 @@ static void resp_arg(buf *b, const char *s, size_t len)
     buf_add(b, "\r\n", 2);
 }
 
+/* Key n as text: prefix, then n zero-padded to o->width digits. */
+static int format_key(const options *o, int64_t n, char key[KEY_MAX])
+{
+    return snprintf(key, KEY_MAX, "%s%0*" PRId64, o->prefix, o->width, n);
+}
+
 /* Append the request for key n in the current mode. */
 static void add_request(buf *b, const options *o, int64_t n)
 {
     char key[KEY_MAX];
-    int kl = snprintf(key, sizeof key, "%s%" PRId64, o->prefix, n);
+    int kl = format_key(o, n, key);
     char value[VALUE_LEN];
 
     if (o->proto == PROTO_RESP) {
@@ -241,6 +273,8 @@ static void add_request(buf *b, const options *o, int64_t n)
         case MODE_PING:
             buf_add(b, "*1\r\n$4\r\nPING\r\n", 14);
             break;
+        case MODE_MIX: /* built by add_mix_request */
+            break;
         }
         return;
     }
@@ -261,7 +295,17 @@ static void add_request(buf *b, const options *o, int64_t n)
     case MODE_PING:
         buf_add(b, "version\r\n", 9);
         break;
+    case MODE_MIX:
+        break;
     }
+}
+
+/* mix: append a GET (is_get) or a SET of key n's value, in either protocol. */
+static void add_mix_request(buf *b, const options *o, int64_t n, bool is_get)
+{
+    options one = *o;
+    one.mode = is_get ? MODE_VERIFY : MODE_LOAD;
+    add_request(b, &one, n);
 }
 
 /* ---- reply parsers: 1 complete (*used set), 0 incomplete, -1 protocol error ---- */
@@ -485,6 +529,8 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
                  : (r->type == R_LINE && r->len >= 8 && memcmp(r->text, "VERSION ", 8) == 0))
             return;
         break;
+    case MODE_MIX: /* judged by check_mix_reply */
+        break;
     }
     t->errors++;
     report(t, "%s %s%" PRId64 ": unexpected %s reply \"%.*s\"", mode_names[o->mode], p, n,
@@ -615,20 +661,231 @@ static double quantile(const double *sorted, size_t n, double q)
     return sorted[i < n ? i : n - 1];
 }
 
+/* ---- mix: several connections, random keys, GETs and SETs ---- */
+
+/* One connection of the mix: its batch in flight and what each reply answers. */
+typedef struct {
+    int fd;
+    buf out;          /* the batch being sent */
+    size_t sent;      /* bytes of out written so far */
+    inbuf in;
+    unsigned count;   /* requests in the batch */
+    unsigned got;     /* replies checked so far */
+    int64_t *keys;    /* key of each request of the batch */
+    bool *is_get;     /* GET (true) or SET of each request */
+    double started;   /* when the batch's first byte went out */
+} mix_conn;
+
+/* The reply to a mix request for key n: a GET hits (a value of any 128 bytes:
+ * other benchmarks may have overwritten it) or misses (counted); a SET says
+ * OK / STORED. */
+static void check_mix_reply(const options *o, int64_t n, bool is_get, const reply *r, tally *t)
+{
+    if (is_error_reply(r)) {
+        t->errors++;
+        report(t, "mix %s %s%" PRId64 ": error reply: %.*s", is_get ? "GET" : "SET", o->prefix,
+               n, (int)(r->len > 200 ? 200 : r->len), r->text);
+        return;
+    }
+    bool resp = o->proto == PROTO_RESP;
+    if (is_get) {
+        if (r->type == R_NIL) {
+            t->mismatches++;
+            return;
+        }
+        if (r->type == R_BULK && r->len == VALUE_LEN)
+            return;
+    } else if (resp ? (r->type == R_STATUS && text_is(r, "OK"))
+                    : (r->type == R_LINE && text_is(r, "STORED"))) {
+        return;
+    }
+    t->errors++;
+    report(t, "mix %s %s%" PRId64 ": unexpected %s reply \"%.*s\"", is_get ? "GET" : "SET",
+           o->prefix, n, type_name(r->type), (int)(r->len > 60 ? 60 : r->len),
+           r->text ? r->text : "");
+}
+
+/* Fill connection c's next batch of count requests from the generator. */
+static void mix_next_batch(mix_conn *c, const options *o, unsigned count, uint64_t *rng,
+                           uint64_t *gets)
+{
+    c->out.len = 0;
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t r = splitmix64(rng);
+        /* The low bits pick the key, the high bits GET or SET: the two are
+         * independent. A modulo bias of keys / 2^32 is far below noise. */
+        int64_t n = o->first + (int64_t)((r & 0xFFFFFFFFull) % o->keys);
+        bool g = (r >> 32) % 100 < o->get_pct;
+        c->keys[i] = n;
+        c->is_get[i] = g;
+        *gets += g;
+        add_mix_request(&c->out, o, n, g);
+    }
+    c->count = count;
+    c->got = 0;
+    c->sent = 0;
+    c->started = now_s();
+}
+
+/* Read what connection c has and check the replies; true when its batch is
+ * complete. Dies on EOF, I/O or protocol errors. */
+static bool mix_read(mix_conn *c, const options *o, tally *t)
+{
+    inbuf *in = &c->in;
+    if (in->start > 0) {
+        memmove(in->p, in->p + in->start, in->end - in->start);
+        in->end -= in->start;
+        in->start = 0;
+    }
+    ssize_t r = read(c->fd, in->p + in->end, INBUF_SIZE - in->end);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return false;
+        die(3, "read: %s", strerror(errno));
+    }
+    if (r == 0)
+        die(3, "server closed a connection after %u of %u replies of a batch", c->got, c->count);
+    in->end += (size_t)r;
+    while (c->got < c->count) {
+        reply rep = {0};
+        size_t used = 0;
+        int pr = o->proto == PROTO_RESP
+                     ? parse_resp(in->p + in->start, in->end - in->start, &used, &rep)
+                     : parse_memcache(in->p + in->start, in->end - in->start, &used, &rep);
+        if (pr < 0)
+            die(3, "protocol error in a mix reply: \"%.*s\"",
+                (int)(in->end - in->start > 60 ? 60 : in->end - in->start), in->p + in->start);
+        if (pr == 0)
+            break;
+        check_mix_reply(o, c->keys[c->got], c->is_get[c->got], &rep, t);
+        in->start += used;
+        c->got++;
+    }
+    if (c->got < c->count)
+        return false;
+    if (in->end > in->start)
+        die(3, "%zu unexpected bytes after the replies of a batch", in->end - in->start);
+    in->start = in->end = 0;
+    return true;
+}
+
+/* The mix mode: o->ops requests over o->conns connections, o->depth in flight
+ * on each; one poll() over every connection drives them all. */
+static int run_mix(const options *o)
+{
+    unsigned nc = o->conns;
+    mix_conn *cs = calloc(nc, sizeof *cs);
+    struct pollfd *pfds = calloc(nc, sizeof *pfds);
+    /* One latency figure per batch; at most ops / depth + one short batch per
+     * connection. */
+    size_t lat_cap = (size_t)(o->ops / o->depth) + nc + 1, nlat = 0;
+    double *lat = malloc(lat_cap * sizeof *lat);
+    if (cs == NULL || pfds == NULL || lat == NULL)
+        die(3, "out of memory");
+    uint64_t rng = o->seed, issued = 0, done = 0, gets = 0;
+    tally t = {0};
+    double t0 = now_s();
+    for (unsigned i = 0; i < nc; i++) {
+        cs[i].fd = connect_to(o);
+        cs[i].in.p = malloc(INBUF_SIZE); /* untouched pages cost nothing */
+        cs[i].keys = malloc(o->depth * sizeof *cs[i].keys);
+        cs[i].is_get = malloc(o->depth * sizeof *cs[i].is_get);
+        if (cs[i].in.p == NULL || cs[i].keys == NULL || cs[i].is_get == NULL)
+            die(3, "out of memory");
+        cs[i].count = 0;
+        pfds[i].fd = cs[i].fd;
+    }
+    t0 = now_s(); /* connecting is not part of the run */
+    for (unsigned i = 0; i < nc && issued < o->ops; i++) {
+        unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
+        mix_next_batch(&cs[i], o, k, &rng, &gets);
+        issued += k;
+    }
+    while (done < o->ops) {
+        for (unsigned i = 0; i < nc; i++) {
+            mix_conn *c = &cs[i];
+            /* An idle connection (no work left for it) is left out of poll. */
+            pfds[i].fd = c->got < c->count ? c->fd : -1;
+            pfds[i].events = POLLIN | (c->sent < c->out.len ? POLLOUT : 0);
+            pfds[i].revents = 0;
+        }
+        int pr = poll(pfds, nc, o->timeout_ms);
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            die(3, "poll: %s", strerror(errno));
+        }
+        if (pr == 0)
+            die(3, "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64 " requests done)",
+                o->timeout_ms, done, o->ops);
+        for (unsigned i = 0; i < nc; i++) {
+            mix_conn *c = &cs[i];
+            short ev = pfds[i].revents;
+            if (ev == 0)
+                continue;
+            if ((ev & POLLOUT) && c->sent < c->out.len) {
+                ssize_t w = write(c->fd, c->out.p + c->sent, c->out.len - c->sent);
+                if (w < 0 && errno != EAGAIN && errno != EINTR)
+                    die(3, "write: %s", strerror(errno));
+                if (w > 0)
+                    c->sent += (size_t)w;
+            }
+            if (!(ev & (POLLIN | POLLHUP | POLLERR)) || !mix_read(c, o, &t))
+                continue;
+            if (nlat < lat_cap)
+                lat[nlat++] = now_s() - c->started;
+            done += c->count;
+            c->count = c->got = 0;
+            c->out.len = c->sent = 0;
+            if (issued < o->ops) {
+                unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
+                mix_next_batch(c, o, k, &rng, &gets);
+                issued += k;
+            }
+        }
+    }
+    double secs = now_s() - t0;
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+    printf("mix %" PRIu64 " ops: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
+           " misses, %" PRIu64 " gets, %" PRIu64 " sets, latency ms p50 %.3f p99 %.3f max %.3f\n",
+           o->ops, secs, secs > 0 ? (double)o->ops / secs : 0.0, t.errors, t.mismatches, gets,
+           o->ops - gets, quantile(lat, nlat, 0.5) * 1e3, quantile(lat, nlat, 0.99) * 1e3,
+           nlat ? lat[nlat - 1] * 1e3 : 0.0);
+    for (unsigned i = 0; i < nc; i++) {
+        close(cs[i].fd);
+        free(cs[i].out.p);
+        free(cs[i].in.p);
+        free(cs[i].keys);
+        free(cs[i].is_get);
+    }
+    free(cs);
+    free(pfds);
+    free(lat);
+    return t.errors == 0 ? 0 : 1;
+}
+
 static void usage(FILE *f)
 {
-    fputs("usage: ebb-loadgen load|verify|drain|gone|ping [options]\n"
+    fputs("usage: ebb-loadgen load|verify|drain|gone|ping|mix [options]\n"
           "  -H, --host H        server address [127.0.0.1]\n"
           "  -p, --port P        server port [6379]\n"
           "  -P, --proto X       resp (ebb, redis) or memcache [resp]\n"
           "  -n, --keys N        number of keys [1000000]\n"
           "  -f, --first F       first key number [0]\n"
           "  -k, --prefix S      key prefix [key:]\n"
+          "  -w, --width W       zero-pad key numbers to W digits [0: no padding]\n"
           "  -b, --batch B       commands per pipelined batch [1000]\n"
           "  -t, --timeout SEC   give up after SEC seconds without progress [30]\n"
+          "mix only:\n"
+          "  -o, --ops N         requests in all [1000000]\n"
+          "  -c, --conns C       connections [50]\n"
+          "  -d, --depth D       requests in flight per connection [1]\n"
+          "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
+          "  -s, --seed S        random seed [1]\n"
           "Modes: load SETs every key to a 128-byte value derived from it; verify GETs\n"
           "and compares every value; drain DELetes every key one by one; gone checks\n"
-          "that no key exists; ping checks that the server answers.\n"
+          "that no key exists; ping checks that the server answers; mix sends random\n"
+          "GETs and SETs over the key range (misses are counted, not errors).\n"
           "Exit: 0 ok, 1 error reply or mismatch, 2 usage, 3 connection/protocol failure.\n",
           f);
 }
@@ -653,16 +910,25 @@ int main(int argc, char **argv)
                  .first = 0,
                  .keys = 1000000,
                  .prefix = "key:",
+                 .width = 0,
                  .batch = 1000,
-                 .timeout_ms = 30000};
+                 .timeout_ms = 30000,
+                 .ops = 1000000,
+                 .conns = 50,
+                 .depth = 1,
+                 .get_pct = 90,
+                 .seed = 1};
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
         {"proto", required_argument, NULL, 'P'},  {"keys", required_argument, NULL, 'n'},
         {"first", required_argument, NULL, 'f'},  {"prefix", required_argument, NULL, 'k'},
         {"batch", required_argument, NULL, 'b'},  {"timeout", required_argument, NULL, 't'},
+        {"width", required_argument, NULL, 'w'},  {"ops", required_argument, NULL, 'o'},
+        {"conns", required_argument, NULL, 'c'},  {"depth", required_argument, NULL, 'd'},
+        {"get-pct", required_argument, NULL, 'g'}, {"seed", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:b:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'H': o.host = optarg; break;
         case 'p': num_arg("port", optarg, 1, 65535); o.port = optarg; break;
@@ -685,7 +951,13 @@ int main(int argc, char **argv)
             }
             o.prefix = optarg;
             break;
+        case 'w': o.width = (int)num_arg("width", optarg, 0, WIDTH_MAX); break;
         case 'b': o.batch = (unsigned)num_arg("batch", optarg, 1, 100000); break;
+        case 'o': o.ops = (uint64_t)num_arg("ops", optarg, 1, INT64_MAX / 2); break;
+        case 'c': o.conns = (unsigned)num_arg("conns", optarg, 1, MIX_CONNS_MAX); break;
+        case 'd': o.depth = (unsigned)num_arg("depth", optarg, 1, MIX_DEPTH_MAX); break;
+        case 'g': o.get_pct = (unsigned)num_arg("get-pct", optarg, 0, 100); break;
+        case 's': o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX); break;
         case 't': o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -706,6 +978,11 @@ int main(int argc, char **argv)
     o.mode = (enum mode)m;
     if (o.mode == MODE_PING)
         o.keys = 1;
+    if (o.mode == MODE_MIX) {
+        if (o.keys == 0 || o.keys > UINT32_MAX)
+            die(2, "mix needs 1 .. %" PRIu32 " keys", UINT32_MAX);
+        return run_mix(&o);
+    }
 
     int fd = connect_to(&o);
     inbuf in = {.p = malloc(INBUF_SIZE)};
