@@ -384,7 +384,7 @@ dat=$out/throughput.dat
             "$(p50_of "$t" ebb)" "$(p99_of "$t" ebb)" "$(p50_of "$t" redis)" "$(p99_of "$t" redis)"
     done
     echo
-    echo "Targets (issue 5):"
+    echo "Targets:"
     echo
     for t in set get; do
         T=${t^^}
