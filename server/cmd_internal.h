@@ -7,6 +7,7 @@
 #define EBB_CMD_INTERNAL_H
 
 #include "commands.h"
+#include "strbuf.h"
 
 extern const char ERR_SYNTAX[];
 extern const char ERR_NOT_INT[];
@@ -86,6 +87,33 @@ uint64_t cmd_evict_used(const cmd_server *s);
 void cmd_scan(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
 void cmd_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
 void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+
+/* Per-command lines of INFO commandstats and latencystats (commands.c). */
+void cmd_render_commandstats(cmd_server *s, strbuf *b);
+void cmd_render_latencystats(cmd_server *s, strbuf *b);
+
+/* introspect.c */
+void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, size_t argc,
+                     int64_t duration_us);
+void cmd_slowlog_free(cmd_server *s);
+void cmd_slowlog_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_slowlog_len(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_slowlog_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_slowlog_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_monitor(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+/* Forget c as a monitor (it is going away). */
+void cmd_monitor_forget(cmd_server *s, cmd_client *c);
+/* Send one command line to every monitor but `from` (redact: hide the
+ * arguments, for AUTH and HELLO). */
+void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *argv, size_t argc,
+                      bool redact);
+void cmd_client_kill(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_object(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_object_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_latency_latest(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+void cmd_latency_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
+/* Count an error reply by its first word (INFO errorstats). */
+void cmd_count_error(cmd_server *s, const char *msg);
 
 /* memory.c */
 void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);

@@ -82,6 +82,9 @@ H(cmd_client_setinfo);
 H(cmd_client_list);
 H(cmd_client_info);
 H(cmd_client_help);
+H(cmd_client_noop);
+H(cmd_latency_histogram);
+H(cmd_latency_help);
 H(cmd_command);
 H(cmd_command_count);
 H(cmd_command_docs);
@@ -131,7 +134,51 @@ static const cmd_def client_subs[] = {
      "2.4.0", "Lists open connections."},
     {"info", 2, CMD_STALE, 0, 0, 0, cmd_client_info, NULL, "connection", "6.2.0",
      "Returns information about the connection."},
+    {"kill", -3, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_client_kill, NULL, "connection", "2.4.0",
+     "Terminates open connections."},
+    {"no-evict", 3, CMD_STALE, 0, 0, 0, cmd_client_noop, NULL, "connection", "7.0.0",
+     "Accepted for compatibility; ebb never evicts clients."},
+    {"no-touch", 3, CMD_STALE, 0, 0, 0, cmd_client_noop, NULL, "connection", "7.2.0",
+     "Accepted for compatibility; reads always count as accesses."},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_client_help, NULL, "connection", "5.0.0",
+     "Returns helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def slowlog_subs[] = {
+    {"get", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_get, NULL, "server", "2.2.12",
+     "Returns the slow log's entries."},
+    {"len", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_len, NULL, "server", "2.2.12",
+     "Returns the number of entries in the slow log."},
+    {"reset", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_reset, NULL, "server", "2.2.12",
+     "Clears all entries from the slow log."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_slowlog_help, NULL, "server", "6.2.0",
+     "Show helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def object_subs[] = {
+    {"encoding", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the internal encoding of a value (as Redis would name it)."},
+    {"freq", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "4.0.0",
+     "Returns the logarithmic access frequency counter of a Redis object."},
+    {"idletime", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the time since the last access to a key (LRU policies)."},
+    {"refcount", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the reference count of a value."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_object_help, NULL, "generic", "6.2.0",
+     "Returns helpful text about the different subcommands."},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def latency_subs[] = {
+    {"latest", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_latest, NULL, "server", "2.8.13",
+     "Returns the longest event-loop stall since start or reset."},
+    {"histogram", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_histogram, NULL, "server",
+     "7.0.0", "Returns the cumulative distribution of latencies of commands."},
+    {"reset", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_reset, NULL, "server", "2.8.13",
+     "Resets the stall record."},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",
      "Returns helpful text about the different subcommands."},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
@@ -215,6 +262,14 @@ static const cmd_def commands[] = {
      "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]."},
     {"memory", -2, CMD_STALE, 0, 0, 0, NULL, memory_subs, "server", "4.0.0",
      "A container for memory diagnostics commands."},
+    {"slowlog", -2, CMD_STALE, 0, 0, 0, NULL, slowlog_subs, "server", "2.2.12",
+     "A container for slow log commands."},
+    {"latency", -2, CMD_STALE, 0, 0, 0, NULL, latency_subs, "server", "2.8.13",
+     "A container for latency diagnostics commands."},
+    {"monitor", 1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_monitor, NULL, "server", "1.0.0",
+     "Listens for all requests received by the server in real time."},
+    {"object", -2, CMD_READONLY, 0, 0, 0, NULL, object_subs, "generic", "2.2.3",
+     "A container for object introspection commands."},
     {"shrink", -1, CMD_ADMIN, 0, 0, 0, cmd_shrink, NULL, "server", "0.1.0",
      "Shrinks tables now and gives freed memory back: SHRINK [namespace] [ASYNC]."},
     /* string */
@@ -288,6 +343,43 @@ static const cmd_def commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+static size_t count_subs(const cmd_def *subs)
+{
+    size_t n = 0;
+    while (subs[n].name != NULL)
+        n++;
+    return n;
+}
+
+/* Rows of every table (top level, then each container's subcommands in
+ * order), numbered for the per-command counters. */
+static size_t total_rows(void)
+{
+    size_t n = NCOMMANDS;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].subs != NULL)
+            n += count_subs(commands[i].subs);
+    return n;
+}
+
+static size_t row_index(const cmd_def *d)
+{
+    if (d >= commands && d < commands + NCOMMANDS)
+        return (size_t)(d - commands);
+    size_t base = NCOMMANDS;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const cmd_def *subs = commands[i].subs;
+        if (subs == NULL)
+            continue;
+        size_t n = count_subs(commands[i].subs);
+        if (d >= subs && d < subs + n)
+            return base + (size_t)(d - subs);
+        base += n;
+    }
+    assert(!"a row outside the command tables");
+    return 0;
+}
+
 /* Case-insensitive lookup by name: the first byte narrows the search to a
  * handful of rows, then lengths and bytes are compared. Cheaper than hashing
  * for ~40 rows and allocation-free. */
@@ -310,19 +402,13 @@ static const cmd_def *find_command(const char *name, size_t len)
     return find_in(commands, NCOMMANDS, name, len);
 }
 
-static size_t count_subs(const cmd_def *subs)
-{
-    size_t n = 0;
-    while (subs[n].name != NULL)
-        n++;
-    return n;
-}
 
 /* ---- Replies shared by handlers -------------------------------------------- */
 
 void cmd_reply_error(cmd_server *s, cmd_client *c, const char *msg)
 {
     STAT_INC(&s->st, total_error_replies);
+    cmd_count_error(s, msg);
     resp_add_error(&c->out, msg);
 }
 
@@ -1081,6 +1167,9 @@ static void cmd_config_resetstat(cmd_server *s, cmd_client *c, const resp_view *
     s->stall_max_us = 0;
     s->stall_cause[0] = '\0';
     memset(&s->latency, 0, sizeof s->latency);
+    memset(s->cmdstats, 0, total_rows() * sizeof *s->cmdstats);
+    memset(s->errorstats, 0, sizeof s->errorstats);
+    s->nerrorstats = 0;
     s->evicted_keys = 0;
     s->expire_cycles_cut = 0;
     resp_add_ok(&c->out);
@@ -1619,6 +1708,170 @@ static void cmd_decrby(cmd_server *s, cmd_client *c, const resp_view *argv, size
     incr_generic(s, c, &argv[1], -by);
 }
 
+static void cmd_client_noop(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    if (!cmd_arg_is(&argv[2], "on") && !cmd_arg_is(&argv[2], "off")) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+/* The full name of row d ("get", "config|get") into dst. */
+static void full_name(const cmd_def *d, char *dst, size_t cap)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const cmd_def *subs = commands[i].subs;
+        if (subs != NULL && d >= subs && d < subs + count_subs(commands[i].subs)) {
+            snprintf(dst, cap, "%s|%s", commands[i].name, d->name);
+            return;
+        }
+    }
+    snprintf(dst, cap, "%s", d->name);
+}
+
+/* Visit every row (top level then subcommands) with its counters. */
+static void each_row(cmd_server *s, void (*fn)(const cmd_def *, cmd_stat *, void *), void *arg)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        fn(&commands[i], &s->cmdstats[row_index(&commands[i])], arg);
+        if (commands[i].subs != NULL)
+            for (size_t j = 0; commands[i].subs[j].name != NULL; j++)
+                fn(&commands[i].subs[j], &s->cmdstats[row_index(&commands[i].subs[j])], arg);
+    }
+}
+
+static void render_cmdstat(const cmd_def *d, cmd_stat *st, void *arg)
+{
+    if (st->calls == 0 && st->rejected == 0 && st->failed == 0)
+        return;
+    char name[64];
+    full_name(d, name, sizeof name);
+    strbuf_printf(arg, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                       "failed_calls=%llu\r\n",
+                  name, (unsigned long long)st->calls, (unsigned long long)st->usec,
+                  st->calls > 0 ? (double)st->usec / (double)st->calls : 0.0,
+                  (unsigned long long)st->rejected, (unsigned long long)st->failed);
+}
+
+void cmd_render_commandstats(cmd_server *s, strbuf *b)
+{
+    each_row(s, render_cmdstat, b);
+}
+
+static void render_latency(const cmd_def *d, cmd_stat *st, void *arg)
+{
+    if (st->calls == 0)
+        return;
+    char name[64];
+    full_name(d, name, sizeof name);
+    strbuf_printf(arg, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n", name,
+                  (double)latency_percentile(&st->hist, 0.50) / 1000.0,
+                  (double)latency_percentile(&st->hist, 0.99) / 1000.0,
+                  (double)latency_percentile(&st->hist, 0.999) / 1000.0);
+}
+
+void cmd_render_latencystats(cmd_server *s, strbuf *b)
+{
+    each_row(s, render_latency, b);
+}
+
+/* LATENCY HISTOGRAM: Redis 7's shape, a map of command -> {calls,
+ * histogram_usec: {bucket: cumulative count}} with power-of-two buckets in
+ * microseconds. */
+typedef struct {
+    cmd_client *c;
+    const resp_view *names;
+    size_t nnames;
+    size_t count;   /* first pass: rows to emit */
+    bool emit;
+} histo_ctx;
+
+static bool histo_wanted(const histo_ctx *h, const cmd_def *d, const cmd_stat *st)
+{
+    if (st->calls == 0)
+        return false;
+    if (h->nnames == 0)
+        return true;
+    char name[64];
+    full_name(d, name, sizeof name);
+    for (size_t i = 0; i < h->nnames; i++)
+        if (strlen(name) == h->names[i].len && strncasecmp(name, h->names[i].ptr, h->names[i].len) == 0)
+            return true;
+    return false;
+}
+
+static void histo_row(const cmd_def *d, cmd_stat *st, void *arg)
+{
+    histo_ctx *h = arg;
+    if (!histo_wanted(h, d, st))
+        return;
+    if (!h->emit) {
+        h->count++;
+        return;
+    }
+    resp_out *o = &h->c->out;
+    char name[64];
+    full_name(d, name, sizeof name);
+    resp_add_bulkstr(o, name);
+    resp_add_map(o, 2);
+    resp_add_bulkstr(o, "calls");
+    resp_add_int(o, (long long)st->calls);
+    resp_add_bulkstr(o, "histogram_usec");
+    /* Cumulative counts at 1, 2, 4, ... µs up to the bucket of the maximum. */
+    uint64_t top_us = st->hist.max_ns / 1000 + 1, steps = 0;
+    for (uint64_t b = 1; ; b <<= 1) {
+        steps++;
+        if (b >= top_us)
+            break;
+    }
+    resp_add_map(o, steps);
+    for (uint64_t b = 1, k = 0; k < steps; b <<= 1, k++) {
+        uint64_t n = 0;
+        for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+            if (st->hist.bucket[i] == 0)
+                continue;
+            /* A bucket counts toward b when all of it is at most b µs. */
+            uint64_t lo = i < LATENCY_SUB ? i : (1ull << (i / LATENCY_SUB)) +
+                                                  ((1ull << (i / LATENCY_SUB)) / LATENCY_SUB) *
+                                                      (i % LATENCY_SUB);
+            if (lo <= b * 1000)
+                n += st->hist.bucket[i];
+        }
+        resp_add_int(o, (long long)b);
+        resp_add_int(o, (long long)n);
+    }
+}
+
+static void cmd_latency_histogram(cmd_server *s, cmd_client *c, const resp_view *argv,
+                                  size_t argc)
+{
+    histo_ctx h = {.c = c, .names = argv + 2, .nnames = argc - 2};
+    each_row(s, histo_row, &h);
+    resp_add_map(&c->out, h.count);
+    h.emit = true;
+    each_row(s, histo_row, &h);
+}
+
+static void cmd_latency_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+{
+    static const char *const lines[] = {
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LATEST",
+        "    Return the longest event-loop stall and what caused it.",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for the",
+        "    specified command names. If no commands are specified then all histograms are",
+        "    replied.",
+        "RESET",
+        "    Reset the stall record.",
+        "HELP",
+        "    Print this help.",
+        NULL,
+    };
+    reply_help(c, lines);
+}
+
 /* ---- Dispatcher ------------------------------------------------------------------- */
 
 /* Wall clock in ns: one vDSO call per command gives both the TTL clock and
@@ -1685,10 +1938,12 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     c->last_cmd = d->name;
     c->last_sub = NULL;
     if (!c->authed && !(d->flags & CMD_NO_AUTH)) {
+        s->cmdstats[row_index(d)].rejected++;
         cmd_reply_error(s, c, "NOAUTH Authentication required.");
         return;
     }
     if (!arity_ok(d, argc)) {
+        s->cmdstats[row_index(d)].rejected++;
         reply_wrong_arity(s, c, d->name);
         return;
     }
@@ -1703,10 +1958,11 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
                 upper[i] = (char)toupper((unsigned char)d->name[i]);
             upper[i] = '\0';
             cmd_reply_errorf(s, c, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                         (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
+                             (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
             return;
         }
         if (!arity_ok(sub, argc)) {
+            s->cmdstats[row_index(sub)].rejected++;
             char full[64];
             snprintf(full, sizeof full, "%s|%s", d->name, sub->name);
             reply_wrong_arity(s, c, full);
@@ -1715,16 +1971,32 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
         c->last_sub = sub->name;
         d = sub;
     }
-    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_before_write(s, c))
+    cmd_stat *st = &s->cmdstats[row_index(d)];
+    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_before_write(s, c)) {
+        st->rejected++;
         return;
+    }
+    if (s->monitors > 0) {
+        bool redact = d->fn == cmd_auth || (d->fn == cmd_hello && argc > 2);
+        cmd_monitor_feed(s, c, argv, argc, redact);
+    }
+    uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, argv, argc);
     /* Service time: from here to the reply being queued, as Redis counts. */
     int64_t took_ns = now_ns() - start_ns;
     if (took_ns < 0)
         took_ns = 0; /* the wall clock stepped back */
+    st->calls++;
+    st->usec += (uint64_t)took_ns / 1000;
+    if (s->st.total_error_replies != errors_before)
+        st->failed++;
+    latency_add(&st->hist, (uint64_t)took_ns);
     latency_add(&s->latency, (uint64_t)took_ns);
-    if (took_ns / 1000 > s->stall_max_us)
-        cmd_note_stall(s, "command", d->name, took_ns / 1000);
+    int64_t took_us = took_ns / 1000;
+    if (took_us > s->stall_max_us)
+        cmd_note_stall(s, "command", d->name, took_us);
+    if (took_us >= s->cfg.slowlog_slower_than.num && s->cfg.slowlog_slower_than.num >= 0)
+        cmd_slowlog_add(s, c, argv, argc, took_us);
 }
 
 size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c)
@@ -1772,6 +2044,9 @@ int64_t cmd_now_us(void)
 bool cmd_server_init(cmd_server *s)
 {
     memset(s, 0, sizeof *s);
+    s->cmdstats = calloc(total_rows(), sizeof *s->cmdstats);
+    if (s->cmdstats == NULL)
+        return false;
     s->next_client_id = 1;
     s->start_us = cmd_now_us();
     s->config_file = "";
@@ -1810,6 +2085,9 @@ bool cmd_server_start(cmd_server *s)
 void cmd_server_deinit(cmd_server *s)
 {
     cmd_shrink_jobs_free(s);
+    cmd_slowlog_free(s);
+    free(s->cmdstats);
+    s->cmdstats = NULL;
     db_destroy(s->db);
     s->db = NULL;
     config_deinit(&s->cfg);
@@ -1933,6 +2211,7 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
 
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
+    cmd_monitor_forget(s, c);
     if (c->blocked)
         cmd_shrink_jobs_forget(s, c);
     if (c->prev != NULL)

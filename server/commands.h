@@ -25,6 +25,25 @@
 
 typedef struct cmd_client cmd_client;
 
+/* Per-command counters (INFO commandstats, LATENCY HISTOGRAM). */
+typedef struct {
+    uint64_t calls;     /* handler ran */
+    uint64_t usec;      /* total service time */
+    uint64_t rejected;  /* refused before running (arity, NOAUTH, -OOM) */
+    uint64_t failed;    /* ran and replied an error */
+    latency_hist hist;
+} cmd_stat;
+
+/* Errors by their first word (INFO errorstats), at most CMD_ERRORSTATS_MAX
+ * kinds, as Redis caps them at 128. */
+#define CMD_ERRORSTATS_MAX 128
+typedef struct {
+    char name[32];
+    uint64_t count;
+} cmd_errorstat;
+
+typedef struct slowlog_entry slowlog_entry;
+
 /* Server-wide state the handlers work on. Owned by main; the commands layer
  * only reads and updates it. */
 typedef struct cmd_server {
@@ -56,6 +75,13 @@ typedef struct cmd_server {
      * meanwhile. */
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     latency_hist latency;       /* service time of every command */
+    cmd_stat *cmdstats;         /* one per command table row (commands.c) */
+    cmd_errorstat errorstats[CMD_ERRORSTATS_MAX];
+    size_t nerrorstats;
+    slowlog_entry *slowlog;     /* ring of slowlog-max-len entries */
+    size_t slowlog_len, slowlog_head, slowlog_cap;
+    uint64_t slowlog_next_id;
+    size_t monitors;            /* clients in MONITOR mode */
     int64_t stall_max_us;
     char stall_cause[48];
     uint64_t startup_used;      /* used_memory once the server was ready */
@@ -66,6 +92,10 @@ typedef struct cmd_server {
     /* Set by the connection layer: called when a blocked client has its
      * reply (a SHRINK finished) and may be flushed and read again. */
     void (*client_ready)(cmd_client *c);
+    /* Set by the connection layer: send what c->out holds now (MONITOR
+     * feeds), and close a client at once (CLIENT KILL of another client). */
+    void (*client_flush)(cmd_client *c);
+    void (*client_kill)(cmd_client *c);
 } cmd_server;
 
 /* One client as the commands layer sees it. The connection layer embeds it,
@@ -87,6 +117,7 @@ struct cmd_client {
     bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
     bool blocked;               /* waiting for a reply (SHRINK): read nothing more */
     bool authed;                /* may run commands (AUTH done, or no requirepass) */
+    bool monitor;               /* MONITOR: receives every command run */
     cmd_client *prev, *next;    /* registry links */
 };
 

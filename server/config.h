@@ -65,6 +65,11 @@
       "password clients must give with AUTH (empty: none)")                      \
     X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0,                \
       "refuse to listen on a non-loopback address without requirepass")          \
+    X(slowlog_slower_than, "slowlog-log-slower-than", CFG_INT, "10000", -1,       \
+      9223372036854775807LL, CFG_RUNTIME,                                        \
+      "log commands slower than this many microseconds (-1: none, 0: all)")      \
+    X(slowlog_max_len, "slowlog-max-len", CFG_INT, "128", 0, 1000000,            \
+      CFG_RUNTIME, "entries the slow log keeps")                                 \
     X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME,                            \
       "snapshots: always off, ebb keeps no data on disk")                        \
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME,              \

@@ -415,6 +415,24 @@ static void on_client_ready(cmd_client *cl)
     process_input(c);
 }
 
+/* MONITOR feed for a client other than the one being served. */
+static void on_client_flush(cmd_client *cl)
+{
+    conn *c = (conn *)cl;
+    flush_replies(c);
+    if (c->closing)
+        close_when_flushed(c);
+}
+
+/* CLIENT KILL of another client. */
+static void on_client_kill(cmd_client *cl)
+{
+    conn *c = (conn *)cl;
+    log_write(LOG_VERBOSE, "Client id=%llu addr=%s killed by CLIENT KILL",
+              (unsigned long long)c->cl.id, c->cl.addr);
+    conn_free(c);
+}
+
 void conn_cron(void)
 {
     int64_t now = cmd_now_us();
@@ -520,6 +538,8 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     g.base = base;
     g.srv = srv;
     srv->client_ready = on_client_ready;
+    srv->client_flush = on_client_flush;
+    srv->client_kill = on_client_kill;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     if (g.resume_accept == NULL) {
         snprintf(err, errlen, "out of memory");

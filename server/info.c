@@ -237,32 +237,56 @@ static void sec_latencystats(cmd_server *s, strbuf *b)
                   (double)latency_percentile(h, 0.99) / 1000.0,
                   (double)latency_percentile(h, 0.999) / 1000.0, (double)h->max_ns / 1000.0,
                   (unsigned long long)h->count);
+    cmd_render_latencystats(s, b);
+}
+
+static void sec_commandstats(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b, "# Commandstats\r\n");
+    cmd_render_commandstats(s, b);
+}
+
+static void sec_errorstats(cmd_server *s, strbuf *b)
+{
+    strbuf_printf(b, "# Errorstats\r\n");
+    for (size_t i = 0; i < s->nerrorstats; i++)
+        strbuf_printf(b, "errorstat_%s:count=%llu\r\n", s->errorstats[i].name,
+                      (unsigned long long)s->errorstats[i].count);
 }
 
 typedef struct {
     const char *name;
     void (*render)(cmd_server *, strbuf *);
+    bool in_default; /* part of a bare INFO; the others need their name or "all" */
 } info_section;
 
 static const info_section sections[] = {
-    {"server", sec_server},     {"clients", sec_clients},   {"memory", sec_memory},
-    {"stats", sec_stats},       {"keyspace", sec_keyspace}, {"namespaces", sec_namespaces},
-    {"table", sec_table},       {"latencystats", sec_latencystats},
+    {"server", sec_server, true},
+    {"clients", sec_clients, true},
+    {"memory", sec_memory, true},
+    {"stats", sec_stats, true},
+    {"errorstats", sec_errorstats, true},
+    {"keyspace", sec_keyspace, true},
+    {"namespaces", sec_namespaces, true},
+    {"table", sec_table, true},
+    {"commandstats", sec_commandstats, false},
+    {"latencystats", sec_latencystats, false},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 char *cmd_info_text(cmd_server *s, const resp_view *names, size_t n, size_t *len)
 {
     bool want[NSECTIONS];
-    bool all = n == 0;
+    bool all = false, dflt = n == 0;
     for (size_t i = 0; i < NSECTIONS; i++)
         want[i] = false;
     for (size_t j = 0; j < n; j++) {
         const resp_view *v = &names[j];
         if ((v->len == 3 && strncasecmp(v->ptr, "all", 3) == 0) ||
-            (v->len == 7 && strncasecmp(v->ptr, "default", 7) == 0) ||
             (v->len == 10 && strncasecmp(v->ptr, "everything", 10) == 0))
             all = true;
+        if (v->len == 7 && strncasecmp(v->ptr, "default", 7) == 0)
+            dflt = true;
         for (size_t i = 0; i < NSECTIONS; i++)
             if (strlen(sections[i].name) == v->len &&
                 strncasecmp(sections[i].name, v->ptr, v->len) == 0)
@@ -271,7 +295,7 @@ char *cmd_info_text(cmd_server *s, const resp_view *names, size_t n, size_t *len
     strbuf b = {0};
     bool first = true;
     for (size_t i = 0; i < NSECTIONS; i++) {
-        if (!all && !want[i])
+        if (!all && !want[i] && !(dflt && sections[i].in_default))
             continue;
         if (!first)
             strbuf_add(&b, "\r\n", 2);

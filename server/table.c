@@ -1004,6 +1004,20 @@ table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len)
     return TABLE_OK;
 }
 
+table_status table_get_lru(table *t, int64_t key, uint32_t *stamp)
+{
+    gen *g;
+    uint64_t h;
+    bucket *b;
+    unsigned i;
+    if (!find_live(t, key, &g, &h, &b, &i))
+        return TABLE_NOT_FOUND;
+    uint32_t r = b->rec[i];
+    const chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
+    *stamp = c->lru != NULL ? c->lru[r & (REC_PER_CHUNK - 1)] : 0;
+    return TABLE_OK;
+}
+
 table_status table_get_expire(table *t, int64_t key, int64_t *at)
 {
     gen *g;

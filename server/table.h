@@ -136,6 +136,11 @@ table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len);
  * NOT_FOUND (and reclaimed) if it is missing or expired. */
 table_status table_get_expire(table *t, int64_t key, int64_t *at);
 
+/* The key's last-access stamp (TABLE_LRU_UNIT_MS units; 0 if never
+ * tracked), without touching it. NOT_FOUND (and reclaimed) if missing or
+ * expired. */
+table_status table_get_lru(table *t, int64_t key, uint32_t *stamp);
+
 /* Set the key's expire time (0: no TTL). NOT_FOUND if missing or expired;
  * NOMEM if its chunk's expire array cannot be mapped (nothing changed). The
  * caller decides what a time in the past means (Redis deletes the key). */
