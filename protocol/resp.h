@@ -96,11 +96,27 @@ typedef struct {
                            clients not authenticated yet */
     size_t max_bulk;    /* tighter bulk limit (0: RESP_MAX_BULK) */
 
+    /* Resuming (opt-in with `resumable`; in and out). On RESP_INCOMPLETE inside a
+     * multibulk request's arguments, resp_read sets these to where the
+     * unfinished argument starts (offset from buf) and how many complete
+     * arguments precede it; on any other outcome, to 0. A caller may pass them
+     * back when it calls again with the SAME request at the start of buf
+     * (the bytes before resume_off unchanged, more appended) and with
+     * argv[0 .. min(resume_argc, argv_cap)) still holding the views it got,
+     * moved along with buf if buf moved. Parsing then goes on from there, so
+     * a request arriving in many reads costs O(its size) in total instead of
+     * O(size^2). Zeros mean: parse from the start. */
+    bool resumable;
+    size_t resume_off;
+    size_t resume_argc;
+
     /* Set by resp_read. */
     size_t argc;        /* RESP_OK: views filled; RESP_ARGV_SMALL: views needed */
     size_t consumed;    /* RESP_OK: bytes used; otherwise 0 */
     size_t need;        /* RESP_INCOMPLETE: wait for at least this many bytes */
     char bad_byte;      /* RESP_ERR_EXPECTED_DOLLAR: the byte found instead */
+    bool over_limit;    /* RESP_ERR_MBULK_LEN / BULK_LEN: a well-formed length
+                           over the caller's tighter max_args / max_bulk */
 } resp_request;
 
 /* Parse one request from buf[0..len). See the contract above. Never reads

@@ -69,6 +69,19 @@ static inline size_t max_bulk(const resp_request *req)
     return req->max_bulk != 0 && req->max_bulk < RESP_MAX_BULK ? req->max_bulk : RESP_MAX_BULK;
 }
 
+/* Over a limit: say whether only the caller's tighter limit was passed. */
+static resp_status over_args(resp_request *req, long long n)
+{
+    req->over_limit = n <= (long long)RESP_MAX_ARGS;
+    return RESP_ERR_MBULK_LEN;
+}
+
+static resp_status bad_bulk(resp_request *req, long long bl)
+{
+    req->over_limit = bl >= 0 && bl <= (long long)RESP_MAX_BULK;
+    return RESP_ERR_BULK_LEN;
+}
+
 static resp_status incomplete(resp_request *req, size_t need)
 {
     req->need = need;
@@ -178,7 +191,8 @@ static inline hdr_result read_header(const char *p, const char *end, long long *
 
 /* ---- Multibulk ------------------------------------------------------------ */
 
-static resp_status read_multibulk(const char *buf, size_t len, resp_request *req)
+static resp_status read_multibulk(const char *buf, size_t len, resp_request *req,
+                                  size_t resume_off, size_t resume_argc)
 {
     const char *end = buf + len;
     const char *p = NULL;
@@ -191,7 +205,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         return incomplete(req, len + 2);
     case HDR_NEED_LF:
         if (n > (long long)max_args(req))
-            return RESP_ERR_MBULK_LEN;
+            return over_args(req, n);
         return incomplete(req, len + 1);
     case HDR_TOO_BIG:
         return RESP_ERR_MBULK_TOO_BIG;
@@ -199,7 +213,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         return RESP_ERR_MBULK_LEN;
     }
     if (n > (long long)max_args(req))
-        return RESP_ERR_MBULK_LEN;
+        return over_args(req, n);
     if (n <= 0) {
         /* `*0` and `*-1`: Redis drops them and runs nothing. */
         req->consumed = (size_t)(p - buf);
@@ -210,9 +224,26 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
     const size_t cap = req->argv_cap;
     resp_view *argv = req->argv;
 
-    for (size_t i = 0; i < argc; i++) {
+    /* Resume where the caller's last call on this request stopped: the
+     * arguments before resume_off were parsed then (and their views kept). */
+    size_t i = 0;
+    if (resume_argc > 0 && resume_argc < argc && resume_off > (size_t)(p - buf) &&
+        resume_off <= len) {
+        i = resume_argc;
+        p = buf + resume_off;
+    }
+/* An INCOMPLETE inside the arguments: remember where argument i starts. */
+#define INCOMPLETE_AT(need_)                                                     \
+    do {                                                                         \
+        req->resume_off = (size_t)(arg_start - buf);                            \
+        req->resume_argc = i;                                                    \
+        return incomplete(req, (need_));                                         \
+    } while (0)
+
+    for (; i < argc; i++) {
+        const char *arg_start = p;
         if (p == end)
-            return incomplete(req, len + 1); /* the type byte can be wrong */
+            INCOMPLETE_AT(len + 1); /* the type byte can be wrong */
         if (*p != '$') {
             req->bad_byte = *p;
             return RESP_ERR_EXPECTED_DOLLAR;
@@ -223,18 +254,18 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         case HDR_OK:
             break;
         case HDR_NEED:
-            return incomplete(req, len + 2); /* the header's CRLF is still to come */
+            INCOMPLETE_AT(len + 2); /* the header's CRLF is still to come */
         case HDR_NEED_LF:
             if (bl < 0 || bl > (long long)max_bulk(req))
-                return RESP_ERR_BULK_LEN;
-            return incomplete(req, len + 1);
+                return bad_bulk(req, bl);
+            INCOMPLETE_AT(len + 1);
         case HDR_TOO_BIG:
             return RESP_ERR_BULK_TOO_BIG;
         case HDR_BAD:
             return RESP_ERR_BULK_LEN;
         }
         if (bl < 0 || bl > (long long)max_bulk(req))
-            return RESP_ERR_BULK_LEN;
+            return bad_bulk(req, bl);
 
         size_t blen = (size_t)bl;
         size_t avail = (size_t)(end - data);
@@ -242,7 +273,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
             if (avail > blen && data[blen] != '\r')
                 return RESP_ERR_BULK_CRLF;
             /* Payload bytes cannot be wrong: the next verdict is at its CR. */
-            return incomplete(req, avail > blen ? len + 1 : (size_t)(data - buf) + blen + 1);
+            INCOMPLETE_AT(avail > blen ? len + 1 : (size_t)(data - buf) + blen + 1);
         }
         if (data[blen] != '\r' || data[blen + 1] != '\n')
             return RESP_ERR_BULK_CRLF;
@@ -252,6 +283,7 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         }
         p = data + blen + 2;
     }
+#undef INCOMPLETE_AT
 
     req->argc = argc;
     if (argc > cap)
@@ -432,10 +464,15 @@ resp_status resp_read(const char *buf, size_t len, resp_request *req)
     req->consumed = 0;
     req->need = 0;
     req->bad_byte = 0;
+    req->over_limit = false;
+    size_t resume_off = req->resumable ? req->resume_off : 0;
+    size_t resume_argc = req->resumable ? req->resume_argc : 0;
+    req->resume_off = req->resume_argc = 0;
     if (len == 0)
         return incomplete(req, 1);
 
-    resp_status st = buf[0] == '*' ? read_multibulk(buf, len, req) : read_inline(buf, len, req);
+    resp_status st = buf[0] == '*' ? read_multibulk(buf, len, req, resume_off, resume_argc)
+                                   : read_inline(buf, len, req);
 
     assert(st == RESP_OK ? req->consumed > 0 && req->consumed <= len : req->consumed == 0);
     assert(st != RESP_OK || req->argc <= req->argv_cap);

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,11 @@ typedef struct conn {
     char *qbuf;             /* unparsed input */
     size_t qlen, qcap;
     size_t qneed;           /* don't re-parse before qlen reaches this */
+    /* Where the reader stopped in the unfinished request at the front of
+     * qbuf (see resp_request.resume_*), and where that request started when
+     * argv's views were made, so they can follow qbuf when it moves. */
+    size_t resume_off, resume_argc;
+    uintptr_t resume_base;
     resp_view *argv;
     size_t argv_cap;
     bool paused;            /* output over CONN_OUTPUT_HIGH: input not read */
@@ -180,8 +186,24 @@ static void process_input(conn *c)
                             .argv_cap = c->argv_cap,
                             .scratch = scratch,
                             .max_args = cmd_client_max_args(srv, &c->cl),
-                            .max_bulk = cmd_client_max_bulk(srv, &c->cl)};
+                            .max_bulk = cmd_client_max_bulk(srv, &c->cl),
+                            .resumable = true};
+        if (pos == 0 && c->resume_argc > 0) {
+            /* Go on with the request a previous read left unfinished; its
+             * views move by as much as the request did. */
+            uintptr_t now = (uintptr_t)c->qbuf;
+            if (now != c->resume_base) {
+                size_t n = c->resume_argc < c->argv_cap ? c->resume_argc : c->argv_cap;
+                for (size_t i = 0; i < n; i++)
+                    c->argv[i].ptr = (const char *)((uintptr_t)c->argv[i].ptr - c->resume_base + now);
+            }
+            req.resume_off = c->resume_off;
+            req.resume_argc = c->resume_argc;
+        }
         resp_status st = resp_read(c->qbuf + pos, c->qlen - pos, &req);
+        c->resume_off = req.resume_off;
+        c->resume_argc = req.resume_argc;
+        c->resume_base = (uintptr_t)(c->qbuf + pos);
         if (st == RESP_OK) {
             pos += req.consumed;
             if (req.argc > 0)
