@@ -718,7 +718,7 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
         i = 2;
     }
     const resp_view *setname = NULL;
-    bool authed = c->authed;
+    bool authed = c->authed || s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
     for (; i < argc; i++) {
         size_t more = argc - i - 1;
         if (cmd_arg_is(&argv[i], "auth") && more >= 2) {
@@ -1915,6 +1915,13 @@ static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view 
                  (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].ptr, args);
 }
 
+/* A client may run commands once it has authenticated, or while no
+ * password is set (clearing requirepass lets waiting clients in, as Redis). */
+static bool may_run(const cmd_server *s, const cmd_client *c)
+{
+    return c->authed || s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
+}
+
 void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     assert(argc >= 1);
@@ -1924,7 +1931,8 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     if (!s->clock_fixed)
         s->now_ms = start_ns / 1000000;
     const cmd_def *d = find_command(argv[0].ptr, argv[0].len);
-    if (d == NULL && !c->authed) {
+    bool authed = may_run(s, c);
+    if (d == NULL && !authed) {
         /* Say nothing about what exists to a client that has not logged in. */
         c->last_cmd = c->last_sub = NULL;
         cmd_reply_error(s, c, "NOAUTH Authentication required.");
@@ -1937,7 +1945,7 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     }
     c->last_cmd = d->name;
     c->last_sub = NULL;
-    if (!c->authed && !(d->flags & CMD_NO_AUTH)) {
+    if (!authed && !(d->flags & CMD_NO_AUTH)) {
         s->cmdstats[row_index(d)].rejected++;
         cmd_reply_error(s, c, "NOAUTH Authentication required.");
         return;
@@ -2001,21 +2009,21 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
 
 size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c)
 {
-    return c->authed ? 0 : CMD_UNAUTH_MAX_ARGS;
+    return may_run(s, c) ? 0 : CMD_UNAUTH_MAX_ARGS;
 }
 
 size_t cmd_client_max_bulk(const cmd_server *s, const cmd_client *c)
 {
-    return c->authed ? 0 : CMD_UNAUTH_MAX_BULK;
+    return may_run(s, c) ? 0 : CMD_UNAUTH_MAX_BULK;
 }
 
 void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st, const resp_request *req)
 {
     char why[128];
     STAT_INC(&s->st, protocol_errors);
-    if (!c->authed && st == RESP_ERR_MBULK_LEN)
+    if (req->over_limit && st == RESP_ERR_MBULK_LEN)
         snprintf(why, sizeof why, "unauthenticated multibulk length");
-    else if (!c->authed && st == RESP_ERR_BULK_LEN)
+    else if (req->over_limit && st == RESP_ERR_BULK_LEN)
         snprintf(why, sizeof why, "unauthenticated bulk length");
     else
         resp_strerror(st, req, why, sizeof why);

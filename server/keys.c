@@ -22,7 +22,10 @@
 
 /* Buckets SCAN visits per call at most, per COUNT asked: as Redis (10x). */
 #define SCAN_BUCKETS_PER_COUNT 10u
-#define RANDOMKEY_TRIES 16u
+/* Random picks RANDOMKEY tries before it looks for a live key in order
+ * (each pick of an expired key reclaims it, so this only matters when most
+ * keys have just expired). */
+#define RANDOMKEY_TRIES 64u
 
 typedef struct {
     const char *pat;    /* NULL: no MATCH */
@@ -67,7 +70,8 @@ static void filter_init(key_filter *f, const char *pat, size_t len)
 
 static bool ns_wanted(const key_filter *f, const db_ns *n)
 {
-    return !f->one_ns || (n->namelen == f->nslen && memcmp(n->name, f->ns, f->nslen) == 0);
+    return !f->one_ns ||
+           (n->namelen == f->nslen && (f->nslen == 0 || memcmp(n->name, f->ns, f->nslen) == 0));
 }
 
 /* Keys gathered by one call, formatted later. */
@@ -264,6 +268,26 @@ void cmd_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
     strbuf_free(&keys);
 }
 
+struct found_key {
+    int64_t *id;
+    bool *found;
+};
+
+static bool first_key_found(int64_t key, const uint8_t *val, size_t len, void *arg)
+{
+    struct found_key *f = arg;
+    *f->id = key;
+    *f->found = true;
+    return false; /* one is enough */
+}
+
+static void reply_key(cmd_client *c, const db_ns *ns, int64_t id)
+{
+    char text[DB_KEY_TEXT_MAX];
+    size_t tl = db_format_key(ns->name, ns->namelen, id, text);
+    resp_add_bulk(&c->out, text, tl);
+}
+
 void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     for (unsigned k = 0; k < RANDOMKEY_TRIES; k++) {
@@ -277,11 +301,20 @@ void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t a
         for (size_t i = 0; i < db_ns_count(s->db); i++) {
             const db_ns *ns = db_ns_at(s->db, i);
             if (ns->t == t) {
-                char text[DB_KEY_TEXT_MAX];
-                size_t tl = db_format_key(ns->name, ns->namelen, smp.key, text);
-                resp_add_bulk(&c->out, text, tl);
+                reply_key(c, ns, smp.key);
                 return;
             }
+        }
+    }
+    /* Nil only for an empty keyspace: otherwise any live key will do. */
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *ns = db_ns_at(s->db, i);
+        int64_t id;
+        bool found = false;
+        table_foreach(ns->t, first_key_found, &(struct found_key){&id, &found});
+        if (found) {
+            reply_key(c, ns, id);
+            return;
         }
     }
     resp_add_null(&c->out);

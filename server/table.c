@@ -1253,14 +1253,21 @@ uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, voi
         scan_chain(t, small, &small->b[v & m0], fn, arg);
     if (large != NULL) {
         uint32_t m1 = (uint32_t)large->mask;
-        /* Every bucket of the larger array whose low bits are v & m0. */
+        /* Every bucket of the larger array whose low bits are v & m0, in
+         * reverse-binary order over the larger mask; the loop ends when the
+         * bits only the larger mask has wrap to zero, which also advances
+         * the cursor in the smaller one. */
         do {
             if (large != &t->old || (v & m1) >= t->progress)
                 scan_chain(t, large, &large->b[v & m1], fn, arg);
-            v = (((v | m0) + 1) & ~m0) | (v & m0);
+            v |= ~m1;
+            v = rev32(v);
+            v++;
+            v = rev32(v);
         } while (v & (m0 ^ m1));
+        return v;
     }
-    /* Reverse-binary increment over the smaller mask. */
+    /* Reverse-binary increment over the mask. */
     v |= ~m0;
     v = rev32(v);
     v++;
