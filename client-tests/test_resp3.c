@@ -106,8 +106,9 @@ ITEST(resp3, session_byte_for_byte)
     }
     /* COMMAND DOCS: a map. */
     send_words(r, "COMMAND DOCS get");
-    EXPECT_R3(r, "%1\r\n$3\r\nget\r\n%3\r\n$7\r\nsummary\r\n$27\r\nReturns the value of a key."
-                 "\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n");
+    EXPECT_R3(r, "%1\r\n$3\r\nget\r\n%4\r\n$7\r\nsummary\r\n$27\r\nReturns the value of a key."
+                 "\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n"
+                 "$9\r\narguments\r\n*1\r\n%2\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n");
     /* TIME stays an array of two bulks. */
     send_words(r, "TIME");
     size_t n;

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -565,9 +566,19 @@ ITEST(soak, shadow_model_under_churn)
         for (int ci = 0; ci < PER_THREAD; ci++)
             ws[t].c[ci] = h_connect();
     }
-    char *cinfo = h_info(C, "clients");
-    cr_assert_eq(h_info_num(cinfo, "connected_clients"), SOAK_CONNS + 1);
-    free(cinfo);
+    /* connect() returns once the kernel has the connection; the server may
+     * not have accepted every one yet: poll. */
+    long long connected = 0;
+    for (double until = h_now() + 10.0 * h_slow(); h_now() < until;) {
+        char *cinfo = h_info(C, "clients");
+        connected = h_info_num(cinfo, "connected_clients");
+        free(cinfo);
+        if (connected == SOAK_CONNS + 1)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(connected, SOAK_CONNS + 1);
     long long rss0 = rss_of(H.pid);
     admin a = {.c = h_connect(), .pid = H.pid};
     double t0 = h_now();

@@ -92,9 +92,17 @@ void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t a
 void cmd_render_commandstats(cmd_server *s, strbuf *b);
 void cmd_render_latencystats(cmd_server *s, strbuf *b);
 
+/* docs.c: COMMAND DOCS argument specs, by full name ("config|get"). */
+bool cmd_docs_has_args(const char *fullname);
+/* Append the "arguments" array of Redis 7's COMMAND DOCS. */
+void cmd_docs_add_args(resp_out *o, const char *fullname);
+/* Every spec parses (for tests); *bad names the first that does not. */
+bool cmd_docs_specs_valid(const char **bad);
+
 /* introspect.c */
+/* Log a command if it was slow enough (redact: keep only its name). */
 void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, size_t argc,
-                     int64_t duration_us);
+                     int64_t duration_us, bool redact);
 void cmd_slowlog_free(cmd_server *s);
 void cmd_slowlog_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
 void cmd_slowlog_len(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);

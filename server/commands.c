@@ -1052,13 +1052,18 @@ static void add_docs(resp_out *o, const cmd_def *d, const char *parent)
              parent != NULL ? "|" : "", d->name);
     resp_add_bulkstr(o, full);
     size_t nsubs = d->subs != NULL ? count_subs(d->subs) : 0;
-    resp_add_map(o, nsubs > 0 ? 4 : 3);
+    bool args = cmd_docs_has_args(full);
+    resp_add_map(o, 3 + (nsubs > 0) + args);
     resp_add_bulkstr(o, "summary");
     resp_add_bulkstr(o, d->summary);
     resp_add_bulkstr(o, "since");
     resp_add_bulkstr(o, d->since);
     resp_add_bulkstr(o, "group");
     resp_add_bulkstr(o, d->group);
+    if (args) {
+        resp_add_bulkstr(o, "arguments");
+        cmd_docs_add_args(o, full);
+    }
     if (nsubs > 0) {
         resp_add_bulkstr(o, "subcommands");
         resp_add_map(o, nsubs);
@@ -1872,6 +1877,15 @@ static void cmd_latency_help(cmd_server *s, cmd_client *c, const resp_view *argv
     reply_help(c, lines);
 }
 
+/* CONFIG SET naming requirepass: its arguments are a secret. */
+static bool config_set_names_password(const resp_view *argv, size_t argc)
+{
+    for (size_t i = 2; i < argc; i += 2)
+        if (cmd_arg_is(&argv[i], "requirepass"))
+            return true;
+    return false;
+}
+
 /* ---- Dispatcher ------------------------------------------------------------------- */
 
 /* Wall clock in ns: one vDSO call per command gives both the TTL clock and
@@ -1984,10 +1998,11 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
         st->rejected++;
         return;
     }
-    if (s->monitors > 0) {
-        bool redact = d->fn == cmd_auth || (d->fn == cmd_hello && argc > 2);
+    /* Passwords never reach MONITOR or the slow log. */
+    bool redact = d->fn == cmd_auth || (d->fn == cmd_hello && argc > 2) ||
+                  (d->fn == cmd_config_set && config_set_names_password(argv, argc));
+    if (s->monitors > 0)
         cmd_monitor_feed(s, c, argv, argc, redact);
-    }
     uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, argv, argc);
     /* Service time: from here to the reply being queued, as Redis counts. */
@@ -2004,7 +2019,7 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     if (took_us > s->stall_max_us)
         cmd_note_stall(s, "command", d->name, took_us);
     if (took_us >= s->cfg.slowlog_slower_than.num && s->cfg.slowlog_slower_than.num >= 0)
-        cmd_slowlog_add(s, c, argv, argc, took_us);
+        cmd_slowlog_add(s, c, argv, argc, took_us, redact);
 }
 
 size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c)
@@ -2158,8 +2173,15 @@ static bool server_cron(cmd_server *s)
     bool evicting = cmd_evict_cycle(s, CRON_EVICT_US);
     struct mallinfo2 mi = mallinfo2();
     s->heap_used = mi.uordblks + mi.hblkhd;
-    if (mi.fordblks > CRON_TRIM_FREE_BYTES)
+    /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim
+     * left it: free space trim cannot return (fragments) must not make it
+     * walk the heap 100 times a second. */
+    if (mi.fordblks > s->trim_floor + CRON_TRIM_FREE_BYTES) {
         malloc_trim(0);
+        s->trim_floor = mallinfo2().fordblks;
+    } else if (mi.fordblks < s->trim_floor) {
+        s->trim_floor = mi.fordblks;
+    }
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;

@@ -64,6 +64,8 @@ typedef struct cmd_server {
                                    and per cron tick unless clock_fixed */
     bool clock_fixed;           /* tests: now_ms is moved by hand */
     uint64_t heap_used;         /* allocator bytes in use, refreshed by the cron */
+    uint64_t trim_floor;        /* free heap bytes the last malloc_trim left */
+    size_t expire_next_ns;      /* namespace the next expiry slice starts with */
     uint64_t evicted_keys;
     uint64_t expire_cycles_cut; /* expired_time_cap_reached_count */
     double expire_stale_perc;   /* expired / looked at, last active expiry slice */

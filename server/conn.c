@@ -64,6 +64,8 @@ typedef struct conn {
     bool paused;            /* output over CONN_OUTPUT_HIGH: input not read */
     int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
     bool closing;           /* close once output is flushed */
+    bool doomed;            /* on the kill list: freed by the reaper, soon */
+    struct conn *next_doomed;
     struct conn *next_all, *prev_all;
 } conn;
 
@@ -76,6 +78,8 @@ static struct {
     conn *all;
     bool stopping;
     void (*on_drained)(void);
+    conn *doomed;               /* connections to free from the reaper */
+    struct event *reaper;
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -84,6 +88,32 @@ static char scratch[RESP_INLINE_MAX];
 
 static void conn_free(conn *c);
 static void process_input(conn *c);
+
+/* Close a connection now, dropping what it has not read, but free it only
+ * from the reaper callback: callers may be walking the client list or be in
+ * the middle of serving another client. (evbuffer_drain cannot empty a
+ * socket bufferevent's output, so waiting for a non-reader to drain would
+ * never end.) */
+static void kill_later(conn *c)
+{
+    if (c->doomed)
+        return;
+    c->doomed = true;
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    c->next_doomed = g.doomed;
+    g.doomed = c;
+    event_active(g.reaper, EV_TIMEOUT, 0);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    while (g.doomed != NULL) {
+        conn *c = g.doomed;
+        g.doomed = c->next_doomed;
+        conn_free(c);
+    }
+}
 
 static void check_drained(void)
 {
@@ -122,15 +152,17 @@ static void check_output_limits(conn *c, int64_t now)
               "(%zu bytes pending)",
               (unsigned long long)c->cl.id, c->cl.addr, pending);
     STAT_INC(&g.srv->st, client_output_limit_closes);
-    c->closing = true;
-    /* Drop what it never read, so the close does not wait for it. */
-    evbuffer_drain(bufferevent_get_output(c->bev), pending);
+    kill_later(c);
 }
 
 /* Hand the replies accumulated in the client's resp_out to libevent. */
 static void flush_replies(conn *c)
 {
     resp_out *o = &c->cl.out;
+    if (c->doomed) {
+        resp_out_reset(o); /* nobody will read it */
+        return;
+    }
     if (o->oom) {
         /* A reply could not be built: the stream is no longer valid RESP. */
         log_write(LOG_WARNING, "Out of memory building replies for client id=%llu; closing it",
@@ -151,6 +183,8 @@ static void flush_replies(conn *c)
 /* Close now if nothing is left to send, otherwise when the output drains. */
 static void close_when_flushed(conn *c)
 {
+    if (c->doomed)
+        return; /* the reaper frees it */
     c->closing = true;
     bufferevent_disable(c->bev, EV_READ);
     if (pending_output(c) == 0)
@@ -245,7 +279,8 @@ static void process_input(conn *c)
     c->cl.qbuf = c->qlen;
     flush_replies(c);
     c->cl.obuf = pending_output(c);
-    if (c->closing || c->cl.close_after_reply)
+    /* While stopping, a connection closes once what it sent is answered. */
+    if (c->closing || c->cl.close_after_reply || (g.stopping && !c->cl.blocked))
         close_when_flushed(c);
 }
 
@@ -295,6 +330,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
+    if (c->doomed)
+        return; /* the reaper frees it */
     c->cl.obuf = 0;
     if (c->closing || c->cl.close_after_reply) {
         conn_free(c);
@@ -310,6 +347,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
+    if (c->doomed)
+        return; /* the reaper frees it */
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && pending_output(c) > 0) {
         /* The peer stopped sending but may still read: deliver what it asked for. */
         close_when_flushed(c);
@@ -440,10 +479,9 @@ static void on_client_ready(cmd_client *cl)
 /* MONITOR feed for a client other than the one being served. */
 static void on_client_flush(cmd_client *cl)
 {
-    conn *c = (conn *)cl;
-    flush_replies(c);
-    if (c->closing)
-        close_when_flushed(c);
+    /* Called while the commands layer walks the client list: nothing here
+     * may free a connection (flush_replies only dooms one for the reaper). */
+    flush_replies((conn *)cl);
 }
 
 /* CLIENT KILL of another client. */
@@ -452,7 +490,7 @@ static void on_client_kill(cmd_client *cl)
     conn *c = (conn *)cl;
     log_write(LOG_VERBOSE, "Client id=%llu addr=%s killed by CLIENT KILL",
               (unsigned long long)c->cl.id, c->cl.addr);
-    conn_free(c);
+    kill_later(c);
 }
 
 void conn_cron(void)
@@ -493,7 +531,7 @@ void conn_cron(void)
             resp_out_init(&c->cl.out);
             c->cl.out.proto = proto;
         }
-        if (c->argv_cap > CONN_ARGV_KEEP) {
+        if (c->argv_cap > CONN_ARGV_KEEP && c->qlen == 0 && c->resume_argc == 0) {
             resp_view *nv = malloc(CONN_ARGV_INIT * sizeof *nv);
             if (nv != NULL) {
                 free(c->argv);
@@ -563,7 +601,8 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     srv->client_flush = on_client_flush;
     srv->client_kill = on_client_kill;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
-    if (g.resume_accept == NULL) {
+    g.reaper = event_new(base, -1, 0, on_reap, NULL);
+    if (g.resume_accept == NULL || g.reaper == NULL) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -603,25 +642,29 @@ void conn_shutdown(void (*done)(void))
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;
-    /* Run what was already read, flush, close. conn_free may unlink c, so
-     * take the next pointer first. */
+    /* Run what was already read, flush, close: process_input closes each
+     * connection once stopping is set (and may free it, so c is not touched
+     * afterwards; kills of other connections are deferred to the reaper, so
+     * next stays valid). */
     conn *next;
     for (conn *c = g.all; c != NULL; c = next) {
         next = c->next_all;
-        if (!c->closing && !c->cl.close_after_reply) {
+        if (!c->closing && !c->cl.close_after_reply && !c->cl.blocked)
             process_input(c);
-            if (c->closing || c->cl.close_after_reply)
-                continue; /* process_input already scheduled or did the close */
-            close_when_flushed(c);
-        }
+        else if (c->cl.blocked)
+            close_when_flushed(c); /* its SHRINK reply will never come */
     }
     check_drained();
 }
 
 void conn_teardown(void)
 {
+    g.doomed = NULL; /* all freed below */
     while (g.all != NULL)
         conn_free(g.all);
+    if (g.reaper != NULL)
+        event_free(g.reaper);
+    g.reaper = NULL;
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;

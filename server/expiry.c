@@ -313,9 +313,13 @@ bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
     uint64_t looked = 0, expired = 0;
     size_t n = db_ns_count(s->db);
     bool cut = false;
-    /* Each namespace gets its turn; stop when all have swept once or time
-     * is up. Namespace pointers stay valid: expiry never drops one. */
-    for (size_t i = 0; i < n && !cut; i++) {
+    /* Each namespace gets its turn, starting where the last slice was cut
+     * (so a huge namespace does not starve the others); stop when all have
+     * swept once or time is up. Expiry never drops a namespace. */
+    size_t first = s->expire_next_ns < n ? s->expire_next_ns : 0;
+    for (size_t k = 0; k < n && !cut; k++) {
+        size_t i = (first + k) % n;
+        s->expire_next_ns = i;
         table *t = db_ns_at(s->db, i)->t;
         bool wrapped = false;
         while (!wrapped) {

@@ -54,12 +54,15 @@ static void sec_server(cmd_server *s, strbuf *b)
 
 static void sec_clients(cmd_server *s, strbuf *b)
 {
+    size_t blocked = 0; /* waiting for a SHRINK */
+    for (const cmd_client *c = s->clients; c != NULL; c = c->next)
+        blocked += c->blocked;
     strbuf_printf(b,
                   "# Clients\r\n"
                   "connected_clients:%llu\r\n"
                   "maxclients:%lld\r\n"
-                  "blocked_clients:0\r\n",
-                  (unsigned long long)s->connected, s->cfg.maxclients.num);
+                  "blocked_clients:%zu\r\n",
+                  (unsigned long long)s->connected, s->cfg.maxclients.num, blocked);
 }
 
 static void sec_memory(cmd_server *s, strbuf *b)

@@ -80,7 +80,7 @@ static bool slowlog_resize(cmd_server *s, size_t cap)
 }
 
 void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, size_t argc,
-                     int64_t duration_us)
+                     int64_t duration_us, bool redact)
 {
     long long min = s->cfg.slowlog_slower_than.num;
     if (min < 0 || duration_us < min)
@@ -97,7 +97,9 @@ void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, 
     e->duration_us = duration_us;
     size_t n = argc <= SLOWLOG_ARGS ? argc : SLOWLOG_ARGS;
     for (size_t i = 0; i < n; i++) {
-        if (i == SLOWLOG_ARGS - 1 && argc > SLOWLOG_ARGS) {
+        if (redact && i > 0) {
+            e->argv[i] = copy_arg("(redacted)", 10, &e->arglen[i]);
+        } else if (i == SLOWLOG_ARGS - 1 && argc > SLOWLOG_ARGS) {
             char more[64];
             int m = snprintf(more, sizeof more, "... (%zu more arguments)",
                              argc - SLOWLOG_ARGS + 1);
@@ -275,7 +277,7 @@ void cmd_client_kill(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
     bool old = argc == 3;
     long long id = 0;
     const resp_view *addr = NULL, *laddr = NULL;
-    bool skipme = true;
+    bool skipme = true, match_nothing = false;
     if (old) {
         addr = &argv[2];
         skipme = false;
@@ -307,9 +309,9 @@ void cmd_client_kill(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
             } else if (cmd_arg_is(&argv[i], "type") || cmd_arg_is(&argv[i], "user")) {
                 /* Accepted: every ebb client is a normal one of user default. */
                 if (cmd_arg_is(&argv[i], "type") && !cmd_arg_is(v, "normal"))
-                    id = -1; /* matches nothing */
+                    match_nothing = true;
                 if (cmd_arg_is(&argv[i], "user") && !cmd_arg_is(v, "default"))
-                    id = -1;
+                    match_nothing = true;
             } else {
                 cmd_reply_error(s, c, ERR_SYNTAX);
                 return;
@@ -321,7 +323,7 @@ void cmd_client_kill(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
     cmd_client *next;
     for (cmd_client *x = s->clients; x != NULL; x = next) {
         next = x->next;
-        if (id < 0 || (id > 0 && x->id != (uint64_t)id))
+        if (match_nothing || (id > 0 && x->id != (uint64_t)id))
             continue;
         if (addr != NULL && (strlen(x->addr) != addr->len || memcmp(x->addr, addr->ptr, addr->len)))
             continue;

@@ -26,6 +26,7 @@
  * (each pick of an expired key reclaims it, so this only matters when most
  * keys have just expired). */
 #define RANDOMKEY_TRIES 64u
+#define RANDOMKEY_SCAN_BUCKETS 4096u
 
 typedef struct {
     const char *pat;    /* NULL: no MATCH */
@@ -269,16 +270,17 @@ void cmd_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 }
 
 struct found_key {
-    int64_t *id;
-    bool *found;
+    int64_t id;
+    bool found;
 };
 
-static bool first_key_found(int64_t key, const uint8_t *val, size_t len, void *arg)
+static void note_found(int64_t key, void *arg)
 {
     struct found_key *f = arg;
-    *f->id = key;
-    *f->found = true;
-    return false; /* one is enough */
+    if (!f->found) {
+        f->id = key;
+        f->found = true;
+    }
 }
 
 static void reply_key(cmd_client *c, const db_ns *ns, int64_t id)
@@ -306,14 +308,19 @@ void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t a
             }
         }
     }
-    /* Nil only for an empty keyspace: otherwise any live key will do. */
+    /* Most picks hit keys whose time had just come (each pick reclaimed
+     * one): look for a live key bucket by bucket, a bounded number of
+     * buckets per namespace so the loop never walks a huge table here. */
     for (size_t i = 0; i < db_ns_count(s->db); i++) {
         const db_ns *ns = db_ns_at(s->db, i);
-        int64_t id;
-        bool found = false;
-        table_foreach(ns->t, first_key_found, &(struct found_key){&id, &found});
-        if (found) {
-            reply_key(c, ns, id);
+        struct found_key f = {0};
+        uint64_t cur = 0;
+        unsigned steps = 0;
+        do {
+            cur = table_scan(ns->t, cur, note_found, &f);
+        } while (!f.found && cur != 0 && ++steps < RANDOMKEY_SCAN_BUCKETS);
+        if (f.found) {
+            reply_key(c, ns, f.id);
             return;
         }
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_internal.h"
 #include "commands.h"
 
 static cmd_server srv;
@@ -359,4 +360,20 @@ Test(cmd, flushall_async_detaches_then_gives_memory_back)
     R("$3\r\nnew\r\n", "get", "2");
     info = run("info", "stats", NULL);
     cr_assert(strstr(info, "longest_stall_cause:") != NULL);
+}
+
+Test(cmd, command_docs_specs_parse_and_render)
+{
+    const char *bad = NULL;
+    cr_assert(cmd_docs_specs_valid(&bad), "spec of '%s' does not parse", bad);
+    const char *r = run("command", "docs", "set", NULL);
+    cr_assert(strstr(r, "$9\r\narguments\r\n") != NULL, "%s", r);
+    cr_assert(strstr(r, "$4\r\ntype\r\n$3\r\nkey\r\n") != NULL, "key typed as key");
+    cr_assert(strstr(r, "$5\r\ntoken\r\n$2\r\nEX\r\n") != NULL, "EX seconds has a token");
+    cr_assert(strstr(r, "$5\r\noneof\r\n") != NULL, "NX|XX is a oneof");
+    cr_assert(strstr(r, "+optional\r\n") != NULL);
+    r = run("command", "docs", "shrink", NULL);
+    cr_assert(strstr(r, "$9\r\nnamespace\r\n") != NULL, "%s", r);
+    r = run("command", "docs", "mget", NULL);
+    cr_assert(strstr(r, "+multiple\r\n") != NULL, "%s", r);
 }
