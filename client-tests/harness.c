@@ -668,3 +668,28 @@ void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset
               : got == -1 ? "nothing (timed out)"
                           : strerror(errno));
 }
+
+long long h_proc_bytes(pid_t pid, const char *name)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t nl = strlen(name);
+    long long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
+            kb = strtoll(line + nl + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+long long h_proc_bytes_must(pid_t pid, const char *name)
+{
+    long long b = h_proc_bytes(pid, name);
+    cr_assert(b >= 0, "/proc/%ld/status lacks %s", (long)pid, name);
+    return b;
+}

@@ -186,4 +186,10 @@ char *h_info(redisContext *c, const char *section);
 /* Value of "field:" in INFO text as a number (-1 if absent). */
 long long h_info_num(const char *info, const char *field);
 
+/* Bytes of a "Name:   N kB" line of /proc/<pid>/status (VmRSS, VmHWM), or
+ * -1 if it cannot be read. Safe from any thread. */
+long long h_proc_bytes(pid_t pid, const char *name);
+/* The same, failing the test if it cannot be read (test thread only). */
+long long h_proc_bytes_must(pid_t pid, const char *name);
+
 #endif

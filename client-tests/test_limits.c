@@ -35,23 +35,6 @@ TestSuite(limits, .init = h_setup_own, .fini = h_teardown, .timeout = 240);
 
 /* ---- Helpers ------------------------------------------------------------------------ */
 
-static long long rss_of(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "open %s", path);
-    long long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtoll(line + 6, NULL, 10);
-            break;
-        }
-    fclose(f);
-    cr_assert(kb >= 0);
-    return kb * 1024;
-}
-
 static double mib(long long b)
 {
     return (double)b / (double)MIB;
@@ -188,7 +171,7 @@ ITEST(limits, query_buffer_limit_closes_the_client)
     EXPECT_OK(C, "CONFIG SET client-query-buffer-limit 1mb");
     EXPECT_CONFIG(C, "client-query-buffer-limit", "1048576");
     EXPECT_OK(C, "SET 1 keep");
-    long long rss0 = rss_of(H.pid);
+    long long rss0 = h_proc_bytes_must(H.pid, "VmRSS");
 
     /* 900 KB of an unfinished ECHO is under the limit: it waits, then
      * completes. */
@@ -232,11 +215,11 @@ ITEST(limits, query_buffer_limit_closes_the_client)
     /* The server is fine and its memory comes back. */
     EXPECT_BULK(C, "keep", "GET 1");
     EXPECT_NIL(C, "GET 2");
-    long long rss = rss_of(H.pid);
+    long long rss = h_proc_bytes_must(H.pid, "VmRSS");
     double end = h_now() + 5.0;
     while (rss > rss0 + 4 * MIB && h_now() < end) {
         usleep(20000);
-        rss = rss_of(H.pid);
+        rss = h_proc_bytes_must(H.pid, "VmRSS");
     }
     fprintf(stderr, "limits: query buffer: sent %zu bytes before the close; RSS %.1f -> %.1f MiB\n",
             sent, mib(rss0), mib(rss));
@@ -272,7 +255,7 @@ static double flood_until_closed(int keys, long long *rss_max, size_t *sent_out)
         off = (off + (size_t)k) % cl;
         if (k == 0) {
             /* The server stopped reading: see whether it closed us. */
-            long long rss = rss_of(H.pid);
+            long long rss = h_proc_bytes_must(H.pid, "VmRSS");
             *rss_max = rss > *rss_max ? rss : *rss_max;
             if (stat_of(C, "stats", "client_output_limit_closes") > closes0)
                 break;
@@ -283,7 +266,7 @@ static double flood_until_closed(int keys, long long *rss_max, size_t *sent_out)
     long long closes = wait_stat("stats", "client_output_limit_closes", closes0 + 1, 10.0);
     if (closes > closes0)
         closed_at = h_now() - t0;
-    long long rss = rss_of(H.pid);
+    long long rss = h_proc_bytes_must(H.pid, "VmRSS");
     *rss_max = rss > *rss_max ? rss : *rss_max;
     /* Whatever was already in the socket buffers arrives, then the close. */
     size_t got = 0;
@@ -313,7 +296,7 @@ ITEST(limits, output_buffer_hard_limit)
 {
     load_values(1000);
     EXPECT_OK(C, "CONFIG SET client-output-buffer-limit %s", "normal 1mb 512kb 1");
-    long long rss0 = rss_of(H.pid), rss_max = 0;
+    long long rss0 = h_proc_bytes_must(H.pid, "VmRSS"), rss_max = 0;
     size_t sent = 0;
     double t = flood_until_closed(1000, &rss_max, &sent);
     fprintf(stderr,

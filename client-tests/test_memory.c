@@ -100,28 +100,9 @@ static bool rss_exact(void)
 
 /* ---- /proc ----------------------------------------------------------------------- */
 
-/* A "Name:   123 kB" line of /proc/<pid>/status, in bytes. */
-static long long proc_status_bytes(pid_t pid, const char *name)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "open %s", path);
-    size_t nl = strlen(name);
-    long long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
-            kb = strtoll(line + nl + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    cr_assert(kb >= 0, "%s lacks %s", path, name);
-    return kb * 1024;
-}
-
 static long long rss_now(void)
 {
-    return proc_status_bytes(H.pid, "VmRSS");
+    return h_proc_bytes_must(H.pid, "VmRSS");
 }
 
 /* Poll until the server's RSS is <= limit or the deadline passes; returns
@@ -358,7 +339,7 @@ ITESTX(memory, peak_then_drain_auto_shrink, .init = h_setup)
     if (own) {
         used = info_stat("memory", "used_memory");
         rss_peak = rss_now();
-        hwm = proc_status_bytes(H.pid, "VmHWM");
+        hwm = h_proc_bytes_must(H.pid, "VmHWM");
         long long payload = (long long)n * RECORD_BYTES;
         cr_log_info("peak: %zu keys, payload %.1f MiB, empty RSS %.1f MiB, RSS %.1f MiB, "
                     "VmHWM %.1f MiB (%.3f x payload above empty), used_memory %.1f MiB, "

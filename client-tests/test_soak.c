@@ -466,21 +466,6 @@ typedef struct {
     char err[256];
 } admin;
 
-static long long rss_of(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    long long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtoll(line + 6, NULL, 10);
-    fclose(f);
-    return kb * 1024;
-}
-
 static bool admin_cmd(admin *a, const char *what, const char *fmt, ...)
 {
     va_list ap;
@@ -536,7 +521,7 @@ static void *administer(void *arg)
             }
             next_shrink = now + 0.25;
         }
-        long long rss = rss_of(a->pid);
+        long long rss = h_proc_bytes(a->pid, "VmRSS");
         a->rss_peak = rss > a->rss_peak ? rss : a->rss_peak;
         usleep(20000);
     }
@@ -579,7 +564,7 @@ ITEST(soak, shadow_model_under_churn)
         nanosleep(&ts, NULL);
     }
     cr_assert_eq(connected, SOAK_CONNS + 1);
-    long long rss0 = rss_of(H.pid);
+    long long rss0 = h_proc_bytes(H.pid, "VmRSS");
     admin a = {.c = h_connect(), .pid = H.pid};
     double t0 = h_now();
     a.t_start = t0;
@@ -624,7 +609,7 @@ ITEST(soak, shadow_model_under_churn)
     long long grows = h_info_num(tb, "table_grows"), sauto = h_info_num(tb, "table_shrinks_auto");
     long long sman = h_info_num(tb, "table_shrinks_manual");
     long long keys = h_info_num(tb, "table_keys");
-    long long rss_end = rss_of(H.pid);
+    long long rss_end = h_proc_bytes(H.pid, "VmRSS");
     fprintf(stderr,
             "soak: %.1f s, %d clients: %lld commands, %lld key operations (%.0f/s in the run, "
             "then %lld in the final pass), "

@@ -132,24 +132,6 @@ static void load(redisContext *c, const char *prefix, long long from, long long 
 
 /* ---- /proc ------------------------------------------------------------------------- */
 
-static long long proc_status_bytes(pid_t pid, const char *name)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "open %s", path);
-    size_t nl = strlen(name);
-    long long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
-            kb = strtoll(line + nl + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    cr_assert(kb >= 0, "%s lacks %s", path, name);
-    return kb * 1024;
-}
-
 static double mib(long long bytes)
 {
     return (double)bytes / (double)MIB;
@@ -719,7 +701,7 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
 {
     const long long n = sanitized() ? 100000 : 1000000;
     const long long payload = n * RECORD_BYTES;
-    const long long rss_empty = proc_status_bytes(H.pid, "VmRSS");
+    const long long rss_empty = h_proc_bytes_must(H.pid, "VmRSS");
 
     redisContext *L = h_connect();
     double t0 = h_now();
@@ -735,8 +717,8 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
     else /* a very busy host: the peak was cut short, the rest still holds */
         cr_log_warn("the load took %.1f s, past the expiry instant (%lld keys at the peak)",
                     load_s, keys);
-    long long rss_peak = proc_status_bytes(H.pid, "VmRSS");
-    long long hwm = proc_status_bytes(H.pid, "VmHWM");
+    long long rss_peak = h_proc_bytes_must(H.pid, "VmRSS");
+    long long hwm = h_proc_bytes_must(H.pid, "VmHWM");
     redisFree(L);
     cr_log_info("expire_then_shrink: %lld keys loaded in %.2f s; payload %.1f MiB, empty RSS "
                 "%.2f MiB, peak RSS %.1f MiB, VmHWM %.1f MiB (%.3f x payload above empty)",
@@ -754,7 +736,7 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
     double end = t_exp + RSS_BACK_SECONDS * h_slow();
     long long rss;
     const long long target = sanitized() ? rss_peak - payload * 9 / 10 : rss_empty + RSS_SLACK;
-    while ((rss = proc_status_bytes(H.pid, "VmRSS")) > target && h_now() < end)
+    while ((rss = h_proc_bytes_must(H.pid, "VmRSS")) > target && h_now() < end)
         usleep(10000);
     double back = h_now() - t_exp;
     cr_log_info("expire_then_shrink: RSS %.2f MiB (empty %.2f MiB, %+.0f KiB) %.0f ms after "

@@ -8,7 +8,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev)
 case "${1:-run}" in
   run) ;;
-  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps) ;;
+  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3) ;;
   bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -44,6 +44,23 @@ export EBB_SANITIZED=1
 run_ctest build/asan
 unset ASAN_OPTIONS UBSAN_OPTIONS EBB_SANITIZED
 
+step "unit tests under valgrind (memory errors and leaks)"
+# The normal build's unit tests, each test in its own process (Criterion
+# forks), traced by valgrind. The table's long randomized and 1M-key tests
+# run under ASan above; here its expiry suite stands for it, for time.
+vg=(valgrind --quiet --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
+    --error-exitcode=9)
+for t in "protocol/test_resp" "server/test_db" "server/test_core" "server/test_table --filter texp/*"; do
+  # shellcheck disable=SC2086
+  if ! "${vg[@]}" build/test/$t >build/test/valgrind.log 2>&1; then
+    tail -n 40 build/test/valgrind.log
+    echo "$passed passed, 1 failed"
+    exit 1
+  fi
+  tail -n 1 build/test/valgrind.log
+  passed=$((passed + 1))
+done
+
 step "fuzz the RESP reader for ${fuzz_seconds}s"
 CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBB_FUZZ=ON -DEBB_TESTS=OFF >/dev/null
 cmake --build build/fuzz -j"$jobs" --target fuzz_resp_read

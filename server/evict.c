@@ -14,7 +14,7 @@
  *
  * LRU is approximate, as in Redis: maxmemory-samples keys are picked at
  * random and the one least recently used goes. The cost is a 4-byte access
- * stamp per key (100 ms resolution), kept only while an LRU policy is set.
+ * stamp per key (10 ms resolution), kept only while an LRU policy is set.
  * volatile-ttl picks, among the samples, the key that expires soonest.
  *
  * Before each command that may add memory, up to EVICT_PER_WRITE keys are
@@ -96,8 +96,8 @@ static bool evict_one(cmd_server *s)
     unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
     table *best_t = NULL;
     table_sample_t best = {0};
-    /* Ages, not stamps, are compared: 32-bit stamps of 100 ms wrap every
-     * 13.6 years, and unsigned subtraction stays right across the wrap. */
+    /* Ages, not stamps, are compared: 32-bit stamps of 10 ms wrap every
+     * 497 days, and unsigned subtraction stays right across the wrap. */
     uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
     for (unsigned k = 0; k < samples; k++) {
         table *t = cmd_pick_table(s, with_ttl);

@@ -66,7 +66,7 @@ typedef struct {
 } table_options;
 
 /* Resolution of LRU stamps. */
-#define TABLE_LRU_UNIT_MS 100
+#define TABLE_LRU_UNIT_MS 10
 
 /* One key picked by table_sample(), for eviction. */
 typedef struct {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmd_internal.h"
 #include "commands.h"
@@ -376,4 +377,104 @@ Test(cmd, command_docs_specs_parse_and_render)
     cr_assert(strstr(r, "$9\r\nnamespace\r\n") != NULL, "%s", r);
     r = run("command", "docs", "mget", NULL);
     cr_assert(strstr(r, "+multiple\r\n") != NULL, "%s", r);
+}
+
+/* ---- introspection ------------------------------------------------------------- */
+
+static cmd_client *killed_client;
+static void record_kill(cmd_client *c) { killed_client = c; }
+
+Test(cmd, commandstats_errorstats_and_latencystats)
+{
+    run("set", "1", "x", NULL);
+    run("get", "1", NULL);
+    run("get", "bad", NULL);
+    run("get", NULL);
+    run("config", "get", "port", NULL);
+    const char *r = run("info", "commandstats", NULL);
+    cr_assert(strstr(r, "cmdstat_get:calls=2,") != NULL, "%s", r);
+    cr_assert(strstr(r, "rejected_calls=1,failed_calls=1") != NULL, "%s", r);
+    cr_assert(strstr(r, "cmdstat_config|get:calls=1,") != NULL, "%s", r);
+    r = run("info", "errorstats", NULL);
+    cr_assert(strstr(r, "errorstat_ERR:count=2\r\n") != NULL, "%s", r);
+    r = run("info", NULL);
+    cr_assert(strstr(r, "# Commandstats") == NULL, "not in a bare INFO, as Redis");
+    r = run("info", "latencystats", NULL);
+    cr_assert(strstr(r, "latency_percentiles_usec_get:p50=") != NULL, "%s", r);
+    r = run("latency", "histogram", "set", NULL);
+    const char *want = "*2\r\n$3\r\nset\r\n*4\r\n$5\r\ncalls\r\n:1\r\n";
+    cr_assert(strncmp(r, want, strlen(want)) == 0, "%s", r);
+    R("+OK\r\n", "config", "resetstat");
+    r = run("info", "commandstats", NULL);
+    cr_assert(strstr(r, "cmdstat_get:") == NULL, "reset: %s", r);
+}
+
+Test(cmd, slowlog_records_redacts_and_resets)
+{
+    R("+OK\r\n", "config", "set", "slowlog-log-slower-than", "0");
+    run("set", "1", "x", NULL);
+    run("auth", "default", "secret", NULL);
+    const char *r = run("slowlog", "get", "10", NULL);
+    cr_assert(strstr(r, "$3\r\nset\r\n$1\r\n1\r\n$1\r\nx\r\n") != NULL, "%s", r);
+    cr_assert(strstr(r, "secret") == NULL, "AUTH redacted: %s", r);
+    cr_assert(strstr(r, "(redacted)") != NULL, "%s", r);
+    r = run("slowlog", "len", NULL);
+    cr_assert(r[0] == ':' && atoi(r + 1) >= 3, "%s", r);
+    R("+OK\r\n", "config", "set", "slowlog-max-len", "2");
+    run("ping", NULL);
+    R(":2\r\n", "slowlog", "len");
+    R("+OK\r\n", "slowlog", "reset");
+    R(":1\r\n", "slowlog", "len"); /* the RESET itself was slow enough */
+    R("-ERR count should be greater than or equal to -1\r\n", "slowlog", "get", "-2");
+}
+
+Test(cmd, monitor_feeds_other_clients)
+{
+    cmd_client mon;
+    cmd_client_init(&srv, &mon);
+    resp_view argv[1] = {{"monitor", 7}};
+    cmd_execute(&srv, &mon, argv, 1);
+    cr_assert_eq(mon.out.len, 5); /* +OK */
+    resp_out_reset(&mon.out);
+    run("set", "1", "a\nb", NULL);
+    run("auth", "pw", NULL);
+    cr_assert(mon.out.len > 0);
+    char *text = strndup(mon.out.buf, mon.out.len);
+    cr_assert(strstr(text, "\"set\" \"1\" \"a\\nb\"") != NULL, "%s", text);
+    cr_assert(strstr(text, "\"auth\" \"(redacted)\"") != NULL, "%s", text);
+    cr_assert(strstr(text, "pw") == NULL, "%s", text);
+    free(text);
+    cmd_client_deinit(&srv, &mon);
+    cr_assert_eq(srv.monitors, 0);
+}
+
+Test(cmd, client_kill_and_object)
+{
+    cmd_client other;
+    cmd_client_init(&srv, &other);
+    snprintf(other.addr, sizeof other.addr, "127.0.0.1:5555");
+    srv.client_kill = record_kill;
+    killed_client = NULL;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "%llu", (unsigned long long)other.id);
+    R(":1\r\n", "client", "kill", "id", cmd);
+    cr_assert_eq(killed_client, &other);
+    killed_client = NULL;
+    R(":0\r\n", "client", "kill", "type", "pubsub", "id", cmd);
+    cr_assert_null(killed_client, "TYPE pubsub matches nothing, whatever ID says");
+    R("+OK\r\n", "client", "kill", "127.0.0.1:5555");
+    R("-ERR No such client\r\n", "client", "kill", "127.0.0.1:1");
+    R(":0\r\n", "client", "kill", "skipme", "yes", "id", "1");
+    cmd_client_deinit(&srv, &other);
+    srv.client_kill = NULL;
+
+    R("+OK\r\n", "set", "1", "12345");
+    R("$3\r\nint\r\n", "object", "encoding", "1");
+    R("+OK\r\n", "set", "1", "hello");
+    R("$6\r\nembstr\r\n", "object", "encoding", "1");
+    R(":1\r\n", "object", "refcount", "1");
+    R(":0\r\n", "object", "idletime", "1");
+    R("$-1\r\n", "object", "encoding", "404");
+    R("-ERR unknown subcommand 'nope'. Try OBJECT HELP.\r\n", "object", "nope");
+    R("+OK\r\n", "client", "no-evict", "on");
 }
