@@ -669,8 +669,10 @@ Test(ttl, active_expiry_gives_the_memory_back)
     cr_assert_leq(after.payload_bytes, 2048u * 136u, "at most one spare chunk of records");
     cr_assert_lt(after.index_bytes, full.index_bytes / 8, "the index shrank: %llu -> %llu",
                  (unsigned long long)full.index_bytes, (unsigned long long)after.index_bytes);
+    /* One spare chunk of records, the minimum array (a page) and, when a
+     * chain overflowed during the last migration, its pool's page. */
     cr_assert_leq(after.index_bytes + after.payload_bytes,
-                  empty.index_bytes + empty.payload_bytes + 2048u * 136u + 4096u);
+                  empty.index_bytes + empty.payload_bytes + 2048u * 136u + 2u * 4096u);
     cr_assert_not_null(strstr(run("info", "keyspace", NULL), "# Keyspace\r\n"));
     cr_assert_null(strstr(run("info", "keyspace", NULL), "db0:"));
 }
