@@ -34,34 +34,8 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-start_server() {
-    local tries=0
-    while (( tries < 5 )); do
-        tries=$((tries + 1))
-        port=$(free_port)
-        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning 2>"$work/server.err" &
-        pid=$!
-        # Poll for PING; stop early if the server exited (port taken).
-        local deadline=$((SECONDS + 10 * slow))
-        while (( SECONDS < deadline )); do
-            if ! kill -0 "$pid" 2>/dev/null; then
-                wait "$pid" || true
-                pid=
-                break
-            fi
-            if [[ "$(redis-cli -p "$port" PING 2>/dev/null || true)" == "PONG" ]]; then
-                return 0
-            fi
-            sleep 0.02
-        done
-        [[ -n "$pid" ]] && fail "ebb-server did not answer PING on port $port"
-    done
-    fail "ebb-server did not start: $(cat "$work/server.err")"
-}
+die() { fail "$@"; }
+source "$(dirname "${BASH_SOURCE[0]}")/server_lib.sh"
 
 stop_server() {
     kill -TERM "$pid"

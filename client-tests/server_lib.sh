@@ -1,0 +1,34 @@
+# server_lib.sh - start and find ebb-server for the shell tool tests.
+# Sourced by tools_test.sh and redis_cli_modes.sh. Expects: $server (the
+# binary), $work (a scratch directory), $slow (deadline multiplier) and a
+# die function; sets $port and $pid.
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Start the server on a free port and wait until it answers PING; retry on
+# another port if it exits (the port was taken meanwhile).
+start_server() {
+    local tries=0
+    while (( tries < 5 )); do
+        tries=$((tries + 1))
+        port=$(free_port)
+        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning 2>"$work/server.err" &
+        pid=$!
+        local deadline=$((SECONDS + 10 * slow))
+        while (( SECONDS < deadline )); do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                wait "$pid" || true
+                pid=
+                break
+            fi
+            if [[ "$(redis-cli -p "$port" PING 2>/dev/null || true)" == "PONG" ]]; then
+                return 0
+            fi
+            sleep 0.02
+        done
+        [[ -n "$pid" ]] && die "ebb-server did not answer PING on port $port"
+    done
+    die "ebb-server did not start: $(cat "$work/server.err")"
+}
