@@ -595,7 +595,11 @@ ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
     cr_assert(used <= max + over_allowed(max),
               "used_memory %lld > maxmemory %lld + %lld after %.1f s", used, max,
               over_allowed(max), secs);
-    cr_assert(pings_while_over >= 1, "no PING answered while the server was over the limit");
+    /* A drain that ends within one poll leaves nothing to observe (seen
+     * under ASan on a loaded machine); a longer one must not have kept P
+     * waiting throughout. */
+    cr_assert(pings_while_over >= 1 || secs < 0.25,
+              "no PING answered while the server was over the limit (%.0f ms)", 1000 * secs);
     cr_assert(evicted > 0 && keys + evicted == n, "keys %lld + evicted %lld != %lld", keys,
               evicted, n);
     /* The rest are intact, and writes go on within the new limit. */
