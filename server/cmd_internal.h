@@ -18,6 +18,9 @@ void cmd_reply_error(cmd_server *s, cmd_client *c, const char *msg);
 void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A HELP reply: lines (NULL-terminated) as an array of simple strings. */
+void cmd_reply_help(cmd_client *c, const char *const *lines);
+
 /* Argument helpers. cmd_arg_* reply the error themselves on failure. */
 bool cmd_arg_is(const resp_view *v, const char *word);     /* case-insensitive */
 bool cmd_parse_ll(const char *p, size_t len, long long *out); /* Redis's string2ll */

@@ -924,7 +924,7 @@ static void cmd_client_info(cmd_server *s, cmd_client *c, const resp_view *argv,
     reply_text(c, line, n);
 }
 
-static void reply_help(cmd_client *c, const char *const *lines)
+void cmd_reply_help(cmd_client *c, const char *const *lines)
 {
     size_t n = 0;
     while (lines[n] != NULL)
@@ -954,7 +954,7 @@ static void cmd_client_help(cmd_server *s, cmd_client *c, const resp_view *argv,
         "    Print this help.",
         NULL,
     };
-    reply_help(c, lines);
+    cmd_reply_help(c, lines);
 }
 
 /* ---- COMMAND ------------------------------------------------------------------- */
@@ -1194,7 +1194,7 @@ static void cmd_config_help(cmd_server *s, cmd_client *c, const resp_view *argv,
         "    Print this help.",
         NULL,
     };
-    reply_help(c, lines);
+    cmd_reply_help(c, lines);
 }
 
 /* ---- Server commands ------------------------------------------------------------ */
@@ -1874,7 +1874,7 @@ static void cmd_latency_help(cmd_server *s, cmd_client *c, const resp_view *argv
         "    Print this help.",
         NULL,
     };
-    reply_help(c, lines);
+    cmd_reply_help(c, lines);
 }
 
 /* CONFIG SET naming requirepass: its arguments are a secret. */

@@ -179,11 +179,9 @@ void cmd_slowlog_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_
         "    Reset the slowlog.",
         "HELP",
         "    Print this help.",
+        NULL,
     };
-    size_t n = sizeof lines / sizeof lines[0];
-    resp_add_array(&c->out, n);
-    for (size_t i = 0; i < n; i++)
-        resp_add_simple(&c->out, lines[i]);
+    cmd_reply_help(c, lines);
 }
 
 /* ---- MONITOR ----------------------------------------------------------------------- */
@@ -370,11 +368,9 @@ void cmd_object_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
         "    <key> (always 1).",
         "HELP",
         "    Print this help.",
+        NULL,
     };
-    size_t n = sizeof lines / sizeof lines[0];
-    resp_add_array(&c->out, n);
-    for (size_t i = 0; i < n; i++)
-        resp_add_simple(&c->out, lines[i]);
+    cmd_reply_help(c, lines);
 }
 
 /* OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (argv[1] names which). */

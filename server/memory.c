@@ -357,9 +357,7 @@ void cmd_memory_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
         "    Return memory in bytes used by <key> and its index share.",
         "HELP",
         "    Print this help.",
+        NULL,
     };
-    size_t n = sizeof lines / sizeof lines[0];
-    resp_add_array(&c->out, n);
-    for (size_t i = 0; i < n; i++)
-        resp_add_simple(&c->out, lines[i]);
+    cmd_reply_help(c, lines);
 }
