@@ -3,14 +3,16 @@
 #   scripts/deps.sh run    build and run the server
 #   scripts/deps.sh test   also the unit/integration tests, tools and fuzzer
 #   scripts/deps.sh bench  also the peers the benchmarks compare against
+#   scripts/deps.sh docker a container engine and debootstrap (docker/test)
 set -euo pipefail
 
 want=(build-essential cmake pkg-config libevent-dev)
 case "${1:-run}" in
   run) ;;
-  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3) ;;
+  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl) ;;
   bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
-  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+  docker) want+=(docker.io debootstrap) ;;
+  *) echo "usage: $0 run|test|bench|docker" >&2; exit 2 ;;
 esac
 
 missing=()
