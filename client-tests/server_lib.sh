@@ -1,7 +1,8 @@
 # server_lib.sh - start and find ebb-server for the shell tool tests.
 # Sourced by tools_test.sh and redis_cli_modes.sh. Expects: $server (the
 # binary), $work (a scratch directory), $slow (deadline multiplier) and a
-# die function; sets $port and $pid.
+# die function; sets $port and $pid. Optional: the array $server_args (more
+# flags for the server).
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -14,7 +15,8 @@ start_server() {
     while (( tries < 5 )); do
         tries=$((tries + 1))
         port=$(free_port)
-        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning 2>"$work/server.err" &
+        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning ${server_args[@]+"${server_args[@]}"} \
+            2>"$work/server.err" &
         pid=$!
         local deadline=$((SECONDS + 10 * slow))
         while (( SECONDS < deadline )); do

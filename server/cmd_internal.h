@@ -94,6 +94,10 @@ void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t a
 /* Per-command lines of INFO commandstats and latencystats (commands.c). */
 void cmd_render_commandstats(cmd_server *s, strbuf *b);
 void cmd_render_latencystats(cmd_server *s, strbuf *b);
+/* Visit every command with any call, rejection or failure counted, by its
+ * full name ("get", "config|get"), in command table order. */
+void cmd_each_used_stat(cmd_server *s, void (*fn)(const char *name, const cmd_stat *st, void *arg),
+                        void *arg);
 
 /* docs.c: COMMAND DOCS argument specs, by full name ("config|get"). */
 bool cmd_docs_has_args(const char *fullname);

@@ -1764,6 +1764,28 @@ void cmd_render_commandstats(cmd_server *s, strbuf *b)
     each_row(s, render_cmdstat, b);
 }
 
+typedef struct {
+    void (*fn)(const char *name, const cmd_stat *st, void *arg);
+    void *arg;
+} named_visit;
+
+static void visit_named(const cmd_def *d, cmd_stat *st, void *arg)
+{
+    const named_visit *v = arg;
+    if (st->calls == 0 && st->rejected == 0 && st->failed == 0)
+        return;
+    char name[64];
+    full_name(d, name, sizeof name);
+    v->fn(name, st, v->arg);
+}
+
+void cmd_each_used_stat(cmd_server *s, void (*fn)(const char *name, const cmd_stat *st, void *arg),
+                        void *arg)
+{
+    named_visit v = {fn, arg};
+    each_row(s, visit_named, &v);
+}
+
 static void render_latency(const cmd_def *d, cmd_stat *st, void *arg)
 {
     if (st->calls == 0)

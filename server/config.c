@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -403,4 +404,33 @@ bool config_load_file(config *c, const char *path, char *err, size_t errlen)
     if (!ok)
         snprintf(err, errlen, "%s: %s", path, why);
     return ok;
+}
+
+const char *config_env_name(const config_option *o, char *dst, size_t dstlen)
+{
+    size_t n = (size_t)snprintf(dst, dstlen, CONFIG_ENV_PREFIX "%s", o->name);
+    if (n >= dstlen)
+        n = dstlen - 1;
+    for (size_t i = sizeof CONFIG_ENV_PREFIX - 1; i < n; i++)
+        dst[i] = dst[i] == '-' ? '_' : (char)toupper((unsigned char)dst[i]);
+    return dst;
+}
+
+bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err,
+                     size_t errlen)
+{
+    for (size_t i = 0; i < config_option_count; i++) {
+        const config_option *o = &config_options[i];
+        char var[64], why[256];
+        config_env_name(o, var, sizeof var);
+        const char *value = lookup(var);
+        if (value == NULL)
+            continue;
+        if (!config_set(c, o->name, strlen(o->name), value, strlen(value), false, why,
+                        sizeof why)) {
+            snprintf(err, errlen, "%s: invalid value '%s': %s", var, value, why);
+            return false;
+        }
+    }
+    return true;
 }

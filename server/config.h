@@ -70,6 +70,10 @@
       "log commands slower than this many microseconds (-1: none, 0: all)")      \
     X(slowlog_max_len, "slowlog-max-len", CFG_INT, "128", 0, 1000000,            \
       CFG_RUNTIME, "entries the slow log keeps")                                 \
+    X(metrics_port, "metrics-port", CFG_INT, "0", 0, 65535, 0,                   \
+      "HTTP port for /metrics, /healthz and /readyz (0: off)")                   \
+    X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0,                        \
+      "addresses the HTTP port listens on (empty: those of bind)")               \
     X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME,                            \
       "snapshots: always off, ebb keeps no data on disk")                        \
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME,              \
@@ -137,6 +141,21 @@ bool config_load_text(config *c, const char *text, size_t len, char *err,
 
 /* Same for a file. */
 bool config_load_file(config *c, const char *path, char *err, size_t errlen);
+
+/* Environment variable prefix: option `maxmemory-policy` is read from
+ * EBB_MAXMEMORY_POLICY (upper case, '-' as '_'). */
+#define CONFIG_ENV_PREFIX "EBB_"
+
+/* Write the environment variable name of option o into dst ("EBB_PORT").
+ * Returns dst. */
+const char *config_env_name(const config_option *o, char *dst, size_t dstlen);
+
+/* Set every option whose environment variable is present, reading through
+ * `lookup` (getenv in the server; a fake in tests). An empty value counts as
+ * given (EBB_REQUIREPASS= clears a password). Stops at the first invalid
+ * value and writes "EBB_NAME: <reason>" to err. */
+bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err,
+                     size_t errlen);
 
 /* Parse a memory amount ("100mb", "1gb", "4096") into bytes. */
 bool config_parse_memory(const char *s, size_t len, long long *out);

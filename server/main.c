@@ -3,9 +3,13 @@
  * teardown (layer 3).
  *
  *   ebb-server [configfile] [--option value ...]
+ *   ebb-server --ping [host:port] [configfile] [--option value ...]
  *
  * As with redis-server, the optional config file comes first and flags
- * override it. Every option of config.h is also a flag (--port 7000).
+ * override it. Every option of config.h is also a flag (--port 7000) and an
+ * environment variable (EBB_PORT=7000), which overrides the file and is
+ * overridden by flags: containers configure by environment, and a flag
+ * given by hand still wins.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +23,9 @@
 
 #include "commands.h"
 #include "conn.h"
+#include "http.h"
 #include "log.h"
+#include "ping.h"
 
 /* Background work (table migrations, memory peak) runs at this rate: 100 Hz
  * keeps each slice small (see CRON_MIGRATE_BUCKETS) yet finishes a migration
@@ -43,10 +49,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: ebb-server [/path/to/ebb.conf] [--option value ...]\n"
+            "       ebb-server --ping [host:port] [same options]\n"
             "       ebb-server --help | --version\n"
             "\n"
             "A Redis-protocol cache for integer keys and values of up to 128 bytes.\n"
-            "The config file uses redis.conf syntax; flags override it.\n"
+            "The config file uses redis.conf syntax. Each option can also be set by\n"
+            "an environment variable, EBB_ and its name in upper case with '_' for\n"
+            "'-' (EBB_MAXMEMORY_POLICY); the environment overrides the file, flags\n"
+            "override both.\n"
+            "\n"
+            "--ping checks a running server (AUTH with requirepass if set, PING) and\n"
+            "exits 0 on PONG within 2 s, else 1: a health probe for containers.\n"
             "\n"
             "Options (default in brackets):\n");
     for (size_t i = 0; i < config_option_count; i++) {
@@ -64,7 +77,9 @@ static void usage(FILE *f)
     fprintf(f, "\nExamples:\n"
                "  ebb-server\n"
                "  ebb-server --port 7000 --loglevel verbose\n"
-               "  ebb-server /etc/ebb/ebb.conf --port 7001\n");
+               "  ebb-server /etc/ebb/ebb.conf --port 7001\n"
+               "  EBB_PORT=7002 EBB_MAXMEMORY=1gb ebb-server --maxmemory-policy allkeys-lru\n"
+               "  ebb-server --ping 127.0.0.1:7002\n");
 }
 
 static void stop_loop(void) { event_base_loopexit(base, NULL); }
@@ -82,6 +97,7 @@ static void begin_shutdown(const char *why)
         return;
     started = true;
     log_write(LOG_NOTICE, "%s, shutting down...", why);
+    http_not_ready();
     struct timeval tv = {0, MAIN_SHUTDOWN_GRACE_MS * 1000};
     event_add(ev_grace, &tv);
     conn_shutdown(stop_loop);
@@ -110,12 +126,14 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         begin_shutdown("Shutdown requested by a client");
 }
 
-/* Parse argv into srv.cfg: optional config file first, then --name values.
- * Exits with status 1 and one line on stderr for anything invalid. */
-static void parse_args(int argc, char **argv)
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+/* Parse argv[i..] into srv.cfg: optional config file first, then the
+ * environment, then --name values. Exits with status 1 and one line on
+ * stderr for anything invalid. */
+static void parse_args(int argc, char **argv, int i)
 {
     char err[512];
-    int i = 1;
     if (i < argc && argv[i][0] != '-') {
         if (!config_load_file(&srv.cfg, argv[i], err, sizeof err)) {
             fprintf(stderr, "ebb-server: %s\n", err);
@@ -124,6 +142,10 @@ static void parse_args(int argc, char **argv)
         if (realpath(argv[i], config_path) == NULL)
             snprintf(config_path, sizeof config_path, "%s", argv[i]);
         i++;
+    }
+    if (!config_load_env(&srv.cfg, env_lookup, err, sizeof err)) {
+        fprintf(stderr, "ebb-server: %s\n", err);
+        exit(1);
     }
     while (i < argc) {
         const char *a = argv[i];
@@ -202,7 +224,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "ebb-server: out of memory\n");
         return 1;
     }
-    parse_args(argc, argv);
+    /* --ping [host:port] first: probe a running server and exit. */
+    if (argc > 1 && strcmp(argv[1], "--ping") == 0) {
+        int first = 2;
+        const char *target = NULL;
+        if (argc > 2 && strncmp(argv[2], "--", 2) != 0 && strchr(argv[2], '/') == NULL &&
+            strstr(argv[2], ".conf") == NULL) {
+            target = argv[2];
+            first = 3;
+        }
+        parse_args(argc, argv, first);
+        int status = ping_run(&srv.cfg, target);
+        cmd_server_deinit(&srv);
+        return status;
+    }
+    parse_args(argc, argv, 1);
     if (!log_setup((log_level)srv.cfg.loglevel.num, srv.cfg.logfile.str)) {
         fprintf(stderr, "ebb-server: can't open log file '%s': %s\n", srv.cfg.logfile.str,
                 strerror(errno));
@@ -240,6 +276,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "ebb-server: %s\n", err);
         return 1;
     }
+    if (!http_setup(base, &srv, err, sizeof err)) {
+        log_write(LOG_WARNING, "%s", err);
+        fprintf(stderr, "ebb-server: %s\n", err);
+        return 1;
+    }
     ev_sigint = evsignal_new(base, SIGINT, on_signal, NULL);
     ev_sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
     ev_cron = event_new(base, -1, EV_PERSIST, on_cron, NULL);
@@ -257,6 +298,7 @@ int main(int argc, char **argv)
     event_base_dispatch(base);
 
     /* Free in reverse order of creation. */
+    http_teardown();
     conn_teardown();
     event_free(ev_urgent);
     event_free(ev_grace);

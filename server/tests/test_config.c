@@ -131,3 +131,53 @@ Test(config, file_errors)
     cr_assert_str_eq(get("loglevel"), "debug");
     remove(path);
 }
+
+/* A fake environment for config_load_env: NAME=value pairs. */
+static const char *const *fake_env;
+
+static const char *fake_lookup(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *e = fake_env; *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+Test(config, env_names)
+{
+    char var[64];
+    cr_assert_str_eq(config_env_name(config_find("port", 4), var, sizeof var), "EBB_PORT");
+    cr_assert_str_eq(config_env_name(config_find("maxmemory-policy", 16), var, sizeof var),
+                     "EBB_MAXMEMORY_POLICY");
+    cr_assert_str_eq(config_env_name(config_find("client-output-buffer-limit", 26), var,
+                                     sizeof var),
+                     "EBB_CLIENT_OUTPUT_BUFFER_LIMIT");
+}
+
+Test(config, env_sets_present_options_only)
+{
+    static const char *const env[] = {"EBB_PORT=7200", "EBB_MAXMEMORY=64mb",
+                                      "EBB_MAXMEMORY_POLICY=allkeys-lru", "EBB_BIND=0.0.0.0",
+                                      "EBB_REQUIREPASS=", "PORT=1", "ebb_loglevel=debug",
+                                      NULL};
+    cr_assert(set("requirepass", "old", false));
+    fake_env = env;
+    cr_assert(config_load_env(&c, fake_lookup, err, sizeof err), "%s", err);
+    cr_assert_eq(c.port.num, 7200);
+    cr_assert_eq(c.maxmemory.num, 64LL << 20);
+    cr_assert_str_eq(get("maxmemory-policy"), "allkeys-lru");
+    cr_assert_str_eq(c.bind.str, "0.0.0.0");
+    cr_assert_str_eq(c.requirepass.str, "", "an empty variable clears the option");
+    cr_assert_str_eq(get("loglevel"), "notice", "names are upper case only");
+    cr_assert_eq(c.metrics_port.num, 0);
+}
+
+Test(config, env_invalid_value_names_the_variable)
+{
+    static const char *const env[] = {"EBB_TIMEOUT=5", "EBB_PORT=99999", NULL};
+    fake_env = env;
+    cr_assert_not(config_load_env(&c, fake_lookup, err, sizeof err));
+    cr_assert(strstr(err, "EBB_PORT") != NULL && strstr(err, "99999") != NULL, "%s", err);
+    cr_assert_eq(c.port.num, 6379, "the invalid value is not applied");
+}

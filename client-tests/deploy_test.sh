@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# deploy_test.sh - what a container or an orchestrator uses, against the real
+# ebb-server: configuration by EBB_* environment variables (and its
+# precedence), the `--ping` health probe, and the HTTP port's /metrics,
+# /healthz and /readyz, checked with curl and a strict exposition-format
+# check (prom_check.py).
+#
+#   deploy_test.sh /path/to/ebb-server
+set -euo pipefail
+
+server=${1:?usage: deploy_test.sh /path/to/ebb-server}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+slow=1
+if [[ "${EBB_SANITIZED:-0}" != "0" && -n "${EBB_SANITIZED:-}" ]]; then
+    slow=4
+fi
+for tool in redis-cli curl python3; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/ebb-deploy-XXXXXX)
+pid=
+extra_pids=()
+cleanup() {
+    for p in "$pid" "${extra_pids[@]+"${extra_pids[@]}"}"; do
+        [[ -n "$p" ]] && { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+die() { fail "$@"; }
+source "$here/server_lib.sh"
+
+stop_server() {
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    pid=
+    [[ $status -eq 0 ]] || fail "ebb-server exited with status $status: $(cat "$work/server.err")"
+}
+
+cli() { redis-cli -p "$port" "$@"; }
+
+expect() {
+    # expect "<want>" cmd...: the output of cmd must be exactly <want>.
+    local want=$1
+    shift
+    local got
+    got=$("$@" 2>&1) || fail "'$*' exited non-zero: $got"
+    [[ "$got" == "$want" ]] || fail "'$*': expected '$want', got '$got'"
+}
+
+# Poll until "$@" succeeds, for at most $1 seconds (scaled).
+wait_for() {
+    local seconds=$1
+    shift
+    local deadline=$((SECONDS + seconds * slow))
+    until "$@"; do
+        (( SECONDS < deadline )) || return 1
+        sleep 0.02
+    done
+}
+
+answers_ping() { [[ "$(redis-cli -p "$1" PING 2>/dev/null || true)" == "PONG" ]]; }
+
+# ---- configuration by environment -------------------------------------------
+
+test_env() {
+    echo "== EBB_* environment variables"
+    # Every option is a variable; EBB_PORT alone picks the port.
+    local p
+    p=$(free_port)
+    EBB_PORT=$p EBB_MAXMEMORY=64mb EBB_MAXMEMORY_POLICY=allkeys-lru EBB_LOGLEVEL=warning \
+        "$server" 2>"$work/env.err" &
+    pid=$!
+    wait_for 10 answers_ping "$p" || fail "EBB_PORT=$p: no PONG on that port: $(cat "$work/env.err")"
+    port=$p
+    expect $'maxmemory\n67108864' cli CONFIG GET maxmemory
+    expect $'maxmemory-policy\nallkeys-lru' cli CONFIG GET maxmemory-policy
+    stop_server
+
+    # Precedence: config file < environment < flags.
+    printf 'timeout 3\ntcp-keepalive 11\nslowlog-max-len 5\n' >"$work/ebb.conf"
+    p=$(free_port)
+    EBB_TIMEOUT=5 EBB_TCP_KEEPALIVE=12 EBB_LOGLEVEL=warning \
+        "$server" "$work/ebb.conf" --port "$p" --tcp-keepalive 13 2>"$work/env.err" &
+    pid=$!
+    wait_for 10 answers_ping "$p" || fail "no PONG: $(cat "$work/env.err")"
+    port=$p
+    expect $'slowlog-max-len\n5' cli CONFIG GET slowlog-max-len  # file only
+    expect $'timeout\n5' cli CONFIG GET timeout                  # env over file
+    expect $'tcp-keepalive\n13' cli CONFIG GET tcp-keepalive     # flag over env
+    stop_server
+
+    # An invalid value stops the start, naming the variable.
+    local status=0
+    EBB_PORT=99999 "$server" >"$work/bad.out" 2>&1 || status=$?
+    [[ $status -eq 1 ]] || fail "EBB_PORT=99999: exit status $status, expected 1"
+    grep -q "EBB_PORT: invalid value '99999'" "$work/bad.out" ||
+        fail "EBB_PORT=99999: message was '$(cat "$work/bad.out")'"
+    status=0
+    EBB_MAXMEMORY_POLICY=sometimes "$server" >"$work/bad.out" 2>&1 || status=$?
+    [[ $status -eq 1 ]] && grep -q EBB_MAXMEMORY_POLICY "$work/bad.out" ||
+        fail "EBB_MAXMEMORY_POLICY=sometimes: status $status, '$(cat "$work/bad.out")'"
+}
+
+# ---- --ping -----------------------------------------------------------------
+
+# ping_status <expected status> <stderr substring or ""> args...: run --ping.
+ping_status() {
+    local want=$1 text=$2 status=0
+    shift 2
+    "$@" >"$work/ping.out" 2>&1 || status=$?
+    [[ $status -eq $want ]] || fail "'$*': exit status $status, expected $want: $(cat "$work/ping.out")"
+    if [[ -n "$text" ]]; then
+        grep -qF -- "$text" "$work/ping.out" || fail "'$*': expected '$text' in '$(cat "$work/ping.out")'"
+    else
+        [[ ! -s "$work/ping.out" ]] || fail "'$*' printed '$(cat "$work/ping.out")'"
+    fi
+}
+
+test_ping() {
+    echo "== --ping"
+    start_server
+    ping_status 0 "" "$server" --ping "127.0.0.1:$port"
+    ping_status 0 "" "$server" --ping "$port"
+    ping_status 0 "" "$server" --ping --port "$port"
+    EBB_PORT=$port ping_status 0 "" "$server" --ping
+    # A bind of 0.0.0.0 (as in a container) means "probe loopback".
+    EBB_BIND=0.0.0.0 EBB_PORT=$port ping_status 0 "" "$server" --ping
+    ping_status 1 "invalid address" "$server" --ping "127.0.0.1:notaport"
+    stop_server
+
+    # Nobody listening: refused at once.
+    local free
+    free=$(free_port)
+    ping_status 1 "Connection refused" "$server" --ping "127.0.0.1:$free"
+
+    # A listener that never answers: gives up after its 2 s deadline.
+    free=$(free_port)
+    python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+print("listening", flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' "$free" >"$work/mute.out" &
+    extra_pids+=($!)
+    wait_for 10 grep -q listening "$work/mute.out" || fail "the mute listener did not start"
+    local t0=$SECONDS
+    ping_status 1 "no reply within 2000 ms" "$server" --ping "127.0.0.1:$free"
+    (( SECONDS - t0 <= 5 )) || fail "--ping against a mute server took $((SECONDS - t0)) s"
+
+    # With requirepass: the probe authenticates with the configured password.
+    port=$(free_port)
+    "$server" --port "$port" --requirepass s3cret --loglevel warning 2>"$work/server.err" &
+    pid=$!
+    wait_for 10 answers_noauth "$port" || fail "no NOAUTH from a server with requirepass"
+    ping_status 1 "NOAUTH" "$server" --ping "$port"
+    EBB_REQUIREPASS=s3cret ping_status 0 "" "$server" --ping "$port"
+    ping_status 0 "" "$server" --ping "$port" --requirepass s3cret
+    ping_status 1 "WRONGPASS" "$server" --ping "$port" --requirepass nope
+    stop_server
+}
+
+# start_server waits for a PONG, which a password-protected server refuses;
+# this variant waits for the NOAUTH error instead.
+answers_noauth() { redis-cli -p "$1" PING 2>/dev/null | grep -q NOAUTH; }
+
+# ---- HTTP metrics -------------------------------------------------------------
+
+http_code() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
+
+metric() { "$here/prom_check.py" value "$work/metrics" "$1"; }
+
+scrape() {
+    local code
+    code=$(curl -s -D "$work/headers" -o "$work/metrics" -w '%{http_code}' "http://127.0.0.1:$mport/metrics")
+    [[ "$code" == 200 ]] || fail "/metrics answered $code"
+    "$here/prom_check.py" check "$work/metrics" >/dev/null ||
+        fail "/metrics is not valid exposition text: $("$here/prom_check.py" check "$work/metrics" 2>&1)"
+}
+
+info_field() { cli INFO all | tr -d '\r' | sed -n "s/^$1://p"; }
+
+# How many listening TCP sockets process $1 holds (from /proc).
+listening_sockets() {
+    python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+n = 0
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(f).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        cols = line.split()
+        if cols[3] == "0A" and cols[9] in inodes:
+            n += 1
+print(n)
+PY
+}
+
+test_metrics_off_by_default() {
+    echo "== metrics: off by default"
+    start_server
+    expect $'metrics-port\n0' cli CONFIG GET metrics-port
+    local n
+    n=$(listening_sockets "$pid")
+    [[ $n == 1 ]] || fail "the server listens on $n sockets, expected 1 (no HTTP port)"
+    stop_server
+}
+
+test_prom_check_rejects() {
+    echo "== prom_check.py rejects malformed text"
+    local bad
+    for bad in 'ebb_x 1' \
+        $'# HELP ebb_x a\n# TYPE ebb_x counter\nebb_x 1' \
+        $'# HELP ebb_x_total a\n# TYPE ebb_x_total counter\nebb_x_total{a="b} 1' \
+        $'# HELP ebb_x_total a\n# TYPE ebb_x_total counter\nebb_x_total one' \
+        $'# HELP ebb_h a\n# TYPE ebb_h histogram\nebb_h_bucket{le="1"} 2\nebb_h_bucket{le="+Inf"} 1\nebb_h_sum 1\nebb_h_count 1' \
+        $'# HELP ebb_g a\n# TYPE ebb_g gauge\nebb_g 1\nebb_g 2'; do
+        printf '%s\n' "$bad" >"$work/bad.prom"
+        if "$here/prom_check.py" check "$work/bad.prom" >/dev/null 2>&1; then
+            fail "prom_check.py accepted: $bad"
+        fi
+    done
+}
+
+test_metrics() {
+    echo "== metrics: /metrics, /healthz, /readyz"
+    mport=$(free_port)
+    server_args=(--metrics-port "$mport" --maxmemory-policy allkeys-random)
+    start_server
+    server_args=()
+    local n
+    n=$(listening_sockets "$pid")
+    [[ $n == 2 ]] || fail "the server listens on $n sockets, expected 2"
+
+    [[ $(http_code "http://127.0.0.1:$mport/healthz") == 200 && $(cat "$work/body") == ok ]] ||
+        fail "/healthz: $(cat "$work/body")"
+    [[ $(http_code "http://127.0.0.1:$mport/readyz") == 200 && $(cat "$work/body") == ready ]] ||
+        fail "/readyz: $(cat "$work/body")"
+    [[ $(http_code "http://127.0.0.1:$mport/nope") == 404 ]] || fail "/nope is not 404"
+    [[ $(http_code -X POST "http://127.0.0.1:$mport/metrics") == 501 ]] || fail "POST is not refused"
+    # HEAD: headers only, with the length a GET's body would have.
+    curl -sv -I "http://127.0.0.1:$mport/healthz" >"$work/head.out" 2>&1 || fail "HEAD /healthz failed"
+    grep -q '^< HTTP/1.1 200' "$work/head.out" || fail "HEAD /healthz: $(cat "$work/head.out")"
+    grep -q '^< Content-Length: 3' "$work/head.out" || fail "HEAD /healthz has no Content-Length: 3"
+    ! grep -q 'Excess found' "$work/head.out" || fail "HEAD /healthz sent a body"
+    local huge
+    huge=$(head -c 20000 /dev/zero | tr '\0' a)
+    [[ $(http_code -H "X-Big: $huge" "http://127.0.0.1:$mport/healthz") != 200 ]] ||
+        fail "a 20 kB header was accepted"
+
+    # Known contents: keys per namespace, TTLs, hits and misses, errors.
+    for i in $(seq 1 100); do echo "SET $i v$i"; done | cli >/dev/null
+    for i in $(seq 1 10); do echo "SET shop:$i v"; done | cli >/dev/null
+    for i in $(seq 1 5); do echo "SET shop:$((100 + i)) v EX 1000"; done | cli >/dev/null
+    cli GET 1 >/dev/null
+    cli GET 999 >/dev/null
+    cli SET 1 >/dev/null 2>&1 || true
+    cli GET notakey >/dev/null 2>&1 || true
+    exec 3<>"/dev/tcp/127.0.0.1/$port" # one client connected through the scrape
+    scrape
+    grep -q '^Content-Type: text/plain; version=0.0.4' "$work/headers" ||
+        fail "Content-Type: $(grep -i content-type "$work/headers")"
+    [[ $(metric 'ebb_keys{namespace=""}') == 100 ]] || fail "default namespace keys: $(metric 'ebb_keys{namespace=""}')"
+    [[ $(metric 'ebb_keys{namespace="shop"}') == 15 ]] || fail "shop keys"
+    [[ $(metric 'ebb_keys_with_expiry{namespace="shop"}') == 5 ]] || fail "shop keys with TTL"
+    [[ $(metric 'ebb_table_keys') == 115 ]] || fail "table keys"
+    [[ $(metric 'ebb_namespaces') == 1 ]] || fail "namespaces"
+    [[ $(metric 'ebb_connected_clients') == 1 ]] || fail "connected clients: $(metric ebb_connected_clients)"
+    [[ $(metric 'ebb_commands_total{cmd="set"}') == 115 ]] || fail "set calls: $(metric 'ebb_commands_total{cmd="set"}')"
+    [[ $(metric 'ebb_commands_rejected_total{cmd="set"}') == 1 ]] || fail "set rejected"
+    [[ $(metric 'ebb_keyspace_hits_total') == 1 && $(metric 'ebb_keyspace_misses_total') == 1 ]] ||
+        fail "hits/misses: $(metric ebb_keyspace_hits_total)/$(metric ebb_keyspace_misses_total)"
+    [[ $(metric 'ebb_errors_total{kind="ERR"}') == 2 ]] || fail "ERR errors: $(metric 'ebb_errors_total{kind="ERR"}')"
+    exec 3<&-
+    # Figures that INFO gives too agree with it (read after the scrape; the
+    # INFO connection adds only its own command).
+    local processed
+    processed=$(metric ebb_commands_processed_total)
+    [[ $(info_field total_commands_processed) == $((processed + 1)) ]] ||
+        fail "commands processed: metrics $processed, INFO $(info_field total_commands_processed)"
+    local rss
+    rss=$(metric ebb_memory_rss_bytes)
+    (( rss > 1000000 )) || fail "rss $rss"
+    (( $(metric ebb_table_payload_bytes) > 0 && $(metric ebb_memory_used_bytes) > 0 )) || fail "memory figures"
+    local count inf
+    count=$(metric ebb_command_duration_seconds_count)
+    inf=$(metric 'ebb_command_duration_seconds_bucket{le="+Inf"}')
+    (( count >= 117 && count == inf )) || fail "histogram count $count, +Inf bucket $inf"
+
+    # Evictions and expirations show up.
+    cli CONFIG SET maxmemory 4mb >/dev/null
+    for i in $(seq 1000 40000); do echo "SET $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; done |
+        cli --pipe >/dev/null
+    cli CONFIG SET maxmemory 0 >/dev/null # no more evictions from here on
+    scrape
+    local evicted
+    evicted=$(metric ebb_evicted_keys_total)
+    (( evicted > 0 )) || fail "no evictions counted"
+    [[ $(info_field evicted_keys) == "$evicted" ]] || fail "evicted: metrics $evicted, INFO $(info_field evicted_keys)"
+    for i in $(seq 1 200); do echo "SET exp:$i v PX 1"; done | cli >/dev/null
+    expired_all() { scrape; (( $(metric ebb_expired_keys_total) >= 200 )); }
+    wait_for 10 expired_all || fail "expired keys: $(metric ebb_expired_keys_total)"
+    stop_server
+}
+
+test_readyz_during_shutdown() {
+    echo "== metrics: /readyz is 503 while shutting down"
+    mport=$(free_port)
+    server_args=(--metrics-port "$mport")
+    start_server
+    server_args=()
+    for i in $(seq 1 1000); do echo "SET $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; done | cli >/dev/null
+    # A client that pipelines GETs and never reads keeps replies pending, so
+    # the shutdown waits out its grace period and the HTTP port stays up.
+    python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"".join(b"GET %d\r\n" % (i % 1000 + 1) for i in range(40000)))
+time.sleep(120)
+' "$port" &
+    extra_pids+=($!)
+    # Wait until the server holds replies it cannot send (CLIENT LIST omem).
+    stuck() { cli CLIENT LIST | grep -Eq 'omem=[0-9]{6,}'; }
+    wait_for 20 stuck || fail "no client with pending output: $(cli CLIENT LIST)"
+    [[ $(http_code "http://127.0.0.1:$mport/readyz") == 200 ]] || fail "/readyz before shutdown"
+    kill -TERM "$pid"
+    local seen=0 code
+    while kill -0 "$pid" 2>/dev/null; do
+        code=$(http_code --max-time 1 "http://127.0.0.1:$mport/readyz" || true)
+        if [[ "$code" == 503 ]]; then
+            seen=1
+            grep -q "shutting down" "$work/body" || fail "503 body: $(cat "$work/body")"
+            break
+        fi
+    done
+    local status=0
+    wait "$pid" || status=$?
+    pid=
+    [[ $status -eq 0 ]] || fail "exit status $status after SIGTERM"
+    [[ $seen -eq 1 ]] || fail "/readyz never answered 503 during the shutdown"
+}
+
+test_metrics_port_taken() {
+    echo "== metrics: a taken port stops the start"
+    mport=$(free_port)
+    server_args=(--metrics-port "$mport")
+    start_server
+    server_args=()
+    local status=0 p
+    p=$(free_port)
+    "$server" --port "$p" --metrics-port "$mport" >"$work/taken.out" 2>&1 || status=$?
+    [[ $status -eq 1 ]] || fail "second server on a taken metrics port: status $status"
+    grep -q "can't listen for HTTP on 127.0.0.1:$mport" "$work/taken.out" ||
+        fail "message: $(cat "$work/taken.out")"
+    stop_server
+}
+
+test_env
+test_ping
+test_metrics_off_by_default
+test_prom_check_rejects
+test_metrics
+test_readyz_during_shutdown
+test_metrics_port_taken
+echo "PASS"
