@@ -550,6 +550,32 @@ PTEST(commands_through_the_proxy)
     EXPECT_NIL(P, "GET %s", b);
     EXPECT_INT(P, 0, "EXISTS %s", b);
 
+    /* The other single-key commands are forwarded too. */
+    EXPECT_INT(P, 1, "SETNX %s 10", c);
+    EXPECT_INT(P, 0, "SETNX %s 11", c);
+    EXPECT_INT(P, 13, "INCRBY %s 3", c);
+    EXPECT_INT(P, 14, "INCR %s", c);
+    EXPECT_INT(P, 12, "DECRBY %s 2", c);
+    EXPECT_INT(P, 11, "DECR %s", c);
+    EXPECT_BULK(P, "11", "GETSET %s ab", c);
+    EXPECT_INT(P, 4, "APPEND %s cd", c);
+    EXPECT_INT(P, 4, "SETRANGE %s 1 X", c);
+    EXPECT_BULK(P, "aXcd", "GETRANGE %s 0 -1", c);
+    EXPECT_INT(P, 4, "STRLEN %s", c);
+    EXPECT_STATUS(P, "string", "TYPE %s", c);
+    EXPECT_INT(P, 1, "PEXPIRE %s 100000", c);
+    r = CMD(P, "PTTL %s", c);
+    cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 100000,
+              "PTTL after PEXPIRE 100000: %lld", r->integer);
+    freeReplyObject(r);
+    EXPECT_INT(P, 1, "PERSIST %s", c);
+    EXPECT_INT(P, 1, "EXPIREAT %s 99999999999", c);
+    EXPECT_INT(P, 1, "PEXPIREAT %s 99999999999000", c);
+    EXPECT_OK(P, "SETEX %s 100 s", c);
+    EXPECT_OK(P, "PSETEX %s 100000 p", c);
+    EXPECT_BULK(D(2), "p", "GET %s", c);
+    EXPECT_INT(P, 1, "DEL %s", c);
+
     /* Namespaced keys are routed like any other key. */
     EXPECT_OK(P, "SET ns:1 one");
     EXPECT_BULK(P, "one", "GET ns:1");
@@ -1062,7 +1088,63 @@ PTEST(unforwarded_commands_close_the_proxy_connection)
     redisFree(c2);
 }
 
-/* ---- 5. redis-benchmark through the proxy ------------------------------------------ */
+/* ---- 5. An instance going away and coming back ------------------------------------- */
+
+PTEST(instance_down_then_back)
+{
+    ring_start(NULL);
+    char k[N_INST][32];
+    one_key_per_instance(k);
+    EXPECT_OK(P, "MSET %s a %s b %s c", k[0], k[1], k[2]);
+
+    /* auto_eject_hosts: false: the keys of a stopped instance get an error,
+     * the others' keys are served as before, nothing moves. */
+    const int port = R.srv[2].port;
+    redisFree(D(2));
+    D(2) = NULL;
+    h_stop_server(&R.srv[2]);
+    redisReply *r = CMD(P, "GET %s", k[2]);
+    cr_assert(r->type == REDIS_REPLY_ERROR, "GET on a stopped instance: type %d", r->type);
+    cr_log_info("a stopped instance's key through the proxy: %s", r->str);
+    freeReplyObject(r);
+    EXPECT_BULK(P, "a", "GET %s", k[0]);
+    EXPECT_BULK(P, "b", "GET %s", k[1]);
+    r = CMD(P, "MGET %s %s", k[0], k[2]);
+    cr_assert(r->type == REDIS_REPLY_ERROR, "MGET touching a stopped instance: type %d", r->type);
+    freeReplyObject(r);
+    /* (nutcracker 0.5.0 then closes the client's connection: a new one.) */
+    redisFree(P);
+    P = h_connect_to("127.0.0.1", R.proxy_port);
+    EXPECT_OK(P, "SET %s a2", k[0]);
+
+    /* Back on the same address: the proxy reconnects by itself; the instance
+     * starts empty (ebb keeps nothing on disk). */
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    const char *args[] = {"--port", ps, "--bind", "127.0.0.1", "--loglevel", "warning", NULL};
+    pid_t pid = h_spawn(args, -1, -1);
+    int st = 0;
+    cr_assert(h_wait_ready(pid, port, H_START_SECONDS, &st),
+              "ebb-server did not come back on port %d (wait status %#x)", port, st);
+    R.srv[2].pid = pid;
+    D(2) = h_connect_to("127.0.0.1", port);
+    double end = h_now() + 10.0 * h_slow();
+    for (;;) {
+        r = CMD(P, "GET %s", k[2]);
+        if (r->type != REDIS_REPLY_ERROR || h_now() > end)
+            break;
+        freeReplyObject(r);
+        usleep(20000);
+    }
+    cr_assert(r->type == REDIS_REPLY_NIL, "GET on the restarted instance: type %d %s", r->type,
+              r->str != NULL ? r->str : "");
+    freeReplyObject(r);
+    EXPECT_OK(P, "SET %s c2", k[2]);
+    EXPECT_BULK(D(2), "c2", "GET %s", k[2]);
+    EXPECT_BULK(P, "a2", "GET %s", k[0]);
+}
+
+/* ---- 6. redis-benchmark through the proxy ------------------------------------------ */
 
 /* The rate redis-benchmark -q printed for test `name` ("SET"), -1 if none.
  * Progress lines ("SET: rps=...") do not parse as a rate and are skipped. */
