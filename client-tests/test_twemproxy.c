@@ -127,7 +127,6 @@ static void write_conf(void)
             "  preconnect: true\n"
             "  server_connections: 1\n"
             "  timeout: %d\n"
-            "  backlog: 1024\n"
             "  servers:\n",
             R.proxy_port, PROXY_TIMEOUT_MS * h_slow());
     for (int i = 0; i < N_INST; i++)
