@@ -121,7 +121,7 @@ static void write_conf(void)
             "ebb:\n"
             "  listen: 127.0.0.1:%d\n"
             "  redis: true\n"
-            "  hash: fnv1a_64\n"
+            "  hash: murmur\n"
             "  distribution: ketama\n"
             "  auto_eject_hosts: false\n"
             "  preconnect: true\n"
