@@ -18,42 +18,113 @@ struct db {
     size_t ngrave;
 };
 
-static bool ns_char_ok(unsigned char c)
+/* Namespace characters [A-Za-z0-9_.-], as a table: one load per byte. */
+static const bool ns_char[256] = {
+    ['-'] = true, ['.'] = true, ['_'] = true,
+    ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+    ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+    ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true,
+    ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true,
+    ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true,
+    ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
+    ['Y'] = true, ['Z'] = true,
+    ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true,
+    ['g'] = true, ['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true,
+    ['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true,
+    ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true, ['w'] = true, ['x'] = true,
+    ['y'] = true, ['z'] = true,
+};
+
+/* Decimal digits that cannot overflow an int64 whatever they are:
+ * 10^18 - 1 < INT64_MAX. Real keys have fewer (redis-benchmark's 12). */
+#define FAST_DIGITS_MAX 18u
+
+#define BYTES_30 0x3030303030303030ull
+#define BYTES_F0 0xf0f0f0f0f0f0f0f0ull
+#define BYTES_06 0x0606060606060606ull
+#define BYTES_33 0x3333333333333333ull
+
+static inline uint64_t load8(const char *p)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
 }
 
-bool db_parse_key(const char *p, size_t len, db_key *out)
+/*
+ * Eight ASCII digits at once (SWAR). w holds them as loaded little-endian:
+ * the first digit in the low byte. A byte is a digit 0x30..0x39 exactly when
+ * its high nibble is 3 both before and after adding 6 (0x3a..0x3f become
+ * 0x40..0x45, 0x2a..0x2f become 0x30..0x35): the high nibbles before, and
+ * those after shifted down into the low nibbles, must make 0x33 in every
+ * byte. A carry out of a byte (only from 0xfa..0xff) can spoil the check of
+ * the next byte, but that byte's own check has failed already.
+ * Then the digits are combined pairwise: each step multiplies adjacent
+ * fields by (10^k << width) + 1 and keeps the sum, so 8 digits take 3
+ * multiplies instead of 8 multiply-adds.
+ */
+static inline bool digits8(uint64_t w, uint64_t *v)
 {
-    const char *colon = memchr(p, ':', len);
-    const char *num = p;
-    size_t numlen = len;
-    out->ns = p;
-    out->nslen = 0;
-    if (colon != NULL) {
-        size_t nl = (size_t)(colon - p);
-        if (nl == 0 || nl > DB_NS_NAME_MAX)
-            return false;
-        for (size_t i = 0; i < nl; i++)
-            if (!ns_char_ok((unsigned char)p[i]))
-                return false;
-        out->nslen = nl;
-        num = colon + 1;
-        numlen = len - nl - 1;
-    }
-    bool neg = false;
-    if (numlen > 0 && num[0] == '-') {
-        neg = true;
-        num++;
-        numlen--;
-    }
-    if (numlen == 0)
+    if (((w & BYTES_F0) | (((w + BYTES_06) & BYTES_F0) >> 4)) != BYTES_33)
         return false;
-    /* Accumulate as a negative number so INT64_MIN fits. Leading zeros are
-     * harmless: they add nothing. */
+    w -= BYTES_30;
+    w = (w * 10 + (w >> 8)) & 0x00ff00ff00ff00ffull;       /* 4 x 2 digits */
+    w = (w * 100 + (w >> 16)) & 0x0000ffff0000ffffull;     /* 2 x 4 digits */
+    *v = (w * 10000 + (w >> 32)) & 0xffffffffull;          /* 8 digits */
+    return true;
+}
+
+/* The k (1..8) digits ending at end, read as the 8 bytes before end with
+ * the 8 - k bytes that are not digits of ours (they come first, in the low
+ * bytes) replaced by '0'. The caller guarantees those 8 bytes are its own. */
+static inline bool digits_tail(const char *end, size_t k, uint64_t *v)
+{
+    uint64_t w = load8(end - 8);
+    if (k < 8) {
+        uint64_t mask = (1ull << (8 * (8 - k))) - 1; /* the foreign bytes */
+        w = (w & ~mask) | (BYTES_30 & mask);
+    }
+    return digits8(w, v);
+}
+
+static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                  100000000};
+
+/* The digits num[0..n) (n >= 1) as a magnitude, negated if neg; false if a
+ * byte is not a digit or the value leaves int64. `room` is how many bytes
+ * before num are the caller's too (at least 0): with 8 bytes ending at the
+ * last digit readable, up to 16 digits go 8 at a time. */
+static bool parse_id(const char *num, size_t n, size_t room, bool neg, int64_t *out)
+{
+    if (n <= 16 && n + room >= 8) {
+        uint64_t hi = 0, lo;
+        if (n > 8 && !digits8(load8(num), &hi))
+            return false;
+        size_t k = n > 8 ? n - 8 : n;
+        if (!digits_tail(num + n, k, &lo))
+            return false;
+        uint64_t v = hi * pow10[k] + lo;
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return true;
+    }
+    if (n <= FAST_DIGITS_MAX) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned d = (unsigned char)num[i] - (unsigned)'0';
+            if (d > 9)
+                return false;
+            v = v * 10 + d;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return true;
+    }
+    /* Long (leading zeros, or out of range): accumulate as a negative
+     * number so INT64_MIN fits, checking each step. */
     int64_t v = 0;
-    for (size_t i = 0; i < numlen; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned char)num[i] - '0';
         if (d > 9)
             return false;
@@ -66,8 +137,49 @@ bool db_parse_key(const char *p, size_t len, db_key *out)
             return false;
         v = -v;
     }
-    out->id = v;
+    *out = v;
     return true;
+}
+
+bool db_parse_key(const char *p, size_t len, db_key *out)
+{
+    /* The namespace is what precedes the first ':'. One pass over the run
+     * of namespace characters at the front finds it: digits and '-' are
+     * namespace characters too, so a bare integer is a run that reaches
+     * the end. The run is followed at most one byte past the longest
+     * namespace; only a longer run (a long number, or an invalid key)
+     * needs the colon searched for. */
+    size_t lim = len < DB_NS_NAME_MAX + 1 ? len : DB_NS_NAME_MAX + 1;
+    size_t i = 0;
+    while (i < lim && ns_char[(unsigned char)p[i]])
+        i++;
+    out->ns = p;
+    out->nslen = 0;
+    const char *num = p;
+    size_t numlen = len;
+    if (i < len && p[i] == ':') {
+        if (i == 0 || i > DB_NS_NAME_MAX)
+            return false;
+        out->nslen = i;
+        num = p + i + 1;
+        numlen = len - i - 1;
+    } else if (i < len) {
+        /* Stopped early on a byte that is neither ':' nor a namespace
+         * character: it is in the namespace or in the number, invalid
+         * either way. Past the limit: a colon further on would end a
+         * namespace that is too long. */
+        if (i < lim || memchr(p + i, ':', len - i) != NULL)
+            return false;
+    }
+    bool neg = false;
+    if (numlen > 0 && num[0] == '-') {
+        neg = true;
+        num++;
+        numlen--;
+    }
+    if (numlen == 0)
+        return false;
+    return parse_id(num, numlen, (size_t)(num - p), neg, &out->id);
 }
 
 size_t db_format_key(const char *ns, size_t nslen, int64_t id, char *dst)
@@ -119,9 +231,15 @@ void db_set_table_options(db *d, const table_options *topt)
         table_set_options(d->ns[i].t, topt);
 }
 
+/* Namespace names are short: a byte loop beats a call to memcmp. */
 static bool ns_eq(const db_ns *n, const char *name, size_t len)
 {
-    return n->namelen == len && memcmp(n->name, name, len) == 0;
+    if (n->namelen != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (n->name[i] != name[i])
+            return false;
+    return true;
 }
 
 db_status db_table(db *d, const char *name, size_t len, bool create, table **out)

@@ -1,6 +1,7 @@
 /* Unit tests for db.c: key parsing and formatting, namespaces and the cap. */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -60,6 +61,120 @@ Test(db_key, invalid)
     }
     db_key k;
     cr_assert_not(db_parse_key("1\0002", 3, &k));
+}
+
+/* The plain definition of a key, one byte at a time: what db_parse_key's
+ * faster scan (namespace run, eight digits at once) must agree with. */
+static bool ref_parse(const char *p, size_t len, db_key *out)
+{
+    const char *colon = memchr(p, ':', len);
+    const char *num = p;
+    size_t numlen = len;
+    out->nslen = 0;
+    if (colon != NULL) {
+        size_t nl = (size_t)(colon - p);
+        if (nl == 0 || nl > DB_NS_NAME_MAX)
+            return false;
+        for (size_t i = 0; i < nl; i++) {
+            char c = p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-'))
+                return false;
+        }
+        out->nslen = nl;
+        num = colon + 1;
+        numlen = len - nl - 1;
+    }
+    bool neg = numlen > 0 && num[0] == '-';
+    if (neg) {
+        num++;
+        numlen--;
+    }
+    if (numlen == 0)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < numlen; i++) {
+        unsigned d = (unsigned char)num[i] - '0';
+        if (d > 9 || v < (INT64_MIN + (int64_t)d) / 10)
+            return false;
+        v = v * 10 - (int64_t)d;
+    }
+    if (!neg && v == INT64_MIN)
+        return false;
+    out->id = neg ? v : -v;
+    return true;
+}
+
+/* Parse s[0..n) from a heap block of exactly n bytes, so that a sanitizer
+ * build catches any read outside the key, and compare with ref_parse. */
+static void check_same(const char *s, size_t n)
+{
+    char *p = malloc(n > 0 ? n : 1);
+    cr_assert_not_null(p);
+    memcpy(p, s, n);
+    db_key a, b;
+    bool ok = db_parse_key(p, n, &a), want = ref_parse(p, n, &b);
+    cr_assert_eq(ok, want, "'%.*s': parsed %d, expected %d", (int)n, s, ok, want);
+    if (ok) {
+        cr_assert_eq(a.id, b.id, "'%.*s': id %lld, expected %lld", (int)n, s, (long long)a.id,
+                     (long long)b.id);
+        cr_assert_eq(a.nslen, b.nslen, "'%.*s'", (int)n, s);
+        cr_assert(a.ns == p, "'%.*s'", (int)n, s);
+    }
+    free(p);
+}
+
+Test(db_key, matches_reference_parser)
+{
+    /* Every digit count 1..24 (the 8-at-a-time path covers 1..16 when 8
+     * bytes end at the last digit), with and without a sign and a
+     * namespace, with and without leading zeros. */
+    const char *prefixes[] = {"", "-", "k:", "k:-", "key:", "key:-", "abcdefgh:", "-0"};
+    char buf[64];
+    for (size_t pi = 0; pi < sizeof prefixes / sizeof prefixes[0]; pi++) {
+        for (size_t nd = 1; nd <= 24; nd++) {
+            for (int lead = 0; lead < 3; lead++) {
+                size_t pl = strlen(prefixes[pi]);
+                memcpy(buf, prefixes[pi], pl);
+                for (size_t i = 0; i < nd; i++)
+                    buf[pl + i] = lead == 1 ? (i + 1 < nd ? '0' : '7')
+                                            : (char)('0' + (lead == 2 ? 9 : (i * 7 + 3) % 10));
+                check_same(buf, pl + nd);
+                /* Every byte value at every position of it. */
+                for (size_t pos = 0; pos < pl + nd; pos++) {
+                    char keep = buf[pos];
+                    for (int c = 0; c < 256; c++) {
+                        buf[pos] = (char)c;
+                        check_same(buf, pl + nd);
+                    }
+                    buf[pos] = keep;
+                }
+            }
+        }
+    }
+    /* Namespace lengths around the limit, bare and with a colon. */
+    for (size_t nl = 0; nl <= 40; nl++) {
+        memset(buf, 'n', nl);
+        memcpy(buf + nl, ":12", 3);
+        check_same(buf, nl + 3);
+        memset(buf, '0', nl);
+        memcpy(buf + nl, "12", 2);
+        check_same(buf, nl + 2);
+        memcpy(buf + nl, "x", 1);
+        check_same(buf, nl + 1);
+    }
+    /* Random short strings over the bytes that matter. */
+    const char alphabet[] = "0123456789-:ab.\x00\xff/9";
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 200000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = x % 30;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = alphabet[(x >> (5 + i % 50)) % (sizeof alphabet - 1) ^ (i & 1)];
+        check_same(buf, n);
+    }
 }
 
 Test(db_key, canonical_format)
