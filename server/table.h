@@ -132,6 +132,30 @@ uint64_t table_count(const table *t);
  * (counted in `expired`). With track_lru, stamps the key's last access. */
 table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len);
 
+/* Prefetching, for a caller about to look up many keys at once (the
+ * requests of one pipelined read): memory latency, not instructions, is what
+ * a lookup in a big table costs, and a lookup needs two dependent loads (its
+ * bucket, then its record). Calling table_prefetch_bucket for every key, then
+ * table_prefetch_record for every hint, then doing the real lookups, overlaps
+ * those loads across keys. Both are hints only: they change nothing, any
+ * answer later calls give is the same without them, and a hint must be used
+ * before the next call that may change the table (it names the bucket). */
+typedef struct {
+    const table *t;
+    const void *bucket; /* the key's home bucket; NULL: nothing to fetch */
+    const void *gen;    /* the generation it belongs to */
+    uint8_t top;        /* the key's tophash */
+} table_hint;
+
+/* Start loading key's home bucket and fill *h for table_prefetch_record. */
+void table_prefetch_bucket(const table *t, int64_t key, table_hint *h);
+
+/* Read the bucket named by h (loaded by now, or being loaded) and start
+ * loading the record (key and value) of the first slot whose tophash
+ * matches, with its expire time and LRU stamp if mapped; if no slot matches
+ * and the bucket has an overflow bucket, start loading that instead. */
+void table_prefetch_record(const table_hint *h);
+
 /* The key's expire time (ms since the epoch) in *at, 0 if it has none.
  * NOT_FOUND (and reclaimed) if it is missing or expired. */
 table_status table_get_expire(table *t, int64_t key, int64_t *at);

@@ -182,6 +182,47 @@ Test(table, lengths_binary_and_extreme_keys)
     table_destroy(t);
 }
 
+Test(table, prefetch_hints_change_nothing)
+{
+    table *t = table_create(NULL);
+    table_hint h;
+    table_prefetch_bucket(t, 1, &h);
+    cr_assert_null(h.bucket, "an empty table has nothing to fetch");
+    table_prefetch_record(&h);
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = 0; i < 5000; i++) {
+        fill(v, i % (TABLE_VALUE_MAX + 1), i);
+        must_set(t, key_of(i), v, i % (TABLE_VALUE_MAX + 1));
+        if (i % 7 == 0)
+            cr_assert_eq(table_expire(t, key_of(i), INT64_MAX / 2), TABLE_OK);
+    }
+    table_stats before = stats(t);
+    /* Present and absent keys, a batch at a time as the server does it. */
+    table_hint hs[64];
+    for (uint64_t base = 0; base < 10000; base += 64) {
+        for (uint64_t j = 0; j < 64; j++)
+            table_prefetch_bucket(t, key_of(base + j), &hs[j]);
+        for (uint64_t j = 0; j < 64; j++)
+            table_prefetch_record(&hs[j]);
+    }
+    table_stats after = stats(t);
+    cr_assert_eq(after.count, before.count);
+    cr_assert_eq(after.buckets, before.buckets);
+    cr_assert_eq(after.overflow_buckets, before.overflow_buckets);
+    cr_assert_eq(after.migrated, before.migrated);
+    cr_assert_eq(after.index_bytes, before.index_bytes);
+    cr_assert_eq(after.payload_bytes, before.payload_bytes);
+    cr_assert_eq(after.meta_bytes, before.meta_bytes);
+    cr_assert_eq(after.expires, before.expires);
+    cr_assert_eq(after.expired, before.expired);
+    for (uint64_t i = 0; i < 5000; i++) {
+        fill(v, i % (TABLE_VALUE_MAX + 1), i);
+        expect_val(t, key_of(i), v, i % (TABLE_VALUE_MAX + 1));
+    }
+    table_check(t);
+    table_destroy(t);
+}
+
 /* ---- random sequences against a reference model ------------------------------ */
 
 typedef struct {
@@ -230,6 +271,13 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
         uint64_t i = rng_below(m->n);
         int64_t key = key_of(i);
         unsigned r = (unsigned)rng_below(100);
+        /* Prefetch hints are taken (through grows, shrinks, migrations and
+         * overflow chains) but change nothing: the model checks that. */
+        if (op % 2 == 0) {
+            table_hint h;
+            table_prefetch_bucket(t, key, &h);
+            table_prefetch_record(&h);
+        }
         /* Equilibrium fill is p_set / (p_set + p_del): 87% filling, 2.5%
          * draining, so hi and lo (between those) are reached. */
         unsigned p_set = filling ? 70 : 2;
