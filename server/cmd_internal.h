@@ -21,6 +21,10 @@ void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
 /* A HELP reply: lines (NULL-terminated) as an array of simple strings. */
 void cmd_reply_help(cmd_client *c, const char *const *lines);
 
+/* The canonical (lowercase) name of the top-level command `name` names,
+ * matched case-insensitively, or NULL if there is none. */
+const char *cmd_lookup_name(const char *name, size_t len);
+
 /* Argument helpers. cmd_arg_* reply the error themselves on failure. */
 bool cmd_arg_is(const resp_view *v, const char *word);     /* case-insensitive */
 bool cmd_parse_ll(const char *p, size_t len, long long *out); /* Redis's string2ll */

@@ -478,3 +478,211 @@ Test(cmd, client_kill_and_object)
     R("-ERR unknown subcommand 'nope'. Try OBJECT HELP.\r\n", "object", "nope");
     R("+OK\r\n", "client", "no-evict", "on");
 }
+
+/* ---- command lookup -------------------------------------------------------- */
+
+/* The names COMMAND LIST replies, as C strings (freed by the caller). */
+static char **command_names(size_t *n)
+{
+    const char *r = run("command", "list", NULL);
+    cr_assert_eq(r[0], '*');
+    char *end;
+    size_t count = strtoul(r + 1, &end, 10);
+    char **names = calloc(count, sizeof *names);
+    const char *p = strchr(r, '\n') + 1;
+    for (size_t i = 0; i < count; i++) {
+        cr_assert_eq(*p, '$');
+        size_t len = strtoul(p + 1, &end, 10);
+        p = strchr(p, '\n') + 1;
+        names[i] = strndup(p, len);
+        p += len + 2;
+    }
+    *n = count;
+    return names;
+}
+
+Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
+{
+    size_t n;
+    char **names = command_names(&n);
+    cr_assert_gt(n, 40);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = names[i];
+        size_t len = strlen(name);
+        cr_assert_str_eq(cmd_lookup_name(name, len), name);
+        /* Every byte value at every position: only the letter itself and
+         * its uppercase still name the command. */
+        char buf[32];
+        memcpy(buf, name, len);
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int b = 0; b < 256; b++) {
+                buf[pos] = (char)b;
+                const char *got = cmd_lookup_name(buf, len);
+                bool same = b == name[pos] || b == name[pos] - ('a' - 'A');
+                if (same)
+                    cr_assert(got != NULL && strcmp(got, name) == 0, "%s at %zu byte %d", name,
+                              pos, b);
+                else
+                    cr_assert(got == NULL || strcmp(got, name) != 0, "%s at %zu byte %d", name,
+                              pos, b);
+            }
+            buf[pos] = name[pos];
+        }
+        /* All uppercase; one byte longer (whatever the byte); one shorter. */
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (char)(name[k] - ('a' - 'A'));
+        cr_assert_str_eq(cmd_lookup_name(buf, len), name);
+        memcpy(buf, name, len);
+        buf[len] = '\0';
+        cr_assert_null(cmd_lookup_name(buf, len + 1), "%s plus NUL", name);
+        buf[len] = ' ';
+        cr_assert_null(cmd_lookup_name(buf, len + 1), "%s plus a space", name);
+        const char *shorter = cmd_lookup_name(name, len - 1);
+        cr_assert(shorter == NULL || strlen(shorter) == len - 1);
+        free(names[i]);
+    }
+    free(names);
+    cr_assert_null(cmd_lookup_name("", 0));
+    cr_assert_null(cmd_lookup_name("getgetgetgetgetge", 17));
+    cr_assert_null(cmd_lookup_name("pexpiretimepexpiretime", 22));
+    cr_assert_str_eq(cmd_lookup_name("PExpireTime", 11), "pexpiretime");
+}
+
+/* ---- batches: cmd_prepare + cmd_run ------------------------------------------- */
+
+/* A script of requests, one per line, arguments separated by spaces. */
+static const char *const batch_script[] = {
+    "set 1 a", "get 1", "get 2", "set k:1 x", "get k:1", "get k:1", "mget 1 2 k:1 z:9",
+    "set k:2 y get", "get k:2", "del k:1 1", "get 1", "exists k:2 k:1", "incr n:5", "incr n:5",
+    "get n:5", "flushall", "get k:2", "set k:2 z nx", "set k:2 w xx get", "getdel k:2",
+    "get bad-key", "set bad key", "get", "nosuchcommand 1 2", "ping", "echo hi", "dbsize",
+    "mset a:1 1 a:2 2 a:3 3", "mget a:1 a:2 a:3 a:4", "append a:1 xyz", "strlen a:1",
+    "getrange a:1 0 1", "setrange a:2 1 q", "get a:2", "type a:3", "del a:1 a:2 a:3",
+    "get a:1", "object encoding 1", "client getname", "config get maxclients", NULL,
+};
+
+/* Split a line into argv views over a private copy (freed with the batch). */
+static size_t split(char *line, resp_view *argv, size_t cap)
+{
+    size_t argc = 0;
+    for (char *tok = strtok(line, " "); tok != NULL && argc < cap; tok = strtok(NULL, " "))
+        argv[argc++] = (resp_view){tok, strlen(tok)};
+    return argc;
+}
+
+/* The counters a batch must leave exactly as one-at-a-time would (times
+ * excluded). */
+static void counters(cmd_server *s, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "cmds=%llu hits=%llu misses=%llu errors=%llu keys=%llu",
+             (unsigned long long)s->st.total_commands_processed,
+             (unsigned long long)s->st.keyspace_hits, (unsigned long long)s->st.keyspace_misses,
+             (unsigned long long)s->st.total_error_replies, (unsigned long long)db_size(s->db));
+}
+
+/* Run the script on a fresh server, `per` requests per batch (0: one at a
+ * time with cmd_execute); return every reply byte and the counters. */
+static char *run_script(size_t per, char *ctr, size_t ctrcap)
+{
+    cmd_server s;
+    cmd_client c;
+    cr_assert(cmd_server_init(&s));
+    cr_assert(cmd_server_start(&s));
+    cmd_client_init(&s, &c);
+    size_t nlines = 0;
+    while (batch_script[nlines] != NULL)
+        nlines++;
+    char *lines[64];
+    resp_view views[64][16];
+    cmd_request reqs[64];
+    for (size_t i = 0; i < nlines; i++) {
+        lines[i] = strdup(batch_script[i]);
+        reqs[i] = (cmd_request){.argv = views[i], .argc = split(lines[i], views[i], 16)};
+    }
+    for (size_t i = 0; i < nlines;) {
+        size_t k = per == 0 ? 1 : (nlines - i < per ? nlines - i : per);
+        if (per == 0) {
+            if (reqs[i].argc > 0)
+                cmd_execute(&s, &c, reqs[i].argv, reqs[i].argc);
+        } else {
+            cmd_prepare(&s, &reqs[i], k);
+            int64_t clock = cmd_now_ns();
+            for (size_t j = i; j < i + k; j++)
+                cmd_run(&s, &c, &reqs[j], &clock);
+        }
+        i += k;
+    }
+    char *out = strndup(c.out.buf, c.out.len);
+    counters(&s, ctr, ctrcap);
+    for (size_t i = 0; i < nlines; i++)
+        free(lines[i]);
+    cmd_client_deinit(&s, &c);
+    cmd_server_deinit(&s);
+    return out;
+}
+
+Test(cmd, batches_reply_and_count_as_one_at_a_time)
+{
+    char want_ctr[256], got_ctr[256];
+    char *want = run_script(0, want_ctr, sizeof want_ctr);
+    /* The replies prove the script does something: hits, misses, errors. */
+    cr_assert(strstr(want, "-ERR invalid key 'bad-key'") != NULL);
+    cr_assert(strstr(want, "-ERR unknown command 'nosuchcommand'") != NULL);
+    size_t sizes[] = {1, 2, 3, 7, 16, 64};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *got = run_script(sizes[i], got_ctr, sizeof got_ctr);
+        cr_assert_str_eq(got, want, "batches of %zu", sizes[i]);
+        cr_assert_str_eq(got_ctr, want_ctr, "batches of %zu", sizes[i]);
+        free(got);
+    }
+    free(want);
+}
+
+Test(cmd, prepare_past_the_prefetch_limit_and_on_odd_requests)
+{
+    /* More keys than CMD_PREFETCH_KEYS in one batch, keys in namespaces
+     * that do not exist yet, invalid keys, containers, a bare name. */
+    static char keybuf[3 * CMD_PREFETCH_KEYS][24];
+    resp_view argv[3 * CMD_PREFETCH_KEYS + 1];
+    argv[0] = (resp_view){"mset", 4};
+    size_t argc = 1;
+    for (size_t i = 0; i < CMD_PREFETCH_KEYS + 10; i++) {
+        snprintf(keybuf[i], sizeof keybuf[i], "%s:%zu", i % 3 ? "p" : "q", i);
+        argv[argc++] = (resp_view){keybuf[i], strlen(keybuf[i])};
+        argv[argc++] = (resp_view){"v", 1};
+    }
+    resp_view odd[][3] = {
+        {{"get", 3}, {"x:y:z", 5}},
+        {{"object", 6}, {"encoding", 8}, {"p:1", 3}},
+        {{"get", 3}},
+        {{"GeT", 3}, {"q:0", 3}},
+        {{"", 0}},
+    };
+    cmd_request reqs[] = {
+        {.argv = argv, .argc = argc},   {.argv = odd[0], .argc = 2},
+        {.argv = odd[1], .argc = 3},    {.argv = odd[2], .argc = 1},
+        {.argv = odd[3], .argc = 2},    {.argv = argv, .argc = argc},
+        {.argv = odd[4], .argc = 1},
+    };
+    size_t n = sizeof reqs / sizeof reqs[0];
+    char before[256], after[256];
+    counters(&srv, before, sizeof before);
+    cmd_prepare(&srv, reqs, n);
+    counters(&srv, after, sizeof after);
+    cr_assert_str_eq(after, before, "preparing changed nothing");
+    cr_assert_eq(cli.out.len, 0);
+    resp_out_reset(&cli.out);
+    int64_t clock = cmd_now_ns();
+    for (size_t i = 0; i < n; i++)
+        cmd_run(&srv, &cli, &reqs[i], &clock);
+    char *got = strndup(cli.out.buf, cli.out.len);
+    cr_assert_str_eq(got,
+                     "+OK\r\n"
+                     "-ERR invalid key 'x:y:z': expected an integer or namespace:integer\r\n"
+                     "$6\r\nembstr\r\n"
+                     "-ERR wrong number of arguments for 'get' command\r\n"
+                     "$1\r\nv\r\n"
+                     "+OK\r\n"
+                     "-ERR unknown command '', with args beginning with: \r\n");
+    free(got);
+}
