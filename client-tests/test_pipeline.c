@@ -398,3 +398,176 @@ ITEST(pipeline, big_bulk_argument_within_limit)
     EXPECT_STATUS(C, "PONG", "PING");
     free(big);
 }
+
+/* ---- batches: requests parsed ahead of running them -------------------------------- */
+
+/* The server parses all the complete requests of one read (up to a batch)
+ * before running them, to prefetch their keys. These tests send one write
+ * whose requests change what the next ones may do, and check that every
+ * request is still answered as if run one at a time. */
+
+static void bcmdv(buf *b, const char *first, ...)
+{
+    const char *argv[64];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    bcmd(b, argc, argv, NULL);
+}
+
+ITEST(pipeline, batch_stops_at_quit_and_at_a_protocol_error)
+{
+    /* 40 SETs, QUIT, 40 more SETs in one write: the last 40 never run. */
+    buf req = {0}, want = {0};
+    for (int i = 0; i < 81; i++) {
+        if (i == 40) {
+            bcmdv(&req, "QUIT", NULL);
+        } else {
+            char id[16];
+            snprintf(id, sizeof id, "%d", i);
+            bcmdv(&req, "SET", K(id), "v", NULL);
+        }
+        if (i <= 40)
+            badd(&want, "+OK\r\n", 5);
+    }
+    h_raw *r = h_raw_open();
+    h_raw_send(r, req.p, req.len);
+    RAW_EXPECTN(r, want.p, want.len);
+    RAW_EXPECT_CLOSED(r);
+    h_raw_close(r);
+    EXPECT_INT(C, 1, "EXISTS %s", K("39"));
+    EXPECT_INT(C, 0, "EXISTS %s", K("41"));
+    EXPECT_INT(C, 0, "EXISTS %s", K("80"));
+
+    /* 50 good requests then a bad frame in one write: 50 replies, then the
+     * protocol error, then the connection closes. */
+    req.len = want.len = 0;
+    for (int i = 0; i < 50; i++) {
+        bcmdv(&req, "ECHO", "x", NULL);
+        badd(&want, "$1\r\nx\r\n", 7);
+    }
+    badd(&req, "*1\r\nX\r\n", 7);
+    bcmdv(&req, "SET", K("99"), "v", NULL);
+    const char pe[] = "-ERR Protocol error: expected '$', got 'X'\r\n";
+    badd(&want, pe, sizeof pe - 1);
+    r = h_raw_open();
+    h_raw_send(r, req.p, req.len);
+    RAW_EXPECTN(r, want.p, want.len);
+    RAW_EXPECT_CLOSED(r);
+    h_raw_close(r);
+    EXPECT_INT(C, 0, "EXISTS %s", K("99"));
+    free(req.p);
+    free(want.p);
+}
+
+ITEST(pipeline, batch_cut_by_big_requests_inline_lines_and_empty_frames)
+{
+    /* Rounds of: GET, an MSET of 150 keys (301 views, more than a batch
+     * holds), MGET of them, an inline PING, `*0` and an empty line (run
+     * nothing), a GET again; all in one write, replies in order. */
+    buf req = {0}, want = {0};
+    for (int round = 0; round < 20; round++) {
+        /* key <round> was set to "<round - 1>" by the round before. */
+        char k0[64], v0[16];
+        snprintf(k0, sizeof k0, "%s%d", K(""), round);
+        bcmdv(&req, "GET", k0, NULL);
+        if (round == 0) {
+            badd(&want, "$-1\r\n", 5);
+        } else {
+            snprintf(v0, sizeof v0, "%d", round - 1);
+            bbulk(&want, v0, strlen(v0));
+        }
+        bprintf(&req, "*%d\r\n$4\r\nMSET\r\n", 1 + 2 * 150);
+        for (int i = 0; i < 150; i++) {
+            char k[64], v[16];
+            snprintf(k, sizeof k, "%s%d", K(""), 1000 + i);
+            snprintf(v, sizeof v, "%d.%d", round, i);
+            bbulk(&req, k, strlen(k));
+            bbulk(&req, v, strlen(v));
+        }
+        badd(&want, "+OK\r\n", 5);
+        bprintf(&req, "*%d\r\n$4\r\nMGET\r\n", 1 + 150);
+        bprintf(&want, "*150\r\n");
+        for (int i = 0; i < 150; i++) {
+            char k[64], v[16];
+            snprintf(k, sizeof k, "%s%d", K(""), 1000 + i);
+            snprintf(v, sizeof v, "%d.%d", round, i);
+            bbulk(&req, k, strlen(k));
+            bbulk(&want, v, strlen(v));
+        }
+        badd(&req, "PING\r\n*0\r\n\r\n", 12);
+        badd(&want, "+PONG\r\n", 7);
+        char next[64], val[16];
+        snprintf(next, sizeof next, "%s%d", K(""), round + 1);
+        snprintf(val, sizeof val, "%d", round);
+        bcmdv(&req, "SET", next, val, NULL);
+        badd(&want, "+OK\r\n", 5);
+    }
+    h_raw *r = h_raw_open();
+    exchange(r, &req, &want);
+    h_raw_close(r);
+    free(req.p);
+    free(want.p);
+}
+
+ITESTX(pipeline, auth_then_requests_past_the_unauthenticated_limits, .init = h_setup_own)
+{
+    /* Before AUTH, requests are limited to 10 arguments and 16 KiB bulks;
+     * AUTH in the same write lifts the limits for what follows it. */
+    EXPECT_OK(C, "CONFIG SET requirepass %s", "batch-pw");
+    buf req = {0}, want = {0};
+    bcmdv(&req, "AUTH", "batch-pw", NULL);
+    badd(&want, "+OK\r\n", 5);
+    bcmdv(&req, "MSET", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f", NULL);
+    badd(&want, "+OK\r\n", 5);
+    size_t big = 20000;
+    char *text = malloc(big);
+    memset(text, 'q', big);
+    bprintf(&req, "*2\r\n$4\r\nECHO\r\n");
+    bbulk(&req, text, big);
+    bbulk(&want, text, big);
+    bcmdv(&req, "GET", "6", NULL);
+    badd(&want, "$1\r\nf\r\n", 7);
+    h_raw *r = h_raw_open();
+    exchange(r, &req, &want);
+    /* A client that has not logged in still gets the tight limits. */
+    h_raw *stranger = h_raw_open();
+    req.len = want.len = 0;
+    bcmdv(&req, "PING", NULL);
+    badd(&req, "*11\r\n", 5);
+    const char noauth[] = "-NOAUTH Authentication required.\r\n"
+                          "-ERR Protocol error: unauthenticated multibulk length\r\n";
+    badd(&want, noauth, sizeof noauth - 1);
+    h_raw_send(stranger, req.p, req.len);
+    RAW_EXPECTN(stranger, want.p, want.len);
+    RAW_EXPECT_CLOSED(stranger);
+    h_raw_close(stranger);
+    h_raw_close(r);
+    free(text);
+    free(req.p);
+    free(want.p);
+}
+
+ITEST(pipeline, sync_shrink_in_a_batch_holds_back_what_follows)
+{
+    /* SHRINK blocks its client until done; what came after it in the same
+     * write runs afterwards, in order. */
+    buf req = {0};
+    bcmdv(&req, "SET", K("7"), "v", NULL);
+    bcmdv(&req, "SHRINK", NULL);
+    bcmdv(&req, "GET", K("7"), NULL);
+    bcmdv(&req, "PING", NULL);
+    h_raw *r = h_raw_open();
+    h_raw_send(r, req.p, req.len);
+    RAW_EXPECT(r, "+OK\r\n");
+    size_t len;
+    char *shrink = RAW_REPLY(r, &len);
+    cr_assert(shrink[0] == '*' || shrink[0] == '%', "SHRINK replied %s", h_esc(shrink, len));
+    free(shrink);
+    RAW_EXPECT(r, "$1\r\nv\r\n+PONG\r\n");
+    h_raw_close(r);
+    free(req.p);
+}
