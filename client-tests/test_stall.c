@@ -34,17 +34,17 @@
  *   4-70 ms at a time (measured: a plain SET "taking" 68 ms during a load,
  *   while compilers ran), and both the server's own figure and the probe's
  *   are wall-clock times. Neither may be compared with a fixed time. So each
- *   figure is also taken with the preemption removed, from
- *   /proc/<pid>/schedstat (nanoseconds on a CPU, nanoseconds runnable but
- *   waiting for one): a window's longest stall less the server's run-queue
- *   wait over the window, and a probe round trip less the server's and the
- *   probe thread's own waits during it; each capped at the CPU time the
- *   server had meanwhile (plus one scheduler tick, by which that figure may
- *   lag), since time it spent off the CPU for other reasons (the host, the
- *   kernel) is not work that made a client wait. Both corrections cover
- *   the whole interval, not only the stall in it, so they can only make a
- *   figure smaller: they may hide part of a stall (at most about a window,
- *   10 ms), never invent one.
+ *   figure is also taken with the preemption removed: a window's longest
+ *   stall less the server's run-queue wait over the window (the second field
+ *   of /proc/<pid>/schedstat: nanoseconds runnable but waiting for a CPU),
+ *   and a probe round trip less the server's and the probe thread's own
+ *   waits during it; each at most the CPU time the server used meanwhile
+ *   (its CPU-time clock, clock_getcpuclockid), since time it spent off the
+ *   CPU for other reasons (the host took the virtual CPU, the kernel blocked
+ *   it) is not work that made a client wait. Both corrections cover the
+ *   whole interval, not only the stall in it, so they can only make a figure
+ *   smaller: they may hide part of a stall (at most about a window, 10 ms),
+ *   never invent one.
  *
  *   The probe is needed as well as the server's figure: the server times
  *   each command and each background slice on its own, so slices that run
@@ -212,29 +212,32 @@ static void obs_fail(const char *fmt, ...)
     atomic_store(&obs_stop, true);
 }
 
-/* ---- Run-queue wait from /proc ------------------------------------------------------ */
+/* ---- CPU waits and CPU time ---------------------------------------------------------- */
 
-/* Scheduler figures of one task, from its /proc/.../schedstat (fd open):
- * nanoseconds on a CPU, and nanoseconds runnable but waiting for one. The
- * CPU time of a task running right now is brought up to date only at each
- * scheduler tick, so it may lag by one tick (RUN_LAG_US). */
+/* Nanoseconds a task has been runnable but waiting for a CPU (the second
+ * field of its /proc/.../schedstat, fd open), and, with server, the
+ * nanoseconds of CPU the server process has used (its CPU-time clock, which
+ * the kernel brings up to date when read; schedstat's own first field lags
+ * by up to a scheduler tick for a running task). */
 typedef struct {
     uint64_t run, wait;
 } sched_ns;
 
-#define RUN_LAG_US 10000 /* a tick at HZ = 100, the coarsest Linux uses */
+static clockid_t server_clock; /* set before the observers start */
 
-static sched_ns sched_read(int fd)
+static sched_ns sched_read(int fd, bool server)
 {
     char buf[128];
     sched_ns s = {0, 0};
+    struct timespec ts;
+    if (server && clock_gettime(server_clock, &ts) == 0)
+        s.run = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     ssize_t k = pread(fd, buf, sizeof buf - 1, 0);
     if (k <= 0)
         return s;
     buf[k] = '\0';
-    char *p;
-    s.run = strtoull(buf, &p, 10);
-    s.wait = strtoull(p, NULL, 10);
+    char *p = strchr(buf, ' ');
+    s.wait = p != NULL ? strtoull(p + 1, NULL, 10) : 0;
     return s;
 }
 
@@ -265,11 +268,11 @@ static void *probe_main(void *arg)
     }
     for (unsigned i = 0; !atomic_load(&obs_stop); i++) {
         bool ping = i % 2 == 0;
-        sched_ns s0 = sched_read(srv), p0 = sched_read(self);
+        sched_ns s0 = sched_read(srv, true), p0 = sched_read(self, false);
         double t0 = h_now();
         redisReply *r = ping ? redisCommand(c, "PING") : redisCommand(c, "GET probe:1");
         double t1 = h_now();
-        sched_ns s1 = sched_read(srv), p1 = sched_read(self);
+        sched_ns s1 = sched_read(srv, true), p1 = sched_read(self, false);
         if (r == NULL) {
             obs_fail("probe: %s failed: %s", ping ? "PING" : "GET", c->errstr);
             break;
@@ -283,15 +286,15 @@ static void *probe_main(void *arg)
             break;
         }
         /* Corrected: without the time the server or the probe waited for a
-         * CPU, and no more than the server's CPU time meanwhile (plus its
-         * possible lag): a wait with the server off the CPU for another
-         * reason (the host, the kernel) is not the server's doing. */
+         * CPU, and no more than the server's CPU time meanwhile: a wait with
+         * the server off the CPU for another reason (the host took the
+         * virtual CPU, the kernel blocked it) is not the server's doing. */
         double rtt = (t1 - t0) * 1e6;
         double sw = (double)(s1.wait - s0.wait) / 1e3, pw = (double)(p1.wait - p0.wait) / 1e3;
         double srun = (double)(s1.run - s0.run) / 1e3;
         double cor = rtt - sw - pw;
-        if (cor > srun + RUN_LAG_US)
-            cor = srun + RUN_LAG_US;
+        if (cor > srun)
+            cor = srun;
         if (cor < 0)
             cor = 0;
         pthread_mutex_lock(&ph_lock);
@@ -342,10 +345,10 @@ static void *monitor_main(void *arg)
     /* Window k's stall record runs from LATENCY RESET k-1 to INFO k: inside
      * [before sending k-1, after the replies of k]; the wait subtracted is
      * taken over that whole span. */
-    sched_ns before_prev = sched_read(srv);
+    sched_ns before_prev = sched_read(srv, true);
     while (!atomic_load(&obs_stop)) {
         sleep_us(WINDOW_US);
-        sched_ns before = sched_read(srv);
+        sched_ns before = sched_read(srv, true);
         redisAppendCommand(m, "INFO stats");
         redisAppendCommand(m, "LATENCY RESET");
         redisReply *info = NULL, *reset = NULL;
@@ -356,7 +359,7 @@ static void *monitor_main(void *arg)
                 freeReplyObject(info);
             break;
         }
-        sched_ns after = sched_read(srv);
+        sched_ns after = sched_read(srv, true);
         char stall_s[32], cause[64];
         bool ok = info->type == REDIS_REPLY_STRING && reset->type == REDIS_REPLY_INTEGER &&
                   info_text(info->str, "longest_stall_us", stall_s, sizeof stall_s) &&
@@ -371,7 +374,7 @@ static void *monitor_main(void *arg)
         /* As for the probe: without the waits for a CPU, and no more than
          * the CPU time the server had in the window. */
         long long cor = stall - (long long)((after.wait - before_prev.wait) / 1000);
-        long long cpu = (long long)((after.run - before_prev.run) / 1000) + RUN_LAG_US;
+        long long cpu = (long long)((after.run - before_prev.run) / 1000);
         if (cor > cpu)
             cor = cpu;
         before_prev = before;
@@ -841,6 +844,7 @@ ITESTX(stall, grow_drain_shrink_expire, .init = h_setup_own)
     set_probe_key();
     long long rss_empty = rss_now();
 
+    cr_assert(clock_getcpuclockid(H.pid, &server_clock) == 0, "no CPU clock for the server");
     redisContext *pc = h_connect(), *mc = h_connect();
     pthread_t probe_th, mon_th;
     atomic_store(&obs_stop, false);
