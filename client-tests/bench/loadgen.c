@@ -6,6 +6,9 @@
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
  *               [--timeout SEC]
  *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
+ *               [--pxat MS]                                              (load)
+ *               [--server-pid PID] [--monitor ebb|redis|none] [--gap-us U]
+ *               [--window-ms W]                                          (probe)
  *
  * Modes (keys are PREFIX + decimal integer, F .. F+N-1; default "key:0" ..;
  * with --width W the integer is zero-padded to W digits, as redis-benchmark's
@@ -20,6 +23,12 @@
  *           each connection keeps D requests in flight as one pipelined batch
  *           and sends the next batch when every reply of this one is in. A GET
  *           miss is counted, not an error (the range may be partly loaded).
+ *   probe   what one client waits while the server works (see run_probe):
+ *           PING and GET of key F, one at a time, U µs apart (default 500),
+ *           until stdin says "end"; "phase NAME" lines on stdin cut the run
+ *           into phases, each reported on stdout when the next begins.
+ * With --pxat MS, load's SETs carry PXAT MS (RESP only): every key expires at
+ * that absolute time (ms since the epoch).
  *
  * Protocols: RESP2 multibulk (ebb, redis) and memcached's text protocol.
  * Commands go out in batches of B (default 1000): a batch is written while
@@ -74,10 +83,11 @@
 /* Widest zero padding of key numbers (--width). */
 #define WIDTH_MAX 20
 
-enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING, MODE_MIX };
+enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING, MODE_MIX, MODE_PROBE };
 enum proto { PROTO_RESP, PROTO_MEMCACHE };
 
-static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping", "mix"};
+static const char *const mode_names[] = {"load", "verify", "drain", "gone",
+                                         "ping", "mix",    "probe"};
 
 /* One parsed reply; text points into the read buffer (valid until the next
  * read). */
@@ -112,6 +122,12 @@ typedef struct {
     uint64_t ops;
     unsigned conns, depth, get_pct;
     uint64_t seed;
+    /* load only: PXAT for every SET, 0 = none */
+    int64_t pxat;
+    /* probe only */
+    const char *server_pid; /* NULL: no /proc figures, nothing corrected */
+    const char *monitor;    /* "ebb", "redis" or "none" */
+    unsigned gap_us, window_ms;
 } options;
 
 typedef struct {
@@ -257,6 +273,16 @@ static void add_request(buf *b, const options *o, int64_t n)
         switch (o->mode) {
         case MODE_LOAD:
             make_value(n, value);
+            if (o->pxat > 0) {
+                char at[24];
+                int al = snprintf(at, sizeof at, "%" PRId64, o->pxat);
+                buf_add(b, "*5\r\n$3\r\nSET\r\n", 13);
+                resp_arg(b, key, (size_t)kl);
+                resp_arg(b, value, VALUE_LEN);
+                resp_arg(b, "PXAT", 4);
+                resp_arg(b, at, (size_t)al);
+                break;
+            }
             buf_add(b, "*3\r\n$3\r\nSET\r\n", 13);
             resp_arg(b, key, (size_t)kl);
             resp_arg(b, value, VALUE_LEN);
@@ -274,6 +300,7 @@ static void add_request(buf *b, const options *o, int64_t n)
             buf_add(b, "*1\r\n$4\r\nPING\r\n", 14);
             break;
         case MODE_MIX: /* built by add_mix_request */
+        case MODE_PROBE: /* built by run_probe */
             break;
         }
         return;
@@ -296,6 +323,7 @@ static void add_request(buf *b, const options *o, int64_t n)
         buf_add(b, "version\r\n", 9);
         break;
     case MODE_MIX:
+    case MODE_PROBE:
         break;
     }
 }
@@ -530,6 +558,7 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
             return;
         break;
     case MODE_MIX: /* judged by check_mix_reply */
+    case MODE_PROBE: /* judged by run_probe */
         break;
     }
     t->errors++;
@@ -864,9 +893,479 @@ static int run_mix(const options *o)
     return t.errors == 0 ? 0 : 1;
 }
 
+/* ---- probe: how long one client waits while the server works ---- */
+
+/*
+ * run_probe keeps one request in flight on its own connection: PING, then
+ * GET of key F, and so on, the next one --gap-us after a reply (so a server
+ * stall of S ms shows as one round trip of about S ms). With --monitor, a
+ * second connection asks the server every --window-ms for its longest stall
+ * since the last ask: ebb's INFO stats (longest_stall_us, longest_stall_cause)
+ * then LATENCY RESET; redis's LATENCY LATEST (the largest max, in ms, with
+ * its event; needs latency-monitor-threshold > 0) then LATENCY RESET.
+ *
+ * A shared machine preempts the server for milliseconds at a time, which
+ * both figures include. With --server-pid, each is also given corrected:
+ * /proc/<pid>/schedstat (the event loop's thread) says how long the server
+ * waited for a CPU, and its CPU-time clock (clock_getcpuclockid) how long it
+ * ran. A round trip, less the server's and this process's CPU waits during
+ * it, and at most the server's CPU time in it (time it spent off the CPU for
+ * other reasons, such as the host taking the virtual CPU away, is not work
+ * that made the probe wait); a window's longest stall, less the server's CPU
+ * waits over the window, and at most its CPU time in the window. Both
+ * corrections cover the whole interval, not only the stall: they can make a
+ * stall look shorter (by at most about a window), never longer.
+ *
+ * Output, per phase: "phase NAME: T s, N probes, rtt ms p50 A p99 B p99.9 C
+ * max D, corrected ms p99.9 E max F, corrected over 2 ms K, server stall ms G
+ * (CAUSE) corrected H (CAUSE), W windows". Before the first phase, "probe
+ * ready" once both connections are up.
+ */
+
+#define PROBE_TARGET_US 2000.0   /* the stall target the over-2-ms count is about */
+#define PROBE_ATOMS_MAX 4096     /* values of one monitor reply we look at */
+#define PROBE_NAME_MAX 100
+
+typedef struct {
+    uint64_t run, wait; /* ns on a CPU (server only), ns runnable and waiting for one */
+} sched_pair;
+
+/* ns of CPU the process behind clk has used; the kernel brings a running
+ * task's figure up to date for this clock (schedstat's lags by up to a tick). */
+static uint64_t cpu_ns(clockid_t clk, bool have)
+{
+    struct timespec ts;
+    if (!have || clock_gettime(clk, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int open_schedstat(const char *pid)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%s/schedstat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die(3, "%s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* The CPU wait from schedstat (fd), the CPU time from the clock (if have).
+ * Zeros for fd < 0 (no pid given): nothing is then subtracted. */
+static sched_pair sched_get(int fd, clockid_t clk, bool have)
+{
+    sched_pair s = {0, 0};
+    char t[128];
+    ssize_t k = fd >= 0 ? pread(fd, t, sizeof t - 1, 0) : -1;
+    if (k <= 0)
+        return s;
+    t[k] = '\0';
+    char *e;
+    (void)strtoull(t, &e, 10); /* schedstat's own CPU time: may lag a tick */
+    s.wait = strtoull(e, NULL, 10);
+    s.run = cpu_ns(clk, have);
+    return s;
+}
+
+typedef struct {
+    char name[PROBE_NAME_MAX + 1];
+    double start;
+    double *rtt, *cor; /* µs */
+    size_t n, cap;
+    double stall, stall_cor; /* µs, the longest of any window */
+    char cause[64], cause_cor[64];
+    unsigned long windows;
+} probe_phase;
+
+static void probe_phase_add(probe_phase *ph, double rtt, double cor)
+{
+    if (ph->n == ph->cap) {
+        size_t cap = ph->cap ? ph->cap * 2 : 8192;
+        double *a = realloc(ph->rtt, cap * sizeof *a), *b;
+        if (a == NULL)
+            die(3, "out of memory");
+        ph->rtt = a;
+        b = realloc(ph->cor, cap * sizeof *b);
+        if (b == NULL)
+            die(3, "out of memory");
+        ph->cor = b;
+        ph->cap = cap;
+    }
+    ph->rtt[ph->n] = rtt;
+    ph->cor[ph->n] = cor;
+    ph->n++;
+}
+
+static void probe_phase_print(probe_phase *ph, double now)
+{
+    size_t n = ph->n;
+    unsigned long over = 0;
+    for (size_t i = 0; i < n; i++)
+        over += ph->cor[i] > PROBE_TARGET_US;
+    qsort(ph->rtt, n, sizeof *ph->rtt, cmp_double);
+    qsort(ph->cor, n, sizeof *ph->cor, cmp_double);
+    printf("phase %s: %.1f s, %zu probes, rtt ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f, "
+           "corrected ms p99.9 %.3f max %.3f, corrected over 2 ms %lu, server stall ms %.3f "
+           "(%s) corrected %.3f (%s), %lu windows\n",
+           ph->name, now - ph->start, n, quantile(ph->rtt, n, 0.5) / 1e3,
+           quantile(ph->rtt, n, 0.99) / 1e3, quantile(ph->rtt, n, 0.999) / 1e3,
+           n ? ph->rtt[n - 1] / 1e3 : 0.0, quantile(ph->cor, n, 0.999) / 1e3,
+           n ? ph->cor[n - 1] / 1e3 : 0.0, over, ph->stall / 1e3,
+           ph->cause[0] ? ph->cause : "none", ph->stall_cor / 1e3,
+           ph->cause_cor[0] ? ph->cause_cor : "none", ph->windows);
+    fflush(stdout);
+    ph->n = 0;
+    ph->stall = ph->stall_cor = 0;
+    ph->cause[0] = ph->cause_cor[0] = '\0';
+    ph->windows = 0;
+}
+
+/* One RESP2 value of any kind, arrays flattened into atoms (at most max of
+ * them are kept; the rest are parsed and skipped). 1 complete (*used set),
+ * 0 incomplete, -1 protocol error. */
+static int parse_any(const char *p, size_t len, size_t *used, reply *atoms, size_t *natoms,
+                     size_t max, int depth)
+{
+    if (len == 0)
+        return 0;
+    if (p[0] != '*') {
+        reply r = {0};
+        int k = parse_resp(p, len, used, &r);
+        if (k == 1 && *natoms < max)
+            atoms[(*natoms)++] = r;
+        return k;
+    }
+    const char *eol = find_crlf(p, len);
+    if (eol == NULL)
+        return 0;
+    long long count;
+    if (depth > 4 || !parse_ll(p + 1, (size_t)(eol - p - 1), &count) || count < -1)
+        return -1;
+    size_t off = (size_t)(eol - p) + 2;
+    for (long long i = 0; i < count; i++) {
+        size_t u = 0;
+        int k = parse_any(p + off, len - off, &u, atoms, natoms, max, depth + 1);
+        if (k != 1)
+            return k;
+        off += u;
+    }
+    *used = off;
+    return 1;
+}
+
+/* Text after "field:" in INFO text, up to CR, into out. */
+static bool info_field(const char *info, size_t len, const char *field, char *out, size_t cap)
+{
+    size_t fl = strlen(field);
+    for (size_t i = 0; i + fl < len; i++) {
+        if ((i == 0 || info[i - 1] == '\n') && memcmp(info + i, field, fl) == 0 &&
+            info[i + fl] == ':') {
+            size_t s = i + fl + 1, e = s;
+            while (e < len && info[e] != '\r' && info[e] != '\n')
+                e++;
+            snprintf(out, cap, "%.*s", (int)(e - s), info + s);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void probe_send(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno != EINTR && errno != EAGAIN)
+            die(3, "probe write: %s", strerror(errno));
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+}
+
+/* Read what fd has into in (compacting first); dies on EOF or errors. */
+static void probe_fill(int fd, inbuf *in, const char *who)
+{
+    if (in->start > 0) {
+        memmove(in->p, in->p + in->start, in->end - in->start);
+        in->end -= in->start;
+        in->start = 0;
+    }
+    if (in->end == INBUF_SIZE)
+        die(3, "%s: reply too long", who);
+    ssize_t r = read(fd, in->p + in->end, INBUF_SIZE - in->end);
+    if (r == 0)
+        die(3, "%s: the server closed the connection", who);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        die(3, "%s read: %s", who, strerror(errno));
+    }
+    in->end += (size_t)r;
+}
+
+static int run_probe(const options *o)
+{
+    enum { MON_NONE, MON_EBB, MON_REDIS } mon;
+    if (strcmp(o->monitor, "ebb") == 0)
+        mon = MON_EBB;
+    else if (strcmp(o->monitor, "redis") == 0)
+        mon = MON_REDIS;
+    else if (strcmp(o->monitor, "none") == 0)
+        mon = MON_NONE;
+    else
+        die(2, "--monitor must be ebb, redis or none, not '%s'", o->monitor);
+    if (o->proto != PROTO_RESP)
+        die(2, "probe speaks RESP only");
+
+    int pfd = connect_to(o), mfd = mon != MON_NONE ? connect_to(o) : -1;
+    int srv = o->server_pid != NULL ? open_schedstat(o->server_pid) : -1;
+    int self = o->server_pid != NULL ? open_schedstat("thread-self") : -1;
+    clockid_t clk = CLOCK_MONOTONIC;
+    bool have_clk = false;
+    if (o->server_pid != NULL) {
+        int e = clock_getcpuclockid((pid_t)atoi(o->server_pid), &clk);
+        if (e != 0)
+            die(3, "CPU clock of pid %s: %s", o->server_pid, strerror(e));
+        have_clk = true;
+    }
+    inbuf pin = {.p = malloc(INBUF_SIZE)}, min = {.p = malloc(INBUF_SIZE)};
+    reply *atoms = malloc(PROBE_ATOMS_MAX * sizeof *atoms);
+    if (pin.p == NULL || min.p == NULL || atoms == NULL)
+        die(3, "out of memory");
+
+    char key[KEY_MAX];
+    int kl = format_key(o, o->first, key);
+    buf ping = {0}, get = {0}, ask = {0};
+    buf_add(&ping, "*1\r\n$4\r\nPING\r\n", 14);
+    buf_add(&get, "*2\r\n$3\r\nGET\r\n", 13);
+    resp_arg(&get, key, (size_t)kl);
+    if (mon == MON_EBB)
+        buf_add(&ask, "*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n", 25);
+    else
+        buf_add(&ask, "*2\r\n$7\r\nLATENCY\r\n$6\r\nLATEST\r\n", 29);
+    buf_add(&ask, "*2\r\n$7\r\nLATENCY\r\n$5\r\nRESET\r\n", 28);
+
+    probe_phase ph = {0};
+    bool in_phase = false, done = false, stdin_open = true;
+    char line[256];
+    size_t line_len = 0;
+    /* A line from stdin takes effect once the request in flight is answered
+     * and the monitor has closed a window opened after the line came: so the
+     * stalls of the work before it are the old phase's. No probe request is
+     * sent meanwhile. */
+    bool cutting = false;
+    double cut_at = 0, m_done_sent = 0;
+
+    /* The probe's request in flight, and the monitor's. */
+    bool p_busy = false, p_is_get = false, m_busy = false;
+    unsigned long sent = 0;
+    double p_t0 = 0, next_probe = now_s(), next_window = now_s() + o->window_ms / 1e3;
+    sched_pair p_s0 = {0, 0}, p_self0 = {0, 0}, m_before = {0, 0};
+    sched_pair m_before_prev = sched_get(srv, clk, have_clk);
+    double m_sent_at = 0;
+
+    printf("probe ready\n");
+    fflush(stdout);
+    while (!done) {
+        double now = now_s();
+        if (!cutting && (memchr(line, '\n', line_len) != NULL || !stdin_open)) {
+            cutting = true;
+            cut_at = now;
+        }
+        if (cutting && !p_busy && (mon == MON_NONE || (!m_busy && m_done_sent >= cut_at))) {
+            char *nl = memchr(line, '\n', line_len);
+            if (in_phase)
+                probe_phase_print(&ph, cut_at);
+            in_phase = false;
+            if (nl == NULL) {
+                done = true; /* stdin closed */
+                continue;
+            }
+            *nl = '\0';
+            if (strncmp(line, "phase ", 6) == 0) {
+                snprintf(ph.name, sizeof ph.name, "%.*s", PROBE_NAME_MAX, line + 6);
+                ph.start = cut_at;
+                in_phase = true;
+                /* The caller may start the phase's work now. */
+                printf("begun %s\n", ph.name);
+                fflush(stdout);
+            } else if (strcmp(line, "end") == 0) {
+                done = true;
+            } else {
+                die(2, "probe: unknown line on stdin: \"%s\"", line);
+            }
+            size_t rest = line_len - (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, rest);
+            line_len = rest;
+            cutting = false;
+            continue;
+        }
+        if (!p_busy && !cutting && now >= next_probe) {
+            p_is_get = sent++ % 2 == 1;
+            p_s0 = sched_get(srv, clk, have_clk);
+            p_self0 = sched_get(self, clk, false);
+            p_t0 = now_s();
+            probe_send(pfd, p_is_get ? get.p : ping.p, p_is_get ? get.len : ping.len);
+            p_busy = true;
+        }
+        if (mon != MON_NONE && !m_busy && now >= next_window) {
+            m_before = sched_get(srv, clk, have_clk);
+            m_sent_at = now;
+            probe_send(mfd, ask.p, ask.len);
+            m_busy = true;
+        }
+        if ((p_busy && now - p_t0 > o->timeout_ms / 1e3) ||
+            (m_busy && now - m_sent_at > o->timeout_ms / 1e3))
+            die(3, "probe: no reply for %d ms", o->timeout_ms);
+
+        struct pollfd fds[3] = {{.fd = stdin_open && !cutting ? 0 : -1, .events = POLLIN},
+                                {.fd = p_busy ? pfd : -1, .events = POLLIN},
+                                {.fd = m_busy ? mfd : -1, .events = POLLIN}};
+        double wake = 1.0;
+        if (!p_busy && !cutting)
+            wake = next_probe - now;
+        if (mon != MON_NONE && !m_busy && next_window - now < wake)
+            wake = next_window - now;
+        if (wake < 0)
+            wake = 0;
+        struct timespec ts = {(time_t)wake, (long)((wake - (double)(time_t)wake) * 1e9)};
+        int k = ppoll(fds, 3, &ts, NULL);
+        if (k < 0 && errno != EINTR)
+            die(3, "ppoll: %s", strerror(errno));
+        if (k <= 0)
+            continue;
+
+        if (fds[1].revents) {
+            probe_fill(pfd, &pin, "probe");
+            reply r = {0};
+            size_t used = 0;
+            int pr = parse_resp(pin.p + pin.start, pin.end - pin.start, &used, &r);
+            if (pr < 0)
+                die(3, "probe: protocol error in a reply");
+            if (pr == 1) {
+                double t1 = now_s();
+                sched_pair s1 = sched_get(srv, clk, have_clk), self1 = sched_get(self, clk, false);
+                bool ok = p_is_get ? r.type == R_NIL || r.type == R_BULK
+                                   : r.type == R_STATUS && text_is(&r, "PONG");
+                if (!ok)
+                    die(1, "probe: unexpected %s reply to %s", type_name(r.type),
+                        p_is_get ? "GET" : "PING");
+                pin.start += used;
+                if (pin.start != pin.end)
+                    die(3, "probe: more than one reply");
+                pin.start = pin.end = 0;
+                double rtt = (t1 - p_t0) * 1e6;
+                double cor = rtt - (double)(s1.wait - p_s0.wait) / 1e3 -
+                             (double)(self1.wait - p_self0.wait) / 1e3;
+                if (have_clk && cor > (double)(s1.run - p_s0.run) / 1e3)
+                    cor = (double)(s1.run - p_s0.run) / 1e3;
+                if (cor < 0)
+                    cor = 0;
+                if (in_phase)
+                    probe_phase_add(&ph, rtt, cor);
+                p_busy = false;
+                next_probe = t1 + o->gap_us / 1e6;
+            }
+        }
+
+        if (fds[2].revents) {
+            probe_fill(mfd, &min, "monitor");
+            size_t na = 0, used1 = 0, used2 = 0;
+            int a = parse_any(min.p + min.start, min.end - min.start, &used1, atoms, &na,
+                              PROBE_ATOMS_MAX, 0);
+            if (a < 0)
+                die(3, "monitor: protocol error in a reply");
+            size_t na1 = na;
+            int b = a == 1 ? parse_any(min.p + min.start + used1, min.end - min.start - used1,
+                                       &used2, atoms, &na, PROBE_ATOMS_MAX, 0)
+                           : 0;
+            if (b < 0)
+                die(3, "monitor: protocol error in a reply");
+            if (a == 1 && b == 1) {
+                sched_pair after = sched_get(srv, clk, have_clk);
+                double stall = -1;
+                char cause[64] = "none";
+                if (na != na1 + 1 || atoms[na1].type != R_INT)
+                    die(1, "monitor: LATENCY RESET did not answer with an integer");
+                if (mon == MON_EBB) {
+                    char v[32];
+                    if (na1 != 1 || atoms[0].type != R_BULK ||
+                        !info_field(atoms[0].text, atoms[0].len, "longest_stall_us", v,
+                                    sizeof v) ||
+                        !info_field(atoms[0].text, atoms[0].len, "longest_stall_cause", cause,
+                                    sizeof cause))
+                        die(1, "monitor: INFO stats lacks longest_stall_us/_cause");
+                    stall = strtod(v, NULL);
+                } else {
+                    /* LATENCY LATEST: [event, time, latest ms, max ms] per event. */
+                    stall = 0;
+                    for (size_t i = 0; i + 3 < na1; i += 4) {
+                        if (atoms[i].type != R_BULK || atoms[i + 3].type != R_INT)
+                            die(1, "monitor: unexpected LATENCY LATEST reply");
+                        if (atoms[i + 3].num * 1000.0 > stall) {
+                            stall = atoms[i + 3].num * 1000.0;
+                            snprintf(cause, sizeof cause, "%.*s", (int)atoms[i].len,
+                                     atoms[i].text);
+                        }
+                    }
+                }
+                min.start = min.end = 0;
+                double cor = stall - (double)(after.wait - m_before_prev.wait) / 1e3;
+                double cpu = (double)(after.run - m_before_prev.run) / 1e3;
+                if (have_clk && cor > cpu)
+                    cor = cpu;
+                m_before_prev = m_before;
+                if (in_phase) {
+                    ph.windows++;
+                    if (stall > ph.stall) {
+                        ph.stall = stall;
+                        snprintf(ph.cause, sizeof ph.cause, "%s", cause);
+                    }
+                    if (cor > ph.stall_cor) {
+                        ph.stall_cor = cor;
+                        snprintf(ph.cause_cor, sizeof ph.cause_cor, "%s", cause);
+                    }
+                }
+                m_busy = false;
+                m_done_sent = m_sent_at;
+                next_window = now_s() + o->window_ms / 1e3;
+            }
+        }
+
+        if (fds[0].revents) {
+            ssize_t r = read(0, line + line_len, sizeof line - 1 - line_len);
+            if (r <= 0)
+                stdin_open = false;
+            else
+                line_len += (size_t)r;
+            if (line_len == sizeof line - 1 && memchr(line, '\n', line_len) == NULL)
+                die(2, "probe: stdin line too long");
+        }
+    }
+    if (in_phase)
+        probe_phase_print(&ph, now_s());
+    close(pfd);
+    if (mfd >= 0)
+        close(mfd);
+    if (srv >= 0)
+        close(srv);
+    if (self >= 0)
+        close(self);
+    free(pin.p);
+    free(min.p);
+    free(atoms);
+    free(ping.p);
+    free(get.p);
+    free(ask.p);
+    free(ph.rtt);
+    free(ph.cor);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
-    fputs("usage: ebb-loadgen load|verify|drain|gone|ping|mix [options]\n"
+    fputs("usage: ebb-loadgen load|verify|drain|gone|ping|mix|probe [options]\n"
           "  -H, --host H        server address [127.0.0.1]\n"
           "  -p, --port P        server port [6379]\n"
           "  -P, --proto X       resp (ebb, redis) or memcache [resp]\n"
@@ -882,10 +1381,19 @@ static void usage(FILE *f)
           "  -d, --depth D       requests in flight per connection [1]\n"
           "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
           "  -s, --seed S        random seed [1]\n"
+          "load only:\n"
+          "      --pxat MS       every SET gets PXAT MS (expires at MS ms since the epoch)\n"
+          "probe only:\n"
+          "      --server-pid P  correct for CPU waits from /proc/P/schedstat [none]\n"
+          "      --monitor M     ebb, redis or none: ask the server for its stalls [none]\n"
+          "      --gap-us U      pause between two probe requests [500]\n"
+          "      --window-ms W   how often the monitor asks [10]\n"
           "Modes: load SETs every key to a 128-byte value derived from it; verify GETs\n"
           "and compares every value; drain DELetes every key one by one; gone checks\n"
           "that no key exists; ping checks that the server answers; mix sends random\n"
-          "GETs and SETs over the key range (misses are counted, not errors).\n"
+          "GETs and SETs over the key range (misses are counted, not errors); probe\n"
+          "times PING/GET of key F one at a time until stdin says \"end\", reporting\n"
+          "each \"phase NAME\" (a line on stdin) on stdout.\n"
           "Exit: 0 ok, 1 error reply or mismatch, 2 usage, 3 connection/protocol failure.\n",
           f);
 }
@@ -917,7 +1425,12 @@ int main(int argc, char **argv)
                  .conns = 50,
                  .depth = 1,
                  .get_pct = 90,
-                 .seed = 1};
+                 .seed = 1,
+                 .pxat = 0,
+                 .server_pid = NULL,
+                 .monitor = "none",
+                 .gap_us = 500,
+                 .window_ms = 10};
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
         {"proto", required_argument, NULL, 'P'},  {"keys", required_argument, NULL, 'n'},
@@ -926,7 +1439,10 @@ int main(int argc, char **argv)
         {"width", required_argument, NULL, 'w'},  {"ops", required_argument, NULL, 'o'},
         {"conns", required_argument, NULL, 'c'},  {"depth", required_argument, NULL, 'd'},
         {"get-pct", required_argument, NULL, 'g'}, {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},
+        {"pxat", required_argument, NULL, 1000},  {"server-pid", required_argument, NULL, 1001},
+        {"monitor", required_argument, NULL, 1002}, {"gap-us", required_argument, NULL, 1003},
+        {"window-ms", required_argument, NULL, 1004}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -959,6 +1475,11 @@ int main(int argc, char **argv)
         case 'g': o.get_pct = (unsigned)num_arg("get-pct", optarg, 0, 100); break;
         case 's': o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX); break;
         case 't': o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000; break;
+        case 1000: o.pxat = num_arg("pxat", optarg, 1, INT64_MAX / 2); break;
+        case 1001: num_arg("server-pid", optarg, 1, INT32_MAX); o.server_pid = optarg; break;
+        case 1002: o.monitor = optarg; break;
+        case 1003: o.gap_us = (unsigned)num_arg("gap-us", optarg, 0, 1000000); break;
+        case 1004: o.window_ms = (unsigned)num_arg("window-ms", optarg, 1, 10000); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -983,6 +1504,10 @@ int main(int argc, char **argv)
             die(2, "mix needs 1 .. %" PRIu32 " keys", UINT32_MAX);
         return run_mix(&o);
     }
+    if (o.mode == MODE_PROBE)
+        return run_probe(&o);
+    if (o.pxat > 0 && (o.mode != MODE_LOAD || o.proto != PROTO_RESP))
+        die(2, "--pxat is for load over RESP only");
 
     int fd = connect_to(&o);
     inbuf in = {.p = malloc(INBUF_SIZE)};
