@@ -11,7 +11,7 @@ case "${1:-run}" in
   run) ;;
   test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client) ;;
   bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
-  docker) want+=(docker.io debootstrap) ;;
+  docker) want+=(docker.io debootstrap redis-tools curl python3-yaml) ;;
   *) echo "usage: $0 run|test|bench|docker" >&2; exit 2 ;;
 esac
 

@@ -3,7 +3,8 @@
 #   1. unit (Criterion) and integration (hiredis, redis-cli, redis-benchmark)
 #      tests on a warnings-as-errors build with invariant checks on;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the RESP reader fuzzer for EBB_FUZZ_SECONDS (default 30).
+#   3. the RESP reader fuzzer for EBB_FUZZ_SECONDS (default 30);
+#   4. the container image, built and run (docker/test).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,5 +78,14 @@ fi
 grep -E '^(Done|stat::number_of_executed_units)' build/fuzz/log
 passed=$((passed + 1))
 
-step "summary (ctest runs + fuzzer)"
+step "container image: build, run, probe, stop (docker/test)"
+if ! docker/test >build/docker-test.log 2>&1; then
+  tail -n 60 build/docker-test.log
+  echo "$passed passed, 1 failed"
+  exit 1
+fi
+grep -E '^(====|PASS)' build/docker-test.log
+passed=$((passed + 1))
+
+step "summary (ctest runs + fuzzer + container)"
 echo "$passed passed, 0 failed"
