@@ -46,6 +46,35 @@
  *   Records never move otherwise: not on grow, shrink or evacuation, which
  *   copy only the 6-byte slots (tophash, len, rec).
  *
+ * HUGE PAGES. A lookup in a big table touches a random bucket and a random
+ * record; with 4 KiB pages each is also a TLB miss, whose page walk (two
+ * levels of tables under a hypervisor) costs as much as the miss itself: on
+ * a 10M-key table that was half the time of a GET. So the big mappings ask
+ * for 2 MiB pages (MADV_HUGEPAGE: the machine's THP mode may be "madvise"),
+ * mapped 2 MiB-aligned so that every 2 MiB of them can be one page:
+ *   - a bucket array of HUGE_ARRAY_MIN (16 MiB, 2^18 buckets: from ~851k
+ *     keys) or more;
+ *   - record chunks past the first SMALL_CHUNKS (past ~262k keys): they are
+ *     carved from slabs of SLAB_CHUNKS chunks, 34 MiB = exactly 17 huge
+ *     pages (128 x 278528 B), instead of being mapped one by one.
+ * A small table keeps ordinary pages, so it holds no more than its records
+ * and buckets need. Memory still follows data, in 2 MiB steps where huge
+ * pages are used: unmapping or discarding part of a huge page splits it and,
+ * while RSS drops at once, the kernel keeps the whole 2 MiB until the rest
+ * of it goes too (or memory gets short). So a slab gives back its tail only
+ * in whole huge pages (MADV_DONTNEED; it keeps the addresses for the chunks
+ * to come back): at most one partly used huge page stays per slab, counted
+ * in RSS, and an emptied slab is munmap'd. An old bucket array is released
+ * front first in OLD_RELEASE_BYTES steps as before, which may split the huge
+ * page at the front; the evacuation sweep unmaps the rest of it soon after,
+ * so at most 2 MiB is held out of sight, for part of a migration.
+ *
+ * Both are advised when mapped, so that huge pages are faulted in as the
+ * memory is first touched: records fill a slab in order, and a migration
+ * fills the new array in the order it evacuates the old one (the kernel's
+ * khugepaged would merge ordinary pages later, but it scans slowly: it had
+ * not merged a 128 MiB array 80 s after a 10M-key load here).
+ *
  * Generation = one bucket array (2^log2 buckets, mmap'd, zero-filled) plus its
  * own overflow pool (an mmap'd array of buckets grown with mremap; indices are
  * stable because they are indices, not pointers). A migration goes from the
@@ -105,8 +134,9 @@
  *            array's evacuated prefix is munmap'd as it goes (see
  *            OLD_RELEASE_BYTES), so index RSS is at most the new array.
  *   measured (test budget_1m_keys) peak mapped 153.5 MB = 1.129 x of 1M
- *            keys' payload; peak RSS added 1.125 x; RSS / payload present,
- *            sampled past 100k keys, at most 1.15 x.
+ *            keys' payload; peak RSS added 1.128 x; RSS / payload present,
+ *            sampled past 100k keys, at most 1.18 x (1.15 x with ordinary
+ *            pages only: a slab's partly used huge page adds up to 2 MiB).
  */
 #include "table.h"
 
@@ -158,6 +188,20 @@
 /* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
  * set/del pair at a chunk boundary does not map and unmap every time. */
 #define SPARE_CHUNKS 1u
+/* Huge pages (see HUGE PAGES above): their size; the chunks mapped one by
+ * one with ordinary pages before slabs are used (one slab's worth: a table
+ * that fills them is big enough for a 34 MiB slab); chunks per slab. */
+#define HUGE_BYTES (2u * 1024u * 1024u)
+#define SMALL_CHUNKS 128u
+#define SLAB_CHUNKS 128u
+/* Smallest bucket array given huge pages: 2^18 buckets (from ~851k keys).
+ * A migration fills the new array at old bucket i's two destinations, i and
+ * i + M, as it goes, so with huge pages the two huge pages around its
+ * progress are resident ahead of it: up to 4 MiB more than with ordinary
+ * pages. For a 2 or 4 MiB array that is all of it at once, next to the old
+ * array; below 16 MiB it would lift RSS past 1.2 x the payload present
+ * during a grow (see MEMORY BUDGET); from 16 MiB on it is under 3.5 %. */
+#define HUGE_ARRAY_MIN (16u * 1024u * 1024u)
 /* table_shrink of an empty table unmaps its array at once up to this size
  * (munmap of 1 MiB of touched pages takes well under a millisecond); larger
  * arrays are released by a migration, a step at a time. */
@@ -187,6 +231,8 @@ static_assert((1u << REC_CHUNK_SHIFT) == REC_PER_CHUNK, "chunk shift");
 static_assert(REC_PER_CHUNK % 512 == 0, "136 x 512 is a whole number of pages");
 
 #define CHUNK_BYTES ((size_t)REC_PER_CHUNK * sizeof(record))
+#define SLAB_BYTES ((size_t)SLAB_CHUNKS * CHUNK_BYTES)
+static_assert(SLAB_BYTES % HUGE_BYTES == 0, "a slab is whole huge pages");
 /* Side arrays of a chunk, mapped only when needed (see EXPIRY AND LRU). */
 #define EXP_BYTES ((size_t)REC_PER_CHUNK * sizeof(int64_t))
 #define LRU_BYTES ((size_t)REC_PER_CHUNK * sizeof(uint32_t))
@@ -224,6 +270,8 @@ struct table {
     chunk *chunks;      /* chunks[0..nchunks-1] mapped */
     size_t nchunks;
     size_t chunks_cap;
+    char **slabs;       /* slabs holding chunks SMALL_CHUNKS.. (HUGE PAGES) */
+    size_t slabs_cap;
     uint64_t index_bytes;
     uint64_t payload_bytes;
     uint64_t meta_bytes;    /* exp and lru side arrays mapped */
@@ -272,6 +320,37 @@ static void unmap(void *p, size_t bytes)
     if (p != NULL && bytes > 0 && munmap(p, bytes) != 0)
         abort(); /* only on a bad pointer or length: a bug */
 }
+
+/* Ask for huge pages on [p, p + bytes). The advice may be refused (a
+ * kernel without THP); the memory then stays in ordinary pages. */
+static void advise_huge(void *p, size_t bytes)
+{
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+}
+
+/* Zero-filled memory (bytes a multiple of HUGE_BYTES) at a HUGE_BYTES
+ * boundary, so that it can be backed by huge pages: map HUGE_BYTES more
+ * than asked and unmap the unaligned head and tail. */
+static void *map_aligned(size_t bytes)
+{
+    char *p = mmap(NULL, bytes + HUGE_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);
+    char *al = (char *)a;
+    unmap(p, (size_t)(al - p));
+    unmap(al + bytes, (size_t)(p + bytes + HUGE_BYTES - (al + bytes)));
+    return al;
+}
+
+/* Bucket arrays of HUGE_ARRAY_MIN or more use huge pages (HUGE PAGES). */
+static inline bool array_is_huge(size_t bytes)
+{
+    return bytes >= HUGE_ARRAY_MIN;
+}
+
+
 
 /* splitmix64's finaliser applied to key + seed: a bijection of the 64-bit key
  * for a fixed seed, with every output bit depending on every input bit. The
@@ -409,9 +488,11 @@ static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
 {
     size_t nb = (size_t)1 << log2;
     size_t bytes = round_page(nb * sizeof(bucket));
-    bucket *b = map_zero(bytes);
+    bucket *b = array_is_huge(bytes) ? map_aligned(bytes) : map_zero(bytes);
     if (b == NULL)
         return false;
+    if (array_is_huge(bytes))
+        advise_huge(b, bytes);
     memset(g, 0, sizeof *g);
     g->b = b;
     g->b_bytes = bytes;
@@ -778,6 +859,55 @@ static inline void note_expired(table *t)
         (*t->opt.expired_counter)++;
 }
 
+/* Memory for chunk ci (== t->nchunks, the next one): mapped on its own
+ * below SMALL_CHUNKS, else carved from its slab, mapped with the slab's
+ * first chunk (HUGE PAGES). A chunk's pages may hold old records when it is
+ * taken again; nothing reads a record before writing it. */
+static record *chunk_map(table *t, size_t ci)
+{
+    if (ci < SMALL_CHUNKS)
+        return map_zero(CHUNK_BYTES);
+    size_t si = (ci - SMALL_CHUNKS) / SLAB_CHUNKS, k = (ci - SMALL_CHUNKS) % SLAB_CHUNKS;
+    if (k == 0) {
+        if (si == t->slabs_cap) {
+            size_t cap = t->slabs_cap ? t->slabs_cap * 2 : 8;
+            char **p = realloc(t->slabs, cap * sizeof *p);
+            if (p == NULL)
+                return NULL;
+            t->slabs = p;
+            t->slabs_cap = cap;
+        }
+        t->slabs[si] = map_aligned(SLAB_BYTES);
+        if (t->slabs[si] == NULL)
+            return NULL;
+        advise_huge(t->slabs[si], SLAB_BYTES);
+    }
+    return (record *)(t->slabs[si] + k * CHUNK_BYTES);
+}
+
+/* Give back the memory of chunk ci, the last one (chunks leave from the
+ * tail): unmap it if it was mapped alone or was its slab's first (the slab
+ * is then empty), else discard the huge pages of its slab that no chunk
+ * below it touches: [up(start), up(end)) with both ends rounded up to
+ * HUGE_BYTES, whole pages only (HUGE PAGES). */
+static void chunk_unmap(table *t, size_t ci, record *rec)
+{
+    if (ci < SMALL_CHUNKS) {
+        unmap(rec, CHUNK_BYTES);
+        return;
+    }
+    size_t si = (ci - SMALL_CHUNKS) / SLAB_CHUNKS, k = (ci - SMALL_CHUNKS) % SLAB_CHUNKS;
+    if (k == 0) {
+        unmap(t->slabs[si], SLAB_BYTES);
+        t->slabs[si] = NULL;
+        return;
+    }
+    size_t from = (k * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+    size_t to = ((k + 1) * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+    if (to > from && madvise(t->slabs[si] + from, to - from, MADV_DONTNEED) != 0)
+        abort(); /* only on a bad range: a bug */
+}
+
 /* Make record number t->count writable. */
 static bool record_reserve(table *t)
 {
@@ -792,7 +922,7 @@ static bool record_reserve(table *t)
         t->chunks = p;
         t->chunks_cap = cap;
     }
-    record *c = map_zero(CHUNK_BYTES);
+    record *c = chunk_map(t, t->nchunks);
     if (c == NULL)
         return false;
     t->chunks[t->nchunks++] = (chunk){.rec = c};
@@ -808,7 +938,7 @@ static bool chunks_unmap(table *t, size_t keep, size_t max)
         chunk *c = &t->chunks[--t->nchunks];
         /* No live record is here (table_reset zeroes the counters itself). */
         c->nexp = 0;
-        unmap(c->rec, CHUNK_BYTES);
+        chunk_unmap(t, t->nchunks, c->rec);
         t->payload_bytes -= CHUNK_BYTES;
         side_free(t, c);
     }
@@ -816,6 +946,11 @@ static bool chunks_unmap(table *t, size_t keep, size_t max)
         free(t->chunks);
         t->chunks = NULL;
         t->chunks_cap = 0;
+    }
+    if (t->nchunks <= SMALL_CHUNKS && t->slabs != NULL) {
+        free(t->slabs);
+        t->slabs = NULL;
+        t->slabs_cap = 0;
     }
     return t->nchunks > keep;
 }
