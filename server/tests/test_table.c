@@ -17,6 +17,8 @@
 #define CHUNK_BYTES (2048u * 136u)
 /* Smallest bucket array: 64 buckets, one page. */
 #define MIN_BUCKETS 64u
+/* A huge page (table.c's HUGE_BYTES). */
+#define HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -870,7 +872,11 @@ Test(table, budget_1m_keys)
     /* 1M keys with 128-byte values: the payload is 136 MB. Peak mapped bytes
      * (index + payload, growth migrations included) stay within 1.2 x that,
      * and so does the RSS the table adds, sampled along the way past 100k
-     * keys relative to the payload present at that moment. */
+     * keys relative to the payload present at that moment, give or take one
+     * huge page: past 128 record chunks records live in huge pages (see
+     * HUGE PAGES in table.c), and the one records are filling is wholly
+     * resident as soon as the first record lands in it. (Measured worst:
+     * 1.18 x without it; an ASan build's shadow memory adds ~0.04 x.) */
     const uint64_t n = 1000000;
     uint8_t v[TABLE_VALUE_MAX] = {0};
     table *t = table_create(NULL);
@@ -892,6 +898,7 @@ Test(table, budget_1m_keys)
             uint64_t rss = rss_bytes() - base;
             if (rss > peak_rss)
                 peak_rss = rss;
+            rss = rss > HUGE_PAGE_BYTES ? rss - HUGE_PAGE_BYTES : 0;
             ppm = rss * 1000000 / payload;
             if (ppm > worst_rss_ppm)
                 worst_rss_ppm = ppm;
@@ -901,7 +908,7 @@ Test(table, budget_1m_keys)
     cr_log_info("1M keys: index %" PRIu64 " B (%.1f B/key), payload %" PRIu64
                 " B; peak mapped %" PRIu64 " B = %.3f x payload, peak RSS added %"
                 PRIu64 " B = %.3f x; worst ratio to the payload present "
-                "(past 100k keys): mapped %.3f, RSS %.3f",
+                "(past 100k keys): mapped %.3f, RSS less one huge page %.3f",
                 st.index_bytes, (double)st.index_bytes / (double)n,
                 st.payload_bytes, peak, (double)peak / (double)(n * 136),
                 peak_rss, (double)peak_rss / (double)(n * 136),
