@@ -181,11 +181,26 @@ static void flush_replies(conn *c)
     }
     if (o->len == 0)
         return;
-    if (evbuffer_add(bufferevent_get_output(c->bev), o->buf, o->len) != 0)
+    /* With nothing queued, hand the replies to the socket at once. Queued in
+     * the bufferevent, they would make libevent add the socket to the epoll
+     * set for writing and, once written, take it out again: two epoll_ctl
+     * calls and an extra round of the loop for every batch (strace of a -P 16
+     * GET run: 2 epoll_ctl per writev). What the socket does not take (it is
+     * full, or failed: libevent will see the error on its own write) is
+     * queued as before, so replies stay in order. */
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t sent = 0;
+    if (evbuffer_get_length(out) == 0) {
+        ssize_t w = send(c->cl.fd, o->buf, o->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            sent = (size_t)w;
+    }
+    if (sent < o->len && evbuffer_add(out, o->buf + sent, o->len - sent) != 0)
         c->closing = true;
     STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
     resp_out_reset(o);
-    check_output_limits(c, cmd_now_us());
+    if (g.srv->obl_hard != 0 || g.srv->obl_soft != 0)
+        check_output_limits(c, cmd_now_us());
 }
 
 /* Close now if nothing is left to send, otherwise when the output drains. */
