@@ -1416,11 +1416,14 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
     if (t == NULL)
         return;
     /* GET: copy the old value out (the lent pointer dies at the set) and
-     * reply it only after the set succeeded. */
+     * reply it only after the set succeeded. A plain SET needs no lookup
+     * first: table_put replaces a live key, and one whose time has come
+     * it counts as expired and writes anew, as the lookup would have. */
     uint8_t old[TABLE_VALUE_MAX];
     const uint8_t *p;
     size_t oldlen = 0;
-    bool exists = table_get(t, k.id, &p, &oldlen) == TABLE_OK;
+    bool exists = (fl & (SET_NX | SET_XX | SET_GET)) != 0 &&
+                  table_get(t, k.id, &p, &oldlen) == TABLE_OK;
     if (exists && (fl & SET_GET))
         memcpy(old, p, oldlen);
     if (fl & SET_GET)

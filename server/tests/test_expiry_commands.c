@@ -567,6 +567,36 @@ Test(ttl, expired_keys_are_never_returned)
     R(":1\r\n", "dbsize");
 }
 
+Test(ttl, set_over_an_expired_key_counts_it_and_writes_anew)
+{
+    /* A plain SET does not look the key up first (table_put deals with an
+     * expired one); every form must leave the same counters and key. */
+    const char *forms[][6] = {
+        {"set", "1", "new", NULL},
+        {"set", "1", "new", "keepttl", NULL},
+        {"set", "1", "new", "nx", NULL},
+        {"set", "1", "new", "get", NULL},
+    };
+    const char *replies[] = {"+OK\r\n", "+OK\r\n", "+OK\r\n", "$-1\r\n"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        R("+OK\r\n", "set", "1", "old", "PX", "100");
+        advance(100);
+        long long hits = info_num("stats", "keyspace_hits");
+        long long misses = info_num("stats", "keyspace_misses");
+        const char **f = forms[i];
+        size_t argc = 0;
+        while (f[argc] != NULL)
+            argc++;
+        cr_assert_str_eq(runv(f, argc), replies[i], "%s %s", f[2], argc > 3 ? f[3] : "");
+        cr_assert_eq(info_num("stats", "expired_keys"), (long long)i + 1, "form %zu", i);
+        cr_assert_eq(info_num("stats", "keyspace_hits"), hits);
+        cr_assert_eq(info_num("stats", "keyspace_misses"), misses + (i == 3), "form %zu", i);
+        R("$3\r\nnew\r\n", "get", "1");
+        R(":-1\r\n", "ttl", "1");
+        R(":1\r\n", "dbsize");
+    }
+}
+
 /* ---- INFO ----------------------------------------------------------------------------------- */
 
 Test(ttl, info_keyspace_expires_and_avg_ttl)
