@@ -108,18 +108,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     begin_shutdown(sig == SIGINT ? "Received SIGINT" : "Received SIGTERM");
 }
 
+/* Run the next urgent slice after the loop has polled I/O once more. Not
+ * event_active(): libevent 2.1 runs its active queue until it is empty
+ * before it polls again, so slices activated from a callback would run
+ * back to back and starve every client for the whole job. A timer that is
+ * already due goes through the timer heap instead, which the loop only
+ * looks at after its next (non-blocking) poll. */
+static void schedule_urgent(void)
+{
+    static const struct timeval now = {0, 0};
+    event_add(ev_urgent, &now);
+}
+
 static void on_urgent(evutil_socket_t fd, short what, void *arg)
 {
-    /* Re-activating ourselves lets the loop poll I/O before the next slice. */
     if (cmd_server_urgent(&srv, MAIN_URGENT_SLICE_US))
-        event_active(ev_urgent, EV_TIMEOUT, 0);
+        schedule_urgent();
 }
 
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     static unsigned ticks;
     if (cmd_server_cron(&srv) && !event_pending(ev_urgent, EV_TIMEOUT, NULL))
-        event_active(ev_urgent, EV_TIMEOUT, 0);
+        schedule_urgent();
     if (++ticks % MAIN_CRON_HZ == 0)
         conn_cron();
     if (srv.shutdown_asked)
