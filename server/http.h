@@ -6,7 +6,8 @@
  *   GET /healthz   200 "ok": the event loop answers (liveness)
  *   GET /readyz    200 "ready" while accepting clients; 503 "shutting down"
  *                  once a shutdown began (readiness)
- *   anything else  404; methods other than GET and HEAD get 405
+ *   anything else  404; methods other than GET and HEAD get 501 (evhttp's
+ *                  answer to a method it was told not to allow)
  *
  * Off unless metrics-port is set. It listens on metrics-bind, or on the
  * addresses of bind when that is empty. Each request is served whole within
