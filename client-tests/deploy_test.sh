@@ -360,6 +360,133 @@ time.sleep(120)
     [[ $seen -eq 1 ]] || fail "/readyz never answered 503 during the shutdown"
 }
 
+# Hold $2 connections to port $1 open until killed; "$work/hold.out" says
+# how many were opened.
+hold_connections() {
+    rm -f "$work/hold.out"
+    python3 -c '
+import socket, sys, time
+socks = []
+for _ in range(int(sys.argv[2])):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+    except OSError:
+        break
+print("opened", len(socks), flush=True)
+time.sleep(600)
+' "$1" "$2" >"$work/hold.out" &
+    holder=$!
+    extra_pids+=($holder)
+    wait_for 20 grep -qs opened "$work/hold.out" || fail "the connections were not opened"
+}
+
+# Established TCP connections of process $1 on its local port $2.
+connections_on() {
+    python3 - "$1" "$2" <<'PY'
+import os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+n = 0
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(f).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        cols = line.split()
+        if cols[3] == "01" and cols[9] in inodes and int(cols[1].rsplit(":", 1)[1], 16) == port:
+            n += 1
+print(n)
+PY
+}
+
+# CPU seconds process $1 has used (user + system).
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+healthz_ok() { [[ $(http_code --max-time 2 "http://127.0.0.1:$mport/healthz") == 200 ]]; }
+
+test_http_limits() {
+    echo "== metrics: the HTTP port's limits"
+    mport=$(free_port)
+    server_args=(--metrics-port "$mport")
+    start_server
+    server_args=()
+    local code
+    code=$(http_code -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "http://127.0.0.1:$mport/healthz")
+    [[ $code == 400 || $code == 413 || $code == 431 ]] || fail "a 20 kB header: answered $code"
+    code=$(http_code -X GET --data x "http://127.0.0.1:$mport/healthz")
+    [[ $code == 413 ]] || fail "a GET with a body: answered $code, expected 413"
+
+    # Idle connections by the hundred: the server holds at most 64 of them
+    # (the rest wait in the listen backlog), the cache keeps answering, and
+    # once they are gone the port answers again.
+    hold_connections "$mport" 150
+    local n
+    n=$(connections_on "$pid" "$mport")
+    (( n <= 64 )) || fail "the server holds $n HTTP connections, more than its cap of 64"
+    answers_ping "$port" || fail "no PONG while the HTTP port is full"
+    kill "$holder"
+    wait_for 10 healthz_ok || fail "/healthz did not answer once the connections closed"
+
+    # A client that asks for replies, never reads them and keeps sending: the
+    # server stops reading instead of buffering what it sends.
+    local before after
+    before=$(rss_kb "$pid")
+    python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(0.5)
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 500)
+end = time.time() + 2 * float(sys.argv[2])
+while time.time() < end:
+    try:
+        s.sendall(b"x" * 65536)
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+' "$mport" "$slow" || fail "the flooding client failed"
+    after=$(rss_kb "$pid")
+    (( after - before < 65536 )) ||
+        fail "a client that does not read grew the server by $(( (after - before) / 1024 )) MiB"
+    healthz_ok || fail "/healthz after the flood"
+    stop_server
+}
+
+test_http_out_of_fds() {
+    echo "== metrics: out of file descriptors, HTTP accepts pause"
+    mport=$(free_port)
+    port=$(free_port)
+    (ulimit -n 48 && exec "$server" --port "$port" --bind 127.0.0.1 --metrics-port "$mport" \
+        --loglevel warning) 2> >(stdbuf -o0 head -c 100000 >"$work/fds.err") &
+    pid=$!
+    wait_for 10 answers_ping "$port" || fail "no PONG: $(cat "$work/fds.err")"
+    hold_connections "$mport" 100
+    local t0 t1
+    t0=$(cpu_seconds "$pid")
+    sleep 1
+    t1=$(cpu_seconds "$pid")
+    awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 0.3) }' ||
+        fail "out of descriptors, the server used $t0 -> $t1 s of CPU in 1 s"
+    grep -q "pausing HTTP accepts" "$work/fds.err" || fail "no warning: $(head -c 300 "$work/fds.err")"
+    kill "$holder"
+    wait_for 10 healthz_ok || fail "/healthz did not answer once descriptors were free"
+    stop_server
+}
+
 test_metrics_port_taken() {
     echo "== metrics: a taken port stops the start"
     mport=$(free_port)
@@ -381,5 +508,7 @@ test_metrics_off_by_default
 test_prom_check_rejects
 test_metrics
 test_readyz_during_shutdown
+test_http_limits
+test_http_out_of_fds
 test_metrics_port_taken
 echo "PASS"

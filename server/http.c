@@ -7,11 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -23,11 +27,127 @@
 #define HTTP_MAX_BODY_SIZE 0
 #define HTTP_TIMEOUT_SECONDS 10
 
+/* Most HTTP connections at once. Scrapers and probes need a handful. At the
+ * cap the listeners stop accepting (newcomers wait in the kernel's backlog)
+ * until one closes, so the HTTP port can never take the file descriptors the
+ * cache's own clients need. */
+#define HTTP_MAX_CONNECTIONS 64
+
+/* Longest life of a connection. evhttp's timeout restarts with every byte
+ * read, so a client that trickles a header line every few seconds would keep
+ * its slot for hours; once this old, a connection with no reply being
+ * written is shut down (a scraper simply reconnects). */
+#define HTTP_MAX_CONNECTION_SECONDS 30
+
+/* Most input buffered per connection. While a reply is being written evhttp
+ * keeps reading without parsing; a client that sends and never reads would
+ * otherwise grow the input without bound. Past this, reading pauses. */
+#define HTTP_MAX_INPUT_BYTES (2 * HTTP_MAX_HEADERS_SIZE)
+
+/* How often the connections are looked at: closed ones leave the table, old
+ * ones are shut down, and accepting resumes below the cap. */
+#define HTTP_SWEEP_MS 200
+
+/* Accepting pauses this long when the process is out of file descriptors
+ * (else the listener would be readable forever: a busy loop). */
+#define HTTP_ACCEPT_PAUSE_MS 100
+
+/* Most bind addresses for the HTTP port. */
+#define HTTP_MAX_LISTENERS 16
+
+/* Each connection's bufferevent is created here (evhttp_set_bevcb) and held
+ * by one extra reference: bufferevent_decref() returning 1 tells that evhttp
+ * freed the connection, and until then the socket stays open, so shutting it
+ * down can never hit a descriptor reused by someone else. */
+typedef struct {
+    struct bufferevent *bev;
+    long long born_ms;
+} http_conn;
+
 static struct {
     struct evhttp *http;
     cmd_server *srv;
     bool stopping;
+    struct evconnlistener *ls[HTTP_MAX_LISTENERS];
+    size_t nls;
+    bool accepting;          /* the listeners are enabled */
+    long long paused_until;  /* no accepting before (ms), after EMFILE */
+    struct event *sweep;
+    http_conn conns[HTTP_MAX_CONNECTIONS];
+    size_t nconns;
 } g;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Enable or disable every listener to match the cap and any pause. */
+static void update_accepting(void)
+{
+    bool want = g.nconns < HTTP_MAX_CONNECTIONS && now_ms() >= g.paused_until;
+    if (want == g.accepting)
+        return;
+    for (size_t i = 0; i < g.nls; i++) {
+        if (want)
+            evconnlistener_enable(g.ls[i]);
+        else
+            evconnlistener_disable(g.ls[i]);
+    }
+    g.accepting = want;
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    long long now = now_ms();
+    for (size_t i = 0; i < g.nconns;) {
+        struct bufferevent *bev = g.conns[i].bev;
+        if (bufferevent_decref(bev) == 1) { /* evhttp had let go: gone */
+            g.conns[i] = g.conns[--g.nconns];
+            continue;
+        }
+        bufferevent_incref(bev); /* evhttp still holds it, so it is alive */
+        if (now - g.conns[i].born_ms > HTTP_MAX_CONNECTION_SECONDS * 1000LL &&
+            evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+            evutil_socket_t s = bufferevent_getfd(bev);
+            if (s >= 0)
+                shutdown(s, SHUT_RDWR); /* evhttp sees EOF and frees it */
+        }
+        i++;
+    }
+    update_accepting();
+}
+
+/* evhttp's bufferevent factory: one per accepted connection. */
+static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL; /* evhttp tries its own, then gives up on the connection */
+    bufferevent_setwatermark(bev, EV_READ, 0, HTTP_MAX_INPUT_BYTES);
+    if (g.nconns < HTTP_MAX_CONNECTIONS) {
+        bufferevent_incref(bev);
+        g.conns[g.nconns++] = (http_conn){bev, now_ms()};
+    }
+    update_accepting();
+    return bev;
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (now_ms() >= g.paused_until)
+            log_write(LOG_WARNING, "HTTP accept: %s; pausing HTTP accepts for %d ms",
+                      strerror(err), HTTP_ACCEPT_PAUSE_MS);
+        g.paused_until = now_ms() + HTTP_ACCEPT_PAUSE_MS;
+        update_accepting();
+        return;
+    }
+    log_write(LOG_WARNING, "HTTP accept: %s", strerror(err));
+}
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason,
                        const char *type, const char *body, size_t len)
@@ -93,7 +213,9 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
         return true;
     g.srv = srv;
     g.http = evhttp_new(base);
-    if (g.http == NULL) {
+    g.sweep = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
+    struct timeval sweep_tv = {0, HTTP_SWEEP_MS * 1000};
+    if (g.http == NULL || g.sweep == NULL || event_add(g.sweep, &sweep_tv) != 0) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -101,6 +223,7 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     evhttp_set_max_headers_size(g.http, HTTP_MAX_HEADERS_SIZE);
     evhttp_set_max_body_size(g.http, HTTP_MAX_BODY_SIZE);
     evhttp_set_timeout(g.http, HTTP_TIMEOUT_SECONDS);
+    evhttp_set_bevcb(g.http, new_conn_bev, NULL);
     if (evhttp_set_cb(g.http, "/metrics", on_metrics, NULL) != 0 ||
         evhttp_set_cb(g.http, "/healthz", on_healthz, NULL) != 0 ||
         evhttp_set_cb(g.http, "/readyz", on_readyz, NULL) != 0) {
@@ -113,7 +236,6 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     if (bind == NULL || bind[0] == '\0')
         bind = srv->cfg.bind.str;
     char word[256];
-    int bound = 0;
     for (const char *p = bind; *p != '\0';) {
         while (*p == ' ')
             p++;
@@ -124,21 +246,31 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
             snprintf(err, errlen, "metrics bind address too long");
             return false;
         }
+        if (g.nls == HTTP_MAX_LISTENERS) {
+            snprintf(err, errlen, "too many metrics bind addresses (at most %d)",
+                     HTTP_MAX_LISTENERS);
+            return false;
+        }
         memcpy(word, p, n);
         word[n] = '\0';
         p += n;
-        if (evhttp_bind_socket_with_handle(g.http, word, (ev_uint16_t)port) == NULL) {
+        struct evhttp_bound_socket *b =
+            evhttp_bind_socket_with_handle(g.http, word, (ev_uint16_t)port);
+        if (b == NULL) {
             snprintf(err, errlen, "can't listen for HTTP on %s:%d: %s", word, port,
                      strerror(errno));
             return false;
         }
+        struct evconnlistener *l = evhttp_bound_socket_get_listener(b);
+        evconnlistener_set_error_cb(l, on_accept_error);
+        g.ls[g.nls++] = l;
         log_write(LOG_NOTICE, "Metrics on http://%s:%d/metrics", word, port);
-        bound++;
     }
-    if (bound == 0) {
+    if (g.nls == 0) {
         snprintf(err, errlen, "no metrics bind address given");
         return false;
     }
+    g.accepting = true;
     return true;
 }
 
@@ -146,7 +278,16 @@ void http_not_ready(void) { g.stopping = true; }
 
 void http_teardown(void)
 {
+    /* evhttp_free closes the listeners and lets go of every connection; the
+     * references held here are the last ones. */
     if (g.http != NULL)
         evhttp_free(g.http);
     g.http = NULL;
+    g.nls = 0;
+    for (size_t i = 0; i < g.nconns; i++)
+        bufferevent_decref(g.conns[i].bev);
+    g.nconns = 0;
+    if (g.sweep != NULL)
+        event_free(g.sweep);
+    g.sweep = NULL;
 }

@@ -11,7 +11,10 @@
  *
  * Off unless metrics-port is set. It listens on metrics-bind, or on the
  * addresses of bind when that is empty. Each request is served whole within
- * one callback; no request body is read.
+ * one callback; no request body is read. Whatever its clients do, the port
+ * holds a bounded number of connections, each for a bounded time and with
+ * bounded input (the HTTP_* limits in http.c), so it cannot take the memory
+ * or file descriptors of the cache.
  */
 #ifndef EBB_HTTP_H
 #define EBB_HTTP_H
