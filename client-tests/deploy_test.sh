@@ -150,7 +150,7 @@ while True:
     c, _ = s.accept(); conns.append(c)
 ' "$free" >"$work/mute.out" &
     extra_pids+=($!)
-    wait_for 10 grep -q listening "$work/mute.out" || fail "the mute listener did not start"
+    wait_for 10 grep -qs listening "$work/mute.out" || fail "the mute listener did not start"
     local t0=$SECONDS
     ping_status 1 "no reply within 2000 ms" "$server" --ping "127.0.0.1:$free"
     (( SECONDS - t0 <= 5 )) || fail "--ping against a mute server took $((SECONDS - t0)) s"
@@ -165,6 +165,49 @@ while True:
     ping_status 0 "" "$server" --ping "$port" --requirepass s3cret
     ping_status 1 "WRONGPASS" "$server" --ping "$port" --requirepass nope
     stop_server
+
+    # A password with a space and a CRLF travels as one bulk string.
+    local pass=$'two words\r\nand a line'
+    port=$(free_port)
+    EBB_REQUIREPASS=$pass "$server" --port "$port" --loglevel warning 2>"$work/server.err" &
+    pid=$!
+    wait_for 10 answers_noauth "$port" || fail "no NOAUTH from a server with requirepass"
+    EBB_REQUIREPASS=$pass ping_status 0 "" "$server" --ping "$port"
+    stop_server
+
+    # Servers that answer oddly: a reply split across reads, and a line far
+    # longer than any reply to AUTH or PING.
+    fake_server '[b"+OK\r\n+PO", b"NG\r\n"]'
+    ping_status 0 "" "$server" --ping "$fport" --requirepass s3cret
+    fake_server '[b"x" * 3000]'
+    ping_status 1 "unexpected reply 'xxx" "$server" --ping "$fport" --requirepass s3cret
+    ping_status 1 "unexpected reply 'xxx" "$server" --ping "$fport"
+}
+
+# fake_server '<python list of byte strings>': a listener on $fport that
+# reads a request from each client and answers with those pieces, 50 ms apart.
+fake_server() {
+    fport=$(free_port)
+    rm -f "$work/fake.out"
+    python3 -c '
+import socket, sys, time
+pieces = eval(sys.argv[2])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(65536)
+        for p in pieces:
+            c.sendall(p); time.sleep(0.05)
+        time.sleep(0.5)
+    except OSError:
+        pass
+    c.close()
+' "$fport" "$1" >"$work/fake.out" &
+    extra_pids+=($!)
+    wait_for 10 grep -qs listening "$work/fake.out" || fail "the fake server did not start"
 }
 
 # start_server waits for a PONG, which a password-protected server refuses;

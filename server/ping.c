@@ -6,12 +6,16 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Longest part of an unexpected reply quoted on stderr. */
+#define PING_QUOTE_MAX 200
 
 static long long now_ms(void)
 {
@@ -157,30 +161,39 @@ int ping_run(const config *cfg, const char *target)
             continue;
         }
         ssize_t r = recv(fd, in + got, sizeof in - 1 - got, 0);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            snprintf(why, sizeof why, "connection closed before the reply");
+        if (r < 0 && errno != EAGAIN && errno != EINTR) {
+            snprintf(why, sizeof why, "read: %s", strerror(errno));
             break;
         }
+        bool closed = r == 0;
         got += r > 0 ? (size_t)r : 0;
         in[got] = '\0';
-        /* Each reply expected here is one line; judge once all are in. */
+        /* Each reply expected here is one line; judge once all are in, the
+         * server closed, or the buffer is full (no reply to these is that
+         * long). */
         int lines = 0;
         for (const char *q = in; (q = strstr(q, "\r\n")) != NULL; q += 2)
             lines++;
-        if (lines < replies && got < sizeof in - 1)
+        if (!closed && lines < replies && got < sizeof in - 1)
             continue;
+        /* The reply to PING, or AUTH's error; a first line that never ended
+         * is the reply reported. */
         const char *last = in;
-        for (int i = 1; i < replies; i++) {
-            if (in[0] == '-') /* AUTH refused: report its error */
-                break;
-            last = strstr(last, "\r\n") + 2;
+        if (replies == 2 && in[0] != '-') {
+            const char *eol = strstr(in, "\r\n");
+            last = eol != NULL ? eol + 2 : in;
         }
         if (strncmp(last, "+PONG\r\n", 7) == 0) {
             status = 0;
-        } else {
-            size_t n = strcspn(last, "\r\n");
-            snprintf(why, sizeof why, "unexpected reply '%.*s'", (int)n, last);
+            break;
         }
+        size_t n = strcspn(last, "\r\n");
+        if (n == 0 && closed)
+            snprintf(why, sizeof why, "connection closed before the reply");
+        else
+            snprintf(why, sizeof why, "unexpected reply '%.*s%s'",
+                     (int)(n < PING_QUOTE_MAX ? n : PING_QUOTE_MAX), last,
+                     n > PING_QUOTE_MAX ? "..." : "");
         break;
     }
     close(fd);
