@@ -175,6 +175,12 @@ while True:
     EBB_REQUIREPASS=$pass ping_status 0 "" "$server" --ping "$port"
     stop_server
 
+    # The reply to PING decides: a server whose password was removed (CONFIG
+    # SET requirepass "") refuses AUTH but is healthy.
+    start_server
+    ping_status 0 "" "$server" --ping "$port" --requirepass s3cret
+    stop_server
+
     # Servers that answer oddly: a reply split across reads, and a line far
     # longer than any reply to AUTH or PING.
     fake_server '[b"+OK\r\n+PO", b"NG\r\n"]'

@@ -176,23 +176,23 @@ int ping_run(const config *cfg, const char *target)
             lines++;
         if (!closed && lines < replies && got < sizeof in - 1)
             continue;
-        /* The reply to PING, or AUTH's error; a first line that never ended
-         * is the reply reported. */
-        const char *last = in;
-        if (replies == 2 && in[0] != '-') {
-            const char *eol = strstr(in, "\r\n");
-            last = eol != NULL ? eol + 2 : in;
-        }
-        if (strncmp(last, "+PONG\r\n", 7) == 0) {
+        /* The reply to PING decides: an AUTH error does not matter when PING
+         * still answers PONG (the server has no password any more); when it
+         * does not, the AUTH error is the one worth reporting. */
+        const char *auth = replies == 2 ? in : NULL;
+        const char *eol = strstr(in, "\r\n");
+        const char *pong = auth == NULL ? in : eol != NULL ? eol + 2 : "";
+        if (strncmp(pong, "+PONG\r\n", 7) == 0) {
             status = 0;
             break;
         }
-        size_t n = strcspn(last, "\r\n");
+        const char *bad = auth != NULL && (auth[0] == '-' || eol == NULL) ? auth : pong;
+        size_t n = strcspn(bad, "\r\n");
         if (n == 0 && closed)
             snprintf(why, sizeof why, "connection closed before the reply");
         else
             snprintf(why, sizeof why, "unexpected reply '%.*s%s'",
-                     (int)(n < PING_QUOTE_MAX ? n : PING_QUOTE_MAX), last,
+                     (int)(n < PING_QUOTE_MAX ? n : PING_QUOTE_MAX), bad,
                      n > PING_QUOTE_MAX ? "..." : "");
         break;
     }

@@ -6,7 +6,9 @@
  * It connects to the target (default: the configured port on the first
  * `bind` address, a wildcard address meaning loopback), authenticates with
  * the configured requirepass when there is one, sends PING and waits for
- * +PONG, all within PING_TIMEOUT_MS.
+ * +PONG, all within PING_TIMEOUT_MS. The reply to PING decides: a refused
+ * AUTH is reported only when PING is refused too, so a server whose password
+ * was removed with CONFIG SET still passes.
  */
 #ifndef EBB_PING_H
 #define EBB_PING_H
