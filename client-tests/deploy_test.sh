@@ -281,7 +281,8 @@ test_prom_check_rejects() {
         $'# HELP ebb_x_total a\n# TYPE ebb_x_total counter\nebb_x_total{a="b} 1' \
         $'# HELP ebb_x_total a\n# TYPE ebb_x_total counter\nebb_x_total one' \
         $'# HELP ebb_h a\n# TYPE ebb_h histogram\nebb_h_bucket{le="1"} 2\nebb_h_bucket{le="+Inf"} 1\nebb_h_sum 1\nebb_h_count 1' \
-        $'# HELP ebb_g a\n# TYPE ebb_g gauge\nebb_g 1\nebb_g 2'; do
+        $'# HELP ebb_g a\n# TYPE ebb_g gauge\nebb_g 1\nebb_g 2' \
+        $'# HELP ebb_g a\\q\n# TYPE ebb_g gauge\nebb_g 1'; do
         printf '%s\n' "$bad" >"$work/bad.prom"
         if "$here/prom_check.py" check "$work/bad.prom" >/dev/null 2>&1; then
             fail "prom_check.py accepted: $bad"

@@ -6,7 +6,8 @@
   prom_check.py value FILE SERIES     print one sample's value, SERIES as it
                                       appears in the text: 'ebb_keys{namespace="a"}'
 
-The checks, line by line: HELP and TYPE syntax; one TYPE per family, before
+The checks, line by line: HELP and TYPE syntax (HELP text escaping only
+backslash and newline); one TYPE per family, before
 its samples; sample lines `name{label="value",...} number` with valid names,
 escapes and numbers; the samples of a family contiguous; no series twice;
 counters named *_total and gauges not; histograms with ascending `le`,
@@ -24,6 +25,7 @@ VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
 SAMPLE = re.compile(rf"^({NAME})(?:\{{((?:{LABEL}={VALUE})(?:,{LABEL}={VALUE})*,?)?\}})? (\S+)(?: (-?\d+))?$")
 LABEL_PAIR = re.compile(rf"({LABEL})=({VALUE})")
 HELP = re.compile(rf"^# HELP ({NAME}) (.*)$")
+HELP_TEXT = re.compile(r"^(?:[^\\]|\\[\\n])*$")  # backslash only as \\ or \n
 TYPE = re.compile(rf"^# TYPE ({NAME}) (counter|gauge|histogram|summary|untyped)$")
 
 
@@ -61,6 +63,8 @@ def parse(text):
             if m:
                 if m.group(1) in helps:
                     raise ValueError(f"{where}: second HELP")
+                if not HELP_TEXT.match(m.group(2)):
+                    raise ValueError(f"{where}: HELP text escapes only \\\\ and \\n")
                 helps[m.group(1)] = m.group(2)
                 continue
             m = TYPE.match(line)
