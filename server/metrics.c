@@ -15,9 +15,20 @@
 
 #include "cmd_internal.h"
 
+/* The HELP and TYPE lines of a family. HELP text escapes backslash and
+ * newline, as the format requires (quotes stay as they are). */
 static void family(strbuf *b, const char *name, const char *type, const char *help)
 {
-    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(b, "# HELP %s ", name);
+    for (const char *h = help; *h != '\0'; h++) {
+        if (*h == '\\')
+            strbuf_add(b, "\\\\", 2);
+        else if (*h == '\n')
+            strbuf_add(b, "\\n", 2);
+        else
+            strbuf_add(b, h, 1);
+    }
+    strbuf_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
 /* A label value with \, " and newline escaped, as the format requires. */
