@@ -24,8 +24,8 @@
  * keeps in flight, small enough that 10k slow readers stay bounded. */
 #define CONN_OUTPUT_HIGH (4u * 1024u * 1024u)
 
-/* Replies are handed to libevent in batches; a batch is cut at this size so
- * a huge pipeline does not build one giant reply buffer first. */
+/* Replies are sent in batches; a batch is cut at this size so a huge
+ * pipeline does not build one giant reply buffer first. */
 #define CONN_FLUSH_AT (64u * 1024u)
 
 /* Initial query buffer and argv sizes: one read of a typical pipeline. */

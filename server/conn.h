@@ -2,10 +2,12 @@
  * conn.h - client connections and listeners (layer 3: the only module, with
  * main, that uses libevent).
  *
- * One connection: bytes read from the socket go into the connection's query
- * buffer; the RESP reader yields requests; each is run by cmd_execute(), whose
- * replies accumulate in the client's resp_out; after each batch of input the
- * replies are handed to the bufferevent in one copy. Backpressure: when a
+ * One connection: bytes read from the socket go straight into the
+ * connection's query buffer; the RESP reader yields the requests of a read
+ * as a batch, whose keys are prefetched together (cmd_prepare) before each
+ * request runs (cmd_run); replies accumulate in the client's resp_out and,
+ * after each batch of input, go to the socket in one send, the bufferevent
+ * queueing only what the socket does not take. Backpressure: when a
  * client's pending output passes CONN_OUTPUT_HIGH, its input is no longer
  * read or parsed until the output has drained, so a client that pipelines
  * without reading cannot grow the server's memory without bound.
