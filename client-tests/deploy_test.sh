@@ -482,6 +482,9 @@ test_http_limits() {
     # (the rest wait in the listen backlog), the cache keeps answering, and
     # once they are gone the port answers again.
     hold_connections "$mport" 150
+    at_cap() { (( $(connections_on "$pid" "$mport") >= 64 )); }
+    wait_for 10 at_cap || fail "the server took only $(connections_on "$pid" "$mport") HTTP connections"
+    sleep 0.5
     local n
     n=$(connections_on "$pid" "$mport")
     (( n <= 64 )) || fail "the server holds $n HTTP connections, more than its cap of 64"
