@@ -94,6 +94,17 @@ test_env() {
     expect $'tcp-keepalive\n13' cli CONFIG GET tcp-keepalive     # flag over env
     stop_server
 
+    # A misspelt variable is named on stderr, and the server still starts.
+    p=$(free_port)
+    EBB_REQUIRE_PASS=x EBB_PORT=$p "$server" 2>"$work/env.err" &
+    pid=$!
+    wait_for 10 answers_ping "$p" || fail "no PONG with an unknown EBB_ variable: $(cat "$work/env.err")"
+    port=$p
+    stop_server
+    grep -q "ignoring EBB_REQUIRE_PASS, which names no option" "$work/env.err" ||
+        fail "no warning for EBB_REQUIRE_PASS: $(cat "$work/env.err")"
+    grep -q "ignoring EBB_PORT" "$work/env.err" && fail "EBB_PORT was called unknown"
+
     # An invalid value stops the start, naming the variable.
     local status=0
     EBB_PORT=99999 "$server" >"$work/bad.out" 2>&1 || status=$?
@@ -127,6 +138,9 @@ test_ping() {
     ping_status 0 "" "$server" --ping "127.0.0.1:$port"
     ping_status 0 "" "$server" --ping "$port"
     ping_status 0 "" "$server" --ping --port "$port"
+    # A file after --ping is the config file, not the target.
+    printf 'port %s\n' "$port" >"$work/ping.conf"
+    ping_status 0 "" "$server" --ping "$work/ping.conf"
     EBB_PORT=$port ping_status 0 "" "$server" --ping
     # A bind of 0.0.0.0 (as in a container) means "probe loopback".
     EBB_BIND=0.0.0.0 EBB_PORT=$port ping_status 0 "" "$server" --ping

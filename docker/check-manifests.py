@@ -90,6 +90,8 @@ def check_pod(path, doc, problems):
                 problems.append(f"{path}: {probe} path must be /healthz or /readyz")
         elif p.get("exec", {}).get("command", [None])[0] != "/ebb-server":
             problems.append(f"{path}: {probe} must be httpGet or exec /ebb-server --ping")
+    if spec.get("enableServiceLinks") is not False:
+        problems.append(f"{path}: enableServiceLinks must be false (a Service named ebb sets EBB_PORT)")
     grace = spec.get("terminationGracePeriodSeconds")
     if not isinstance(grace, int) or grace < 2:
         problems.append(f"{path}: terminationGracePeriodSeconds must leave ebb its ~1 s")

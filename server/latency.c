@@ -31,6 +31,7 @@ void latency_add(latency_hist *h, uint64_t ns)
 {
     h->bucket[bucket_of(ns)]++;
     h->count++;
+    h->sum_ns += ns;
     if (ns > h->max_ns)
         h->max_ns = ns;
 }

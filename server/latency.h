@@ -17,6 +17,7 @@
 typedef struct {
     uint64_t count;
     uint64_t max_ns;
+    uint64_t sum_ns;    /* of every duration counted, exact */
     uint64_t bucket[LATENCY_BUCKETS];
 } latency_hist;
 

@@ -11,12 +11,14 @@
  * overridden by flags: containers configure by environment, and a flag
  * given by hand still wins.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -200,6 +202,33 @@ static void parse_args(int argc, char **argv, int i)
     }
 }
 
+/* A misspelt variable (EBB_REQUIRE_PASS) would leave its option at the
+ * default without a word: name every EBB_* variable that is no option. Only
+ * a warning, as other software may use the prefix too. */
+static void warn_unknown_env(void)
+{
+    extern char **environ;
+    size_t plen = strlen(CONFIG_ENV_PREFIX);
+    for (char **e = environ; *e != NULL; e++) {
+        if (strncmp(*e, CONFIG_ENV_PREFIX, plen) != 0)
+            continue;
+        const char *name = *e + plen;
+        size_t n = strcspn(name, "=");
+        char opt[64];
+        if (n == 0 || n >= sizeof opt)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            opt[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+        opt[n] = '\0';
+        const config_option *o = config_find(opt, n);
+        char var[64];
+        /* Upper case only: ebb_port is not EBB_PORT. */
+        if (o == NULL || strncmp(config_env_name(o, var, sizeof var), *e, plen + n) != 0)
+            fprintf(stderr, "ebb-server: warning: ignoring %.*s, which names no option\n",
+                    (int)(plen + n), *e);
+    }
+}
+
 /* Is every address in `bind` a loopback one? */
 static bool bind_is_loopback(const char *bind)
 {
@@ -239,8 +268,11 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--ping") == 0) {
         int first = 2;
         const char *target = NULL;
-        if (argc > 2 && strncmp(argv[2], "--", 2) != 0 && strchr(argv[2], '/') == NULL &&
-            strstr(argv[2], ".conf") == NULL) {
+        struct stat st;
+        /* The word after --ping is the target unless it names a file: then
+         * it is the config file, as in `ebb-server --ping /etc/ebb.conf`. */
+        if (argc > 2 && strncmp(argv[2], "--", 2) != 0 &&
+            !(stat(argv[2], &st) == 0 && S_ISREG(st.st_mode))) {
             target = argv[2];
             first = 3;
         }
@@ -250,6 +282,7 @@ int main(int argc, char **argv)
         return status;
     }
     parse_args(argc, argv, 1);
+    warn_unknown_env();
     if (!log_setup((log_level)srv.cfg.loglevel.num, srv.cfg.logfile.str)) {
         fprintf(stderr, "ebb-server: can't open log file '%s': %s\n", srv.cfg.logfile.str,
                 strerror(errno));

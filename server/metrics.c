@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd_internal.h"
@@ -69,8 +70,8 @@ static void process_metrics(cmd_server *s, strbuf *b)
 {
     family(b, "ebb_build_info", "gauge", "Always 1; the version is in the label.");
     labeled(b, "ebb_build_info", "version", EBB_VERSION, 1);
-    gauge(b, "ebb_uptime_seconds", "Seconds since the server started.",
-          (double)(cmd_now_us() - s->start_us) / 1e6);
+    family(b, "ebb_uptime_seconds", "gauge", "Seconds since the server started.");
+    strbuf_printf(b, "ebb_uptime_seconds %.3f\n", (double)(cmd_now_us() - s->start_us) / 1e6);
     size_t blocked = 0;
     for (const cmd_client *c = s->clients; c != NULL; c = c->next)
         blocked += c->blocked;
@@ -139,18 +140,25 @@ static void table_metrics(cmd_server *s, strbuf *b)
         {"ebb_keys_with_expiry", "Keys with a TTL, by namespace."},
         {"ebb_namespace_bytes", "Bytes mapped for the namespace's table, by namespace."},
     };
+    /* Each table's figures once: there may be tens of thousands. */
+    table_stats *all = malloc(n * sizeof *all);
+    if (all == NULL) {
+        b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        table_get_stats(db_ns_at(s->db, i)->t, &all[i]);
     for (size_t f = 0; f < sizeof per_ns / sizeof per_ns[0]; f++) {
         family(b, per_ns[f].name, "gauge", per_ns[f].help);
         for (size_t i = 0; i < n; i++) {
-            const db_ns *ns = db_ns_at(s->db, i);
-            table_stats st;
-            table_get_stats(ns->t, &st);
-            double v = f == 0   ? (double)st.count
-                       : f == 1 ? (double)st.expires
-                                : (double)(st.index_bytes + st.payload_bytes + st.meta_bytes);
-            labeled(b, per_ns[f].name, "namespace", ns->name, v);
+            const table_stats *st = &all[i];
+            double v = f == 0   ? (double)st->count
+                       : f == 1 ? (double)st->expires
+                                : (double)(st->index_bytes + st->payload_bytes + st->meta_bytes);
+            labeled(b, per_ns[f].name, "namespace", db_ns_at(s->db, i)->name, v);
         }
     }
+    free(all);
 }
 
 /* One of INFO's counters under its Prometheus name: "total_commands_processed"
@@ -194,18 +202,12 @@ static void per_command(const char *name, const cmd_stat *st, void *arg)
     cmd_visit *v = arg;
     static const char *const names[] = {"ebb_commands_total", "ebb_commands_rejected_total",
                                         "ebb_commands_failed_total",
-                                        "ebb_command_duration_seconds_total"};
+                                        "ebb_command_service_seconds_total"};
     double value = v->pass == 0   ? (double)st->calls
                    : v->pass == 1 ? (double)st->rejected
                    : v->pass == 2 ? (double)st->failed
-                                  : (double)st->usec / 1e6;
+                                  : (double)st->hist.sum_ns / 1e9;
     labeled(v->b, names[v->pass], "cmd", name, value);
-}
-
-static void sum_usec(const char *name, const cmd_stat *st, void *arg)
-{
-    (void)name;
-    *(uint64_t *)arg += st->usec;
 }
 
 /* Histogram buckets at powers of two nanoseconds, 2^10 (~1 µs) to 2^30
@@ -226,7 +228,7 @@ static void command_metrics(cmd_server *s, strbuf *b)
     };
     static const char *const names[] = {"ebb_commands_total", "ebb_commands_rejected_total",
                                         "ebb_commands_failed_total",
-                                        "ebb_command_duration_seconds_total"};
+                                        "ebb_command_service_seconds_total"};
     for (int pass = 0; pass < 4; pass++) {
         family(b, names[pass], "counter", helps[pass]);
         cmd_visit v = {b, pass};
@@ -241,7 +243,7 @@ static void command_metrics(cmd_server *s, strbuf *b)
 
     const latency_hist *h = &s->latency;
     family(b, "ebb_command_duration_seconds", "histogram",
-           "Service time of every command (parse to reply queued).");
+           "Service time of every command run (refused ones not included).");
     uint64_t cum = 0;
     unsigned next = 0;
     for (unsigned k = METRICS_HIST_FIRST_LOG2; k <= METRICS_HIST_LAST_LOG2; k++) {
@@ -252,9 +254,7 @@ static void command_metrics(cmd_server *s, strbuf *b)
     }
     strbuf_printf(b, "ebb_command_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                   (unsigned long long)h->count);
-    uint64_t usec = 0;
-    cmd_each_used_stat(s, sum_usec, &usec);
-    strbuf_printf(b, "ebb_command_duration_seconds_sum %.6f\n", (double)usec / 1e6);
+    strbuf_printf(b, "ebb_command_duration_seconds_sum %.9f\n", (double)h->sum_ns / 1e9);
     strbuf_printf(b, "ebb_command_duration_seconds_count %llu\n", (unsigned long long)h->count);
 }
 
