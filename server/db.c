@@ -16,7 +16,21 @@ struct db {
     uint32_t next_id;   /* id of the next named namespace */
     table **graveyard;  /* detached by db_flush_async, freed by db_reap */
     size_t ngrave;
+    /* Counters of tables that are gone (dropped namespaces, flushes), so
+     * that the totals only ever grow, as counters must. */
+    uint64_t gone_grows, gone_shrinks_auto, gone_shrinks_manual, gone_expired;
 };
+
+/* Keep t's counters before it is destroyed or detached. */
+static void retire(db *d, const table *t)
+{
+    table_stats st;
+    table_get_stats(t, &st);
+    d->gone_grows += st.grows;
+    d->gone_shrinks_auto += st.shrinks_auto;
+    d->gone_shrinks_manual += st.shrinks_manual;
+    d->gone_expired += st.expired;
+}
 
 /* Namespace characters [A-Za-z0-9_.-], as a table: one load per byte. */
 static const bool ns_char[256] = {
@@ -305,6 +319,10 @@ uint64_t db_size(const db *d)
 void db_total_stats(const db *d, table_stats *tot)
 {
     memset(tot, 0, sizeof *tot);
+    tot->grows = d->gone_grows;
+    tot->shrinks_auto = d->gone_shrinks_auto;
+    tot->shrinks_manual = d->gone_shrinks_manual;
+    tot->expired = d->gone_expired;
     for (size_t i = 0; i < d->count; i++) {
         table_stats st;
         table_get_stats(d->ns[i].t, &st);
@@ -348,8 +366,10 @@ bool db_flush_async(db *d)
         return false;
     }
     d->graveyard = g;
-    for (size_t i = 0; i < d->count; i++)
+    for (size_t i = 0; i < d->count; i++) {
+        retire(d, d->ns[i].t);
         d->graveyard[d->ngrave++] = d->ns[i].t;
+    }
     d->ns[0].t = fresh;
     d->count = 1;
     d->last_hit = 0;
@@ -379,9 +399,11 @@ bool db_reap(db *d, uint64_t max_bytes)
 
 void db_flush(db *d)
 {
-    table_clear(d->ns[0].t);
-    for (size_t i = 1; i < d->count; i++)
+    table_clear(d->ns[0].t); /* keeps its counters */
+    for (size_t i = 1; i < d->count; i++) {
+        retire(d, d->ns[i].t);
         table_destroy(d->ns[i].t);
+    }
     d->count = 1;
     d->last_hit = 0;
     d->step_next = 0;
@@ -392,6 +414,7 @@ size_t db_release_empty(db *d)
     size_t kept = 1, dropped = 0;
     for (size_t i = 1; i < d->count; i++) {
         if (table_count(d->ns[i].t) == 0) {
+            retire(d, d->ns[i].t);
             table_destroy(d->ns[i].t);
             dropped++;
         } else {
@@ -411,6 +434,7 @@ bool db_release_ns(db *d, const char *name, size_t len)
             continue;
         if (table_count(d->ns[i].t) != 0)
             return false;
+        retire(d, d->ns[i].t);
         table_destroy(d->ns[i].t);
         memmove(&d->ns[i], &d->ns[i + 1], (d->count - i - 1) * sizeof d->ns[0]);
         d->count--;

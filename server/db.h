@@ -84,8 +84,10 @@ const db_ns *db_ns_at(const db *d, size_t i);
 uint64_t db_size(const db *d);
 
 /* Sum the table stats of every namespace: counts, sizes and counters add
- * up; `migrating` is true if any table migrates, and log2_buckets, the
- * migration progress and the last-shrink figures are left 0. */
+ * up, the counters (grows, shrinks_*, expired) including those of tables
+ * dropped or flushed since db_create, so they never go down; `migrating` is
+ * true if any table migrates, and log2_buckets, the migration progress and
+ * the last-shrink figures are left 0. */
 void db_total_stats(const db *d, table_stats *tot);
 
 /* Remove every key of every namespace, drop all named namespaces, unmap

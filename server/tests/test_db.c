@@ -266,3 +266,54 @@ Test(db_ns, step_finishes_migrations)
     table_check(a);
     db_destroy(d);
 }
+
+/* Grow a namespace's table at least once; return the total grows. */
+static uint64_t grow_ns(db *d, const char *name)
+{
+    table *t;
+    cr_assert_eq(db_table(d, name, strlen(name), true, &t), DB_OK);
+    for (int64_t i = 0; i < 5000; i++)
+        cr_assert_eq(table_set(t, i, "v", 1, NULL), TABLE_OK);
+    while (db_step(d, 1024))
+        ;
+    table_stats st;
+    table_get_stats(t, &st);
+    cr_assert_gt(st.grows, 0);
+    db_total_stats(d, &st);
+    return st.grows;
+}
+
+Test(db_ns, total_counters_never_go_down)
+{
+    db *d = db_create(8, NULL);
+    uint64_t before = grow_ns(d, "a");
+    table *a;
+    db_table(d, "a", 1, false, &a);
+    table_clear(a);
+    cr_assert_eq(db_release_empty(d), 1);
+    table_stats st;
+    db_total_stats(d, &st);
+    cr_assert_eq(st.grows, before, "a dropped namespace keeps its grows in the total");
+
+    before = grow_ns(d, "b");
+    db_table(d, "b", 1, false, &a);
+    table_clear(a);
+    cr_assert(db_release_ns(d, "b", 1));
+    db_total_stats(d, &st);
+    cr_assert_eq(st.grows, before, "db_release_ns");
+
+    before = grow_ns(d, "c");
+    db_flush(d);
+    db_total_stats(d, &st);
+    cr_assert_eq(st.grows, before, "db_flush");
+
+    before = grow_ns(d, "e");
+    cr_assert(db_flush_async(d));
+    db_total_stats(d, &st);
+    cr_assert_eq(st.grows, before, "db_flush_async");
+    while (db_reap(d, 1 << 20))
+        ;
+    db_total_stats(d, &st);
+    cr_assert_eq(st.grows, before, "after reaping");
+    db_destroy(d);
+}
