@@ -75,6 +75,8 @@ typedef struct conn {
     bool closing;           /* close once output is flushed */
     bool doomed;            /* on the kill list: freed by the reaper, soon */
     struct conn *next_doomed;
+    bool flush_queued;      /* on the flush list: replies go out this round */
+    struct conn *next_flush;
     struct conn *next_all, *prev_all;
 } conn;
 
@@ -89,6 +91,8 @@ static struct {
     void (*on_drained)(void);
     conn *doomed;               /* connections to free from the reaper */
     struct event *reaper;
+    conn *flush;                /* connections with replies to send (flush_later) */
+    struct event *flusher;
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -210,10 +214,46 @@ static void close_when_flushed(conn *c)
 {
     if (c->doomed)
         return; /* the reaper frees it */
+    flush_replies(c); /* what a deferred flush would have sent */
+    if (c->doomed)
+        return; /* the flush passed an output limit */
+    c->cl.obuf = pending_output(c);
     c->closing = true;
     event_del(c->rev);
     if (pending_output(c) == 0)
         conn_free(c);
+}
+
+/*
+ * Replies wait for the end of the event loop's round: flush_later queues
+ * the connection and activates g.flusher, which libevent runs after the
+ * callbacks already active, i.e. after every client that was readable in
+ * this round has been served. As Redis does (replies written before the
+ * loop sleeps): sent as soon as each client's batch was run, the replies
+ * woke the client (sharing the 2 cores) once per connection and it sent its
+ * next requests while the server still had others to read, which cost
+ * -P 1 about 3 % of its throughput here. A connection that is about to
+ * close is flushed at once (close_when_flushed).
+ */
+static void flush_later(conn *c)
+{
+    if (c->flush_queued || c->doomed || c->cl.out.len == 0)
+        return;
+    c->flush_queued = true;
+    c->next_flush = g.flush;
+    g.flush = c;
+    event_active(g.flusher, EV_TIMEOUT, 0);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    while (g.flush != NULL) {
+        conn *c = g.flush;
+        g.flush = c->next_flush;
+        c->flush_queued = false;
+        flush_replies(c);
+        c->cl.obuf = pending_output(c);
+    }
 }
 
 static bool grow_argv(conn *c, size_t need)
@@ -385,11 +425,14 @@ static void process_input(conn *c)
     if (c->qlen == 0)
         c->qneed = 0;
     c->cl.qbuf = c->qlen;
-    flush_replies(c);
-    c->cl.obuf = pending_output(c);
     /* While stopping, a connection closes once what it sent is answered. */
-    if (c->closing || c->cl.close_after_reply || (g.stopping && !c->cl.blocked))
+    if (c->closing || c->cl.close_after_reply || (g.stopping && !c->cl.blocked)) {
         close_when_flushed(c);
+        return;
+    }
+    flush_later(c);
+    /* Replies waiting for the flush count as pending output too. */
+    c->cl.obuf = pending_output(c) + c->cl.out.len;
 }
 
 /* The peer closed its side (or the socket failed): deliver what it asked
@@ -504,6 +547,12 @@ static void conn_free(conn *c)
         g.all = c->next_all;
     if (c->next_all != NULL)
         c->next_all->prev_all = c->prev_all;
+    if (c->flush_queued) {
+        conn **pp = &g.flush;
+        while (*pp != c)
+            pp = &(*pp)->next_flush;
+        *pp = c->next_flush;
+    }
     log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
               c->cl.addr);
     cmd_client_deinit(g.srv, &c->cl);
@@ -745,7 +794,8 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     srv->client_kill = on_client_kill;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
-    if (g.resume_accept == NULL || g.reaper == NULL) {
+    g.flusher = event_new(base, -1, 0, on_flush, NULL);
+    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -808,6 +858,9 @@ void conn_teardown(void)
     if (g.reaper != NULL)
         event_free(g.reaper);
     g.reaper = NULL;
+    if (g.flusher != NULL)
+        event_free(g.flusher);
+    g.flusher = NULL;
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;
