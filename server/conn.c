@@ -480,9 +480,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         c->qbuf = nb;
         c->qcap *= 2;
     }
-    /* One byte past the limit is enough to know it would be passed. */
+    /* One byte past the limit is enough to know it would be passed (the
+     * limit may also have been lowered below qlen meanwhile). */
     size_t room = c->qcap - c->qlen;
-    if (room > limit + 1 - c->qlen)
+    if (c->qlen <= limit && room > limit + 1 - c->qlen)
         room = limit + 1 - c->qlen;
     ssize_t n = recv(fd, c->qbuf + c->qlen, room, MSG_DONTWAIT);
     if (n <= 0) {
