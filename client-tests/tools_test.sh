@@ -118,14 +118,17 @@ run_benchmark() {
         echo "== redis-benchmark -P $p -n $requests"
         out=$(redis-benchmark -h 127.0.0.1 -p "$port" -q -n "$requests" -r 100000 -d 128 \
             -t ping,set,get,mset -P "$p" 2>&1) || fail "redis-benchmark -P $p exited non-zero: $out"
-        tr '\r' '\n' <<<"$out" | grep -E 'requests per second' || true
+        # One line per progress report; not piped into grep -q, which exits
+        # at its first match and, with pipefail, fails on tr's SIGPIPE.
+        out=$(tr '\r' '\n' <<<"$out")
+        grep -E 'requests per second' <<<"$out" || true
         if grep -qi "error" <<<"$out"; then
             fail "redis-benchmark -P $p reported an error: $out"
         fi
         for t in PING_INLINE PING_MBULK SET GET MSET; do
             # Not anchored: redis-benchmark sometimes prints the final figure
             # right after a progress line, with no \r in between.
-            tr '\r' '\n' <<<"$out" | grep -Eq "(^| )$t( \(10 keys\))?: [0-9.]+ requests per second" ||
+            grep -Eq "(^| )$t( \(10 keys\))?: [0-9.]+ requests per second" <<<"$out" ||
                 fail "redis-benchmark -P $p: no result for $t: $out"
         done
     done
