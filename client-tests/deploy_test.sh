@@ -101,9 +101,19 @@ test_env() {
     wait_for 10 answers_ping "$p" || fail "no PONG with an unknown EBB_ variable: $(cat "$work/env.err")"
     port=$p
     stop_server
-    grep -q "ignoring EBB_REQUIRE_PASS, which names no option" "$work/env.err" ||
-        fail "no warning for EBB_REQUIRE_PASS: $(cat "$work/env.err")"
-    grep -q "ignoring EBB_PORT" "$work/env.err" && fail "EBB_PORT was called unknown"
+    grep -q "ignoring EBB_REQUIRE_PASS, which names no option; did you mean EBB_REQUIREPASS?" \
+        "$work/env.err" || fail "no warning for EBB_REQUIRE_PASS: $(cat "$work/env.err")"
+    grep -q "ignoring EBB_PORT\b" "$work/env.err" && fail "EBB_PORT was called unknown"
+    # Variables far from every option are others' (EBB_SERVICE_HOST from a
+    # Kubernetes Service, the test suite's own): no warning.
+    p=$(free_port)
+    EBB_SERVICE_HOST=10.0.0.1 EBB_PORT_6379_TCP=tcp://10.0.0.1:6379 EBB_PORT=$p \
+        "$server" 2>"$work/env.err" &
+    pid=$!
+    wait_for 10 answers_ping "$p" || fail "no PONG: $(cat "$work/env.err")"
+    port=$p
+    stop_server
+    grep -q "warning" "$work/env.err" && fail "warned about others' variables: $(cat "$work/env.err")"
 
     # An invalid value stops the start, naming the variable.
     local status=0

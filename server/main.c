@@ -202,30 +202,71 @@ static void parse_args(int argc, char **argv, int i)
     }
 }
 
+/* Edit distance between a and b (short option names), capped at 9. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 9;
+    unsigned row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] < 9 ? row[lb] : 9;
+}
+
 /* A misspelt variable (EBB_REQUIRE_PASS) would leave its option at the
- * default without a word: name every EBB_* variable that is no option. Only
- * a warning, as other software may use the prefix too. */
-static void warn_unknown_env(void)
+ * default without a word. Name every EBB_* variable that is no option but
+ * is within two edits of one; others are left alone, since tools and
+ * orchestrators use the prefix for their own (a Kubernetes Service named
+ * ebb sets EBB_SERVICE_HOST). */
+static void warn_misspelt_env(void)
 {
     extern char **environ;
     size_t plen = strlen(CONFIG_ENV_PREFIX);
     for (char **e = environ; *e != NULL; e++) {
         if (strncmp(*e, CONFIG_ENV_PREFIX, plen) != 0)
             continue;
-        const char *name = *e + plen;
-        size_t n = strcspn(name, "=");
-        char opt[64];
-        if (n == 0 || n >= sizeof opt)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            opt[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
-        opt[n] = '\0';
-        const config_option *o = config_find(opt, n);
+        size_t n = strcspn(*e, "=");
         char var[64];
-        /* Upper case only: ebb_port is not EBB_PORT. */
-        if (o == NULL || strncmp(config_env_name(o, var, sizeof var), *e, plen + n) != 0)
-            fprintf(stderr, "ebb-server: warning: ignoring %.*s, which names no option\n",
-                    (int)(plen + n), *e);
+        if (n >= sizeof var)
+            continue;
+        memcpy(var, *e, n);
+        var[n] = '\0';
+        const config_option *near = NULL;
+        unsigned best = 3;
+        for (size_t i = 0; i < config_option_count; i++) {
+            char name[64];
+            config_env_name(&config_options[i], name, sizeof name);
+            unsigned d = edit_distance(var + plen, name + plen);
+            if (d == 0) {
+                near = NULL;
+                break;
+            }
+            if (d < best) {
+                best = d;
+                near = &config_options[i];
+            }
+        }
+        if (near != NULL) {
+            char name[64];
+            fprintf(stderr, "ebb-server: warning: ignoring %s, which names no option; did you "
+                            "mean %s?\n",
+                    var, config_env_name(near, name, sizeof name));
+        }
     }
 }
 
@@ -282,7 +323,7 @@ int main(int argc, char **argv)
         return status;
     }
     parse_args(argc, argv, 1);
-    warn_unknown_env();
+    warn_misspelt_env();
     if (!log_setup((log_level)srv.cfg.loglevel.num, srv.cfg.logfile.str)) {
         fprintf(stderr, "ebb-server: can't open log file '%s': %s\n", srv.cfg.logfile.str,
                 strerror(errno));
