@@ -1861,8 +1861,9 @@ static void render_cmdstat(const cmd_def *d, cmd_stat *st, void *arg)
     full_name(d, name, sizeof name);
     strbuf_printf(arg, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
                        "failed_calls=%llu\r\n",
-                  name, (unsigned long long)st->calls, (unsigned long long)st->usec,
-                  st->calls > 0 ? (double)st->usec / (double)st->calls : 0.0,
+                  name, (unsigned long long)st->calls,
+                  (unsigned long long)(st->hist.sum_ns / 1000),
+                  st->calls > 0 ? (double)st->hist.sum_ns / 1000.0 / (double)st->calls : 0.0,
                   (unsigned long long)st->rejected, (unsigned long long)st->failed);
 }
 
@@ -2154,7 +2155,6 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     if (took_ns < 0)
         took_ns = 0; /* the wall clock stepped back */
     st->calls++;
-    st->usec += (uint64_t)took_ns / 1000;
     if (s->st.total_error_replies != errors_before)
         st->failed++;
     latency_add(&st->hist, (uint64_t)took_ns);

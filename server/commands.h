@@ -28,10 +28,9 @@ typedef struct cmd_client cmd_client;
 /* Per-command counters (INFO commandstats, LATENCY HISTOGRAM). */
 typedef struct {
     uint64_t calls;     /* handler ran */
-    uint64_t usec;      /* total service time */
     uint64_t rejected;  /* refused before running (arity, NOAUTH, -OOM) */
     uint64_t failed;    /* ran and replied an error */
-    latency_hist hist;
+    latency_hist hist;  /* service times; hist.sum_ns is their exact total */
 } cmd_stat;
 
 /* Errors by their first word (INFO errorstats), at most CMD_ERRORSTATS_MAX
