@@ -260,11 +260,14 @@ scrape() {
 
 info_field() { cli INFO all | tr -d '\r' | sed -n "s/^$1://p"; }
 
-# How many listening TCP sockets process $1 holds (from /proc).
-listening_sockets() {
-    python3 - "$1" <<'PY'
+# tcp_sockets PID STATE [PORT]: how many TCP sockets process PID holds in
+# STATE (0A listening, 01 established, as /proc/net/tcp writes them), only
+# those on local port PORT if given.
+tcp_sockets() {
+    python3 - "$@" <<'PY'
 import os, sys
-pid = sys.argv[1]
+pid, state = sys.argv[1], sys.argv[2]
+port = int(sys.argv[3]) if len(sys.argv) > 3 else None
 inodes = set()
 for fd in os.listdir(f"/proc/{pid}/fd"):
     try:
@@ -281,11 +284,15 @@ for f in ("/proc/net/tcp", "/proc/net/tcp6"):
         continue
     for line in lines:
         cols = line.split()
-        if cols[3] == "0A" and cols[9] in inodes:
+        if cols[3] != state or cols[9] not in inodes:
+            continue
+        if port is None or int(cols[1].rsplit(":", 1)[1], 16) == port:
             n += 1
 print(n)
 PY
 }
+listening_sockets() { tcp_sockets "$1" 0A; }
+connections_on() { tcp_sockets "$1" 01 "$2"; }
 
 test_metrics_off_by_default() {
     echo "== metrics: off by default"
@@ -454,32 +461,6 @@ time.sleep(600)
     wait_for 20 grep -qs opened "$work/hold.out" || fail "the connections were not opened"
 }
 
-# Established TCP connections of process $1 on its local port $2.
-connections_on() {
-    python3 - "$1" "$2" <<'PY'
-import os, sys
-pid, port = sys.argv[1], int(sys.argv[2])
-inodes = set()
-for fd in os.listdir(f"/proc/{pid}/fd"):
-    try:
-        t = os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        continue
-    if t.startswith("socket:["):
-        inodes.add(t[8:-1])
-n = 0
-for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-    try:
-        lines = open(f).read().splitlines()[1:]
-    except OSError:
-        continue
-    for line in lines:
-        cols = line.split()
-        if cols[3] == "01" and cols[9] in inodes and int(cols[1].rsplit(":", 1)[1], 16) == port:
-            n += 1
-print(n)
-PY
-}
 
 # CPU seconds process $1 has used (user + system).
 cpu_seconds() {

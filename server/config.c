@@ -434,3 +434,17 @@ bool config_load_env(config *c, const char *(*lookup)(const char *name), char *e
     }
     return true;
 }
+
+int config_next_word(const char **p, char *word, size_t cap)
+{
+    const char *q = *p;
+    while (*q == ' ')
+        q++;
+    size_t n = strcspn(q, " ");
+    if (n >= cap)
+        return -1;
+    memcpy(word, q, n);
+    word[n] = '\0';
+    *p = q + n;
+    return (int)n;
+}

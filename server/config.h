@@ -164,6 +164,12 @@ bool config_parse_memory(const char *s, size_t len, long long *out);
  * bytes and soft seconds (0 0 0 if absent). False if the text is invalid. */
 bool config_parse_obl(const char *text, long long out[3]);
 
+/* Next space-separated word of a list option (`bind 127.0.0.1 ::1`):
+ * copies it NUL-terminated into word and advances *p past it. Returns its
+ * length; 0 at the end of the list; -1 (and *p unchanged) if it does not
+ * fit in cap bytes. */
+int config_next_word(const char **p, char *word, size_t cap);
+
 /* Index of an enum option's value by name, or -1. */
 int config_enum_index(const config_option *o, const char *word, size_t len);
 

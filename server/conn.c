@@ -803,20 +803,12 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     const char *bind = srv->cfg.bind.str;
     int port = (int)srv->cfg.port.num;
     char word[256];
-    const char *p = bind;
-    while (*p != '\0') {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == 0)
-            break;
-        if (n >= sizeof word) {
+    int n;
+    for (const char *p = bind; (n = config_next_word(&p, word, sizeof word)) != 0;) {
+        if (n < 0) {
             snprintf(err, errlen, "bind address too long");
             return false;
         }
-        memcpy(word, p, n);
-        word[n] = '\0';
-        p += n;
         if (!listen_on(word, port, err, errlen))
             return false;
         log_write(LOG_NOTICE, "Listening on %s port %d", word, port);

@@ -236,13 +236,9 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     if (bind == NULL || bind[0] == '\0')
         bind = srv->cfg.bind.str;
     char word[256];
-    for (const char *p = bind; *p != '\0';) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == 0)
-            break;
-        if (n >= sizeof word) {
+    int n;
+    for (const char *p = bind; (n = config_next_word(&p, word, sizeof word)) != 0;) {
+        if (n < 0) {
             snprintf(err, errlen, "metrics bind address too long");
             return false;
         }
@@ -251,9 +247,6 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
                      HTTP_MAX_LISTENERS);
             return false;
         }
-        memcpy(word, p, n);
-        word[n] = '\0';
-        p += n;
         struct evhttp_bound_socket *b =
             evhttp_bind_socket_with_handle(g.http, word, (ev_uint16_t)port);
         if (b == NULL) {

@@ -274,14 +274,10 @@ static void warn_misspelt_env(void)
 static bool bind_is_loopback(const char *bind)
 {
     char word[256];
-    for (const char *p = bind; *p != '\0';) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == 0)
-            break;
-        snprintf(word, sizeof word, "%.*s", (int)n, p);
-        p += n;
+    int n;
+    for (const char *p = bind; (n = config_next_word(&p, word, sizeof word)) != 0;) {
+        if (n < 0) /* too long to be a loopback address */
+            return false;
         if (strncmp(word, "127.", 4) != 0 && strcmp(word, "::1") != 0 &&
             strcmp(word, "localhost") != 0 && strcmp(word, "-::1") != 0)
             return false;

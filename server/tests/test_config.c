@@ -181,3 +181,19 @@ Test(config, env_invalid_value_names_the_variable)
     cr_assert(strstr(err, "EBB_PORT") != NULL && strstr(err, "99999") != NULL, "%s", err);
     cr_assert_eq(c.port.num, 6379, "the invalid value is not applied");
 }
+
+Test(config, next_word_splits_lists)
+{
+    char w[8];
+    const char *p = "  127.0.0.1 ::1  x ";
+    cr_assert_eq(config_next_word(&p, w, sizeof w), -1, "127.0.0.1 does not fit in 8 bytes");
+    char big[32];
+    cr_assert_eq(config_next_word(&p, big, sizeof big), 9);
+    cr_assert_str_eq(big, "127.0.0.1");
+    cr_assert_eq(config_next_word(&p, w, sizeof w), 3);
+    cr_assert_str_eq(w, "::1");
+    cr_assert_eq(config_next_word(&p, w, sizeof w), 1);
+    cr_assert_str_eq(w, "x");
+    cr_assert_eq(config_next_word(&p, w, sizeof w), 0);
+    cr_assert_eq(config_next_word(&p, w, sizeof w), 0, "stays at the end");
+}
