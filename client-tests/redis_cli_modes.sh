@@ -318,6 +318,19 @@ wait_pane() {
     return 1
 }
 
+# Wait until the pane's last line is the bare prompt, then type $1.
+# redis-cli (linenoise) switches the terminal to raw mode with TCSAFLUSH
+# before it draws each prompt, which drops whatever was typed ahead of it.
+type_line() {
+    local deadline=$((SECONDS + 5 * slow)) last re='^127\.0\.0\.1:[0-9]+> *$'
+    while (( SECONDS <= deadline )); do
+        last=$(T capture-pane -p -J -t cli 2>/dev/null | sed '/^[[:space:]]*$/d' | tail -n 1)
+        [[ "$last" =~ $re ]] && break
+        sleep 0.05
+    done
+    T send-keys -t cli -l "$1"
+}
+
 test_interactive() {
     echo "== interactive mode through tmux"
     local f0=$failures pane errs_before errs_after
@@ -330,25 +343,25 @@ test_interactive() {
     ok "prompt shown"
     grep -Eqi 'err|could not' <<<"$pane" && bad "errors at start-up: $pane"
 
-    T send-keys -t cli -l 'SET 100 "hello world"'
+    type_line 'SET 100 "hello world"'
     T send-keys -t cli Enter
     wait_pane '^OK$' || bad "interactive SET: $pane"
-    T send-keys -t cli -l 'GET 100'
+    type_line 'GET 100'
     T send-keys -t cli Enter
     wait_pane '^"hello world"$' && ok "interactive SET/GET" || bad "interactive GET: $pane"
-    T send-keys -t cli -l 'INCR 101'
+    type_line 'INCR 101'
     T send-keys -t cli Enter
     wait_pane '^\(integer\) 1$' || bad "interactive INCR: $pane"
 
     # Hints: typed but not entered. redis-cli 7.0 builds them from COMMAND
     # DOCS' argument specs (its own table only when COMMAND DOCS fails).
-    T send-keys -t cli -l 'SET '
+    type_line 'SET '
     wait_pane "^${prompt}SET" || bad "typed 'SET ' not echoed: $pane"
     sleep 0.2
     wait_pane "^${prompt}SET key value" 1 ||
         bad "no hint after 'SET ' (want 'key value [NX|XX] ...' as redis-cli shows against Redis): '$(grep "> SET" <<<"$pane" | tail -1)'"
     T send-keys -t cli C-u
-    T send-keys -t cli -l 'SHRINK '
+    type_line 'SHRINK '
     wait_pane "^${prompt}SHRINK" || bad "typed 'SHRINK ' not echoed: $pane"
     sleep 0.2
     wait_pane "^${prompt}SHRINK \\[namespace\\] \\[ASYNC\\]" 1 ||
@@ -358,31 +371,31 @@ test_interactive() {
 
     # HELP from COMMAND DOCS: summary and group; with argument specs the
     # first line would carry them as it does against Redis.
-    T send-keys -t cli -l 'HELP SET'
+    type_line 'HELP SET'
     T send-keys -t cli Enter
     wait_pane '^  group: string$' || bad "HELP SET: $pane"
     grep -Eq '^  summary: .+' <<<"$pane" || bad "HELP SET has no summary: $pane"
     grep -Eq '^  SET key value' <<<"$pane" ||
         bad "HELP SET lacks the arguments line ('SET key value ...'): '$(grep -E '^  SET( |$)' <<<"$pane" | head -1)'"
-    T send-keys -t cli -l 'HELP SHRINK'
+    type_line 'HELP SHRINK'
     T send-keys -t cli Enter
     wait_pane '^  group: server$' || bad "HELP SHRINK: $pane"
-    T send-keys -t cli -l 'HELP @string'
+    type_line 'HELP @string'
     T send-keys -t cli Enter
     wait_pane '^  GETRANGE( |$)' || bad "HELP @string: $pane"
     # Still alive and talking to the server after HELP.
-    T send-keys -t cli -l 'PING'
+    type_line 'PING'
     T send-keys -t cli Enter
     wait_pane '^PONG$' || bad "PING after HELP: $pane"
     # An error is shown as one, and the session goes on.
-    T send-keys -t cli -l 'GET nokey'
+    type_line 'GET nokey'
     T send-keys -t cli Enter
     wait_pane "^\\(error\\) ERR invalid key 'nokey'" || bad "interactive error reply: $pane"
-    T send-keys -t cli -l 'DBSIZE'
+    type_line 'DBSIZE'
     T send-keys -t cli Enter
     wait_pane "^\\(integer\\) $(cli DBSIZE)\$" || bad "DBSIZE after an error: $pane"
 
-    T send-keys -t cli -l 'quit'
+    type_line 'quit'
     T send-keys -t cli Enter
     wait_pane '^EXIT=0$' && ok "quit, exit status 0" || bad "quit: $pane"
     T kill-server 2>/dev/null || true

@@ -2275,6 +2275,7 @@ static table_options table_opts(cmd_server *s)
     return (table_options){
         .auto_shrink = s->cfg.auto_shrink.num != 0,
         .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
+        .huge_pages = s->cfg.huge_pages.num != 0,
         .clock_ms = &s->now_ms,
         .track_lru = policy == lru || policy == vlru,
         .expired_counter = &s->st.expired_keys,

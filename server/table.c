@@ -321,11 +321,14 @@ static void unmap(void *p, size_t bytes)
         abort(); /* only on a bad pointer or length: a bug */
 }
 
-/* Ask for huge pages on [p, p + bytes). The advice may be refused (a
- * kernel without THP); the memory then stays in ordinary pages. */
-static void advise_huge(void *p, size_t bytes)
+/* Ask for huge pages on [p, p + bytes) if the table's options say so, and
+ * refuse them otherwise (a kernel whose THP mode is "always" would use them
+ * unasked). The advice may be refused (a kernel without THP); the memory
+ * then stays in ordinary pages. The layout (aligned arrays, slabs) is the
+ * same either way. */
+static void advise_huge(const table *t, void *p, size_t bytes)
 {
-    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    (void)madvise(p, bytes, t->opt.huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 }
 
 /* Zero-filled memory (bytes a multiple of HUGE_BYTES) at a HUGE_BYTES
@@ -492,7 +495,7 @@ static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
     if (b == NULL)
         return false;
     if (array_is_huge(bytes))
-        advise_huge(b, bytes);
+        advise_huge(t, b, bytes);
     memset(g, 0, sizeof *g);
     g->b = b;
     g->b_bytes = bytes;
@@ -880,7 +883,7 @@ static record *chunk_map(table *t, size_t ci)
         t->slabs[si] = map_aligned(SLAB_BYTES);
         if (t->slabs[si] == NULL)
             return NULL;
-        advise_huge(t->slabs[si], SLAB_BYTES);
+        advise_huge(t, t->slabs[si], SLAB_BYTES);
     }
     return (record *)(t->slabs[si] + k * CHUNK_BYTES);
 }

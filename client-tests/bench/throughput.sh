@@ -34,6 +34,9 @@
 #   --big N         keys loaded, big side; 0 skips the comparison [10000000]
 #   --build         configure and build build/release's ebb-server first
 #   --ebb PATH      ebb-server binary [build/release/server/ebb-server]
+#   --huge-pages yes|no  ebb-server's huge-pages option [yes: the setting for
+#                   big tables that this benchmark is about; the server's
+#                   default is no, see README "Huge pages"]
 #   --loadgen PATH  ebb-loadgen binary [compiled from loadgen.c with cc]
 #   --out DIR       where results go [client-tests/bench/results]
 #
@@ -58,6 +61,7 @@ keys=1000000
 small=100000
 big=10000000
 build=0
+huge_pages=yes
 ebb=
 loadgen=
 out="$here/results"
@@ -76,6 +80,7 @@ while (($#)); do
     --big) big=$(num --big "${2:-}"); shift 2 ;;
     --build) build=1; shift ;;
     --ebb) ebb=${2:?--ebb needs a value}; shift 2 ;;
+    --huge-pages) huge_pages=${2:?--huge-pages needs yes or no}; shift 2 ;;
     --loadgen) loadgen=${2:?--loadgen needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -141,7 +146,7 @@ start_server() {
         port_in_use "$port" && continue
         case "$name" in
         ebb*) "$ebb" --port "$port" --bind 127.0.0.1 --loglevel warning \
-            >"$work/$name.log" 2>&1 & ;;
+            --huge-pages "$huge_pages" >"$work/$name.log" 2>&1 & ;;
         redis*) redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
             --daemonize no --loglevel warning --dir "$work" >"$work/$name.log" 2>&1 & ;;
         esac
@@ -269,7 +274,7 @@ run_test() {
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$SECONDS
-log "ebb-server: $ebb ($ebb_rev); rounds $rounds, N1 $n1, N16 $n16, keys $keys," \
+log "ebb-server: $ebb ($ebb_rev, --huge-pages $huge_pages); rounds $rounds, N1 $n1, N16 $n16, keys $keys," \
     "size comparison $small vs $big keys"
 servers=(ebb redis)
 ((big > 0)) && servers+=(ebb-small redis-small ebb-big redis-big)
@@ -419,6 +424,7 @@ dat=$out/throughput.dat
     echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
         "Linux $(uname -r); servers and client on 127.0.0.1, sharing the cores."
     echo "Load average (1/5/15 min) at the start: $load_start; at the end: $load_end. Run time ${elapsed} s."
+    echo "ebb-server ran with --huge-pages $huge_pages."
     echo "Versions: ebb $ebb_rev at the start ($("$ebb" --version 2>/dev/null | head -1 || true)," \
         "binary built $(date -u -r "$ebb" +%Y-%m-%dT%H:%MZ))," \
         "redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p')," \
