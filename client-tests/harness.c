@@ -693,3 +693,20 @@ long long h_proc_bytes_must(pid_t pid, const char *name)
     cr_assert(b >= 0, "/proc/%ld/status lacks %s", (long)pid, name);
     return b;
 }
+
+uint64_t h_splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+void h_value_of(uint64_t i, unsigned gen, uint8_t out[H_VALUE_LEN])
+{
+    uint64_t x = i * 0xD1342543DE82EF95ULL + gen;
+    memcpy(out, &i, sizeof i);
+    out[8] = (uint8_t)gen;
+    for (size_t k = 9; k < H_VALUE_LEN; k++)
+        out[k] = (uint8_t)h_splitmix(&x);
+}

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <hiredis.h>
@@ -191,5 +192,15 @@ long long h_info_num(const char *info, const char *field);
 long long h_proc_bytes(pid_t pid, const char *name);
 /* The same, failing the test if it cannot be read (test thread only). */
 long long h_proc_bytes_must(pid_t pid, const char *name);
+
+/* ---- Test values ------------------------------------------------------------------ */
+
+/* A 128-byte value for key i in generation gen: i in its first 8 bytes, so
+ * distinct for every (i, gen), then pseudo-random bytes of every value (NUL,
+ * CR and LF included). */
+#define H_VALUE_LEN 128
+/* splitmix64: the next pseudo-random number of the sequence *x. */
+uint64_t h_splitmix(uint64_t *x);
+void h_value_of(uint64_t i, unsigned gen, uint8_t out[H_VALUE_LEN]);
 
 #endif

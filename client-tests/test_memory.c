@@ -65,24 +65,8 @@ static size_t n_keys(void)
 
 /* ---- Values --------------------------------------------------------------------- */
 
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* The value of key i in generation gen: 128 bytes, all byte values (NUL, CR,
- * LF included), distinct for every (i, gen) since i is its first 8 bytes. */
-static void value_of(uint64_t i, unsigned gen, uint8_t out[VLEN])
-{
-    uint64_t x = i * 0xD1342543DE82EF95ULL + gen;
-    memcpy(out, &i, sizeof i);
-    out[8] = (uint8_t)gen;
-    for (size_t k = 9; k < VLEN; k++)
-        out[k] = (uint8_t)splitmix(&x);
-}
+/* The value of key i in generation gen (harness.h). */
+static void value_of(uint64_t i, unsigned gen, uint8_t out[VLEN]) { h_value_of(i, gen, out); }
 
 /* Whether RSS can be compared with the empty baseline (see the top). */
 static bool rss_exact(void)

@@ -289,23 +289,11 @@ static void ring_stop(void)
 
 /* ---- Keys, values and where they live ----------------------------------------------- */
 
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* The value of key i in generation gen: 128 bytes of every byte value, NUL
- * and CR LF included, distinct per (i, gen). */
+/* The value of key i in generation gen (harness.h), with NUL and CR LF at
+ * fixed places too. */
 static void value_of(uint64_t i, unsigned gen, uint8_t out[VLEN])
 {
-    uint64_t x = i * 0xD1342543DE82EF95ULL + gen;
-    memcpy(out, &i, sizeof i);
-    out[8] = (uint8_t)gen;
-    for (size_t k = 9; k < VLEN; k++)
-        out[k] = (uint8_t)splitmix(&x);
+    h_value_of(i, gen, out);
     out[9] = '\0';
     out[10] = '\r';
     out[11] = '\n';
@@ -437,7 +425,7 @@ static void one_key_per_instance(char out[N_INST][32])
     uint64_t seed = 7;
     for (int tries = 0; tries < 200 && found < N_INST; tries++) {
         char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)(splitmix(&seed) >> 1) % 1000000007LL);
+        snprintf(key, sizeof key, "%lld", (long long)(h_splitmix(&seed) >> 1) % 1000000007LL);
         EXPECT_OK(P, "SET %s probe", key);
         int at = where(key);
         cr_assert(at >= 0, "key %s set through the proxy is on no instance", key);
@@ -667,11 +655,11 @@ typedef struct {
 
 static void random_value(uint64_t *rng, uint8_t *out, size_t *len)
 {
-    uint64_t r = splitmix(rng);
+    uint64_t r = h_splitmix(rng);
     *len = r % 3 == 0 ? VLEN : (size_t)(r >> 8) % (VLEN + 1);
     static const uint8_t special[] = {0, '\r', '\n', 0xff, '$', '*'};
     for (size_t i = 0; i < *len; i++) {
-        uint64_t x = splitmix(rng);
+        uint64_t x = h_splitmix(rng);
         out[i] = x % 4 == 0 ? special[(x >> 8) % sizeof special] : (uint8_t)(x >> 16);
     }
 }
@@ -695,7 +683,7 @@ static void pick(uint64_t *rng, size_t *idx, size_t n)
     for (size_t i = 0; i < n; i++) {
         bool dup;
         do {
-            idx[i] = splitmix(rng) % MODEL_KEYS;
+            idx[i] = h_splitmix(rng) % MODEL_KEYS;
             dup = false;
             for (size_t j = 0; j < i; j++)
                 dup = dup || idx[j] == idx[i];
@@ -712,7 +700,7 @@ PTEST(random_commands_against_a_model)
         memset(&m[i], 0, sizeof m[i]);
         /* Canonical spellings only (see spellings_of_one_key_may_route_apart):
          * signed 64-bit ids, a third of them namespaced. */
-        long long id = (long long)splitmix(&rng);
+        long long id = (long long)h_splitmix(&rng);
         if (i % 3 == 0)
             snprintf(m[i].key, sizeof m[i].key, "ns:%lld", id);
         else
@@ -728,7 +716,7 @@ PTEST(random_commands_against_a_model)
         const char *argv[12];
         size_t lens[12];
         redisReply *r;
-        int kind = (int)(splitmix(&rng) % 14);
+        int kind = (int)(h_splitmix(&rng) % 14);
         switch (kind) {
         case 0: /* SET [EX] */
         case 1: {
@@ -780,7 +768,7 @@ PTEST(random_commands_against_a_model)
             break;
         case 6: /* DEL / UNLINK of 1..4 distinct keys */
         case 7: {
-            size_t n = 1 + splitmix(&rng) % 4;
+            size_t n = 1 + h_splitmix(&rng) % 4;
             long long want = 0;
             argv[0] = kind == 6 ? "DEL" : "UNLINK";
             for (size_t i = 0; i < n; i++) {
@@ -802,7 +790,7 @@ PTEST(random_commands_against_a_model)
             x->present = false;
             break;
         case 10: { /* GETEX EX / PERSIST */
-            bool persist = splitmix(&rng) % 2 == 0;
+            bool persist = h_splitmix(&rng) % 2 == 0;
             r = persist ? CMD(P, "GETEX %s PERSIST", x->key) : CMD(P, "GETEX %s EX 500", x->key);
             check_bulk(r, x, "GETEX");
             freeReplyObject(r);
@@ -830,8 +818,8 @@ PTEST(random_commands_against_a_model)
             break;
         }
         case 13: { /* MSET of 1..3 keys, or MGET of 1..5 */
-            if (splitmix(&rng) % 2 == 0) {
-                size_t n = 1 + splitmix(&rng) % 3;
+            if (h_splitmix(&rng) % 2 == 0) {
+                size_t n = 1 + h_splitmix(&rng) % 3;
                 static uint8_t vals[3][VLEN];
                 size_t vl[3];
                 argv[0] = "MSET", lens[0] = 4;
@@ -848,7 +836,7 @@ PTEST(random_commands_against_a_model)
                     memcpy(y->val, vals[i], vl[i]);
                 }
             } else {
-                size_t n = 1 + splitmix(&rng) % 5;
+                size_t n = 1 + h_splitmix(&rng) % 5;
                 argv[0] = "MGET";
                 for (size_t i = 0; i < n; i++)
                     argv[1 + i] = m[idx[i]].key;
