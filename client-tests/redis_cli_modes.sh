@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis_cli_modes.sh - every redis-cli mode an operator reaches for, against
-# ebb-server (issue 8, section 3).
+# ebb-server.
 #
 #   redis_cli_modes.sh /path/to/ebb-server
 #
