@@ -46,6 +46,7 @@ out="$here/results"
 batch=1000
 
 die() { echo "peak-drain: $*" >&2; exit 2; }
+source "$here/bench_lib.sh"
 log() { echo "peak-drain: $*" >&2; }
 
 while (($#)); do
@@ -113,12 +114,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z $loadgen ]]; then
-    loadgen=$work/ebb-loadgen
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" ||
-        die "cannot compile loadgen.c"
-fi
-[[ -x $loadgen ]] || die "not executable: $loadgen"
+bench_loadgen
 mkdir -p "$out"
 
 # ---- clocks and memory readings ----

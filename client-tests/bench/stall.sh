@@ -66,6 +66,7 @@ loadgen=
 out="$here/results"
 
 die() { echo "stall: $*" >&2; exit 2; }
+source "$here/bench_lib.sh"
 log() { echo "stall: $*" >&2; }
 
 while (($#)); do
@@ -87,18 +88,7 @@ done
 command -v redis-cli >/dev/null || die "redis-cli is not installed (scripts/deps.sh bench)"
 keep=$((keys / 100))
 
-if ((build)); then
-    cmake -S "$repo" -B "$repo/build/release" -DCMAKE_BUILD_TYPE=Release -DEBB_TESTS=OFF \
-        -DEBB_CHECKS=OFF >&2 && cmake --build "$repo/build/release" --target ebb-server >&2 ||
-        die "build failed"
-fi
-if [[ -z $ebb ]]; then
-    ebb=$repo/build/release/server/ebb-server
-    [[ -x $ebb ]] || die "no $ebb; build it (or pass --build): cmake -S $repo" \
-        "-B $repo/build/release -DCMAKE_BUILD_TYPE=Release -DEBB_TESTS=OFF -DEBB_CHECKS=OFF &&" \
-        "cmake --build $repo/build/release --target ebb-server"
-fi
-[[ -x $ebb ]] || die "not executable: $ebb"
+bench_ebb
 
 if [[ -z $servers ]]; then
     servers=ebb
@@ -135,12 +125,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z $loadgen ]]; then
-    loadgen=$work/ebb-loadgen
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" ||
-        die "cannot compile loadgen.c"
-fi
-[[ -x $loadgen ]] || die "not executable: $loadgen"
+bench_loadgen
 mkdir -p "$out"
 raw=$out/stall-raw.txt
 : >"$raw"

@@ -67,6 +67,7 @@ loadgen=
 out="$here/results"
 
 die() { echo "throughput: $*" >&2; exit 2; }
+source "$here/bench_lib.sh"
 log() { echo "throughput: $*" >&2; }
 
 num() { [[ $2 =~ ^[0-9]+$ ]] || die "bad $1 '$2'"; echo "$2"; }
@@ -96,18 +97,7 @@ for t in redis-server redis-benchmark redis-cli awk; do
     command -v "$t" >/dev/null || die "$t is not installed (scripts/deps.sh bench)"
 done
 
-if ((build)); then
-    cmake -S "$repo" -B "$repo/build/release" -DCMAKE_BUILD_TYPE=Release -DEBB_TESTS=OFF \
-        -DEBB_CHECKS=OFF >&2 && cmake --build "$repo/build/release" --target ebb-server >&2 ||
-        die "build failed"
-fi
-if [[ -z $ebb ]]; then
-    ebb=$repo/build/release/server/ebb-server
-    [[ -x $ebb ]] || die "no $ebb; build it (or pass --build): cmake -S $repo" \
-        "-B $repo/build/release -DCMAKE_BUILD_TYPE=Release -DEBB_TESTS=OFF -DEBB_CHECKS=OFF &&" \
-        "cmake --build $repo/build/release --target ebb-server"
-fi
-[[ -x $ebb ]] || die "not executable: $ebb"
+bench_ebb
 
 ebb_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -n $(git -C "$repo" status --porcelain -uno 2>/dev/null) ]] && ebb_rev+=+dirty
@@ -125,12 +115,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z $loadgen ]]; then
-    loadgen=$work/ebb-loadgen
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" ||
-        die "cannot compile loadgen.c"
-fi
-[[ -x $loadgen ]] || die "not executable: $loadgen"
+bench_loadgen
 mkdir -p "$out"
 
 # ---- servers ----
