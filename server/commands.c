@@ -22,6 +22,7 @@
 
 #include "cmd_internal.h"
 #include "log.h"
+#include "prefault.h"
 #include "strbuf.h"
 
 /* The Redis version ebb answers as in HELLO and INFO: the command set and
@@ -2266,9 +2267,18 @@ bool cmd_server_init(cmd_server *s)
     return config_init(&s->cfg);
 }
 
-/* Table options as the configuration says. */
+/* Table options as the configuration says. The prefaulter's thread is
+ * started the first time huge pages are asked for and kept from then on (an
+ * idle worker only sleeps). */
 static table_options table_opts(cmd_server *s)
 {
+    if (s->cfg.huge_pages.num != 0 && s->prefault == NULL && !s->prefault_tried) {
+        s->prefault_tried = true;
+        s->prefault = prefault_new();
+        if (s->prefault == NULL)
+            log_write(LOG_NOTICE, "Huge pages are faulted in by the writes that touch them: "
+                                  "this kernel cannot populate memory ahead (MADV_POPULATE_WRITE)");
+    }
     long long policy = s->cfg.maxmemory_policy.num;
     int lru = config_enum_index(config_find("maxmemory-policy", 16), "allkeys-lru", 11);
     int vlru = config_enum_index(config_find("maxmemory-policy", 16), "volatile-lru", 12);
@@ -2276,6 +2286,7 @@ static table_options table_opts(cmd_server *s)
         .auto_shrink = s->cfg.auto_shrink.num != 0,
         .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
         .huge_pages = s->cfg.huge_pages.num != 0,
+        .prefault = s->prefault,
         .clock_ms = &s->now_ms,
         .track_lru = policy == lru || policy == vlru,
         .expired_counter = &s->st.expired_keys,
@@ -2302,6 +2313,9 @@ void cmd_server_deinit(cmd_server *s)
     s->cmdstats = NULL;
     db_destroy(s->db);
     s->db = NULL;
+    prefault_free(s->prefault); /* after the tables it populates for */
+    s->prefault = NULL;
+    s->prefault_tried = false;
     config_deinit(&s->cfg);
 }
 

@@ -47,6 +47,11 @@ typedef struct slowlog_entry slowlog_entry;
  * only reads and updates it. */
 typedef struct cmd_server {
     db *db;
+    /* Faults in the huge pages tables are about to write, off the event
+     * loop (prefault.h); started the first time huge-pages is on, NULL
+     * before that or where the kernel cannot populate. Outlives db. */
+    struct prefault *prefault;
+    bool prefault_tried;
     config cfg;
     stats st;
     cmd_client *clients;        /* registry: every connected client */

@@ -19,6 +19,7 @@ struct db {
     /* Counters of tables that are gone (dropped namespaces, flushes), so
      * that the totals only ever grow, as counters must. */
     uint64_t gone_grows, gone_shrinks_auto, gone_shrinks_manual, gone_expired;
+    uint64_t gone_prefault_waits;
 };
 
 /* Keep t's counters before it is destroyed or detached. */
@@ -30,6 +31,7 @@ static void retire(db *d, const table *t)
     d->gone_shrinks_auto += st.shrinks_auto;
     d->gone_shrinks_manual += st.shrinks_manual;
     d->gone_expired += st.expired;
+    d->gone_prefault_waits += st.prefault_waits;
 }
 
 /* Namespace characters [A-Za-z0-9_.-], as a table: one load per byte. */
@@ -323,6 +325,7 @@ void db_total_stats(const db *d, table_stats *tot)
     tot->shrinks_auto = d->gone_shrinks_auto;
     tot->shrinks_manual = d->gone_shrinks_manual;
     tot->expired = d->gone_expired;
+    tot->prefault_waits = d->gone_prefault_waits;
     for (size_t i = 0; i < d->count; i++) {
         table_stats st;
         table_get_stats(d->ns[i].t, &st);
@@ -340,6 +343,7 @@ void db_total_stats(const db *d, table_stats *tot)
         tot->expires += st.expires;
         tot->expired += st.expired;
         tot->meta_bytes += st.meta_bytes;
+        tot->prefault_waits += st.prefault_waits;
         /* Mean of means, weighted by keys with a TTL. */
         if (tot->expires > 0)
             tot->avg_expire_at += (int64_t)(((__int128)st.avg_expire_at - tot->avg_expire_at) *

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd_internal.h"
+#include "prefault.h"
 #include "strbuf.h"
 
 /* Human-readable bytes as Redis prints them (1.23M, 512B). */
@@ -93,6 +94,20 @@ static void sec_memory(cmd_server *s, strbuf *b)
                   used > 0 ? (double)rss / (double)used : 0.0, s->cfg.maxmemory.num, h_max,
                   config_format(&s->cfg, config_find("maxmemory-policy", 16), policy,
                                 sizeof policy));
+    /* Huge pages and the thread that faults them in ahead of the writes. */
+    prefault_stats pf;
+    prefault_get_stats(s->prefault, &pf);
+    strbuf_printf(b,
+                  "huge_pages:%s\r\n"
+                  "prefault:%s\r\n"
+                  "prefault_requests:%llu\r\n"
+                  "prefault_dropped:%llu\r\n"
+                  "prefault_bytes:%llu\r\n"
+                  "prefault_busy_us:%llu\r\n",
+                  s->cfg.huge_pages.num ? "yes" : "no",
+                  s->prefault != NULL ? "on" : s->prefault_tried ? "unavailable" : "off",
+                  (unsigned long long)pf.requests, (unsigned long long)pf.dropped,
+                  (unsigned long long)pf.bytes, (unsigned long long)(pf.busy_ns / 1000u));
 }
 
 static void sec_stats(cmd_server *s, strbuf *b)
@@ -200,6 +215,7 @@ static void sec_table(cmd_server *s, strbuf *b)
                   "table_grows:%llu\r\n"
                   "table_shrinks_auto:%llu\r\n"
                   "table_shrinks_manual:%llu\r\n"
+                  "table_prefault_waits:%llu\r\n"
                   "shrink_commands:%llu\r\n"
                   "shrink_jobs_pending:%d\r\n"
                   "last_shrink_command_us:%llu\r\n"
@@ -213,7 +229,7 @@ static void sec_table(cmd_server *s, strbuf *b)
                   tot.count > 0 ? (double)bytes / (double)tot.count : 0.0,
                   (unsigned long long)migrating, (unsigned long long)tot.grows,
                   (unsigned long long)tot.shrinks_auto, (unsigned long long)tot.shrinks_manual,
-                  (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
+                  (unsigned long long)tot.prefault_waits, (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
                   (unsigned long long)s->last_shrink_us, (long long)s->last_shrink_freed,
                   s->cfg.auto_shrink.num ? "yes" : "no");
     for (size_t i = 0; i < db_ns_count(s->db); i++) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd_internal.h"
+#include "prefault.h"
 
 /* The HELP and TYPE lines of a family. HELP text escapes backslash and
  * newline, as the format requires (quotes stay as they are). */
@@ -124,6 +125,18 @@ static void table_metrics(cmd_server *s, strbuf *b)
           (double)migrating);
     counter(b, "ebb_table_grows_total", "Migrations to a bigger bucket array started.",
             tot.grows);
+    counter(b, "ebb_table_prefault_waits_total",
+            "Writes that left a migration step for a huge page still being faulted in.",
+            tot.prefault_waits);
+    prefault_stats pf;
+    prefault_get_stats(s->prefault, &pf);
+    counter(b, "ebb_prefault_requests_total", "Ranges asked of the prefault thread.",
+            pf.requests);
+    counter(b, "ebb_prefault_bytes_total", "Bytes the prefault thread faulted in ahead of writes.",
+            pf.bytes);
+    family(b, "ebb_prefault_busy_seconds_total", "counter",
+           "Time the prefault thread spent faulting pages in.");
+    strbuf_printf(b, "ebb_prefault_busy_seconds_total %.9f\n", (double)pf.busy_ns / 1e9);
     family(b, "ebb_table_shrinks_total", "counter",
            "Shrink migrations started, by trigger (auto-shrink or SHRINK).");
     labeled(b, "ebb_table_shrinks_total", "trigger", "auto", (double)tot.shrinks_auto);

@@ -66,7 +66,7 @@
  * to come back): at most one partly used huge page stays per slab, counted
  * in RSS, and an emptied slab is munmap'd. An old bucket array is released
  * front first in OLD_RELEASE_BYTES steps as before, which may split the huge
- * page at the front; the evacuation sweep unmaps the rest of it soon after,
+ * page at the front; the evacuation sweep discards the rest of it soon after,
  * so at most 2 MiB is held out of sight, for part of a migration.
  *
  * Both are advised when mapped, so that huge pages are faulted in as the
@@ -74,6 +74,33 @@
  * fills the new array in the order it evacuates the old one (the kernel's
  * khugepaged would merge ordinary pages later, but it scans slowly: it had
  * not merged a 128 MiB array 80 s after a 10M-key load here).
+ *
+ * PREFAULT. The kernel allocates and zeroes a huge page inside the fault of
+ * its first write: 0.5 to 10 ms here, a stall for every client. Given a
+ * prefaulter (table_options.prefault, prefault.h), the table asks for the
+ * pages it is about to write before it writes them, and a thread of the
+ * prefaulter takes the faults:
+ *   - records: the next PREFAULT_AHEAD_CHUNKS chunks past the one being
+ *     written (4.3 MiB: 32k inserts ahead, 16 ms at 2M inserts/s), in the
+ *     prefaulter's SOON lane (an insert cannot wait for its page).
+ *     Within a slab the memory is mapped already; the next slab is mapped
+ *     when the window first reaches into it (slab_next), so the first page
+ *     of a slab comes in early too. A drain discards every page of a slab
+ *     past the last chunk in use (prefaulted ones included) and unmaps
+ *     slab_next: what is populated ahead stays within the window.
+ *   - bucket arrays: a migration fills the new array in order (old bucket i
+ *     into new buckets i and i + M on a grow, i mod M/2 on a shrink), so on
+ *     entering a 2 MiB page of the destination it asks for the next page of
+ *     each run. A write-driven migration step does not evacuate into a page
+ *     whose request is not served yet: the write goes on (into the old
+ *     array, as the migration rule says for buckets not yet evacuated) and
+ *     the step is left for a later write. Such waits are bounded by a
+ *     quarter of the old array's buckets per migration, so a migration still
+ *     ends in at most 3/4 x M writes, before the next trigger (POLICY). A
+ *     background step (table_step) waits without a bound: it only returns.
+ * What is populated ahead is at most ~4.3 MiB of records plus 2 x 2 MiB of
+ * a new array per table, and only with huge pages: 4 KiB pages cost
+ * microseconds to fault and are not prefaulted.
  *
  * Generation = one bucket array (2^log2 buckets, mmap'd, zero-filled) plus its
  * own overflow pool (an mmap'd array of buckets grown with mremap; indices are
@@ -131,7 +158,7 @@
  *            8.4 MB + new 16.8 MB mapped (29.5 B/key, 1.22 x the payload at
  *            that instant if counted as mapped). RSS is lower: the new
  *            array's pages are touched only as entries land and the old
- *            array's evacuated prefix is munmap'd as it goes (see
+ *            array's evacuated prefix is discarded as it goes (see
  *            OLD_RELEASE_BYTES), so index RSS is at most the new array.
  *   measured (test budget_1m_keys) peak mapped 153.5 MB = 1.129 x of 1M
  *            keys' payload; peak RSS added 1.128 x; RSS / payload present,
@@ -139,6 +166,8 @@
  *            pages only: a slab's partly used huge page adds up to 2 MiB).
  */
 #include "table.h"
+
+#include "prefault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -180,11 +209,14 @@
 /* Same-size rehash when overflow buckets in use exceed this many per home
  * bucket (1: more overflow buckets than buckets, Go's sameSizeGrow). */
 #define REHASH_OVERFLOW_PER_BUCKET 1u
-/* While migrating, the evacuated prefix of the old array is munmap'd in
- * steps of this many bytes (rounded to pages): 1024 buckets, so a migration
- * from 2^17 buckets makes 128 munmap calls, each trimming the front of one
- * mapping (no VMA split). */
+/* While migrating, the evacuated prefix of the old array is discarded
+ * (MADV_DONTNEED) in steps of this many bytes (rounded to pages): 1024
+ * buckets, so a migration from 2^17 buckets makes 128 madvise calls; the
+ * mapping itself is unmapped whole when the migration ends. */
 #define OLD_RELEASE_BYTES 65536u
+/* Record chunks prefaulted past the one being written (see PREFAULT):
+ * 16 x 278528 B = 4.3 MiB, two huge pages' worth. */
+#define PREFAULT_AHEAD_CHUNKS 16u
 /* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
  * set/del pair at a chunk boundary does not map and unmap every time. */
 #define SPARE_CHUNKS 1u
@@ -248,7 +280,8 @@ typedef struct {
 typedef struct {
     bucket *b;          /* 2^log2 home buckets, NULL when this gen is unused */
     size_t b_bytes;     /* size of the mapping of b */
-    size_t b_released;  /* leading bytes of b already munmap'd (old gen) */
+    size_t b_released;  /* leading bytes of b given back (old gen): */
+    size_t b_unmapped;  /* munmap'd, the rest of them discarded (still mapped) */
     uint32_t log2;
     uint64_t mask;      /* 2^log2 - 1 */
     uint64_t seed;      /* hash seed of this generation */
@@ -272,6 +305,21 @@ struct table {
     size_t chunks_cap;
     char **slabs;       /* slabs holding chunks SMALL_CHUNKS.. (HUGE PAGES) */
     size_t slabs_cap;
+    /* PREFAULT: chunks below pf_front have been asked for (SIZE_MAX: the
+     * table does not prefault); the slab after the last one in use, mapped
+     * early because the window reached it; the migration's destination
+     * page (index in the new array, SIZE_MAX before the first step), the
+     * tickets of its request and of the next page's, and the steps left
+     * for pages still coming in. */
+    size_t pf_front;
+    char *slab_next;
+    size_t pf_page;
+    uint64_t pf_wait, pf_ahead;
+    uint64_t pf_skips;
+    uint64_t pf_waits_total;
+    /* A finished migration's old generation whose unmapping waits for the
+     * prefaulter to be out of the memory map (map_hold), b == NULL if none. */
+    gen retired;
     uint64_t index_bytes;
     uint64_t payload_bytes;
     uint64_t meta_bytes;    /* exp and lru side arrays mapped */
@@ -329,6 +377,21 @@ static void unmap(void *p, size_t bytes)
 static void advise_huge(const table *t, void *p, size_t bytes)
 {
     (void)madvise(p, bytes, t->opt.huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
+/* Map changes that can be put off (mapping a slab ahead, starting a grow,
+ * unmapping a finished migration's old array, growing a pool before it is
+ * full) are made only while the prefaulter's worker is between steps: made
+ * during one, mmap/munmap/mremap would wait for it, milliseconds per huge
+ * page (PREFAULT). True: go ahead, then map_release. */
+static bool map_hold(table *t)
+{
+    return prefault_hold(t->opt.prefault);
+}
+
+static void map_release(table *t)
+{
+    prefault_release(t->opt.prefault);
 }
 
 /* Zero-filled memory (bytes a multiple of HUGE_BYTES) at a HUGE_BYTES
@@ -509,7 +572,7 @@ static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
 static void gen_free(table *t, gen *g)
 {
     if (g->b != NULL)
-        unmap((char *)g->b + g->b_released, g->b_bytes - g->b_released);
+        unmap((char *)g->b + g->b_unmapped, g->b_bytes - g->b_unmapped);
     unmap(g->pool, g->pool_bytes);
     t->index_bytes -= g->b_bytes - g->b_released + g->pool_bytes;
     memset(g, 0, sizeof *g);
@@ -542,6 +605,22 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
     g->pool_bytes = bytes;
     g->pool_cap = (uint32_t)(bytes / sizeof(bucket));
     return true;
+}
+
+/* With a prefaulter, grow g's pool before it is full (under a quarter of it
+ * left, or not mapped yet) at a moment its worker is between steps, so that
+ * the mremap does not wait for one (PREFAULT). Best effort. */
+static void pool_ahead(table *t, gen *g)
+{
+    if (t->opt.prefault == NULL || g->b == NULL)
+        return;
+    uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
+    if (g->pool_cap != 0 && avail * 4 >= g->pool_cap)
+        return;
+    if (!map_hold(t))
+        return;
+    (void)pool_reserve(t, g, avail + 1); /* one more than is left: it doubles */
+    map_release(t);
 }
 
 /* Take a zeroed overflow bucket (reserved beforehand); returns its index. */
@@ -629,6 +708,9 @@ static bool migration_start(table *t, uint32_t log2, uint64_t seed)
     t->cur = next;
     t->progress = 0;
     t->migrating = true;
+    t->pf_page = SIZE_MAX;
+    t->pf_wait = t->pf_ahead = 0;
+    t->pf_skips = 0;
     return true;
 }
 
@@ -687,9 +769,26 @@ static void maybe_auto_shrink(table *t)
     }
 }
 
+/* Unmap a retired generation if the prefaulter is out of the way (or
+ * `now`). */
+static void retired_free(table *t, bool now)
+{
+    if (t->retired.b == NULL)
+        return;
+    bool held = map_hold(t);
+    if (!held && !now)
+        return;
+    gen_free(t, &t->retired);
+    if (held)
+        map_release(t);
+}
+
 static void migration_finish(table *t)
 {
-    gen_free(t, &t->old);
+    retired_free(t, true); /* at most one waits */
+    t->retired = t->old;
+    memset(&t->old, 0, sizeof t->old);
+    retired_free(t, t->opt.prefault == NULL);
     t->migrating = false;
     t->progress = 0;
     if (t->shrinking)
@@ -732,24 +831,91 @@ static bool evacuate_one(table *t)
      * OLD_RELEASE_BYTES. A grow then holds old-remaining + new-touched pages
      * (the new array's pages are touched only as entries land in them), which
      * peaks at the new array's size instead of old + new: for 1M keys this is
-     * the difference between ~25 MB and ~17 MB of index during a grow. */
+     * the difference between ~25 MB and ~17 MB of index during a grow.
+     * The pages are discarded (MADV_DONTNEED), not unmapped: munmap needs
+     * the process's memory map exclusively and would wait for a prefault
+     * thread's fault in progress (a huge page takes milliseconds; PREFAULT),
+     * madvise shares it. The whole mapping goes when the migration ends. */
     size_t done = (size_t)t->progress * sizeof(bucket);
     size_t step = round_page(OLD_RELEASE_BYTES);
     if (done - o->b_released >= step) {
         size_t cut = done / step * step;
-        unmap((char *)o->b + o->b_released, cut - o->b_released);
+        if (madvise((char *)o->b + o->b_released, cut - o->b_released, MADV_DONTNEED) != 0)
+            abort(); /* only on a bad range: a bug */
         t->index_bytes -= cut - o->b_released;
         o->b_released = cut;
     }
     return true;
 }
 
-static bool migrate_some(table *t, unsigned work)
+/* Ask for the destination pages, in the new array, of old bucket o when
+ * it is evacuated: run 1 (o's own index there) and run 2 (o + old buckets:
+ * the upper half on a grow; the same page otherwise). Returns the ticket. */
+static uint64_t ask_dest_page(table *t, size_t page)
 {
-    while (t->migrating && work-- > 0)
+    size_t pages = (t->cur.b_bytes + HUGE_BYTES - 1) / HUGE_BYTES;
+    if (page >= pages)
+        return 0;
+    char *b = (char *)t->cur.b;
+    uint64_t tk = prefault_ask(t->opt.prefault, PREFAULT_LATER, b + page * HUGE_BYTES, HUGE_BYTES);
+    size_t old_bytes = (size_t)(t->old.mask + 1) * sizeof(bucket);
+    size_t page2 = (page * HUGE_BYTES + old_bytes) % t->cur.b_bytes / HUGE_BYTES;
+    if (page2 != page && t->cur.b_bytes > old_bytes) {
+        uint64_t tk2 =
+            prefault_ask(t->opt.prefault, PREFAULT_LATER, b + page2 * HUGE_BYTES, HUGE_BYTES);
+        if (tk2 != 0 || tk == 0)
+            tk = tk2; /* tickets are served in order: the later one covers both */
+    }
+    return tk;
+}
+
+/* Before evacuating old bucket `progress`: is its destination page in? On
+ * entering a page, ask for the next one, so that it has a page's worth of
+ * steps to come in (PREFAULT). */
+static bool dest_ready(table *t)
+{
+    size_t page = (size_t)(t->progress & t->cur.mask) * sizeof(bucket) / HUGE_BYTES;
+    if (page != t->pf_page) {
+        /* Sequential: the page was asked for as the one ahead. Otherwise (the
+         * first step, a shrink's second pass): ask now. */
+        t->pf_wait = page == t->pf_page + 1 && t->pf_page != SIZE_MAX ? t->pf_ahead
+                                                                       : ask_dest_page(t, page);
+        t->pf_ahead = ask_dest_page(t, page + 1);
+        t->pf_page = page;
+    }
+    return prefault_done(t->opt.prefault, t->pf_wait);
+}
+
+/* Evacuate up to `work` old buckets. A write-driven call (bounded) leaves
+ * the work for later while the destination page is still coming in, at
+ * most old-buckets / 4 times per migration; a background one (not bounded)
+ * just returns. */
+static bool migrate_some_paced(table *t, unsigned work, bool bounded)
+{
+    if (t->retired.b != NULL)
+        retired_free(t, false);
+    if (t->migrating)
+        pool_ahead(t, &t->cur);
+    while (t->migrating && work-- > 0) {
+        if (t->opt.prefault != NULL && t->opt.huge_pages && array_is_huge(t->cur.b_bytes) &&
+            !dest_ready(t)) {
+            if (!bounded)
+                return true;
+            if (t->pf_skips < (t->old.mask + 1) / 4) {
+                t->pf_skips++;
+                t->pf_waits_total++;
+                return true;
+            }
+        }
         if (!evacuate_one(t))
             return false;
+    }
     return true;
+}
+
+static bool migrate_some(table *t, unsigned work)
+{
+    return migrate_some_paced(t, work, true);
 }
 
 
@@ -880,10 +1046,15 @@ static record *chunk_map(table *t, size_t ci)
             t->slabs = p;
             t->slabs_cap = cap;
         }
-        t->slabs[si] = map_aligned(SLAB_BYTES);
-        if (t->slabs[si] == NULL)
-            return NULL;
-        advise_huge(t, t->slabs[si], SLAB_BYTES);
+        if (t->slab_next != NULL) {
+            t->slabs[si] = t->slab_next; /* mapped (and advised) by records_ahead */
+            t->slab_next = NULL;
+        } else {
+            t->slabs[si] = map_aligned(SLAB_BYTES);
+            if (t->slabs[si] == NULL)
+                return NULL;
+            advise_huge(t, t->slabs[si], SLAB_BYTES);
+        }
     }
     return (record *)(t->slabs[si] + k * CHUNK_BYTES);
 }
@@ -891,10 +1062,18 @@ static record *chunk_map(table *t, size_t ci)
 /* Give back the memory of chunk ci, the last one (chunks leave from the
  * tail): unmap it if it was mapped alone or was its slab's first (the slab
  * is then empty), else discard the huge pages of its slab that no chunk
- * below it touches: [up(start), up(end)) with both ends rounded up to
- * HUGE_BYTES, whole pages only (HUGE PAGES). */
+ * below it touches: from up(start), its start rounded up to HUGE_BYTES, to
+ * the slab's end (no chunk past ci is in use, and pages prefaulted ahead
+ * may be there), whole pages only (HUGE PAGES). A slab mapped ahead goes,
+ * and the prefault window starts again at ci (PREFAULT). */
 static void chunk_unmap(table *t, size_t ci, record *rec)
 {
+    if (t->slab_next != NULL) {
+        unmap(t->slab_next, SLAB_BYTES);
+        t->slab_next = NULL;
+    }
+    if (t->pf_front > ci && t->pf_front != SIZE_MAX)
+        t->pf_front = ci;
     if (ci < SMALL_CHUNKS) {
         unmap(rec, CHUNK_BYTES);
         return;
@@ -906,15 +1085,65 @@ static void chunk_unmap(table *t, size_t ci, record *rec)
         return;
     }
     size_t from = (k * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
-    size_t to = ((k + 1) * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+    size_t to = SLAB_BYTES;
     if (to > from && madvise(t->slabs[si] + from, to - from, MADV_DONTNEED) != 0)
         abort(); /* only on a bad range: a bug */
+}
+
+/* Slabs in use: those holding chunks SMALL_CHUNKS..nchunks-1. */
+static size_t slabs_used(const table *t)
+{
+    return t->nchunks > SMALL_CHUNKS ? (t->nchunks - SMALL_CHUNKS + SLAB_CHUNKS - 1) / SLAB_CHUNKS
+                                     : 0;
+}
+
+/* Ask for the slab memory of chunks [ci + 1, ci + 1 + PREFAULT_AHEAD_CHUNKS)
+ * not asked for yet, mapping the next slab if the window reaches into it
+ * (PREFAULT). Chunks below SMALL_CHUNKS are mapped one by one with
+ * ordinary pages and are not asked for. Best effort: if the next slab
+ * cannot be mapped, its chunks are faulted in by their writes. */
+static void records_ahead(table *t, size_t ci)
+{
+    size_t to = ci + 1 + PREFAULT_AHEAD_CHUNKS;
+    size_t from = t->pf_front > ci + 1 ? t->pf_front : ci + 1;
+    if (from < SMALL_CHUNKS)
+        from = SMALL_CHUNKS;
+    while (from < to) {
+        size_t si = (from - SMALL_CHUNKS) / SLAB_CHUNKS, k = (from - SMALL_CHUNKS) % SLAB_CHUNKS;
+        char *base;
+        if (si < slabs_used(t)) {
+            base = t->slabs[si];
+        } else {
+            assert(si == slabs_used(t)); /* the window is shorter than a slab */
+            if (t->slab_next == NULL) {
+                /* Not while the worker is in a step: try again at the next
+                 * insert (the window is long enough to wait a little). */
+                if (!map_hold(t))
+                    break;
+                t->slab_next = map_aligned(SLAB_BYTES);
+                if (t->slab_next != NULL)
+                    advise_huge(t, t->slab_next, SLAB_BYTES);
+                map_release(t);
+                if (t->slab_next == NULL)
+                    break;
+            }
+            base = t->slab_next;
+        }
+        size_t n = to - from < SLAB_CHUNKS - k ? to - from : SLAB_CHUNKS - k;
+        (void)prefault_ask(t->opt.prefault, PREFAULT_SOON, base + k * CHUNK_BYTES,
+                           n * CHUNK_BYTES);
+        from += n;
+    }
+    t->pf_front = from;
 }
 
 /* Make record number t->count writable. */
 static bool record_reserve(table *t)
 {
     size_t ci = (size_t)(t->count >> REC_CHUNK_SHIFT);
+    /* One compare per insert: pf_front is SIZE_MAX when not prefaulting. */
+    if (ci + 1 + PREFAULT_AHEAD_CHUNKS > t->pf_front)
+        records_ahead(t, ci);
     if (ci < t->nchunks)
         return true;
     if (t->nchunks == t->chunks_cap) {
@@ -983,6 +1212,7 @@ static bool table_reset(table *t)
     uint64_t seed = t->cur.seed;
     if (t->migrating)
         gen_free(t, &t->old);
+    retired_free(t, true);
     gen_free(t, &t->cur);
     t->cur.seed = seed;
     t->migrating = false;
@@ -1005,6 +1235,8 @@ static uint64_t gen_release_front(table *t, gen *g, uint64_t max)
     if (step > max)
         step = round_page(max) > step ? step : round_page(max);
     unmap((char *)g->b + g->b_released, step);
+    if (g->b_unmapped == g->b_released)
+        g->b_unmapped += step; /* else gen_free unmaps the discarded part */
     g->b_released += step;
     t->index_bytes -= step;
     return step;
@@ -1015,6 +1247,7 @@ bool table_destroy_step(table *t, uint64_t max_bytes)
     /* The table is no longer used for lookups, so its arrays may go in any
      * order: records first, then the bucket arrays from their fronts. */
     uint64_t done = 0;
+    retired_free(t, true); /* mostly discarded already */
     while (done < max_bytes && t->nchunks > 0) {
         chunk *c = &t->chunks[t->nchunks - 1];
         done += CHUNK_BYTES + (c->exp != NULL ? EXP_BYTES : 0) + (c->lru != NULL ? LRU_BYTES : 0);
@@ -1043,6 +1276,12 @@ void table_set_options(table *t, const table_options *opt)
         t->opt.shrink_percent = SHRINK_PERCENT_DEFAULT;
     if (t->opt.shrink_percent > SHRINK_PERCENT_MAX)
         t->opt.shrink_percent = SHRINK_PERCENT_MAX;
+    /* Prefault from the chunks mapped on (or stop). */
+    bool pf = t->opt.prefault != NULL && t->opt.huge_pages;
+    if (!pf)
+        t->pf_front = SIZE_MAX;
+    else if (t->pf_front == SIZE_MAX)
+        t->pf_front = t->nchunks;
     if (!t->opt.track_lru) {
         for (size_t i = 0; i < t->nchunks; i++) {
             chunk *c = &t->chunks[i];
@@ -1227,16 +1466,26 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
         uint64_t nb = t->cur.mask + 1;
         if ((t->count + 1) * LOAD_DEN > LOAD_GROW_NUM * nb &&
             t->cur.log2 < MAX_LOG2) {
-            if (!migration_start(t, t->cur.log2 + 1, t->cur.seed))
-                return TABLE_NOMEM;
-            t->grows++;
-            g = home_gen(t, key, &h);
+            /* Mapping the new array waits for a prefault step in progress
+             * (PREFAULT): put the grow off for a few inserts, up to 1/64
+             * past the threshold, until the worker is between steps. */
+            bool held = map_hold(t);
+            if (held || (t->count + 1) * LOAD_DEN * 64 > LOAD_GROW_NUM * nb * 65) {
+                bool ok = migration_start(t, t->cur.log2 + 1, t->cur.seed);
+                if (held)
+                    map_release(t);
+                if (!ok)
+                    return TABLE_NOMEM;
+                t->grows++;
+                g = home_gen(t, key, &h);
+            }
         } else if (t->cur.ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
             /* Not counted as grow or shrink: a rebuild at the same size. */
             if (migration_start(t, t->cur.log2, seed_new()))
                 g = home_gen(t, key, &h);
         }
     }
+    pool_ahead(t, g);
     if (!record_reserve(t) || !pool_reserve(t, g, 1))
         return TABLE_NOMEM;
 
@@ -1425,8 +1674,8 @@ void table_clear(table *t)
 
 bool table_step(table *t, unsigned work)
 {
-    (void)migrate_some(t, work);
-    return t->migrating;
+    (void)migrate_some_paced(t, work, false);
+    return t->migrating || t->retired.b != NULL;
 }
 
 /*
@@ -1494,7 +1743,8 @@ void table_get_stats(const table *t, table_stats *st)
         st->old_buckets = t->old.mask + 1;
         st->migrated = t->progress;
     }
-    st->migrating = t->migrating;
+    /* Done when the old array is unmapped too. */
+    st->migrating = t->migrating || t->retired.b != NULL;
     st->index_bytes = t->index_bytes;
     st->payload_bytes = t->payload_bytes;
     st->record_chunks = t->nchunks;
@@ -1508,6 +1758,7 @@ void table_get_stats(const table *t, table_stats *st)
     st->expired = t->expired;
     st->avg_expire_at = t->expires > 0 ? (int64_t)(t->exp_sum / (__int128)t->expires) : 0;
     st->meta_bytes = t->meta_bytes;
+    st->prefault_waits = t->pf_waits_total;
 }
 
 /* Visit the slots of one chain. */
@@ -1734,6 +1985,8 @@ void table_check(const table *t)
         return;
     }
     uint64_t idx = t->cur.b_bytes + t->cur.pool_bytes;
+    if (t->retired.b != NULL)
+        idx += t->retired.b_bytes - t->retired.b_released + t->retired.pool_bytes;
     CHECK(t->cur.log2 >= MIN_LOG2 && t->cur.log2 <= MAX_LOG2, "array size");
     CHECK(t->migrating == (t->old.b != NULL), "old generation iff migrating");
     if (t->migrating) {

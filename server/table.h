@@ -21,7 +21,9 @@
  * Memory: bucket arrays, overflow pools and record chunks are mmap'd and
  * munmap'd directly, so memory given back leaves the process (RSS drops).
  *
- * Threading: none. A table is used by one thread at a time.
+ * Threading: a table is used by one thread at a time. With a prefaulter
+ * (table_options.prefault), that prefaulter's thread populates pages of the
+ * table's mappings, which never changes their contents.
  */
 #ifndef EBB_TABLE_H
 #define EBB_TABLE_H
@@ -68,6 +70,15 @@ typedef struct {
      * zeroes each 2 MiB at its first touch, inside whatever write or
      * migration step touches it. Applies to mappings made afterwards. */
     bool huge_pages;
+    /* With huge_pages: a prefaulter (prefault.h, shared by tables, outliving
+     * them) that faults in the 2 MiB pages the table will write next, off
+     * the caller's thread: the next ~2 MiB of record slabs past the write
+     * position, and the pages of the new bucket array a migration evacuates
+     * into, a page ahead. A migration driven by writes does not evacuate
+     * into a page before it is in (the writes go to the old array meanwhile,
+     * which the migration rule allows), for at most a quarter of its length
+     * in writes. NULL: the table faults its pages in itself. */
+    struct prefault *prefault;
 } table_options;
 
 /* Resolution of LRU stamps. */
@@ -104,6 +115,8 @@ typedef struct {
     uint64_t expired;           /* keys reclaimed because their time had come */
     int64_t avg_expire_at;      /* mean expire time of those keys (ms), 0 if none */
     uint64_t meta_bytes;        /* expire-time and LRU arrays, mapped */
+    uint64_t prefault_waits;    /* writes that left a migration step for a
+                                   page still being faulted in */
 } table_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL
@@ -220,7 +233,11 @@ uint64_t table_memory(const table *t);
 void table_clear(table *t);
 
 /* Advance a migration in progress by up to `work` old buckets. Returns true
- * while a migration is still in progress afterwards. Cheap when idle. */
+ * while a migration is still in progress afterwards, or its old array is not
+ * unmapped yet (table_stats.migrating says the same). Cheap when idle. With a
+ * prefaulter (table_options.prefault) it may return having done nothing,
+ * while the page the next bucket goes to is still being faulted in: callers
+ * that loop on it should give the loop's time to other work meanwhile. */
 bool table_step(table *t, unsigned work);
 
 /* Start a shrink to the smallest array that holds the current keys at the

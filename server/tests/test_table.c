@@ -827,7 +827,9 @@ Test(table, destroy_step_releases_in_slices)
     table_destroy(t);
 }
 
-static uint64_t rss_bytes(void)
+/* Also used by test_prefault.c. */
+uint64_t rss_bytes(void);
+uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     cr_assert_not_null(f);

@@ -1,0 +1,366 @@
+/*
+ * test_prefault.c - unit tests of server/prefault.c (prefault.h) and of a
+ * table that uses one (table.c, PREFAULT): pages come in, contents never
+ * change, tickets are ordered, stale requests are harmless, and a table
+ * with huge pages and a prefaulter keeps every key right through growth,
+ * drain and shrink and gives its memory back.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prefault.h"
+#include "table.h"
+
+#define MIB (1024u * 1024u)
+
+static prefault *must_new(void)
+{
+    prefault *pf = prefault_new();
+    /* Linux 5.14 or later is what ebb is built and tested on. */
+    cr_assert_not_null(pf, "prefault_new: this kernel cannot populate (MADV_POPULATE_WRITE)");
+    return pf;
+}
+
+/* Poll (1 ms apart, up to 30 s) until the ticket is served. */
+static void wait_done(const prefault *pf, uint64_t ticket)
+{
+    struct timespec ms = {0, 1000000};
+    for (int i = 0; i < 30000 && !prefault_done(pf, ticket); i++)
+        nanosleep(&ms, NULL);
+    cr_assert(prefault_done(pf, ticket), "ticket %" PRIu64 " not served in 30 s", ticket);
+}
+
+static char *map_anon(size_t bytes)
+{
+    char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    return p;
+}
+
+static size_t resident_pages(void *p, size_t bytes)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = bytes / ps, in = 0;
+    unsigned char *vec = malloc(n);
+    cr_assert_not_null(vec);
+    cr_assert_eq(mincore(p, bytes, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        in += vec[i] & 1;
+    free(vec);
+    return in;
+}
+
+/* The process's RSS in bytes (test_table.c; this file is part of the same
+ * test program). */
+uint64_t rss_bytes(void);
+
+Test(prefault, null_prefaulter_does_nothing)
+{
+    char buf[64];
+    cr_assert_eq(prefault_ask(NULL, PREFAULT_SOON, buf, sizeof buf), 0);
+    cr_assert(prefault_done(NULL, 12345));
+    prefault_stats st;
+    prefault_get_stats(NULL, &st);
+    cr_assert_eq(st.requests + st.bytes + st.done, 0);
+    prefault_free(NULL);
+}
+
+Test(prefault, pages_come_in_and_keep_their_contents)
+{
+    prefault *pf = must_new();
+    const size_t bytes = 8 * MIB, ps = (size_t)sysconf(_SC_PAGESIZE);
+    char *p = map_anon(bytes);
+    (void)madvise(p, bytes, MADV_NOHUGEPAGE); /* count 4 KiB pages */
+    /* Some pages written before: their bytes must survive. */
+    for (size_t off = 0; off < bytes; off += 37 * ps)
+        memset(p + off, (int)(off / ps) | 1, 100);
+    size_t before = resident_pages(p, bytes);
+    cr_assert_lt(before, bytes / ps / 2);
+
+    uint64_t tk = prefault_ask(pf, PREFAULT_SOON, p, bytes);
+    cr_assert_neq(tk, 0);
+    wait_done(pf, tk);
+    cr_assert_eq(resident_pages(p, bytes), bytes / ps, "every page is in");
+    for (size_t off = 0; off < bytes; off += ps) {
+        char want = off % (37 * ps) == 0 ? (char)((int)(off / ps) | 1) : 0;
+        cr_assert_eq(p[off], want, "page %zu changed", off / ps);
+        if (want != 0)
+            cr_assert_eq(p[off + 99], want);
+    }
+    prefault_stats st;
+    prefault_get_stats(pf, &st);
+    cr_assert_eq(st.requests, 1);
+    cr_assert_eq(st.done, 1);
+    cr_assert_eq(st.bytes, bytes);
+    cr_assert_eq(st.failed, 0);
+    prefault_free(pf);
+    munmap(p, bytes);
+}
+
+Test(prefault, tickets_are_served_in_order_per_lane)
+{
+    prefault *pf = must_new();
+    const size_t bytes = 4 * MIB;
+    char *p = map_anon(4 * bytes);
+    uint64_t later[2], soon[2];
+    later[0] = prefault_ask(pf, PREFAULT_LATER, p, bytes);
+    soon[0] = prefault_ask(pf, PREFAULT_SOON, p + bytes, bytes);
+    later[1] = prefault_ask(pf, PREFAULT_LATER, p + 2 * bytes, bytes);
+    soon[1] = prefault_ask(pf, PREFAULT_SOON, p + 3 * bytes, bytes);
+    for (int i = 0; i < 2; i++)
+        cr_assert(later[i] != 0 && soon[i] != 0);
+    cr_assert(later[0] != later[1] && soon[0] != soon[1] && later[0] != soon[0] &&
+              later[1] != soon[1], "tickets are distinct");
+    wait_done(pf, soon[1]);
+    cr_assert(prefault_done(pf, soon[0]), "an earlier ticket of the lane is done");
+    wait_done(pf, later[1]);
+    cr_assert(prefault_done(pf, later[0]));
+    cr_assert_eq(resident_pages(p, 4 * bytes), 4 * bytes / (size_t)sysconf(_SC_PAGESIZE));
+    prefault_stats st;
+    prefault_get_stats(pf, &st);
+    cr_assert_eq(st.requests, 4);
+    cr_assert_eq(st.done, 4);
+    prefault_free(pf);
+    munmap(p, 4 * bytes);
+}
+
+Test(prefault, soon_is_served_before_later, .timeout = 60)
+{
+    prefault *pf = must_new();
+    /* A LATER request keeps the worker busy; a long LATER request and a
+     * short SOON one asked meanwhile wait; the SOON one is served first, so
+     * when it is done the long one has not finished (it takes over 100 ms:
+     * 512 MiB at the 4 GB/s or less the kernel zeroes memory here). */
+    const size_t first_bytes = 256 * MIB, long_bytes = 512 * MIB, small = 2 * MIB;
+    char *p = map_anon(first_bytes + long_bytes + small);
+    uint64_t first = prefault_ask(pf, PREFAULT_LATER, p, first_bytes);
+    uint64_t later = prefault_ask(pf, PREFAULT_LATER, p + first_bytes, long_bytes);
+    uint64_t soon = prefault_ask(pf, PREFAULT_SOON, p + first_bytes + long_bytes, small);
+    cr_assert(first != 0 && later != 0 && soon != 0);
+    struct timespec us = {0, 50000};
+    while (!prefault_done(pf, soon))
+        nanosleep(&us, NULL);
+    cr_assert(!prefault_done(pf, later), "the LATER request asked before the SOON one went first");
+    wait_done(pf, later);
+    cr_assert(prefault_done(pf, first));
+    prefault_free(pf);
+    munmap(p, first_bytes + long_bytes + small);
+}
+
+Test(prefault, unmapped_memory_is_skipped)
+{
+    prefault *pf = must_new();
+    const size_t bytes = 2 * MIB;
+    char *p = map_anon(bytes);
+    munmap(p, bytes);
+    uint64_t tk = prefault_ask(pf, PREFAULT_SOON, p, bytes);
+    cr_assert_neq(tk, 0);
+    wait_done(pf, tk);
+    prefault_stats st;
+    prefault_get_stats(pf, &st);
+    cr_assert_eq(st.failed, 1, "the kernel refused the stale range");
+    cr_assert_eq(st.bytes, 0);
+    /* The worker goes on serving. */
+    char *q = map_anon(bytes);
+    wait_done(pf, prefault_ask(pf, PREFAULT_SOON, q, bytes));
+    prefault_get_stats(pf, &st);
+    cr_assert_eq(st.bytes, bytes);
+    prefault_free(pf);
+    munmap(q, bytes);
+}
+
+Test(prefault, every_ask_is_served_or_counted_dropped)
+{
+    prefault *pf = must_new();
+    const size_t bytes = 64 * MIB;
+    char *p = map_anon(bytes);
+    /* More asks than the queue holds, faster than the worker serves them. */
+    uint64_t last = 0, served = 0;
+    unsigned asks = 4 * PREFAULT_QUEUE;
+    for (unsigned i = 0; i < asks; i++) {
+        uint64_t tk = prefault_ask(pf, PREFAULT_SOON, p + (size_t)(i % 32) * 2 * MIB, 2 * MIB);
+        if (tk != 0) {
+            cr_assert_gt(tk, last, "tickets of a lane grow");
+            last = tk;
+            served++;
+        }
+    }
+    wait_done(pf, last);
+    prefault_stats st;
+    prefault_get_stats(pf, &st);
+    cr_assert_eq(st.requests + st.dropped, asks);
+    cr_assert_eq(st.requests, served);
+    cr_assert_eq(st.done, served);
+    prefault_free(pf);
+    munmap(p, bytes);
+}
+
+Test(prefault, free_while_busy_returns)
+{
+    prefault *pf = must_new();
+    const size_t bytes = 512 * MIB;
+    char *p = map_anon(bytes);
+    cr_assert_neq(prefault_ask(pf, PREFAULT_SOON, p, bytes), 0);
+    prefault_free(pf); /* joins; the request stops at its next 2 MiB step */
+    munmap(p, bytes);
+}
+
+/* ---- a table with huge pages and a prefaulter ------------------------------ */
+
+static int64_t key_of(uint64_t i)
+{
+    return (int64_t)(i * 0x9e3779b97f4a7c15ull);
+}
+
+static void value_of(uint64_t i, uint8_t *v)
+{
+    for (size_t k = 0; k < TABLE_VALUE_MAX; k++)
+        v[k] = (uint8_t)(i >> ((k % 8) * 8)) ^ (uint8_t)k;
+}
+
+static void expect_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
+{
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = from; i < to; i += stride) {
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        cr_assert_eq(table_get(t, key_of(i), &p, &len), TABLE_OK, "key %" PRIu64 " missing", i);
+        value_of(i, v);
+        cr_assert(len == sizeof v && memcmp(p, v, len) == 0, "key %" PRIu64 ": value", i);
+    }
+}
+
+/* Step a migration to its end; table_step may return without progress while
+ * a page is coming in, so poll. */
+static void finish(table *t)
+{
+    struct timespec us = {0, 100000};
+    for (int i = 0; table_step(t, 4096); i++) {
+        cr_assert_lt(i, 1000000, "migration does not end");
+        nanosleep(&us, NULL);
+    }
+    table_check(t);
+}
+
+Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    uint64_t base = rss_bytes();
+    /* 1.2M keys: record slabs past 262k keys, a 2^18-bucket (16 MiB) array
+     * past 851k: both prefaulted. Every write is checked, some mid-way. */
+    const uint64_t n = 1200000;
+    uint8_t v[TABLE_VALUE_MAX];
+    bool saw_migration_mid_array = false;
+    for (uint64_t i = 0; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        table_stats st;
+        table_get_stats(t, &st);
+        if (st.migrating && st.log2_buckets >= 18 && st.migrated > 0 && !saw_migration_mid_array) {
+            /* In the middle of a migration into a huge array: all keys so
+             * far are found, whichever generation holds them. */
+            saw_migration_mid_array = true;
+            expect_keys(t, 0, i + 1, 1);
+            table_check(t);
+        }
+    }
+    cr_assert(saw_migration_mid_array, "the load grew into a 16 MiB array");
+    finish(t);
+    expect_keys(t, 0, n, 1);
+    table_stats st;
+    table_get_stats(t, &st);
+    prefault_stats ps;
+    prefault_get_stats(pf, &ps);
+    uint64_t full = rss_bytes() - base;
+    cr_log_info("1.2M keys, huge pages, prefault: index %" PRIu64 " B, payload %" PRIu64
+                " B, RSS added %" PRIu64 " B; prefault requests %" PRIu64 ", bytes %" PRIu64
+                ", busy %" PRIu64 " us; waits %" PRIu64,
+                st.index_bytes, st.payload_bytes, full, ps.requests, ps.bytes,
+                ps.busy_ns / 1000, st.prefault_waits);
+    cr_assert_gt(ps.requests, 0, "the table asked");
+    cr_assert_geq(ps.bytes, 100u * MIB, "most slab memory came in through the prefaulter");
+    /* Populated ahead: at most the record window and two array pages, plus
+     * a partly used huge page per slab and the slack below. */
+    cr_assert_leq(full, st.index_bytes + st.payload_bytes + 16u * MIB,
+                  "RSS %" PRIu64 " vs mapped %" PRIu64, full, st.index_bytes + st.payload_bytes);
+
+    /* Drain to 1 % (auto shrink), then to nothing: memory goes back. */
+    for (uint64_t i = n / 100; i < n; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    finish(t);
+    expect_keys(t, 0, n / 100, 1);
+    for (uint64_t i = 0; i < n / 100; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    finish(t);
+    table_shrink(t);
+    finish(t);
+    table_get_stats(t, &st);
+    cr_assert_eq(st.count, 0);
+    cr_assert_eq(st.payload_bytes, 0);
+    uint64_t after = rss_bytes();
+    cr_assert_leq(after, base + 4u * MIB, "RSS back: base %" PRIu64 " after %" PRIu64, base,
+                  after);
+
+    /* Grow again after the drain: the window starts over. */
+    for (uint64_t i = 0; i < 400000; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    finish(t);
+    expect_keys(t, 0, 400000, 1);
+    table_destroy(t);
+    prefault_free(pf);
+}
+
+Test(prefault, drain_across_a_slab_boundary_gives_back_the_slab_ahead)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = false, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    uint8_t v[TABLE_VALUE_MAX];
+    /* Records fill 128 small chunks, then slab 0 (128 chunks): 2048 x 256
+     * keys fill slab 0 exactly; the window maps slab 1 ahead of that. */
+    const uint64_t slab0_end = 2048u * 256u;
+    for (uint64_t i = 0; i < slab0_end - 2048u; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    uint64_t with_next = rss_bytes();
+    table_stats st;
+    table_get_stats(t, &st);
+    /* Oscillate across the boundary: the data stays right. */
+    for (int round = 0; round < 3; round++) {
+        for (uint64_t i = slab0_end - 2048u; i < slab0_end + 4096u; i++) {
+            value_of(i, v);
+            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        }
+        for (uint64_t i = slab0_end - 2048u; i < slab0_end + 4096u; i++)
+            cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+        table_release(t, 1000);
+        table_check(t);
+    }
+    expect_keys(t, 0, slab0_end - 2048u, 7);
+    /* Down to 100k keys (back in the small chunks): slabs and the slab
+     * ahead are gone. */
+    for (uint64_t i = 100000; i < slab0_end - 2048u; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    table_release(t, 1000);
+    table_check(t);
+    expect_keys(t, 0, 100000, 1);
+    uint64_t low = rss_bytes();
+    cr_log_info("RSS with the slab ahead %" PRIu64 " KiB, back at 100k keys %" PRIu64 " KiB",
+                with_next >> 10, low >> 10);
+    cr_assert_leq(low + (slab0_end - 2048u - 100000u) * 136u / 2, with_next,
+                  "at least half of the drained payload left RSS");
+    table_destroy(t);
+    prefault_free(pf);
+}
