@@ -98,6 +98,13 @@
  *     quarter of the old array's buckets per migration, so a migration still
  *     ends in at most 3/4 x M writes, before the next trigger (POLICY). A
  *     background step (table_step) waits without a bound: it only returns.
+ *   - map changes: mmap, munmap and mremap take the process's memory map
+ *     exclusively and would wait for the worker's page in progress, so the
+ *     ones that can be put off are made only while it is held between
+ *     pages (map_hold): mapping slab_next, starting a grow, unmapping a
+ *     finished migration's old array (t->retired until then), growing a
+ *     pool early (pool_ahead). An old array's evacuated front is discarded
+ *     with MADV_DONTNEED, which shares the map, rather than unmapped.
  * What is populated ahead is at most ~4.3 MiB of records plus 2 x 2 MiB of
  * a new array per table, and only with huge pages: 4 KiB pages cost
  * microseconds to fault and are not prefaulted.
