@@ -50,7 +50,6 @@ struct prefault {
     pthread_mutex_t gate;
     pthread_cond_t resume;
     _Atomic bool want;
-    uint64_t holds, hold_misses; /* asking side only */
     pthread_t worker;
     lane lanes[2];              /* PREFAULT_SOON, PREFAULT_LATER */
     bool stop;                  /* under mu */
@@ -262,12 +261,7 @@ bool prefault_hold(prefault *pf)
     if (pf == NULL)
         return true;
     atomic_store_explicit(&pf->want, true, memory_order_release);
-    if (pthread_mutex_trylock(&pf->gate) == 0) {
-        pf->holds++;
-        return true;
-    }
-    pf->hold_misses++;
-    return false;
+    return pthread_mutex_trylock(&pf->gate) == 0;
 }
 
 void prefault_release(prefault *pf)
@@ -302,6 +296,4 @@ void prefault_get_stats(const prefault *pf, prefault_stats *st)
     st->bytes = atomic_load_explicit(&m->bytes, memory_order_relaxed);
     st->failed = atomic_load_explicit(&m->failed, memory_order_relaxed);
     st->busy_ns = atomic_load_explicit(&m->busy_ns, memory_order_relaxed);
-    st->holds = pf->holds;
-    st->hold_misses = pf->hold_misses;
 }

@@ -3,7 +3,7 @@
  * own (layer 1, libc only).
  *
  * The first write to a 2 MiB huge page makes the kernel allocate and zero
- * it inside the page fault: 0.5 to 10 ms on the virtual machines ebb is
+ * it inside the page fault: 0.5 to 13 ms on the virtual machines ebb is
  * measured on, a stall for every client of the event loop that took the
  * fault. A table that knows where it will write next asks a prefaulter for
  * those bytes ahead of time; its thread runs madvise(MADV_POPULATE_WRITE)
@@ -52,8 +52,6 @@ typedef struct {
     uint64_t bytes;         /* bytes populated (requested ranges, page-rounded) */
     uint64_t failed;        /* ranges the kernel refused (unmapped meanwhile) */
     uint64_t busy_ns;       /* time the worker spent in madvise */
-    uint64_t holds;         /* prefault_hold calls that got the worker */
-    uint64_t hold_misses;   /* ... that found it in a step */
 } prefault_stats;
 
 /* Start a prefaulter. NULL if the kernel has no MADV_POPULATE_WRITE

@@ -76,7 +76,7 @@
  * not merged a 128 MiB array 80 s after a 10M-key load here).
  *
  * PREFAULT. The kernel allocates and zeroes a huge page inside the fault of
- * its first write: 0.5 to 10 ms here, a stall for every client. Given a
+ * its first write: 0.5 to 13 ms here, a stall for every client. Given a
  * prefaulter (table_options.prefault, prefault.h), the table asks for the
  * pages it is about to write before it writes them, and a thread of the
  * prefaulter takes the faults:
