@@ -103,6 +103,11 @@ pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
     for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
+    return h_spawn_argv(argv, NULL, out_fd, err_fd);
+}
+
+pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd)
+{
     pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
@@ -115,7 +120,12 @@ pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
             dup2(out_fd, 1);
         if (err_fd >= 0)
             dup2(err_fd, 2);
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
+        if (fallback_dir != NULL) {
+            char path[256];
+            snprintf(path, sizeof path, "%s/%s", fallback_dir, argv[0]);
+            execv(path, (char *const *)argv);
+        }
         fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -426,6 +436,13 @@ void h_check(const char *file, int line, redisReply *r, int type, const char *st
     }
     freeReplyObject(r);
     cr_assert(ok, "%s:%d: expected a %s reply, got %s", file, line, type_name(type), got);
+}
+
+redisReply *h_next_reply(redisContext *c, const char *what, long long i)
+{
+    void *r = NULL;
+    cr_assert(redisGetReply(c, &r) == REDIS_OK && r != NULL, "%s %lld: %s", what, i, c->errstr);
+    return r;
 }
 
 char *h_info(redisContext *c, const char *section)

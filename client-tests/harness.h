@@ -68,6 +68,10 @@ void h_teardown(void);
 /* Start ebb-server with argv[1..] = args (NULL-terminated, the port is not
  * added). Stdout/stderr go to the given fds when >= 0. Returns the pid. */
 pid_t h_spawn(const char *const *args, int out_fd, int err_fd);
+/* Fork and exec argv (argv[0] a path, or a name looked up on PATH and then,
+ * if fallback_dir is not NULL, in fallback_dir), stdout and stderr to the
+ * given fds when >= 0. The child dies with the test process. */
+pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd);
 /* Poll until 127.0.0.1:port answers PING or the process exits. Returns true
  * when it answered; false with *status filled when it exited first. */
 bool h_wait_ready(pid_t pid, int port, double seconds, int *status);
@@ -181,6 +185,10 @@ void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset
 #define RAW_EXPECT_CLOSED(r) h_raw_expect_closed_(__FILE__, __LINE__, (r), false)
 /* Length of one complete RESP value at p[0..n), 0 if incomplete. */
 size_t h_resp_frame_len(const char *p, size_t n);
+
+/* The next reply on c (of pipelined commands); fails the test, naming `what`
+ * and request i, if none comes. */
+redisReply *h_next_reply(redisContext *c, const char *what, long long i);
 
 /* Fetch INFO [section] over hiredis; malloc'd text. */
 char *h_info(redisContext *c, const char *section);

@@ -84,13 +84,6 @@ static const char *config_get(redisContext *c, const char *name)
     return buf;
 }
 
-static redisReply *next_reply(redisContext *c, const char *what, long long i)
-{
-    void *r = NULL;
-    cr_assert(redisGetReply(c, &r) == REDIS_OK && r != NULL, "%s %lld: %s", what, i, c->errstr);
-    return r;
-}
-
 static bool is_ok(const redisReply *r)
 {
     return r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
@@ -123,7 +116,7 @@ static void load_ok(redisContext *c, const char *ns, long long from, long long t
         long long e = b + BATCH < to ? b + BATCH : to;
         append_sets(c, ns, b, e, salt, opts);
         for (long long i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "SET", i);
+            redisReply *r = h_next_reply(c, "SET", i);
             cr_assert(is_ok(r), "SET %s:%lld %s: type %d %s", ns, i, opts, r->type,
                       r->str != NULL ? r->str : "");
             freeReplyObject(r);
@@ -144,7 +137,7 @@ static long long count_present(redisContext *c, const char *ns, long long from, 
         for (long long i = b; i < e; i += stride)
             cr_assert(redisAppendCommand(c, "GET %s:%lld", ns, i) == REDIS_OK);
         for (long long i = b; i < e; i += stride) {
-            redisReply *r = next_reply(c, "GET", i);
+            redisReply *r = h_next_reply(c, "GET", i);
             if (r->type == REDIS_REPLY_STRING) {
                 value_of(i, salt, v);
                 cr_assert(r->len == VLEN && memcmp(r->str, v, VLEN) == 0,
@@ -178,7 +171,7 @@ ITESTX(evict, noeviction_oom_loses_nothing, .init = h_setup_own)
     for (long long b = 0; b < LIMIT && n_oom == 0; b += BATCH) {
         append_sets(L, "k", b, b + BATCH, 0, "");
         for (long long i = b; i < b + BATCH; i++) {
-            redisReply *r = next_reply(L, "SET", i);
+            redisReply *r = h_next_reply(L, "SET", i);
             if (is_ok(r)) {
                 acked[i] = true;
                 n_ok++;
@@ -223,7 +216,7 @@ ITESTX(evict, noeviction_oom_loses_nothing, .init = h_setup_own)
     for (long long i = 0; i < end; i++)
         redisAppendCommand(L, "GET k:%lld", i);
     for (long long i = 0; i < end; i++) {
-        redisReply *r = next_reply(L, "GET", i);
+        redisReply *r = h_next_reply(L, "GET", i);
         if (i < LIMIT && acked[i]) {
             value_of(i, 0, v);
             cr_assert(r->type == REDIS_REPLY_STRING && r->len == VLEN &&
@@ -249,7 +242,7 @@ ITESTX(evict, noeviction_oom_loses_nothing, .init = h_setup_own)
     for (long long i = 3; i < 10003; i++)
         redisAppendCommand(L, "DEL k:%lld", i);
     for (long long i = 3; i < 10003; i++) {
-        r = next_reply(L, "DEL", i);
+        r = h_next_reply(L, "DEL", i);
         cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == (acked[i] ? 1 : 0),
                   "DEL k:%lld", i);
         freeReplyObject(r);
@@ -314,7 +307,7 @@ static void load_under_limit(const char *policy)
         long long e = b + BATCH < writes ? b + BATCH : writes;
         append_sets(L, "k", b, e, 1, "");
         for (long long i = b; i < e; i++) {
-            redisReply *r = next_reply(L, "SET", i);
+            redisReply *r = h_next_reply(L, "SET", i);
             cr_assert(is_ok(r), "%s: SET k:%lld failed under the limit: type %d %s", policy, i,
                       r->type, r->str != NULL ? r->str : "");
             freeReplyObject(r);
@@ -400,13 +393,13 @@ static long long hot_set_survivors(const char *policy, long long max, long long 
         for (long long i = 0; i < HOT; i++)
             redisAppendCommand(c, "GET hot:%lld", i);
         for (long long i = 0; i < BATCH; i++) {
-            redisReply *r = next_reply(c, "SET", i);
+            redisReply *r = h_next_reply(c, "SET", i);
             cr_assert(is_ok(r), "%s: SET cold:%lld: %s", policy, b * BATCH + i,
                       r->str != NULL ? r->str : "");
             freeReplyObject(r);
         }
         for (long long i = 0; i < HOT; i++)
-            freeReplyObject(next_reply(c, "GET", i));
+            freeReplyObject(h_next_reply(c, "GET", i));
     }
     double secs = h_now() - t0;
     long long survivors = count_present(c, "hot", 0, HOT, 1, 2, false);
@@ -470,7 +463,7 @@ static void volatile_never_evicts_persistent(const char *policy)
     for (long long b = np; first_oom < 0 && b < np + 200000; b += BATCH) {
         append_sets(L, "p", b, b + BATCH, 4, "");
         for (long long i = b; i < b + BATCH; i++) {
-            redisReply *r = next_reply(L, "SET", i);
+            redisReply *r = h_next_reply(L, "SET", i);
             if (is_ok(r)) {
                 cr_assert(first_oom < 0, "%s: SET p:%lld accepted after an -OOM", policy, i);
                 acked++;
@@ -579,7 +572,7 @@ ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
             cr_assert(redisBufferWrite(C, &done) == REDIS_OK);
         EXPECT_STATUS(P, "PONG", "PING");
         pings++;
-        redisReply *r = next_reply(C, "INFO", 0);
+        redisReply *r = h_next_reply(C, "INFO", 0);
         used = h_info_num(r->str, "used_memory");
         freeReplyObject(r);
         if (used <= max + over_allowed(max) || h_now() >= end)

@@ -159,13 +159,6 @@ static long long info_stat(const char *section, const char *name)
 
 /* ---- Pipelined loads --------------------------------------------------------------- */
 
-static redisReply *next_reply(redisContext *c, const char *what, size_t i)
-{
-    void *r = NULL;
-    cr_assert(redisGetReply(c, &r) == REDIS_OK && r != NULL, "%s %zu: %s", what, i, c->errstr);
-    return r;
-}
-
 /* (hiredis formats know no %zu: indexes go out as %llu.) */
 /* SET ns:i for i in [from, to), generation gen, in pipelined batches. */
 static void load(redisContext *c, const char *ns, size_t from, size_t to, unsigned gen)
@@ -179,7 +172,7 @@ static void load(redisContext *c, const char *ns, size_t from, size_t to, unsign
                                          (size_t)VLEN) == REDIS_OK);
         }
         for (size_t i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "SET", i);
+            redisReply *r = h_next_reply(c, "SET", i);
             cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0,
                       "SET %s:%zu: type %d %s", ns, i, r->type, r->str != NULL ? r->str : "");
             freeReplyObject(r);
@@ -199,7 +192,7 @@ static void verify(redisContext *c, const char *ns, size_t from, size_t to, size
         for (size_t i = b; i < e; i += stride)
             cr_assert(redisAppendCommand(c, "GET %s:%llu", ns, (unsigned long long)i) == REDIS_OK);
         for (size_t i = b; i < e; i += stride) {
-            redisReply *r = next_reply(c, "GET", i);
+            redisReply *r = h_next_reply(c, "GET", i);
             if (present) {
                 value_of(i, gen, v);
                 cr_assert(r->type == REDIS_REPLY_STRING && r->len == VLEN &&
@@ -223,7 +216,7 @@ static void drain(redisContext *c, const char *ns, size_t from, size_t to)
         for (size_t i = b; i < e; i++)
             cr_assert(redisAppendCommand(c, "DEL %s:%llu", ns, (unsigned long long)i) == REDIS_OK);
         for (size_t i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "DEL", i);
+            redisReply *r = h_next_reply(c, "DEL", i);
             cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 1,
                       "DEL %s:%zu: type %d integer %lld", ns, i, r->type, r->integer);
             freeReplyObject(r);
@@ -672,7 +665,7 @@ ITESTX(memory, shrink_while_clients_write, .init = h_setup_own)
         for (size_t i = b; i < e; i++)
             redisAppendCommand(C, "GET w:%llu", (unsigned long long)i);
         for (size_t i = b; i < e; i++) {
-            redisReply *g = next_reply(C, "GET", i);
+            redisReply *g = h_next_reply(C, "GET", i);
             if (w.gen[i] == ABSENT) {
                 cr_assert(g->type == REDIS_REPLY_NIL, "w:%zu was deleted and is back", i);
             } else {

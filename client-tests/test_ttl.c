@@ -98,13 +98,6 @@ static long long info_stat(redisContext *c, const char *section, const char *nam
     return v;
 }
 
-static redisReply *next_reply(redisContext *c, const char *what, long long i)
-{
-    void *r = NULL;
-    cr_assert(redisGetReply(c, &r) == REDIS_OK && r != NULL, "%s %lld: %s", what, i, c->errstr);
-    return r;
-}
-
 /* Pipelined SETs of key prefix+i, i in [from, to), with `opts` appended
  * (e.g. "PX 200", "" for none); every reply must be +OK. */
 static void load(redisContext *c, const char *prefix, long long from, long long to,
@@ -121,7 +114,7 @@ static void load(redisContext *c, const char *prefix, long long from, long long 
             cr_assert(redisAppendCommand(c, fmt, prefix, i, v, (size_t)VLEN) == REDIS_OK);
         }
         for (long long i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "SET", i);
+            redisReply *r = h_next_reply(c, "SET", i);
             cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0,
                       "SET %s%lld %s: type %d %s", prefix, i, opts, r->type,
                       r->str != NULL ? r->str : "");
@@ -565,17 +558,17 @@ ITESTX(ttl, expired_key_never_returned, .init = h_setup_own)
     redisAppendCommand(C, "SET 124 new NX GET");
     redisAppendCommand(C, "MEMORY USAGE 125");
 
-    r = next_reply(C, "INFO", 0);
+    r = h_next_reply(C, "INFO", 0);
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     long long reclaimed = h_info_num(r->str, "expired_keys");
     freeReplyObject(r);
     for (long long i = 0; i < 100; i++) {
-        r = next_reply(C, "GET", i);
+        r = h_next_reply(C, "GET", i);
         cr_assert(r->type == REDIS_REPLY_NIL, "GET %lld after its expiry: type %d (%zu bytes)", i,
                   r->type, r->len);
         freeReplyObject(r);
     }
-    r = next_reply(C, "MGET", 0);
+    r = h_next_reply(C, "MGET", 0);
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
     cr_assert(r->element[0]->type == REDIS_REPLY_NIL && r->element[1]->type == REDIS_REPLY_NIL &&
                   r->element[3]->type == REDIS_REPLY_NIL,
@@ -583,7 +576,7 @@ ITESTX(ttl, expired_key_never_returned, .init = h_setup_own)
     cr_assert(r->element[2]->type == REDIS_REPLY_STRING && strcmp(r->element[2]->str, "alive") == 0);
     freeReplyObject(r);
 #define NEXT(type_, int_, str_, what)                                                             \
-    h_check(__FILE__, __LINE__, next_reply(C, what, 0), (type_), (str_), (size_t)-1, (int_))
+    h_check(__FILE__, __LINE__, h_next_reply(C, what, 0), (type_), (str_), (size_t)-1, (int_))
     NEXT(REDIS_REPLY_INTEGER, 1, NULL, "EXISTS");
     NEXT(REDIS_REPLY_STATUS, 0, "none", "TYPE");
     NEXT(REDIS_REPLY_INTEGER, 0, NULL, "STRLEN");
@@ -676,7 +669,7 @@ ITESTX(ttl, active_expiry, .init = h_setup_own)
     for (long long i = 1000000; i < 1000000 + NP; i++)
         redisAppendCommand(C, "STRLEN %lld", i);
     for (long long i = 1000000; i < 1000000 + NP; i++) {
-        redisReply *r = next_reply(C, "STRLEN", i);
+        redisReply *r = h_next_reply(C, "STRLEN", i);
         cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == VLEN, "key %lld lost", i);
         freeReplyObject(r);
     }

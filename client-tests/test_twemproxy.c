@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -134,33 +133,14 @@ static void write_conf(void)
     cr_assert(fclose(f) == 0);
 }
 
-/* Fork and exec a tool found on PATH (or in fallback_dir), stdout and stderr
- * into out_path (or /dev/null). It dies with the test process. */
+/* Run a tool (harness h_spawn_argv), stdout and stderr into out_path (or
+ * /dev/null). */
 static pid_t spawn_tool(const char *const *argv, const char *fallback_dir, const char *out_path)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(out_path != NULL ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC,
-                      0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execvp(argv[0], (char *const *)argv);
-        if (fallback_dir != NULL) {
-            char path[256];
-            snprintf(path, sizeof path, "%s/%s", fallback_dir, argv[0]);
-            execv(path, (char *const *)argv);
-        }
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    int fd = open(out_path != NULL ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0, "open %s: %s", out_path != NULL ? out_path : "/dev/null", strerror(errno));
+    pid_t pid = h_spawn_argv(argv, fallback_dir, fd, fd);
+    close(fd);
     return pid;
 }
 
@@ -326,13 +306,6 @@ static long long dbsize(int i)
     return n;
 }
 
-static redisReply *next_reply(redisContext *c, const char *what, size_t i)
-{
-    void *r = NULL;
-    cr_assert(redisGetReply(c, &r) == REDIS_OK && r != NULL, "%s %zu: %s", what, i, c->errstr);
-    return r;
-}
-
 /* SET ns:i (or i when ns is NULL) for i in [0, n) through c, pipelined. */
 static void load(redisContext *c, const char *ns, size_t n, unsigned gen)
 {
@@ -348,7 +321,7 @@ static void load(redisContext *c, const char *ns, size_t n, unsigned gen)
             cr_assert(rc == REDIS_OK);
         }
         for (size_t i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "SET", i);
+            redisReply *r = h_next_reply(c, "SET", i);
             cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0,
                       "SET %zu: type %d %s", i, r->type, r->str != NULL ? r->str : "");
             freeReplyObject(r);
@@ -364,7 +337,7 @@ static void drain(redisContext *c, size_t n)
         for (size_t i = b; i < e; i++)
             cr_assert(redisAppendCommand(c, "DEL %llu", (unsigned long long)i) == REDIS_OK);
         for (size_t i = b; i < e; i++) {
-            redisReply *r = next_reply(c, "DEL", i);
+            redisReply *r = h_next_reply(c, "DEL", i);
             cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 1,
                       "DEL %zu: type %d integer %lld %s", i, r->type, r->integer,
                       r->str != NULL ? r->str : "");
@@ -396,7 +369,7 @@ static void verify_mget(redisContext *c, size_t n, size_t per, unsigned gen)
         }
         for (size_t b = g; b < ge; b += per) {
             size_t e = b + per < ge ? b + per : ge;
-            redisReply *r = next_reply(c, "MGET", b);
+            redisReply *r = h_next_reply(c, "MGET", b);
             cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == e - b,
                       "MGET from %zu: type %d, %zu elements %s", b, r->type, r->elements,
                       r->str != NULL ? r->str : "");
