@@ -33,25 +33,6 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 die() { fail "$@"; }
 source "$here/server_lib.sh"
 
-stop_server() {
-    kill -TERM "$pid"
-    local status=0
-    wait "$pid" || status=$?
-    pid=
-    [[ $status -eq 0 ]] || fail "ebb-server exited with status $status: $(cat "$work/server.err")"
-}
-
-cli() { redis-cli -p "$port" "$@"; }
-
-expect() {
-    # expect "<want>" cmd...: the output of cmd must be exactly <want>.
-    local want=$1
-    shift
-    local got
-    got=$("$@" 2>&1) || fail "'$*' exited non-zero: $got"
-    [[ "$got" == "$want" ]] || fail "'$*': expected '$want', got '$got'"
-}
-
 # Poll until "$@" succeeds, for at most $1 seconds (scaled).
 wait_for() {
     local seconds=$1

@@ -58,8 +58,6 @@ stop_server() {
     fi
 }
 
-cli() { redis-cli -p "$port" "$@"; }
-
 # tenths N: N tenths of a second (stretched under sanitizers), for timeout.
 tenths() { echo "$(($1 * slow / 10)).$(($1 * slow % 10))"; }
 

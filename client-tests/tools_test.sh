@@ -37,25 +37,6 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 die() { fail "$@"; }
 source "$(dirname "${BASH_SOURCE[0]}")/server_lib.sh"
 
-stop_server() {
-    kill -TERM "$pid"
-    local status=0
-    wait "$pid" || status=$?
-    pid=
-    [[ $status -eq 0 ]] || fail "ebb-server exited with status $status: $(cat "$work/server.err")"
-}
-
-cli() { redis-cli -p "$port" "$@"; }
-
-expect() {
-    # expect "<want>" cmd...: the output of cmd must be exactly <want>.
-    local want=$1
-    shift
-    local got
-    got=$("$@") || fail "'$*' exited non-zero: $got"
-    [[ "$got" == "$want" ]] || fail "'$*': expected '$want', got '$got'"
-}
-
 run_cli() {
     echo "== redis-cli one-shot (RESP2)"
     expect "PONG" cli PING
