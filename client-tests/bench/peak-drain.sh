@@ -101,14 +101,8 @@ work=$(mktemp -d /tmp/ebb-peak-drain-XXXXXX)
 srv_pid=
 sampler_pid=
 cleanup() {
-    if [[ -n $sampler_pid ]]; then
-        kill "$sampler_pid" 2>/dev/null || true
-        wait "$sampler_pid" 2>/dev/null || true
-    fi
-    if [[ -n $srv_pid ]] && kill -0 "$srv_pid" 2>/dev/null; then
-        kill -KILL "$srv_pid" 2>/dev/null || true
-        wait "$srv_pid" 2>/dev/null || true
-    fi
+    bench_stop "$sampler_pid" 0
+    bench_stop "$srv_pid" 0
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -160,65 +154,36 @@ sampler() {
 
 # ---- servers ----
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 lg() { "$loadgen" "$@" --host 127.0.0.1 --port "$port" --proto "$proto" --batch "$batch"; }
 
-# start_server NAME N: sets srv_pid, port, proto. Polls until the server
-# answers (10 s), retrying on another port if it exits (port taken).
+# launch NAME PORT: exec the server (bench_start); memcached gets room for
+# $n items.
+launch() {
+    case "$1" in
+    ebb) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning ;;
+    ebb-noauto) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning --auto-shrink no ;;
+    redis) exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize no --loglevel warning --dir "$work" ;;
+    memcached)
+        # ~200 B per item in its slabs: leave room for N items and more.
+        local mem_mb=$((n * 400 / 1048576)) user=()
+        ((mem_mb < 1024)) && mem_mb=1024
+        (($(id -u) == 0)) && user=(-u nobody)
+        exec memcached -l 127.0.0.1 -p "$2" -U 0 -m "$mem_mb" "${user[@]}" ;;
+    esac
+}
+
+# start_server NAME N: sets srv_pid, port, proto.
 start_server() {
-    local name=$1 n=$2 deadline mem_mb
+    local name=$1 n=$2
     proto=resp
     [[ $name == memcached ]] && proto=memcache
-    for _ in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 40000))
-        port_in_use "$port" && continue
-        case "$name" in
-        ebb) "$ebb" --port "$port" --bind 127.0.0.1 --loglevel warning \
-            >"$work/$name.log" 2>&1 & ;;
-        ebb-noauto) "$ebb" --port "$port" --bind 127.0.0.1 --loglevel warning \
-            --auto-shrink no >"$work/$name.log" 2>&1 & ;;
-        redis) redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --loglevel warning --dir "$work" >"$work/$name.log" 2>&1 & ;;
-        memcached)
-            # ~200 B per item in its slabs: leave room for N items and more.
-            mem_mb=$((n * 400 / 1048576))
-            ((mem_mb < 1024)) && mem_mb=1024
-            local user=()
-            (($(id -u) == 0)) && user=(-u nobody)
-            memcached -l 127.0.0.1 -p "$port" -U 0 -m "$mem_mb" "${user[@]}" \
-                >"$work/$name.log" 2>&1 & ;;
-        esac
-        srv_pid=$!
-        deadline=$((SECONDS + 10))
-        while ((SECONDS < deadline)); do
-            if ! kill -0 "$srv_pid" 2>/dev/null; then
-                wait "$srv_pid" 2>/dev/null || true
-                srv_pid=
-                break
-            fi
-            if lg ping --timeout 1 >/dev/null 2>&1; then
-                return 0
-            fi
-            sleep 0.02
-        done
-        if [[ -n $srv_pid ]]; then
-            kill -KILL "$srv_pid" 2>/dev/null || true
-            wait "$srv_pid" 2>/dev/null || true
-            srv_pid=
-            die "$name did not answer within 10 s: $(tail -5 "$work/$name.log")"
-        fi
-    done
-    die "$name failed to start 5 times: $(tail -5 "$work/$name.log")"
+    bench_start "$name" launch
+    srv_pid=$bench_pid port=$bench_port
 }
 
 stop_server() {
-    [[ -n $srv_pid ]] || return 0
-    kill -TERM "$srv_pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 15))
-    while kill -0 "$srv_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-    kill -KILL "$srv_pid" 2>/dev/null || true
-    wait "$srv_pid" 2>/dev/null || true
+    bench_stop "$srv_pid" 15
     srv_pid=
 }
 

@@ -112,14 +112,8 @@ work=$(mktemp -d /tmp/ebb-stall-XXXXXX)
 srv_pid=
 probe_pid=
 cleanup() {
-    if [[ -n $probe_pid ]] && kill -0 "$probe_pid" 2>/dev/null; then
-        kill "$probe_pid" 2>/dev/null || true
-        wait "$probe_pid" 2>/dev/null || true
-    fi
-    if [[ -n $srv_pid ]] && kill -0 "$srv_pid" 2>/dev/null; then
-        kill -KILL "$srv_pid" 2>/dev/null || true
-        wait "$srv_pid" 2>/dev/null || true
-    fi
+    bench_stop "$probe_pid" 0
+    bench_stop "$srv_pid" 0
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -130,46 +124,25 @@ mkdir -p "$out"
 raw=$out/stall-raw.txt
 : >"$raw"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 cli() { redis-cli -p "$port" "$@"; }
 
-# start_server NAME: sets srv_pid and port; polls until PING answers.
+# launch NAME PORT: exec the server (bench_start).
+launch() {
+    case "$1" in
+    ebb) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning ;;
+    redis) exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize no --loglevel warning --dir "$work" --latency-monitor-threshold 1 ;;
+    esac
+}
+
+# start_server NAME: sets srv_pid and port.
 start_server() {
-    local name=$1 deadline
-    for _ in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 40000))
-        port_in_use "$port" && continue
-        case "$name" in
-        ebb) "$ebb" --port "$port" --bind 127.0.0.1 --loglevel warning \
-            >"$work/$name.log" 2>&1 & ;;
-        redis) redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --loglevel warning --dir "$work" --latency-monitor-threshold 1 \
-            >"$work/$name.log" 2>&1 & ;;
-        esac
-        srv_pid=$!
-        deadline=$((SECONDS + 10))
-        while ((SECONDS < deadline)); do
-            if ! kill -0 "$srv_pid" 2>/dev/null; then
-                wait "$srv_pid" 2>/dev/null || true
-                srv_pid=
-                break
-            fi
-            [[ $(cli PING 2>/dev/null) == PONG ]] && return 0
-            sleep 0.02
-        done
-        [[ -z $srv_pid ]] || die "$name did not answer within 10 s: $(tail -5 "$work/$name.log")"
-    done
-    die "$name failed to start 5 times: $(tail -5 "$work/$name.log")"
+    bench_start "$1" launch
+    srv_pid=$bench_pid port=$bench_port
 }
 
 stop_server() {
-    [[ -n $srv_pid ]] || return 0
-    kill -TERM "$srv_pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$srv_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-    kill -KILL "$srv_pid" 2>/dev/null || true
-    wait "$srv_pid" 2>/dev/null || true
+    bench_stop "$srv_pid" 30
     srv_pid=
 }
 

@@ -107,8 +107,7 @@ declare -A PID PORT
 cleanup() {
     local s
     for s in "${!PID[@]}"; do
-        kill -KILL "${PID[$s]}" 2>/dev/null || true
-        wait "${PID[$s]}" 2>/dev/null || true
+        bench_stop "${PID[$s]}" 0
     done
     rm -rf "$work"
 }
@@ -120,37 +119,19 @@ mkdir -p "$out"
 
 # ---- servers ----
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# launch NAME PORT: exec the server (bench_start); NAME is ebb* or redis*.
+launch() {
+    case "$1" in
+    ebb*) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning --huge-pages "$huge_pages" ;;
+    redis*) exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize no --loglevel warning --dir "$work" ;;
+    esac
+}
 
-# start_server NAME: ebb* or redis*; sets PID[NAME], PORT[NAME]. Polls until it
-# answers PING (10 s), retrying on another port if it exits (port taken).
+# start_server NAME: sets PID[NAME], PORT[NAME].
 start_server() {
-    local name=$1 port pid deadline
-    for _ in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 40000))
-        port_in_use "$port" && continue
-        case "$name" in
-        ebb*) "$ebb" --port "$port" --bind 127.0.0.1 --loglevel warning \
-            --huge-pages "$huge_pages" >"$work/$name.log" 2>&1 & ;;
-        redis*) redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --loglevel warning --dir "$work" >"$work/$name.log" 2>&1 & ;;
-        esac
-        pid=$!
-        deadline=$((SECONDS + 10))
-        while ((SECONDS < deadline)); do
-            kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; pid=; break; }
-            if "$loadgen" ping --port "$port" --timeout 1 >/dev/null 2>&1; then
-                PID[$name]=$pid PORT[$name]=$port
-                return 0
-            fi
-            sleep 0.02
-        done
-        if [[ -n $pid ]]; then
-            kill -KILL "$pid" 2>/dev/null || true
-            die "$name did not answer within 10 s: $(tail -5 "$work/$name.log")"
-        fi
-    done
-    die "$name failed to start 5 times: $(tail -5 "$work/$name.log")"
+    bench_start "$1" launch
+    PID[$1]=$bench_pid PORT[$1]=$bench_port
 }
 
 # preload NAME N: SET key:000000000000 .. key:<N-1> (12 digits) and check DBSIZE.
