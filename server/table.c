@@ -2005,6 +2005,9 @@ void table_check(const table *t)
         CHECK(t->progress == 0, "no progress when idle");
     }
     CHECK(t->cur.b_released == 0, "current array wholly mapped");
+    CHECK(t->slab_next == NULL ||
+              SMALL_CHUNKS + slabs_used(t) * SLAB_CHUNKS <= t->nchunks + PREFAULT_AHEAD_CHUNKS,
+          "a slab is mapped ahead only once the prefault window reaches it");
     CHECK(t->index_bytes == idx, "index bytes");
 
     uint64_t *recs = calloc((t->count + 64) / 64, sizeof *recs);
