@@ -207,7 +207,9 @@ Test(prefault, free_while_busy_returns, .timeout = 30)
     const size_t bytes = 512 * MIB;
     char *p = map_anon(bytes);
     cr_assert_neq(prefault_ask(pf, PREFAULT_SOON, p, bytes), 0);
-    prefault_free(pf); /* joins (a hang fails on the timeout): the request stops at its next 2 MiB step */
+    /* Joins: the request stops at its next 2 MiB step (a hang fails on the
+     * timeout). */
+    prefault_free(pf);
     munmap(p, bytes);
 }
 
