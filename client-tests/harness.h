@@ -20,6 +20,8 @@
  *
  * Failures are reported with the caller's file:line (the EXPECT_* macros).
  * Sizes and deadlines scale with h_slow() (4 when EBB_SANITIZED=1 is set).
+ * Notes go through cr_log_info (shown with --verbose): Criterion 2.4 exits
+ * non-zero after any cr_log_warn, which would fail a passing suite.
  */
 #ifndef EBB_HARNESS_H
 #define EBB_HARNESS_H

@@ -513,21 +513,35 @@ ITESTX(ttl, namespaces_and_info, .init = h_setup_own)
 ITESTX(ttl, expired_key_never_returned, .init = h_setup_own)
 {
     enum { NK = 20000 };
-    /* 500 ms: the load takes ~30 ms on a quiet host. */
-    const long long at = wall_ms() + 500;
-    char opts[48];
-    snprintf(opts, sizeof opts, "PXAT %lld", at);
-    load(C, "", 0, NK, opts);
-    EXPECT_OK(C, "SET 999999 alive");
-    /* Still there just before (unless a very busy host made the load
-     * overrun the instant: then only the checks after it are meaningful). */
-    if (wall_ms() < at - 20) {
-        EXPECT_INT(C, 3, "EXISTS 0 1 2");
-        redisReply *r0 = CMD(C, "GET 7");
-        cr_assert(r0->type == REDIS_REPLY_STRING && r0->len == VLEN);
+    /* The load takes ~30 ms on a quiet host; a busy one (CI runs a 10M-key
+     * suite beside this one) can take longer than the margin. Then the
+     * keys are flushed and loaded again with four times the margin, so the
+     * checks before the instant always run. */
+    long long at = 0;
+    for (long long margin_ms = 500;; margin_ms *= 4) {
+        cr_assert(margin_ms <= 32000, "20k pipelined SETs overran a %lld ms margin",
+                  margin_ms / 4);
+        at = wall_ms() + margin_ms;
+        char opts[48];
+        snprintf(opts, sizeof opts, "PXAT %lld", at);
+        load(C, "", 0, NK, opts);
+        EXPECT_OK(C, "SET 999999 alive");
+        /* Still there just before (the replies count only if they came
+         * back before the instant). */
+        redisReply *r0 = CMD(C, "EXISTS 0 1 2");
+        redisReply *r1 = CMD(C, "GET 7");
+        bool before = wall_ms() < at - 20;
+        if (before) {
+            cr_assert(r0->type == REDIS_REPLY_INTEGER && r0->integer == 3, "EXISTS 0 1 2: %lld",
+                      r0->integer);
+            cr_assert(r1->type == REDIS_REPLY_STRING && r1->len == VLEN);
+        }
         freeReplyObject(r0);
-    } else {
-        cr_log_warn("the load overran the expiry instant; skipped the before-checks");
+        freeReplyObject(r1);
+        if (before)
+            break;
+        cr_log_info("the load overran a %lld ms margin; loading again", margin_ms);
+        EXPECT_OK(C, "FLUSHALL");
     }
     redisReply *r;
 
@@ -683,11 +697,11 @@ ITESTX(ttl, active_expiry, .init = h_setup_own)
  * load starts (PXAT, so the load's duration does not spread the expiry;
  * 1M pipelined SETs take ~2 s on a quiet host, ~5 s on a busy one). */
 #define PEAK_TTL_MS 6000
-/* RSS must come back within this much of the empty server's (the issue's
- * target; the loader is closed first, so the same connections are open as
+/* RSS must come back within this much of the empty server's (the
+ * loader is closed first, so the same connections are open as
  * when the baseline was taken). */
 #define RSS_SLACK (1 * MIB)
-/* ... within this long after the expiry instant (issue: ~5 s). */
+/* ... within this long after the expiry instant (the target: ~5 s). */
 #define RSS_BACK_SECONDS 5.0
 
 ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
@@ -705,10 +719,14 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
     double load_s = h_now() - t0;
     long long keys, expires, avg;
     keyspace(C, &keys, &expires, &avg);
-    if (wall_ms() < at - 50)
+    /* A very busy host can make the load overrun the instant: the peak is
+     * cut short (SETs with a past PXAT store nothing and expire nothing),
+     * and the rest still holds. */
+    const bool overran = wall_ms() >= at - 50;
+    if (!overran)
         cr_assert(keys == n && expires == n, "keys=%lld expires=%lld", keys, expires);
-    else /* a very busy host: the peak was cut short, the rest still holds */
-        cr_log_warn("the load took %.1f s, past the expiry instant (%lld keys at the peak)",
+    else
+        cr_log_info("the load took %.1f s, past the expiry instant (%lld keys at the peak)",
                     load_s, keys);
     long long rss_peak = h_proc_bytes_must(H.pid, "VmRSS");
     long long hwm = h_proc_bytes_must(H.pid, "VmHWM");
@@ -754,7 +772,11 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
         usleep(10000);
     cr_assert(keys == 0, "keys=%lld expires=%lld %.1f s after the expiry instant", keys, expires,
               h_now() - t_exp);
-    cr_assert_eq(info_stat(C, "stats", "expired_keys"), n);
+    long long expired = info_stat(C, "stats", "expired_keys");
+    if (overran)
+        cr_assert(expired <= n, "expired_keys %lld > %lld keys", expired, n);
+    else
+        cr_assert_eq(expired, n);
     EXPECT_INT(C, 0, "DBSIZE");
     EXPECT_NIL(C, "GET %lld", n - 1);
 }
