@@ -379,7 +379,7 @@ ITESTX(memory, peak_then_drain_auto_shrink, .init = h_setup)
     if (own) {
         /* The loader is closed, so RSS is compared with the same connections
          * open as when the baseline was taken: no slack beyond the 1 MiB.
-         * (The issue's target is 1 s; 2 s of polling tolerates a busy host.) */
+         * (The target is 1 s; 2 s of polling tolerates a busy host.) */
         double t0 = h_now();
         long long rss_after = rss_poll_below(rss_empty + RSS_SLACK, rss_exact() ? 2.0 : 0.1);
         cr_log_info("after drain: RSS %.2f MiB (empty %.2f MiB, %+.0f KiB) after %.0f ms",

@@ -1376,8 +1376,8 @@ static void cmd_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
         resp_add_null(&c->out);
 }
 
-/* SET flags. The expiry options (EX PX EXAT PXAT KEEPTTL) are parsed here so
- * that their errors match Redis; storing TTLs belongs to the TTL issue. */
+/* SET flags. The expiry options (EX PX EXAT PXAT KEEPTTL) are parsed here,
+ * with Redis's errors. */
 enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_EXPIRY = 8, SET_KEEPTTL = 16 };
 
 static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)

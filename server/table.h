@@ -269,7 +269,7 @@ void table_check(const table *t);
 
 /* Visit every key, in no particular order; the table must not be mutated
  * from inside fn. Returns early if fn returns false. For tests, FLUSH and
- * debugging (a resumable cursor belongs to SCAN's issue). */
+ * debugging; SCAN uses table_scan's resumable cursor. */
 void table_foreach(const table *t,
                    bool (*fn)(int64_t key, const uint8_t *val, size_t len,
                               void *arg),
