@@ -1507,22 +1507,40 @@ static void cmd_getdel(cmd_server *s, cmd_client *c, const resp_view *argv, size
 }
 
 /* Room for the parsed keys of a multi-key command. Small commands use the
- * stack; larger ones one malloc per command. */
+ * stack; up to KEYS_KEPT keys the server's keybuf, grown to the largest
+ * such command and then reused (at most 96 KiB held); past that, one
+ * malloc per command, freed after it, so one huge MGET does not pin its
+ * buffer. Handlers do not nest, so one keybuf serves every command. */
 #define KEYS_ON_STACK 16
+#define KEYS_KEPT 4096
 
 static db_key *keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf)
 {
     if (n <= KEYS_ON_STACK)
         return stackbuf;
-    db_key *k = malloc(n * sizeof *k);
-    if (k == NULL)
-        cmd_reply_error(s, c, ERR_OOM);
-    return k;
+    if (n <= s->keybuf_cap)
+        return s->keybuf;
+    if (n <= KEYS_KEPT) {
+        size_t cap = s->keybuf_cap * 2 > n ? s->keybuf_cap * 2 : n;
+        cap = cap < KEYS_KEPT ? cap : KEYS_KEPT;
+        db_key *k = realloc(s->keybuf, cap * sizeof *k);
+        if (k != NULL) {
+            s->keybuf = k;
+            s->keybuf_cap = cap;
+            return k;
+        }
+    } else {
+        db_key *k = malloc(n * sizeof *k);
+        if (k != NULL)
+            return k;
+    }
+    cmd_reply_error(s, c, ERR_OOM);
+    return NULL;
 }
 
-static void keys_free(db_key *k, db_key *stackbuf)
+static void keys_free(cmd_server *s, db_key *k, db_key *stackbuf)
 {
-    if (k != stackbuf)
+    if (k != stackbuf && k != s->keybuf)
         free(k);
 }
 
@@ -1544,7 +1562,7 @@ static void cmd_mget(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
                 resp_add_null(&c->out);
         }
     }
-    keys_free(keys, stackbuf);
+    keys_free(s, keys, stackbuf);
 }
 
 /* Shared by MSET and MSETNX: validate everything, resolve every table (so a
@@ -1586,7 +1604,7 @@ static int mset_generic(cmd_server *s, cmd_client *c, const resp_view *argv, siz
             goto out;
     rc = 1;
 out:
-    keys_free(keys, stackbuf);
+    keys_free(s, keys, stackbuf);
     return rc;
 }
 
@@ -1625,7 +1643,7 @@ static void count_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size
         }
         resp_add_int(&c->out, found);
     }
-    keys_free(keys, stackbuf);
+    keys_free(s, keys, stackbuf);
 }
 
 static void cmd_del(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
@@ -2310,7 +2328,10 @@ void cmd_server_deinit(cmd_server *s)
     cmd_shrink_jobs_free(s);
     cmd_slowlog_free(s);
     free(s->cmdstats);
+    free(s->keybuf);
     s->cmdstats = NULL;
+    s->keybuf = NULL;
+    s->keybuf_cap = 0;
     db_destroy(s->db);
     s->db = NULL;
     prefault_free(s->prefault); /* after the tables it populates for */

@@ -106,6 +106,11 @@ typedef struct cmd_server {
      * parsed already, and the result, for cmd_parse_key (NULL otherwise). */
     const resp_view *memo_view;
     db_key memo_key;
+    /* Parsed keys of a multi-key command too big for the stack: kept and
+     * reused up to KEYS_KEPT keys (commands.c), so MGET/MSET/DEL of a few
+     * hundred keys allocate nothing per command. */
+    db_key *keybuf;
+    size_t keybuf_cap;
 } cmd_server;
 
 /* One client as the commands layer sees it. The connection layer embeds it,

@@ -128,6 +128,67 @@ Test(cmd, multi_key_all_or_nothing)
     R(":1\r\n", "touch", "4", "5");
 }
 
+/* Multi-key commands past the 16 keys parsed on the stack: the server's
+ * kept key buffer grows to the biggest command up to 4096 keys and is
+ * reused (stale keys from a bigger command must not leak into a smaller
+ * one); bigger commands get their own buffer and leave the kept one alone. */
+Test(cmd, multi_key_commands_of_every_size)
+{
+    enum { MAXN = 5000 };
+    static char names[MAXN][16];
+    static resp_view argv[2 * MAXN + 1];
+    static char reply[1 << 16];
+    const size_t sizes[] = {17, 100, 40, 4096, 5000, 33};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        long long base = (long long)si * 10000; /* fresh keys per size */
+        /* MSET base+i -> "v<i % 10>" */
+        argv[0] = (resp_view){"mset", 4};
+        for (size_t i = 0; i < n; i++) {
+            snprintf(names[i], sizeof names[i], "%lld", base + (long long)i);
+            argv[1 + 2 * i] = (resp_view){names[i], strlen(names[i])};
+            argv[2 + 2 * i] = (resp_view){&"v0v1v2v3v4v5v6v7v8v9"[2 * (i % 10)], 2};
+        }
+        resp_out_reset(&cli.out);
+        cmd_execute(&srv, &cli, argv, 1 + 2 * n);
+        cr_assert(cli.out.len == 5 && memcmp(cli.out.buf, "+OK\r\n", 5) == 0, "mset of %zu", n);
+        /* MGET them plus one missing key at the end. */
+        argv[0] = (resp_view){"mget", 4};
+        for (size_t i = 0; i < n; i++)
+            argv[1 + i] = (resp_view){names[i], strlen(names[i])};
+        argv[1 + n] = (resp_view){"999999999", 9};
+        resp_out_reset(&cli.out);
+        cmd_execute(&srv, &cli, argv, n + 2);
+        size_t at = (size_t)snprintf(reply, sizeof reply, "*%zu\r\n", n + 1);
+        for (size_t i = 0; i < n; i++)
+            at += (size_t)snprintf(reply + at, sizeof reply - at, "$2\r\nv%zu\r\n", i % 10);
+        at += (size_t)snprintf(reply + at, sizeof reply - at, "$-1\r\n");
+        cr_assert(at < sizeof reply);
+        cr_assert(cli.out.len == at && memcmp(cli.out.buf, reply, at) == 0, "mget of %zu", n);
+        /* EXISTS and DEL count them all. */
+        argv[0] = (resp_view){"exists", 6};
+        resp_out_reset(&cli.out);
+        cmd_execute(&srv, &cli, argv, n + 2);
+        snprintf(reply, sizeof reply, ":%zu\r\n", n);
+        cr_assert(cli.out.len == strlen(reply) && memcmp(cli.out.buf, reply, cli.out.len) == 0,
+                  "exists of %zu", n);
+        argv[0] = (resp_view){"del", 3};
+        resp_out_reset(&cli.out);
+        cmd_execute(&srv, &cli, argv, n + 2);
+        cr_assert(cli.out.len == strlen(reply) && memcmp(cli.out.buf, reply, cli.out.len) == 0,
+                  "del of %zu", n);
+        /* The kept buffer: the biggest command so far, never past 4096. */
+        size_t biggest = 0;
+        for (size_t j = 0; j <= si; j++)
+            if (sizes[j] + 1 <= 4096 && sizes[j] + 1 > biggest)
+                biggest = sizes[j] + 1;
+        cr_assert(srv.keybuf_cap >= biggest && srv.keybuf_cap <= 4096,
+                  "after %zu keys: kept %zu, biggest kept command %zu", n, srv.keybuf_cap,
+                  biggest);
+    }
+    R(":0\r\n", "dbsize");
+}
+
 Test(cmd, getset_getdel_type)
 {
     R("$-1\r\n", "getset", "1", "a");
