@@ -20,6 +20,7 @@ struct db {
      * that the totals only ever grow, as counters must. */
     uint64_t gone_grows, gone_shrinks_auto, gone_shrinks_manual, gone_expired;
     uint64_t gone_prefault_waits;
+    uint64_t gone_promotions;
 };
 
 /* Keep t's counters before it is destroyed or detached. */
@@ -32,6 +33,7 @@ static void retire(db *d, const table *t)
     d->gone_shrinks_manual += st.shrinks_manual;
     d->gone_expired += st.expired;
     d->gone_prefault_waits += st.prefault_waits;
+    d->gone_promotions += st.promotions;
 }
 
 /* Namespace characters [A-Za-z0-9_.-], as a table: one load per byte. */
@@ -326,6 +328,7 @@ void db_total_stats(const db *d, table_stats *tot)
     tot->shrinks_manual = d->gone_shrinks_manual;
     tot->expired = d->gone_expired;
     tot->prefault_waits = d->gone_prefault_waits;
+    tot->promotions = d->gone_promotions;
     for (size_t i = 0; i < d->count; i++) {
         table_stats st;
         table_get_stats(d->ns[i].t, &st);
@@ -344,6 +347,9 @@ void db_total_stats(const db *d, table_stats *tot)
         tot->expired += st.expired;
         tot->meta_bytes += st.meta_bytes;
         tot->prefault_waits += st.prefault_waits;
+        tot->promotions += st.promotions;
+        tot->huge_record_bytes += st.huge_record_bytes;
+        tot->promote_pending |= st.promote_pending;
         /* Mean of means, weighted by keys with a TTL. */
         if (tot->expires > 0)
             tot->avg_expire_at += (int64_t)(((__int128)st.avg_expire_at - tot->avg_expire_at) *
@@ -456,7 +462,7 @@ bool db_step(db *d, unsigned work)
         size_t i = (d->step_next + k) % d->count;
         table_stats st;
         table_get_stats(d->ns[i].t, &st);
-        if (!st.migrating)
+        if (!st.migrating && !st.promote_pending)
             continue;
         unsigned left = (unsigned)(st.old_buckets - st.migrated);
         unsigned w = left < work ? left : work;

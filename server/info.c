@@ -216,6 +216,8 @@ static void sec_table(cmd_server *s, strbuf *b)
                   "table_shrinks_auto:%llu\r\n"
                   "table_shrinks_manual:%llu\r\n"
                   "table_prefault_waits:%llu\r\n"
+                  "table_huge_record_bytes:%llu\r\n"
+                  "table_promotions:%llu\r\n"
                   "shrink_commands:%llu\r\n"
                   "shrink_jobs_pending:%d\r\n"
                   "last_shrink_command_us:%llu\r\n"
@@ -229,7 +231,9 @@ static void sec_table(cmd_server *s, strbuf *b)
                   tot.count > 0 ? (double)bytes / (double)tot.count : 0.0,
                   (unsigned long long)migrating, (unsigned long long)tot.grows,
                   (unsigned long long)tot.shrinks_auto, (unsigned long long)tot.shrinks_manual,
-                  (unsigned long long)tot.prefault_waits, (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
+                  (unsigned long long)tot.prefault_waits,
+                  (unsigned long long)tot.huge_record_bytes, (unsigned long long)tot.promotions,
+                  (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
                   (unsigned long long)s->last_shrink_us, (long long)s->last_shrink_freed,
                   s->cfg.auto_shrink.num ? "yes" : "no");
     for (size_t i = 0; i < db_ns_count(s->db); i++) {

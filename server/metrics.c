@@ -128,6 +128,11 @@ static void table_metrics(cmd_server *s, strbuf *b)
     counter(b, "ebb_table_prefault_waits_total",
             "Writes that left a migration step for a huge page still being faulted in.",
             tot.prefault_waits);
+    gauge(b, "ebb_table_huge_record_bytes",
+          "Record slab bytes moved into 2 MiB pages (huge-pages yes).",
+          (double)tot.huge_record_bytes);
+    counter(b, "ebb_table_promotions_total", "2 MiB record ranges moved into huge pages.",
+            tot.promotions);
     prefault_stats pf;
     prefault_get_stats(s->prefault, &pf);
     counter(b, "ebb_prefault_requests_total", "Ranges asked of the prefault thread.",

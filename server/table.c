@@ -109,6 +109,37 @@
  * a new array per table, and only with huge pages: 4 KiB pages cost
  * microseconds to fault and are not prefaulted.
  *
+ * PROMOTE. Records populated ahead still leave the writer waiting whenever
+ * the worker falls behind (a huge page took 4 to 6 ms to come in here, the
+ * host backing it lazily, and two cores shared with the clients are not
+ * always enough): a write past the populated window faults the huge page
+ * itself. So where huge pages work (THP not "never") the records take the
+ * other road, and are never written into a huge page that is not in yet:
+ *   - slabs are mapped with ordinary pages (MADV_NOHUGEPAGE), which an
+ *     insert faults in microseconds;
+ *   - the worker populates up to PROMO_PAGES staging huge pages, each a
+ *     2 MiB-aligned mapping of its own (MADV_HUGEPAGE), in its SOON lane;
+ *   - once the records fill a 2 MiB range of a slab (ranges counted from
+ *     the first slab's start, PROMO_RANGES per slab; range promo_hw is the
+ *     next), an insert (or table_step) copies the range into a staged page
+ *     and moves that page over it with mremap, which moves the page table
+ *     entry and unmaps the ordinary pages: 0.3 to 0.6 ms for 2 MiB here,
+ *     made only while the worker is held (mremap takes the memory map),
+ *     one range per call. Records are only ever written by this thread,
+ *     so nothing changes under the copy. If no staged page is in yet the
+ *     range just waits, in ordinary pages, and is looked at again
+ *     PROMO_RETRY inserts later;
+ *   - ranges [0, promo_hw) are huge. A drain discards whole 2 MiB pages
+ *     past the last chunk in use (as above); a discarded range that was
+ *     huge would be faulted as a huge page by the next write into it, so
+ *     before the write position gets there the next insert turns those
+ *     ranges back to ordinary pages (MADV_NOHUGEPAGE, a map change: while
+ *     the worker is held, tried at every insert until done) and promo_hw
+ *     comes down to the ranges still in use.
+ * A staged page is RSS once populated: at most PROMO_PAGES x 2 MiB per
+ * table, counted in payload_bytes, and unmapped when the table no longer
+ * uses slabs.
+ *
  * Generation = one bucket array (2^log2 buckets, mmap'd, zero-filled) plus its
  * own overflow pool (an mmap'd array of buckets grown with mremap; indices are
  * stable because they are indices, not pointers). A migration goes from the
@@ -224,6 +255,10 @@
 /* Record chunks prefaulted past the one being written (see PREFAULT):
  * 16 x 278528 B = 4.3 MiB, two huge pages' worth. */
 #define PREFAULT_AHEAD_CHUNKS 16u
+/* Staged huge pages a table keeps asked for (PROMOTE), and the inserts
+ * after which a range that could not be promoted is looked at again. */
+#define PROMO_PAGES 2u
+#define PROMO_RETRY 256u
 /* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
  * set/del pair at a chunk boundary does not map and unmap every time. */
 #define SPARE_CHUNKS 1u
@@ -272,6 +307,8 @@ static_assert(REC_PER_CHUNK % 512 == 0, "136 x 512 is a whole number of pages");
 #define CHUNK_BYTES ((size_t)REC_PER_CHUNK * sizeof(record))
 #define SLAB_BYTES ((size_t)SLAB_CHUNKS * CHUNK_BYTES)
 static_assert(SLAB_BYTES % HUGE_BYTES == 0, "a slab is whole huge pages");
+#define PROMO_RANGES (SLAB_BYTES / HUGE_BYTES) /* 2 MiB ranges per slab */
+#define SMALL_RECORDS ((uint64_t)SMALL_CHUNKS * REC_PER_CHUNK)
 /* Side arrays of a chunk, mapped only when needed (see EXPIRY AND LRU). */
 #define EXP_BYTES ((size_t)REC_PER_CHUNK * sizeof(int64_t))
 #define LRU_BYTES ((size_t)REC_PER_CHUNK * sizeof(uint32_t))
@@ -324,6 +361,14 @@ struct table {
     uint64_t pf_wait, pf_ahead;
     uint64_t pf_skips;
     uint64_t pf_waits_total;
+    /* PROMOTE: slab ranges [0, promo_hw) are huge pages; staged pages and
+     * their tickets (NULL: none); the record count at which to look again
+     * (UINT64_MAX: not promoting); ranges promoted so far. */
+    size_t promo_hw;
+    char *promo_pg[PROMO_PAGES];
+    uint64_t promo_tk[PROMO_PAGES];
+    uint64_t promo_at;
+    uint64_t promotions;
     /* A finished migration's old generation whose unmapping waits for the
      * prefaulter to be out of the memory map (map_hold), b == NULL if none. */
     gen retired;
@@ -1035,6 +1080,181 @@ static inline void note_expired(table *t)
         (*t->opt.expired_counter)++;
 }
 
+/* ---- promotion to huge pages (PROMOTE) --------------------------------- */
+
+/* THP can be used at all: the kernel's mode is not "never" (then a staged
+ * page would be ordinary pages, and moving it would gain nothing). */
+static bool thp_usable(void)
+{
+    static int usable = -1;
+    if (usable < 0) {
+        char buf[128] = {0};
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+        usable = f != NULL && fgets(buf, sizeof buf, f) != NULL && strstr(buf, "[never]") == NULL;
+        if (f != NULL)
+            fclose(f);
+    }
+    return usable == 1;
+}
+
+static inline bool promoting(const table *t)
+{
+    return t->promo_at != UINT64_MAX;
+}
+
+/* A new slab: ordinary pages when its ranges are promoted later, else as
+ * advise_huge. */
+static void advise_slab(const table *t, void *p)
+{
+    if (promoting(t))
+        (void)madvise(p, SLAB_BYTES, MADV_NOHUGEPAGE);
+    else
+        advise_huge(t, p, SLAB_BYTES);
+}
+
+/* Slab ranges overlapping a chunk below nchunks (the rest were discarded
+ * or never touched), and slab ranges full of records. */
+static size_t ranges_in_use(const table *t)
+{
+    if (t->nchunks <= SMALL_CHUNKS)
+        return 0;
+    return ((t->nchunks - SMALL_CHUNKS) * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES;
+}
+
+static size_t ranges_full(const table *t)
+{
+    if (t->count <= SMALL_RECORDS)
+        return 0;
+    return (size_t)((t->count - SMALL_RECORDS) * sizeof(record) / HUGE_BYTES);
+}
+
+static char *range_at(const table *t, size_t r)
+{
+    return t->slabs[r / PROMO_RANGES] + (r % PROMO_RANGES) * HUGE_BYTES;
+}
+
+/* The record count from which slab range r is full. */
+static uint64_t range_full_at(size_t r)
+{
+    return SMALL_RECORDS + ((uint64_t)(r + 1) * HUGE_BYTES + sizeof(record) - 1) / sizeof(record);
+}
+
+static void stage_free(table *t, unsigned i)
+{
+    unmap(t->promo_pg[i], HUGE_BYTES);
+    t->promo_pg[i] = NULL;
+    t->promo_tk[i] = 0;
+    t->payload_bytes -= HUGE_BYTES;
+}
+
+/* Map and ask for staged pages up to PROMO_PAGES (the worker held). A page
+ * the prefaulter will not take (its lane full) is not kept: copying into
+ * it would fault the huge page here. */
+static void stage_fill(table *t)
+{
+    for (unsigned i = 0; i < PROMO_PAGES; i++) {
+        if (t->promo_pg[i] != NULL)
+            continue;
+        char *pg = map_aligned(HUGE_BYTES);
+        if (pg == NULL)
+            return;
+        (void)madvise(pg, HUGE_BYTES, MADV_HUGEPAGE);
+        uint64_t tk = prefault_ask(t->opt.prefault, PREFAULT_SOON, pg, HUGE_BYTES);
+        if (tk == 0) {
+            unmap(pg, HUGE_BYTES);
+            return;
+        }
+        t->promo_pg[i] = pg;
+        t->promo_tk[i] = tk;
+        t->payload_bytes += HUGE_BYTES;
+    }
+}
+
+/* Work PROMOTE has to do now: ranges to turn back to ordinary pages, a
+ * full range and a staged page in to move there, staged pages to map (the
+ * table uses slabs) or to free (it does not). *ready: a staged page in. */
+static bool promote_due(const table *t, int *ready)
+{
+    unsigned staged = 0;
+    *ready = -1;
+    for (unsigned i = 0; i < PROMO_PAGES; i++) {
+        if (t->promo_pg[i] == NULL)
+            continue;
+        staged++;
+        if (*ready < 0 && prefault_done(t->opt.prefault, t->promo_tk[i]))
+            *ready = (int)i;
+    }
+    bool slabs = t->nchunks > SMALL_CHUNKS;
+    return t->promo_hw > ranges_in_use(t) || (t->promo_hw < ranges_full(t) && *ready >= 0) ||
+           (slabs ? staged < PROMO_PAGES : staged > 0);
+}
+
+/* Copy range promo_hw into staged page i and move the page over it. On a
+ * failed mremap (the kernel out of memory or of mappings) the range is put
+ * back from the copy and promotion stops for this table. */
+static bool promote_one(table *t, unsigned i)
+{
+    char *dst = range_at(t, t->promo_hw), *pg = t->promo_pg[i];
+    memcpy(pg, dst, HUGE_BYTES);
+    if (mremap(pg, HUGE_BYTES, HUGE_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) {
+        /* dst may be unmapped by now; pg still holds the records. */
+        if (mmap(dst, HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                 -1, 0) == MAP_FAILED)
+            abort(); /* the records of this range would be lost */
+        (void)madvise(dst, HUGE_BYTES, MADV_NOHUGEPAGE);
+        memcpy(dst, pg, HUGE_BYTES);
+        for (unsigned k = 0; k < PROMO_PAGES; k++)
+            if (t->promo_pg[k] != NULL)
+                stage_free(t, k);
+        t->promo_at = UINT64_MAX;
+        return false;
+    }
+    t->promo_pg[i] = NULL;
+    t->promo_tk[i] = 0;
+    t->payload_bytes -= HUGE_BYTES; /* the page is part of its slab now */
+    t->promo_hw++;
+    t->promotions++;
+    return true;
+}
+
+/* Called by an insert once count reaches promo_at, and by table_step. Does
+ * what is due if the worker can be held (else looks again soon) and sets
+ * the next promo_at. Returns true if a range was promoted. */
+static bool records_promote(table *t)
+{
+    int ready;
+    bool promoted = false;
+    if (promote_due(t, &ready) && map_hold(t)) {
+        size_t used = ranges_in_use(t);
+        if (t->promo_hw > used) {
+            for (size_t r = used; r < t->promo_hw; r++)
+                (void)madvise(range_at(t, r), HUGE_BYTES, MADV_NOHUGEPAGE);
+            t->promo_hw = used;
+        }
+        if (ready >= 0 && t->promo_hw < ranges_full(t))
+            promoted = promote_one(t, (unsigned)ready);
+        if (promoting(t)) {
+            if (t->nchunks > SMALL_CHUNKS) {
+                stage_fill(t);
+            } else {
+                for (unsigned i = 0; i < PROMO_PAGES; i++)
+                    if (t->promo_pg[i] != NULL)
+                        stage_free(t, i);
+            }
+        }
+        map_release(t);
+    }
+    if (!promoting(t))
+        return promoted;
+    if (t->promo_hw > ranges_in_use(t))
+        t->promo_at = t->count + 1; /* before the writes get there */
+    else if (promote_due(t, &ready))
+        t->promo_at = t->count + PROMO_RETRY;
+    else
+        t->promo_at = range_full_at(t->promo_hw);
+    return promoted;
+}
+
 /* Memory for chunk ci (== t->nchunks, the next one): mapped on its own
  * below SMALL_CHUNKS, else carved from its slab, mapped with the slab's
  * first chunk (HUGE PAGES). A chunk's pages may hold old records when it is
@@ -1060,7 +1280,7 @@ static record *chunk_map(table *t, size_t ci)
             t->slabs[si] = map_aligned(SLAB_BYTES);
             if (t->slabs[si] == NULL)
                 return NULL;
-            advise_huge(t, t->slabs[si], SLAB_BYTES);
+            advise_slab(t, t->slabs[si]);
         }
     }
     return (record *)(t->slabs[si] + k * CHUNK_BYTES);
@@ -1086,9 +1306,13 @@ static void chunk_unmap(table *t, size_t ci, record *rec)
         return;
     }
     size_t si = (ci - SMALL_CHUNKS) / SLAB_CHUNKS, k = (ci - SMALL_CHUNKS) % SLAB_CHUNKS;
+    if (promoting(t))
+        t->promo_at = 0; /* PROMOTE: ranges to turn back, pages to free */
     if (k == 0) {
         unmap(t->slabs[si], SLAB_BYTES);
         t->slabs[si] = NULL;
+        if (t->promo_hw > si * PROMO_RANGES)
+            t->promo_hw = si * PROMO_RANGES; /* those ranges are gone */
         return;
     }
     size_t from = (k * CHUNK_BYTES + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
@@ -1129,7 +1353,7 @@ static void records_ahead(table *t, size_t ci)
                     break;
                 t->slab_next = map_aligned(SLAB_BYTES);
                 if (t->slab_next != NULL)
-                    advise_huge(t, t->slab_next, SLAB_BYTES);
+                    advise_slab(t, t->slab_next);
                 map_release(t);
                 if (t->slab_next == NULL)
                     break;
@@ -1137,8 +1361,9 @@ static void records_ahead(table *t, size_t ci)
             base = t->slab_next;
         }
         size_t n = to - from < SLAB_CHUNKS - k ? to - from : SLAB_CHUNKS - k;
-        (void)prefault_ask(t->opt.prefault, PREFAULT_SOON, base + k * CHUNK_BYTES,
-                           n * CHUNK_BYTES);
+        if (!promoting(t)) /* else ordinary pages, faulted by the writes */
+            (void)prefault_ask(t->opt.prefault, PREFAULT_SOON, base + k * CHUNK_BYTES,
+                               n * CHUNK_BYTES);
         from += n;
     }
     t->pf_front = from;
@@ -1151,6 +1376,8 @@ static bool record_reserve(table *t)
     /* One compare per insert: pf_front is SIZE_MAX when not prefaulting. */
     if (ci + 1 + PREFAULT_AHEAD_CHUNKS > t->pf_front)
         records_ahead(t, ci);
+    if (t->count >= t->promo_at) /* UINT64_MAX when not promoting */
+        (void)records_promote(t);
     if (ci < t->nchunks)
         return true;
     if (t->nchunks == t->chunks_cap) {
@@ -1229,6 +1456,10 @@ static bool table_reset(table *t)
     t->exp_sum = 0;
     t->scan_cursor = 0;
     chunks_trim(t, 0);
+    for (unsigned i = 0; i < PROMO_PAGES; i++)
+        if (t->promo_pg[i] != NULL)
+            stage_free(t, i);
+    assert(t->promo_hw == 0);
     assert(t->index_bytes == 0 && t->payload_bytes == 0 && t->meta_bytes == 0);
     return had;
 }
@@ -1289,6 +1520,17 @@ void table_set_options(table *t, const table_options *opt)
         t->pf_front = SIZE_MAX;
     else if (t->pf_front == SIZE_MAX)
         t->pf_front = t->nchunks;
+    /* PROMOTE with the prefaulter where huge pages exist; slabs mapped
+     * before keep their advice, ranges promoted before stay huge. */
+    if (pf && thp_usable()) {
+        if (t->promo_at == UINT64_MAX)
+            t->promo_at = 0;
+    } else {
+        for (unsigned i = 0; i < PROMO_PAGES; i++)
+            if (t->promo_pg[i] != NULL)
+                stage_free(t, i);
+        t->promo_at = UINT64_MAX;
+    }
     if (!t->opt.track_lru) {
         for (size_t i = 0; i < t->nchunks; i++) {
             chunk *c = &t->chunks[i];
@@ -1682,7 +1924,9 @@ void table_clear(table *t)
 bool table_step(table *t, unsigned work)
 {
     (void)migrate_some_paced(t, work, false);
-    return t->migrating || t->retired.b != NULL;
+    int ready;
+    bool more = promoting(t) && records_promote(t) && promote_due(t, &ready) && ready >= 0;
+    return t->migrating || t->retired.b != NULL || more;
 }
 
 /*
@@ -1766,6 +2010,10 @@ void table_get_stats(const table *t, table_stats *st)
     st->avg_expire_at = t->expires > 0 ? (int64_t)(t->exp_sum / (__int128)t->expires) : 0;
     st->meta_bytes = t->meta_bytes;
     st->prefault_waits = t->pf_waits_total;
+    int ready;
+    st->promote_pending = promoting(t) && promote_due(t, &ready);
+    st->huge_record_bytes = (uint64_t)t->promo_hw * HUGE_BYTES;
+    st->promotions = t->promotions;
 }
 
 /* Visit the slots of one chain. */
@@ -1984,8 +2232,16 @@ void table_check(const table *t)
     check_side(t);
     CHECK(t->nchunks >= chunks_needed(t->count), "records mapped");
     CHECK(t->nchunks <= t->chunks_cap, "chunk array");
-    CHECK(t->payload_bytes == (uint64_t)t->nchunks * CHUNK_BYTES,
-          "payload bytes");
+    uint64_t staged = 0;
+    for (unsigned i = 0; i < PROMO_PAGES; i++) {
+        CHECK(t->promo_pg[i] == NULL || promoting(t), "pages staged only when promoting");
+        CHECK((t->promo_pg[i] == NULL) == (t->promo_tk[i] == 0), "a staged page has its ticket");
+        staged += t->promo_pg[i] != NULL ? HUGE_BYTES : 0;
+    }
+    CHECK(t->payload_bytes == (uint64_t)t->nchunks * CHUNK_BYTES + staged, "payload bytes");
+    CHECK(t->promo_hw <= slabs_used(t) * PROMO_RANGES, "promoted ranges are in mapped slabs");
+    CHECK(!promoting(t) || t->promo_hw <= ranges_in_use(t) || t->promo_at <= t->count + 1,
+          "ranges past the ones in use are turned back at the next insert");
     if (t->cur.b == NULL) {
         CHECK(t->count == 0 && !t->migrating, "empty state");
         CHECK(t->index_bytes == 0, "no index mapped when empty");

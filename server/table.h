@@ -117,6 +117,10 @@ typedef struct {
     uint64_t meta_bytes;        /* expire-time and LRU arrays, mapped */
     uint64_t prefault_waits;    /* writes that left a migration step for a
                                    page still being faulted in */
+    bool promote_pending;       /* record ranges wait to be moved into huge
+                                   pages (or back): table_step does it */
+    uint64_t huge_record_bytes; /* record slab bytes moved into huge pages */
+    uint64_t promotions;        /* 2 MiB record ranges moved so far */
 } table_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL

@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -363,6 +364,117 @@ Test(prefault, drain_across_a_slab_boundary_gives_back_the_slab_ahead)
                 with_next >> 10, low >> 10);
     cr_assert_leq(low + (slab0_end - 2048u - 100000u) * 136u / 2, with_next,
                   "at least half of the drained payload left RSS");
+    table_destroy(t);
+    prefault_free(pf);
+}
+
+/* ---- records moved into huge pages (PROMOTE) ------------------------------- */
+
+/* AnonHugePages of this process (each Criterion test runs in its own). */
+static uint64_t anon_huge_bytes(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    uint64_t kb = UINT64_MAX;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "AnonHugePages:", 14) == 0)
+            kb = strtoull(line + 14, NULL, 10);
+    fclose(f);
+    cr_assert_neq(kb, UINT64_MAX, "no AnonHugePages in smaps_rollup");
+    return kb * 1024;
+}
+
+/* Step the table (1 ms apart, up to 30 s) until its records in huge pages
+ * are within [lo, hi] bytes and nothing is left to promote or migrate. */
+static void step_until_huge(table *t, uint64_t lo, uint64_t hi)
+{
+    struct timespec ms = {0, 1000000};
+    table_stats st;
+    for (int i = 0;; i++) {
+        table_step(t, 4096);
+        table_get_stats(t, &st);
+        if (st.huge_record_bytes >= lo && st.huge_record_bytes <= hi && !st.migrating &&
+            !st.promote_pending)
+            break;
+        cr_assert_lt(i, 30000, "records in huge pages: %" PRIu64 " B, want %" PRIu64 "..%" PRIu64,
+                     st.huge_record_bytes, lo, hi);
+        nanosleep(&ms, NULL);
+    }
+    table_check(t);
+}
+
+/* 2 MiB record ranges full at n keys: records past the first 128 chunks
+ * (262144 keys) are in slabs, 136 bytes each. */
+static uint64_t full_ranges(uint64_t n)
+{
+    return n > 262144u ? (n - 262144u) * 136u / (2u * MIB) : 0;
+}
+
+Test(prefault, records_move_into_huge_pages_and_back, .timeout = 120)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    uint64_t huge0 = anon_huge_bytes();
+    const uint64_t n = 600000, low = 300000;
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = 0; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    /* Every full range moves, and the kernel maps it with huge pages (the
+     * bucket array, 8 MiB, is below the size that asks for them). */
+    const uint64_t full = full_ranges(n) * 2u * MIB;
+    step_until_huge(t, full, full);
+    uint64_t huge = anon_huge_bytes() - huge0;
+    table_stats st;
+    table_get_stats(t, &st);
+    cr_log_info("600k keys: %" PRIu64 " ranges promoted, AnonHugePages +%" PRIu64 " MiB",
+                st.promotions, huge / MIB);
+    cr_assert_geq(huge, full, "AnonHugePages +%" PRIu64 " B for %" PRIu64 " B promoted", huge,
+                  full);
+    expect_keys(t, 0, n, 1);
+
+    /* Writes into moved ranges: overwrite every third key, delete every
+     * seventh (a delete moves the last record into the hole). */
+    for (uint64_t i = 0; i < n; i += 3) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    for (uint64_t i = 0; i < n; i += 7)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    for (uint64_t i = 0; i < n; i += 7) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    table_check(t);
+    expect_keys(t, 0, n, 1);
+
+    /* Drain to 300k: the emptied ranges go back to ordinary pages (else
+     * the next write into one would fault a huge page itself). */
+    for (uint64_t i = low; i < n; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    table_release(t, 1000);
+    step_until_huge(t, full_ranges(low) * 2u * MIB, (full_ranges(low) + 1) * 2u * MIB);
+    expect_keys(t, 0, low, 1);
+
+    /* Grow again: the ranges fill in ordinary pages and move again. */
+    for (uint64_t i = low; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    step_until_huge(t, full, full);
+    expect_keys(t, 0, n, 1);
+
+    /* Drain to nothing: the staged pages go with the slabs. */
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    table_release(t, 100000);
+    step_until_huge(t, 0, 0);
+    table_get_stats(t, &st);
+    cr_assert_eq(st.payload_bytes, 0, "staged pages freed with the slabs");
     table_destroy(t);
     prefault_free(pf);
 }
