@@ -349,6 +349,7 @@ void db_total_stats(const db *d, table_stats *tot)
         tot->prefault_waits += st.prefault_waits;
         tot->promotions += st.promotions;
         tot->huge_record_bytes += st.huge_record_bytes;
+        tot->huge_index_bytes += st.huge_index_bytes;
         tot->promote_pending |= st.promote_pending;
         /* Mean of means, weighted by keys with a TTL. */
         if (tot->expires > 0)

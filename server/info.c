@@ -217,6 +217,7 @@ static void sec_table(cmd_server *s, strbuf *b)
                   "table_shrinks_manual:%llu\r\n"
                   "table_prefault_waits:%llu\r\n"
                   "table_huge_record_bytes:%llu\r\n"
+                  "table_huge_index_bytes:%llu\r\n"
                   "table_promotions:%llu\r\n"
                   "shrink_commands:%llu\r\n"
                   "shrink_jobs_pending:%d\r\n"
@@ -232,7 +233,8 @@ static void sec_table(cmd_server *s, strbuf *b)
                   (unsigned long long)migrating, (unsigned long long)tot.grows,
                   (unsigned long long)tot.shrinks_auto, (unsigned long long)tot.shrinks_manual,
                   (unsigned long long)tot.prefault_waits,
-                  (unsigned long long)tot.huge_record_bytes, (unsigned long long)tot.promotions,
+                  (unsigned long long)tot.huge_record_bytes,
+                  (unsigned long long)tot.huge_index_bytes, (unsigned long long)tot.promotions,
                   (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
                   (unsigned long long)s->last_shrink_us, (long long)s->last_shrink_freed,
                   s->cfg.auto_shrink.num ? "yes" : "no");

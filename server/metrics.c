@@ -131,8 +131,11 @@ static void table_metrics(cmd_server *s, strbuf *b)
     gauge(b, "ebb_table_huge_record_bytes",
           "Record slab bytes moved into 2 MiB pages (huge-pages yes).",
           (double)tot.huge_record_bytes);
-    counter(b, "ebb_table_promotions_total", "2 MiB record ranges moved into huge pages.",
-            tot.promotions);
+    gauge(b, "ebb_table_huge_index_bytes",
+          "Bucket array bytes moved into 2 MiB pages (huge-pages yes).",
+          (double)tot.huge_index_bytes);
+    counter(b, "ebb_table_promotions_total",
+            "2 MiB ranges of records or bucket arrays moved into huge pages.", tot.promotions);
     prefault_stats pf;
     prefault_get_stats(s->prefault, &pf);
     counter(b, "ebb_prefault_requests_total", "Ranges asked of the prefault thread.",

@@ -69,76 +69,76 @@
  * page at the front; the evacuation sweep discards the rest of it soon after,
  * so at most 2 MiB is held out of sight, for part of a migration.
  *
- * Both are advised when mapped, so that huge pages are faulted in as the
- * memory is first touched: records fill a slab in order, and a migration
- * fills the new array in the order it evacuates the old one (the kernel's
- * khugepaged would merge ordinary pages later, but it scans slowly: it had
- * not merged a 128 MiB array 80 s after a 10M-key load here).
+ * How the 2 MiB pages come in without a client waiting for the kernel to
+ * fault one: PREFAULT and PROMOTE below (the kernel's khugepaged would merge
+ * ordinary pages later by itself, but it scans slowly: it had not merged a
+ * 128 MiB array 80 s after a 10M-key load here).
  *
  * PREFAULT. The kernel allocates and zeroes a huge page inside the fault of
- * its first write: 0.5 to 13 ms here, a stall for every client. Given a
- * prefaulter (table_options.prefault, prefault.h), the table asks for the
- * pages it is about to write before it writes them, and a thread of the
- * prefaulter takes the faults:
+ * its first write: 0.5 to 13 ms here (the host backs fresh memory lazily),
+ * a stall for every client. Given a prefaulter (table_options.prefault,
+ * prefault.h), a thread of the prefaulter takes those faults instead, and
+ * the table never writes into a huge page that is not in yet. Where huge
+ * pages can be had at all (THP not "never"), it does so by PROMOTE below.
+ * Otherwise (then the "huge" pages are ordinary ones anyway) the older way
+ * stays: the table asks for pages ahead of the writes:
  *   - records: the next PREFAULT_AHEAD_CHUNKS chunks past the one being
- *     written (4.3 MiB: 32k inserts ahead, 16 ms at 2M inserts/s), in the
- *     prefaulter's SOON lane (an insert cannot wait for its page).
- *     Within a slab the memory is mapped already; the next slab is mapped
- *     when the window first reaches into it (slab_next), so the first page
- *     of a slab comes in early too. A drain discards every page of a slab
- *     past the last chunk in use (prefaulted ones included) and unmaps
- *     slab_next: what is populated ahead stays within the window.
+ *     written (4.3 MiB: 32k inserts ahead), in the SOON lane;
  *   - bucket arrays: a migration fills the new array in order (old bucket i
  *     into new buckets i and i + M on a grow, i mod M/2 on a shrink), so on
  *     entering a 2 MiB page of the destination it asks for the next page of
- *     each run. A write-driven migration step does not evacuate into a page
- *     whose request is not served yet: the write goes on (into the old
- *     array, as the migration rule says for buckets not yet evacuated) and
- *     the step is left for a later write. Such waits are bounded by a
- *     quarter of the old array's buckets per migration, so a migration still
- *     ends in at most 3/4 x M writes, before the next trigger (POLICY). A
- *     background step (table_step) waits without a bound: it only returns.
+ *     each run, in the LATER lane. A write-driven migration step does not
+ *     evacuate into a page whose request is not served yet: the write goes
+ *     on (into the old array, as the migration rule says for buckets not
+ *     yet evacuated) and the step is left for a later write. Such waits are
+ *     bounded by a quarter of the old array's buckets per migration, so a
+ *     migration still ends in at most 3/4 x M writes, before the next
+ *     trigger (POLICY). A background step (table_step) only returns.
+ * Either way:
+ *   - the next slab is mapped when the records come within
+ *     PREFAULT_AHEAD_CHUNKS of it (slab_next). A drain unmaps slab_next;
  *   - map changes: mmap, munmap and mremap take the process's memory map
  *     exclusively and would wait for the worker's page in progress, so the
  *     ones that can be put off are made only while it is held between
  *     pages (map_hold): mapping slab_next, starting a grow, unmapping a
  *     finished migration's old array (t->retired until then), growing a
- *     pool early (pool_ahead). An old array's evacuated front is discarded
+ *     pool early (pool_ahead, POOL_AHEAD_MIN buckets ahead at least),
+ *     moving a range (PROMOTE). An old array's evacuated front is discarded
  *     with MADV_DONTNEED, which shares the map, rather than unmapped.
- * What is populated ahead is at most ~4.3 MiB of records plus 2 x 2 MiB of
- * a new array per table, and only with huge pages: 4 KiB pages cost
- * microseconds to fault and are not prefaulted.
  *
- * PROMOTE. Records populated ahead still leave the writer waiting whenever
- * the worker falls behind (a huge page took 4 to 6 ms to come in here, the
- * host backing it lazily, and two cores shared with the clients are not
- * always enough): a write past the populated window faults the huge page
- * itself. So where huge pages work (THP not "never") the records take the
- * other road, and are never written into a huge page that is not in yet:
- *   - slabs are mapped with ordinary pages (MADV_NOHUGEPAGE), which an
- *     insert faults in microseconds;
+ * PROMOTE. Populating ahead leaves the writer waiting whenever the worker
+ * falls behind (a huge page took 4 to 6 ms to come in here, and two cores
+ * shared with the clients are not always enough): a write past the
+ * populated window faults the huge page itself. Instead, memory is written
+ * in ordinary pages and moved into huge pages once written:
+ *   - slabs and big bucket arrays are mapped with ordinary pages
+ *     (MADV_NOHUGEPAGE), which a write faults in microseconds;
  *   - the worker populates up to PROMO_PAGES staging huge pages, each a
  *     2 MiB-aligned mapping of its own (MADV_HUGEPAGE), in its SOON lane;
  *   - once the records fill a 2 MiB range of a slab (ranges counted from
  *     the first slab's start, PROMO_RANGES per slab; range promo_hw is the
- *     next), an insert (or table_step) copies the range into a staged page
- *     and moves that page over it with mremap, which moves the page table
- *     entry and unmaps the ordinary pages: 0.3 to 0.6 ms for 2 MiB here,
- *     made only while the worker is held (mremap takes the memory map),
- *     one range per call. Records are only ever written by this thread,
- *     so nothing changes under the copy. If no staged page is in yet the
- *     range just waits, in ordinary pages, and is looked at again
- *     PROMO_RETRY inserts later;
- *   - ranges [0, promo_hw) are huge. A drain discards whole 2 MiB pages
- *     past the last chunk in use (as above); a discarded range that was
- *     huge would be faulted as a huge page by the next write into it, so
- *     before the write position gets there the next insert turns those
- *     ranges back to ordinary pages (MADV_NOHUGEPAGE, a map change: while
- *     the worker is held, tried at every insert until done) and promo_hw
- *     comes down to the ranges still in use.
+ *     next), or once the migration that filled a bucket array of
+ *     HUGE_ARRAY_MIN or more is over (its ranges in order from the front,
+ *     arr_promo of them done), an insert (or table_step) copies the range
+ *     into a staged page and moves that page over it with mremap, which
+ *     moves the page table entry and unmaps the ordinary pages: 0.3 to
+ *     0.6 ms for 2 MiB here, made only while the worker is held (mremap
+ *     takes the memory map), one range per call, records first. Only this
+ *     thread writes records and buckets, so nothing changes under the
+ *     copy. If no staged page is in yet the range just waits, in ordinary
+ *     pages, and is looked at again PROMO_RETRY inserts later (or by
+ *     table_step once a page is in);
+ *   - slab ranges [0, promo_hw) are huge. A drain discards whole 2 MiB pages
+ *     past the last chunk in use; a discarded range that was huge would be
+ *     faulted as a huge page by the next write into it, so before the write
+ *     position gets there the next insert turns those ranges back to
+ *     ordinary pages (MADV_NOHUGEPAGE, a map change: while the worker is
+ *     held, tried at every insert until done) and promo_hw comes down to
+ *     the ranges still in use. A bucket array is never refilled in place:
+ *     a resize writes a new one.
  * A staged page is RSS once populated: at most PROMO_PAGES x 2 MiB per
- * table, counted in payload_bytes, and unmapped when the table no longer
- * uses slabs.
+ * table, counted in payload_bytes, and unmapped when the table has neither
+ * slabs nor an array range to move.
  *
  * Generation = one bucket array (2^log2 buckets, mmap'd, zero-filled) plus its
  * own overflow pool (an mmap'd array of buckets grown with mremap; indices are
@@ -255,6 +255,9 @@
 /* Record chunks prefaulted past the one being written (see PREFAULT):
  * 16 x 278528 B = 4.3 MiB, two huge pages' worth. */
 #define PREFAULT_AHEAD_CHUNKS 16u
+/* Overflow buckets an overflow pool keeps free with a prefaulter, at least
+ * (pool_ahead): 1024 x 64 B = 64 KiB of mapping. */
+#define POOL_AHEAD_MIN 1024u
 /* Staged huge pages a table keeps asked for (PROMOTE), and the inserts
  * after which a range that could not be promoted is looked at again. */
 #define PROMO_PAGES 2u
@@ -361,10 +364,12 @@ struct table {
     uint64_t pf_wait, pf_ahead;
     uint64_t pf_skips;
     uint64_t pf_waits_total;
-    /* PROMOTE: slab ranges [0, promo_hw) are huge pages; staged pages and
+    /* PROMOTE: slab ranges [0, promo_hw) are huge pages, as are the first
+     * arr_promo of the current bucket array; staged pages and
      * their tickets (NULL: none); the record count at which to look again
      * (UINT64_MAX: not promoting); ranges promoted so far. */
     size_t promo_hw;
+    size_t arr_promo;   /* 2 MiB ranges of cur.b moved, from its front */
     char *promo_pg[PROMO_PAGES];
     uint64_t promo_tk[PROMO_PAGES];
     uint64_t promo_at;
@@ -429,6 +434,26 @@ static void unmap(void *p, size_t bytes)
 static void advise_huge(const table *t, void *p, size_t bytes)
 {
     (void)madvise(p, bytes, t->opt.huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
+/* THP can be used at all: the kernel's mode is not "never" (then a staged
+ * page would be ordinary pages, and moving it would gain nothing). */
+static bool thp_usable(void)
+{
+    static int usable = -1;
+    if (usable < 0) {
+        char buf[128] = {0};
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+        usable = f != NULL && fgets(buf, sizeof buf, f) != NULL && strstr(buf, "[never]") == NULL;
+        if (f != NULL)
+            fclose(f);
+    }
+    return usable == 1;
+}
+
+static inline bool promoting(const table *t)
+{
+    return t->promo_at != UINT64_MAX;
 }
 
 /* Map changes that can be put off (mapping a slab ahead, starting a grow,
@@ -609,8 +634,12 @@ static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
     bucket *b = array_is_huge(bytes) ? map_aligned(bytes) : map_zero(bytes);
     if (b == NULL)
         return false;
-    if (array_is_huge(bytes))
-        advise_huge(t, b, bytes);
+    if (array_is_huge(bytes)) {
+        if (promoting(t)) /* ordinary pages until moved (PROMOTE) */
+            (void)madvise(b, bytes, MADV_NOHUGEPAGE);
+        else
+            advise_huge(t, b, bytes);
+    }
     memset(g, 0, sizeof *g);
     g->b = b;
     g->b_bytes = bytes;
@@ -666,12 +695,20 @@ static void pool_ahead(table *t, gen *g)
 {
     if (t->opt.prefault == NULL || g->b == NULL)
         return;
+    /* Headroom: a quarter of the pool, and at least POOL_AHEAD_MIN buckets
+     * (an eighth of the array in small tables): the holds this waits for
+     * can be a 14 ms populate apart, and a loaded table links an overflow
+     * bucket every few dozen inserts, some hundreds in that time. */
+    uint64_t nb = g->mask + 1;
+    uint64_t low = nb / 8 < POOL_AHEAD_MIN ? nb / 8 : POOL_AHEAD_MIN;
+    if (low < g->pool_cap / 4)
+        low = g->pool_cap / 4;
     uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
-    if (g->pool_cap != 0 && avail * 4 >= g->pool_cap)
+    if (g->pool_cap != 0 && avail >= low)
         return;
     if (!map_hold(t))
         return;
-    (void)pool_reserve(t, g, avail + 1); /* one more than is left: it doubles */
+    (void)pool_reserve(t, g, 2 * low + 1); /* the cap doubles until it fits */
     map_release(t);
 }
 
@@ -758,6 +795,7 @@ static bool migration_start(table *t, uint32_t log2, uint64_t seed)
         return false;
     t->old = t->cur;
     t->cur = next;
+    t->arr_promo = 0;
     t->progress = 0;
     t->migrating = true;
     t->pf_page = SIZE_MAX;
@@ -950,7 +988,7 @@ static bool migrate_some_paced(table *t, unsigned work, bool bounded)
         pool_ahead(t, &t->cur);
     while (t->migrating && work-- > 0) {
         if (t->opt.prefault != NULL && t->opt.huge_pages && array_is_huge(t->cur.b_bytes) &&
-            !dest_ready(t)) {
+            !promoting(t) && !dest_ready(t)) {
             if (!bounded)
                 return true;
             if (t->pf_skips < (t->old.mask + 1) / 4) {
@@ -1082,26 +1120,6 @@ static inline void note_expired(table *t)
 
 /* ---- promotion to huge pages (PROMOTE) --------------------------------- */
 
-/* THP can be used at all: the kernel's mode is not "never" (then a staged
- * page would be ordinary pages, and moving it would gain nothing). */
-static bool thp_usable(void)
-{
-    static int usable = -1;
-    if (usable < 0) {
-        char buf[128] = {0};
-        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-        usable = f != NULL && fgets(buf, sizeof buf, f) != NULL && strstr(buf, "[never]") == NULL;
-        if (f != NULL)
-            fclose(f);
-    }
-    return usable == 1;
-}
-
-static inline bool promoting(const table *t)
-{
-    return t->promo_at != UINT64_MAX;
-}
-
 /* A new slab: ordinary pages when its ranges are promoted later, else as
  * advise_huge. */
 static void advise_slab(const table *t, void *p)
@@ -1170,9 +1188,18 @@ static void stage_fill(table *t)
     }
 }
 
+/* Ranges of the current bucket array to move: once its migration is over
+ * (the array is then wholly written), every 2 MiB of a huge-sized array. */
+static bool array_due(const table *t)
+{
+    return !t->migrating && t->cur.b != NULL && array_is_huge(t->cur.b_bytes) &&
+           t->arr_promo < t->cur.b_bytes / HUGE_BYTES;
+}
+
 /* Work PROMOTE has to do now: ranges to turn back to ordinary pages, a
- * full range and a staged page in to move there, staged pages to map (the
- * table uses slabs) or to free (it does not). *ready: a staged page in. */
+ * full range (or array range) and a staged page in to move there, staged
+ * pages to map (the table uses slabs or has an array to move) or to free.
+ * *ready: a staged page in. */
 static bool promote_due(const table *t, int *ready)
 {
     unsigned staged = 0;
@@ -1184,23 +1211,24 @@ static bool promote_due(const table *t, int *ready)
         if (*ready < 0 && prefault_done(t->opt.prefault, t->promo_tk[i]))
             *ready = (int)i;
     }
-    bool slabs = t->nchunks > SMALL_CHUNKS;
-    return t->promo_hw > ranges_in_use(t) || (t->promo_hw < ranges_full(t) && *ready >= 0) ||
-           (slabs ? staged < PROMO_PAGES : staged > 0);
+    bool want = t->nchunks > SMALL_CHUNKS || array_due(t);
+    bool backlog = t->promo_hw < ranges_full(t) || array_due(t);
+    return t->promo_hw > ranges_in_use(t) || (backlog && *ready >= 0) ||
+           (want ? staged < PROMO_PAGES : staged > 0);
 }
 
-/* Copy range promo_hw into staged page i and move the page over it. On a
- * failed mremap (the kernel out of memory or of mappings) the range is put
- * back from the copy and promotion stops for this table. */
-static bool promote_one(table *t, unsigned i)
+/* Copy [dst, dst + HUGE_BYTES) into staged page i and move the page over
+ * it. On a failed mremap (the kernel out of memory or of mappings) the
+ * range is put back from the copy and promotion stops for this table. */
+static bool move_into(table *t, unsigned i, char *dst)
 {
-    char *dst = range_at(t, t->promo_hw), *pg = t->promo_pg[i];
+    char *pg = t->promo_pg[i];
     memcpy(pg, dst, HUGE_BYTES);
     if (mremap(pg, HUGE_BYTES, HUGE_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) {
-        /* dst may be unmapped by now; pg still holds the records. */
+        /* dst may be unmapped by now; pg still holds its bytes. */
         if (mmap(dst, HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                  -1, 0) == MAP_FAILED)
-            abort(); /* the records of this range would be lost */
+            abort(); /* the records or buckets of this range would be lost */
         (void)madvise(dst, HUGE_BYTES, MADV_NOHUGEPAGE);
         memcpy(dst, pg, HUGE_BYTES);
         for (unsigned k = 0; k < PROMO_PAGES; k++)
@@ -1211,19 +1239,19 @@ static bool promote_one(table *t, unsigned i)
     }
     t->promo_pg[i] = NULL;
     t->promo_tk[i] = 0;
-    t->payload_bytes -= HUGE_BYTES; /* the page is part of its slab now */
-    t->promo_hw++;
+    t->payload_bytes -= HUGE_BYTES; /* the page is part of that mapping now */
     t->promotions++;
     return true;
 }
 
 /* Called by an insert once count reaches promo_at, and by table_step. Does
- * what is due if the worker can be held (else looks again soon) and sets
- * the next promo_at. Returns true if a range was promoted. */
+ * what is due if the worker can be held (else looks again soon): one range
+ * moved, records first. Sets the next promo_at. Returns true if a range
+ * was moved. */
 static bool records_promote(table *t)
 {
     int ready;
-    bool promoted = false;
+    bool moved = false;
     if (promote_due(t, &ready) && map_hold(t)) {
         size_t used = ranges_in_use(t);
         if (t->promo_hw > used) {
@@ -1231,10 +1259,15 @@ static bool records_promote(table *t)
                 (void)madvise(range_at(t, r), HUGE_BYTES, MADV_NOHUGEPAGE);
             t->promo_hw = used;
         }
-        if (ready >= 0 && t->promo_hw < ranges_full(t))
-            promoted = promote_one(t, (unsigned)ready);
+        if (ready >= 0 && t->promo_hw < ranges_full(t)) {
+            moved = move_into(t, (unsigned)ready, range_at(t, t->promo_hw));
+            t->promo_hw += moved;
+        } else if (ready >= 0 && array_due(t)) {
+            moved = move_into(t, (unsigned)ready, (char *)t->cur.b + t->arr_promo * HUGE_BYTES);
+            t->arr_promo += moved;
+        }
         if (promoting(t)) {
-            if (t->nchunks > SMALL_CHUNKS) {
+            if (t->nchunks > SMALL_CHUNKS || array_due(t)) {
                 stage_fill(t);
             } else {
                 for (unsigned i = 0; i < PROMO_PAGES; i++)
@@ -1245,14 +1278,14 @@ static bool records_promote(table *t)
         map_release(t);
     }
     if (!promoting(t))
-        return promoted;
+        return moved;
     if (t->promo_hw > ranges_in_use(t))
         t->promo_at = t->count + 1; /* before the writes get there */
-    else if (promote_due(t, &ready))
+    else if (t->promo_hw < ranges_full(t) || array_due(t))
         t->promo_at = t->count + PROMO_RETRY;
     else
         t->promo_at = range_full_at(t->promo_hw);
-    return promoted;
+    return moved;
 }
 
 /* Memory for chunk ci (== t->nchunks, the next one): mapped on its own
@@ -1448,6 +1481,7 @@ static bool table_reset(table *t)
         gen_free(t, &t->old);
     retired_free(t, true);
     gen_free(t, &t->cur);
+    t->arr_promo = 0;
     t->cur.seed = seed;
     t->migrating = false;
     t->progress = 0;
@@ -2013,6 +2047,7 @@ void table_get_stats(const table *t, table_stats *st)
     int ready;
     st->promote_pending = promoting(t) && promote_due(t, &ready);
     st->huge_record_bytes = (uint64_t)t->promo_hw * HUGE_BYTES;
+    st->huge_index_bytes = (uint64_t)t->arr_promo * HUGE_BYTES;
     st->promotions = t->promotions;
 }
 
@@ -2240,6 +2275,9 @@ void table_check(const table *t)
     }
     CHECK(t->payload_bytes == (uint64_t)t->nchunks * CHUNK_BYTES + staged, "payload bytes");
     CHECK(t->promo_hw <= slabs_used(t) * PROMO_RANGES, "promoted ranges are in mapped slabs");
+    CHECK(t->arr_promo == 0 || (!t->migrating && array_is_huge(t->cur.b_bytes) &&
+                                t->arr_promo <= t->cur.b_bytes / HUGE_BYTES),
+          "array ranges are moved only after the migration, within the array");
     CHECK(!promoting(t) || t->promo_hw <= ranges_in_use(t) || t->promo_at <= t->count + 1,
           "ranges past the ones in use are turned back at the next insert");
     if (t->cur.b == NULL) {

@@ -71,13 +71,16 @@ typedef struct {
      * migration step touches it. Applies to mappings made afterwards. */
     bool huge_pages;
     /* With huge_pages: a prefaulter (prefault.h, shared by tables, outliving
-     * them) that faults in the 2 MiB pages the table will write next, off
-     * the caller's thread: the next ~2 MiB of record slabs past the write
-     * position, and the pages of the new bucket array a migration evacuates
-     * into, a page ahead. A migration driven by writes does not evacuate
-     * into a page before it is in (the writes go to the old array meanwhile,
-     * which the migration rule allows), for at most a quarter of its length
-     * in writes. NULL: the table faults its pages in itself. */
+     * them) whose thread faults the 2 MiB pages in, off the caller's thread.
+     * Where the kernel has huge pages (THP not "never"), slabs and big
+     * arrays are written in ordinary pages and each 2 MiB of them, once
+     * written (full records; an array whose migration is over), is copied
+     * into a page the thread populated and moved in place with mremap, by an
+     * insert or table_step (table_stats.promote_pending says one is due).
+     * Otherwise the thread populates the record slabs ahead of the writes,
+     * and a write-driven migration puts its steps off until the new array's
+     * page is in, for at most a quarter of its length in writes. NULL: the
+     * table faults its pages in itself. */
     struct prefault *prefault;
 } table_options;
 
@@ -120,7 +123,8 @@ typedef struct {
     bool promote_pending;       /* record ranges wait to be moved into huge
                                    pages (or back): table_step does it */
     uint64_t huge_record_bytes; /* record slab bytes moved into huge pages */
-    uint64_t promotions;        /* 2 MiB record ranges moved so far */
+    uint64_t huge_index_bytes;  /* bucket array bytes moved into huge pages */
+    uint64_t promotions;        /* 2 MiB ranges moved so far */
 } table_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL

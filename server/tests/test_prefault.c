@@ -481,3 +481,56 @@ Test(prefault, records_move_into_huge_pages_and_back)
     table_destroy(t);
     prefault_free(pf);
 }
+
+/* A bucket array of 16 MiB or more is moved too, once the migration that
+ * filled it is over; a shrink to a smaller array leaves nothing to move. */
+Test(prefault, bucket_array_moves_after_its_migration)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    uint64_t huge0 = anon_huge_bytes();
+    /* 900k keys: past 851968 the array grows to 2^18 buckets, 16 MiB. */
+    const uint64_t n = 900000;
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = 0; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    const uint64_t recs = full_ranges(n) * 2u * MIB;
+    struct timespec ms = {0, 1000000};
+    table_stats st;
+    for (int i = 0;; i++) {
+        table_step(t, 4096);
+        table_get_stats(t, &st);
+        if (!st.migrating && st.huge_index_bytes == 16u * MIB && st.huge_record_bytes == recs)
+            break;
+        cr_assert_lt(i, 30000, "index %" PRIu64 " B, records %" PRIu64 " B in huge pages",
+                     st.huge_index_bytes, st.huge_record_bytes);
+        nanosleep(&ms, NULL);
+    }
+    table_check(t);
+    cr_assert_eq(st.log2_buckets, 18);
+    cr_assert_geq(anon_huge_bytes() - huge0, recs + 16u * MIB);
+    expect_keys(t, 0, n, 1);
+    /* Inserts and deletes into the moved array. */
+    for (uint64_t i = 0; i < n; i += 5)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    for (uint64_t i = 0; i < n; i += 5) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    expect_keys(t, 0, n, 1);
+    /* Down to 100k and SHRINK: a 1 MiB array, nothing of it to move. */
+    for (uint64_t i = 100000; i < n; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    table_shrink(t);
+    step_until_huge(t, 0, 0);
+    table_get_stats(t, &st);
+    cr_assert_eq(st.huge_index_bytes, 0);
+    cr_assert_lt(st.index_bytes, 16u * MIB);
+    expect_keys(t, 0, 100000, 1);
+    table_destroy(t);
+    prefault_free(pf);
+}
