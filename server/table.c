@@ -255,6 +255,10 @@
 /* Record chunks prefaulted past the one being written (see PREFAULT):
  * 16 x 278528 B = 4.3 MiB, two huge pages' worth. */
 #define PREFAULT_AHEAD_CHUNKS 16u
+/* Side arrays of each kind a table keeps mapped ahead with a prefaulter
+ * (EXPIRY AND LRU), once it has SIDE_STASH_CHUNKS chunks or more. */
+#define SIDE_STASH 2u
+#define SIDE_STASH_CHUNKS 16u
 /* Overflow buckets an overflow pool keeps free with a prefaulter, at least
  * (pool_ahead): 1024 x 64 B = 64 KiB of mapping. */
 #define POOL_AHEAD_MIN 1024u
@@ -379,7 +383,11 @@ struct table {
     gen retired;
     uint64_t index_bytes;
     uint64_t payload_bytes;
-    uint64_t meta_bytes;    /* exp and lru side arrays mapped */
+    uint64_t meta_bytes;    /* exp and lru side arrays mapped (stashed ones too) */
+    /* Side arrays mapped ahead, zeroed, for the next chunks that need one
+     * (see EXPIRY AND LRU). */
+    void *exp_stash[SIDE_STASH], *lru_stash[SIDE_STASH];
+    unsigned n_exp_stash, n_lru_stash;
     uint64_t expires;       /* records with an expire time */
     __int128 exp_sum;       /* sum of their expire times, for avg_ttl */
     uint64_t expired;       /* keys removed because their time had come */
@@ -1024,18 +1032,87 @@ static size_t chunks_needed(uint64_t count)
  * 8 KiB lru[] array (4 bytes per record) the first time one of its records
  * is read or written. Both arrays are indexed like the records and move with
  * them when a delete fills a hole.
+ *
+ * With a prefaulter an mmap or munmap may wait for the worker's page in
+ * progress (PREFAULT), once per chunk of keys with a TTL: a table of
+ * SIDE_STASH_CHUNKS chunks or more keeps up to SIDE_STASH zeroed arrays of
+ * each kind mapped ahead (mapped while the worker is held, when a chunk is
+ * added) and keeps arrays it lets go of, zeroed, up to that many. Stashed
+ * arrays count in meta_bytes.
  */
+
+static bool side_stashing(const table *t)
+{
+    return t->opt.prefault != NULL && t->nchunks >= SIDE_STASH_CHUNKS;
+}
+
+/* A zeroed side array of `bytes` (EXP_BYTES or LRU_BYTES), counted in
+ * meta_bytes; NULL if it cannot be mapped. */
+static void *side_get(table *t, size_t bytes)
+{
+    bool exp = bytes == EXP_BYTES;
+    unsigned *n = exp ? &t->n_exp_stash : &t->n_lru_stash;
+    if (*n > 0)
+        return (exp ? t->exp_stash : t->lru_stash)[--*n];
+    void *p = map_zero(bytes);
+    if (p != NULL)
+        t->meta_bytes += bytes;
+    return p;
+}
+
+static void side_put(table *t, void *p, size_t bytes)
+{
+    bool exp = bytes == EXP_BYTES;
+    unsigned *n = exp ? &t->n_exp_stash : &t->n_lru_stash;
+    if (side_stashing(t) && *n < SIDE_STASH) {
+        memset(p, 0, bytes);
+        (exp ? t->exp_stash : t->lru_stash)[(*n)++] = p;
+        return;
+    }
+    unmap(p, bytes);
+    t->meta_bytes -= bytes;
+}
+
+/* Map side arrays ahead for the kinds this table uses (the worker held). */
+static void side_ahead(table *t)
+{
+    while (t->expires > 0 && t->n_exp_stash < SIDE_STASH) {
+        void *p = map_zero(EXP_BYTES);
+        if (p == NULL)
+            return;
+        t->meta_bytes += EXP_BYTES;
+        t->exp_stash[t->n_exp_stash++] = p;
+    }
+    while (t->opt.track_lru && t->n_lru_stash < SIDE_STASH) {
+        void *p = map_zero(LRU_BYTES);
+        if (p == NULL)
+            return;
+        t->meta_bytes += LRU_BYTES;
+        t->lru_stash[t->n_lru_stash++] = p;
+    }
+}
+
+/* Unmap the stashed arrays: all, or the LRU ones only. */
+static void side_stash_free(table *t, bool lru_only)
+{
+    while (!lru_only && t->n_exp_stash > 0) {
+        unmap(t->exp_stash[--t->n_exp_stash], EXP_BYTES);
+        t->meta_bytes -= EXP_BYTES;
+    }
+    while (t->n_lru_stash > 0) {
+        unmap(t->lru_stash[--t->n_lru_stash], LRU_BYTES);
+        t->meta_bytes -= LRU_BYTES;
+    }
+}
 
 static void side_free(table *t, chunk *c)
 {
     if (c->exp != NULL) {
-        unmap(c->exp, EXP_BYTES);
-        t->meta_bytes -= EXP_BYTES;
+        side_put(t, c->exp, EXP_BYTES);
         c->exp = NULL;
     }
     if (c->lru != NULL) {
-        unmap(c->lru, LRU_BYTES);
-        t->meta_bytes -= LRU_BYTES;
+        side_put(t, c->lru, LRU_BYTES);
         c->lru = NULL;
     }
 }
@@ -1055,10 +1132,9 @@ static bool exp_set(table *t, uint32_t r, int64_t at)
     if (old == at)
         return true;
     if (c->exp == NULL) {
-        c->exp = map_zero(EXP_BYTES);
+        c->exp = side_get(t, EXP_BYTES);
         if (c->exp == NULL)
             return false;
-        t->meta_bytes += EXP_BYTES;
     }
     c->exp[i] = at;
     if (old != 0) {
@@ -1072,8 +1148,7 @@ static bool exp_set(table *t, uint32_t r, int64_t at)
         t->exp_sum += at;
     }
     if (c->nexp == 0) {
-        unmap(c->exp, EXP_BYTES);
-        t->meta_bytes -= EXP_BYTES;
+        side_put(t, c->exp, EXP_BYTES);
         c->exp = NULL;
     }
     return true;
@@ -1091,10 +1166,9 @@ static void lru_set(table *t, uint32_t r, uint32_t stamp)
         return;
     chunk *c = &t->chunks[r >> REC_CHUNK_SHIFT];
     if (c->lru == NULL) {
-        c->lru = map_zero(LRU_BYTES);
+        c->lru = side_get(t, LRU_BYTES);
         if (c->lru == NULL)
             return; /* untracked records just look old */
-        t->meta_bytes += LRU_BYTES;
     }
     c->lru[r & (REC_PER_CHUNK - 1)] = stamp;
 }
@@ -1426,6 +1500,13 @@ static bool record_reserve(table *t)
         return false;
     t->chunks[t->nchunks++] = (chunk){.rec = c};
     t->payload_bytes += CHUNK_BYTES;
+    if (side_stashing(t) &&
+        ((t->expires > 0 && t->n_exp_stash < SIDE_STASH) ||
+         (t->opt.track_lru && t->n_lru_stash < SIDE_STASH)) &&
+        map_hold(t)) {
+        side_ahead(t);
+        map_release(t);
+    }
     return true;
 }
 
@@ -1441,6 +1522,8 @@ static bool chunks_unmap(table *t, size_t keep, size_t max)
         t->payload_bytes -= CHUNK_BYTES;
         side_free(t, c);
     }
+    if (t->nchunks < SIDE_STASH_CHUNKS)
+        side_stash_free(t, false);
     if (t->nchunks == 0) {
         free(t->chunks);
         t->chunks = NULL;
@@ -1493,6 +1576,7 @@ static bool table_reset(table *t)
     for (unsigned i = 0; i < PROMO_PAGES; i++)
         if (t->promo_pg[i] != NULL)
             stage_free(t, i);
+    side_stash_free(t, false);
     assert(t->promo_hw == 0);
     assert(t->index_bytes == 0 && t->payload_bytes == 0 && t->meta_bytes == 0);
     return had;
@@ -1574,7 +1658,10 @@ void table_set_options(table *t, const table_options *opt)
                 c->lru = NULL;
             }
         }
+        side_stash_free(t, true);
     }
+    if (t->opt.prefault == NULL)
+        side_stash_free(t, false);
 }
 
 table_options table_get_options(const table *t)
@@ -2258,6 +2345,11 @@ static void check_side(const table *t)
     }
     CHECK(expires == t->expires, "keys with a TTL");
     CHECK(sum == t->exp_sum, "sum of expire times");
+    CHECK(t->n_exp_stash <= SIDE_STASH && t->n_lru_stash <= SIDE_STASH, "stash sizes");
+    for (unsigned i = 0; i < t->n_exp_stash; i++)
+        for (size_t k = 0; k < REC_PER_CHUNK; k++)
+            CHECK(((const int64_t *)t->exp_stash[i])[k] == 0, "stashed expire arrays are zero");
+    meta += t->n_exp_stash * EXP_BYTES + t->n_lru_stash * LRU_BYTES;
     CHECK(meta == t->meta_bytes, "side array bytes");
     CHECK(t->scan_cursor <= t->count, "expiry cursor within the records");
 }

@@ -534,3 +534,58 @@ Test(prefault, bucket_array_moves_after_its_migration)
     table_destroy(t);
     prefault_free(pf);
 }
+
+/* With a prefaulter a big table maps expire-time and LRU arrays ahead and
+ * keeps the ones it lets go of (a stash): the arrays a chunk gets are
+ * zeroed, the accounting adds up (table_check), nothing is mixed up. */
+Test(prefault, side_arrays_come_from_a_stash)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .track_lru = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    const uint64_t n = 100000; /* 49 chunks */
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = 0; i < n; i++) {
+        value_of(i, v);
+        /* Every other key has a TTL (no clock: nothing expires). */
+        int64_t at = i % 2 == 0 ? (int64_t)(1000000 + i) : 0;
+        cr_assert_eq(table_put(t, key_of(i), v, sizeof v, at, false, NULL), TABLE_OK);
+    }
+    table_check(t);
+    table_stats st;
+    table_get_stats(t, &st);
+    uint64_t chunks = st.record_chunks;
+    /* One exp and one lru array per chunk, and the stash: it is filled to
+     * two of each when a chunk is added (the worker is idle, so every try
+     * got it held), and the last chunk's first record took one of each. */
+    cr_assert_eq(st.meta_bytes, (chunks + 1) * (16384 + 8192), "meta %" PRIu64 ", %" PRIu64
+                 " chunks", st.meta_bytes, chunks);
+    /* Clear the TTLs of the first half (their exp arrays go to the stash
+     * or away), then give them new ones (arrays come back zeroed). */
+    for (uint64_t i = 0; i < n / 2; i += 2)
+        cr_assert_eq(table_expire(t, key_of(i), 0), TABLE_OK);
+    table_check(t);
+    for (uint64_t i = 1; i < n / 2; i += 2)
+        cr_assert_eq(table_expire(t, key_of(i), (int64_t)(5000000 + i)), TABLE_OK);
+    table_check(t);
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t at = -1;
+        cr_assert_eq(table_get_expire(t, key_of(i), &at), TABLE_OK);
+        int64_t want = i < n / 2 ? (i % 2 == 1 ? (int64_t)(5000000 + i) : 0)
+                                 : (i % 2 == 0 ? (int64_t)(1000000 + i) : 0);
+        cr_assert_eq(at, want, "key %" PRIu64 ": expire %" PRId64 ", want %" PRId64, i, at, want);
+    }
+    expect_keys(t, 0, n, 1);
+    /* Drain: chunks go, and with them their arrays; the stash empties with
+     * the table. */
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    table_release(t, 1000);
+    table_check(t);
+    table_shrink(t);
+    table_get_stats(t, &st);
+    cr_assert_eq(st.meta_bytes, 0, "side arrays left: %" PRIu64 " B", st.meta_bytes);
+    table_destroy(t);
+    prefault_free(pf);
+}
