@@ -699,7 +699,20 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
 /* With a prefaulter, grow g's pool before it is full (under a quarter of it
  * left, or not mapped yet) at a moment its worker is between steps, so that
  * the mremap does not wait for one (PREFAULT). Best effort. */
+static void pool_ahead_held(table *t, gen *g);
+
 static void pool_ahead(table *t, gen *g)
+{
+    if (t->opt.prefault == NULL || g->b == NULL)
+        return;
+    if (!map_hold(t))
+        return;
+    pool_ahead_held(t, g);
+    map_release(t);
+}
+
+/* pool_ahead's work, the worker already held. */
+static void pool_ahead_held(table *t, gen *g)
 {
     if (t->opt.prefault == NULL || g->b == NULL)
         return;
@@ -714,10 +727,7 @@ static void pool_ahead(table *t, gen *g)
     uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
     if (g->pool_cap != 0 && avail >= low)
         return;
-    if (!map_hold(t))
-        return;
     (void)pool_reserve(t, g, 2 * low + 1); /* the cap doubles until it fits */
-    map_release(t);
 }
 
 /* Take a zeroed overflow bucket (reserved beforehand); returns its index. */
@@ -795,7 +805,9 @@ static void chain_remove(gen *g, bucket *hb, bucket *tb, unsigned ti)
 
 /* ---- migration ------------------------------------------------------------- */
 
-static bool migration_start(table *t, uint32_t log2, uint64_t seed)
+/* Start migrating to a new array of 2^log2 buckets. held: the caller holds
+ * the prefaulter's worker (map_hold). */
+static bool migration_start(table *t, uint32_t log2, uint64_t seed, bool held)
 {
     gen next;
     assert(!t->migrating);
@@ -804,6 +816,11 @@ static bool migration_start(table *t, uint32_t log2, uint64_t seed)
     t->old = t->cur;
     t->cur = next;
     t->arr_promo = 0;
+    /* The new array's pool, before the first evacuation needs one (PREFAULT). */
+    if (held)
+        pool_ahead_held(t, &t->cur);
+    else
+        pool_ahead(t, &t->cur);
     t->progress = 0;
     t->migrating = true;
     t->pf_page = SIZE_MAX;
@@ -860,7 +877,7 @@ static void maybe_auto_shrink(table *t)
         target_log2(t->count) < t->cur.log2) {
         /* If the new array cannot be mapped, stay as we are. */
         uint64_t before = t->index_bytes + t->payload_bytes;
-        if (migration_start(t, target_log2(t->count), t->cur.seed)) {
+        if (migration_start(t, target_log2(t->count), t->cur.seed, false)) {
             t->shrinks_auto++;
             shrink_begin(t, before);
         }
@@ -1036,9 +1053,9 @@ static size_t chunks_needed(uint64_t count)
  * With a prefaulter an mmap or munmap may wait for the worker's page in
  * progress (PREFAULT), once per chunk of keys with a TTL: a table of
  * SIDE_STASH_CHUNKS chunks or more keeps up to SIDE_STASH zeroed arrays of
- * each kind mapped ahead (mapped while the worker is held, when a chunk is
- * added) and keeps arrays it lets go of, zeroed, up to that many. Stashed
- * arrays count in meta_bytes.
+ * each kind mapped ahead (mapped while the worker is held, tried at every
+ * insert while the stash is short) and keeps arrays it lets go of, zeroed,
+ * up to that many. Stashed arrays count in meta_bytes.
  */
 
 static bool side_stashing(const table *t)
@@ -1071,6 +1088,13 @@ static void side_put(table *t, void *p, size_t bytes)
     }
     unmap(p, bytes);
     t->meta_bytes -= bytes;
+}
+
+/* The stash lacks an array of a kind this table uses. */
+static inline bool side_short(const table *t)
+{
+    return (t->expires > 0 && t->n_exp_stash < SIDE_STASH) ||
+           (t->opt.track_lru && t->n_lru_stash < SIDE_STASH);
 }
 
 /* Map side arrays ahead for the kinds this table uses (the worker held). */
@@ -1322,7 +1346,7 @@ static bool move_into(table *t, unsigned i, char *dst)
  * what is due if the worker can be held (else looks again soon): one range
  * moved, records first. Sets the next promo_at. Returns true if a range
  * was moved. */
-static bool records_promote(table *t)
+static bool promote_some(table *t)
 {
     int ready;
     bool moved = false;
@@ -1484,7 +1508,13 @@ static bool record_reserve(table *t)
     if (ci + 1 + PREFAULT_AHEAD_CHUNKS > t->pf_front)
         records_ahead(t, ci);
     if (t->count >= t->promo_at) /* UINT64_MAX when not promoting */
-        (void)records_promote(t);
+        (void)promote_some(t);
+    /* Every insert while the stash is short: a hold is had only between the
+     * worker's pages, and it waits for us 2 ms after a failed try. */
+    if (side_stashing(t) && side_short(t) && map_hold(t)) {
+        side_ahead(t);
+        map_release(t);
+    }
     if (ci < t->nchunks)
         return true;
     if (t->nchunks == t->chunks_cap) {
@@ -1500,13 +1530,6 @@ static bool record_reserve(table *t)
         return false;
     t->chunks[t->nchunks++] = (chunk){.rec = c};
     t->payload_bytes += CHUNK_BYTES;
-    if (side_stashing(t) &&
-        ((t->expires > 0 && t->n_exp_stash < SIDE_STASH) ||
-         (t->opt.track_lru && t->n_lru_stash < SIDE_STASH)) &&
-        map_hold(t)) {
-        side_ahead(t);
-        map_release(t);
-    }
     return true;
 }
 
@@ -1841,7 +1864,7 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
              * past the threshold, until the worker is between steps. */
             bool held = map_hold(t);
             if (held || (t->count + 1) * LOAD_DEN * 64 > LOAD_GROW_NUM * nb * 65) {
-                bool ok = migration_start(t, t->cur.log2 + 1, t->cur.seed);
+                bool ok = migration_start(t, t->cur.log2 + 1, t->cur.seed, held);
                 if (held)
                     map_release(t);
                 if (!ok)
@@ -1851,7 +1874,7 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
             }
         } else if (t->cur.ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
             /* Not counted as grow or shrink: a rebuild at the same size. */
-            if (migration_start(t, t->cur.log2, seed_new()))
+            if (migration_start(t, t->cur.log2, seed_new(), false))
                 g = home_gen(t, key, &h);
         }
     }
@@ -2046,7 +2069,7 @@ bool table_step(table *t, unsigned work)
 {
     (void)migrate_some_paced(t, work, false);
     int ready;
-    bool more = promoting(t) && records_promote(t) && promote_due(t, &ready) && ready >= 0;
+    bool more = promoting(t) && promote_some(t) && promote_due(t, &ready) && ready >= 0;
     return t->migrating || t->retired.b != NULL || more;
 }
 
@@ -2083,11 +2106,11 @@ bool table_shrink(table *t)
     uint64_t nb = c->mask + 1;
     uint64_t per_page = page_size() / sizeof(bucket);
     if (want < c->log2) {
-        started = migration_start(t, want, c->seed);
+        started = migration_start(t, want, c->seed, false);
     } else if (c->ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
-        started = migration_start(t, c->log2, seed_new());
+        started = migration_start(t, c->log2, seed_new(), false);
     } else if (c->pool_cap > 2 * c->ovf + per_page) {
-        started = migration_start(t, c->log2, c->seed);
+        started = migration_start(t, c->log2, c->seed, false);
     }
     if (started) {
         t->shrinks_manual++;
