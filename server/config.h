@@ -42,9 +42,9 @@
       CFG_RUNTIME,                                                               \
       "shrink when keys fall below this % of the grow load (6.5 per bucket)")    \
     X(huge_pages, "huge-pages", CFG_BOOL, "no", 0, 0, CFG_RUNTIME,               \
-      "2 MiB pages for big tables: faster lookups past ~1M keys; a thread "     \
-      "faults them in ahead of writes, but fast growth can still wait for "     \
-      "one (applies to new mappings)")                                         \
+      "2 MiB pages for big tables: faster lookups past ~1M keys; written in "  \
+      "4 KiB pages, then moved into 2 MiB pages a thread faulted in "          \
+      "(applies to new mappings)")                                             \
     X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME,  \
       "memory limit in bytes (0: none); see maxmemory-policy")                  \
     X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0,        \
