@@ -77,9 +77,9 @@
  * PREFAULT. The kernel allocates and zeroes a huge page inside the fault of
  * its first write: 0.5 to 13 ms here (the host backs fresh memory lazily),
  * a stall for every client. Given a prefaulter (table_options.prefault,
- * prefault.h), a thread of the prefaulter takes those faults instead, and
- * the table never writes into a huge page that is not in yet. Where huge
- * pages can be had at all (THP not "never"), it does so by PROMOTE below.
+ * prefault.h), a thread of the prefaulter takes those faults instead.
+ * Where huge pages can be had at all (THP not "never"), PROMOTE below makes
+ * sure the table never writes into a huge page that is not in yet.
  * Otherwise (then the "huge" pages are ordinary ones anyway) the older way
  * stays: the table asks for pages ahead of the writes:
  *   - records: the next PREFAULT_AHEAD_CHUNKS chunks past the one being
@@ -130,12 +130,15 @@
  *     table_step once a page is in);
  *   - slab ranges [0, promo_hw) are huge. A drain discards whole 2 MiB pages
  *     past the last chunk in use; a discarded range that was huge would be
- *     faulted as a huge page by the next write into it, so before the write
- *     position gets there the next insert turns those ranges back to
- *     ordinary pages (MADV_NOHUGEPAGE, a map change: while the worker is
- *     held, tried at every insert until done) and promo_hw comes down to
- *     the ranges still in use. A bucket array is never refilled in place:
- *     a resize writes a new one.
+ *     faulted as a huge page by the next write into it, so those ranges are
+ *     turned back to ordinary pages (MADV_NOHUGEPAGE, a map change) and
+ *     promo_hw comes down to the ranges still in use: at the next insert or
+ *     table_step that holds the worker, and at the latest before a chunk is
+ *     added (record_reserve; held or not, whether promoting or not any
+ *     more), since only a new chunk reaches into them. A bucket array is
+ *     never refilled in place: a resize writes a new one;
+ *   - a table moves at most PROMO_MAX_RANGES ranges (each is a mapping of
+ *     its own); the rest stays in ordinary pages.
  * A staged page is RSS once populated: at most PROMO_PAGES x 2 MiB per
  * table, counted in payload_bytes, and unmapped when the table has neither
  * slabs nor an array range to move.
@@ -259,13 +262,18 @@
  * (EXPIRY AND LRU), once it has SIDE_STASH_CHUNKS chunks or more. */
 #define SIDE_STASH 2u
 #define SIDE_STASH_CHUNKS 16u
-/* Overflow buckets an overflow pool keeps free with a prefaulter, at least
- * (pool_ahead): 1024 x 64 B = 64 KiB of mapping. */
+/* Free overflow buckets a pool keeps with a prefaulter, at least (an eighth
+ * of the array below 8192 buckets; pool_low): pool_ahead grows it to twice
+ * that when it runs short, which rounds up to 4096 buckets (256 KiB). */
 #define POOL_AHEAD_MIN 1024u
 /* Staged huge pages a table keeps asked for (PROMOTE), and the inserts
  * after which a range that could not be promoted is looked at again. */
 #define PROMO_PAGES 2u
 #define PROMO_RETRY 256u
+/* Ranges a table moves at most (16 GiB): each moved range is a mapping of
+ * its own (a moved page does not merge with its neighbours), and the kernel
+ * allows a process 65530 mappings by default (vm.max_map_count). */
+#define PROMO_MAX_RANGES 8192u
 /* Spare empty record chunks kept mapped when auto_shrink is on: one, so a
  * set/del pair at a chunk boundary does not map and unmap every time. */
 #define SPARE_CHUNKS 1u
@@ -696,38 +704,42 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
     return true;
 }
 
-/* With a prefaulter, grow g's pool before it is full (under a quarter of it
- * left, or not mapped yet) at a moment its worker is between steps, so that
- * the mremap does not wait for one (PREFAULT). Best effort. */
-static void pool_ahead_held(table *t, gen *g);
+/* With a prefaulter: the free overflow buckets g's pool keeps at least, a
+ * quarter of the pool and at least POOL_AHEAD_MIN (an eighth of the array
+ * in small tables). The holds pool_ahead waits for can be a 14 ms populate
+ * apart, and a loaded table links an overflow bucket every few dozen
+ * inserts, some hundreds in that time. 0 without a prefaulter. */
+static uint64_t pool_low(const table *t, const gen *g)
+{
+    if (t->opt.prefault == NULL || g->b == NULL)
+        return 0;
+    uint64_t nb = g->mask + 1;
+    uint64_t low = nb / 8 < POOL_AHEAD_MIN ? nb / 8 : POOL_AHEAD_MIN;
+    return low < g->pool_cap / 4 ? g->pool_cap / 4 : low;
+}
+
+static bool pool_short(const table *t, const gen *g)
+{
+    uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
+    return t->opt.prefault != NULL && g->b != NULL && (g->pool_cap == 0 || avail < pool_low(t, g));
+}
+
+/* With a prefaulter, grow g's pool to twice pool_low free buckets when it
+ * has fewer than pool_low left (or none mapped), while its worker is held,
+ * so that the mremap does not wait for a populate (PREFAULT). Best effort;
+ * pool_ahead_held when the caller holds the worker already. */
+static void pool_ahead_held(table *t, gen *g)
+{
+    if (pool_short(t, g))
+        (void)pool_reserve(t, g, 2 * pool_low(t, g) + 1); /* the cap doubles until it fits */
+}
 
 static void pool_ahead(table *t, gen *g)
 {
-    if (t->opt.prefault == NULL || g->b == NULL)
-        return;
-    if (!map_hold(t))
+    if (!pool_short(t, g) || !map_hold(t))
         return;
     pool_ahead_held(t, g);
     map_release(t);
-}
-
-/* pool_ahead's work, the worker already held. */
-static void pool_ahead_held(table *t, gen *g)
-{
-    if (t->opt.prefault == NULL || g->b == NULL)
-        return;
-    /* Headroom: a quarter of the pool, and at least POOL_AHEAD_MIN buckets
-     * (an eighth of the array in small tables): the holds this waits for
-     * can be a 14 ms populate apart, and a loaded table links an overflow
-     * bucket every few dozen inserts, some hundreds in that time. */
-    uint64_t nb = g->mask + 1;
-    uint64_t low = nb / 8 < POOL_AHEAD_MIN ? nb / 8 : POOL_AHEAD_MIN;
-    if (low < g->pool_cap / 4)
-        low = g->pool_cap / 4;
-    uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
-    if (g->pool_cap != 0 && avail >= low)
-        return;
-    (void)pool_reserve(t, g, 2 * low + 1); /* the cap doubles until it fits */
 }
 
 /* Take a zeroed overflow bucket (reserved beforehand); returns its index. */
@@ -1241,7 +1253,10 @@ static size_t ranges_full(const table *t)
 {
     if (t->count <= SMALL_RECORDS)
         return 0;
-    return (size_t)((t->count - SMALL_RECORDS) * sizeof(record) / HUGE_BYTES);
+    size_t full = (size_t)((t->count - SMALL_RECORDS) * sizeof(record) / HUGE_BYTES);
+    /* Past PROMO_MAX_RANGES moved, the rest stays in ordinary pages. */
+    size_t cap = PROMO_MAX_RANGES - (t->arr_promo < PROMO_MAX_RANGES ? t->arr_promo : PROMO_MAX_RANGES);
+    return full < cap ? full : cap;
 }
 
 static char *range_at(const table *t, size_t r)
@@ -1291,7 +1306,8 @@ static void stage_fill(table *t)
 static bool array_due(const table *t)
 {
     return !t->migrating && t->cur.b != NULL && array_is_huge(t->cur.b_bytes) &&
-           t->arr_promo < t->cur.b_bytes / HUGE_BYTES;
+           t->arr_promo < t->cur.b_bytes / HUGE_BYTES &&
+           t->promo_hw + t->arr_promo < PROMO_MAX_RANGES;
 }
 
 /* Work PROMOTE has to do now: ranges to turn back to ordinary pages, a
@@ -1323,12 +1339,15 @@ static bool move_into(table *t, unsigned i, char *dst)
     char *pg = t->promo_pg[i];
     memcpy(pg, dst, HUGE_BYTES);
     if (mremap(pg, HUGE_BYTES, HUGE_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) {
-        /* dst may be unmapped by now; pg still holds its bytes. */
-        if (mmap(dst, HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                 -1, 0) == MAP_FAILED)
-            abort(); /* the records or buckets of this range would be lost */
-        (void)madvise(dst, HUGE_BYTES, MADV_NOHUGEPAGE);
-        memcpy(dst, pg, HUGE_BYTES);
+        /* Kernels refuse before touching dst (msync then finds it mapped);
+         * if dst was unmapped all the same, pg still holds its bytes. */
+        if (msync(dst, HUGE_BYTES, MS_ASYNC) != 0) {
+            if (mmap(dst, HUGE_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                abort(); /* the records or buckets of this range would be lost */
+            (void)madvise(dst, HUGE_BYTES, MADV_NOHUGEPAGE);
+            memcpy(dst, pg, HUGE_BYTES);
+        }
         for (unsigned k = 0; k < PROMO_PAGES; k++)
             if (t->promo_pg[k] != NULL)
                 stage_free(t, k);
@@ -1342,21 +1361,30 @@ static bool move_into(table *t, unsigned i, char *dst)
     return true;
 }
 
+/* Turn slab ranges emptied by a drain, [ranges_in_use, promo_hw), back to
+ * ordinary pages. Best made while the worker is held (else the madvise may
+ * wait for its populate in progress); it must be made before a chunk is
+ * added, which can reach into those ranges: record_reserve then makes it
+ * held or not. */
+static void turn_back(table *t)
+{
+    size_t used = ranges_in_use(t);
+    for (size_t r = used; r < t->promo_hw; r++)
+        (void)madvise(range_at(t, r), HUGE_BYTES, MADV_NOHUGEPAGE);
+    if (t->promo_hw > used)
+        t->promo_hw = used;
+}
+
 /* Called by an insert once count reaches promo_at, and by table_step. Does
- * what is due if the worker can be held (else looks again soon): one range
- * moved, records first. Sets the next promo_at. Returns true if a range
- * was moved. */
+ * what is due if the worker can be held (else looks again soon): ranges
+ * turned back, one range moved (records first), pages staged. Sets the
+ * next promo_at. Returns true if a range was moved. */
 static bool promote_some(table *t)
 {
     int ready;
     bool moved = false;
     if (promote_due(t, &ready) && map_hold(t)) {
-        size_t used = ranges_in_use(t);
-        if (t->promo_hw > used) {
-            for (size_t r = used; r < t->promo_hw; r++)
-                (void)madvise(range_at(t, r), HUGE_BYTES, MADV_NOHUGEPAGE);
-            t->promo_hw = used;
-        }
+        turn_back(t);
         if (ready >= 0 && t->promo_hw < ranges_full(t)) {
             moved = move_into(t, (unsigned)ready, range_at(t, t->promo_hw));
             t->promo_hw += moved;
@@ -1378,7 +1406,7 @@ static bool promote_some(table *t)
     if (!promoting(t))
         return moved;
     if (t->promo_hw > ranges_in_use(t))
-        t->promo_at = t->count + 1; /* before the writes get there */
+        t->promo_at = 0; /* turn back at the next insert, before a chunk is added */
     else if (t->promo_hw < ranges_full(t) || array_due(t))
         t->promo_at = t->count + PROMO_RETRY;
     else
@@ -1439,6 +1467,7 @@ static void chunk_unmap(table *t, size_t ci, record *rec)
     size_t si = (ci - SMALL_CHUNKS) / SLAB_CHUNKS, k = (ci - SMALL_CHUNKS) % SLAB_CHUNKS;
     if (promoting(t))
         t->promo_at = 0; /* PROMOTE: ranges to turn back, pages to free */
+    /* (Not promoting any more: record_reserve turns ranges back.) */
     if (k == 0) {
         unmap(t->slabs[si], SLAB_BYTES);
         t->slabs[si] = NULL;
@@ -1517,6 +1546,14 @@ static bool record_reserve(table *t)
     }
     if (ci < t->nchunks)
         return true;
+    /* A new chunk may reach into slab ranges a drain emptied: they must not
+     * be huge by then (PROMOTE), whatever the options say now. */
+    if (t->promo_hw > ranges_in_use(t)) {
+        bool held = map_hold(t);
+        turn_back(t);
+        if (held)
+            map_release(t);
+    }
     if (t->nchunks == t->chunks_cap) {
         size_t cap = t->chunks_cap ? t->chunks_cap * 2 : 16;
         chunk *p = realloc(t->chunks, cap * sizeof *p);
@@ -1650,7 +1687,13 @@ void table_destroy(table *t)
 
 void table_set_options(table *t, const table_options *opt)
 {
+    struct prefault *was = t->opt.prefault;
     t->opt = opt != NULL ? *opt : (table_options){.auto_shrink = true};
+    /* Staged pages carry the tickets of the prefaulter that was. */
+    if (t->opt.prefault != was)
+        for (unsigned i = 0; i < PROMO_PAGES; i++)
+            if (t->promo_pg[i] != NULL)
+                stage_free(t, i);
     if (t->opt.shrink_percent == 0)
         t->opt.shrink_percent = SHRINK_PERCENT_DEFAULT;
     if (t->opt.shrink_percent > SHRINK_PERCENT_MAX)
@@ -2109,7 +2152,8 @@ bool table_shrink(table *t)
         started = migration_start(t, want, c->seed, false);
     } else if (c->ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
         started = migration_start(t, c->log2, seed_new(), false);
-    } else if (c->pool_cap > 2 * c->ovf + per_page) {
+    } else if (c->pool_cap > 2 * (c->ovf + 2 * pool_low(t, c) + 1) + per_page) {
+        /* (Beyond what a prefaulter's pool keeps spare: pool_ahead.) */
         started = migration_start(t, c->log2, c->seed, false);
     }
     if (started) {
@@ -2393,7 +2437,7 @@ void table_check(const table *t)
     CHECK(t->arr_promo == 0 || (!t->migrating && array_is_huge(t->cur.b_bytes) &&
                                 t->arr_promo <= t->cur.b_bytes / HUGE_BYTES),
           "array ranges are moved only after the migration, within the array");
-    CHECK(!promoting(t) || t->promo_hw <= ranges_in_use(t) || t->promo_at <= t->count + 1,
+    CHECK(!promoting(t) || t->promo_hw <= ranges_in_use(t) || t->promo_at == 0,
           "ranges past the ones in use are turned back at the next insert");
     if (t->cur.b == NULL) {
         CHECK(t->count == 0 && !t->migrating, "empty state");

@@ -240,12 +240,14 @@ uint64_t table_memory(const table *t);
 /* Remove every key and unmap everything; the table stays usable. */
 void table_clear(table *t);
 
-/* Advance a migration in progress by up to `work` old buckets. Returns true
- * while a migration is still in progress afterwards, or its old array is not
- * unmapped yet (table_stats.migrating says the same). Cheap when idle. With a
- * prefaulter (table_options.prefault) it may return having done nothing,
- * while the page the next bucket goes to is still being faulted in: callers
- * that loop on it should give the loop's time to other work meanwhile. */
+/* Advance a migration in progress by up to `work` old buckets, and with a
+ * prefaulter move at most one 2 MiB range into a huge page (table.c,
+ * PROMOTE; table_stats.promote_pending says one is due). Returns true while
+ * a migration is still in progress afterwards, or its old array is not
+ * unmapped yet (table_stats.migrating says so), or a range was moved and
+ * another can be at once. Cheap when idle. With a prefaulter it may return
+ * having done nothing, while a page is still being faulted in: callers that
+ * loop on it should give the loop's time to other work meanwhile. */
 bool table_step(table *t, unsigned work);
 
 /* Start a shrink to the smallest array that holds the current keys at the

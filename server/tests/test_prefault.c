@@ -589,3 +589,94 @@ Test(prefault, side_arrays_come_from_a_stash)
     table_destroy(t);
     prefault_free(pf);
 }
+
+/* Slab ranges a drain emptied go back to ordinary pages before any write
+ * reaches them, even while the worker cannot be held (the test holds it, as
+ * a worker busy with a page would be) and after huge pages are turned off:
+ * no 2 MiB page is faulted by a write. */
+Test(prefault, emptied_ranges_are_never_faulted_huge)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    uint8_t v[TABLE_VALUE_MAX];
+    const uint64_t n = 344064; /* 168 chunks: 5 full slab ranges */
+    for (uint64_t i = 0; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    step_until_huge(t, full_ranges(n) * 2u * MIB, full_ranges(n) * 2u * MIB);
+    for (int round = 0; round < 2; round++) {
+        /* Drain to 135 whole chunks, no spare: slab range 0 is in use, the
+         * moved ranges 1-4 are emptied. */
+        const uint64_t low = 135u * 2048u;
+        for (uint64_t i = low; i < n; i++)
+            cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+        table_release(t, 1000);
+        /* The worker "busy": an insert into the last chunk leaves the turn
+         * back pending, deletes then move the count below it. */
+        cr_assert(prefault_hold(pf));
+        cr_assert_eq(table_del(t, key_of(low - 1)), TABLE_OK);
+        value_of(low - 1, v);
+        cr_assert_eq(table_set(t, key_of(low - 1), v, sizeof v, NULL), TABLE_OK);
+        cr_assert_eq(table_del(t, key_of(low - 1)), TABLE_OK);
+        cr_assert_eq(table_del(t, key_of(low - 2)), TABLE_OK);
+        table_check(t);
+        /* Still busy, the next chunk is added: the ranges go back now. */
+        for (uint64_t i = low - 2; i < low + 10; i++) {
+            value_of(i, v);
+            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        }
+        prefault_release(pf);
+        table_check(t);
+        table_stats st;
+        table_get_stats(t, &st);
+        cr_assert_leq(st.huge_record_bytes, 2u * MIB, "round %d: %" PRIu64 " B still huge",
+                      round, st.huge_record_bytes);
+        /* Writes up to 280000 keys (range 1 not full yet: nothing moved)
+         * fault ordinary pages only. */
+        uint64_t before = anon_huge_bytes();
+        for (uint64_t i = low + 10; i < 280000; i++) {
+            value_of(i, v);
+            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        }
+        cr_assert_eq(anon_huge_bytes(), before, "round %d: a huge page was faulted by a write",
+                     round);
+        for (uint64_t i = 280000; i < n; i++) {
+            value_of(i, v);
+            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        }
+        expect_keys(t, 0, n, 1);
+        /* Second round: the same with huge pages turned off meanwhile (the
+         * ranges moved so far stay huge until a drain empties them). */
+        opt.huge_pages = false;
+        table_set_options(t, &opt);
+    }
+    table_destroy(t);
+    prefault_free(pf);
+}
+
+/* A prefaulter's pools keep spare overflow buckets: SHRINK of a table that
+ * is right-sized must still find nothing to do. */
+Test(prefault, shrink_of_a_right_sized_table_does_nothing)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t n = 0; n < 860000; n++) {
+        value_of(n, v);
+        cr_assert_eq(table_set(t, key_of(n), v, sizeof v, NULL), TABLE_OK);
+        if (n == 60000 || n == 860000 - 1) {
+            finish(t);
+            /* The first SHRINK may rebuild (a pool grown by deletes would);
+             * the second must not. */
+            if (table_shrink(t))
+                finish(t);
+            cr_assert(!table_shrink(t), "SHRINK at %" PRIu64 " keys rebuilt again", n + 1);
+        }
+    }
+    table_destroy(t);
+    prefault_free(pf);
+}
