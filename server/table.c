@@ -80,10 +80,15 @@
  * prefault.h), a thread of the prefaulter takes those faults instead.
  * Where huge pages can be had at all (THP not "never"), PROMOTE below makes
  * sure the table never writes into a huge page that is not in yet.
- * Otherwise (then the "huge" pages are ordinary ones anyway) the older way
- * stays: the table asks for pages ahead of the writes:
+ * The table asks for pages ahead of the writes:
  *   - records: the next PREFAULT_AHEAD_CHUNKS chunks past the one being
- *     written (4.3 MiB: 32k inserts ahead), in the SOON lane;
+ *     written (4.3 MiB: 32k inserts ahead), in the SOON lane. With PROMOTE
+ *     these are ordinary pages, but their first touch is not always cheap
+ *     either: on this virtual machine an insert's write to a fresh 4 KiB
+ *     page took 2 to 14 ms now and then, without a context switch (timed
+ *     by an instrumented build); populated ahead, the thread takes those
+ *     faults.
+ * Without PROMOTE (then the "huge" pages are ordinary ones anyway):
  *   - bucket arrays: a migration fills the new array in order (old bucket i
  *     into new buckets i and i + M on a grow, i mod M/2 on a shrink), so on
  *     entering a 2 MiB page of the destination it asks for the next page of
@@ -103,7 +108,7 @@
  *     pages (map_hold): mapping slab_next, starting a grow, unmapping a
  *     finished migration's old array (t->retired until then), growing a
  *     pool early (pool_ahead, POOL_AHEAD_MIN buckets ahead at least),
- *     moving a range (PROMOTE). An old array's evacuated front is discarded
+ *     doubling chunks[] early (record_reserve), moving a range (PROMOTE). An old array's evacuated front is discarded
  *     with MADV_DONTNEED, which shares the map, rather than unmapped.
  *
  * PROMOTE. Populating ahead leaves the writer waiting whenever the worker
@@ -1521,17 +1526,36 @@ static void records_ahead(table *t, size_t ci)
             base = t->slab_next;
         }
         size_t n = to - from < SLAB_CHUNKS - k ? to - from : SLAB_CHUNKS - k;
-        if (!promoting(t)) /* else ordinary pages, faulted by the writes */
-            (void)prefault_ask(t->opt.prefault, PREFAULT_SOON, base + k * CHUNK_BYTES,
-                               n * CHUNK_BYTES);
+        (void)prefault_ask(t->opt.prefault, PREFAULT_SOON, base + k * CHUNK_BYTES,
+                           n * CHUNK_BYTES);
         from += n;
     }
     t->pf_front = from;
 }
 
+/* Double chunks[]. */
+static bool chunks_grow(table *t)
+{
+    size_t cap = t->chunks_cap ? t->chunks_cap * 2 : 16;
+    chunk *p = realloc(t->chunks, cap * sizeof *p);
+    if (p == NULL)
+        return false;
+    t->chunks = p;
+    t->chunks_cap = cap;
+    return true;
+}
+
 /* Make record number t->count writable. */
 static bool record_reserve(table *t)
 {
+    /* With a prefaulter, chunks[] doubles PREFAULT_AHEAD_CHUNKS before it
+     * is full, while the worker is held: past 128 KiB, realloc is an mremap
+     * (PREFAULT). */
+    if (t->opt.prefault != NULL && t->chunks_cap > 0 &&
+        t->nchunks + PREFAULT_AHEAD_CHUNKS >= t->chunks_cap && map_hold(t)) {
+        (void)chunks_grow(t);
+        map_release(t);
+    }
     size_t ci = (size_t)(t->count >> REC_CHUNK_SHIFT);
     /* One compare per insert: pf_front is SIZE_MAX when not prefaulting. */
     if (ci + 1 + PREFAULT_AHEAD_CHUNKS > t->pf_front)
@@ -1554,14 +1578,8 @@ static bool record_reserve(table *t)
         if (held)
             map_release(t);
     }
-    if (t->nchunks == t->chunks_cap) {
-        size_t cap = t->chunks_cap ? t->chunks_cap * 2 : 16;
-        chunk *p = realloc(t->chunks, cap * sizeof *p);
-        if (p == NULL)
-            return false;
-        t->chunks = p;
-        t->chunks_cap = cap;
-    }
+    if (t->nchunks == t->chunks_cap && !chunks_grow(t))
+        return false;
     record *c = chunk_map(t, t->nchunks);
     if (c == NULL)
         return false;
