@@ -2287,15 +2287,16 @@ bool cmd_server_init(cmd_server *s)
 
 /* Table options as the configuration says. The prefaulter's thread is
  * started the first time huge pages are asked for and kept from then on (an
- * idle worker only sleeps). */
+ * idle worker only sleeps). Without it (a kernel before 5.14) tables keep
+ * ordinary pages: their writes would fault each 2 MiB page themselves. */
 static table_options table_opts(cmd_server *s)
 {
     if (s->cfg.huge_pages.num != 0 && s->prefault == NULL && !s->prefault_tried) {
         s->prefault_tried = true;
         s->prefault = prefault_new();
         if (s->prefault == NULL)
-            log_write(LOG_NOTICE, "Huge pages are faulted in by the writes that touch them: "
-                                  "this kernel cannot populate memory ahead (MADV_POPULATE_WRITE)");
+            log_write(LOG_NOTICE, "Huge pages stay off: this kernel cannot populate memory "
+                                  "ahead of the writes (MADV_POPULATE_WRITE)");
     }
     long long policy = s->cfg.maxmemory_policy.num;
     int lru = config_enum_index(config_find("maxmemory-policy", 16), "allkeys-lru", 11);
@@ -2303,7 +2304,7 @@ static table_options table_opts(cmd_server *s)
     return (table_options){
         .auto_shrink = s->cfg.auto_shrink.num != 0,
         .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
-        .huge_pages = s->cfg.huge_pages.num != 0,
+        .huge_pages = s->cfg.huge_pages.num != 0 && s->prefault != NULL,
         .prefault = s->prefault,
         .clock_ms = &s->now_ms,
         .track_lru = policy == lru || policy == vlru,

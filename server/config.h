@@ -41,7 +41,7 @@
     X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
       CFG_RUNTIME,                                                               \
       "shrink when keys fall below this % of the grow load (6.5 per bucket)")    \
-    X(huge_pages, "huge-pages", CFG_BOOL, "no", 0, 0, CFG_RUNTIME,               \
+    X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,              \
       "2 MiB pages for big tables: faster lookups past ~1M keys; written in "  \
       "4 KiB pages, then moved into 2 MiB pages a thread faulted in "          \
       "(applies to new mappings)")                                             \

@@ -34,9 +34,8 @@
 #   --big N         keys loaded, big side; 0 skips the comparison [10000000]
 #   --build         configure and build build/release's ebb-server first
 #   --ebb PATH      ebb-server binary [build/release/server/ebb-server]
-#   --huge-pages yes|no  ebb-server's huge-pages option [yes: the setting for
-#                   big tables that this benchmark is about; the server's
-#                   default is no, see README "Huge pages"]
+#   --huge-pages yes|no  ebb-server's huge-pages option [yes, the server's
+#                   default; see README "Huge pages"]
 #   --loadgen PATH  ebb-loadgen binary [compiled from loadgen.c with cc]
 #   --out DIR       where results go [client-tests/bench/results]
 #

@@ -33,7 +33,7 @@ Test(config, defaults)
     cr_assert_str_eq(get("save"), "");
     cr_assert_str_eq(get("appendonly"), "no");
     cr_assert_eq(c.max_namespaces.num, 64);
-    cr_assert_str_eq(get("huge-pages"), "no");
+    cr_assert_str_eq(get("huge-pages"), "yes");
     cr_assert_eq(CONFIG_OPTION_COUNT, config_option_count);
 }
 
