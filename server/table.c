@@ -82,8 +82,9 @@
  * sure the table never writes into a huge page that is not in yet.
  * The table asks for pages ahead of the writes:
  *   - records: the next PREFAULT_AHEAD_CHUNKS chunks past the one being
- *     written (4.3 MiB: 32k inserts ahead), in the SOON lane. With PROMOTE
- *     these are ordinary pages, but their first touch is not always cheap
+ *     written (4.3 MiB: 32k inserts ahead), in the SOON lane; with PROMOTE
+ *     PROMO_AHEAD_CHUNKS (1.1 MiB). With PROMOTE these are ordinary pages,
+ *     but their first touch is not always cheap
  *     either: on this virtual machine an insert's write to a fresh 4 KiB
  *     page took 2 to 14 ms now and then, without a context switch (timed
  *     by an instrumented build); populated ahead, the thread takes those
@@ -100,8 +101,8 @@
  *     migration still ends in at most 3/4 x M writes, before the next
  *     trigger (POLICY). A background step (table_step) only returns.
  * Either way:
- *   - the next slab is mapped when the records come within
- *     PREFAULT_AHEAD_CHUNKS of it (slab_next). A drain unmaps slab_next;
+ *   - the next slab is mapped when the records come within that window of
+ *     it (slab_next). A drain unmaps slab_next;
  *   - map changes: mmap, munmap and mremap take the process's memory map
  *     exclusively and would wait for the worker's page in progress, so the
  *     ones that can be put off are made only while it is held between
@@ -144,7 +145,7 @@
  *     never refilled in place: a resize writes a new one;
  *   - a table moves at most PROMO_MAX_RANGES ranges (each is a mapping of
  *     its own); the rest stays in ordinary pages.
- * A staged page is RSS once populated: at most PROMO_PAGES x 2 MiB per
+ * A staged page is RSS once populated: PROMO_PAGES x 2 MiB per
  * table, counted in payload_bytes, and unmapped when the table has neither
  * slabs nor an array range to move.
  *
@@ -263,6 +264,10 @@
 /* Record chunks prefaulted past the one being written (see PREFAULT):
  * 16 x 278528 B = 4.3 MiB, two huge pages' worth. */
 #define PREFAULT_AHEAD_CHUNKS 16u
+/* ... and with PROMOTE, where they are ordinary pages (a few milliseconds
+ * of the worker's time, not one 2 MiB page each): 4 x 278528 B = 1.1 MiB,
+ * 8k inserts ahead, less memory ahead of the data. */
+#define PROMO_AHEAD_CHUNKS 4u
 /* Side arrays of each kind a table keeps mapped ahead with a prefaulter
  * (EXPIRY AND LRU), once it has SIDE_STASH_CHUNKS chunks or more. */
 #define SIDE_STASH 2u
@@ -273,7 +278,7 @@
 #define POOL_AHEAD_MIN 1024u
 /* Staged huge pages a table keeps asked for (PROMOTE), and the inserts
  * after which a range that could not be promoted is looked at again. */
-#define PROMO_PAGES 2u
+#define PROMO_PAGES 1u
 #define PROMO_RETRY 256u
 /* Ranges a table moves at most (16 GiB): each moved range is a mapping of
  * its own (a moved page does not merge with its neighbours), and the kernel
@@ -475,6 +480,12 @@ static bool thp_usable(void)
 static inline bool promoting(const table *t)
 {
     return t->promo_at != UINT64_MAX;
+}
+
+/* Record chunks populated ahead of the one being written (PREFAULT). */
+static inline size_t ahead_chunks(const table *t)
+{
+    return promoting(t) ? PROMO_AHEAD_CHUNKS : PREFAULT_AHEAD_CHUNKS;
 }
 
 /* Map changes that can be put off (mapping a slab ahead, starting a grow,
@@ -1500,7 +1511,7 @@ static size_t slabs_used(const table *t)
  * cannot be mapped, its chunks are faulted in by their writes. */
 static void records_ahead(table *t, size_t ci)
 {
-    size_t to = ci + 1 + PREFAULT_AHEAD_CHUNKS;
+    size_t to = ci + 1 + ahead_chunks(t);
     size_t from = t->pf_front > ci + 1 ? t->pf_front : ci + 1;
     if (from < SMALL_CHUNKS)
         from = SMALL_CHUNKS;
@@ -1558,7 +1569,7 @@ static bool record_reserve(table *t)
     }
     size_t ci = (size_t)(t->count >> REC_CHUNK_SHIFT);
     /* One compare per insert: pf_front is SIZE_MAX when not prefaulting. */
-    if (ci + 1 + PREFAULT_AHEAD_CHUNKS > t->pf_front)
+    if (ci + 1 + ahead_chunks(t) > t->pf_front)
         records_ahead(t, ci);
     if (t->count >= t->promo_at) /* UINT64_MAX when not promoting */
         (void)promote_some(t);
