@@ -239,6 +239,23 @@ static void expect_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
     }
 }
 
+/* Set (or delete) keys from, from + stride, ... below to, each with its
+ * value_of. */
+static void put_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
+{
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = from; i < to; i += stride) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK, "set %" PRIu64, i);
+    }
+}
+
+static void del_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
+{
+    for (uint64_t i = from; i < to; i += stride)
+        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK, "del %" PRIu64, i);
+}
+
 /* Step a migration to its end; table_step may return without progress while
  * a page is coming in, so poll. */
 static void finish(table *t)
@@ -297,12 +314,10 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
                   "RSS %" PRIu64 " vs mapped %" PRIu64, full, st.index_bytes + st.payload_bytes);
 
     /* Drain to 1 % (auto shrink), then to nothing: memory goes back. */
-    for (uint64_t i = n / 100; i < n; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, n / 100, n, 1);
     finish(t);
     expect_keys(t, 0, n / 100, 1);
-    for (uint64_t i = 0; i < n / 100; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, 0, n / 100, 1);
     finish(t);
     table_shrink(t);
     finish(t);
@@ -314,10 +329,7 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
                   after);
 
     /* Grow again after the drain: the window starts over. */
-    for (uint64_t i = 0; i < 400000; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, 400000, 1);
     finish(t);
     expect_keys(t, 0, 400000, 1);
     table_destroy(t);
@@ -329,33 +341,24 @@ Test(prefault, drain_across_a_slab_boundary_gives_back_the_slab_ahead)
     prefault *pf = must_new();
     table_options opt = {.auto_shrink = false, .huge_pages = true, .prefault = pf};
     table *t = table_create(&opt);
-    uint8_t v[TABLE_VALUE_MAX];
     /* Records fill 128 small chunks, then slab 0 (128 chunks): 2048 x 256
      * keys fill slab 0 exactly; the window maps slab 1 ahead of that. */
     const uint64_t slab0_end = 2048u * 256u;
-    for (uint64_t i = 0; i < slab0_end - 2048u; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, slab0_end - 2048u, 1);
     uint64_t with_next = rss_bytes();
     table_stats st;
     table_get_stats(t, &st);
     /* Oscillate across the boundary: the data stays right. */
     for (int round = 0; round < 3; round++) {
-        for (uint64_t i = slab0_end - 2048u; i < slab0_end + 4096u; i++) {
-            value_of(i, v);
-            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-        }
-        for (uint64_t i = slab0_end - 2048u; i < slab0_end + 4096u; i++)
-            cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+        put_keys(t, slab0_end - 2048u, slab0_end + 4096u, 1);
+        del_keys(t, slab0_end - 2048u, slab0_end + 4096u, 1);
         table_release(t, 1000);
         table_check(t);
     }
     expect_keys(t, 0, slab0_end - 2048u, 7);
     /* Down to 100k keys (back in the small chunks): slabs and the slab
      * ahead are gone. */
-    for (uint64_t i = 100000; i < slab0_end - 2048u; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, 100000, slab0_end - 2048u, 1);
     table_release(t, 1000);
     table_check(t);
     expect_keys(t, 0, 100000, 1);
@@ -422,11 +425,7 @@ Test(prefault, records_move_into_huge_pages_and_back)
     cr_assert_not_null(t);
     uint64_t huge0 = anon_huge_bytes();
     const uint64_t n = 600000, low = 300000;
-    uint8_t v[TABLE_VALUE_MAX];
-    for (uint64_t i = 0; i < n; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, n, 1);
     /* Every full range moves, and the kernel maps it with huge pages (the
      * bucket array, 8 MiB, is below the size that asks for them). */
     const uint64_t full = full_ranges(n) * 2u * MIB;
@@ -442,38 +441,26 @@ Test(prefault, records_move_into_huge_pages_and_back)
 
     /* Writes into moved ranges: overwrite every third key, delete every
      * seventh (a delete moves the last record into the hole). */
-    for (uint64_t i = 0; i < n; i += 3) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
-    for (uint64_t i = 0; i < n; i += 7)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
-    for (uint64_t i = 0; i < n; i += 7) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, n, 3);
+    del_keys(t, 0, n, 7);
+    put_keys(t, 0, n, 7);
     table_check(t);
     expect_keys(t, 0, n, 1);
 
     /* Drain to 300k: the emptied ranges go back to ordinary pages (else
      * the next write into one would fault a huge page itself). */
-    for (uint64_t i = low; i < n; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, low, n, 1);
     table_release(t, 1000);
     step_until_huge(t, full_ranges(low) * 2u * MIB, (full_ranges(low) + 1) * 2u * MIB);
     expect_keys(t, 0, low, 1);
 
     /* Grow again: the ranges fill in ordinary pages and move again. */
-    for (uint64_t i = low; i < n; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, low, n, 1);
     step_until_huge(t, full, full);
     expect_keys(t, 0, n, 1);
 
     /* Drain to nothing: the staged pages go with the slabs. */
-    for (uint64_t i = 0; i < n; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, 0, n, 1);
     table_release(t, 100000);
     step_until_huge(t, 0, 0);
     table_get_stats(t, &st);
@@ -493,11 +480,7 @@ Test(prefault, bucket_array_moves_after_its_migration)
     uint64_t huge0 = anon_huge_bytes();
     /* 900k keys: past 851968 the array grows to 2^18 buckets, 16 MiB. */
     const uint64_t n = 900000;
-    uint8_t v[TABLE_VALUE_MAX];
-    for (uint64_t i = 0; i < n; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, n, 1);
     const uint64_t recs = full_ranges(n) * 2u * MIB;
     struct timespec ms = {0, 1000000};
     table_stats st;
@@ -515,16 +498,11 @@ Test(prefault, bucket_array_moves_after_its_migration)
     cr_assert_geq(anon_huge_bytes() - huge0, recs + 16u * MIB);
     expect_keys(t, 0, n, 1);
     /* Inserts and deletes into the moved array. */
-    for (uint64_t i = 0; i < n; i += 5)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
-    for (uint64_t i = 0; i < n; i += 5) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    del_keys(t, 0, n, 5);
+    put_keys(t, 0, n, 5);
     expect_keys(t, 0, n, 1);
     /* Down to 100k and SHRINK: a 1 MiB array, nothing of it to move. */
-    for (uint64_t i = 100000; i < n; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, 100000, n, 1);
     table_shrink(t);
     step_until_huge(t, 0, 0);
     table_get_stats(t, &st);
@@ -579,8 +557,7 @@ Test(prefault, side_arrays_come_from_a_stash)
     expect_keys(t, 0, n, 1);
     /* Drain: chunks go, and with them their arrays; the stash empties with
      * the table. */
-    for (uint64_t i = 0; i < n; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+    del_keys(t, 0, n, 1);
     table_release(t, 1000);
     table_check(t);
     table_shrink(t);
@@ -602,17 +579,13 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
     cr_assert_not_null(t);
     uint8_t v[TABLE_VALUE_MAX];
     const uint64_t n = 344064; /* 168 chunks: 5 full slab ranges */
-    for (uint64_t i = 0; i < n; i++) {
-        value_of(i, v);
-        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-    }
+    put_keys(t, 0, n, 1);
     step_until_huge(t, full_ranges(n) * 2u * MIB, full_ranges(n) * 2u * MIB);
     for (int round = 0; round < 2; round++) {
         /* Drain to 135 whole chunks, no spare: slab range 0 is in use, the
          * moved ranges 1-4 are emptied. */
         const uint64_t low = 135u * 2048u;
-        for (uint64_t i = low; i < n; i++)
-            cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
+        del_keys(t, low, n, 1);
         table_release(t, 1000);
         /* The worker "busy": an insert into the last chunk leaves the turn
          * back pending, deletes then move the count below it. */
@@ -624,10 +597,7 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
         cr_assert_eq(table_del(t, key_of(low - 2)), TABLE_OK);
         table_check(t);
         /* Still busy, the next chunk is added: the ranges go back now. */
-        for (uint64_t i = low - 2; i < low + 10; i++) {
-            value_of(i, v);
-            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-        }
+        put_keys(t, low - 2, low + 10, 1);
         prefault_release(pf);
         table_check(t);
         table_stats st;
@@ -637,16 +607,10 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
         /* Writes up to 280000 keys (range 1 not full yet: nothing moved)
          * fault ordinary pages only. */
         uint64_t before = anon_huge_bytes();
-        for (uint64_t i = low + 10; i < 280000; i++) {
-            value_of(i, v);
-            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-        }
+        put_keys(t, low + 10, 280000, 1);
         cr_assert_eq(anon_huge_bytes(), before, "round %d: a huge page was faulted by a write",
                      round);
-        for (uint64_t i = 280000; i < n; i++) {
-            value_of(i, v);
-            cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
-        }
+        put_keys(t, 280000, n, 1);
         expect_keys(t, 0, n, 1);
         /* Second round: the same with huge pages turned off meanwhile (the
          * ranges moved so far stay huge until a drain empties them). */
