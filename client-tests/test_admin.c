@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h" /* the option list only: no server code is linked */
 #include "harness.h"
@@ -174,8 +175,9 @@ ITEST(admin, config_subcommand_errors)
 ITEST(admin, info_sections_in_order)
 {
     char *info = h_info(C, NULL);
-    const char *secs[] = {"# Server\r\n", "# Clients\r\n", "# Memory\r\n",
-                          "# Stats\r\n",  "# Keyspace\r\n", "# Namespaces\r\n"};
+    const char *secs[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",
+                          "# Stats\r\n",  "# CPU\r\n",      "# Keyspace\r\n",
+                          "# Namespaces\r\n"};
     cr_assert(strncmp(info, "# Server\r\n", 10) == 0, "INFO starts with # Server");
     const char *at = info;
     for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
@@ -207,10 +209,12 @@ ITEST(admin, info_sections_in_order)
 
 ITEST(admin, info_one_section)
 {
-    const char *names[] = {"server", "clients", "memory", "stats", "keyspace", "namespaces"};
-    const char *heads[] = {"# Server\r\n", "# Clients\r\n", "# Memory\r\n",
-                           "# Stats\r\n",  "# Keyspace\r\n", "# Namespaces\r\n"};
-    for (size_t i = 0; i < 6; i++) {
+    const char *names[] = {"server", "clients", "memory",    "stats",
+                           "cpu",    "keyspace", "namespaces"};
+    const char *heads[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",
+                           "# Stats\r\n",  "# CPU\r\n",      "# Keyspace\r\n",
+                           "# Namespaces\r\n"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *info = h_info(C, names[i]);
         cr_assert(strncmp(info, heads[i], strlen(heads[i])) == 0, "INFO %s: %s", names[i], info);
         cr_assert(strstr(info + 1, "# ") == NULL, "INFO %s has other sections:\n%s", names[i],
@@ -227,6 +231,84 @@ ITEST(admin, info_one_section)
     freeReplyObject(r);
     /* An unknown section is an empty reply, as in Redis. */
     EXPECT_BULK(C, "", "INFO nosuchsection");
+}
+
+/* A "name:seconds.micros" field of INFO cpu, checked for Redis's format. */
+static double cpu_field(const char *info, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\r\n%s:", name);
+    const char *p = strstr(info, key);
+    cr_assert(p != NULL, "INFO cpu lacks %s:\n%s", name, info);
+    p += strlen(key);
+    char *end;
+    double v = strtod(p, &end);
+    const char *dot = strchr(p, '.');
+    cr_assert(end > p && strncmp(end, "\r\n", 2) == 0 && dot != NULL && end - dot == 7 && v >= 0,
+              "%s is not seconds with 6 decimals: %.20s", name, p);
+    return v;
+}
+
+ITEST(admin, info_cpu)
+{
+    char *info = h_info(C, "cpu");
+    cr_assert(strncmp(info, "# CPU\r\n", 7) == 0, "%s", info);
+    double sys = cpu_field(info, "used_cpu_sys"), user = cpu_field(info, "used_cpu_user");
+    cpu_field(info, "used_cpu_sys_children");
+    cpu_field(info, "used_cpu_user_children");
+    double msys = cpu_field(info, "used_cpu_sys_main_thread");
+    double muser = cpu_field(info, "used_cpu_user_main_thread");
+    cr_assert(msys <= sys + 1e-6 && muser <= user + 1e-6, "the main thread is part of the process");
+    cr_assert(strstr(info, "\r\nbusy_poll:off\r\n") != NULL, "an idle server does not poll: %s",
+              info);
+    cr_assert(h_info_num(info, "busy_poll_usec") >= 0, "%s", info);
+    free(info);
+}
+
+/* busy-poll-us: the option, and no polling once the traffic stops. */
+ITEST(admin, busy_poll_stops_when_idle)
+{
+    EXPECT_CONFIG("busy-poll-us", "50");
+    EXPECT_ERR(C, CFG_SET_ERR("busy-poll-us", "argument must be between 0 and 1000 inclusive"),
+               "CONFIG SET busy-poll-us 1001");
+    EXPECT_ERR(C, CFG_SET_ERR("busy-poll-us", "argument must be between 0 and 1000 inclusive"),
+               "CONFIG SET busy-poll-us -1");
+    EXPECT_OK(C, "CONFIG SET busy-poll-us 1000");
+    EXPECT_CONFIG("busy-poll-us", "1000");
+    /* Keep the server busy for a while: pipelines of 1000 SETs. */
+    double until = h_now() + 0.5;
+    long long sent = 0;
+    while (h_now() < until) {
+        for (int i = 0; i < 1000; i++)
+            redisAppendCommand(C, "SET %lld x", sent + i);
+        for (int i = 0; i < 1000; i++)
+            freeReplyObject(h_next_reply(C, "SET", sent + i));
+        sent += 1000;
+    }
+    /* Once the load is gone, polling must stop within a few cron ticks
+     * (10 ms each), and then cost nothing while nothing comes: one INFO
+     * every 100 ms does not make the loop half busy. */
+    char *info = NULL;
+    double give_up = h_now() + 5;
+    do {
+        free(info);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        info = h_info(C, "cpu");
+    } while (strstr(info, "\r\nbusy_poll:off\r\n") == NULL && h_now() < give_up);
+    cr_assert(strstr(info, "\r\nbusy_poll:off\r\n") != NULL, "still polling 5 s after the load:\n%s",
+              info);
+    long long polled = h_info_num(info, "busy_poll_usec");
+    free(info);
+    for (int i = 0; i < 3; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        info = h_info(C, "cpu");
+        cr_assert_eq(h_info_num(info, "busy_poll_usec"), polled, "polled while idle:\n%s", info);
+        free(info);
+    }
+    EXPECT_OK(C, "CONFIG SET busy-poll-us 0");
+    EXPECT_CONFIG("busy-poll-us", "0");
 }
 
 ITEST(admin, info_keyspace_sums_namespaces)

@@ -2282,6 +2282,7 @@ bool cmd_server_init(cmd_server *s)
     s->config_file = "";
     s->executable = "";
     s->event_api = "";
+    busypoll_init(&s->poll);
     return config_init(&s->cfg);
 }
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "busypoll.h"
 #include "config.h"
 #include "db.h"
 #include "latency.h"
@@ -76,9 +77,6 @@ typedef struct cmd_server {
     unsigned expire_slices;     /* urgent expiry slices left this cron tick */
     unsigned expire_skip_ticks; /* cron ticks to rest before the next slice */
     uint64_t rng;               /* xorshift state for eviction sampling */
-    /* The longest single piece of work the event loop did since start or
-     * CONFIG RESETSTAT: a command, or a background task; nobody was served
-     * meanwhile. */
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     latency_hist latency;       /* service time of every command */
     cmd_stat *cmdstats;         /* one per command table row (commands.c) */
@@ -88,8 +86,12 @@ typedef struct cmd_server {
     size_t slowlog_len, slowlog_head, slowlog_cap;
     uint64_t slowlog_next_id;
     size_t monitors;            /* clients in MONITOR mode */
+    /* The longest single piece of work the event loop did since start or
+     * CONFIG RESETSTAT: a command, or a background task; nobody was served
+     * meanwhile. */
     int64_t stall_max_us;
     char stall_cause[48];
+    busypoll poll;              /* whether the loop polls before it sleeps */
     uint64_t startup_used;      /* used_memory once the server was ready */
     struct shrink_job *shrink_jobs; /* SHRINKs in progress (memory.c) */
     uint64_t shrink_commands;   /* SHRINKs completed */

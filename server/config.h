@@ -65,6 +65,9 @@
       "close a client idle this many seconds (0: never)")                        \
     X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647,             \
       CFG_RUNTIME, "TCP keepalive interval in seconds for new clients (0: off)") \
+    X(busy_poll_us, "busy-poll-us", CFG_INT, "50", 0, 1000, CFG_RUNTIME,       \
+      "microseconds the event loop polls for more requests before it sleeps, "   \
+      "while it is at least half busy (0: never poll)")                          \
     X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME,                \
       "password clients must give with AUTH (empty: none)")                      \
     X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0,                \

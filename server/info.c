@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -127,6 +128,37 @@ static void sec_stats(cmd_server *s, strbuf *b)
                   "evicted_keys:%llu\r\n",
                   s->expire_stale_perc, (unsigned long long)s->expire_cycles_cut,
                   (unsigned long long)s->evicted_keys);
+}
+
+static void cpu_line(strbuf *b, const char *name, struct timeval tv)
+{
+    strbuf_printf(b, "%s:%ld.%06ld\r\n", name, (long)tv.tv_sec, (long)tv.tv_usec);
+}
+
+/* Redis's CPU section (seconds), and the time the loop spent polling for
+ * requests that had not come yet (busypoll.h): CPU time it burned, counted
+ * in used_cpu_*. INFO runs on the loop's thread, so RUSAGE_THREAD is the
+ * main thread's share. */
+static void sec_cpu(cmd_server *s, strbuf *b)
+{
+    struct rusage self, children, main_thread;
+    memset(&self, 0, sizeof self);
+    memset(&children, 0, sizeof children);
+    memset(&main_thread, 0, sizeof main_thread);
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    getrusage(RUSAGE_THREAD, &main_thread);
+    strbuf_printf(b, "# CPU\r\n");
+    cpu_line(b, "used_cpu_sys", self.ru_stime);
+    cpu_line(b, "used_cpu_user", self.ru_utime);
+    cpu_line(b, "used_cpu_sys_children", children.ru_stime);
+    cpu_line(b, "used_cpu_user_children", children.ru_utime);
+    cpu_line(b, "used_cpu_sys_main_thread", main_thread.ru_stime);
+    cpu_line(b, "used_cpu_user_main_thread", main_thread.ru_utime);
+    strbuf_printf(b,
+                  "busy_poll:%s\r\n"
+                  "busy_poll_usec:%llu\r\n",
+                  s->poll.on ? "on" : "off", (unsigned long long)(s->poll.empty_ns / 1000u));
 }
 
 /* Keys, keys with a TTL, and the mean time to live left of those (ms). */
@@ -290,6 +322,7 @@ static const info_section sections[] = {
     {"clients", sec_clients, true},
     {"memory", sec_memory, true},
     {"stats", sec_stats, true},
+    {"cpu", sec_cpu, true},
     {"errorstats", sec_errorstats, true},
     {"keyspace", sec_keyspace, true},
     {"namespaces", sec_namespaces, true},

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -128,15 +129,65 @@ static void on_urgent(evutil_socket_t fd, short what, void *arg)
         schedule_urgent();
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     static unsigned ticks;
+    /* The cron runs on the loop's thread: its CPU clock is the loop's. */
+    busypoll_tick(&srv.poll, clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_THREAD_CPUTIME_ID),
+                  (uint32_t)srv.cfg.busy_poll_us.num);
     if (cmd_server_cron(&srv) && !event_pending(ev_urgent, EV_TIMEOUT, NULL))
         schedule_urgent();
     if (++ticks % MAIN_CRON_HZ == 0)
         conn_cron();
     if (srv.shutdown_asked)
         begin_shutdown("Shutdown requested by a client");
+}
+
+/*
+ * The event loop. While busypoll.h says the loop is busy, a round that
+ * read requests is followed by non-blocking rounds (epoll_wait with a zero
+ * timeout; timers and callbacks run as usual) until more requests arrive or
+ * busy-poll-us passes; only then does the loop sleep in a blocking round.
+ * Requests are seen arriving in total_net_input_bytes, which every read from
+ * a client adds to. Rounds that find none are timed as polling (INFO
+ * busy_poll_usec). The loop ends as event_base_dispatch would.
+ */
+static void run_loop(void)
+{
+    uint64_t seen = srv.st.total_net_input_bytes;
+    bool served = false; /* the last round read requests */
+    for (;;) {
+        uint64_t window =
+            served ? busypoll_window_ns(&srv.poll, (uint32_t)srv.cfg.busy_poll_us.num) : 0;
+        if (window > 0) {
+            uint64_t start = clock_ns(CLOCK_MONOTONIC), now = start;
+            while (srv.st.total_net_input_bytes == seen && now - start < window) {
+                uint64_t before = now;
+                if (event_base_loop(base, EVLOOP_NONBLOCK) != 0 || event_base_got_exit(base) ||
+                    event_base_got_break(base))
+                    return;
+                now = clock_ns(CLOCK_MONOTONIC);
+                if (srv.st.total_net_input_bytes == seen)
+                    busypoll_empty(&srv.poll, now - before);
+            }
+            if (srv.st.total_net_input_bytes != seen) {
+                seen = srv.st.total_net_input_bytes;
+                continue;
+            }
+        }
+        if (event_base_loop(base, EVLOOP_ONCE) != 0 || event_base_got_exit(base) ||
+            event_base_got_break(base))
+            return;
+        served = srv.st.total_net_input_bytes != seen;
+        seen = srv.st.total_net_input_bytes;
+    }
 }
 
 static const char *env_lookup(const char *name) { return getenv(name); }
@@ -376,7 +427,7 @@ int main(int argc, char **argv)
     }
     log_write(LOG_NOTICE, "Ready to accept connections tcp");
 
-    event_base_dispatch(base);
+    run_loop();
 
     /* Free in reverse order of creation. */
     http_teardown();

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd_internal.h"
 #include "prefault.h"
@@ -80,6 +81,21 @@ static void process_metrics(cmd_server *s, strbuf *b)
     gauge(b, "ebb_blocked_clients", "Clients waiting for a SHRINK to finish.",
           (double)blocked);
     gauge(b, "ebb_max_clients", "The maxclients setting.", (double)s->cfg.maxclients.num);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    getrusage(RUSAGE_SELF, &ru);
+    family(b, "ebb_cpu_seconds_total", "counter",
+           "CPU time of the process, by mode (INFO used_cpu_user, used_cpu_sys).");
+    labeled(b, "ebb_cpu_seconds_total", "mode", "user",
+            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+    labeled(b, "ebb_cpu_seconds_total", "mode", "system",
+            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+    gauge(b, "ebb_busy_poll", "1 while the event loop polls for requests before sleeping.",
+          s->poll.on ? 1 : 0);
+    family(b, "ebb_busy_poll_seconds_total", "counter",
+           "Time the event loop spent polling for requests that had not come yet; part of "
+           "ebb_cpu_seconds_total.");
+    strbuf_printf(b, "ebb_busy_poll_seconds_total %.9f\n", (double)s->poll.empty_ns / 1e9);
 }
 
 static void memory_metrics(cmd_server *s, strbuf *b)

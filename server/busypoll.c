@@ -1,0 +1,44 @@
+/*
+ * busypoll.c - the polling decision (see busypoll.h).
+ */
+#include "busypoll.h"
+
+#include <string.h>
+
+void busypoll_init(busypoll *bp)
+{
+    memset(bp, 0, sizeof *bp);
+}
+
+void busypoll_tick(busypoll *bp, uint64_t wall_ns, uint64_t cpu_ns, uint32_t window_us)
+{
+    bool measured = bp->started && wall_ns > bp->tick_wall_ns;
+    uint64_t wall = wall_ns - bp->tick_wall_ns;
+    uint64_t cpu = cpu_ns > bp->tick_cpu_ns ? cpu_ns - bp->tick_cpu_ns : 0;
+    uint64_t empty = bp->tick_empty_ns;
+    bp->started = true;
+    bp->tick_wall_ns = wall_ns;
+    bp->tick_cpu_ns = cpu_ns;
+    bp->tick_empty_ns = 0;
+    if (!measured || window_us == 0) {
+        bp->on = false;
+        return;
+    }
+    /* Empty polls ran on the CPU: what is left of the CPU time is work. The
+     * two clocks are read at slightly different moments, so the difference
+     * can come out a little below zero. */
+    uint64_t work = cpu > empty ? cpu - empty : 0;
+    uint64_t load = work >= wall ? 100u : work * 100u / wall;
+    bp->on = load >= (bp->on ? BUSYPOLL_OFF_LOAD : BUSYPOLL_ON_LOAD);
+}
+
+uint64_t busypoll_window_ns(const busypoll *bp, uint32_t window_us)
+{
+    return bp->on ? (uint64_t)window_us * 1000u : 0;
+}
+
+void busypoll_empty(busypoll *bp, uint64_t ns)
+{
+    bp->tick_empty_ns += ns;
+    bp->empty_ns += ns;
+}

@@ -1,0 +1,101 @@
+/* Unit tests for busypoll.c: when the loop polls, from its work share. */
+#include <criterion/criterion.h>
+
+#include "busypoll.h"
+
+#define MS 1000000ull /* ns */
+
+/* One 10 ms tick in which the loop worked work_ms and polled empty_ms. */
+static void tick(busypoll *bp, uint64_t *wall, uint64_t *cpu, uint64_t work_ms, uint64_t empty_ms,
+                 uint32_t window_us)
+{
+    busypoll_empty(bp, empty_ms * MS);
+    *wall += 10 * MS;
+    *cpu += (work_ms + empty_ms) * MS;
+    busypoll_tick(bp, *wall, *cpu, window_us);
+}
+
+Test(busypoll, off_until_a_tick_has_measured)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    cr_assert_not(bp.on);
+    cr_assert_eq(busypoll_window_ns(&bp, 50), 0);
+    /* The first tick only sets the marks, however busy the clocks say. */
+    busypoll_tick(&bp, 5000 * MS, 5000 * MS, 50);
+    cr_assert_not(bp.on);
+    busypoll_tick(&bp, 5010 * MS, 5020 * MS, 50);
+    cr_assert(bp.on, "a full tick of work turns polling on");
+    cr_assert_eq(busypoll_window_ns(&bp, 50), 50000);
+    cr_assert_eq(busypoll_window_ns(&bp, 7), 7000, "the window follows the option");
+}
+
+Test(busypoll, on_at_half_busy_off_below_forty_percent)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    uint64_t wall = 1000 * MS, cpu = 0;
+    busypoll_tick(&bp, wall, cpu, 50);
+    tick(&bp, &wall, &cpu, 4, 0, 50);
+    cr_assert_not(bp.on, "40 %% busy does not start polling");
+    tick(&bp, &wall, &cpu, 5, 0, 50);
+    cr_assert(bp.on, "50 %% busy does");
+    tick(&bp, &wall, &cpu, 4, 0, 50);
+    cr_assert(bp.on, "40 %% busy keeps it");
+    tick(&bp, &wall, &cpu, 3, 0, 50);
+    cr_assert_not(bp.on, "30 %% busy stops it");
+    tick(&bp, &wall, &cpu, 4, 0, 50);
+    cr_assert_not(bp.on, "and 40 %% does not start it again");
+}
+
+Test(busypoll, polling_does_not_count_as_work)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    uint64_t wall = 0, cpu = 0;
+    busypoll_tick(&bp, wall, cpu, 50);
+    tick(&bp, &wall, &cpu, 6, 0, 50);
+    cr_assert(bp.on);
+    /* The thread was on the CPU the whole tick, but 7 ms of it polled for
+     * nothing: 30 % work, which must not keep polling alive. */
+    tick(&bp, &wall, &cpu, 3, 7, 50);
+    cr_assert_not(bp.on);
+    cr_assert_eq(bp.empty_ns, 7 * MS, "empty polls add up");
+    tick(&bp, &wall, &cpu, 3, 0, 50);
+    cr_assert_eq(bp.empty_ns, 7 * MS);
+}
+
+Test(busypoll, zero_window_never_polls)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    uint64_t wall = 0, cpu = 0;
+    busypoll_tick(&bp, wall, cpu, 0);
+    tick(&bp, &wall, &cpu, 10, 0, 0);
+    cr_assert_not(bp.on);
+    cr_assert_eq(busypoll_window_ns(&bp, 0), 0);
+    tick(&bp, &wall, &cpu, 10, 0, 50);
+    cr_assert(bp.on, "turned on again by CONFIG SET");
+    tick(&bp, &wall, &cpu, 10, 0, 0);
+    cr_assert_not(bp.on, "and off by CONFIG SET busy-poll-us 0");
+}
+
+Test(busypoll, clock_oddities_turn_it_off)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    busypoll_tick(&bp, 100 * MS, 50 * MS, 50);
+    busypoll_tick(&bp, 110 * MS, 60 * MS, 50);
+    cr_assert(bp.on);
+    /* No time passed: nothing measured, so no polling (and no division by
+     * zero). */
+    busypoll_tick(&bp, 110 * MS, 70 * MS, 50);
+    cr_assert_not(bp.on);
+    /* More empty polling than CPU time (clocks read at different moments):
+     * no work, not a wrapped-around huge one. */
+    busypoll_tick(&bp, 120 * MS, 80 * MS, 50);
+    cr_assert(bp.on);
+    busypoll_empty(&bp, 5 * MS);
+    busypoll_tick(&bp, 130 * MS, 81 * MS, 50);
+    cr_assert_not(bp.on);
+}
