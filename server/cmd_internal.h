@@ -71,9 +71,10 @@ void cmd_persist(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
  * Returns true if it was cut short by the budget with many keys expiring
  * (another slice soon is worth it). */
 bool cmd_expire_cycle(cmd_server *s, int64_t budget_us);
-/* Once per cron tick: run the slice this tick deserves; returns how many
- * extra slices to run between rounds of I/O before the next tick. */
-unsigned cmd_expire_tick(cmd_server *s);
+/* Once per cron tick: run the slice this tick deserves, of at most budget_us
+ * (and EXPIRE_SLICE_US); returns how many extra slices to run between
+ * rounds of I/O before the next tick. */
+unsigned cmd_expire_tick(cmd_server *s, int64_t budget_us);
 
 /* evict.c */
 /* Before a command that may add memory: evict to get under maxmemory. False

@@ -9,7 +9,8 @@
  * touches.
  *
  * Active expiry: each cron tick (MAIN_CRON_HZ) runs one slice of at most
- * EXPIRE_SLICE_US, sweeping every namespace's records from where it stopped
+ * EXPIRE_SLICE_US (less when the tick's migration slice used part of its
+ * budget), sweeping every namespace's records from where it stopped
  * (a chunk of records without TTLs is skipped in one step); when it finds
  * almost nothing expired it rests for a few ticks. When a slice is
  * cut short by its budget while more than EXPIRE_BUSY_PERC % of what it
@@ -340,13 +341,13 @@ bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
     return false;
 }
 
-unsigned cmd_expire_tick(cmd_server *s)
+unsigned cmd_expire_tick(cmd_server *s, int64_t budget_us)
 {
     if (s->expire_skip_ticks > 0) {
         s->expire_skip_ticks--;
         return 0;
     }
-    bool busy = cmd_expire_cycle(s, EXPIRE_SLICE_US);
+    bool busy = cmd_expire_cycle(s, budget_us < EXPIRE_SLICE_US ? budget_us : EXPIRE_SLICE_US);
     if (s->expire_stale_perc < EXPIRE_IDLE_PERC)
         s->expire_skip_ticks = EXPIRE_IDLE_SKIP;
     return busy ? EXPIRE_BUSY_SLICES : 0;
