@@ -118,8 +118,9 @@ typedef struct {
     uint64_t expired;           /* keys reclaimed because their time had come */
     int64_t avg_expire_at;      /* mean expire time of those keys (ms), 0 if none */
     uint64_t meta_bytes;        /* expire-time and LRU arrays, mapped */
-    uint64_t prefault_waits;    /* writes that left a migration step for a
-                                   page still being faulted in */
+    uint64_t prefault_waits;    /* writes that left a migration step for
+                                   later: its destination pages were still
+                                   being faulted in */
     bool promote_pending;       /* record ranges wait to be moved into huge
                                    pages (or back): table_step does it */
     uint64_t huge_record_bytes; /* record slab bytes moved into huge pages */
