@@ -15,19 +15,21 @@ void busypoll_tick(busypoll *bp, uint64_t wall_ns, uint64_t cpu_ns, uint32_t win
     bool measured = bp->started && wall_ns > bp->tick_wall_ns;
     uint64_t wall = wall_ns - bp->tick_wall_ns;
     uint64_t cpu = cpu_ns > bp->tick_cpu_ns ? cpu_ns - bp->tick_cpu_ns : 0;
-    uint64_t empty = bp->tick_empty_ns;
+    uint64_t other = bp->tick_empty_ns + bp->tick_background_ns;
     bp->started = true;
     bp->tick_wall_ns = wall_ns;
     bp->tick_cpu_ns = cpu_ns;
     bp->tick_empty_ns = 0;
+    bp->tick_background_ns = 0;
     if (!measured || window_us == 0) {
         bp->on = false;
         return;
     }
-    /* Empty polls ran on the CPU: what is left of the CPU time is work. The
-     * two clocks are read at slightly different moments, so the difference
-     * can come out a little below zero. */
-    uint64_t work = cpu > empty ? cpu - empty : 0;
+    /* Empty polls and background work ran on the CPU: what is left of the
+     * CPU time is serving requests. Both are timed by the wall clock, which
+     * also counts time the thread was preempted, so the difference can come
+     * out below zero. */
+    uint64_t work = cpu > other ? cpu - other : 0;
     uint64_t load = work >= wall ? 100u : work * 100u / wall;
     bp->on = load >= (bp->on ? BUSYPOLL_OFF_LOAD : BUSYPOLL_ON_LOAD);
 }
@@ -42,3 +44,5 @@ void busypoll_empty(busypoll *bp, uint64_t ns)
     bp->tick_empty_ns += ns;
     bp->empty_ns += ns;
 }
+
+void busypoll_background(busypoll *bp, uint64_t ns) { bp->tick_background_ns += ns; }

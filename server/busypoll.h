@@ -14,17 +14,20 @@
  * second. Polling for 50 microseconds before sleeping cut ebb's sleeps to
  * under 1 per 100 requests and closed that gap.
  *
- * Polling burns CPU, so it is done only while the loop is busy anyway: the
- * decision is taken once per cron tick from the share of the tick the loop
- * spent working (its thread's CPU time, minus what polling itself cost). It
- * turns on at BUSYPOLL_ON_LOAD and off below BUSYPOLL_OFF_LOAD (the gap
- * keeps it from flapping on the saving polling itself brings). Polling thus
- * costs at most about as much CPU as the work it serves, and nothing when
- * the server is idle or lightly loaded.
+ * Polling burns CPU, so it is done only while serving requests keeps the
+ * loop busy anyway: the decision is taken once per cron tick from the share
+ * of the tick the loop spent serving (its thread's CPU time, minus what
+ * polling itself cost and what the server's own background work took:
+ * expiry, migrations, SHRINK, eviction, which make no request come sooner).
+ * It turns on at BUSYPOLL_ON_LOAD and off below BUSYPOLL_OFF_LOAD (the gap
+ * keeps it from flapping on the saving polling itself brings). Polling fills
+ * at most the idle share of the loop's time, so it costs at most 1.5 times
+ * the CPU of the work it serves (at the 40 % floor), and nothing when the
+ * server is idle or serves few requests.
  *
  * Terms: "window": how long the loop polls after a round before it sleeps
  * (the busy-poll-us option; 0 turns polling off). "empty poll": a poll that
- * found no work; its time is the CPU polling cost.
+ * found no work; its (wall-clock) time is what polling cost.
  */
 #ifndef EBB_BUSYPOLL_H
 #define EBB_BUSYPOLL_H
@@ -44,6 +47,7 @@ typedef struct busypoll {
     uint64_t tick_wall_ns;  /* monotonic time at the last tick */
     uint64_t tick_cpu_ns;   /* the loop thread's CPU time at the last tick */
     uint64_t tick_empty_ns; /* empty poll time since the last tick */
+    uint64_t tick_background_ns; /* background work since the last tick */
     uint64_t empty_ns;      /* empty poll time since start (INFO busy_poll_usec) */
 } busypoll;
 
@@ -61,5 +65,8 @@ uint64_t busypoll_window_ns(const busypoll *bp, uint32_t window_us);
 
 /* Count ns spent polling without finding work. */
 void busypoll_empty(busypoll *bp, uint64_t ns);
+
+/* Count ns the loop spent on background work (not serving requests). */
+void busypoll_background(busypoll *bp, uint64_t ns);
 
 #endif

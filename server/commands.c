@@ -2362,10 +2362,11 @@ void cmd_server_apply_config(cmd_server *s)
 #define CRON_MIGRATE_BUCKETS 256
 
 /* What one cron tick may do before the loop serves clients again: the
- * migration, expiry and eviction slices below share it. They used to have a
- * budget each, and a tick that shrank a table while keys expired ran 500 µs
- * of migration then 1 ms of expiry: 1.5-1.8 ms in which nobody was served
- * (stall.sh, active expiry phase). */
+ * migration, expiry and eviction slices below share it (eviction, which
+ * runs only over maxmemory, still gets CRON_MIN_SLICE_US when expiry used
+ * the rest). They used to have a budget each, and a tick that shrank a
+ * table while keys expired ran 500 µs of migration then 1 ms of expiry:
+ * 1.5-1.8 ms in which nobody was served (stall.sh, active expiry phase). */
 #define CRON_BUDGET_US 1000
 
 /* Migrations not driven by writes (a table that stopped receiving writes
@@ -2391,7 +2392,9 @@ bool cmd_server_cron(cmd_server *s)
 {
     int64_t start = cmd_now_us();
     bool more = server_cron(s);
-    cmd_note_stall(s, "cron", NULL, cmd_now_us() - start);
+    int64_t took = cmd_now_us() - start;
+    cmd_note_stall(s, "cron", NULL, took);
+    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
     return more;
 }
 
@@ -2434,7 +2437,9 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
 {
     int64_t start = cmd_now_us();
     bool more = server_urgent(s, budget_us);
-    cmd_note_stall(s, "background", NULL, cmd_now_us() - start);
+    int64_t took = cmd_now_us() - start;
+    cmd_note_stall(s, "background", NULL, took);
+    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
     return more;
 }
 

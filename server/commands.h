@@ -149,9 +149,11 @@ void cmd_server_deinit(cmd_server *s);
 /* Push runtime-changeable options into the modules that use them (after a
  * CONFIG SET or at start). */
 void cmd_server_apply_config(cmd_server *s);
-/* Periodic work (call at MAIN_CRON_HZ): advance table migrations by a
- * bounded amount, refresh the memory peak, give freed heap back to the OS.
- * Returns true while urgent work (a SHRINK someone waits for) is pending. */
+/* Periodic work (call at MAIN_CRON_HZ): advance table migrations, run a
+ * slice of active expiry and, over maxmemory, of eviction (together about
+ * 1 ms at most), refresh the memory peak, give freed heap back to the OS.
+ * Returns true while urgent work (a SHRINK someone waits for, busy expiry
+ * or eviction, FLUSHALL ASYNC leftovers) is pending. */
 bool cmd_server_cron(cmd_server *s);
 /* Urgent work: advance SHRINKs for about budget_us and reply to those done.
  * The caller runs it back to back, between rounds of I/O, while it returns

@@ -136,18 +136,20 @@ static void cpu_line(strbuf *b, const char *name, struct timeval tv)
 }
 
 /* Redis's CPU section (seconds), and the time the loop spent polling for
- * requests that had not come yet (busypoll.h): CPU time it burned, counted
- * in used_cpu_*. INFO runs on the loop's thread, so RUSAGE_THREAD is the
- * main thread's share. */
+ * requests that had not come yet (busypoll.h; wall clock, which is CPU time
+ * counted in used_cpu_* unless the server was preempted). INFO runs on the
+ * loop's thread, so RUSAGE_THREAD is the main thread's share. */
 static void sec_cpu(cmd_server *s, strbuf *b)
 {
     struct rusage self, children, main_thread;
     memset(&self, 0, sizeof self);
     memset(&children, 0, sizeof children);
     memset(&main_thread, 0, sizeof main_thread);
+    /* The thread first: read after it, the process's total cannot be the
+     * smaller one. */
+    getrusage(RUSAGE_THREAD, &main_thread);
     getrusage(RUSAGE_SELF, &self);
     getrusage(RUSAGE_CHILDREN, &children);
-    getrusage(RUSAGE_THREAD, &main_thread);
     strbuf_printf(b, "# CPU\r\n");
     cpu_line(b, "used_cpu_sys", self.ru_stime);
     cpu_line(b, "used_cpu_user", self.ru_utime);

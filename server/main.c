@@ -131,7 +131,7 @@ static void on_urgent(evutil_socket_t fd, short what, void *arg)
 
 static uint64_t clock_ns(clockid_t id)
 {
-    struct timespec ts;
+    struct timespec ts = {0, 0};
     clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
@@ -156,8 +156,10 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
  * timeout; timers and callbacks run as usual) until more requests arrive or
  * busy-poll-us passes; only then does the loop sleep in a blocking round.
  * Requests are seen arriving in total_net_input_bytes, which every read from
- * a client adds to. Rounds that find none are timed as polling (INFO
- * busy_poll_usec). The loop ends as event_base_dispatch would.
+ * a client adds to. Rounds in which no event at all was active (libevent's
+ * count of active events, cleared before each) are timed as polling (INFO
+ * busy_poll_usec); rounds that ran a timer, a write or an accept are work.
+ * The loop ends as event_base_dispatch would.
  */
 static void run_loop(void)
 {
@@ -170,11 +172,12 @@ static void run_loop(void)
             uint64_t start = clock_ns(CLOCK_MONOTONIC), now = start;
             while (srv.st.total_net_input_bytes == seen && now - start < window) {
                 uint64_t before = now;
+                (void)event_base_get_max_events(base, EVENT_BASE_COUNT_ACTIVE, 1);
                 if (event_base_loop(base, EVLOOP_NONBLOCK) != 0 || event_base_got_exit(base) ||
                     event_base_got_break(base))
                     return;
                 now = clock_ns(CLOCK_MONOTONIC);
-                if (srv.st.total_net_input_bytes == seen)
+                if (event_base_get_max_events(base, EVENT_BASE_COUNT_ACTIVE, 0) == 0)
                     busypoll_empty(&srv.poll, now - before);
             }
             if (srv.st.total_net_input_bytes != seen) {

@@ -93,8 +93,8 @@ static void process_metrics(cmd_server *s, strbuf *b)
     gauge(b, "ebb_busy_poll", "1 while the event loop polls for requests before sleeping.",
           s->poll.on ? 1 : 0);
     family(b, "ebb_busy_poll_seconds_total", "counter",
-           "Time the event loop spent polling for requests that had not come yet; part of "
-           "ebb_cpu_seconds_total.");
+           "Time the event loop spent polling for requests that had not come yet (wall "
+           "clock; CPU time unless the machine preempted the server).");
     strbuf_printf(b, "ebb_busy_poll_seconds_total %.9f\n", (double)s->poll.empty_ns / 1e9);
 }
 

@@ -99,3 +99,23 @@ Test(busypoll, clock_oddities_turn_it_off)
     busypoll_tick(&bp, 130 * MS, 81 * MS, 50);
     cr_assert_not(bp.on);
 }
+
+Test(busypoll, background_work_is_not_load)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    uint64_t wall = 0, cpu = 0;
+    busypoll_tick(&bp, wall, cpu, 50);
+    /* 8 ms of a 10 ms tick on the CPU, 6 of them expiry or a SHRINK: 20 %
+     * serving requests, which would not come any sooner for polling. */
+    busypoll_background(&bp, 6 * MS);
+    tick(&bp, &wall, &cpu, 8, 0, 50);
+    cr_assert_not(bp.on);
+    /* Counted for one tick only. */
+    tick(&bp, &wall, &cpu, 8, 0, 50);
+    cr_assert(bp.on);
+    busypoll_background(&bp, 9 * MS);
+    busypoll_empty(&bp, 2 * MS);
+    tick(&bp, &wall, &cpu, 8, 2, 50);
+    cr_assert_not(bp.on, "background and empty polls together leave no work");
+}
