@@ -36,6 +36,11 @@
 #   --ebb PATH      ebb-server binary [build/release/server/ebb-server]
 #   --huge-pages yes|no  ebb-server's huge-pages option [yes, the server's
 #                   default; see README "Huge pages"]
+#   --peer-ebb ARGS instead of redis-server, a second ebb-server started with
+#                   these extra options (e.g. "--busy-poll-us 0"): an A/B of
+#                   two configurations of the same binary, alternating as with
+#                   redis; the targets are not checked, and the files are
+#                   named throughput-ab.* instead of throughput.*
 #   --loadgen PATH  ebb-loadgen binary [compiled from loadgen.c with cc]
 #   --out DIR       where results go [client-tests/bench/results]
 #
@@ -61,6 +66,7 @@ small=100000
 big=10000000
 build=0
 huge_pages=yes
+peer_ebb=
 ebb=
 loadgen=
 out="$here/results"
@@ -81,6 +87,7 @@ while (($#)); do
     --build) build=1; shift ;;
     --ebb) ebb=${2:?--ebb needs a value}; shift 2 ;;
     --huge-pages) huge_pages=${2:?--huge-pages needs yes or no}; shift 2 ;;
+    --peer-ebb) peer_ebb=${2:?--peer-ebb needs options}; shift 2 ;;
     --loadgen) loadgen=${2:?--loadgen needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -92,9 +99,14 @@ done
 ((keys >= 1 && small >= 1)) || die "--keys and --small must be positive"
 # redis-benchmark's __rand_int__ has 12 digits.
 ((keys <= 1000000000000 && big < 1000000000000)) || die "key ranges above 10^12"
-for t in redis-server redis-benchmark redis-cli awk; do
+needs=(redis-benchmark redis-cli awk)
+[[ -n $peer_ebb ]] || needs+=(redis-server)
+for t in "${needs[@]}"; do
     command -v "$t" >/dev/null || die "$t is not installed (scripts/deps.sh bench)"
 done
+# The second server's name in the report; files named after the comparison.
+peer=redis base=throughput
+[[ -z $peer_ebb ]] || peer="ebb $peer_ebb" base=throughput-ab
 
 bench_ebb
 
@@ -118,12 +130,19 @@ mkdir -p "$out"
 
 # ---- servers ----
 
-# launch NAME PORT: exec the server (bench_start); NAME is ebb* or redis*.
+# launch NAME PORT: exec the server (bench_start); NAME is ebb* or redis*
+# (the peer: redis-server, or the second ebb-server with --peer-ebb).
 launch() {
     case "$1" in
     ebb*) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning --huge-pages "$huge_pages" ;;
-    redis*) exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize no --loglevel warning --dir "$work" ;;
+    redis*)
+        if [[ -n $peer_ebb ]]; then
+            # shellcheck disable=SC2086 # the options are words
+            exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning \
+                --huge-pages "$huge_pages" $peer_ebb
+        fi
+        exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
+            --daemonize no --loglevel warning --dir "$work" ;;
     esac
 }
 
@@ -256,7 +275,7 @@ if ((big > 0)); then
     preload redis-big "$big"
 fi
 
-raw=$out/throughput-raw.tsv
+raw=$out/$base-raw.tsv
 printf 'round\ttest\tserver\trps\tp50_ms\tp99_ms\n' >"$raw"
 failures=0
 for ((r = 1; r <= rounds; r++)); do
@@ -332,20 +351,20 @@ check() {
 # A figure, or "–" when the test has no successful run.
 kfmt() { echo "${1:-–}"; }
 
-md=$out/throughput.md
-dat=$out/throughput.dat
+md=$out/$base.md
+dat=$out/$base.dat
 {
-    echo "# Throughput: ebb-server vs redis-server"
+    echo "# Throughput: ebb-server vs $([[ -z $peer_ebb ]] && echo redis-server || echo "ebb-server $peer_ebb")"
     echo
-    echo "Medians of $rounds rounds; in each round every test ran on ebb, then on redis"
+    echo "Medians of $rounds rounds; in each round every test ran on ebb, then on $peer"
     echo "(A B A B ...). redis-benchmark 7 with \`-c 50 -d 128 -r $keys\` (the size rows:"
     echo "\`-r\` = keys loaded), keys preloaded so that every GET hits; the mix rows are"
     echo "\`ebb-loadgen mix\`, 50 connections, random keys, depth 1 or 16 per connection."
     echo "MSET/MGET rows count commands (10 keys each). p50/p99 in ms: redis-benchmark's"
     echo "per request; the mix's per batch (per request at depth 1). The ratio is"
-    echo "ebb's median / redis's median; \"per round\" is the range of the per-round ratios."
+    echo "ebb's median / $peer's median; \"per round\" is the range of the per-round ratios."
     echo
-    echo "| test | ebb req/s | redis req/s | ebb / redis | per round | ebb p50 / p99 ms | redis p50 / p99 ms |"
+    echo "| test | ebb req/s | $peer req/s | ebb / $peer | per round | ebb p50 / p99 ms | $peer p50 / p99 ms |"
     echo "|---|---|---|---|---|---|---|"
     for t in "${tests[@]}"; do
         e=$(rps_of "$t" ebb) d=$(rps_of "$t" redis)
@@ -354,6 +373,9 @@ dat=$out/throughput.dat
             "$(p50_of "$t" ebb)" "$(p99_of "$t" ebb)" "$(p50_of "$t" redis)" "$(p99_of "$t" redis)"
     done
     echo
+    if [[ -n $peer_ebb ]]; then
+        echo "Targets: not checked (two configurations of ebb-server)."
+    else
     echo "Targets:"
     echo
     for t in set get; do
@@ -384,21 +406,24 @@ dat=$out/throughput.dat
                 "$q ×; redis: $(div "$(rps_of ${t}_big redis)" "$(rps_of ${t}_small redis)") ×"
         done
     fi
+    fi
     echo
     ((failures == 0)) || echo "$failures runs failed (see the log on stderr); their rows have fewer rounds."
     echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
         "Linux $(uname -r); servers and client on 127.0.0.1, sharing the cores."
     echo "Load average (1/5/15 min) at the start: $load_start; at the end: $load_end. Run time ${elapsed} s."
     echo "ebb-server ran with --huge-pages $huge_pages."
+    redis_version=
+    [[ -n $peer_ebb ]] || redis_version="redis $(redis-server --version |
+        sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p'), "
     echo "Versions: ebb $ebb_rev at the start ($("$ebb" --version 2>/dev/null | head -1 || true)," \
-        "binary built $(date -u -r "$ebb" +%Y-%m-%dT%H:%MZ))," \
-        "redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p')," \
-        "$(redis-benchmark --version | head -1); $(date -u +%Y-%m-%dT%H:%MZ)."
+        "binary built $(date -u -r "$ebb" +%Y-%m-%dT%H:%MZ)), $redis_version$(redis-benchmark --version |
+        head -1); $(date -u +%Y-%m-%dT%H:%MZ)."
     echo
     echo "Reproduce: \`client-tests/bench/throughput.sh --build --rounds $rounds --n1 $n1 --n16 $n16" \
-        "--keys $keys --small $small --big $big\`"
+        "--keys $keys --small $small --big $big${peer_ebb:+ --peer-ebb \"$peer_ebb\"}\`"
     echo
-    echo "![ebb vs redis, requests/s per test](throughput.png)"
+    echo "![ebb vs $peer, requests/s per test]($base.png)"
 } >"$md"
 
 # Chart data: index, label, ebb, redis, ratio.
@@ -415,9 +440,9 @@ dat=$out/throughput.dat
 if command -v gnuplot >/dev/null; then
     gnuplot <<EOF || log "gnuplot failed: no chart"
 set terminal pngcairo size 1200,900 font ',10' noenhanced
-set output '$out/throughput.png'
+set output '$out/$base.png'
 set datafile separator '\t'
-set multiplot layout 2,1 title "ebb vs redis-server: medians of $rounds rounds, 50 connections, 128-byte values, loopback, 2 shared cores"
+set multiplot layout 2,1 title "ebb vs $peer: medians of $rounds rounds, 50 connections, 128-byte values, loopback, 2 shared cores"
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -430,13 +455,13 @@ set key top left
 set logscale y
 set format y '%.0s%c'
 set ylabel 'requests/s (log scale; MSET/MGET: commands/s)'
-plot '$dat' using 3:xtic(2) title 'ebb' lc rgb '#1f77b4', '' using 4 title 'redis' lc rgb '#d62728'
+plot '$dat' using 3:xtic(2) title 'ebb' lc rgb '#1f77b4', '' using 4 title '$peer' lc rgb '#d62728'
 unset logscale y
 set format y '%.1f'
-set ylabel 'ebb / redis'
+set ylabel 'ebb / $peer'
 set yrange [0:*]
 set style histogram clustered gap 1
-plot '$dat' using 5:xtic(2) title 'ebb / redis' lc rgb '#2ca02c', \
+plot '$dat' using 5:xtic(2) title 'ebb / $peer' lc rgb '#2ca02c', \
      1 with lines dt 2 lc rgb 'black' notitle, 1.5 with lines dt 3 lc rgb 'gray' notitle
 unset multiplot
 EOF
@@ -447,5 +472,5 @@ rm -f "$dat"
 
 echo
 sed -n '/^| test/,/^Machine/p' "$md" | sed '$d'
-log "wrote $md, $out/throughput.png and $raw in ${elapsed} s"
+log "wrote $md, $out/$base.png and $raw in ${elapsed} s"
 ((failures == 0))
