@@ -15,6 +15,15 @@ static void tick(busypoll *bp, uint64_t *wall, uint64_t *cpu, uint64_t work_ms, 
     busypoll_tick(bp, *wall, *cpu, window_us);
 }
 
+/* A poller past its first tick (which only sets the marks) at wall = cpu = 0. */
+static busypoll started(void)
+{
+    busypoll bp;
+    busypoll_init(&bp);
+    busypoll_tick(&bp, 0, 0, 50);
+    return bp;
+}
+
 Test(busypoll, off_until_a_tick_has_measured)
 {
     busypoll bp;
@@ -32,10 +41,8 @@ Test(busypoll, off_until_a_tick_has_measured)
 
 Test(busypoll, on_at_half_busy_off_below_forty_percent)
 {
-    busypoll bp;
-    busypoll_init(&bp);
-    uint64_t wall = 1000 * MS, cpu = 0;
-    busypoll_tick(&bp, wall, cpu, 50);
+    busypoll bp = started();
+    uint64_t wall = 0, cpu = 0;
     tick(&bp, &wall, &cpu, 4, 0, 50);
     cr_assert_not(bp.on, "40 %% busy does not start polling");
     tick(&bp, &wall, &cpu, 5, 0, 50);
@@ -50,10 +57,8 @@ Test(busypoll, on_at_half_busy_off_below_forty_percent)
 
 Test(busypoll, polling_does_not_count_as_work)
 {
-    busypoll bp;
-    busypoll_init(&bp);
+    busypoll bp = started();
     uint64_t wall = 0, cpu = 0;
-    busypoll_tick(&bp, wall, cpu, 50);
     tick(&bp, &wall, &cpu, 6, 0, 50);
     cr_assert(bp.on);
     /* The thread was on the CPU the whole tick, but 7 ms of it polled for
@@ -67,10 +72,8 @@ Test(busypoll, polling_does_not_count_as_work)
 
 Test(busypoll, zero_window_never_polls)
 {
-    busypoll bp;
-    busypoll_init(&bp);
+    busypoll bp = started();
     uint64_t wall = 0, cpu = 0;
-    busypoll_tick(&bp, wall, cpu, 0);
     tick(&bp, &wall, &cpu, 10, 0, 0);
     cr_assert_not(bp.on);
     cr_assert_eq(busypoll_window_ns(&bp, 0), 0);
@@ -102,10 +105,8 @@ Test(busypoll, clock_oddities_turn_it_off)
 
 Test(busypoll, background_work_is_not_load)
 {
-    busypoll bp;
-    busypoll_init(&bp);
+    busypoll bp = started();
     uint64_t wall = 0, cpu = 0;
-    busypoll_tick(&bp, wall, cpu, 50);
     /* 8 ms of a 10 ms tick on the CPU, 6 of them expiry or a SHRINK: 20 %
      * serving requests, which would not come any sooner for polling. */
     busypoll_background(&bp, 6 * MS);
