@@ -18,6 +18,7 @@
 
 #include "prefault.h"
 #include "table.h"
+#include "table_testlib.h"
 
 #define MIB (1024u * 1024u)
 
@@ -216,11 +217,6 @@ Test(prefault, free_while_busy_returns, .timeout = 30)
 
 /* ---- a table with huge pages and a prefaulter ------------------------------ */
 
-static int64_t key_of(uint64_t i)
-{
-    return (int64_t)(i * 0x9e3779b97f4a7c15ull);
-}
-
 static void value_of(uint64_t i, uint8_t *v)
 {
     for (size_t k = 0; k < TABLE_VALUE_MAX; k++)
@@ -248,12 +244,6 @@ static void put_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
         value_of(i, v);
         cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK, "set %" PRIu64, i);
     }
-}
-
-static void del_keys(table *t, uint64_t from, uint64_t to, uint64_t stride)
-{
-    for (uint64_t i = from; i < to; i += stride)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK, "del %" PRIu64, i);
 }
 
 /* Step a migration to its end; table_step may return without progress while

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "table.h"
+#include "table_testlib.h"
 
 /* Bytes of one record chunk (2048 records x 136 bytes), see table.c. */
 #define CHUNK_BYTES (2048u * 136u)
@@ -21,34 +22,6 @@
 #define HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-/* Deterministic PRNG for the random sequences (xorshift64*). */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rng_below(uint64_t n)
-{
-    return rng() % n;
-}
-
-/* Model index -> key: an odd multiplier is a bijection on 64 bits, so keys
- * are distinct, spread, and about half of them negative. */
-static int64_t key_of(uint64_t i)
-{
-    return (int64_t)(i * 0x9e3779b97f4a7c15ull);
-}
 
 static void fill(uint8_t *v, size_t len, uint64_t seed)
 {
@@ -73,13 +46,6 @@ static void expect_val(table *t, int64_t key, const void *v, size_t len)
               key);
 }
 
-static table_stats stats(const table *t)
-{
-    table_stats st;
-    table_get_stats(t, &st);
-    return st;
-}
-
 static void finish_migration(table *t)
 {
     while (table_step(t, 64))
@@ -92,12 +58,6 @@ static void insert_range(table *t, uint64_t from, uint64_t to)
 {
     for (uint64_t i = from; i < to; i++)
         must_set(t, key_of(i), &i, sizeof i);
-}
-
-static void delete_range(table *t, uint64_t from, uint64_t to)
-{
-    for (uint64_t i = from; i < to; i++)
-        cr_assert_eq(table_del(t, key_of(i)), TABLE_OK, "del %" PRIu64, i);
 }
 
 /* ---- basics ----------------------------------------------------------------- */
@@ -442,7 +402,7 @@ Test(table, shrink_during_grow_migration)
 
     /* Now drop 90% and shrink by hand; mutate during the shrink. */
     uint64_t keep = i / 10;
-    delete_range(t, keep, i);
+    del_keys(t, keep, i, 1);
     cr_assert_eq(stats(t).buckets, st.buckets, "no auto shrink");
     table_check(t);
     cr_assert(table_shrink(t));
@@ -512,7 +472,7 @@ Test(table, shrink_to_empty_and_grow_again)
     /* Shrink with a grow possibly in flight and keys present: finishes it. */
     table_shrink(t);
     finish_migration(t);
-    delete_range(t, 0, 5000);
+    del_keys(t, 0, 5000, 1);
     table_check(t);
     cr_assert(table_shrink(t), "something was freed");
     table_check(t);
@@ -536,7 +496,7 @@ Test(table, no_auto_shrink_then_manual)
     insert_range(t, 0, 50000);
     finish_migration(t);
     table_stats full = stats(t);
-    delete_range(t, 0, 50000);
+    del_keys(t, 0, 50000, 1);
     table_check(t);
     table_stats st = stats(t);
     cr_assert_eq(st.count, 0);
@@ -546,7 +506,7 @@ Test(table, no_auto_shrink_then_manual)
     /* Reuse the kept chunks: no new mappings. */
     insert_range(t, 0, 10000);
     cr_assert_eq(stats(t).record_chunks, full.record_chunks);
-    delete_range(t, 0, 10000);
+    del_keys(t, 0, 10000, 1);
     table_check(t);
 
     cr_assert(table_shrink(t));
@@ -557,7 +517,7 @@ Test(table, no_auto_shrink_then_manual)
     /* Non-empty manual shrink: to the size for the count, spare chunks gone. */
     insert_range(t, 0, 50000);
     finish_migration(t);
-    delete_range(t, 1000, 50000);
+    del_keys(t, 1000, 50000, 1);
     cr_assert(table_shrink(t));
     finish_migration(t);
     st = stats(t);
@@ -568,7 +528,7 @@ Test(table, no_auto_shrink_then_manual)
     /* Turning auto_shrink on takes effect at the next delete. */
     o.auto_shrink = true;
     table_set_options(t, &o);
-    delete_range(t, 0, 900);
+    del_keys(t, 0, 900, 1);
     finish_migration(t);
     cr_assert_lt(stats(t).buckets, 512);
     cr_assert_gt(stats(t).shrinks_auto, 0);
@@ -589,7 +549,7 @@ Test(table, hysteresis_no_oscillation)
     uint64_t n = i / 10;
     for (int round = 0; round < 20; round++) {
         uint64_t from = (uint64_t)round * 997 % (i - n);
-        delete_range(t, from, from + n);
+        del_keys(t, from, from + n, 1);
         insert_range(t, from, from + n);
     }
     table_check(t);
@@ -652,7 +612,7 @@ Test(table, foreach_each_key_once)
     while (i < n && !(i > 5000 && stats(t).migrating))
         must_set(t, key_of(i), &i, sizeof i), i++;
     cr_assert(stats(t).migrating);
-    delete_range(t, 0, 100);
+    del_keys(t, 0, 100, 1);
     cr_assert(stats(t).migrating);
     visit_ctx c = {.seen = seen, .n = n, .stop_after = -1};
     table_foreach(t, visit, &c);
@@ -740,7 +700,7 @@ Test(table, release_spare_chunks_step_by_step)
     insert_range(t, 0, 40000); /* 20 chunks of 2048 records */
     finish_migration(t);
     uint64_t chunks = stats(t).record_chunks;
-    delete_range(t, 0, 36000);
+    del_keys(t, 0, 36000, 1);
     cr_assert_eq(stats(t).record_chunks, chunks, "auto_shrink off keeps chunks");
     unsigned calls = 0;
     while (table_release(t, 3)) {
@@ -763,7 +723,7 @@ Test(table, shrink_of_large_empty_table_migrates_instead_of_one_big_unmap)
     insert_range(t, 0, 200000); /* 2^15 buckets = 2 MiB of index */
     finish_migration(t);
     cr_assert_gt(stats(t).index_bytes, 1024 * 1024);
-    delete_range(t, 0, 200000);
+    del_keys(t, 0, 200000, 1);
     while (table_release(t, 16))
         ;
     cr_assert(table_shrink(t));
@@ -793,7 +753,7 @@ Test(table, shrink_threshold_option)
     uint64_t buckets = stats(t).buckets;
     /* Below the default 25 % point but above 5 %: no shrink. */
     uint64_t keep = buckets * 13 / 2 / 10; /* 10 % of the grow load */
-    delete_range(t, keep, 20000);
+    del_keys(t, keep, 20000, 1);
     finish_migration(t);
     cr_assert_eq(stats(t).buckets, buckets);
     cr_assert_eq(stats(t).shrinks_auto, 0);

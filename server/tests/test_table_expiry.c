@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "table.h"
+#include "table_testlib.h"
 
 /* Layout facts of table.c the byte figures below depend on. */
 #define RECS_PER_CHUNK 2048u
@@ -26,33 +27,6 @@ static int64_t clock_ms;
 static uint64_t expired_counter;
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
-
-/* xorshift64*, deterministic per seed. */
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rng_below(uint64_t n)
-{
-    return rng() % n;
-}
-
-/* Model index -> key: an odd multiplier is a bijection, keys are spread. */
-static int64_t key_of(uint64_t i)
-{
-    return (int64_t)(i * 0x9e3779b97f4a7c15ull);
-}
 
 /* A table on the test clock; every option the test does not name is off
  * except auto_shrink, which is `shrink`. */
@@ -68,13 +42,6 @@ static table *make(bool shrink, bool lru)
     table *t = table_create(&o);
     cr_assert_not_null(t);
     return t;
-}
-
-static table_stats stats(const table *t)
-{
-    table_stats st;
-    table_get_stats(t, &st);
-    return st;
 }
 
 static void put(table *t, int64_t key, const char *v, int64_t at)

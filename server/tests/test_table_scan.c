@@ -10,7 +10,7 @@
  * whose expire time has come. On a table that does not change, every key is
  * visited exactly once.
  *
- * Keys are key_of(i) = i x an odd constant, a bijection of 64 bits, so a
+ * Keys are scan_key(i) = i x an odd constant, a bijection of 64 bits, so a
  * visited key maps back to its index with the constant's inverse and the
  * tests count visits per index in a plain array. Links only the table
  * library and Criterion.
@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "table.h"
+#include "table_testlib.h"
 
 /* Upper bound on table_scan calls for one iteration: far more than the
  * buckets of any table built here, so a cursor that never comes back to 0
@@ -44,7 +45,8 @@ static uint64_t key_mul_inverse(void)
     return inv;
 }
 
-static int64_t key_of(uint64_t i)
+/* This file's keys: another odd multiplier, whose inverse maps keys back. */
+static int64_t scan_key(uint64_t i)
 {
     return (int64_t)(i * KEY_MUL);
 }
@@ -54,37 +56,9 @@ static uint64_t index_of(int64_t key)
     return (uint64_t)key * key_mul_inverse();
 }
 
-/* xorshift64*, deterministic per seed. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rng_below(uint64_t n)
-{
-    return rng() % n;
-}
-
-static table_stats stats(const table *t)
-{
-    table_stats st;
-    table_get_stats(t, &st);
-    return st;
-}
-
 static void put(table *t, uint64_t i)
 {
-    table_status st = table_set(t, key_of(i), &i, sizeof i, NULL);
+    table_status st = table_set(t, scan_key(i), &i, sizeof i, NULL);
     cr_assert_eq(st, TABLE_OK, "set #%" PRIu64 ": status %d", i, (int)st);
 }
 
@@ -96,7 +70,7 @@ static void put_range(table *t, uint64_t from, uint64_t to)
 
 static void del(table *t, uint64_t i)
 {
-    cr_assert_eq(table_del(t, key_of(i)), TABLE_OK, "del #%" PRIu64, i);
+    cr_assert_eq(table_del(t, scan_key(i)), TABLE_OK, "del #%" PRIu64, i);
 }
 
 static void del_range(table *t, uint64_t from, uint64_t to)
@@ -126,7 +100,7 @@ static table *make(bool auto_shrink, const int64_t *clock)
 typedef struct {
     uint32_t *visits;
     uint64_t universe;
-    uint64_t foreign;     /* visited keys that are not key_of(i < universe) */
+    uint64_t foreign;     /* visited keys that are not scan_key(i < universe) */
     uint64_t calls;       /* table_scan calls */
     uint64_t cursor;
     bool done;
@@ -298,7 +272,7 @@ Test(table_scan, expired_keys_are_not_visited)
     for (uint64_t i = 0; i < n; i++) {
         /* Thirds: no TTL, TTL that comes at +100, TTL that comes at +10000. */
         int64_t at = i % 3 == 0 ? 0 : i % 3 == 1 ? now + 100 : now + 10000;
-        cr_assert_eq(table_put(t, key_of(i), &i, sizeof i, at, false, NULL), TABLE_OK);
+        cr_assert_eq(table_put(t, scan_key(i), &i, sizeof i, at, false, NULL), TABLE_OK);
     }
     finish(t);
     scan_run r;
