@@ -2331,6 +2331,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_slowlog_free(s);
     free(s->cmdstats);
     free(s->keybuf);
+    free(s->evict_sums);
     s->cmdstats = NULL;
     s->keybuf = NULL;
     s->keybuf_cap = 0;

@@ -77,6 +77,8 @@ typedef struct cmd_server {
     unsigned expire_slices;     /* urgent expiry slices left this cron tick */
     unsigned expire_skip_ticks; /* cron ticks to rest before the next slice */
     uint64_t rng;               /* xorshift state for eviction sampling */
+    uint64_t *evict_sums;       /* per namespace, candidates summed (evict.c) */
+    size_t evict_sums_cap;
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     latency_hist latency;       /* service time of every command */
     cmd_stat *cmdstats;         /* one per command table row (commands.c) */

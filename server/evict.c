@@ -22,6 +22,8 @@
  * could be evicted (the cron keeps evicting in 1 ms slices), so lowering
  * maxmemory at runtime drains incrementally instead of stalling one client.
  */
+#include <stdlib.h>
+
 #include "cmd_internal.h"
 
 /* Keys evicted at most before one write: enough to absorb the write itself
@@ -60,24 +62,24 @@ uint64_t cmd_random(cmd_server *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+static uint64_t candidates(const table *t, bool with_ttl)
+{
+    return with_ttl ? table_expires(t) : table_count(t);
+}
+
 /* A namespace picked with probability proportional to its candidates. */
 table *cmd_pick_table(cmd_server *s, bool with_ttl)
 {
     uint64_t total = 0;
     size_t n = db_ns_count(s->db);
-    for (size_t i = 0; i < n; i++) {
-        table_stats st;
-        table_get_stats(db_ns_at(s->db, i)->t, &st);
-        total += with_ttl ? st.expires : st.count;
-    }
+    for (size_t i = 0; i < n; i++)
+        total += candidates(db_ns_at(s->db, i)->t, with_ttl);
     if (total == 0)
         return NULL;
     uint64_t r = cmd_random(s) % total;
     for (size_t i = 0; i < n; i++) {
         table *t = db_ns_at(s->db, i)->t;
-        table_stats st;
-        table_get_stats(t, &st);
-        uint64_t w = with_ttl ? st.expires : st.count;
+        uint64_t w = candidates(t, with_ttl);
         if (r < w)
             return t;
         r -= w;
@@ -85,8 +87,49 @@ table *cmd_pick_table(cmd_server *s, bool with_ttl)
     return NULL;
 }
 
-/* Evict one key by the policy. False when there is nothing to evict. */
-static bool evict_one(cmd_server *s)
+/* Running sums of every namespace's candidates in s->evict_sums, so that the
+ * samples of one eviction each find their namespace by binary search
+ * instead of walking every namespace twice: with 64 namespaces, SETs that
+ * each evicted a key ran at 88k/s against 753k/s with one namespace. The
+ * total; UINT64_MAX if the array could not grow (sample with
+ * cmd_pick_table then). */
+static uint64_t candidate_sums(cmd_server *s, bool with_ttl)
+{
+    size_t n = db_ns_count(s->db);
+    if (n > s->evict_sums_cap) {
+        uint64_t *a = realloc(s->evict_sums, n * sizeof *a);
+        if (a == NULL)
+            return UINT64_MAX;
+        s->evict_sums = a;
+        s->evict_sums_cap = n;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += candidates(db_ns_at(s->db, i)->t, with_ttl);
+        s->evict_sums[i] = total;
+    }
+    return total;
+}
+
+/* The namespace holding candidate r (< the total) of candidate_sums. */
+static table *table_of_candidate(cmd_server *s, uint64_t r)
+{
+    size_t lo = 0, hi = db_ns_count(s->db) - 1;
+    while (lo < hi) { /* the first i with sums[i] > r */
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->evict_sums[mid] > r)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return db_ns_at(s->db, lo)->t;
+}
+
+/* Evict one key by the policy; *freed is how much cmd_evict_used() went
+ * down (less than zero when the delete started a shrink, whose new index
+ * is mapped before the old one goes). False when there is nothing to
+ * evict. */
+static bool evict_one(cmd_server *s, int64_t *freed)
 {
     int policy = (int)s->cfg.maxmemory_policy.num;
     if (policy == POLICY_NOEVICTION)
@@ -94,13 +137,17 @@ static bool evict_one(cmd_server *s)
     bool with_ttl = policy >= POLICY_VOLATILE_LRU;
     bool random = policy == POLICY_ALLKEYS_RANDOM || policy == POLICY_VOLATILE_RANDOM;
     unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
+    uint64_t total = candidate_sums(s, with_ttl);
+    if (total == 0)
+        return false;
     table *best_t = NULL;
     table_sample_t best = {0};
     /* Ages, not stamps, are compared: 32-bit stamps of 10 ms wrap every
      * 497 days, and unsigned subtraction stays right across the wrap. */
     uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
     for (unsigned k = 0; k < samples; k++) {
-        table *t = cmd_pick_table(s, with_ttl);
+        table *t = total == UINT64_MAX ? cmd_pick_table(s, with_ttl)
+                                       : table_of_candidate(s, cmd_random(s) % total);
         table_sample_t smp;
         if (t == NULL || !table_sample(t, cmd_random(s), with_ttl, &smp))
             continue;
@@ -115,20 +162,37 @@ static bool evict_one(cmd_server *s)
     }
     if (best_t == NULL)
         return false;
+    uint64_t before = table_memory(best_t);
     if (table_del(best_t, best.key) == TABLE_OK)
         s->evicted_keys++;
+    *freed = (int64_t)before - (int64_t)table_memory(best_t);
     return true;
+}
+
+/* used - freed, at 0 at least. */
+static uint64_t less(uint64_t used, int64_t freed)
+{
+    if (freed >= 0)
+        return used > (uint64_t)freed ? used - (uint64_t)freed : 0;
+    return used + (uint64_t)-freed;
 }
 
 bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
 {
     uint64_t max = (uint64_t)s->cfg.maxmemory.num;
-    if (max == 0 || cmd_evict_used(s) <= max)
+    if (max == 0)
+        return true;
+    /* Summed once; each eviction then takes off what it freed. */
+    uint64_t used = cmd_evict_used(s);
+    if (used <= max)
         return true;
     unsigned n = 0;
-    while (n < EVICT_PER_WRITE && cmd_evict_used(s) > max && evict_one(s))
+    int64_t freed;
+    while (n < EVICT_PER_WRITE && used > max && evict_one(s, &freed)) {
+        used = less(used, freed);
         n++;
-    if (n > 0 || cmd_evict_used(s) <= max)
+    }
+    if (n > 0 || used <= max)
         return true;
     cmd_reply_error(s, c, ERR_OOM_MAXMEMORY);
     return false;
@@ -140,12 +204,16 @@ bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
     if (max == 0)
         return false;
     int64_t deadline = cmd_now_us() + budget_us;
-    while (cmd_evict_used(s) > max) {
-        for (unsigned k = 0; k < EVICT_STEP; k++)
-            if (!evict_one(s))
+    uint64_t used = cmd_evict_used(s);
+    int64_t freed;
+    while (used > max) {
+        for (unsigned k = 0; k < EVICT_STEP && used > max; k++) {
+            if (!evict_one(s, &freed))
                 return false; /* nothing evictable: writes get -OOM */
+            used = less(used, freed);
+        }
         if (cmd_now_us() >= deadline)
-            return true;
+            return used > max;
     }
     return false;
 }

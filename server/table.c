@@ -1773,6 +1773,11 @@ uint64_t table_count(const table *t)
     return t->count;
 }
 
+uint64_t table_expires(const table *t)
+{
+    return t->expires;
+}
+
 /* Remove the entry in slot i of bucket b, in the chain of home bucket
  * (h & g->mask): slot, record (the last one moves into its place, with its
  * side data) and expire time. Then the automatic shrink policy. */

@@ -151,6 +151,10 @@ table_options table_get_options(const table *t);
 /* Number of keys. */
 uint64_t table_count(const table *t);
 
+/* Number of keys with an expire time (some may have expired already and not
+ * been reclaimed yet). */
+uint64_t table_expires(const table *t);
+
 /* Look up key. On TABLE_OK, *val points at the stored value (*len bytes) inside
  * the table: the pointer is LENT and valid only until the next call on this
  * table other than table_get_stats (any call may reclaim an expired key,

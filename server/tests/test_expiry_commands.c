@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -812,6 +813,49 @@ Test(ttl, allkeys_random_evicts_and_writes_succeed)
     cr_assert_eq(n + evicted, 600);
     /* the last write is there */
     R("$1\r\nv\r\n", "get", "599");
+}
+
+/* Keys in the namespace called name (0 if there is none). */
+static uint64_t ns_keys(const char *name)
+{
+    for (size_t i = 0; i < db_ns_count(xsrv.db); i++)
+        if (strcmp(db_ns_at(xsrv.db, i)->name, name) == 0)
+            return table_count(db_ns_at(xsrv.db, i)->t);
+    return 0;
+}
+
+Test(ttl, evictions_spread_over_namespaces_by_their_keys)
+{
+    char key[32];
+    R("+OK\r\n", "config", "set", "maxmemory-policy", "allkeys-random");
+    /* 1000 keys in a, none left in e (created, then emptied), 3000 in b, in
+     * that order: a namespace is drawn with odds in proportion to its keys,
+     * so evictions fall about 1:3 on a and b, and never on e. */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "a:%d", i);
+        R("+OK\r\n", "set", key, "v");
+    }
+    R("+OK\r\n", "set", "e:1", "v");
+    R(":1\r\n", "del", "e:1");
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "b:%d", i);
+        R("+OK\r\n", "set", key, "v");
+    }
+    xsrv.heap_used = 0; /* the table figure only, no cron ran */
+    R("+OK\r\n", "config", "set", "maxmemory", num((long long)tables_memory()));
+    /* 800 writes to the default namespace, each evicting about one key. */
+    for (int i = 0; i < 800; i++) {
+        snprintf(key, sizeof key, "%d", i);
+        R("+OK\r\n", "set", key, "v");
+    }
+    uint64_t gone_a = 1000 - ns_keys("a"), gone_b = 3000 - ns_keys("b");
+    long long evicted = info_num("stats", "evicted_keys");
+    cr_assert_eq((long long)(gone_a + gone_b + 800 - ns_keys("")), evicted,
+                 "every eviction is counted");
+    cr_assert_geq(evicted, 780, "evicted %lld", evicted);
+    cr_assert(gone_a >= 120 && gone_a <= 260, "a lost %" PRIu64 " of ~190", gone_a);
+    cr_assert(gone_b >= 450 && gone_b <= 680, "b lost %" PRIu64 " of ~570", gone_b);
+    R("+OK\r\n", "config", "set", "maxmemory", "0");
 }
 
 /* Keys 1..n without TTL in the default namespace; k with TTL. */
