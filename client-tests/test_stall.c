@@ -853,10 +853,12 @@ static double grow_to(uint64_t n)
 /* The server polls for requests between rounds while it is busy (README,
  * "Busy polling"): CPU time that is not work. The corrections and bounds
  * above take the server's CPU time as the time it worked, so polling would
- * make them hide what they should remove (time the server was off the CPU
- * inside a command counted as work) and loosen the bounds; this test, which
- * checks that work is done in slices, turns polling off. stall.sh measures
- * the default configuration. */
+ * make them keep what they should remove (time the server was off the CPU
+ * inside a command would be covered by polling time) and loosen the
+ * bounds; this test, which checks that work is done in slices, turns
+ * polling off. (The process's CPU clock also counts the prefault thread,
+ * which the corrections accept as they did before.) stall.sh measures the
+ * default configuration. */
 static void setup_no_polling(void)
 {
     const char *const args[] = {"--busy-poll-us", "0", NULL};

@@ -2332,6 +2332,8 @@ void cmd_server_deinit(cmd_server *s)
     free(s->cmdstats);
     free(s->keybuf);
     free(s->evict_sums);
+    s->evict_sums = NULL;
+    s->evict_sums_cap = 0;
     s->cmdstats = NULL;
     s->keybuf = NULL;
     s->keybuf_cap = 0;

@@ -25,6 +25,8 @@
 
 #include "table.h"
 #include "table_testlib.h"
+/* This file maps indexes to keys with scan_key (below), not key_of. */
+#define key_of key_of_is_not_this_files_mapping
 
 /* Upper bound on table_scan calls for one iteration: far more than the
  * buckets of any table built here, so a cursor that never comes back to 0
