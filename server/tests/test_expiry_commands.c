@@ -791,14 +791,21 @@ Test(ttl, noeviction_refuses_writes_reads_and_deletes_work)
     R("+OK\r\n", "set", "3", "c");
 }
 
+/* SET <prefix><i> v for i in [from, to), each answered +OK. */
+static void set_keys(const char *prefix, int from, int to)
+{
+    char key[32];
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof key, "%s%d", prefix, i);
+        R("+OK\r\n", "set", key, "v");
+    }
+}
+
 Test(ttl, allkeys_random_evicts_and_writes_succeed)
 {
     char key[32];
     R("+OK\r\n", "config", "set", "maxmemory-policy", "allkeys-random");
-    for (int i = 0; i < 200; i++) {
-        snprintf(key, sizeof key, "%d", i);
-        R("+OK\r\n", "set", key, "v");
-    }
+    set_keys("", 0, 200);
     xsrv.heap_used = 0; /* the table figure only, no cron ran */
     uint64_t used = tables_memory();
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)used));
@@ -826,28 +833,18 @@ static uint64_t ns_keys(const char *name)
 
 Test(ttl, evictions_spread_over_namespaces_by_their_keys)
 {
-    char key[32];
     R("+OK\r\n", "config", "set", "maxmemory-policy", "allkeys-random");
     /* 1000 keys in a, none left in e (created, then emptied), 3000 in b, in
      * that order: a namespace is drawn with odds in proportion to its keys,
      * so evictions fall about 1:3 on a and b, and never on e. */
-    for (int i = 0; i < 1000; i++) {
-        snprintf(key, sizeof key, "a:%d", i);
-        R("+OK\r\n", "set", key, "v");
-    }
+    set_keys("a:", 0, 1000);
     R("+OK\r\n", "set", "e:1", "v");
     R(":1\r\n", "del", "e:1");
-    for (int i = 0; i < 3000; i++) {
-        snprintf(key, sizeof key, "b:%d", i);
-        R("+OK\r\n", "set", key, "v");
-    }
+    set_keys("b:", 0, 3000);
     xsrv.heap_used = 0; /* the table figure only, no cron ran */
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)tables_memory()));
     /* 800 writes to the default namespace, each evicting about one key. */
-    for (int i = 0; i < 800; i++) {
-        snprintf(key, sizeof key, "%d", i);
-        R("+OK\r\n", "set", key, "v");
-    }
+    set_keys("", 0, 800);
     uint64_t gone_a = 1000 - ns_keys("a"), gone_b = 3000 - ns_keys("b");
     long long evicted = info_num("stats", "evicted_keys");
     cr_assert_eq((long long)(gone_a + gone_b + 800 - ns_keys("")), evicted,
