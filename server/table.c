@@ -342,6 +342,7 @@ static_assert(SLAB_BYTES % HUGE_BYTES == 0, "a slab is whole huge pages");
 #define EXP_BYTES ((size_t)REC_PER_CHUNK * sizeof(int64_t))
 #define LRU_BYTES ((size_t)REC_PER_CHUNK * sizeof(uint32_t))
 static_assert(EXP_BYTES % 4096 == 0 && LRU_BYTES % 4096 == 0, "side arrays are whole pages");
+static_assert(EXP_BYTES != LRU_BYTES, "stash_of tells the kinds apart by size");
 
 typedef struct {
     record *rec;        /* REC_PER_CHUNK records */
@@ -366,6 +367,13 @@ typedef struct {
     uint32_t pool_nfree;
     uint64_t ovf;       /* overflow buckets linked into chains */
 } gen;
+
+/* Side arrays of one kind kept mapped and zeroed (EXPIRY AND LRU). */
+enum { SIDE_EXP, SIDE_LRU };
+typedef struct {
+    void *p[SIDE_STASH];
+    unsigned n;
+} side_stash;
 
 struct table {
     gen cur;            /* current (destination) generation */
@@ -406,10 +414,10 @@ struct table {
     uint64_t index_bytes;
     uint64_t payload_bytes;
     uint64_t meta_bytes;    /* exp and lru side arrays mapped (stashed ones too) */
-    /* Side arrays mapped ahead, zeroed, for the next chunks that need one
-     * (see EXPIRY AND LRU). */
-    void *exp_stash[SIDE_STASH], *lru_stash[SIDE_STASH];
-    unsigned n_exp_stash, n_lru_stash;
+    /* Side arrays mapped ahead, zeroed, for the next chunks that need one:
+     * [SIDE_EXP] expire-time arrays, [SIDE_LRU] LRU arrays (see EXPIRY AND
+     * LRU). */
+    side_stash stash[2];
     uint64_t expires;       /* records with an expire time */
     __int128 exp_sum;       /* sum of their expire times, for avg_ttl */
     uint64_t expired;       /* keys removed because their time had come */
@@ -1104,27 +1112,35 @@ static bool side_stashing(const table *t)
     return t->opt.prefault != NULL && t->nchunks >= SIDE_STASH_CHUNKS;
 }
 
-/* A zeroed side array of `bytes` (EXP_BYTES or LRU_BYTES), counted in
- * meta_bytes; NULL if it cannot be mapped. */
-static void *side_get(table *t, size_t bytes)
+/* The stash of side arrays of `bytes` (EXP_BYTES or LRU_BYTES). */
+static side_stash *stash_of(table *t, size_t bytes)
 {
-    bool exp = bytes == EXP_BYTES;
-    unsigned *n = exp ? &t->n_exp_stash : &t->n_lru_stash;
-    if (*n > 0)
-        return (exp ? t->exp_stash : t->lru_stash)[--*n];
+    return &t->stash[bytes == EXP_BYTES ? SIDE_EXP : SIDE_LRU];
+}
+
+/* A side array mapped and counted in meta_bytes; NULL if it cannot be. */
+static void *side_map(table *t, size_t bytes)
+{
     void *p = map_zero(bytes);
     if (p != NULL)
         t->meta_bytes += bytes;
     return p;
 }
 
+/* A zeroed side array of `bytes`, counted in meta_bytes; NULL if it cannot
+ * be mapped. */
+static void *side_get(table *t, size_t bytes)
+{
+    side_stash *s = stash_of(t, bytes);
+    return s->n > 0 ? s->p[--s->n] : side_map(t, bytes);
+}
+
 static void side_put(table *t, void *p, size_t bytes)
 {
-    bool exp = bytes == EXP_BYTES;
-    unsigned *n = exp ? &t->n_exp_stash : &t->n_lru_stash;
-    if (side_stashing(t) && *n < SIDE_STASH) {
+    side_stash *s = stash_of(t, bytes);
+    if (side_stashing(t) && s->n < SIDE_STASH) {
         memset(p, 0, bytes);
-        (exp ? t->exp_stash : t->lru_stash)[(*n)++] = p;
+        s->p[s->n++] = p;
         return;
     }
     unmap(p, bytes);
@@ -1134,40 +1150,42 @@ static void side_put(table *t, void *p, size_t bytes)
 /* The stash lacks an array of a kind this table uses. */
 static inline bool side_short(const table *t)
 {
-    return (t->expires > 0 && t->n_exp_stash < SIDE_STASH) ||
-           (t->opt.track_lru && t->n_lru_stash < SIDE_STASH);
+    return (t->expires > 0 && t->stash[SIDE_EXP].n < SIDE_STASH) ||
+           (t->opt.track_lru && t->stash[SIDE_LRU].n < SIDE_STASH);
+}
+
+static void stash_fill(table *t, size_t bytes)
+{
+    side_stash *s = stash_of(t, bytes);
+    void *p;
+    while (s->n < SIDE_STASH && (p = side_map(t, bytes)) != NULL)
+        s->p[s->n++] = p;
+}
+
+static void stash_empty(table *t, size_t bytes)
+{
+    side_stash *s = stash_of(t, bytes);
+    while (s->n > 0) {
+        unmap(s->p[--s->n], bytes);
+        t->meta_bytes -= bytes;
+    }
 }
 
 /* Map side arrays ahead for the kinds this table uses (the worker held). */
 static void side_ahead(table *t)
 {
-    while (t->expires > 0 && t->n_exp_stash < SIDE_STASH) {
-        void *p = map_zero(EXP_BYTES);
-        if (p == NULL)
-            return;
-        t->meta_bytes += EXP_BYTES;
-        t->exp_stash[t->n_exp_stash++] = p;
-    }
-    while (t->opt.track_lru && t->n_lru_stash < SIDE_STASH) {
-        void *p = map_zero(LRU_BYTES);
-        if (p == NULL)
-            return;
-        t->meta_bytes += LRU_BYTES;
-        t->lru_stash[t->n_lru_stash++] = p;
-    }
+    if (t->expires > 0)
+        stash_fill(t, EXP_BYTES);
+    if (t->opt.track_lru)
+        stash_fill(t, LRU_BYTES);
 }
 
 /* Unmap the stashed arrays: all, or the LRU ones only. */
 static void side_stash_free(table *t, bool lru_only)
 {
-    while (!lru_only && t->n_exp_stash > 0) {
-        unmap(t->exp_stash[--t->n_exp_stash], EXP_BYTES);
-        t->meta_bytes -= EXP_BYTES;
-    }
-    while (t->n_lru_stash > 0) {
-        unmap(t->lru_stash[--t->n_lru_stash], LRU_BYTES);
-        t->meta_bytes -= LRU_BYTES;
-    }
+    if (!lru_only)
+        stash_empty(t, EXP_BYTES);
+    stash_empty(t, LRU_BYTES);
 }
 
 static void side_free(table *t, chunk *c)
@@ -2459,11 +2477,12 @@ static void check_side(const table *t)
     }
     CHECK(expires == t->expires, "keys with a TTL");
     CHECK(sum == t->exp_sum, "sum of expire times");
-    CHECK(t->n_exp_stash <= SIDE_STASH && t->n_lru_stash <= SIDE_STASH, "stash sizes");
-    for (unsigned i = 0; i < t->n_exp_stash; i++)
+    CHECK(t->stash[SIDE_EXP].n <= SIDE_STASH && t->stash[SIDE_LRU].n <= SIDE_STASH, "stash sizes");
+    for (unsigned i = 0; i < t->stash[SIDE_EXP].n; i++)
         for (size_t k = 0; k < REC_PER_CHUNK; k++)
-            CHECK(((const int64_t *)t->exp_stash[i])[k] == 0, "stashed expire arrays are zero");
-    meta += t->n_exp_stash * EXP_BYTES + t->n_lru_stash * LRU_BYTES;
+            CHECK(((const int64_t *)t->stash[SIDE_EXP].p[i])[k] == 0,
+                  "stashed expire arrays are zero");
+    meta += t->stash[SIDE_EXP].n * EXP_BYTES + t->stash[SIDE_LRU].n * LRU_BYTES;
     CHECK(meta == t->meta_bytes, "side array bytes");
     CHECK(t->scan_cursor <= t->count, "expiry cursor within the records");
 }
