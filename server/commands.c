@@ -2391,13 +2391,20 @@ static bool server_urgent(cmd_server *s, int64_t budget_us);
 /* Give free heap back to the OS when more than this much is free in it. */
 #define CRON_TRIM_FREE_BYTES (256u * 1024u)
 
+/* Background work that began at start (µs) is over: a candidate for the
+ * longest stall, and time busy polling must not count as serving. */
+static void background_done(cmd_server *s, const char *cause, int64_t start)
+{
+    int64_t took = cmd_now_us() - start;
+    cmd_note_stall(s, cause, NULL, took);
+    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
+}
+
 bool cmd_server_cron(cmd_server *s)
 {
     int64_t start = cmd_now_us();
     bool more = server_cron(s);
-    int64_t took = cmd_now_us() - start;
-    cmd_note_stall(s, "cron", NULL, took);
-    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
+    background_done(s, "cron", start);
     return more;
 }
 
@@ -2440,9 +2447,7 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
 {
     int64_t start = cmd_now_us();
     bool more = server_urgent(s, budget_us);
-    int64_t took = cmd_now_us() - start;
-    cmd_note_stall(s, "background", NULL, took);
-    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
+    background_done(s, "background", start);
     return more;
 }
 
