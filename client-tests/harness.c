@@ -467,6 +467,20 @@ long long h_info_num(const char *info, const char *field)
     return -1;
 }
 
+long long h_info_wait(redisContext *c, const char *section, const char *field, long long want,
+                      double seconds)
+{
+    double end = h_now() + seconds * h_slow();
+    for (;;) {
+        char *info = h_info(c, section);
+        long long v = h_info_num(info, field);
+        free(info);
+        if (v == want || h_now() >= end)
+            return v;
+        usleep(2000);
+    }
+}
+
 /* ---- Raw sockets ---------------------------------------------------------------------- */
 
 h_raw *h_raw_open_to(const char *host, int port)

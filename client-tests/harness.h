@@ -196,6 +196,11 @@ redisReply *h_next_reply(redisContext *c, const char *what, long long i);
 char *h_info(redisContext *c, const char *section);
 /* Value of "field:" in INFO text as a number (-1 if absent). */
 long long h_info_num(const char *info, const char *field);
+/* Poll INFO <section> on c until `field` equals want or `seconds` (scaled by
+ * h_slow()) pass; returns the last value read. For counts the server reaches
+ * in its own time, such as connections it has yet to accept. */
+long long h_info_wait(redisContext *c, const char *section, const char *field, long long want,
+                      double seconds);
 
 /* Bytes of a "Name:   N kB" line of /proc/<pid>/status (VmRSS, VmHWM), or
  * -1 if it cannot be read. Safe from any thread. */

@@ -101,11 +101,7 @@ static long long info_num(const char *section, const char *field)
 /* Poll INFO until connected_clients == want; returns the last value. */
 static long long wait_clients(long long want, double seconds)
 {
-    double end = h_now() + seconds * h_slow();
-    long long n;
-    while ((n = info_num("clients", "connected_clients")) != want && h_now() < end)
-        usleep(5000);
-    return n;
+    return h_info_wait(C, "clients", "connected_clients", want, seconds);
 }
 
 /* ---- The bystander ------------------------------------------------------------- */
