@@ -12,7 +12,12 @@ void busypoll_init(busypoll *bp)
 
 void busypoll_tick(busypoll *bp, uint64_t wall_ns, uint64_t cpu_ns, uint32_t window_us)
 {
-    bool measured = bp->started && wall_ns > bp->tick_wall_ns;
+    /* A tick right after a late one (timers catch up) measures too short a
+     * span to say anything: a single request's work can fill it. The
+     * decision stands and the span goes on to the next tick. */
+    if (bp->started && window_us != 0 && wall_ns < bp->tick_wall_ns + BUSYPOLL_MIN_SPAN_NS)
+        return;
+    bool measured = bp->started;
     uint64_t wall = wall_ns - bp->tick_wall_ns;
     uint64_t cpu = cpu_ns > bp->tick_cpu_ns ? cpu_ns - bp->tick_cpu_ns : 0;
     uint64_t other = bp->tick_empty_ns + bp->tick_background_ns;

@@ -41,6 +41,8 @@
  * cost a sidecar serving 5000 requests a second works 2-3 %. */
 #define BUSYPOLL_ON_LOAD 50u
 #define BUSYPOLL_OFF_LOAD 40u
+/* The shortest span a decision is taken over (half a 10 ms cron tick). */
+#define BUSYPOLL_MIN_SPAN_NS 5000000u
 
 typedef struct busypoll {
     bool on;                /* poll after each round until the next tick */
@@ -55,10 +57,12 @@ typedef struct busypoll {
 /* Start off, with no tick seen. */
 void busypoll_init(busypoll *bp);
 
-/* Once per cron tick: wall_ns is the monotonic clock, cpu_ns the loop
- * thread's CPU time. Decides whether to poll until the next tick from the
- * work share since the previous call; window_us is the configured window
- * (0: never poll). The first call only sets the marks. */
+/* Once per cron tick: wall_ns is the monotonic clock (never going back),
+ * cpu_ns the loop thread's CPU time. Decides whether to poll until the next
+ * tick from the work share since the previous decision; window_us is the
+ * configured window (0: never poll). The first call only sets the marks; a
+ * call less than BUSYPOLL_MIN_SPAN_NS after the last decision changes
+ * nothing. */
 void busypoll_tick(busypoll *bp, uint64_t wall_ns, uint64_t cpu_ns, uint32_t window_us);
 
 /* The window to poll for after a round, in ns: 0 unless polling is on. */

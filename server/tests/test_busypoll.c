@@ -90,14 +90,14 @@ Test(busypoll, clock_oddities_turn_it_off)
     busypoll_tick(&bp, 100 * MS, 50 * MS, 50);
     busypoll_tick(&bp, 110 * MS, 60 * MS, 50);
     cr_assert(bp.on);
-    /* No time passed: nothing measured, so no polling (and no division by
-     * zero). */
+    /* No time passed: nothing measured (and no division by zero); the
+     * decision stands. */
     busypoll_tick(&bp, 110 * MS, 70 * MS, 50);
-    cr_assert_not(bp.on);
-    /* More empty polling than CPU time (clocks read at different moments):
-     * no work, not a wrapped-around huge one. */
+    cr_assert(bp.on);
     busypoll_tick(&bp, 120 * MS, 80 * MS, 50);
     cr_assert(bp.on);
+    /* More empty polling than CPU time (clocks read at different moments):
+     * no work, not a wrapped-around huge one. */
     busypoll_empty(&bp, 5 * MS);
     busypoll_tick(&bp, 130 * MS, 81 * MS, 50);
     cr_assert_not(bp.on);
@@ -119,4 +119,34 @@ Test(busypoll, background_work_is_not_load)
     busypoll_empty(&bp, 2 * MS);
     tick(&bp, &wall, &cpu, 8, 2, 50);
     cr_assert_not(bp.on, "background and empty polls together leave no work");
+}
+
+Test(busypoll, a_tick_right_after_a_late_one_decides_nothing)
+{
+    busypoll bp = started();
+    uint64_t wall = 0, cpu = 0;
+    /* Idle, then a tick 30 ms late: still off. */
+    tick(&bp, &wall, &cpu, 0, 0, 50);
+    wall += 30 * MS;
+    busypoll_tick(&bp, wall, cpu, 50);
+    cr_assert_not(bp.on);
+    /* The timer catches up 200 us later, and one INFO took 150 us of them:
+     * 75 % of that span, but too short a span to start polling on. */
+    wall += 200000;
+    cpu += 150000;
+    busypoll_tick(&bp, wall, cpu, 50);
+    cr_assert_not(bp.on, "a 200 us span decided");
+    /* The span goes on: the next tick judges the whole 10.2 ms, 1.5 % busy. */
+    wall += 10 * MS;
+    busypoll_tick(&bp, wall, cpu, 50);
+    cr_assert_not(bp.on);
+    /* And a real 5 ms of a 10 ms span counts, however the ticks fell. */
+    wall += 3 * MS;
+    cpu += 3 * MS;
+    busypoll_tick(&bp, wall, cpu, 50);
+    cr_assert_not(bp.on, "3 ms is still too short to decide on");
+    wall += 7 * MS;
+    cpu += 2 * MS;
+    busypoll_tick(&bp, wall, cpu, 50);
+    cr_assert(bp.on, "5 ms of work over the 10 ms since the last decision");
 }
