@@ -257,9 +257,16 @@ void h_stop_server(h_server *srv)
 
 /* ---- Fixtures ---------------------------------------------------------------------- */
 
+/* Connect C. On a server of our own, wait until C is its only client: the
+ * readiness probe's connection is closed, but the server notices that in its
+ * own time, and tests count clients from here on. */
 static void connect_default(void)
 {
     C = h_connect();
+    if (H.owned) {
+        long long n = h_info_wait(C, "clients", "connected_clients", 1, 10.0);
+        cr_assert_eq(n, 1, "connected_clients %lld after the readiness probe closed", n);
+    }
 }
 
 void h_setup_own_args(const char *const *extra)
@@ -479,6 +486,35 @@ long long h_info_wait(redisContext *c, const char *section, const char *field, l
             return v;
         usleep(2000);
     }
+}
+
+/* Unparsed input the server holds for every client but c: the sum of
+ * CLIENT LIST's qbuf= fields, less the line of the client asking. */
+static long long held_input(redisContext *c)
+{
+    redisReply *r = CMD(c, "CLIENT LIST");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "CLIENT LIST: %s", reply_text(r));
+    long long sum = 0;
+    for (char *line = r->str; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        const char *q = strstr(line, " qbuf=");
+        if (q != NULL && strstr(line, " cmd=client|list") == NULL)
+            sum += strtoll(q + 6, NULL, 10);
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return sum;
+}
+
+long long h_held_input_wait(redisContext *c, long long want, double seconds)
+{
+    double end = h_now() + seconds * h_slow();
+    long long held;
+    while ((held = held_input(c)) != want && h_now() < end)
+        usleep(2000);
+    return held;
 }
 
 /* ---- Raw sockets ---------------------------------------------------------------------- */

@@ -199,6 +199,11 @@ long long h_info_num(const char *info, const char *field);
 /* Poll INFO <section> on c until `field` equals want or `seconds` (scaled by
  * h_slow()) pass; returns the last value read. For counts the server reaches
  * in its own time, such as connections it has yet to accept. */
+/* Poll until the bytes of input the server holds unparsed for every client
+ * but c (the sum of CLIENT LIST's qbuf= fields) equal want, or `seconds`
+ * (scaled by h_slow()) pass; returns the last sum. How a test knows the
+ * server has read partial requests sent on other connections. */
+long long h_held_input_wait(redisContext *c, long long want, double seconds);
 long long h_info_wait(redisContext *c, const char *section, const char *field, long long want,
                       double seconds);
 

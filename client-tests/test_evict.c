@@ -554,10 +554,16 @@ ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
     long long max = used0 / 2;
     redisContext *P = h_connect();
 
-    EXPECT_OK(C, "CONFIG SET maxmemory %lld", max);
     /* CONFIG SET does not evict everything before replying: the drain is
-     * the cron's, in slices. */
-    long long used = info_stat(C, "memory", "used_memory");
+     * the cron's, in slices. The INFO goes in the same write, so the server
+     * runs it right after the CONFIG SET, before any cron tick. */
+    cr_assert(redisAppendCommand(C, "CONFIG SET maxmemory %lld", max) == REDIS_OK);
+    cr_assert(redisAppendCommand(C, "INFO memory") == REDIS_OK);
+    redisReply *set = h_next_reply(C, "CONFIG SET", 0);
+    h_check(__FILE__, __LINE__, set, REDIS_REPLY_STATUS, "OK", (size_t)-1, 0);
+    redisReply *ri = h_next_reply(C, "INFO", 0);
+    long long used = h_info_num(ri->str, "used_memory");
+    freeReplyObject(ri);
     cr_assert(used > max, "used_memory %lld already <= %lld when CONFIG SET replied", used, max);
 
     /* Poll used_memory; between polls a PING on P, whose PONG must come back

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -670,19 +671,22 @@ ITEST(hostile, million_argument_headers)
     /* `*1048576` alone, and followed by a few arguments, must not make the
      * server allocate: argv is only sized once the request is complete. */
     long long rss0 = rss_now();
+    long long sent = 0;
     h_raw *hold[8];
     for (int i = 0; i < 8; i++) {
         hold[i] = h_raw_open();
-        h_raw_sends(hold[i], i % 2 ? "*1048576\r\n" : "*1048576\r\n$3\r\nDEL\r\n$1\r\n1\r\n$1\r\n");
+        const char *req = i % 2 ? "*1048576\r\n" : "*1048576\r\n$3\r\nDEL\r\n$1\r\n1\r\n$1\r\n";
+        h_raw_sends(hold[i], req);
+        sent += (long long)strlen(req);
     }
-    /* Round trips on C after the sends: the server has read them. */
-    for (int i = 0; i < 3; i++)
-        EXPECT_STATUS(C, "PONG", "PING");
+    /* The server has accepted all eight and holds what they sent, unparsed. */
+    cr_assert_eq(wait_clients(9, 10.0), 9);
+    long long held = h_held_input_wait(C, sent, 10.0);
+    cr_assert_eq(held, sent, "CLIENT LIST shows %lld bytes of input held, %lld sent", held, sent);
     long long rss1 = rss_now();
     fprintf(stderr, "hostile: 8 x *1048576 headers: RSS %.2f -> %.2f MiB\n", mib(rss0), mib(rss1));
     cr_assert(rss1 - rss0 < 2 * MIB, "RSS grew by %.1f MiB for 8 bare 1M-argument headers",
               mib(rss1 - rss0));
-    cr_assert_eq(info_num("clients", "connected_clients"), 9);
     for (int i = 0; i < 8; i++)
         h_raw_close(hold[i]);
     cases += 8;
@@ -738,8 +742,21 @@ ITEST(hostile, million_argument_headers)
     GROUP_END("1M-argument headers", cases);
 }
 
-/* Seconds from sending a request of n one-byte arguments (an unknown
- * command) to its whole reply; the best of two tries. */
+/* The server's CPU time in seconds (its process CPU clock, which the kernel
+ * brings up to date when read), or the wall clock for a server not ours. */
+static double server_seconds(void)
+{
+    clockid_t clk;
+    struct timespec ts;
+    if (!H.owned || clock_getcpuclockid(H.pid, &clk) != 0 || clock_gettime(clk, &ts) != 0)
+        return h_now();
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds the server spends on a request of n one-byte arguments (an
+ * unknown command), from its sending to the whole reply: CPU seconds, so
+ * that time the server waits for a CPU on a loaded machine does not count;
+ * the best of three tries. */
 static double time_request(size_t n)
 {
     size_t cap = 32 + n * 7, len = 0;
@@ -751,12 +768,12 @@ static double time_request(size_t n)
         len += 7;
     }
     double best = 1e9;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         h_raw *r = h_raw_open();
-        double t0 = h_now();
+        double t0 = server_seconds();
         tsend(r->fd, req, len);
         char *rep = RAW_REPLY(r, NULL);
-        double dt = h_now() - t0;
+        double dt = server_seconds() - t0;
         cr_assert(strncmp(rep, "-ERR unknown command 'NOTACMD'", 30) == 0, "%s", rep);
         free(rep);
         h_raw_close(r);
@@ -774,10 +791,11 @@ ITEST(hostile, big_requests_parse_in_linear_time)
 {
     size_t n = sanitized() ? 32 * 1024 : 64 * 1024;
     double small = time_request(n), big = time_request(8 * n);
-    fprintf(stderr, "hostile: %zu arguments answered in %.3f s, %zu in %.3f s (x%.1f)\n", n,
+    fprintf(stderr, "hostile: %zu arguments cost the server %.4f s, %zu %.4f s (x%.1f)\n", n,
             small, 8 * n, big, big / small);
     cr_assert(big < 20 * small + 0.05 * h_slow(),
-              "8x the arguments took %.1fx the time (%.3f s vs %.3f s)", big / small, big, small);
+              "8x the arguments took %.1fx the server's time (%.3f s vs %.3f s)", big / small,
+              big, small);
 }
 
 /* ---- Clients that have not authenticated ------------------------------------------ */

@@ -412,11 +412,12 @@ static void setup_timeout1(void)
 ITESTX(limits, idle_timeout, .init = setup_timeout1)
 {
     EXPECT_CONFIG(C, "timeout", "1");
+    /* Taken before the connections open: none can be idle longer. */
+    double t0 = h_now(), idle_closed = -1, mid_closed = -1;
     h_raw *idle = h_raw_open();
     h_raw *mid = h_raw_open(); /* idle in the middle of a command */
     h_raw_sends(mid, "*2\r\n$3\r\nGET\r\n");
     h_raw *active = h_raw_open();
-    double t0 = h_now(), idle_closed = -1, mid_closed = -1;
     int pongs = 0;
     /* C and `active` send a command every 100 ms; the idle ones must be
      * closed within ~2-3 s (the check runs once a second). */

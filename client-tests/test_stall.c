@@ -976,9 +976,10 @@ ITESTX(stall, grow_drain_shrink_expire, .init = setup_no_polling)
     free(tinfo);
     cr_assert_eq(table_field("table_ns_ttl", "keys"), 0, "not every TTL key was reclaimed: %s",
                  ttl_line);
-    /* Exact unless the load ran past the expire time (keys expiring between
-     * the two reads of expired_keys are then not counted). */
-    cr_assert(expired <= (long long)m && (ttl_early <= 0 || expired == (long long)m),
+    /* Exact unless the load ended within a second of the expire time (keys
+     * expiring between the first read of expired_keys and phase_begin's
+     * CONFIG RESETSTAT are then not counted). */
+    cr_assert(expired <= (long long)m && (ttl_early <= 1000 || expired == (long long)m),
               "expired_keys %lld, %llu keys had a TTL", expired, (unsigned long long)m);
     cr_assert(table_field("table_ns_ttl", "shrinks_auto") >= 1, "no automatic shrink: %s",
               ttl_line);
