@@ -503,6 +503,54 @@ Test(prefault, bucket_array_moves_after_its_migration)
     prefault_free(pf);
 }
 
+/* Writes during a migration into a big array leave their share of the
+ * migration for later while its destination page has not come in, but only
+ * a quarter of the old array's bucket count times per migration: a stuck or
+ * slow worker makes writes fault the pages themselves, not stop migrating.
+ * The test holds the worker, so no page comes in. */
+Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times, .timeout = 60)
+{
+    prefault *pf = must_new();
+    table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
+    table *t = table_create(&opt);
+    cr_assert_not_null(t);
+    /* Just below the grow into 2^18 buckets (16 MiB), at 851968 keys. */
+    const uint64_t below = 850000, n = 950000;
+    put_keys(t, 0, below, 1);
+    finish(t);
+    table_stats st;
+    table_get_stats(t, &st);
+    cr_assert_eq(st.prefault_waits, 0, "no migration into a big array yet");
+    struct timespec ms = {0, 1000000};
+    bool held = false;
+    for (int i = 0; i < 10000 && !(held = prefault_hold(pf)); i++)
+        nanosleep(&ms, NULL);
+    cr_assert(held, "the worker never got between steps");
+    uint64_t old_buckets = 0, writes_while_migrating = 0;
+    uint8_t v[TABLE_VALUE_MAX];
+    for (uint64_t i = below; i < n; i++) {
+        value_of(i, v);
+        cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        table_get_stats(t, &st);
+        if (st.migrating && st.log2_buckets == 18) {
+            old_buckets = st.old_buckets;
+            writes_while_migrating++;
+        }
+    }
+    prefault_release(pf);
+    cr_assert_eq(old_buckets, 1u << 17, "the load grew into a 16 MiB array");
+    cr_assert_gt(writes_while_migrating, old_buckets / 4);
+    table_get_stats(t, &st);
+    cr_log_info("held worker: %" PRIu64 " writes during the migration, %" PRIu64 " waited",
+                writes_while_migrating, st.prefault_waits);
+    cr_assert_eq(st.prefault_waits, old_buckets / 4,
+                 "%" PRIu64 " writes left their migration work for later", st.prefault_waits);
+    finish(t);
+    expect_keys(t, 0, n, 1);
+    table_destroy(t);
+    prefault_free(pf);
+}
+
 /* With a prefaulter a big table maps expire-time and LRU arrays ahead and
  * keeps the ones it lets go of (a stash): the arrays a chunk gets are
  * zeroed, the accounting adds up (table_check), nothing is mixed up. */
