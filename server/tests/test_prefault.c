@@ -508,7 +508,7 @@ Test(prefault, bucket_array_moves_after_its_migration)
  * a quarter of the old array's bucket count times per migration: a stuck or
  * slow worker makes writes fault the pages themselves, not stop migrating.
  * The test holds the worker, so no page comes in. */
-Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times, .timeout = 60)
+Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times)
 {
     prefault *pf = must_new();
     table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
