@@ -386,7 +386,7 @@ ITESTX(limits, maxclients, .init = setup_max3)
     cr_assert_eq(stat_of(C, "clients", "connected_clients"), 3);
     /* A freed slot is usable at once. */
     redisFree(b);
-    h_info_wait(C, "clients", "connected_clients", 2, 5.0);
+    cr_assert_eq(h_info_wait(C, "clients", "connected_clients", 2, 5.0), 2);
     b = h_connect();
     EXPECT_STATUS(b, "PONG", "PING");
     /* Lowered at runtime: connected clients stay, new ones are refused. */

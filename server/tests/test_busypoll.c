@@ -5,6 +5,16 @@
 
 #define MS 1000000ull /* ns */
 
+/* A tick wall_ns after the last one, the loop's thread on the CPU for
+ * cpu_ns of them (window 50 us). */
+static void tick_after(busypoll *bp, uint64_t *wall, uint64_t *cpu, uint64_t wall_ns,
+                       uint64_t cpu_ns)
+{
+    *wall += wall_ns;
+    *cpu += cpu_ns;
+    busypoll_tick(bp, *wall, *cpu, 50);
+}
+
 /* One 10 ms tick in which the loop worked work_ms and polled empty_ms. */
 static void tick(busypoll *bp, uint64_t *wall, uint64_t *cpu, uint64_t work_ms, uint64_t empty_ms,
                  uint32_t window_us)
@@ -127,26 +137,18 @@ Test(busypoll, a_tick_right_after_a_late_one_decides_nothing)
     uint64_t wall = 0, cpu = 0;
     /* Idle, then a tick 30 ms late: still off. */
     tick(&bp, &wall, &cpu, 0, 0, 50);
-    wall += 30 * MS;
-    busypoll_tick(&bp, wall, cpu, 50);
+    tick_after(&bp, &wall, &cpu, 30 * MS, 0);
     cr_assert_not(bp.on);
     /* The timer catches up 200 us later, and one INFO took 150 us of them:
      * 75 % of that span, but too short a span to start polling on. */
-    wall += 200000;
-    cpu += 150000;
-    busypoll_tick(&bp, wall, cpu, 50);
+    tick_after(&bp, &wall, &cpu, 200000, 150000);
     cr_assert_not(bp.on, "a 200 us span decided");
     /* The span goes on: the next tick judges the whole 10.2 ms, 1.5 % busy. */
-    wall += 10 * MS;
-    busypoll_tick(&bp, wall, cpu, 50);
+    tick_after(&bp, &wall, &cpu, 10 * MS, 0);
     cr_assert_not(bp.on);
     /* And a real 5 ms of a 10 ms span counts, however the ticks fell. */
-    wall += 3 * MS;
-    cpu += 3 * MS;
-    busypoll_tick(&bp, wall, cpu, 50);
+    tick_after(&bp, &wall, &cpu, 3 * MS, 3 * MS);
     cr_assert_not(bp.on, "3 ms is still too short to decide on");
-    wall += 7 * MS;
-    cpu += 2 * MS;
-    busypoll_tick(&bp, wall, cpu, 50);
+    tick_after(&bp, &wall, &cpu, 7 * MS, 2 * MS);
     cr_assert(bp.on, "5 ms of work over the 10 ms since the last decision");
 }
