@@ -736,6 +736,22 @@ void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset
                           : strerror(errno));
 }
 
+h_raw_end h_raw_read_to_close(h_raw *r, double seconds)
+{
+    double end = h_now() + seconds * h_slow();
+    for (;;) {
+        ssize_t k = raw_read_some(r, end);
+        if (k == 0)
+            return H_RAW_EOF;
+        if (k == -1)
+            return H_RAW_TIMEOUT;
+        if (k == -2) {
+            cr_assert(errno == ECONNRESET, "recv: %s", strerror(errno));
+            return H_RAW_RESET;
+        }
+    }
+}
+
 long long h_proc_bytes(pid_t pid, const char *name)
 {
     char path[64], line[256];

@@ -185,6 +185,11 @@ char *h_raw_reply_(const char *file, int line, h_raw *r, size_t *len);
  * bytes unread, which TCP reports as a reset). */
 void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset);
 #define RAW_EXPECT_CLOSED(r) h_raw_expect_closed_(__FILE__, __LINE__, (r), false)
+/* How a connection ended for h_raw_read_to_close. */
+typedef enum { H_RAW_EOF, H_RAW_RESET, H_RAW_TIMEOUT } h_raw_end;
+/* Read everything into r until the peer closes (EOF), resets the
+ * connection, or `seconds` (scaled by h_slow()) pass. */
+h_raw_end h_raw_read_to_close(h_raw *r, double seconds);
 /* Length of one complete RESP value at p[0..n), 0 if incomplete. */
 size_t h_resp_frame_len(const char *p, size_t n);
 

@@ -942,14 +942,16 @@ size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size
     snprintf(cmd, sizeof cmd, "%s%s%s", c->last_cmd != NULL ? c->last_cmd : "NULL",
              c->last_sub != NULL ? "|" : "", c->last_sub != NULL ? c->last_sub : "");
     int n = snprintf(dst, cap,
-                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N "
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
                      "db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 "
-                     "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s "
+                     "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s "
                      "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
-                     (long long)((now - c->last_us) / 1000000), c->qbuf, c->obuf,
-                     c->qbuf + c->obuf + c->out.cap, cmd, c->out.proto,
+                     (long long)((now - c->last_us) / 1000000),
+                     c->close_after_reply ? "c" : "N", c->qbuf, c->obuf,
+                     c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r", c->obuf > 0 ? "w" : "",
+                     cmd, c->out.proto,
                      c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
         return 0;

@@ -133,6 +133,7 @@ struct cmd_client {
     const char *last_sub;       /* its subcommand ("list") or NULL */
     size_t qbuf;                /* bytes of unparsed input (conn keeps it current) */
     size_t obuf;                /* bytes of pending output (conn keeps it current) */
+    bool paused;                /* input not read: output backpressure (conn keeps it) */
     bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
     bool blocked;               /* waiting for a reply (SHRINK): read nothing more */
     bool authed;                /* may run commands (AUTH done, or no requirepass) */

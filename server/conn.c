@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +51,24 @@
 #define CONN_ARGV_KEEP 1024u
 #define CONN_IDLE_SHRINK_US 2000000
 
+/*
+ * Closing a connection that is owed replies (QUIT, a protocol error,
+ * SHUTDOWN or a signal, the output limit): close() on a TCP socket with
+ * unread input makes the kernel send RST, and RST throws away every reply
+ * still in the send queue. So a closing connection
+ *   1. flushes what it owes (its output buffer, through libevent);
+ *   2. shuts down its write side (FIN after the last reply) and lingers,
+ *      reading and dropping input, until the peer closes, or until the
+ *      peer has acknowledged every byte sent (the send queue, SIOCOUTQ, is
+ *      empty: a reset can no longer lose anything);
+ * and is closed at once, replies dropped, once CONN_CLOSE_STALL_MS pass
+ * with none of its output leaving (a peer that does not read). The check
+ * runs every CONN_CLOSE_TICK_MS while any connection is closing: no event
+ * tells when the peer acknowledges data.
+ */
+#define CONN_CLOSE_STALL_MS 900
+#define CONN_CLOSE_TICK_MS 5
+
 /* Most listening sockets (bind addresses). */
 #define CONN_MAX_LISTENERS 16
 
@@ -70,9 +90,14 @@ typedef struct conn {
     uintptr_t resume_base;
     resp_view *argv;
     size_t argv_cap;
-    bool paused;            /* output over CONN_OUTPUT_HIGH: input not read */
     int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
-    bool closing;           /* close once output is flushed */
+    bool closing;           /* no more requests: flush, linger, close */
+    bool lingering;         /* write side shut down (or output dropped) */
+    bool peer_eof;          /* the peer closed its write side */
+    size_t close_left;      /* output not yet acknowledged at the last check */
+    int64_t close_moved_us; /* when close_left last went down */
+    bool close_listed;      /* on g.closing */
+    struct conn *next_closing;
     bool doomed;            /* on the kill list: freed by the reaper, soon */
     struct conn *next_doomed;
     bool flush_queued;      /* on the flush list: replies go out this round */
@@ -93,6 +118,8 @@ static struct {
     struct event *reaper;
     conn *flush;                /* connections with replies to send (flush_later) */
     struct event *flusher;
+    conn *closing;              /* connections flushing or lingering (see above) */
+    struct event *close_tick;
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -101,12 +128,53 @@ static char scratch[RESP_INLINE_MAX];
 
 static void conn_free(conn *c);
 static void process_input(conn *c);
+static void linger(conn *c);
 
-/* Close a connection now, dropping what it has not read, but free it only
- * from the reaper callback: callers may be walking the client list or be in
- * the middle of serving another client. (evbuffer_drain cannot empty a
- * socket bufferevent's output, so waiting for a non-reader to drain would
- * never end.) */
+/* Bytes sent to the socket that the peer has not acknowledged yet. */
+static size_t unacked(const conn *c)
+{
+    int n = 0;
+    if (ioctl(c->cl.fd, SIOCOUTQ, &n) != 0 || n < 0)
+        return 0;
+    return (size_t)n;
+}
+
+static size_t pending_output(const conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* What a closing connection still has to deliver: its output buffer (unless
+ * it was dropped) and the kernel's unacknowledged bytes. */
+static size_t close_left(const conn *c)
+{
+    return (c->lingering ? 0 : pending_output(c)) + unacked(c);
+}
+
+/* Put c on the closing list, which the close tick watches (see
+ * CONN_CLOSE_STALL_MS). Input is read and dropped from now on. */
+static void closing_begin(conn *c)
+{
+    if (c->close_listed)
+        return;
+    c->close_listed = true;
+    c->closing = true;
+    c->close_left = close_left(c);
+    c->close_moved_us = cmd_now_us();
+    c->next_closing = g.closing;
+    g.closing = c;
+    if (!c->peer_eof)
+        event_add(c->rev, NULL);
+    if (!evtimer_pending(g.close_tick, NULL)) {
+        struct timeval tv = {0, CONN_CLOSE_TICK_MS * 1000};
+        evtimer_add(g.close_tick, &tv);
+    }
+}
+
+/* Close a connection now, dropping the output it has not been sent, but
+ * act on it only from the reaper callback: callers may be walking the
+ * client list or be in the middle of serving another client. What the
+ * kernel already holds is still delivered (the reaper lingers). */
 static void kill_later(conn *c)
 {
     if (c->doomed)
@@ -125,7 +193,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     while (g.doomed != NULL) {
         conn *c = g.doomed;
         g.doomed = c->next_doomed;
-        conn_free(c);
+        c->doomed = false;
+        linger(c); /* output writes stay disabled: its buffer is dropped */
     }
 }
 
@@ -136,11 +205,6 @@ static void check_drained(void)
         g.on_drained = NULL;
         done();
     }
-}
-
-static size_t pending_output(const conn *c)
-{
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /* client-output-buffer-limit normal: a client whose pending output passes
@@ -173,7 +237,7 @@ static void check_output_limits(conn *c, int64_t now)
 static void flush_replies(conn *c)
 {
     resp_out *o = &c->cl.out;
-    if (c->doomed) {
+    if (c->doomed || c->lingering) {
         resp_out_reset(o); /* nobody will read it */
         return;
     }
@@ -209,19 +273,68 @@ static void flush_replies(conn *c)
         check_output_limits(c, cmd_now_us());
 }
 
-/* Close now if nothing is left to send, otherwise when the output drains. */
+/* Stop taking requests and close once every reply owed has been sent (see
+ * CONN_CLOSE_STALL_MS): linger at once if nothing is left to send,
+ * otherwise when the output drains (on_write). */
 static void close_when_flushed(conn *c)
 {
-    if (c->doomed)
-        return; /* the reaper frees it */
+    if (c->doomed || c->lingering)
+        return; /* the reaper or the close tick ends it */
     flush_replies(c); /* what a deferred flush would have sent */
     if (c->doomed)
         return; /* the flush passed an output limit */
     c->cl.obuf = pending_output(c);
-    c->closing = true;
-    event_del(c->rev);
+    closing_begin(c);
     if (pending_output(c) == 0)
-        conn_free(c);
+        linger(c);
+}
+
+/* Every reply has left the output buffer (or it was dropped): send FIN
+ * after them and wait, reading and dropping input, for the peer to close
+ * or to acknowledge the last byte. */
+static void linger(conn *c)
+{
+    closing_begin(c);
+    if (c->peer_eof) {
+        conn_free(c); /* nothing unread can follow: close() sends no reset */
+        return;
+    }
+    c->lingering = true;
+    shutdown(c->cl.fd, SHUT_WR);
+}
+
+/* Every CONN_CLOSE_TICK_MS while any connection is closing: free those the
+ * peer has acknowledged everything from, and drop those whose output has
+ * not moved for CONN_CLOSE_STALL_MS. */
+static void on_close_tick(evutil_socket_t fd, short what, void *arg)
+{
+    int64_t now = cmd_now_us();
+    conn **pp = &g.closing;
+    while (*pp != NULL) {
+        conn *c = *pp;
+        size_t left = close_left(c);
+        bool stalled = false;
+        if (left < c->close_left) {
+            c->close_left = left;
+            c->close_moved_us = now;
+        } else if (now - c->close_moved_us >= CONN_CLOSE_STALL_MS * 1000) {
+            stalled = true;
+        }
+        if (!c->doomed && ((c->lingering && left == 0) || stalled)) {
+            if (stalled)
+                log_write(LOG_VERBOSE,
+                          "Client id=%llu addr=%s read nothing for %d ms while closing; "
+                          "%zu bytes of replies dropped",
+                          (unsigned long long)c->cl.id, c->cl.addr, CONN_CLOSE_STALL_MS, left);
+            conn_free(c); /* unlinks c: *pp is now the next one */
+            continue;
+        }
+        pp = &c->next_closing;
+    }
+    if (g.closing != NULL) {
+        struct timeval tv = {0, CONN_CLOSE_TICK_MS * 1000};
+        evtimer_add(g.close_tick, &tv);
+    }
 }
 
 /*
@@ -312,7 +425,7 @@ static void process_input(conn *c)
     c->qneed = 0;
     while (pos < c->qlen && runnable(c)) {
         if (!g.stopping && pending + c->cl.out.len > CONN_OUTPUT_HIGH) {
-            c->paused = true;
+            c->cl.paused = true;
             event_del(c->rev);
             break;
         }
@@ -402,7 +515,7 @@ static void process_input(conn *c)
             if (!runnable(c))
                 break;
             if (i > 0 && !g.stopping && pending + c->cl.out.len > CONN_OUTPUT_HIGH) {
-                c->paused = paused = true;
+                c->cl.paused = paused = true;
                 event_del(c->rev);
                 break;
             }
@@ -440,12 +553,13 @@ static void process_input(conn *c)
 static void input_ended(conn *c, bool error)
 {
     event_del(c->rev);
+    c->peer_eof = true;
     if (c->doomed)
-        return; /* the reaper frees it */
-    if (!error && pending_output(c) > 0)
-        close_when_flushed(c);
-    else
+        return; /* the reaper lingers, and closes it at once */
+    if (error || c->lingering)
         conn_free(c);
+    else
+        close_when_flushed(c);
 }
 
 /*
@@ -461,8 +575,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
     if (c->closing || c->cl.close_after_reply) {
-        /* Nothing more is parsed; drop what arrives (normally reading is off). */
-        char sink[4096];
+        /* Nothing more is parsed; drop what arrives, so that closing the
+         * socket finds no unread input (which would reset the connection). */
+        char sink[16384];
         ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             input_ended(c, n < 0);
@@ -512,15 +627,15 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    if (c->doomed)
-        return; /* the reaper frees it */
+    if (c->doomed || c->lingering)
+        return; /* the reaper or the close tick ends it */
     c->cl.obuf = 0;
     if (c->closing || c->cl.close_after_reply) {
-        conn_free(c);
+        linger(c);
         return;
     }
-    if (c->paused) {
-        c->paused = false;
+    if (c->cl.paused) {
+        c->cl.paused = false;
         event_add(c->rev, NULL);
         process_input(c);
     }
@@ -531,7 +646,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     conn *c = arg;
     if (c->doomed)
         return; /* the reaper frees it */
-    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && pending_output(c) > 0) {
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && pending_output(c) > 0 &&
+        !c->lingering) {
         /* The peer stopped sending but may still read: deliver what it asked for. */
         close_when_flushed(c);
         return;
@@ -553,6 +669,12 @@ static void conn_free(conn *c)
         while (*pp != c)
             pp = &(*pp)->next_flush;
         *pp = c->next_flush;
+    }
+    if (c->close_listed) {
+        conn **pp = &g.closing;
+        while (*pp != c)
+            pp = &(*pp)->next_closing;
+        *pp = c->next_closing;
     }
     log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
               c->cl.addr);
@@ -796,7 +918,9 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
     g.flusher = event_new(base, -1, 0, on_flush, NULL);
-    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL) {
+    g.close_tick = evtimer_new(base, on_close_tick, NULL);
+    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL ||
+        g.close_tick == NULL) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -854,6 +978,9 @@ void conn_teardown(void)
     if (g.flusher != NULL)
         event_free(g.flusher);
     g.flusher = NULL;
+    if (g.close_tick != NULL)
+        event_free(g.close_tick);
+    g.close_tick = NULL;
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;

@@ -35,12 +35,9 @@
  * of millions of keys in seconds when no client write drives it. */
 #define MAIN_CRON_HZ 100
 
-/* A graceful stop that has not flushed every client by then exits anyway. */
-#define MAIN_SHUTDOWN_GRACE_MS 900
-
 static cmd_server srv;
 static struct event_base *base;
-static struct event *ev_sigint, *ev_sigterm, *ev_cron, *ev_grace, *ev_urgent;
+static struct event *ev_sigint, *ev_sigterm, *ev_cron, *ev_urgent;
 
 /* Longest slice of urgent work (a SHRINK someone waits for) between two
  * rounds of I/O; slices run back to back until the work is done. */
@@ -87,12 +84,6 @@ static void usage(FILE *f)
 
 static void stop_loop(void) { event_base_loopexit(base, NULL); }
 
-static void on_grace(evutil_socket_t fd, short what, void *arg)
-{
-    log_write(LOG_WARNING, "Shutdown grace period over; closing remaining clients");
-    stop_loop();
-}
-
 static void begin_shutdown(const char *why)
 {
     static bool started;
@@ -101,8 +92,6 @@ static void begin_shutdown(const char *why)
     started = true;
     log_write(LOG_NOTICE, "%s, shutting down...", why);
     http_not_ready();
-    struct timeval tv = {0, MAIN_SHUTDOWN_GRACE_MS * 1000};
-    event_add(ev_grace, &tv);
     conn_shutdown(stop_loop);
 }
 
@@ -419,10 +408,9 @@ int main(int argc, char **argv)
     ev_sigint = evsignal_new(base, SIGINT, on_signal, NULL);
     ev_sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
     ev_cron = event_new(base, -1, EV_PERSIST, on_cron, NULL);
-    ev_grace = evtimer_new(base, on_grace, NULL);
     ev_urgent = event_new(base, -1, 0, on_urgent, NULL);
     struct timeval cron_tv = {0, 1000000 / MAIN_CRON_HZ};
-    if (ev_sigint == NULL || ev_sigterm == NULL || ev_cron == NULL || ev_grace == NULL || ev_urgent == NULL ||
+    if (ev_sigint == NULL || ev_sigterm == NULL || ev_cron == NULL || ev_urgent == NULL ||
         event_add(ev_sigint, NULL) != 0 || event_add(ev_sigterm, NULL) != 0 ||
         event_add(ev_cron, &cron_tv) != 0) {
         fprintf(stderr, "ebb-server: can't set up signals and timers\n");
@@ -436,7 +424,6 @@ int main(int argc, char **argv)
     http_teardown();
     conn_teardown();
     event_free(ev_urgent);
-    event_free(ev_grace);
     event_free(ev_cron);
     event_free(ev_sigterm);
     event_free(ev_sigint);
