@@ -41,6 +41,11 @@ int h_slow(void)
     return s != NULL && s[0] != '\0' && strcmp(s, "0") != 0 ? 4 : 1;
 }
 
+bool h_sanitized(void)
+{
+    return h_slow() > 1;
+}
+
 double h_now(void)
 {
     struct timespec ts;

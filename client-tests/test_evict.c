@@ -29,11 +29,6 @@ TestSuite(evict, .fini = h_teardown, .timeout = 300);
 #define MIB (1024LL * 1024)
 #define OOM_ERR "OOM command not allowed when used memory > 'maxmemory'."
 
-static bool sanitized(void)
-{
-    return h_slow() > 1;
-}
-
 static double mib(long long bytes)
 {
     return (double)bytes / (double)MIB;
@@ -294,7 +289,7 @@ static void settled(redisContext *c, long long *keys, long long *expires, long l
 
 static void load_under_limit(const char *policy)
 {
-    const long long max = (sanitized() ? 4 : 8) * MIB;
+    const long long max = (h_sanitized() ? 4 : 8) * MIB;
     const long long writes = max * 10 / VLEN; /* ~10x maxmemory of values: 655k SETs at 8 MB */
     long long rss_empty = h_proc_bytes_must(H.pid, "VmRSS");
     EXPECT_OK(C, "CONFIG SET maxmemory-policy %s", policy);
@@ -331,7 +326,7 @@ static void load_under_limit(const char *policy)
     cr_assert(used_max <= max + over_allowed(max),
               "%s: used_memory reached %lld, %.1f%% over maxmemory %lld", policy, used_max,
               100.0 * (double)(used_max - max) / (double)max, max);
-    if (!sanitized())
+    if (!h_sanitized())
         cr_assert(rss_max <= 2 * max + rss_empty, "%s: VmRSS reached %.1f MiB (limit %.0f MiB)",
                   policy, mib(rss_max), mib(max));
     /* Every key written is either still there or was evicted: nothing else
@@ -421,7 +416,7 @@ ITESTX(evict, lru_keeps_hot_set_better_than_random, .init = h_setup_own)
 {
     /* 4 MiB holds ~27k keys; 200k cold SETs go through it 7 times over, in
      * >= 2.5 s: <= 8k cold SETs per LRU tick, under a third of the cache. */
-    const long long max = 4 * MIB, cold = sanitized() ? 100000 : 200000;
+    const long long max = 4 * MIB, cold = h_sanitized() ? 100000 : 200000;
     long long lru = hot_set_survivors("allkeys-lru", max, cold);
     long long rnd = hot_set_survivors("allkeys-random", max, cold);
     cr_log_info("hot set survivors: allkeys-lru %lld, allkeys-random %lld of %d", lru, rnd, HOT);
@@ -443,7 +438,7 @@ ITESTX(evict, lru_keeps_hot_set_better_than_random, .init = h_setup_own)
 static void volatile_never_evicts_persistent(const char *policy)
 {
     const long long max = 4 * MIB, np = 5000;
-    const long long nt = max * (sanitized() ? 3 : 5) / RECORD_BYTES;
+    const long long nt = max * (h_sanitized() ? 3 : 5) / RECORD_BYTES;
     EXPECT_OK(C, "CONFIG SET maxmemory-policy %s", policy);
     EXPECT_OK(C, "CONFIG SET maxmemory %lld", max);
     redisContext *L = h_connect();
@@ -518,7 +513,7 @@ static long long late_survivors(const char *policy)
     h_start_server(&srv, args);
     redisContext *c = h_connect_to(srv.host, srv.port);
     load_ok(c, "late", 0, LATE, 6, "EX 36000");
-    load_ok(c, "soon", 0, 4 * MIB * (sanitized() ? 3 : 5) / RECORD_BYTES, 7, "EX 600");
+    load_ok(c, "soon", 0, 4 * MIB * (h_sanitized() ? 3 : 5) / RECORD_BYTES, 7, "EX 600");
     long long survivors = count_present(c, "late", 0, LATE, 1, 6, false);
     long long evicted = info_stat(c, "stats", "evicted_keys");
     cr_assert(evicted > 0);
@@ -546,7 +541,7 @@ ITESTX(evict, volatile_ttl_evicts_soonest_first, .init = h_setup_own)
 
 ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
 {
-    const long long n = sanitized() ? 100000 : 400000;
+    const long long n = h_sanitized() ? 100000 : 400000;
     EXPECT_OK(C, "CONFIG SET maxmemory-policy allkeys-random");
     redisContext *L = h_connect();
     load_ok(L, "k", 0, n, 8, "");

@@ -56,23 +56,18 @@ TestSuite(soak, .init = h_setup_own, .fini = h_teardown, .timeout = 600);
 #define MAX_MULTI 6  /* keys per MSET / MGET */
 #define MIB (1024.0 * 1024.0)
 
-static bool sanitized(void)
-{
-    return h_slow() > 1;
-}
-
 static double soak_seconds(void)
 {
     const char *e = getenv("EBB_SOAK_SECONDS");
     if (e != NULL && atof(e) > 0)
         return atof(e);
-    return sanitized() ? 10.0 : 30.0;
+    return h_sanitized() ? 10.0 : 30.0;
 }
 
 /* Keys per connection: 500 x 400 = 200k keys at most (27 MB of records). */
 static int slots(void)
 {
-    return sanitized() ? 100 : 400;
+    return h_sanitized() ? 100 : 400;
 }
 
 /* ---- Values ---------------------------------------------------------------- */

@@ -915,7 +915,7 @@ PTEST(drain_through_the_proxy_then_shrink_each_instance)
     /* auto-shrink off: the drain keeps the memory, SHRINK gives it back. */
     static const char *const args[] = {"--auto-shrink", "no", NULL};
     ring_start(args);
-    const bool exact = h_slow() == 1;
+    const bool exact = !h_sanitized(); /* RSS bounds (see h_sanitized) */
     const size_t n = exact ? 150000 : 60000;
     long long empty[N_INST];
     for (int i = 0; i < N_INST; i++)
@@ -935,7 +935,8 @@ PTEST(drain_through_the_proxy_then_shrink_each_instance)
         cr_assert_eq(dbsize(i), 0, "instance %d holds %lld keys after the drain", i, dbsize(i));
         long long rss = h_proc_bytes_must(R.srv[i].pid, "VmRSS");
         /* Nothing given back yet: the records' chunks are kept. */
-        cr_assert(rss - empty[i] >= held[i] * RECORD_BYTES * UNMAP_SEEN_NUM / UNMAP_SEEN_DEN,
+        if (exact)
+            cr_assert(rss - empty[i] >= held[i] * RECORD_BYTES * UNMAP_SEEN_NUM / UNMAP_SEEN_DEN,
                   "instance %d: RSS %.1f MiB after the drain, empty %.1f MiB, %lld keys held",
                   i, mib(rss), mib(empty[i]), held[i]);
     }
@@ -953,9 +954,10 @@ PTEST(drain_through_the_proxy_then_shrink_each_instance)
                     "%lld (empty %.1f MiB)",
                     i, held[i], mib(before), mib(after), b_before, b_after, mib(empty[i]));
         cr_assert(b_after < b_before, "instance %d: SHRINK kept %lld buckets", i, b_after);
-        cr_assert((before - after) * UNMAP_SEEN_DEN >= records * UNMAP_SEEN_NUM,
-                  "instance %d: SHRINK dropped %.1f MiB of records, RSS fell by %.1f MiB", i,
-                  mib(records), mib(before - after));
+        if (exact)
+            cr_assert((before - after) * UNMAP_SEEN_DEN >= records * UNMAP_SEEN_NUM,
+                      "instance %d: SHRINK dropped %.1f MiB of records, RSS fell by %.1f MiB", i,
+                      mib(records), mib(before - after));
         cr_assert_eq(dbsize(i), 0);
     }
     if (exact) {

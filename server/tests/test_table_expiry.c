@@ -15,6 +15,8 @@
 #include "table.h"
 #include "table_testlib.h"
 
+TestSuite(texp, .fini = tt_cleanup);
+
 /* Layout facts of table.c the byte figures below depend on. */
 #define RECS_PER_CHUNK 2048u
 #define EXP_ARRAY_BYTES (RECS_PER_CHUNK * 8u) /* 16 KiB: one int64_t per record */
@@ -39,7 +41,7 @@ static table *make(bool shrink, bool lru)
         .track_lru = lru,
         .expired_counter = &expired_counter,
     };
-    table *t = table_create(&o);
+    table *t = tt_create(&o);
     cr_assert_not_null(t);
     return t;
 }
@@ -142,12 +144,12 @@ Test(texp, put_with_expire_gone_at_the_time_and_reclaimed)
     cr_assert_eq(stats(t).expired, 4);
     cr_assert_eq(expired_counter, 4);
     cr_assert_eq(table_memory(t), memory_formula(t));
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, no_clock_means_nothing_expires)
 {
-    table *t = table_create(&(table_options){.auto_shrink = true});
+    table *t = tt_create(&(table_options){.auto_shrink = true});
     cr_assert_eq(table_put(t, 1, "x", 1, 5, false, NULL), TABLE_OK);
     int64_t at;
     cr_assert_eq(table_get_expire(t, 1, &at), TABLE_OK);
@@ -158,7 +160,7 @@ Test(texp, no_clock_means_nothing_expires)
     table_expire_scan(t, 100, &gone, &wrapped);
     cr_assert_eq(gone, 0);
     cr_assert_eq(table_count(t), 1);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, set_clears_ttl)
@@ -179,7 +181,7 @@ Test(texp, set_clears_ttl)
     put(t, 7, "none", 0);
     cr_assert_eq(expire_of(t, 7), 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, keep_ttl_for_live_keys_only)
@@ -225,7 +227,7 @@ Test(texp, keep_ttl_for_live_keys_only)
     cr_assert_eq(table_count(t), 3);
     cr_assert_eq(stats(t).expires, 1);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, expire_get_expire_and_clear)
@@ -265,7 +267,7 @@ Test(texp, expire_get_expire_and_clear)
     cr_assert_eq(stats(t).expired, 1);
     cr_assert_eq(stats(t).meta_bytes, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, avg_expire_at_is_the_mean)
@@ -280,7 +282,7 @@ Test(texp, avg_expire_at_is_the_mean)
     cr_assert_eq(table_del(t, 3), TABLE_OK);
     cr_assert_eq(stats(t).avg_expire_at, 1500);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- side arrays -------------------------------------------------------------------- */
@@ -333,7 +335,7 @@ Test(texp, meta_bytes_one_exp_array_per_chunk_with_ttl)
     cr_assert_eq(stats(t).meta_bytes, 0);
     cr_assert_eq(stats(t).expires, 0);
     cr_assert_eq(table_memory(t), memory_formula(t));
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, ttl_moves_with_the_record_a_delete_moves)
@@ -363,7 +365,7 @@ Test(texp, ttl_moves_with_the_record_a_delete_moves)
             cr_assert_eq(table_get(t, key_of(i), NULL, NULL), TABLE_OK, "%" PRIu64, i);
     cr_assert_eq(stats(t).meta_bytes, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- random sequences against a reference model -------------------------------- */
@@ -607,7 +609,7 @@ static void random_ops(uint64_t seed, uint64_t nkeys, uint64_t steps, uint64_t w
     cr_assert_eq(stats(t).expires, 0);
     cr_assert_eq(stats(t).meta_bytes, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
     xmodel_free(&m);
 }
 
@@ -660,7 +662,7 @@ Test(texp, scan_reclaims_every_expired_key_in_one_sweep)
     cr_assert_eq(sweep_to_end(t, 1), left, "one look at a time works too");
     cr_assert_eq(stats(t).meta_bytes, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, scan_respects_max_checks)
@@ -698,7 +700,7 @@ Test(texp, scan_respects_max_checks)
     }
     cr_assert_eq(total, 501, "expire times 1000..1500 inclusive");
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, scan_skips_chunks_without_ttls)
@@ -727,7 +729,7 @@ Test(texp, scan_skips_chunks_without_ttls)
     cr_assert_eq(stats(t).meta_bytes, 0);
     cr_assert_eq(table_count(t), n - 1);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, scan_cursor_survives_deletes_and_inserts_between_slices)
@@ -766,7 +768,7 @@ Test(texp, scan_cursor_survives_deletes_and_inserts_between_slices)
     cr_assert_eq(table_count(t), live, "no expired key survived a full sweep");
     cr_assert_gt(stats(t).expired, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* A drain done by active expiry alone (no client deletes): the automatic
@@ -788,7 +790,7 @@ Test(texp, drain_by_expiry_scan_shrinks_the_index_to_the_minimum)
     }
     table_check(t);
     table_stats st = stats(t);
-    table_destroy(t); /* before any assert, so a failure leaks nothing */
+    tt_destroy(t); /* before any assert, so a failure leaks nothing */
     cr_assert_eq(st.count, 0);
     cr_assert_eq(st.meta_bytes, 0);
     cr_assert_leq(st.payload_bytes, CHUNK_BYTES_ALL(1), "one spare chunk at most");
@@ -835,7 +837,7 @@ Test(texp, foreach_skips_expired_keys)
     v = (visit){0};
     table_foreach(t, visit_fn, &v);
     cr_assert_eq(v.n, 25);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- LRU stamps and sampling ---------------------------------------------------------- */
@@ -885,7 +887,7 @@ Test(texp, lru_stamps_follow_the_clock)
     cr_assert_eq(s.lru, 100000 / TABLE_LRU_UNIT_MS + 19, "the stamp moved with the record");
     cr_assert_eq(s.expire_at, 0);
     cr_assert_eq(table_memory(t), memory_formula(t));
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, lru_arrays_only_when_tracking)
@@ -930,7 +932,7 @@ Test(texp, lru_arrays_only_when_tracking)
     cr_assert_eq(stats(t).meta_bytes, 0);
     cr_assert_eq(table_memory(t), 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, lru_side_arrays_released_by_drain)
@@ -953,7 +955,7 @@ Test(texp, lru_side_arrays_released_by_drain)
     }
     cr_assert_eq(stats(t).meta_bytes, 0);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, sample_with_ttl_only_returns_keys_with_one)
@@ -993,7 +995,7 @@ Test(texp, sample_with_ttl_only_returns_keys_with_one)
     for (size_t j = 0; j < nw; j++)
         cr_assert_eq(table_expire(t, key_of(with[j]), 0), TABLE_OK);
     cr_assert_not(table_sample(t, 999, true, &s));
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, sample_reaches_every_key)
@@ -1027,7 +1029,7 @@ Test(texp, sample_reaches_every_key)
     }
     free(hits);
     free(hits_ttl);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(texp, memory_is_index_plus_records_plus_side_arrays)
@@ -1048,5 +1050,5 @@ Test(texp, memory_is_index_plus_records_plus_side_arrays)
     cr_assert_eq(table_del(t, key_of(1)), TABLE_OK);
     cr_assert_eq(table_memory(t), before - RECORD_BYTES);
     cr_assert_eq(stats(t).payload_bytes, st.payload_bytes, "chunks stay mapped");
-    table_destroy(t);
+    tt_destroy(t);
 }

@@ -25,6 +25,8 @@
 
 #include "table.h"
 #include "table_testlib.h"
+
+TestSuite(table_scan, .fini = tt_cleanup);
 /* This file maps indexes to keys with scan_key (below), not key_of. */
 #define key_of key_of_is_not_this_files_mapping
 
@@ -91,7 +93,7 @@ static void finish(table *t)
 static table *make(bool auto_shrink, const int64_t *clock)
 {
     table_options o = {.auto_shrink = auto_shrink, .clock_ms = clock};
-    table *t = table_create(&o);
+    table *t = tt_create(&o);
     cr_assert_not_null(t);
     return t;
 }
@@ -163,7 +165,7 @@ Test(table_scan, empty_table_ends_at_once)
 
     /* Keys in and out again: with auto_shrink off the arrays stay mapped, so
      * the scan walks them and must find nothing. */
-    table_destroy(t);
+    tt_destroy(t);
     t = make(false, NULL);
     put_range(t, 0, 5000);
     del_range(t, 0, 5000);
@@ -191,7 +193,7 @@ Test(table_scan, empty_table_ends_at_once)
     run_free(&r);
     run_free(&r2);
     run_free(&r3);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* Every key exactly once, no foreign key, and about one call per bucket. */
@@ -224,7 +226,7 @@ Test(table_scan, static_table_every_key_exactly_once)
         expect_exactly_once(t, n, what);
         /* Scanning does not change the table: a second run is the same. */
         expect_exactly_once(t, n, what);
-        table_destroy(t);
+        tt_destroy(t);
     }
 }
 
@@ -261,7 +263,7 @@ Test(table_scan, static_table_mid_migration_exactly_once)
                  st.buckets);
     table_check(t);
     expect_exactly_once(t, 100, "mid-shrink");
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- expiry ----------------------------------------------------------------- */
@@ -318,7 +320,7 @@ Test(table_scan, expired_keys_are_not_visited)
     free(before);
     run_free(&r);
     table_check(t);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- the guarantee across resizes ------------------------------------------- */
@@ -492,7 +494,7 @@ static void run_resizing(uint64_t seed, bool auto_shrink, uint64_t stable, uint6
     run_free(&r);
     free(w.present);
     free(w.ever);
-    table_destroy(t);
+    tt_destroy(t);
 
     cov->grows += w.grows;
     cov->shrinks += w.auto_shrinks + w.manual_shrinks;
@@ -614,14 +616,14 @@ Test(table_scan, directed_grow_shrink_between_calls)
     put_range(t, 0, n);
     finish(t);
     scan_across(t, n, stats(t).buckets / 2, grow_x8, "grow x8");
-    table_destroy(t);
+    tt_destroy(t);
 
     /* Start a grow half way, continue while it migrates. */
     t = make(true, NULL);
     put_range(t, 0, n);
     finish(t);
     scan_across(t, n, stats(t).buckets / 3, grow_one_step, "grow mid-migration");
-    table_destroy(t);
+    tt_destroy(t);
 
     /* A big table shrunk to the n keys by table_shrink (several halvings at
      * once), half way, migrating while the scan goes on. */
@@ -632,7 +634,7 @@ Test(table_scan, directed_grow_shrink_between_calls)
     uint64_t big = stats(t).buckets;
     scan_across(t, n, big / 2 + 3, shrink_now, "table_shrink mid-migration");
     cr_assert_lt(stats(t).buckets, big / 8);
-    table_destroy(t);
+    tt_destroy(t);
 
     /* The same, the shrink finished before the next call. */
     t = make(false, NULL);
@@ -640,7 +642,7 @@ Test(table_scan, directed_grow_shrink_between_calls)
     del_range(t, n, 50 * n);
     finish(t);
     scan_across(t, n, stats(t).buckets / 4 + 1, shrink_and_finish, "table_shrink finished");
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 static void drain_auto(table *t)
@@ -666,11 +668,11 @@ Test(table_scan, directed_auto_shrink_and_shrink_during_grow)
     put_range(t, 1u << 24, (1u << 24) + 30000);
     finish(t);
     scan_across(t, n, stats(t).buckets * 5 / 8, drain_auto, "auto shrink");
-    table_destroy(t);
+    tt_destroy(t);
 
     t = make(false, NULL);
     put_range(t, 0, n);
     finish(t);
     scan_across(t, n, stats(t).buckets / 2 + 1, shrink_during_grow, "table_shrink mid-grow");
-    table_destroy(t);
+    tt_destroy(t);
 }
