@@ -45,11 +45,6 @@ TestSuite(hostile, .init = h_setup_own, .fini = h_teardown, .timeout = 300);
 #define VLEN 128
 #define PE "-ERR Protocol error: "
 
-static bool sanitized(void)
-{
-    return h_slow() > 1;
-}
-
 /* ---- Pseudo-random numbers (seeded: a failure reproduces) --------------------- */
 
 static uint64_t rng_state;
@@ -188,7 +183,7 @@ static void group_end(const char *file, int line, const char *group, int cases)
     }
     fprintf(stderr, "hostile: %s: %d cases; RSS %.1f MiB at the start, %.1f MiB at the end\n",
             group, cases, mib(rss_start), mib(rss));
-    if (!sanitized())
+    if (!h_sanitized())
         cr_assert(rss <= limit, "%s:%d: %s: RSS %.1f MiB, started at %.1f MiB", file, line, group,
                   mib(rss), mib(rss_start));
     EXPECT_STATUS(C, "PONG", "PING");
@@ -451,7 +446,7 @@ static const ok_case ok_cases[] = {
     OC("ECHO \"\"\r\n", "$0\r\n\r\n"),
     OC("ECHO ''\r\n", "$0\r\n\r\n"),
     OC("ECHO\tx\r\n", "$1\r\nx\r\n"),
-    OC("ECHO a\x00junk\r\n", "$1\r\na\r\n"),
+    OC("ECHO a\x00junk\r\n", "$6\r\na\x00junk\r\n"),
     OC("ECHO x\rPING\r\n", "-ERR wrong number of arguments for 'echo' command\r\n"),
     /* Keys at the edges of int64: the extremes exist, one past is refused
      * by the command, not the protocol, and the connection stays. */
@@ -470,7 +465,7 @@ static const ok_case ok_cases[] = {
     /* Commands that are not. */
     OC("NOSUCH\r\n", "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
     OC("*2\r\n$1\r\n\x00\r\n$1\r\nx\r\n",
-       "-ERR unknown command '', with args beginning with: 'x' \r\n"),
+       "-ERR unknown command '\\0', with args beginning with: 'x' \r\n"),
     OC("*1\r\n$4\r\nG\r\nT\r\n", "-ERR unknown command 'G  T', with args beginning with: \r\n"),
     OC("GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n"),
 };
@@ -509,7 +504,8 @@ ITEST(hostile, odd_but_valid_frames)
 static const char *ping_reply = "+PONG\r\n";
 
 /* A fresh connection sends buf; expect exactly `reply`, and then a close
- * (closes) or a connection that still answers. */
+ * (closes: an EOF, never a reset, whatever the server left unread) or a
+ * connection that still answers. */
 static void send_expect(const char *what, const void *buf, size_t len, const char *reply,
                         size_t rlen, bool closes)
 {
@@ -517,7 +513,7 @@ static void send_expect(const char *what, const void *buf, size_t len, const cha
     tsend(r->fd, buf, len);
     h_raw_expect_(what, 0, r, reply, rlen);
     if (closes) {
-        h_raw_expect_closed_(what, 0, r, true);
+        h_raw_expect_closed_(what, 0, r, false);
     } else {
         h_raw_sends(r, "PING\r\n");
         h_raw_expect_(what, 0, r, ping_reply, strlen(ping_reply));
@@ -654,8 +650,9 @@ ITEST(hostile, million_argument_headers)
     cr_assert_eq(held, sent, "CLIENT LIST shows %lld bytes of input held, %lld sent", held, sent);
     long long rss1 = rss_now();
     fprintf(stderr, "hostile: 8 x *1048576 headers: RSS %.2f -> %.2f MiB\n", mib(rss0), mib(rss1));
-    cr_assert(rss1 - rss0 < 2 * MIB, "RSS grew by %.1f MiB for 8 bare 1M-argument headers",
-              mib(rss1 - rss0));
+    if (!h_sanitized())
+        cr_assert(rss1 - rss0 < 2 * MIB, "RSS grew by %.1f MiB for 8 bare 1M-argument headers",
+                  mib(rss1 - rss0));
     for (int i = 0; i < 8; i++)
         h_raw_close(hold[i]);
     cases += 8;
@@ -669,7 +666,7 @@ ITEST(hostile, million_argument_headers)
      * use 131072 arguments: the reader re-parses a request from its start
      * on every read, which is quadratic in its size (see
      * big_requests_parse_in_linear_time) and takes minutes under ASan. */
-    const size_t nargs = sanitized() ? 128 * 1024 : 1024 * 1024;
+    const size_t nargs = h_sanitized() ? 128 * 1024 : 1024 * 1024;
     size_t cap = 16 + 14 + (nargs - 1) * 7 + 64, len = 0;
     char *req = malloc(cap);
     cr_assert(req != NULL);
@@ -758,7 +755,7 @@ static double time_request(size_t n)
  * second of the server's only thread). */
 ITEST(hostile, big_requests_parse_in_linear_time)
 {
-    size_t n = sanitized() ? 32 * 1024 : 64 * 1024;
+    size_t n = h_sanitized() ? 32 * 1024 : 64 * 1024;
     double small = time_request(n), big = time_request(8 * n);
     fprintf(stderr, "hostile: %zu arguments cost the server %.4f s, %zu %.4f s (x%.1f)\n", n,
             small, 8 * n, big, big / small);
@@ -975,7 +972,7 @@ static void check_reply_stream(uint64_t seed, const char *p, size_t n)
 ITEST(hostile, binary_garbage)
 {
     group_begin();
-    int rounds = sanitized() ? 150 : 400;
+    int rounds = h_sanitized() ? 150 : 400;
     char *buf = malloc(64 * 1024);
     cr_assert(buf != NULL);
     uint64_t base = 0xEBB5EED;
@@ -1326,7 +1323,7 @@ ITEST(hostile, ten_thousand_connections_opened_and_dropped)
     }
     fprintf(stderr, "hostile: RSS after the first batch %.2f MiB, after the last %.2f MiB\n",
             mib(rss_after_first), mib(rss_after_last));
-    if (!sanitized())
+    if (!h_sanitized())
         cr_assert(rss_after_last - rss_after_first < MIB,
                   "RSS grew by %.2f MiB over %d more batches of %d connections",
                   mib(rss_after_last - rss_after_first), BATCHES - 1, BATCH);

@@ -361,6 +361,50 @@ ITEST(pipeline, inline_commands_and_quotes)
     h_raw_close(r);
 }
 
+/* A NUL in an inline line is a byte of its argument, as in a multibulk
+ * one: it neither ends the line nor an argument, so no request names other
+ * bytes than the client sent. Error replies that quote client bytes show a
+ * NUL as \0 (cutting there would name another key) and CR or LF as a
+ * space (an error line cannot hold them), and quote at most 128 bytes. */
+/* Send a string literal with its exact length (it may hold NUL bytes). */
+#define SEND_LIT(r, lit) h_raw_send((r), (lit), sizeof(lit) - 1)
+
+ITEST(pipeline, inline_nul_is_an_ordinary_byte)
+{
+    h_raw *r = h_raw_open();
+    char line[256];
+    int n = snprintf(line, sizeof line, "SET %s v\r\n", K("1"));
+    h_raw_send(r, line, (size_t)n);
+    RAW_EXPECT(r, "+OK\r\n");
+    /* GET 1\0 2: three arguments. */
+    n = snprintf(line, sizeof line, "GET %s", K("1"));
+    memcpy(line + n, "\0 2\r\n", 5);
+    h_raw_send(r, line, (size_t)n + 5);
+    RAW_EXPECT(r, "-ERR wrong number of arguments for 'get' command\r\n");
+    /* GET 1\0: the key 1\0, which is not key 1. */
+    SEND_LIT(r, "GET 1\0\r\n");
+    RAW_EXPECT(r, "-ERR invalid key '1\\0': expected an integer or namespace:integer\r\n");
+    SEND_LIT(r, "ECHO a\0b\r\n");
+    RAW_EXPECT(r, "$3\r\na\0b\r\n");
+    /* The same quoting in multibulk requests, and the connection stays. */
+    SEND_LIT(r, "*2\r\n$3\r\nGET\r\n$4\r\n\0\r\n7\r\n");
+    RAW_EXPECT(r, "-ERR invalid key '\\0  7': expected an integer or namespace:integer\r\n");
+    SEND_LIT(r, "*2\r\n$5\r\nF\0O\nO\r\n$3\r\na\rb\r\n");
+    RAW_EXPECT(r, "-ERR unknown command 'F\\0O O', with args beginning with: 'a b' \r\n");
+    /* At most 128 bytes of a command name are quoted. */
+    char big[400];
+    memset(big, 'x', 300);
+    memcpy(big + 300, "\r\n", 2);
+    h_raw_send(r, big, 302);
+    char want[200];
+    n = snprintf(want, sizeof want, "-ERR unknown command '%.128s', with args beginning with: \r\n",
+                 big);
+    RAW_EXPECTN(r, want, (size_t)n);
+    h_raw_sends(r, "PING\r\n");
+    RAW_EXPECT(r, "+PONG\r\n");
+    h_raw_close(r);
+}
+
 ITEST(pipeline, large_inline_line_within_limit)
 {
     /* A 60 KiB inline line is legal (the limit is 64 KiB). */

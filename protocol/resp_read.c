@@ -320,7 +320,8 @@ static inline int hex_value(char c)
     return -1;
 }
 
-/* Split line[0..n) into req->scratch following sdssplitargs():
+/* Split line[0..n) into req->scratch following sdssplitargs(), except that
+ * NUL is a byte like any other:
  *   - blanks (isspace) separate arguments;
  *   - "double quotes": \n \r \t \b \a and \xHH are escapes, any other \c is c;
  *   - 'single quotes': only \' is an escape, any other byte is itself;
@@ -435,11 +436,9 @@ static resp_status read_inline(const char *buf, size_t len, resp_request *req)
     const char *end = nl;
     if (end > buf && end[-1] == '\r')
         end--;
-    /* sdssplitargs() works on a C string: a NUL ends the line's content and
-     * the rest of the line is ignored (but still consumed). */
-    const char *nul = memchr(buf, '\0', (size_t)(end - buf));
-    if (nul != NULL)
-        end = nul;
+    /* A NUL is an ordinary byte of its argument. (sdssplitargs() works on a
+     * C string and would stop at it: "GET 1\0 2" would read key 1, another
+     * key than the client named.) */
 
     assert(req->scratch != NULL || end == buf);
     long argc = split_inline(buf, (size_t)(end - buf), req);

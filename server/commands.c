@@ -513,7 +513,7 @@ void cmd_reply_error(cmd_server *s, cmd_client *c, const char *msg)
 
 void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -528,11 +528,32 @@ const char ERR_OOM[] = "ERR out of memory";
 /* Shorten user text quoted in an error so the reply stays small. */
 #define QUOTE_MAX 64
 
+const char *cmd_quote(char *dst, const resp_view *v, size_t max, bool ellipsis)
+{
+    assert(max <= CMD_QUOTE_MAX);
+    size_t n = v->len < max ? v->len : max, d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v->ptr[i] == '\0') {
+            dst[d++] = '\\';
+            dst[d++] = '0';
+        } else {
+            dst[d++] = v->ptr[i];
+        }
+    }
+    if (ellipsis && v->len > max) {
+        memcpy(dst + d, "...", 3);
+        d += 3;
+    }
+    dst[d] = '\0';
+    assert(d < CMD_QUOTE_BUF);
+    return dst;
+}
+
 static void reply_bad_key(cmd_server *s, cmd_client *c, const resp_view *k)
 {
-    int n = k->len > QUOTE_MAX ? QUOTE_MAX : (int)k->len;
-    cmd_reply_errorf(s, c, "ERR invalid key '%.*s%s': expected an integer or namespace:integer",
-                 n, k->ptr, k->len > QUOTE_MAX ? "..." : "");
+    char q[CMD_QUOTE_BUF];
+    cmd_reply_errorf(s, c, "ERR invalid key '%s': expected an integer or namespace:integer",
+                     cmd_quote(q, k, QUOTE_MAX, true));
 }
 
 static void reply_value_too_long(cmd_server *s, cmd_client *c, size_t len)
@@ -842,9 +863,9 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const resp_view *argv, size_
                 return;
             }
         } else {
-            cmd_reply_errorf(s, c, "ERR Syntax error in HELLO option '%.*s'",
-                         (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len),
-                         argv[i].ptr);
+            char q[CMD_QUOTE_BUF];
+            cmd_reply_errorf(s, c, "ERR Syntax error in HELLO option '%s'",
+                             cmd_quote(q, &argv[i], QUOTE_MAX, false));
             return;
         }
     }
@@ -918,8 +939,9 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const resp_view *ar
     else if (cmd_arg_is(&argv[2], "lib-ver"))
         dst = &c->lib_ver;
     else {
-        cmd_reply_errorf(s, c, "ERR Unrecognized option '%.*s'",
-                     (int)(argv[2].len > QUOTE_MAX ? QUOTE_MAX : argv[2].len), argv[2].ptr);
+        char q[CMD_QUOTE_BUF];
+        cmd_reply_errorf(s, c, "ERR Unrecognized option '%s'",
+                         cmd_quote(q, &argv[2], QUOTE_MAX, false));
         return;
     }
     if (!valid_client_name(&argv[3])) {
@@ -972,9 +994,9 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const resp_view *argv,
         if (cmd_arg_is(&argv[2], "type") && argc == 4) {
             if (!cmd_arg_is(&argv[3], "normal") && !cmd_arg_is(&argv[3], "master") &&
                 !cmd_arg_is(&argv[3], "replica") && !cmd_arg_is(&argv[3], "pubsub")) {
-                cmd_reply_errorf(s, c, "ERR Unknown client type '%.*s'",
-                             (int)(argv[3].len > QUOTE_MAX ? QUOTE_MAX : argv[3].len),
-                             argv[3].ptr);
+                char q[CMD_QUOTE_BUF];
+                cmd_reply_errorf(s, c, "ERR Unknown client type '%s'",
+                                 cmd_quote(q, &argv[3], QUOTE_MAX, false));
                 return;
             }
             if (!cmd_arg_is(&argv[3], "normal")) {
@@ -1231,8 +1253,10 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const resp_view *argv, 
      * first, then apply to the live config. */
     for (size_t i = 2; i < argc; i += 2) {
         if (config_find(argv[i].ptr, argv[i].len) == NULL) {
-            cmd_reply_errorf(s, c, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
-                         (int)(argv[i].len > QUOTE_MAX ? QUOTE_MAX : argv[i].len), argv[i].ptr);
+            char q[CMD_QUOTE_BUF];
+            cmd_reply_errorf(s, c,
+                             "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
+                             cmd_quote(q, &argv[i], QUOTE_MAX, false));
             return;
         }
         for (size_t j = 2; j < i; j += 2) {
@@ -2063,20 +2087,18 @@ static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view 
 {
     /* Redis 7: the name (128 bytes at most) and the first arguments quoted,
      * each followed by a space, until 128 bytes of them have been shown. */
-    char args[256];
+    char args[CMD_QUOTE_MAX + CMD_QUOTE_BUF], q[CMD_QUOTE_BUF];
     size_t n = 0;
-    for (size_t i = 1; i < argc && n < 128; i++) {
-        int room = 128 - (int)n;
-        int w = snprintf(args + n, sizeof args - n, "'%.*s' ",
-                         (int)(argv[i].len < (size_t)room ? argv[i].len : (size_t)room),
-                         argv[i].ptr);
-        if (w < 0)
+    for (size_t i = 1; i < argc && n < CMD_QUOTE_MAX; i++) {
+        cmd_quote(q, &argv[i], CMD_QUOTE_MAX - n, false);
+        int w = snprintf(args + n, sizeof args - n, "'%s' ", q);
+        if (w < 0 || (size_t)w >= sizeof args - n)
             break;
-        n += (size_t)w < sizeof args - n ? (size_t)w : sizeof args - n - 1;
+        n += (size_t)w;
     }
     args[n] = '\0';
-    cmd_reply_errorf(s, c, "ERR unknown command '%.*s', with args beginning with: %s",
-                 (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].ptr, args);
+    cmd_reply_errorf(s, c, "ERR unknown command '%s', with args beginning with: %s",
+                     cmd_quote(q, &argv[0], CMD_QUOTE_MAX, false), args);
 }
 
 /* A client may run commands once it has authenticated, or while no
@@ -2138,8 +2160,9 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
             for (i = 0; d->name[i] != '\0' && i < sizeof upper - 1; i++)
                 upper[i] = (char)toupper((unsigned char)d->name[i]);
             upper[i] = '\0';
-            cmd_reply_errorf(s, c, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                             (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
+            char q[CMD_QUOTE_BUF];
+            cmd_reply_errorf(s, c, "ERR unknown subcommand '%s'. Try %s HELP.",
+                             cmd_quote(q, &argv[1], CMD_QUOTE_MAX, false), upper);
             return;
         }
         if (!arity_ok(sub, argc)) {

@@ -303,6 +303,15 @@ static void linger(conn *c)
     shutdown(c->cl.fd, SHUT_WR);
 }
 
+/* Read and drop what the socket holds now (up to 1 MiB: a peer that
+ * sends faster than this reads cannot keep the loop here). */
+static void drop_input(conn *c)
+{
+    char sink[16384];
+    for (int i = 0; i < 64 && recv(c->cl.fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+}
+
 /* Every CONN_CLOSE_TICK_MS while any connection is closing: free those the
  * peer has acknowledged everything from, and drop those whose output has
  * not moved for CONN_CLOSE_STALL_MS. */
@@ -321,6 +330,7 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
             stalled = true;
         }
         if (!c->doomed && ((c->lingering && left == 0) || stalled)) {
+            drop_input(c); /* what arrived since the last read: no reset for it */
             if (stalled)
                 log_write(LOG_VERBOSE,
                           "Client id=%llu addr=%s read nothing for %d ms while closing; "

@@ -169,8 +169,9 @@ static void expire_generic(cmd_server *s, cmd_client *c, const resp_view *argv, 
         else if (cmd_arg_is(&argv[i], "lt"))
             fl |= EX_LT;
         else {
-            cmd_reply_errorf(s, c, "ERR Unsupported option %.*s",
-                             (int)(argv[i].len > 64 ? 64 : argv[i].len), argv[i].ptr);
+            char q[CMD_QUOTE_BUF];
+            cmd_reply_errorf(s, c, "ERR Unsupported option %s",
+                             cmd_quote(q, &argv[i], 64, false));
             return;
         }
     }

@@ -115,8 +115,8 @@ void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc
         table *t;
         if (ns->len == 0 || ns->len > DB_NS_NAME_MAX ||
             db_table(s->db, ns->ptr, ns->len, false, &t) != DB_OK) {
-            int n = ns->len > 64 ? 64 : (int)ns->len;
-            cmd_reply_errorf(s, c, "ERR no such namespace '%.*s'", n, ns->ptr);
+            char q[CMD_QUOTE_BUF];
+            cmd_reply_errorf(s, c, "ERR no such namespace '%s'", cmd_quote(q, ns, 64, false));
             free(j);
             return;
         }

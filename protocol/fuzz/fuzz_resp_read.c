@@ -5,7 +5,8 @@
  * does: drop `consumed` bytes on OK, grow argv on ARGV_SMALL, stop on
  * INCOMPLETE or an error. Checked with abort() on every call:
  *   - OK: 0 < consumed <= len, argc <= argv_cap and <= RESP_MAX_ARGS, every
- *     view inside the input or inside scratch;
+ *     view inside the input or inside scratch; an inline line without
+ *     quotes keeps every NUL byte in its arguments;
  *   - not OK: consumed == 0; INCOMPLETE: need > len; ARGV_SMALL: argc >
  *     argv_cap and <= RESP_MAX_ARGS.
  * Then the same stream is delivered in two pieces, cut at a few points
@@ -78,6 +79,23 @@ static void reset_argv(void)
     g_cap = FUZZ_ARGV_START;
 }
 
+/* An inline line without quotes (so without escapes) keeps every NUL byte
+ * in its arguments: NUL neither ends the line nor separates arguments, so a
+ * request cannot silently name other bytes than the client sent. */
+static void check_inline_keeps_nul(const char *buf, const resp_request *req)
+{
+    size_t line = req->consumed, nul_in = 0, nul_out = 0;
+    for (size_t i = 0; i < line; i++) {
+        if (buf[i] == '"' || buf[i] == '\'')
+            return;
+        nul_in += buf[i] == '\0';
+    }
+    for (size_t a = 0; a < req->argc; a++)
+        for (size_t i = 0; i < req->argv[a].len; i++)
+            nul_out += req->argv[a].ptr[i] == '\0';
+    CHECK(nul_in == nul_out);
+}
+
 /* One resp_read with all per-call properties checked. buf is an exact-size
  * heap block of len bytes. */
 static resp_status checked_read(const char *buf, size_t len, resp_request *req)
@@ -100,6 +118,8 @@ static resp_status checked_read(const char *buf, size_t len, resp_request *req)
             if (buf[0] == '*')
                 CHECK(in_buf && v->ptr + v->len <= buf + req->consumed);
         }
+        if (buf[0] != '*')
+            check_inline_keeps_nul(buf, req);
         break;
     case RESP_INCOMPLETE:
         CHECK(req->consumed == 0);

@@ -77,7 +77,11 @@ static const valid_case valid[] = {
     {B("\"x\"\t'y'\v\"z\"\r\n"), 3, {B("x"), B("y"), B("z")}},
     {B("\"x\"\r\r\n"), 1, {B("x")}},
     {B("\"a\rb\"\r\n"), 1, {B("a\rb")}},
-    {B("PING\0junk \"\r\n"), 1, {B("PING")}},
+    /* NUL is an ordinary byte: it neither ends the line nor an argument. */
+    {B("GET 1\0 2\r\n"), 3, {B("GET"), B("1\0"), B("2")}},
+    {B("GET 1\0\r\n"), 2, {B("GET"), B("1\0")}},
+    {B("\0\r\n"), 1, {B("\0")}},
+    {B("ECHO \"a\0b\" '\0'\r\n"), 3, {B("ECHO"), B("a\0b"), B("\0")}},
     {B("$3 +x :1\r\n"), 3, {B("$3"), B("+x"), B(":1")}},
 };
 
@@ -339,7 +343,7 @@ static const bad_case bad[] = {
     {B("ECHO \"abc\\\"\r\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
     {B("ECHO \"abc\\\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
     {B("ECHO 'abc\\'\r\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
-    {B("ECHO \"a\0\"\r\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
+    {B("PING\0junk \"\r\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
     {B("\"\n"), RESP_ERR_QUOTES, "unbalanced quotes in request"},
 };
 
