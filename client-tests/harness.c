@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -100,18 +101,9 @@ int h_free_port(void)
     return ntohs(a.sin_port);
 }
 
-pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
-{
-    const char *argv[64];
-    size_t n = 0;
-    argv[n++] = EBB_SERVER_PATH;
-    for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return h_spawn_argv(argv, NULL, out_fd, err_fd);
-}
-
-pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd)
+/* h_spawn_argv, with the child's address space capped at as_bytes (0: not). */
+static pid_t spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd,
+                        int err_fd, uint64_t as_bytes)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -125,6 +117,13 @@ pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd
             dup2(out_fd, 1);
         if (err_fd >= 0)
             dup2(err_fd, 2);
+        if (as_bytes > 0) {
+            struct rlimit rl = {.rlim_cur = as_bytes, .rlim_max = as_bytes};
+            if (setrlimit(RLIMIT_AS, &rl) != 0) {
+                fprintf(stderr, "harness: setrlimit(RLIMIT_AS): %s\n", strerror(errno));
+                _exit(127);
+            }
+        }
         execvp(argv[0], (char *const *)argv);
         if (fallback_dir != NULL) {
             char path[256];
@@ -135,6 +134,28 @@ pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd
         _exit(127);
     }
     return pid;
+}
+
+pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd)
+{
+    return spawn_argv(argv, fallback_dir, out_fd, err_fd, 0);
+}
+
+/* h_spawn with an address-space cap (0: none). */
+static pid_t spawn_server(const char *const *args, int out_fd, int err_fd, uint64_t as_bytes)
+{
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = EBB_SERVER_PATH;
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return spawn_argv(argv, NULL, out_fd, err_fd, as_bytes);
+}
+
+pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
+{
+    return spawn_server(args, out_fd, err_fd, 0);
 }
 
 /* One connect + PING attempt; true when +PONG came back. */
@@ -221,7 +242,7 @@ static const char *describe_status(int st)
     return buf;
 }
 
-void h_start_server(h_server *srv, const char *const *extra)
+void h_start_server_limited(h_server *srv, const char *const *extra, uint64_t as_bytes)
 {
     memset(srv, 0, sizeof *srv);
     snprintf(srv->host, sizeof srv->host, "127.0.0.1");
@@ -235,7 +256,7 @@ void h_start_server(h_server *srv, const char *const *extra)
         for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 63; i++)
             args[n++] = extra[i];
         args[n] = NULL;
-        pid_t pid = h_spawn(args, -1, -1);
+        pid_t pid = spawn_server(args, -1, -1, as_bytes);
         int st = 0;
         if (h_wait_ready(pid, port, H_START_SECONDS, &st)) {
             srv->pid = pid;
@@ -247,6 +268,21 @@ void h_start_server(h_server *srv, const char *const *extra)
             cr_assert_fail("ebb-server %s before answering PING", describe_status(st));
     }
     cr_assert_fail("ebb-server failed to start on %d free ports", H_PORT_TRIES);
+}
+
+void h_start_server(h_server *srv, const char *const *extra)
+{
+    h_start_server_limited(srv, extra, 0);
+}
+
+uint64_t h_idle_vmsize(const char *const *extra)
+{
+    h_server s;
+    h_start_server(&s, extra);
+    long long vm = h_proc_bytes(s.pid, "VmSize");
+    h_stop_server(&s);
+    cr_assert(vm > 0, "cannot read VmSize of ebb-server (pid %d)", (int)s.pid);
+    return (uint64_t)vm;
 }
 
 void h_stop_server(h_server *srv)

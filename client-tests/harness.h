@@ -93,6 +93,18 @@ int h_free_port(void);
 void h_start_server(h_server *srv, const char *const *extra);
 /* Stop srv (owned) and assert exit status 0. */
 void h_stop_server(h_server *srv);
+/* h_start_server with the server's address space capped: the child sets
+ * RLIMIT_AS (soft and hard) to as_bytes before it execs the server, so every
+ * mmap, mremap that grows and brk past the cap fails there with ENOMEM, as
+ * allocations fail on a machine out of memory (0: no cap). A cap is only
+ * meaningful relative to what the server maps anyway (binary, libraries,
+ * thread stacks, its own reservations, which vary with the kernel and the
+ * options): derive it from h_idle_vmsize() with the same flags. Not under
+ * AddressSanitizer, which reserves terabytes of shadow address space. */
+void h_start_server_limited(h_server *srv, const char *const *extra, uint64_t as_bytes);
+/* Address space (VmSize, bytes) of a server started with these flags,
+ * measured once it answers PING, then stopped. */
+uint64_t h_idle_vmsize(const char *const *extra);
 
 /* Criterion does not count assertions that fail in a .fini fixture, so a
  * test must stop its server (and check the exit status) in its own body.

@@ -242,11 +242,13 @@ static void flush_replies(conn *c)
         return;
     }
     if (o->oom) {
-        /* A reply could not be built: the stream is no longer valid RESP. */
+        /* A reply could not be built: the stream is no longer valid RESP.
+         * Closed at once, not once its output drains: memory is short, and
+         * a client that is not reading would keep what it holds. */
         log_write(LOG_WARNING, "Out of memory building replies for client id=%llu; closing it",
                   (unsigned long long)c->cl.id);
         resp_out_reset(o);
-        c->closing = true;
+        kill_later(c);
         return;
     }
     if (o->len == 0)
@@ -265,8 +267,14 @@ static void flush_replies(conn *c)
         if (w > 0)
             sent = (size_t)w;
     }
-    if (sent < o->len && evbuffer_add(out, o->buf + sent, o->len - sent) != 0)
-        c->closing = true;
+    if (sent < o->len && evbuffer_add(out, o->buf + sent, o->len - sent) != 0) {
+        /* Out of memory for pending output: as above (this client is the
+         * one whose output cannot grow; a hole in its replies cannot be
+         * sent around). */
+        log_write(LOG_WARNING, "Out of memory for output of client id=%llu; closing it",
+                  (unsigned long long)c->cl.id);
+        kill_later(c);
+    }
     STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
     resp_out_reset(o);
     if (g.srv->obl_hard != 0 || g.srv->obl_soft != 0)
@@ -360,7 +368,9 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
  */
 static void flush_later(conn *c)
 {
-    if (c->flush_queued || c->doomed || c->cl.out.len == 0)
+    /* A reply that could not be built may have left nothing in out: the
+     * flush is what closes the connection then. */
+    if (c->flush_queued || c->doomed || (c->cl.out.len == 0 && !c->cl.out.oom))
         return;
     c->flush_queued = true;
     c->next_flush = g.flush;
@@ -532,7 +542,9 @@ static void process_input(conn *c)
             if (reqs[i].argc > 0)
                 cmd_run(srv, &c->cl, &creq[j++], &clock_ns);
             pos = reqs[i].end;
-            if (c->cl.out.len >= CONN_FLUSH_AT) {
+            /* Out of memory for a reply: flush_replies closes the client
+             * (nothing after it runs: its replies could not be sent). */
+            if (c->cl.out.len >= CONN_FLUSH_AT || c->cl.out.oom) {
                 flush_replies(c);
                 pending = pending_output(c);
             }
