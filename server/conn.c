@@ -92,7 +92,8 @@ typedef struct conn {
     size_t argv_cap;
     int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
     bool closing;           /* no more requests: flush, linger, close */
-    bool lingering;         /* write side shut down (or output dropped) */
+    bool lingering;         /* write side shut down (or output dropped); the
+                             * commands layer has let go of cl (deinit) */
     bool peer_eof;          /* the peer closed its write side */
     size_t close_left;      /* output not yet acknowledged at the last check */
     int64_t close_moved_us; /* when close_left last went down */
@@ -309,6 +310,11 @@ static void linger(conn *c)
     }
     c->lingering = true;
     shutdown(c->cl.fd, SHUT_WR);
+    /* For the commands layer the client is gone now (CLIENT LIST,
+     * connected_clients, maxclients): what is left is the socket's close. */
+    log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
+              c->cl.addr);
+    cmd_client_deinit(g.srv, &c->cl);
 }
 
 /* Read and drop what the socket holds now (up to 1 MiB: a peer that
@@ -698,9 +704,11 @@ static void conn_free(conn *c)
             pp = &(*pp)->next_closing;
         *pp = c->next_closing;
     }
-    log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
-              c->cl.addr);
-    cmd_client_deinit(g.srv, &c->cl);
+    if (!c->lingering) {
+        log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
+                  c->cl.addr);
+        cmd_client_deinit(g.srv, &c->cl);
+    }
     event_free(c->rev);
     bufferevent_free(c->bev);
     free(c->qbuf);

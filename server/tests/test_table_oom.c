@@ -37,6 +37,8 @@
 #include "table.h"
 #include "table_testlib.h"
 
+TestSuite(table_oom, .fini = tt_cleanup);
+
 /* Layout facts of table.c the tests aim at. */
 #define RECS_PER_CHUNK 2048u
 #define BUCKET_BYTES 64u
@@ -168,7 +170,7 @@ static void finish_migration(table *t)
 static table *make(bool lru, const int64_t *clock)
 {
     table_options o = {.auto_shrink = true, .track_lru = lru, .clock_ms = clock};
-    table *t = table_create(&o);
+    table *t = tt_create(&o);
     cr_assert_not_null(t);
     return t;
 }
@@ -219,7 +221,7 @@ Test(table_oom, record_chunks_and_the_chunk_array)
     expect_keys(t, 0, n + RECS_PER_CHUNK, 0);
     insert(t, n + RECS_PER_CHUNK, n + RECS_PER_CHUNK + 10);
     expect_keys(t, 0, n + RECS_PER_CHUNK + 10, 0);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- Bucket arrays ---------------------------------------------------------------- */
@@ -289,7 +291,7 @@ Test(table_oom, bucket_array_grow_and_shrink)
     finish_migration(t);
     cr_assert_lt(stats(t).buckets, 2048);
     expect_keys(t, 0, low - 1, 0);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- Overflow pools ----------------------------------------------------------------- */
@@ -328,7 +330,7 @@ Test(table_oom, overflow_pool_mid_migration)
     cr_assert_eq(put(t, n, 0, 0), TABLE_OK);
     finish_migration(t);
     expect_keys(t, 0, n + 1, 0);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 Test(table_oom, overflow_pool_growth)
@@ -370,7 +372,7 @@ Test(table_oom, overflow_pool_growth)
     cr_assert_eq(put(t, n, 0, 0), TABLE_OK);
     cr_assert_gt(stats(t).index_bytes, before.index_bytes, "the pool grew");
     expect_keys(t, 4, n + 1, 0);
-    table_destroy(t);
+    tt_destroy(t);
 }
 
 /* ---- Side arrays ---------------------------------------------------------------------- */
@@ -430,7 +432,7 @@ Test(table_oom, expire_and_lru_arrays)
     cr_assert_eq(at, later);
     expect_keys(t, 11, 12, 1);
 
-    table_destroy(t);
+    tt_destroy(t);
 
     /* LRU: tracking turned on at runtime, a chunk's first access cannot map
      * its stamps. The read works all the same; the key just looks never
@@ -456,5 +458,5 @@ Test(table_oom, expire_and_lru_arrays)
     expect_keys(t, 0, RECS_PER_CHUNK + 10, 0); /* reads: stamps mapped now */
     cr_assert_eq(table_get_lru(t, key_of(RECS_PER_CHUNK + 5), &stamp), TABLE_OK);
     cr_assert_eq(stamp, 5000 / TABLE_LRU_UNIT_MS);
-    table_destroy(t);
+    tt_destroy(t);
 }
