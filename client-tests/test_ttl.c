@@ -229,6 +229,10 @@ ITESTX(ttl, set_expiry_options, .init = h_setup)
     EXPECT_ERR(C, SYNTAX, "SET %s x EX 10 KEEPTTL", k);
     EXPECT_ERR(C, SYNTAX, "SET %s x NX XX EX 10", k);
     EXPECT_ERR(C, SYNTAX, "SET %s x EX 10 FOO", k);
+    /* Redis's precedence: all the option words first, then the time. */
+    EXPECT_ERR(C, SYNTAX, "SET %s x NX EX EX 1.5 GET", k);
+    EXPECT_ERR(C, SYNTAX, "SET %s x PX GET 3000", k);
+    EXPECT_ERR(C, SYNTAX, "SET %s x EX 0 FOO", k);
     EXPECT_ERR(C, "ERR invalid key 'abc': expected an integer or namespace:integer",
                "SET abc x EX 10");
     EXPECT_BULK(C, "keep", "GET %s", k);
@@ -296,6 +300,10 @@ ITESTX(ttl, getex, .init = h_setup)
     const char *k = K("21"), *missing = K("22");
     EXPECT_NIL(C, "GETEX %s", missing);
     EXPECT_NIL(C, "GETEX %s EX 100", missing);
+    /* Redis's precedence: a missing key is nil before the time is checked. */
+    EXPECT_NIL(C, "GETEX %s PX -1", missing);
+    EXPECT_NIL(C, "GETEX %s EX abc", missing);
+    EXPECT_ERR(C, SYNTAX, "GETEX %s PX -1 FOO", missing);
     EXPECT_INT(C, 0, "EXISTS %s", missing); /* not created */
     EXPECT_ERR(C, "ERR wrong number of arguments for 'getex' command", "GETEX");
 

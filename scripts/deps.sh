@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what ebb needs from Debian/Ubuntu packages, only what is missing.
 #   scripts/deps.sh run    build and run the server
-#   scripts/deps.sh test   also the unit/integration tests, tools and fuzzer
+#   scripts/deps.sh test   also the unit/integration tests, tools and fuzzer (and
+#                          redis-server, the peer of integration.differential)
 #   scripts/deps.sh bench  also the peers the benchmarks compare against
 #   scripts/deps.sh docker a container engine and debootstrap (docker/test)
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev)
 case "${1:-run}" in
   run) ;;
-  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client) ;;
+  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client redis-server) ;;
   bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
   docker) want+=(docker.io debootstrap redis-tools curl python3-yaml) ;;
   *) echo "usage: $0 run|test|bench|docker" >&2; exit 2 ;;

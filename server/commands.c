@@ -1410,11 +1410,16 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
 {
     unsigned fl = 0;
     int64_t expire_at = 0;
-    cmd_expire_unit last_unit = EXPIRE_SEC;
+    cmd_expire_unit unit = EXPIRE_SEC;
+    const resp_view *expire_arg = NULL;
+    /* Redis's precedence: every option word is checked (a syntax error
+     * wins) before the expire time is converted, so the word after EX is
+     * taken as its argument whatever it is: `SET k v PX GET 3000` is a
+     * syntax error (at 3000), not a bad integer (at GET). */
     for (size_t i = 3; i < argc; i++) {
         const resp_view *a = &argv[i];
         bool has_next = i + 1 < argc;
-        cmd_expire_unit unit;
+        cmd_expire_unit u;
         if (cmd_arg_is(a, "nx") && !(fl & SET_XX))
             fl |= SET_NX;
         else if (cmd_arg_is(a, "xx") && !(fl & SET_NX))
@@ -1423,19 +1428,20 @@ static void cmd_set(cmd_server *s, cmd_client *c, const resp_view *argv, size_t 
             fl |= SET_GET;
         else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRY))
             fl |= SET_KEEPTTL;
-        else if (cmd_expire_option(a, &unit) && !(fl & SET_KEEPTTL) &&
-                 (!(fl & SET_EXPIRY) || unit == last_unit) && has_next) {
+        else if (cmd_expire_option(a, &u) && !(fl & SET_KEEPTTL) &&
+                 (!(fl & SET_EXPIRY) || u == unit) && has_next) {
             /* As Redis: the same option may repeat (the last one wins);
              * two different ones conflict. */
-            if (!cmd_expire_time(s, c, &argv[++i], unit, "set", &expire_at))
-                return;
+            expire_arg = &argv[++i];
             fl |= SET_EXPIRY;
-            last_unit = unit;
+            unit = u;
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
     }
+    if (expire_arg != NULL && !cmd_expire_time(s, c, expire_arg, unit, "set", &expire_at))
+        return;
     db_key k;
     if (!cmd_parse_key(s, c, &argv[1], &k) || !check_value(s, c, &argv[2]))
         return;

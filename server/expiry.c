@@ -112,20 +112,21 @@ void cmd_getex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
     /* GETEX key [EX s | PX ms | EXAT ts | PXAT ts-ms | PERSIST] */
     int64_t at = 0;
     bool change = false, persist = false;
-    cmd_expire_unit last_unit = EXPIRE_SEC;
+    cmd_expire_unit unit = EXPIRE_SEC;
+    const resp_view *expire_arg = NULL;
     /* As Redis: an option may repeat (the last one wins); two different
-     * ones conflict. */
+     * ones conflict. Redis's precedence: syntax errors first, then a
+     * missing key (nil), and only then the expire time's errors, so
+     * `GETEX missing PX -1` is nil. */
     for (size_t i = 2; i < argc; i++) {
-        cmd_expire_unit unit;
+        cmd_expire_unit u;
         if (cmd_arg_is(&argv[i], "persist") && (!change || persist)) {
             change = persist = true;
-            at = 0;
-        } else if (cmd_expire_option(&argv[i], &unit) && (!change || (!persist && unit == last_unit)) &&
+        } else if (cmd_expire_option(&argv[i], &u) && (!change || (!persist && u == unit)) &&
                    i + 1 < argc) {
-            if (!cmd_expire_time(s, c, &argv[++i], unit, "getex", &at))
-                return;
+            expire_arg = &argv[++i];
             change = true;
-            last_unit = unit;
+            unit = u;
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
@@ -143,6 +144,9 @@ void cmd_getex(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
         return;
     }
     STAT_INC(&s->st, keyspace_hits);
+    /* cmd_expire_time neither moves nor changes the key: val stays valid. */
+    if (expire_arg != NULL && !cmd_expire_time(s, c, expire_arg, unit, "getex", &at))
+        return;
     resp_add_bulk(&c->out, val, len); /* copied before anything moves */
     if (!change)
         return;

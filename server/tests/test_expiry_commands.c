@@ -254,9 +254,18 @@ Test(ttl, set_expiry_errors)
     R(syntax, "set", "1", "v", "EX", "10", "PX", "10");
     R(syntax, "set", "1", "v", "EX", "10", "KEEPTTL");
     R(syntax, "set", "1", "v", "KEEPTTL", "PX", "10");
+    /* Redis's precedence: every option word is checked before the time is
+     * converted, and the word after EX is its argument whatever it is. */
+    R(syntax, "set", "1", "v", "NX", "EX", "EX", "1.5", "GET");
+    R(syntax, "set", "1", "v", "PX", "GET", "3000");
+    R(syntax, "set", "1", "v", "EX", "0", "FOO");
+    R(syntax, "set", "1", "v", "EX", "abc", "PX", "10");
+    R(syntax, "set", "1", "v", "PXAT", "-5", "KEEPTTL");
+    R(not_int, "set", "1", "v", "EX", "EX", "GET");
+    R(bad_time, "set", "1", "v", "EX", "abc", "EX", "0");
     /* no error wrote anything */
     R(":0\r\n", "exists", "1");
-    cr_assert_eq(xsrv.st.total_error_replies, 15);
+    cr_assert_eq(xsrv.st.total_error_replies, 22);
 }
 
 Test(ttl, setex_psetex)
@@ -325,6 +334,16 @@ Test(ttl, getex_options)
     /* errors change nothing */
     R(":50\r\n", "ttl", "2");
     R("-ERR wrong number of arguments for 'getex' command\r\n", "getex");
+
+    /* Redis's precedence: syntax errors, then a missing key (nil), then the
+     * time's errors; and the word after EX is its argument. */
+    R("$-1\r\n", "getex", "3", "PX", "-1");
+    R("$-1\r\n", "getex", "3", "EX", "abc");
+    R("$-1\r\n", "getex", "3", "EXAT", "9223372036854775807");
+    R(syntax, "getex", "3", "PX", "-1", "FOO");
+    R(syntax, "getex", "2", "EXAT", "EXAT", "1800000000");
+    R(syntax, "getex", "2", "PX", "0", "PERSIST");
+    R(":50\r\n", "ttl", "2");
 }
 
 /* ---- EXPIRE family ------------------------------------------------------------------------ */
