@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "prefault.h"
@@ -121,6 +122,25 @@ static inline void tt_cleanup(void)
 }
 
 /* ---- Memory as the OS sees it ------------------------------------------------ */
+
+/* Whether the kernel gives transparent huge pages at all (its mode is not
+ * "never"). With "never" a table moves nothing into huge pages (table.c,
+ * thp_usable): tests expect none then, and the same data and bounds. */
+static inline bool thp_available(void)
+{
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    bool ok = f != NULL && fgets(buf, sizeof buf, f) != NULL && strstr(buf, "[never]") == NULL;
+    if (f != NULL)
+        fclose(f);
+    return ok;
+}
+
+/* Bytes a test expects in huge pages: `want` where they exist, else 0. */
+static inline uint64_t if_thp(uint64_t want)
+{
+    return thp_available() ? want : 0;
+}
 
 /* The process's resident bytes (/proc/self/statm). */
 static inline uint64_t rss_bytes(void)
