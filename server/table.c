@@ -1807,40 +1807,51 @@ uint64_t table_expires(const table *t)
 
 /* Remove the entry in slot i of bucket b, in the chain of home bucket
  * (h & g->mask): slot, record (the last one moves into its place, with its
- * side data) and expire time. Then the automatic shrink policy. */
+ * side data) and expire time. Then the automatic shrink policy.
+ *
+ * The moved record's expire time needs its new chunk's exp[] array, which
+ * may have to be mapped. If it cannot be (out of memory), the moved key is
+ * removed as well: a cache may drop a key, but must not serve one past its
+ * expire time. Removing it moves another record, hence the loop (it ends:
+ * every round removes a key). */
 static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
 {
-    uint32_t r = b->rec[i];
-    (void)exp_set(t, r, 0); /* clearing never maps anything */
-    chain_remove(g, &g->b[h & g->mask], b, i);
+    for (;;) {
+        uint32_t r = b->rec[i];
+        (void)exp_set(t, r, 0); /* clearing never maps anything */
+        chain_remove(g, &g->b[h & g->mask], b, i);
 
-    /* Keep records dense: move the last record into the hole. */
-    uint32_t last = (uint32_t)(t->count - 1);
-    if (r != last) {
-        record *src = rec_at(t, last);
-        uint64_t h2;
-        gen *g2 = home_gen(t, src->key, &h2);
+        /* Keep records dense: move the last record into the hole. */
+        uint32_t last = (uint32_t)(t->count - 1);
+        bool lost_ttl = false;
+        uint64_t h2 = 0;
+        gen *g2 = NULL;
         bucket *b2 = NULL;
         unsigned i2 = 0;
-        if (!chain_find(t, g2, h2, src->key, &b2, &i2))
-            abort(); /* a record no slot refers to: the table is corrupt */
-        assert(b2->rec[i2] == last);
-        b2->rec[i2] = r;
-        memcpy(rec_at(t, r), src, sizeof *src);
-        int64_t e = exp_of(t, last);
-        if (e != 0) {
-            (void)exp_set(t, last, 0);
-            /* Mapping r's exp[] can only fail if the system is out of memory;
-             * the key then outlives its TTL rather than losing its value. */
-            (void)exp_set(t, r, e);
+        if (r != last) {
+            record *src = rec_at(t, last);
+            g2 = home_gen(t, src->key, &h2);
+            if (!chain_find(t, g2, h2, src->key, &b2, &i2))
+                abort(); /* a record no slot refers to: the table is corrupt */
+            assert(b2->rec[i2] == last);
+            b2->rec[i2] = r;
+            memcpy(rec_at(t, r), src, sizeof *src);
+            int64_t e = exp_of(t, last);
+            if (e != 0) {
+                lost_ttl = !exp_set(t, r, e);
+                (void)exp_set(t, last, 0);
+            }
+            const chunk *lc = &t->chunks[last >> REC_CHUNK_SHIFT];
+            if (lc->lru != NULL)
+                lru_set(t, r, lc->lru[last & (REC_PER_CHUNK - 1)]);
         }
-        const chunk *lc = &t->chunks[last >> REC_CHUNK_SHIFT];
-        if (lc->lru != NULL)
-            lru_set(t, r, lc->lru[last & (REC_PER_CHUNK - 1)]);
+        t->count--;
+        if (t->scan_cursor > t->count)
+            t->scan_cursor = t->count;
+        if (!lost_ttl)
+            break;
+        g = g2, h = h2, b = b2, i = i2; /* the moved key, now at record r */
     }
-    t->count--;
-    if (t->scan_cursor > t->count)
-        t->scan_cursor = t->count;
 
     if (t->opt.auto_shrink) {
         chunks_trim(t, SPARE_CHUNKS);

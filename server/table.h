@@ -219,8 +219,8 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
  * Needs no memory: a migration step or shrink that cannot get any is left
  * for later. One exception: the last record moves into the deleted one's
  * place, and if it has an expire time and that place's chunk has no expire
- * array that can be mapped, the moved key keeps its value but loses its
- * expire time (out of memory only). */
+ * array that can be mapped (out of memory only), the moved key is deleted
+ * too, never kept without its expire time. */
 table_status table_del(table *t, int64_t key);
 
 /* Active expiry: look at up to max_checks records from where the last call
