@@ -282,6 +282,18 @@ ITEST(oom, writes_get_an_error_and_every_acknowledged_key_stays)
 #define INPUT_HEADROOM (12 * MIB)
 #define KEEP_KEYS 1000u
 
+/* The other client (C, with keys 0..KEEP_KEYS) and a new one are served,
+ * and writes fit again. */
+static void others_unharmed(void)
+{
+    EXPECT_STATUS(C, "PONG", "PING");
+    expect_keys(C, 0, KEEP_KEYS, 0);
+    redisContext *d = h_connect();
+    set_keys(d, KEEP_KEYS, 2 * KEEP_KEYS, 0);
+    expect_keys(d, 0, 2 * KEEP_KEYS, 0);
+    redisFree(d);
+}
+
 ITEST(oom, a_client_whose_input_cannot_grow_is_closed_alone)
 {
     start_capped(NULL, INPUT_HEADROOM);
@@ -333,13 +345,7 @@ ITEST(oom, a_client_whose_input_cannot_grow_is_closed_alone)
     cr_log_info("query buffer: closed after %zu MiB sent", sent / (size_t)MIB);
     free(buf);
 
-    /* The other client and a new one are served; writes fit again. */
-    EXPECT_STATUS(C, "PONG", "PING");
-    expect_keys(C, 0, KEEP_KEYS, 0);
-    redisContext *d = h_connect();
-    set_keys(d, KEEP_KEYS, 2 * KEEP_KEYS, 0);
-    expect_keys(d, 0, 2 * KEEP_KEYS, 0);
-    redisFree(d);
+    others_unharmed();
 }
 
 /* ---- Output ----------------------------------------------------------------------- */
@@ -402,10 +408,5 @@ ITEST(oom, a_client_whose_output_cannot_grow_is_closed_alone)
     cr_log_info("pending output: closed after %zu KiB of ECHOs", sent / 1024);
     free(buf);
 
-    EXPECT_STATUS(C, "PONG", "PING");
-    expect_keys(C, 0, KEEP_KEYS, 0);
-    redisContext *d = h_connect();
-    set_keys(d, KEEP_KEYS, 2 * KEEP_KEYS, 0);
-    expect_keys(d, 0, 2 * KEEP_KEYS, 0);
-    redisFree(d);
+    others_unharmed();
 }
