@@ -207,6 +207,18 @@ bool h_wait_ready(pid_t pid, int port, double seconds, int *status)
     return false;
 }
 
+int h_wait_exit(pid_t pid, double seconds)
+{
+    double end = h_now() + seconds * h_slow();
+    int st;
+    while (h_now() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(2000);
+    }
+    return -1;
+}
+
 int h_stop_pid(pid_t pid, double seconds)
 {
     kill(pid, SIGTERM);

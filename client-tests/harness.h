@@ -86,6 +86,9 @@ bool h_wait_ready(pid_t pid, int port, double seconds, int *status);
 /* SIGTERM pid and wait up to `seconds`; returns the waitpid status, or -1
  * after killing it with SIGKILL because it did not exit in time. */
 int h_stop_pid(pid_t pid, double seconds);
+/* Wait up to `seconds` (scaled by h_slow()) for pid to exit by itself;
+ * returns its waitpid status, or -1 if it is still running. */
+int h_wait_exit(pid_t pid, double seconds);
 /* A currently free TCP port on 127.0.0.1 (bind to port 0, read, close). */
 int h_free_port(void);
 /* Start an owned server with these extra flags on a free port, retrying on a

@@ -207,7 +207,9 @@ static void stop_with_unread_input(bool by_signal)
                  how == H_RAW_RESET ? "a reset" : "no close", f->len, owed * RLEN);
     expect_replies(f, owed, "", by_signal ? "SIGTERM" : "SHUTDOWN");
     h_raw_close(f);
-    int st = h_stop_pid(H.pid, 10.0);
+    int st = h_wait_exit(H.pid, 10.0); /* by itself: no second signal */
+    if (st == -1)
+        h_stop_pid(H.pid, 1.0);
     H.pid = 0;
     cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %#x", st);
     cr_log_info("close: %s: %lld GETs run and %lld held, all %zu replies delivered",
@@ -233,10 +235,13 @@ static void close_after(const char *what, const char *mid, const char *tail, siz
 {
     set_value();
     h_raw *f = h_raw_open();
+    long long id = raw_client_id(f);
     size_t len;
     /* After `mid`: 8 MB of GETs, more than the socket buffers hold. */
     char *buf = flood(n, mid, 8u << 20, GET1, &len);
-    size_t sent = 0;
+    /* Unread input is certain when the server reaches `mid`: it paused the
+     * client with `mid` and the tail still in the socket buffers. */
+    size_t sent = fill_until_paused(f, id, buf, len);
     h_raw_end how = H_RAW_TIMEOUT;
     double end = h_now() + 60.0 * h_slow();
     /* Send and read together until the server closes. */
@@ -286,6 +291,26 @@ ITEST(close, protocol_error_reaches_a_client_that_sent_more)
 {
     close_after("a protocol error", "*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n",
                 300000);
+}
+
+/* A client blocked in SHRINK that closes its side still gets the SHRINK
+ * reply and the replies to what it sent after, then EOF. */
+ITEST(close, blocked_client_that_half_closes_gets_its_replies)
+{
+    h_raw *f = h_raw_open();
+    h_raw_sends(f, "SET 1 x\r\nSHRINK\r\nPING\r\n");
+    cr_assert_eq(shutdown(f->fd, SHUT_WR), 0);
+    h_raw_end how = h_raw_read_to_close(f, 10.0);
+    cr_assert_eq(how, H_RAW_EOF, "%s after \"%s\"", how == H_RAW_RESET ? "a reset" : "no close",
+                 h_esc(f->buf, f->len));
+    RAW_EXPECT(f, "+OK\r\n");
+    size_t len;
+    char *shrink = RAW_REPLY(f, &len);
+    cr_assert(shrink[0] == '*', "SHRINK replied \"%s\"", h_esc(shrink, len));
+    free(shrink);
+    RAW_EXPECT(f, "+PONG\r\n");
+    cr_assert_eq(f->len, 0, "more after PONG: \"%s\"", h_esc(f->buf, f->len));
+    h_raw_close(f);
 }
 
 /* A client closed by client-output-buffer-limit gets what the server had

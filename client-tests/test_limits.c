@@ -677,18 +677,6 @@ static spawned spawn_server(const char *const *extra)
 }
 
 /* Wait for it to exit; returns the wait status, or -1 on timeout. */
-static int wait_exit(pid_t pid, double seconds)
-{
-    double end = h_now() + seconds * h_slow();
-    int st;
-    while (h_now() < end) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return st;
-        usleep(2000);
-    }
-    return -1;
-}
-
 static size_t read_stderr(int fd, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -771,7 +759,7 @@ ITEST(limits, protected_mode_refuses_public_bind_without_password)
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++) {
         const char *args[] = {"--bind", binds[i], NULL};
         spawned s = spawn_server(args);
-        int st = wait_exit(s.pid, 5.0);
+        int st = h_wait_exit(s.pid, 5.0);
         if (st == -1)
             h_stop_pid(s.pid, 1.0);
         char err[2048];
@@ -950,7 +938,7 @@ static void stop_mid_pipeline(const char *how, bool hog)
     size_t got = 0;
     cr_assert(drain_to_close(mid->fd, 5.0, NULL, 0, &got) != RD_TIMEOUT && got == 0);
     h_raw_close(mid);
-    int st = wait_exit(H.pid, 10.0);
+    int st = h_wait_exit(H.pid, 10.0);
     double took = h_now() - t0;
 
     if (st == -1)

@@ -12,6 +12,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -63,11 +64,17 @@
  *      empty: a reset can no longer lose anything);
  * and is closed at once, replies dropped, once CONN_CLOSE_STALL_MS pass
  * with none of its output leaving (a peer that does not read). The check
- * runs every CONN_CLOSE_TICK_MS while any connection is closing: no event
- * tells when the peer acknowledges data.
+ * runs on a timer while any connection is closing: no event tells when the
+ * peer acknowledges data. A lingering connection is no longer a client of
+ * the commands layer, but its socket counts against maxclients.
  */
 #define CONN_CLOSE_STALL_MS 900
+/* The check's interval: CONN_CLOSE_TICK_MS when a connection starts
+ * closing (most peers acknowledge within a tick), then doubling up to
+ * CONN_CLOSE_TICK_MAX_MS, so that thousands of closing connections (a stop
+ * with many idle clients) cost an ioctl each 20 times a second, not 200. */
 #define CONN_CLOSE_TICK_MS 5
+#define CONN_CLOSE_TICK_MAX_MS 50
 
 /* Most listening sockets (bind addresses). */
 #define CONN_MAX_LISTENERS 16
@@ -96,7 +103,7 @@ typedef struct conn {
                              * commands layer has let go of cl (deinit) */
     bool peer_eof;          /* the peer closed its write side */
     size_t close_left;      /* output not yet acknowledged at the last check */
-    int64_t close_moved_us; /* when close_left last went down */
+    int64_t close_moved_us; /* when close_left last went down (monotonic) */
     bool close_listed;      /* on g.closing */
     struct conn *next_closing;
     bool doomed;            /* on the kill list: freed by the reaper, soon */
@@ -121,6 +128,8 @@ static struct {
     struct event *flusher;
     conn *closing;              /* connections flushing or lingering (see above) */
     struct event *close_tick;
+    int close_tick_ms;          /* its current interval */
+    size_t lingering;           /* lingering connections: they count in maxclients */
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -152,30 +161,44 @@ static size_t close_left(const conn *c)
     return (c->lingering ? 0 : pending_output(c)) + unacked(c);
 }
 
+/* Monotonic microseconds: a stall is measured in elapsed time, whatever
+ * the wall clock does meanwhile. */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void close_tick_arm(int ms)
+{
+    g.close_tick_ms = ms;
+    struct timeval tv = {0, ms * 1000};
+    evtimer_add(g.close_tick, &tv);
+}
+
 /* Put c on the closing list, which the close tick watches (see
  * CONN_CLOSE_STALL_MS). Input is read and dropped from now on. */
 static void closing_begin(conn *c)
 {
+    if (!c->peer_eof)
+        event_add(c->rev, NULL); /* again, if kill_later took it away */
     if (c->close_listed)
         return;
     c->close_listed = true;
     c->closing = true;
     c->close_left = close_left(c);
-    c->close_moved_us = cmd_now_us();
+    c->close_moved_us = mono_us();
     c->next_closing = g.closing;
     g.closing = c;
-    if (!c->peer_eof)
-        event_add(c->rev, NULL);
-    if (!evtimer_pending(g.close_tick, NULL)) {
-        struct timeval tv = {0, CONN_CLOSE_TICK_MS * 1000};
-        evtimer_add(g.close_tick, &tv);
-    }
+    close_tick_arm(CONN_CLOSE_TICK_MS);
 }
 
-/* Close a connection now, dropping the output it has not been sent, but
- * act on it only from the reaper callback: callers may be walking the
- * client list or be in the middle of serving another client. What the
- * kernel already holds is still delivered (the reaper lingers). */
+/* Close a connection now, dropping the output it has not been sent (its
+ * memory too: this may be an out-of-memory close), but act on it only from
+ * the reaper callback: callers may be walking the client list or be in the
+ * middle of serving another client. What the kernel already holds is still
+ * delivered (the reaper lingers). */
 static void kill_later(conn *c)
 {
     if (c->doomed)
@@ -183,6 +206,12 @@ static void kill_later(conn *c)
     c->doomed = true;
     c->closing = true;
     bufferevent_disable(c->bev, EV_WRITE);
+    /* A socket bufferevent keeps the start of its output frozen (only its
+     * own writes take from it): thaw it to drop what is left. */
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_unfreeze(out, 1);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_freeze(out, 1);
     event_del(c->rev);
     c->next_doomed = g.doomed;
     g.doomed = c;
@@ -309,12 +338,19 @@ static void linger(conn *c)
         return;
     }
     c->lingering = true;
+    g.lingering++;
     shutdown(c->cl.fd, SHUT_WR);
     /* For the commands layer the client is gone now (CLIENT LIST,
-     * connected_clients, maxclients): what is left is the socket's close. */
+     * connected_clients): what is left is the socket's close. Nothing is
+     * parsed any more, so its input buffers go too. */
     log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
               c->cl.addr);
     cmd_client_deinit(g.srv, &c->cl);
+    free(c->qbuf);
+    free(c->argv);
+    c->qbuf = NULL;
+    c->argv = NULL;
+    c->qlen = c->qcap = c->argv_cap = 0;
 }
 
 /* Read and drop what the socket holds now (up to 1 MiB: a peer that
@@ -331,7 +367,7 @@ static void drop_input(conn *c)
  * not moved for CONN_CLOSE_STALL_MS. */
 static void on_close_tick(evutil_socket_t fd, short what, void *arg)
 {
-    int64_t now = cmd_now_us();
+    int64_t now = mono_us();
     conn **pp = &g.closing;
     while (*pp != NULL) {
         conn *c = *pp;
@@ -355,9 +391,9 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
         }
         pp = &c->next_closing;
     }
-    if (g.closing != NULL) {
-        struct timeval tv = {0, CONN_CLOSE_TICK_MS * 1000};
-        evtimer_add(g.close_tick, &tv);
+    if (g.closing != NULL && !evtimer_pending(g.close_tick, NULL)) {
+        int ms = g.close_tick_ms * 2;
+        close_tick_arm(ms < CONN_CLOSE_TICK_MAX_MS ? ms : CONN_CLOSE_TICK_MAX_MS);
     }
 }
 
@@ -566,8 +602,10 @@ static void process_input(conn *c)
     if (c->qlen == 0)
         c->qneed = 0;
     c->cl.qbuf = c->qlen;
-    /* While stopping, a connection closes once what it sent is answered. */
-    if (c->closing || c->cl.close_after_reply || (g.stopping && !c->cl.blocked)) {
+    /* While stopping, or once the peer has closed its side, a connection
+     * closes once what it sent is answered. */
+    if (c->closing || c->cl.close_after_reply ||
+        ((g.stopping || c->peer_eof) && !c->cl.blocked)) {
         close_when_flushed(c);
         return;
     }
@@ -586,8 +624,9 @@ static void input_ended(conn *c, bool error)
         return; /* the reaper lingers, and closes it at once */
     if (error || c->lingering)
         conn_free(c);
-    else
+    else if (!c->cl.blocked)
         close_when_flushed(c);
+    /* else: its reply comes (on_client_ready), then process_input closes it */
 }
 
 /*
@@ -704,7 +743,9 @@ static void conn_free(conn *c)
             pp = &(*pp)->next_closing;
         *pp = c->next_closing;
     }
-    if (!c->lingering) {
+    if (c->lingering) {
+        g.lingering--;
+    } else {
         log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
                   c->cl.addr);
         cmd_client_deinit(g.srv, &c->cl);
@@ -753,7 +794,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     STAT_INC(&srv->st, total_connections_received);
-    if (srv->connected >= (uint64_t)srv->cfg.maxclients.num) {
+    /* Lingering sockets count: a client that quits and comes back while its
+     * old socket still drains must not hold more than maxclients open. */
+    if (srv->connected + g.lingering >= (uint64_t)srv->cfg.maxclients.num) {
         STAT_INC(&srv->st, rejected_connections);
         reject(fd, "-ERR max number of clients reached\r\n");
         return;
@@ -989,10 +1032,11 @@ void conn_shutdown(void (*done)(void))
     conn *next;
     for (conn *c = g.all; c != NULL; c = next) {
         next = c->next_all;
+        /* A blocked client (SHRINK) gets its reply when the job ends, the
+         * loop running on meanwhile; process_input then runs the rest of
+         * what it sent and closes it. */
         if (!c->closing && !c->cl.close_after_reply && !c->cl.blocked)
             process_input(c);
-        else if (c->cl.blocked)
-            close_when_flushed(c); /* its SHRINK reply will never come */
     }
     check_drained();
 }

@@ -419,6 +419,10 @@ int main(int argc, char **argv)
     log_write(LOG_NOTICE, "Ready to accept connections tcp");
 
     run_loop();
+    /* The signal events go below: a second SIGTERM during the cleanup must
+     * not end the process by its default action instead of exit status 0. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
 
     /* Free in reverse order of creation. */
     http_teardown();
