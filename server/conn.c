@@ -106,7 +106,8 @@ typedef struct conn {
     int64_t close_moved_us; /* when close_left last went down (monotonic) */
     bool close_listed;      /* on g.closing */
     struct conn *next_closing;
-    bool doomed;            /* on the kill list: freed by the reaper, soon */
+    bool doomed;            /* on the kill list: closed by the reaper, soon */
+    bool keep_output;       /* ... after delivering its output buffer */
     struct conn *next_doomed;
     bool flush_queued;      /* on the flush list: replies go out this round */
     struct conn *next_flush;
@@ -139,6 +140,7 @@ static char scratch[RESP_INLINE_MAX];
 static void conn_free(conn *c);
 static void process_input(conn *c);
 static void linger(conn *c);
+static void close_when_flushed(conn *c);
 
 /* Bytes sent to the socket that the peer has not acknowledged yet. */
 static size_t unacked(const conn *c)
@@ -194,24 +196,29 @@ static void closing_begin(conn *c)
     close_tick_arm(CONN_CLOSE_TICK_MS);
 }
 
-/* Close a connection now, dropping the output it has not been sent (its
- * memory too: this may be an out-of-memory close), but act on it only from
- * the reaper callback: callers may be walking the client list or be in the
- * middle of serving another client. What the kernel already holds is still
- * delivered (the reaper lingers). */
-static void kill_later(conn *c)
+/* Close a connection: it runs nothing more, and the reaper callback closes
+ * it (callers may be walking the client list or be in the middle of
+ * serving another client). keep_output: its output buffer, which holds
+ * whole replies (batches are queued whole), is delivered first if the peer
+ * reads it, as for QUIT. Otherwise that output is dropped, its memory too
+ * (this may be an out-of-memory close), and only what the kernel already
+ * holds is delivered (the reaper lingers). */
+static void kill_later(conn *c, bool keep_output)
 {
     if (c->doomed)
         return;
     c->doomed = true;
+    c->keep_output = keep_output;
     c->closing = true;
-    bufferevent_disable(c->bev, EV_WRITE);
-    /* A socket bufferevent keeps the start of its output frozen (only its
-     * own writes take from it): thaw it to drop what is left. */
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_unfreeze(out, 1);
-    evbuffer_drain(out, evbuffer_get_length(out));
-    evbuffer_freeze(out, 1);
+    if (!keep_output) {
+        bufferevent_disable(c->bev, EV_WRITE);
+        /* A socket bufferevent keeps the start of its output frozen (only
+         * its own writes take from it): thaw it to drop what is left. */
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evbuffer_unfreeze(out, 1);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        evbuffer_freeze(out, 1);
+    }
     event_del(c->rev);
     c->next_doomed = g.doomed;
     g.doomed = c;
@@ -224,7 +231,10 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
         conn *c = g.doomed;
         g.doomed = c->next_doomed;
         c->doomed = false;
-        linger(c); /* output writes stay disabled: its buffer is dropped */
+        if (c->keep_output)
+            close_when_flushed(c);
+        else
+            linger(c); /* output writes stay disabled: its buffer is dropped */
     }
 }
 
@@ -238,8 +248,9 @@ static void check_drained(void)
 }
 
 /* client-output-buffer-limit normal: a client whose pending output passes
- * the hard limit, or stays over the soft one for the soft time, is closed
- * (its replies are dropped: it was not reading them). */
+ * the hard limit, or stays over the soft one for the soft time, is closed.
+ * It runs nothing more; the whole replies already queued go out if it
+ * reads them (within CONN_CLOSE_STALL_MS of each other), then EOF. */
 static void check_output_limits(conn *c, int64_t now)
 {
     const cmd_server *s = g.srv;
@@ -260,7 +271,7 @@ static void check_output_limits(conn *c, int64_t now)
               "(%zu bytes pending)",
               (unsigned long long)c->cl.id, c->cl.addr, pending);
     STAT_INC(&g.srv->st, client_output_limit_closes);
-    kill_later(c);
+    kill_later(c, true);
 }
 
 /* Hand the replies accumulated in the client's resp_out to libevent. */
@@ -278,7 +289,7 @@ static void flush_replies(conn *c)
         log_write(LOG_WARNING, "Out of memory building replies for client id=%llu; closing it",
                   (unsigned long long)c->cl.id);
         resp_out_reset(o);
-        kill_later(c);
+        kill_later(c, false);
         return;
     }
     if (o->len == 0)
@@ -303,7 +314,7 @@ static void flush_replies(conn *c)
          * sent around). */
         log_write(LOG_WARNING, "Out of memory for output of client id=%llu; closing it",
                   (unsigned long long)c->cl.id);
-        kill_later(c);
+        kill_later(c, false);
     }
     STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
     resp_out_reset(o);
@@ -878,7 +889,7 @@ static void on_client_kill(cmd_client *cl)
     conn *c = (conn *)cl;
     log_write(LOG_VERBOSE, "Client id=%llu addr=%s killed by CLIENT KILL",
               (unsigned long long)c->cl.id, c->cl.addr);
-    kill_later(c);
+    kill_later(c, false);
 }
 
 void conn_cron(void)
