@@ -193,7 +193,10 @@ static void closing_begin(conn *c)
     c->close_moved_us = mono_us();
     c->next_closing = g.closing;
     g.closing = c;
-    close_tick_arm(CONN_CLOSE_TICK_MS);
+    /* Not re-armed when pending: closes arriving faster than a tick would
+     * otherwise push the check back forever. */
+    if (!evtimer_pending(g.close_tick, NULL))
+        close_tick_arm(CONN_CLOSE_TICK_MS);
 }
 
 /* Close a connection: it runs nothing more, and the reaper callback closes
@@ -373,9 +376,9 @@ static void drop_input(conn *c)
         ;
 }
 
-/* Every CONN_CLOSE_TICK_MS while any connection is closing: free those the
- * peer has acknowledged everything from, and drop those whose output has
- * not moved for CONN_CLOSE_STALL_MS. */
+/* While any connection is closing (every CONN_CLOSE_TICK_MS at first, then
+ * less often): free those the peer has acknowledged everything from, and
+ * drop those whose output has not moved for CONN_CLOSE_STALL_MS. */
 static void on_close_tick(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = mono_us();
