@@ -4,7 +4,7 @@
  *
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
- *               [--timeout SEC]
+ *               [--timeout SEC] [--value-len V]
  *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
  *               [--pxat MS]                                              (load)
  *               [--server-pid PID] [--monitor ebb|redis|none] [--gap-us U]
@@ -13,13 +13,14 @@
  * Modes (keys are PREFIX + decimal integer, F .. F+N-1; default "key:0" ..;
  * with --width W the integer is zero-padded to W digits, as redis-benchmark's
  * __rand_int__ is to 12: "key:000000000042"):
- *   load    SET every key to its 128-byte value; every reply must be OK/STORED
+ *   load    SET every key to its value (V bytes, default 128, derived from the
+ *           key); every reply must be OK/STORED
  *   verify  GET every key; the value must match byte for byte
  *   drain   DEL/delete every key one by one; each must have existed (:1/DELETED)
  *   gone    GET every key; none may exist any more (nil/END)
  *   ping    one PING (RESP) or "version" (memcached); exit 0 on a good reply
  *   mix     OPS requests over C connections, each key drawn uniformly from
- *           the range, G % GETs and the rest SETs of the key's 128-byte value;
+ *           the range, G % GETs and the rest SETs of the key's value;
  *           each connection keeps D requests in flight as one pipelined batch
  *           and sends the next batch when every reply of this one is in. A GET
  *           miss is counted, not an error (the range may be partly loaded).
@@ -65,12 +66,13 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-/* Every value is exactly this long (ebb's maximum). */
-#define VALUE_LEN 128
+/* Values are --value-len bytes, at most ebb's maximum (default). */
+#define VALUE_MAX 128
+static size_t value_len = VALUE_MAX;
 /* Longest key we format: prefix + "-9223372036854775808". */
 #define PREFIX_MAX 64
 #define KEY_MAX (PREFIX_MAX + 24)
-/* Read buffer: far more than one reply (at most ~KEY_MAX + VALUE_LEN + 40
+/* Read buffer: far more than one reply (at most ~KEY_MAX + VALUE_MAX + 40
  * bytes); compacted after each read, so it never needs to grow. */
 #define INBUF_SIZE (1u << 20)
 /* Problems described on stderr before going quiet (the counts stay exact). */
@@ -186,7 +188,7 @@ static uint64_t splitmix64(uint64_t *state)
 /* The value of key n: "v<n>." then printable bytes drawn from a generator
  * seeded with n, so every key has its own value and a value stored under the
  * wrong key is caught. */
-static void make_value(int64_t n, char out[VALUE_LEN])
+static void make_value(int64_t n, char out[VALUE_MAX])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -194,13 +196,13 @@ static void make_value(int64_t n, char out[VALUE_LEN])
     int hl = snprintf(head, sizeof head, "v%" PRId64 ".", n);
     uint64_t state = (uint64_t)n ^ 0x6562622D6C6F6164ull; /* "ebb-load" */
     uint64_t bits = 0;
-    for (size_t i = 0; i < VALUE_LEN; i++) {
+    for (size_t i = 0; i < value_len; i++) {
         if (i % 8 == 0)
             bits = splitmix64(&state);
         out[i] = alphabet[bits & 63];
         bits >>= 8;
     }
-    memcpy(out, head, (size_t)hl);
+    memcpy(out, head, (size_t)hl < value_len ? (size_t)hl : value_len);
 }
 
 /* ---- output buffer ---- */
@@ -267,7 +269,7 @@ static void add_request(buf *b, const options *o, int64_t n)
 {
     char key[KEY_MAX];
     int kl = format_key(o, n, key);
-    char value[VALUE_LEN];
+    char value[VALUE_MAX];
 
     if (o->proto == PROTO_RESP) {
         switch (o->mode) {
@@ -278,14 +280,14 @@ static void add_request(buf *b, const options *o, int64_t n)
                 int al = snprintf(at, sizeof at, "%" PRId64, o->pxat);
                 buf_add(b, "*5\r\n$3\r\nSET\r\n", 13);
                 resp_arg(b, key, (size_t)kl);
-                resp_arg(b, value, VALUE_LEN);
+                resp_arg(b, value, value_len);
                 resp_arg(b, "PXAT", 4);
                 resp_arg(b, at, (size_t)al);
                 break;
             }
             buf_add(b, "*3\r\n$3\r\nSET\r\n", 13);
             resp_arg(b, key, (size_t)kl);
-            resp_arg(b, value, VALUE_LEN);
+            resp_arg(b, value, value_len);
             break;
         case MODE_VERIFY:
         case MODE_GONE:
@@ -308,8 +310,8 @@ static void add_request(buf *b, const options *o, int64_t n)
     switch (o->mode) {
     case MODE_LOAD:
         make_value(n, value);
-        buf_printf(b, "set %s 0 0 %d\r\n", key, VALUE_LEN);
-        buf_add(b, value, VALUE_LEN);
+        buf_printf(b, "set %s 0 0 %zu\r\n", key, value_len);
+        buf_add(b, value, value_len);
         buf_add(b, "\r\n", 2);
         break;
     case MODE_VERIFY:
@@ -522,9 +524,9 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
             return;
         }
         if (r->type == R_BULK) {
-            char value[VALUE_LEN];
+            char value[VALUE_MAX];
             make_value(n, value);
-            if (r->len != VALUE_LEN || memcmp(r->text, value, VALUE_LEN) != 0) {
+            if (r->len != value_len || memcmp(r->text, value, value_len) != 0) {
                 t->mismatches++;
                 report(t, "verify %s%" PRId64 ": wrong value (%zu bytes) \"%.*s...\"", p, n,
                        r->len, (int)(r->len > 40 ? 40 : r->len), r->text);
@@ -722,7 +724,7 @@ static void check_mix_reply(const options *o, int64_t n, bool is_get, const repl
             t->mismatches++;
             return;
         }
-        if (r->type == R_BULK && r->len == VALUE_LEN)
+        if (r->type == R_BULK && r->len == value_len)
             return;
     } else if (resp ? (r->type == R_STATUS && text_is(r, "OK"))
                     : (r->type == R_LINE && text_is(r, "STORED"))) {
@@ -1381,6 +1383,7 @@ static void usage(FILE *f)
           "  -d, --depth D       requests in flight per connection [1]\n"
           "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
           "  -s, --seed S        random seed [1]\n"
+          "      --value-len V   bytes per value, 0 .. 128 [128]\n"
           "load only:\n"
           "      --pxat MS       every SET gets PXAT MS (expires at MS ms since the epoch)\n"
           "probe only:\n"
@@ -1388,7 +1391,7 @@ static void usage(FILE *f)
           "      --monitor M     ebb, redis or none: ask the server for its stalls [none]\n"
           "      --gap-us U      pause between two probe requests [500]\n"
           "      --window-ms W   how often the monitor asks [10]\n"
-          "Modes: load SETs every key to a 128-byte value derived from it; verify GETs\n"
+          "Modes: load SETs every key to a value derived from it; verify GETs\n"
           "and compares every value; drain DELetes every key one by one; gone checks\n"
           "that no key exists; ping checks that the server answers; mix sends random\n"
           "GETs and SETs over the key range (misses are counted, not errors); probe\n"
@@ -1442,7 +1445,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"pxat", required_argument, NULL, 1000},  {"server-pid", required_argument, NULL, 1001},
         {"monitor", required_argument, NULL, 1002}, {"gap-us", required_argument, NULL, 1003},
-        {"window-ms", required_argument, NULL, 1004}, {NULL, 0, NULL, 0}};
+        {"window-ms", required_argument, NULL, 1004}, {"value-len", required_argument, NULL, 1005},
+        {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -1480,6 +1484,7 @@ int main(int argc, char **argv)
         case 1002: o.monitor = optarg; break;
         case 1003: o.gap_us = (unsigned)num_arg("gap-us", optarg, 0, 1000000); break;
         case 1004: o.window_ms = (unsigned)num_arg("window-ms", optarg, 1, 10000); break;
+        case 1005: value_len = (size_t)num_arg("value-len", optarg, 0, VALUE_MAX); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
