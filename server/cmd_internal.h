@@ -18,7 +18,6 @@ void cmd_reply_error(cmd_server *s, cmd_client *c, const char *msg);
 void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A HELP reply: lines (NULL-terminated) as an array of simple strings. */
 /* Client bytes quoted in an error reply: at most `max` (<= CMD_QUOTE_MAX)
  * bytes of v, each NUL written as "\0" (a %s or %.*s would stop at it and
  * the message would name other bytes than the client sent), followed by
@@ -28,6 +27,8 @@ void cmd_reply_errorf(cmd_server *s, cmd_client *c, const char *fmt, ...)
 #define CMD_QUOTE_MAX 128
 #define CMD_QUOTE_BUF (2 * CMD_QUOTE_MAX + 4)
 const char *cmd_quote(char *dst, const resp_view *v, size_t max, bool ellipsis);
+
+/* A HELP reply: lines (NULL-terminated) as an array of simple strings. */
 void cmd_reply_help(cmd_client *c, const char *const *lines);
 
 /* The canonical (lowercase) name of the top-level command `name` names,
