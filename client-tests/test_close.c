@@ -221,6 +221,72 @@ ITEST(close, sigterm_delivers_every_reply_owed)
     stop_with_unread_input(true);
 }
 
+/* A MONITOR client (connected after the busy one, so listed before it)
+ * sees every command run during a stop before it is closed itself. */
+ITEST(close, monitor_sees_the_commands_run_during_a_stop)
+{
+    set_value();
+    h_raw *f = h_raw_open();
+    long long id = raw_client_id(f);
+    h_raw *m = h_raw_open();
+    h_raw_sends(m, "MONITOR\r\n");
+    RAW_EXPECT(m, "+OK\r\n");
+    size_t len;
+    char *buf = flood(1000000, "", 0, "", &len);
+    fill_until_paused(f, id, buf, len);
+    free(buf);
+    long long ran = calls_of("get");
+    char q[32];
+    cr_assert(client_field(id, "qbuf", q, sizeof q));
+    long long owed = ran + strtoll(q, NULL, 10) / (long long)GLEN;
+    redisFree(C);
+    C = NULL;
+    kill(H.pid, SIGTERM);
+    /* Read both: neither may stall the other's delivery. */
+    bool m_open = true, f_open = true;
+    double end = h_now() + 60.0 * h_slow();
+    while ((m_open || f_open) && h_now() < end) {
+        h_raw *rs[2] = {m, f};
+        bool *open[2] = {&m_open, &f_open};
+        for (int i = 0; i < 2; i++) {
+            if (!*open[i])
+                continue;
+            h_raw *r = rs[i];
+            if (r->cap - r->len < 65536) {
+                r->cap = r->cap ? r->cap * 2 : (1u << 20);
+                r->buf = realloc(r->buf, r->cap);
+                cr_assert(r->buf != NULL);
+            }
+            ssize_t k = recv(r->fd, r->buf + r->len, r->cap - r->len, MSG_DONTWAIT);
+            if (k > 0)
+                r->len += (size_t)k;
+            else if (k == 0)
+                *open[i] = false;
+            else
+                cr_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, "recv: %s",
+                          strerror(errno));
+        }
+        struct pollfd pf[2] = {{.fd = m_open ? m->fd : -1, .events = POLLIN},
+                               {.fd = f_open ? f->fd : -1, .events = POLLIN}};
+        poll(pf, 2, 100);
+    }
+    cr_assert(!m_open && !f_open, "the server did not close both clients");
+    expect_replies(f, (size_t)owed, "", "the busy client");
+    long long seen = 0;
+    for (const char *p = m->buf; (p = memmem(p, m->len - (size_t)(p - m->buf), "\"GET\"", 5));
+         p += 5)
+        seen++;
+    cr_assert_eq(seen, owed, "MONITOR saw %lld of the %lld GETs run", seen, owed);
+    f->len = m->len = 0;
+    h_raw_close(f);
+    h_raw_close(m);
+    int st = h_wait_exit(H.pid, 10.0);
+    if (st == -1)
+        h_stop_pid(H.pid, 1.0);
+    H.pid = 0;
+    cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %#x", st);
+}
+
 ITEST(close, shutdown_delivers_every_reply_owed)
 {
     stop_with_unread_input(false);

@@ -1042,15 +1042,19 @@ void conn_shutdown(void (*done)(void))
     /* Run what was already read, flush, close: process_input closes each
      * connection once stopping is set (and may free it, so c is not touched
      * afterwards; kills of other connections are deferred to the reaper, so
-     * next stays valid). */
-    conn *next;
-    for (conn *c = g.all; c != NULL; c = next) {
-        next = c->next_all;
-        /* A blocked client (SHRINK) gets its reply when the job ends, the
-         * loop running on meanwhile; process_input then runs the rest of
-         * what it sent and closes it. */
-        if (!c->closing && !c->cl.close_after_reply && !c->cl.blocked)
-            process_input(c);
+     * next stays valid). MONITOR clients go last, so that they see the
+     * commands the others run now. */
+    for (int monitors = 0; monitors <= 1; monitors++) {
+        conn *next;
+        for (conn *c = g.all; c != NULL; c = next) {
+            next = c->next_all;
+            /* A blocked client (SHRINK) gets its reply when the job ends,
+             * the loop running on meanwhile; process_input then runs the
+             * rest of what it sent and closes it. */
+            if (c->cl.monitor == (monitors == 1) && !c->closing && !c->cl.close_after_reply &&
+                !c->cl.blocked)
+                process_input(c);
+        }
     }
     check_drained();
 }
