@@ -289,14 +289,7 @@ static void graceful_stop(int sig)
     h_raw_close(busy);
     h_raw_close(idle);
     /* It exits by itself: no second signal. */
-    int st = -1;
-    while (h_now() < t0 + 10.0 * h_slow()) {
-        if (waitpid(H.pid, &st, WNOHANG) == H.pid)
-            break;
-        st = -1;
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
+    int st = h_wait_exit(H.pid, 10.0);
     if (st == -1)
         h_stop_pid(H.pid, 1.0);
     H.pid = 0;
