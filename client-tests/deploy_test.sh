@@ -369,7 +369,7 @@ test_metrics() {
 
     # Evictions and expirations show up.
     cli CONFIG SET maxmemory 4mb >/dev/null
-    for i in $(seq 1000 40000); do echo "SET $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; done |
+    for i in $(seq 1000 100000); do echo "SET $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; done |
         cli --pipe >/dev/null
     cli CONFIG SET maxmemory 0 >/dev/null # no more evictions from here on
     scrape

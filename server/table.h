@@ -3,15 +3,16 @@
  * (layer 1, libc only).
  *
  * A Go-map-style bucketed hash table whose index is small and whose payloads
- * live elsewhere, in dense fixed-size records:
+ * live elsewhere, in dense records sized to their values:
  *
- *   index   power-of-two array of 64-byte buckets; each bucket has 8 slots of
- *           (tophash byte, value length byte, 32-bit record number) and a
- *           32-bit link to an overflow bucket of the same generation.
- *   records key (8 bytes) + value (128 bytes) = 136 bytes, kept dense in
- *           mmap'd chunks: record numbers are 0..count-1 with no holes. A
- *           delete moves the last record into the hole and repoints its slot,
- *           so a drain empties chunks from the tail and they are unmapped.
+ *   index   power-of-two array of 64-byte buckets; each bucket has 12 slots
+ *           of (tophash byte, 32-bit record ref) and a 32-bit link to an
+ *           overflow bucket of the same generation (table.c).
+ *   records key (8 bytes) + length (1 byte) + value, in 17 size classes of
+ *           9 + 8c bytes (store.h): a record wastes at most 7 bytes. Each
+ *           class is dense: a delete moves the class's last record into the
+ *           hole and repoints its slot, so a drain empties each class from
+ *           its tail, and its pages go back to the OS as it goes.
  *
  * Growth and shrink are incremental migrations from an old bucket array to a
  * new one of another size (bigger, smaller or equal), a few old buckets per
@@ -19,7 +20,8 @@
  * table_check(), table_destroy() and the caller's own iteration.
  *
  * Memory: bucket arrays, overflow pools and record chunks are mmap'd and
- * munmap'd directly, so memory given back leaves the process (RSS drops).
+ * munmap'd (or discarded) directly, so memory given back leaves the process
+ * (RSS drops).
  *
  * Threading: a table is used by one thread at a time. With a prefaulter
  * (table_options.prefault), that prefaulter's thread populates pages of the
@@ -65,22 +67,23 @@ typedef struct {
     /* If not NULL, incremented with every key reclaimed because its time had
      * come (a server-wide counter that outlives tables). */
     uint64_t *expired_counter;
-    /* Ask for 2 MiB pages for big bucket arrays and record slabs (see HUGE
-     * PAGES in table.c): fewer TLB misses in big tables, but the kernel
-     * zeroes each 2 MiB at its first touch, inside whatever write or
-     * migration step touches it. Applies to mappings made afterwards. */
+    /* Ask for 2 MiB pages for big bucket arrays and big stores' record
+     * chunks (see HUGE PAGES in table.c): fewer TLB misses in big tables,
+     * but the kernel zeroes each 2 MiB at its first touch, inside whatever
+     * write or migration step touches it. Applies to mappings made
+     * afterwards. */
     bool huge_pages;
     /* With huge_pages: a prefaulter (prefault.h, shared by tables, outliving
      * them) whose thread faults the 2 MiB pages in, off the caller's thread.
-     * Where the kernel has huge pages (THP not "never"), slabs and big
-     * arrays are written in ordinary pages and each 2 MiB of them, once
-     * written (full records; an array whose migration is over), is copied
+     * Where the kernel has huge pages (THP not "never"), record chunks and
+     * big arrays are written in ordinary pages and each 2 MiB of them, once
+     * written (a full chunk; an array whose migration is over), is copied
      * into a page the thread populated and moved in place with mremap, by an
      * insert or table_step (table_stats.promote_pending says one is due).
-     * Otherwise the thread populates the record slabs ahead of the writes,
-     * and a write-driven migration puts its steps off until the new array's
-     * page is in, for at most a quarter of its length in writes. NULL: the
-     * table faults its pages in itself. */
+     * Either way the thread populates the records' next pages ahead of the
+     * writes, and a write-driven migration puts its steps off until the new
+     * array's page is in, for at most a quarter of its length in writes.
+     * NULL: the table faults its pages in itself. */
     struct prefault *prefault;
 } table_options;
 
@@ -105,8 +108,11 @@ typedef struct {
     uint64_t migrated;          /* old buckets already evacuated */
     bool migrating;
     uint64_t index_bytes;       /* bucket arrays + overflow pools, mapped */
-    uint64_t payload_bytes;     /* record chunks, mapped */
-    uint64_t record_chunks;     /* chunks mapped */
+    uint64_t payload_bytes;     /* record chunk pages that may be resident
+                                   (written or populated ahead), and the
+                                   staged huge page */
+    uint64_t record_bytes;      /* keys x their record sizes */
+    uint64_t record_chunks;     /* 2 MiB chunks mapped (address space) */
     uint64_t grows;             /* migrations to a bigger array, started */
     uint64_t shrinks_auto;      /* shrink migrations started automatically */
     uint64_t shrinks_manual;    /* started by table_shrink() */
@@ -121,12 +127,36 @@ typedef struct {
     uint64_t prefault_waits;    /* writes that left a migration step for
                                    later: its destination pages were still
                                    being faulted in */
-    bool promote_pending;       /* record ranges wait to be moved into huge
-                                   pages (or back): table_step does it */
-    uint64_t huge_record_bytes; /* record slab bytes moved into huge pages */
+    bool promote_pending;       /* record chunks or array ranges wait to be
+                                   moved into huge pages (or back):
+                                   table_step does it */
+    uint64_t huge_record_bytes; /* record chunk bytes in huge pages */
     uint64_t huge_index_bytes;  /* bucket array bytes moved into huge pages */
     uint64_t promotions;        /* 2 MiB ranges moved so far */
 } table_stats;
+
+/* Size classes of records (store.h): class c holds values of 8c-7..8c
+ * bytes (class 0: empty values) in records of 9 + 8c bytes. */
+#define TABLE_CLASSES 17u
+
+/* Largest value length of class cls, and the record bytes of a value of
+ * len bytes (its class's record size). */
+#define TABLE_CLASS_MAX_LEN(cls) ((cls) * 8u)
+static inline size_t table_record_size(size_t len)
+{
+    return 9u + (len + 7u) / 8u * 8u;
+}
+
+/* The figures of one size class, for INFO, MEMORY STATS and /metrics. */
+typedef struct {
+    uint32_t record_size;    /* bytes per record */
+    uint64_t keys;
+    uint64_t record_bytes;   /* keys x record_size */
+    uint64_t resident_bytes; /* chunk pages that may be resident */
+    uint64_t mapped_bytes;   /* chunks mapped (address space, not RSS) */
+    uint64_t huge_bytes;     /* chunk bytes in huge pages */
+    uint64_t meta_bytes;     /* expire-time and LRU arrays */
+} table_class_stats;
 
 /* Create an empty table (no memory mapped until the first set). Returns NULL
  * on allocation failure. opt may be NULL (defaults: auto_shrink on). */
@@ -205,7 +235,8 @@ table_status table_expire(table *t, int64_t key, int64_t at);
  * (asserted). val may alias a pointer lent by table_get on this table.
  * *replaced (if not NULL) is set to whether a live key existed. Clears any
  * expire time (as Redis's SET does). May advance a migration and may start a
- * grow. TABLE_NOMEM leaves the keys unchanged. */
+ * grow. TABLE_NOMEM leaves the keys unchanged: memory could not be mapped,
+ * or the value's size class holds 2^27 - 1 keys already (store.h). */
 table_status table_set(table *t, int64_t key, const void *val, size_t len,
                        bool *replaced);
 
@@ -243,8 +274,9 @@ bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out);
 uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg),
                     void *arg);
 
-/* Bytes this table's keys account for: the index, 136 bytes per record (not
- * per chunk: so eviction sees every key it removes) and the side arrays. */
+/* Bytes this table's keys account for: the index, each record's size (not
+ * the chunk pages: so eviction sees every key it removes) and the side
+ * arrays. */
 uint64_t table_memory(const table *t);
 
 /* Remove every key and unmap everything; the table stays usable. */
@@ -274,16 +306,20 @@ bool table_step(table *t, unsigned work);
 bool table_shrink(table *t);
 
 /* Unmap up to max_chunks spare record chunks (those beyond what the keys
- * need), whatever auto_shrink says. Returns true while spare chunks remain. */
+ * need) and discard the pages past each class's last record, whatever
+ * auto_shrink says. Returns true while spare chunks remain. */
 bool table_release(table *t, unsigned max_chunks);
 
 /* Fill *st. */
 void table_get_stats(const table *t, table_stats *st);
 
+/* Fill *st with the figures of size class cls (< TABLE_CLASSES). */
+void table_get_class_stats(const table *t, unsigned cls, table_class_stats *st);
+
 /* Walk every bucket and record and check every invariant (counts, record
- * numbers unique and < count, each record reachable from exactly one slot
- * whose tophash and length match, keys in the right bucket, migration
- * bookkeeping, mapped byte totals). Aborts with a message on the first
+ * refs unique and naming live records, each record reachable from exactly
+ * one slot whose tophash matches, every record's length of its class, keys
+ * in the right bucket, migration bookkeeping, mapped byte totals). Aborts with a message on the first
  * violation. Debug builds only: compiled to a no-op under NDEBUG. */
 void table_check(const table *t);
 

@@ -400,10 +400,12 @@ Test(cmd, memory_usage_and_stats)
 
 Test(cmd, flushall_async_detaches_then_gives_memory_back)
 {
-    char key[32];
+    char key[32], val[129];
+    memset(val, 'v', 128);
+    val[128] = '\0';
     for (int i = 0; i < 50000; i++) {
         snprintf(key, sizeof key, "%s%d", i % 2 ? "a:" : "", i);
-        run("set", key, "0123456789abcdef", NULL);
+        run("set", key, val, NULL);
     }
     uint64_t before = cmd_used_memory(&srv);
     R("+OK\r\n", "flushall", "async");

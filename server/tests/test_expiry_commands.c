@@ -862,15 +862,19 @@ Test(ttl, evictions_spread_over_namespaces_by_their_keys)
     set_keys("b:", 0, 3000);
     xsrv.heap_used = 0; /* the table figure only, no cron ran */
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)tables_memory()));
-    /* 800 writes to the default namespace, each evicting about one key. */
+    /* 800 writes to the default namespace, each evicting at least one key
+     * (more when its bucket array grows). */
     set_keys("", 0, 800);
     uint64_t gone_a = 1000 - ns_keys("a"), gone_b = 3000 - ns_keys("b");
     long long evicted = info_num("stats", "evicted_keys");
     cr_assert_eq((long long)(gone_a + gone_b + 800 - ns_keys("")), evicted,
                  "every eviction is counted");
     cr_assert_geq(evicted, 780, "evicted %lld", evicted);
-    cr_assert(gone_a >= 120 && gone_a <= 260, "a lost %" PRIu64 " of ~190", gone_a);
-    cr_assert(gone_b >= 450 && gone_b <= 680, "b lost %" PRIu64 " of ~570", gone_b);
+    /* a held a quarter of a and b's keys, and of the default namespace's
+     * share the rest: a's share of a and b's losses is about 1/4. */
+    double share = (double)gone_a / (double)(gone_a + gone_b);
+    cr_assert(gone_a + gone_b >= 400, "a and b lost %" PRIu64, gone_a + gone_b);
+    cr_assert(share >= 0.15 && share <= 0.35, "a lost %" PRIu64 ", b %" PRIu64, gone_a, gone_b);
     R("+OK\r\n", "config", "set", "maxmemory", "0");
 }
 
@@ -1007,7 +1011,7 @@ Test(ttl, lowering_maxmemory_evicts_in_the_background)
     }
     xsrv.heap_used = 0;
     uint64_t used = tables_memory();
-    uint64_t limit = used - 1000 * 136;
+    uint64_t limit = used - 1000 * 17; /* 1000 records of a 1-byte value */
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)limit));
     /* nothing evicted by CONFIG SET itself */
     R(":3000\r\n", "dbsize");

@@ -23,6 +23,12 @@
 TestSuite(prefault, .fini = tt_cleanup);
 
 #define MIB (1024u * 1024u)
+/* Record store geometry (store.h): 128-byte values are 137-byte records,
+ * whole records in 2 MiB chunks; a store uses huge pages from 32 MiB of
+ * records on. */
+#define REC_128 137u
+#define PER_CHUNK ((2u * MIB) / REC_128)
+#define STORE_BIG_BYTES (32u * MIB)
 
 static prefault *must_new(void)
 {
@@ -264,9 +270,10 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
     table *t = tt_create(&opt);
     cr_assert_not_null(t);
     uint64_t base = rss_bytes();
-    /* 1.2M keys: record slabs past 262k keys, a 2^18-bucket (16 MiB) array
-     * past 851k: both prefaulted. Every write is checked, some mid-way. */
-    const uint64_t n = 1200000;
+    /* 1.35M keys: records prefaulted past 245k keys (32 MiB), a
+     * 2^18-bucket (16 MiB) array past 1.28M, prefaulted too. Every write is
+     * checked, some mid-way. */
+    const uint64_t n = 1350000;
     uint8_t v[TABLE_VALUE_MAX];
     bool saw_migration_mid_array = false;
     for (uint64_t i = 0; i < n; i++) {
@@ -290,15 +297,15 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
     prefault_stats ps;
     prefault_get_stats(pf, &ps);
     uint64_t full = rss_bytes() - base;
-    cr_log_info("1.2M keys, huge pages, prefault: index %" PRIu64 " B, payload %" PRIu64
+    cr_log_info("1.35M keys, huge pages, prefault: index %" PRIu64 " B, payload %" PRIu64
                 " B, RSS added %" PRIu64 " B; prefault requests %" PRIu64 ", bytes %" PRIu64
                 ", busy %" PRIu64 " us; waits %" PRIu64,
                 st.index_bytes, st.payload_bytes, full, ps.requests, ps.bytes,
                 ps.busy_ns / 1000, st.prefault_waits);
     cr_assert_gt(ps.requests, 0, "the table asked");
-    cr_assert_geq(ps.bytes, 100u * MIB, "most slab memory came in through the prefaulter");
+    cr_assert_geq(ps.bytes, 100u * MIB, "most record memory came in through the prefaulter");
     /* Populated ahead: at most the record window and two array pages, plus
-     * a partly used huge page per slab and the slack below. */
+     * the staged page and the slack below. */
     if (rss_bounds_checked())
         cr_assert_leq(full, st.index_bytes + st.payload_bytes + 16u * MIB,
                       "RSS %" PRIu64 " vs mapped %" PRIu64, full, st.index_bytes + st.payload_bytes);
@@ -327,37 +334,37 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
     tt_prefault_free(pf);
 }
 
-Test(prefault, drain_across_a_slab_boundary_gives_back_the_slab_ahead)
+Test(prefault, drain_across_a_chunk_boundary_gives_back_the_chunk_ahead)
 {
     prefault *pf = must_new();
     table_options opt = {.auto_shrink = false, .huge_pages = true, .prefault = pf};
     table *t = tt_create(&opt);
-    /* Records fill 128 small chunks, then slab 0 (128 chunks): 2048 x 256
-     * keys fill slab 0 exactly; the window maps slab 1 ahead of that. */
-    const uint64_t slab0_end = 2048u * 256u;
-    put_keys(t, 0, slab0_end - 2048u, 1);
+    /* 17 chunks of records (a big store: its window maps the next chunk
+     * ahead as the records near a chunk's end). */
+    const uint64_t boundary = 17u * PER_CHUNK;
+    put_keys(t, 0, boundary - 2048u, 1);
     uint64_t with_next = rss_bytes();
     table_stats st;
     table_get_stats(t, &st);
     /* Oscillate across the boundary: the data stays right. */
     for (int round = 0; round < 3; round++) {
-        put_keys(t, slab0_end - 2048u, slab0_end + 4096u, 1);
-        del_keys(t, slab0_end - 2048u, slab0_end + 4096u, 1);
+        put_keys(t, boundary - 2048u, boundary + 4096u, 1);
+        del_keys(t, boundary - 2048u, boundary + 4096u, 1);
         table_release(t, 1000);
         table_check(t);
     }
-    expect_keys(t, 0, slab0_end - 2048u, 7);
-    /* Down to 100k keys (back in the small chunks): slabs and the slab
-     * ahead are gone. */
-    del_keys(t, 100000, slab0_end - 2048u, 1);
+    expect_keys(t, 0, boundary - 2048u, 7);
+    /* Down to 100k keys: the chunks past them and the chunk ahead are
+     * gone. */
+    del_keys(t, 100000, boundary - 2048u, 1);
     table_release(t, 1000);
     table_check(t);
     expect_keys(t, 0, 100000, 1);
     uint64_t low = rss_bytes();
-    cr_log_info("RSS with the slab ahead %" PRIu64 " KiB, back at 100k keys %" PRIu64 " KiB",
+    cr_log_info("RSS with the chunk ahead %" PRIu64 " KiB, back at 100k keys %" PRIu64 " KiB",
                 with_next >> 10, low >> 10);
     if (rss_bounds_checked())
-        cr_assert_leq(low + (slab0_end - 2048u - 100000u) * 136u / 2, with_next,
+        cr_assert_leq(low + (boundary - 2048u - 100000u) * REC_128 / 2, with_next,
                       "at least half of the drained payload left RSS");
     tt_destroy(t);
     tt_prefault_free(pf);
@@ -402,11 +409,11 @@ static void step_until_huge(table *t, uint64_t lo, uint64_t hi)
     table_check(t);
 }
 
-/* 2 MiB record ranges full at n keys: records past the first 128 chunks
- * (262144 keys) are in slabs, 136 bytes each. */
+/* Chunks moved into huge pages at n keys of 128-byte values: every full
+ * one, once the store is big. */
 static uint64_t full_ranges(uint64_t n)
 {
-    return n > 262144u ? (n - 262144u) * 136u / (2u * MIB) : 0;
+    return n * REC_128 >= STORE_BIG_BYTES ? n / PER_CHUNK : 0;
 }
 
 /* No .timeout: every wait in it is a bounded poll (and with one, LeakSanitizer
@@ -454,12 +461,12 @@ Test(prefault, records_move_into_huge_pages_and_back)
     step_until_huge(t, full, full);
     expect_keys(t, 0, n, 1);
 
-    /* Drain to nothing: the staged pages go with the slabs. */
+    /* Drain to nothing: the staged page goes with the chunks. */
     del_keys(t, 0, n, 1);
     table_release(t, 100000);
     step_until_huge(t, 0, 0);
     table_get_stats(t, &st);
-    cr_assert_eq(st.payload_bytes, 0, "staged pages freed with the slabs");
+    cr_assert_eq(st.payload_bytes, 0, "staged page freed with the chunks");
     tt_destroy(t);
     tt_prefault_free(pf);
 }
@@ -473,8 +480,8 @@ Test(prefault, bucket_array_moves_after_its_migration)
     table *t = tt_create(&opt);
     cr_assert_not_null(t);
     uint64_t huge0 = anon_huge_bytes();
-    /* 900k keys: past 851968 the array grows to 2^18 buckets, 16 MiB. */
-    const uint64_t n = 900000;
+    /* 1.3M keys: past 1277952 the array grows to 2^18 buckets, 16 MiB. */
+    const uint64_t n = 1300000;
     put_keys(t, 0, n, 1);
     const uint64_t recs = if_thp(full_ranges(n) * 2u * MIB), index = if_thp(16u * MIB);
     struct timespec ms = {0, 1000000};
@@ -496,10 +503,11 @@ Test(prefault, bucket_array_moves_after_its_migration)
     del_keys(t, 0, n, 5);
     put_keys(t, 0, n, 5);
     expect_keys(t, 0, n, 1);
-    /* Down to 100k and SHRINK: a 1 MiB array, nothing of it to move. */
+    /* Down to 100k and SHRINK: a 2 MiB array, nothing of it to move. */
     del_keys(t, 100000, n, 1);
     table_shrink(t);
-    step_until_huge(t, 0, 0);
+    /* The chunks still full of records stay huge. */
+    step_until_huge(t, 100000u / PER_CHUNK * 2u * MIB, 100000u / PER_CHUNK * 2u * MIB);
     table_get_stats(t, &st);
     cr_assert_eq(st.huge_index_bytes, 0);
     cr_assert_lt(st.index_bytes, 16u * MIB);
@@ -519,8 +527,8 @@ Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times)
     table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
     table *t = tt_create(&opt);
     cr_assert_not_null(t);
-    /* Just below the grow into 2^18 buckets (16 MiB), at 851968 keys. */
-    const uint64_t below = 850000, n = 950000;
+    /* Just below the grow into 2^18 buckets (16 MiB), at 1277952 keys. */
+    const uint64_t below = 1270000, n = 1420000;
     put_keys(t, 0, below, 1);
     finish(t);
     table_stats st;
@@ -537,12 +545,13 @@ Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times)
         value_of(i, v);
         cr_assert_eq(table_set(t, key_of(i), v, sizeof v, NULL), TABLE_OK);
         table_get_stats(t, &st);
-        if (st.migrating && st.log2_buckets == 18) {
-            old_buckets = st.old_buckets;
+        if (st.migrating && st.log2_buckets == 18 && st.old_buckets != 0) {
+            old_buckets = st.old_buckets; /* (0 once only the unmapping waits) */
             writes_while_migrating++;
         }
     }
     prefault_release(pf);
+    table_get_stats(t, &st);
     cr_assert_eq(old_buckets, 1u << 17, "the load grew into a 16 MiB array");
     cr_assert_gt(writes_while_migrating, old_buckets / 4);
     table_get_stats(t, &st);
@@ -565,7 +574,7 @@ Test(prefault, side_arrays_come_from_a_stash)
     table_options opt = {.auto_shrink = true, .track_lru = true, .prefault = pf};
     table *t = tt_create(&opt);
     cr_assert_not_null(t);
-    const uint64_t n = 100000; /* 49 chunks */
+    const uint64_t n = 100000; /* 49 side blocks of 2048 records */
     uint8_t v[TABLE_VALUE_MAX];
     for (uint64_t i = 0; i < n; i++) {
         value_of(i, v);
@@ -576,12 +585,12 @@ Test(prefault, side_arrays_come_from_a_stash)
     table_check(t);
     table_stats st;
     table_get_stats(t, &st);
-    uint64_t chunks = st.record_chunks;
-    /* One exp and one lru array per chunk, and the stash: two of each,
+    uint64_t blocks = (n + 2047) / 2048;
+    /* One exp and one lru array per block, and the stash: two of each,
      * refilled by the insert after the one that took from it (the worker
      * is idle, so every try got it held). */
-    cr_assert_eq(st.meta_bytes, (chunks + 2) * (16384 + 8192), "meta %" PRIu64 ", %" PRIu64
-                 " chunks", st.meta_bytes, chunks);
+    cr_assert_eq(st.meta_bytes, (blocks + 2) * (16384 + 8192), "meta %" PRIu64 ", %" PRIu64
+                 " blocks", st.meta_bytes, blocks);
     /* Clear the TTLs of the first half (their exp arrays go to the stash
      * or away), then give them new ones (arrays come back zeroed). */
     for (uint64_t i = 0; i < n / 2; i += 2)
@@ -598,7 +607,7 @@ Test(prefault, side_arrays_come_from_a_stash)
         cr_assert_eq(at, want, "key %" PRIu64 ": expire %" PRId64 ", want %" PRId64, i, at, want);
     }
     expect_keys(t, 0, n, 1);
-    /* Drain: chunks go, and with them their arrays; the stash empties with
+    /* Drain: blocks go, and with them their arrays; the stash empties with
      * the table. */
     del_keys(t, 0, n, 1);
     table_release(t, 1000);
@@ -610,10 +619,10 @@ Test(prefault, side_arrays_come_from_a_stash)
     tt_prefault_free(pf);
 }
 
-/* Slab ranges a drain emptied go back to ordinary pages before any write
- * reaches them, even while the worker cannot be held (the test holds it, as
- * a worker busy with a page would be) and after huge pages are turned off:
- * no 2 MiB page is faulted by a write. */
+/* Huge chunks a drain emptied (or partly emptied) go back to ordinary pages
+ * before any write reaches them, even while the worker cannot be held (the
+ * test holds it, as a worker busy with a page would be) and after huge
+ * pages are turned off: no 2 MiB page is faulted by a write. */
 Test(prefault, emptied_ranges_are_never_faulted_huge)
 {
     prefault *pf = must_new();
@@ -621,17 +630,17 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
     table *t = tt_create(&opt);
     cr_assert_not_null(t);
     uint8_t v[TABLE_VALUE_MAX];
-    const uint64_t n = 344064; /* 168 chunks: 5 full slab ranges */
+    const uint64_t n = 20u * PER_CHUNK + 100; /* 20 full chunks, all moved */
     put_keys(t, 0, n, 1);
     step_until_huge(t, full_ranges(n) * 2u * MIB, full_ranges(n) * 2u * MIB);
     for (int round = 0; round < 2; round++) {
-        /* Drain to 135 whole chunks, no spare: slab range 0 is in use, the
-         * moved ranges 1-4 are emptied. */
-        const uint64_t low = 135u * 2048u;
+        /* Drain into chunk 17: chunks 0-16 stay full and huge, 17 is
+         * partly discarded, 18 (the spare) wholly, 19 unmapped. */
+        const uint64_t low = 17u * PER_CHUNK + 100;
         del_keys(t, low, n, 1);
         table_release(t, 1000);
-        /* The worker "busy": an insert into the last chunk leaves the turn
-         * back pending, deletes then move the count below it. */
+        /* The worker "busy": the turn back is pending; an insert makes it
+         * all the same, before it writes. */
         cr_assert(prefault_hold(pf));
         cr_assert_eq(table_del(t, key_of(low - 1)), TABLE_OK);
         value_of(low - 1, v);
@@ -639,24 +648,24 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
         cr_assert_eq(table_del(t, key_of(low - 1)), TABLE_OK);
         cr_assert_eq(table_del(t, key_of(low - 2)), TABLE_OK);
         table_check(t);
-        /* Still busy, the next chunk is added: the ranges go back now. */
         put_keys(t, low - 2, low + 10, 1);
         prefault_release(pf);
         table_check(t);
         table_stats st;
         table_get_stats(t, &st);
-        cr_assert_leq(st.huge_record_bytes, 2u * MIB, "round %d: %" PRIu64 " B still huge",
-                      round, st.huge_record_bytes);
-        /* Writes up to 280000 keys (range 1 not full yet: nothing moved)
-         * fault ordinary pages only. */
+        cr_assert_eq(st.huge_record_bytes, if_thp(17u * 2u * MIB),
+                     "round %d: %" PRIu64 " B huge, want the 17 full chunks", round,
+                     st.huge_record_bytes);
+        /* Writes until chunk 17 is nearly full (nothing to move) fault
+         * ordinary pages only, into chunk 17 and the spare. */
         uint64_t before = anon_huge_bytes();
-        put_keys(t, low + 10, 280000, 1);
+        put_keys(t, low + 10, 18u * PER_CHUNK - 1, 1);
         cr_assert_eq(anon_huge_bytes(), before, "round %d: a huge page was faulted by a write",
                      round);
-        put_keys(t, 280000, n, 1);
+        put_keys(t, 18u * PER_CHUNK - 1, n, 1);
         expect_keys(t, 0, n, 1);
         /* Second round: the same with huge pages turned off meanwhile (the
-         * ranges moved so far stay huge until a drain empties them). */
+         * chunks moved so far stay huge until a drain empties them). */
         opt.huge_pages = false;
         table_set_options(t, &opt);
     }
@@ -672,10 +681,10 @@ Test(prefault, shrink_of_a_right_sized_table_does_nothing)
     table_options opt = {.auto_shrink = true, .huge_pages = true, .prefault = pf};
     table *t = tt_create(&opt);
     uint8_t v[TABLE_VALUE_MAX];
-    for (uint64_t n = 0; n < 860000; n++) {
+    for (uint64_t n = 0; n < 1290000; n++) {
         value_of(n, v);
         cr_assert_eq(table_set(t, key_of(n), v, sizeof v, NULL), TABLE_OK);
-        if (n == 60000 || n == 860000 - 1) {
+        if (n == 60000 || n == 1290000 - 1) {
             finish(t);
             /* The first SHRINK may rebuild (a pool grown by deletes would);
              * the second must not. */

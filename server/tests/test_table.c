@@ -16,14 +16,28 @@
 
 TestSuite(table, .fini = tt_cleanup);
 
-/* Bytes of one record chunk (2048 records x 136 bytes), see table.c. */
-#define CHUNK_BYTES (2048u * 136u)
+/* Record store geometry (store.h): a record is 9 bytes plus its value
+ * rounded up to 8; records live in 2 MiB chunks, whole records per chunk. */
+#define REC_BYTES(len) (9u + ((uint64_t)(len) + 7u) / 8u * 8u)
+#define CHUNK_BYTES (2u * 1024u * 1024u)
 /* Smallest bucket array: 64 buckets, one page. */
 #define MIN_BUCKETS 64u
 /* A huge page (table.c's HUGE_BYTES). */
 #define HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 
 /* ---- helpers ---------------------------------------------------------------- */
+
+/* Resident record bytes of n records of len-byte values, all of one class,
+ * written in order with nothing populated ahead: whole chunks, then the
+ * last chunk's pages up to its last record. */
+static uint64_t record_pages(uint64_t n, size_t len)
+{
+    if (n == 0)
+        return 0;
+    uint64_t per = CHUNK_BYTES / REC_BYTES(len), q = (n - 1) / per;
+    uint64_t end = (n - q * per) * REC_BYTES(len);
+    return q * CHUNK_BYTES + (end + 4095) / 4096 * 4096;
+}
 
 static void fill(uint8_t *v, size_t len, uint64_t seed)
 {
@@ -355,8 +369,7 @@ Test(table, grow_then_delete_everything)
     table_stats big = stats(t);
     cr_assert_gt(big.buckets, 4096);
     cr_assert_geq(big.grows, 6);
-    cr_assert_eq(big.payload_bytes, ((n + 2047) / 2048) * CHUNK_BYTES,
-                 "payload is the records' chunks");
+    cr_assert_eq(big.payload_bytes, record_pages(n, 8), "payload is the records' pages");
     for (uint64_t i = 0; i < n; i++) {
         cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
         if (i % 4096 == 0)
@@ -366,7 +379,8 @@ Test(table, grow_then_delete_everything)
     table_stats st = stats(t);
     cr_assert_eq(st.count, 0);
     cr_assert_eq(st.buckets, MIN_BUCKETS, "buckets %" PRIu64, st.buckets);
-    cr_assert_leq(st.payload_bytes, CHUNK_BYTES, "one spare chunk at most");
+    cr_assert_eq(st.payload_bytes, 0, "an emptied class keeps nothing");
+    cr_assert_eq(st.record_chunks, 0);
     cr_assert_leq(st.index_bytes, 2 * 4096, "index %" PRIu64, st.index_bytes);
     cr_assert_geq(st.shrinks_auto, 6);
     cr_log_info("after drain: index %" PRIu64 " payload %" PRIu64,
@@ -412,7 +426,7 @@ Test(table, shrink_during_grow_migration)
     cr_assert(st.migrating);
     cr_assert_lt(st.buckets, st.old_buckets);
     cr_assert_eq(st.shrinks_manual, 1);
-    cr_assert_eq(st.payload_bytes, ((keep + 2047) / 2048) * CHUNK_BYTES);
+    cr_assert_eq(st.payload_bytes, record_pages(keep, 8), "pages past the last record go");
     for (uint64_t k = 0; st.migrating; k++) {
         uint64_t v = k * 3;
         must_set(t, key_of(i + k), &v, sizeof v);   /* new key */
@@ -523,7 +537,7 @@ Test(table, no_auto_shrink_then_manual)
     cr_assert(table_shrink(t));
     finish_migration(t);
     st = stats(t);
-    cr_assert_eq(st.buckets, 512, "1000 keys at load <= 3.25: 512 buckets");
+    cr_assert_eq(st.buckets, 256, "1000 keys at load <= 4.875: 256 buckets");
     cr_assert_eq(st.record_chunks, 1);
     cr_assert_not(table_shrink(t), "already right-sized");
 
@@ -699,10 +713,16 @@ Test(table, release_spare_chunks_step_by_step)
 {
     table_options o = {.auto_shrink = false};
     table *t = tt_create(&o);
-    insert_range(t, 0, 40000); /* 20 chunks of 2048 records */
+    uint8_t v[TABLE_VALUE_MAX];
+    const uint64_t per = CHUNK_BYTES / REC_BYTES(sizeof v), n = 20 * per;
+    for (uint64_t i = 0; i < n; i++) {
+        fill(v, sizeof v, i);
+        must_set(t, key_of(i), v, sizeof v); /* 20 chunks of 128-byte values */
+    }
     finish_migration(t);
     uint64_t chunks = stats(t).record_chunks;
-    del_keys(t, 0, 36000, 1);
+    cr_assert_eq(chunks, 20);
+    del_keys(t, 0, n - 4000, 1);
     cr_assert_eq(stats(t).record_chunks, chunks, "auto_shrink off keeps chunks");
     unsigned calls = 0;
     while (table_release(t, 3)) {
@@ -710,10 +730,14 @@ Test(table, release_spare_chunks_step_by_step)
         table_check(t);
     }
     table_check(t);
-    cr_assert_eq(stats(t).record_chunks, (4000 + 2047) / 2048, "only what the keys need");
-    cr_assert_geq(calls, (unsigned)((chunks - 2) / 3) - 1, "at most 3 chunks per call");
-    for (uint64_t i = 36000; i < 40000; i++)
-        expect_val(t, key_of(i), &i, sizeof i);
+    table_stats st = stats(t);
+    cr_assert_eq(st.record_chunks, 1, "only what the keys need");
+    cr_assert_eq(st.payload_bytes, record_pages(4000, sizeof v), "and only their pages");
+    cr_assert_geq(calls, (unsigned)((chunks - 1) / 3) - 1, "at most 3 chunks per call");
+    for (uint64_t i = n - 4000; i < n; i++) {
+        fill(v, sizeof v, i);
+        expect_val(t, key_of(i), v, sizeof v);
+    }
     cr_assert_not(table_release(t, 100), "nothing spare left");
     tt_destroy(t);
 }
@@ -772,7 +796,9 @@ Test(table, shrink_threshold_option)
 Test(table, destroy_step_releases_in_slices)
 {
     table *t = tt_create(NULL);
-    insert_range(t, 0, 100000);
+    uint8_t v[TABLE_VALUE_MAX] = {1};
+    for (uint64_t i = 0; i < 100000; i++)
+        must_set(t, key_of(i), v, sizeof v);
     table_stats st = stats(t);
     uint64_t held = st.index_bytes + st.payload_bytes;
     unsigned steps = 0;
@@ -783,7 +809,7 @@ Test(table, destroy_step_releases_in_slices)
         held = now.index_bytes + now.payload_bytes;
         cr_assert(steps < 1000);
     }
-    cr_assert_geq(steps, 10, "~14 MB in 1 MiB steps");
+    cr_assert_geq(steps, 6, "~15 MB: a 2 MiB chunk or 1 MiB of index per step");
     st = stats(t);
     cr_assert_eq(st.payload_bytes, 0);
     tt_destroy(t);

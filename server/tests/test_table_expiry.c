@@ -18,11 +18,10 @@
 TestSuite(texp, .fini = tt_cleanup);
 
 /* Layout facts of table.c the byte figures below depend on. */
-#define RECS_PER_CHUNK 2048u
+#define RECS_PER_CHUNK 2048u /* records per side-array block (store.h) */
 #define EXP_ARRAY_BYTES (RECS_PER_CHUNK * 8u) /* 16 KiB: one int64_t per record */
 #define LRU_ARRAY_BYTES (RECS_PER_CHUNK * 4u) /* 8 KiB: one uint32_t per record */
-#define RECORD_BYTES 136u
-#define CHUNK_BYTES_ALL(n) ((uint64_t)(n) * RECS_PER_CHUNK * RECORD_BYTES)
+#define RECORD_1_BYTES 17u /* a record of a 1..8-byte value: 9 + 8 */
 
 /* The injectable clock (ms) and the server-wide expired counter. */
 static int64_t clock_ms;
@@ -70,7 +69,7 @@ static int64_t expire_of(table *t, int64_t key)
 static uint64_t memory_formula(const table *t)
 {
     table_stats st = stats(t);
-    return st.index_bytes + st.count * RECORD_BYTES + st.meta_bytes;
+    return st.index_bytes + st.record_bytes + st.meta_bytes;
 }
 
 /* Scan until the sweep wraps, max_checks at a time; returns keys reclaimed. */
@@ -793,7 +792,7 @@ Test(texp, drain_by_expiry_scan_shrinks_the_index_to_the_minimum)
     tt_destroy(t); /* before any assert, so a failure leaks nothing */
     cr_assert_eq(st.count, 0);
     cr_assert_eq(st.meta_bytes, 0);
-    cr_assert_leq(st.payload_bytes, CHUNK_BYTES_ALL(1), "one spare chunk at most");
+    cr_assert_eq(st.payload_bytes, 0, "an emptied size class keeps no page");
     /* 64 buckets (one page) and at most a page of overflow pool. */
     cr_assert_leq(st.index_bytes, 2 * 4096u,
                   "empty table still maps %" PRIu64 " index bytes (%" PRIu64
@@ -1043,12 +1042,12 @@ Test(texp, memory_is_index_plus_records_plus_side_arrays)
             cr_assert_eq(table_memory(t), memory_formula(t));
     }
     table_stats st = stats(t);
-    cr_assert_eq(table_memory(t), st.index_bytes + 3000 * RECORD_BYTES + st.meta_bytes);
+    cr_assert_eq(table_memory(t), st.index_bytes + 3000 * RECORD_1_BYTES + st.meta_bytes);
     cr_assert_eq(st.meta_bytes, 2 * (EXP_ARRAY_BYTES + LRU_ARRAY_BYTES));
     /* Per record, not per chunk: one delete is seen at once. */
     uint64_t before = table_memory(t);
     cr_assert_eq(table_del(t, key_of(1)), TABLE_OK);
-    cr_assert_eq(table_memory(t), before - RECORD_BYTES);
-    cr_assert_eq(stats(t).payload_bytes, st.payload_bytes, "chunks stay mapped");
+    cr_assert_eq(table_memory(t), before - RECORD_1_BYTES);
+    cr_assert_eq(stats(t).payload_bytes, st.payload_bytes, "pages stay (auto_shrink off)");
     tt_destroy(t);
 }

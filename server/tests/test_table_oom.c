@@ -1,6 +1,6 @@
 /*
  * test_table_oom.c - the table when memory cannot be had (issue 14, item 5):
- * growing chunks[], a record chunk, a bucket array (a grow, and a shrink), an
+ * growing a class's chunk array, a record chunk, a bucket array (a grow, and a shrink), an
  * overflow pool (its first mapping mid-migration, and its growth) and the
  * side arrays (expire times, LRU stamps) each fail cleanly: the call says
  * TABLE_NOMEM (or, where the contract lets it, goes on without the memory),
@@ -39,11 +39,14 @@
 
 TestSuite(table_oom, .fini = tt_cleanup);
 
-/* Layout facts of table.c the tests aim at. */
-#define RECS_PER_CHUNK 2048u
+/* Layout facts of table.c and store.c the tests aim at. */
+#define RECS_PER_BLOCK 2048u /* records per side-array block of a class */
 #define BUCKET_BYTES 64u
-/* chunks[] starts with room for 16 chunks and doubles (table.c, chunks_grow). */
-#define CHUNKS_FIRST_CAP 16u
+/* A class's chunk array starts with room for 4 chunks and doubles
+ * (store.c, chunk_push); a chunk holds 2 MiB / 137 records of 128-byte
+ * values. */
+#define CHUNKS_FIRST_CAP 4u
+#define RECS_PER_CHUNK_128 ((2u * 1024u * 1024u) / 137u)
 
 /* ---- Taking memory away ----------------------------------------------------- */
 
@@ -118,10 +121,13 @@ static void cap_off(void)
 
 /* ---- Keys ----------------------------------------------------------------------- */
 
-/* Key i's value: 1 + i % 128 bytes, from i and gen. */
+/* Values of this length if not 0 (one size class), else of every length. */
+static size_t fixed_len;
+
+/* Key i's value: fixed_len or 1 + i % 128 bytes, from i and gen. */
 static size_t value_of(uint64_t i, unsigned gen, uint8_t *v)
 {
-    size_t len = 1 + i % TABLE_VALUE_MAX;
+    size_t len = fixed_len ? fixed_len : 1 + i % TABLE_VALUE_MAX;
     uint64_t x = i * 0x9e3779b97f4a7c15ull + gen;
     for (size_t k = 0; k < len; k++) {
         x ^= x >> 29;
@@ -169,6 +175,7 @@ static void finish_migration(table *t)
  * best-effort mappings ahead would hide the ones under test). */
 static table *make(bool lru, const int64_t *clock)
 {
+    fixed_len = 0;
     table_options o = {.auto_shrink = true, .track_lru = lru, .clock_ms = clock};
     table *t = tt_create(&o);
     cr_assert_not_null(t);
@@ -180,12 +187,14 @@ static table *make(bool lru, const int64_t *clock)
 Test(table_oom, record_chunks_and_the_chunk_array)
 {
     table *t = make(false, NULL);
-    /* 16 full chunks: chunks[] (room for 16) is full, and the next insert
-     * must double it before it can map chunk 16. The index needs nothing:
-     * 32768 keys are below the grow threshold of 8192 buckets (53248), the
-     * last grow's migration is over, and the insert reserves its record
-     * before its overflow bucket. */
-    uint64_t n = (uint64_t)CHUNKS_FIRST_CAP * RECS_PER_CHUNK;
+    fixed_len = TABLE_VALUE_MAX; /* one class: its chunks are the table's */
+    /* 4 full chunks: the class's chunk array (room for 4) is full, and the
+     * next insert must double it before it can map chunk 4. The index
+     * needs nothing: 61228 keys are below the grow threshold of 8192
+     * buckets (79872), the last grow's migration is over, and the insert
+     * takes its record before its overflow bucket; the side blocks' array
+     * has room for 32 blocks (65536 records). */
+    uint64_t n = (uint64_t)CHUNKS_FIRST_CAP * RECS_PER_CHUNK_128;
     insert(t, 0, n);
     finish_migration(t);
     table_stats before = stats(t);
@@ -207,20 +216,22 @@ Test(table_oom, record_chunks_and_the_chunk_array)
     cr_assert_eq(table_get(t, key_of(n), NULL, NULL), TABLE_NOT_FOUND);
     cr_assert_eq(put(t, 0, 0, 0), TABLE_OK);
 
-    /* Memory back: the same insert works; then a chunk that fits in
-     * chunks[] (room for 32) but cannot be mapped. */
+    /* Memory back: the same insert works; then a chunk that fits in the
+     * chunk array (room for 8) but cannot be mapped. The blocks' array
+     * (room for 64 blocks now) needs nothing either. */
     cr_assert_eq(put(t, n, 0, 0), TABLE_OK);
     cr_assert_eq(stats(t).record_chunks, CHUNKS_FIRST_CAP + 1);
-    insert(t, n + 1, n + RECS_PER_CHUNK);
+    uint64_t m = n + RECS_PER_CHUNK_128;
+    insert(t, n + 1, m);
     finish_migration(t);
     cap_on();
-    a = put(t, n + RECS_PER_CHUNK, 0, 0);
+    a = put(t, m, 0, 0);
     cap_off();
     cr_assert_eq(a, TABLE_NOMEM, "insert needing a new chunk: %d", a);
     cr_assert_eq(stats(t).record_chunks, CHUNKS_FIRST_CAP + 1);
-    expect_keys(t, 0, n + RECS_PER_CHUNK, 0);
-    insert(t, n + RECS_PER_CHUNK, n + RECS_PER_CHUNK + 10);
-    expect_keys(t, 0, n + RECS_PER_CHUNK + 10, 0);
+    expect_keys(t, 0, m, 0);
+    insert(t, m, m + 10);
+    expect_keys(t, 0, m + 10, 0);
     tt_destroy(t);
 }
 
@@ -229,9 +240,10 @@ Test(table_oom, record_chunks_and_the_chunk_array)
 Test(table_oom, bucket_array_grow_and_shrink)
 {
     table *t = make(false, NULL);
-    /* 6656 keys = 6.5 x 1024: the next insert starts a grow to 2048
-     * buckets, which maps the new array first. Its record fits in chunk 3. */
-    uint64_t n = 6656;
+    /* 9984 keys = 9.75 x 1024: the next insert starts a grow to 2048
+     * buckets, which maps the new array first. Its record fits in its
+     * class's chunk. */
+    uint64_t n = 9984;
     insert(t, 0, n);
     finish_migration(t);
     table_stats before = stats(t);
@@ -260,18 +272,18 @@ Test(table_oom, bucket_array_grow_and_shrink)
     finish_migration(t);
     expect_keys(t, 0, n + 1, 0);
 
-    /* Shrink: below 1.625 keys per bucket (3328 keys in 2048 buckets) a
+    /* Shrink: below 2.4375 keys per bucket (4992 keys in 2048 buckets) a
      * delete starts a migration to a smaller array, which cannot be
      * mapped; deletes go on regardless, and table_shrink starts nothing
      * either. Deleted down to the threshold first, uncapped: the record
      * chunks a drain unmaps would otherwise leave room under the cap. */
-    uint64_t keep = 3328;
+    uint64_t keep = 4992;
     for (uint64_t i = keep; i <= n; i++)
         cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
     before = stats(t);
     cr_assert_not(before.migrating);
     cr_assert_eq(before.buckets, 2048);
-    uint64_t low = 3000; /* records stay within the same chunks */
+    uint64_t low = 4500; /* records stay within the same pages */
     cap_on();
     table_status dels = TABLE_OK;
     for (uint64_t i = low; i < keep && dels == TABLE_OK; i++)
@@ -303,7 +315,7 @@ Test(table_oom, overflow_pool_mid_migration)
      * evacuated yet), so the new array's overflow pool is not mapped. The
      * next insert evacuates old buckets first: the first that holds keys
      * needs room reserved in that pool, which must be mapped. */
-    uint64_t n = 6657;
+    uint64_t n = 9985;
     insert(t, 0, n);
     table_stats before = stats(t);
     cr_assert(before.migrating && before.grows > 0 && before.migrated == 0,
@@ -350,8 +362,11 @@ Test(table_oom, overflow_pool_growth)
         if (st.migrating || st.index_bytes == st.buckets * BUCKET_BYTES)
             continue;
         uint64_t pool_cap = (st.index_bytes - st.buckets * BUCKET_BYTES) / BUCKET_BYTES;
-        bool grow_next = (st.count + 1) * 2 > 13 * st.buckets;
-        if (st.overflow_buckets == pool_cap && st.count % RECS_PER_CHUNK != 0 && !grow_next)
+        bool grow_next = (st.count + 1) * 4 > 39 * st.buckets;
+        /* The next key's class needs no new block or chunk either. */
+        table_class_stats cs;
+        table_get_class_stats(t, (unsigned)(1 + (i + 1) % TABLE_VALUE_MAX + 7) / 8, &cs);
+        if (st.overflow_buckets == pool_cap && cs.keys % RECS_PER_BLOCK != 0 && !grow_next)
             break;
     }
     uint64_t n = i + 1;
@@ -382,25 +397,26 @@ Test(table_oom, expire_and_lru_arrays)
     int64_t clock = 1000;
     int64_t later = 1000000;
     table *t = make(true, &clock);
-    /* Three chunks of keys, no TTLs; every key read once, so each chunk has
-     * its LRU array. Then keys of chunk 2 get a TTL (its expire array). */
-    uint64_t n = 3 * RECS_PER_CHUNK - 5;
+    fixed_len = 8; /* one class: key i is its record i */
+    /* Three blocks of keys, no TTLs; every key read once, so each block has
+     * its LRU array. Then keys of block 2 get a TTL (its expire array). */
+    uint64_t n = 3 * RECS_PER_BLOCK - 5;
     insert(t, 0, n);
     expect_keys(t, 0, n, 0);
     finish_migration(t);
-    for (uint64_t i = 2 * RECS_PER_CHUNK; i < n; i += 100)
+    for (uint64_t i = 2 * RECS_PER_BLOCK; i < n; i += 100)
         cr_assert_eq(table_expire(t, key_of(i), later), TABLE_OK);
     table_stats before = stats(t);
 
     cap_on();
-    /* A TTL for a key of chunk 0 (record 10) needs chunk 0's expire array. */
+    /* A TTL for a key of block 0 (record 10) needs block 0's expire array. */
     table_status e0 = table_expire(t, key_of(10), later);
     /* Replacing a key with a TTL too, and its value must stay as it was. */
     table_status r0 = put(t, 11, 1, later);
-    /* A TTL in chunk 2, which has its array, needs nothing. */
-    table_status e2 = table_expire(t, key_of(2 * RECS_PER_CHUNK + 1), later);
+    /* A TTL in block 2, which has its array, needs nothing. */
+    table_status e2 = table_expire(t, key_of(2 * RECS_PER_BLOCK + 1), later);
     /* Deleting key 20 moves the last record (a key with a TTL, in chunk
-     * 2) into record 20, in chunk 0, which has no expire array and cannot
+     * 2) into record 20, in block 0, which has no expire array and cannot
      * get one: that key is deleted too, never kept without its TTL
      * (table_del). */
     uint64_t last = n - 1;
@@ -436,11 +452,12 @@ Test(table_oom, expire_and_lru_arrays)
 
     tt_destroy(t);
 
-    /* LRU: tracking turned on at runtime, a chunk's first access cannot map
+    /* LRU: tracking turned on at runtime, a block's first access cannot map
      * its stamps. The read works all the same; the key just looks never
      * used. */
     t = make(false, &clock);
-    insert(t, 0, RECS_PER_CHUNK + 10);
+    fixed_len = 8;
+    insert(t, 0, RECS_PER_BLOCK + 10);
     finish_migration(t);
     table_options o = table_get_options(t);
     o.track_lru = true;
@@ -448,17 +465,17 @@ Test(table_oom, expire_and_lru_arrays)
     before = stats(t);
     clock = 5000;
     cap_on();
-    table_status g = table_get(t, key_of(RECS_PER_CHUNK + 5), NULL, NULL);
+    table_status g = table_get(t, key_of(RECS_PER_BLOCK + 5), NULL, NULL);
     uint32_t stamp = 99;
-    table_status l = table_get_lru(t, key_of(RECS_PER_CHUNK + 5), &stamp);
+    table_status l = table_get_lru(t, key_of(RECS_PER_BLOCK + 5), &stamp);
     table_stats lcap = stats(t);
     cap_off();
     cr_assert_eq(g, TABLE_OK);
     cr_assert_eq(l, TABLE_OK);
     cr_assert_eq(stamp, 0, "no stamp without memory for it");
     cr_assert_eq(lcap.meta_bytes, before.meta_bytes);
-    expect_keys(t, 0, RECS_PER_CHUNK + 10, 0); /* reads: stamps mapped now */
-    cr_assert_eq(table_get_lru(t, key_of(RECS_PER_CHUNK + 5), &stamp), TABLE_OK);
+    expect_keys(t, 0, RECS_PER_BLOCK + 10, 0); /* reads: stamps mapped now */
+    cr_assert_eq(table_get_lru(t, key_of(RECS_PER_BLOCK + 5), &stamp), TABLE_OK);
     cr_assert_eq(stamp, 5000 / TABLE_LRU_UNIT_MS);
     tt_destroy(t);
 }
