@@ -320,6 +320,24 @@ uint64_t db_size(const db *d)
     return n;
 }
 
+void db_total_class_stats(const db *d, table_class_stats out[TABLE_CLASSES])
+{
+    for (unsigned k = 0; k < TABLE_CLASSES; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        for (size_t i = 0; i < d->count; i++) {
+            table_class_stats st;
+            table_get_class_stats(d->ns[i].t, k, &st);
+            out[k].record_size = st.record_size;
+            out[k].keys += st.keys;
+            out[k].record_bytes += st.record_bytes;
+            out[k].resident_bytes += st.resident_bytes;
+            out[k].mapped_bytes += st.mapped_bytes;
+            out[k].huge_bytes += st.huge_bytes;
+            out[k].meta_bytes += st.meta_bytes;
+        }
+    }
+}
+
 void db_total_stats(const db *d, table_stats *tot)
 {
     memset(tot, 0, sizeof *tot);
@@ -339,6 +357,7 @@ void db_total_stats(const db *d, table_stats *tot)
         tot->migrating |= st.migrating;
         tot->index_bytes += st.index_bytes;
         tot->payload_bytes += st.payload_bytes;
+        tot->record_bytes += st.record_bytes;
         tot->record_chunks += st.record_chunks;
         tot->grows += st.grows;
         tot->shrinks_auto += st.shrinks_auto;

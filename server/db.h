@@ -90,6 +90,10 @@ uint64_t db_size(const db *d);
  * the last-shrink figures are left 0. */
 void db_total_stats(const db *d, table_stats *tot);
 
+/* Sum the figures of each record size class over every namespace (tables
+ * detached by FLUSHALL ASYNC not included). */
+void db_total_class_stats(const db *d, table_class_stats out[TABLE_CLASSES]);
+
 /* Remove every key of every namespace, drop all named namespaces, unmap
  * everything (FLUSHALL / FLUSHDB). */
 void db_flush(db *d);

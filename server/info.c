@@ -243,6 +243,7 @@ static void sec_table(cmd_server *s, strbuf *b)
                   "table_load_factor:%.2f\r\n"
                   "table_index_bytes:%llu\r\n"
                   "table_payload_bytes:%llu\r\n"
+                  "table_record_bytes:%llu\r\n"
                   "table_bytes:%llu\r\n"
                   "table_bytes_per_key:%.1f\r\n"
                   "table_migrating:%llu\r\n"
@@ -262,7 +263,7 @@ static void sec_table(cmd_server *s, strbuf *b)
                   (unsigned long long)tot.overflow_buckets,
                   tot.buckets > 0 ? (double)tot.count / (double)tot.buckets : 0.0,
                   (unsigned long long)tot.index_bytes, (unsigned long long)tot.payload_bytes,
-                  (unsigned long long)bytes,
+                  (unsigned long long)tot.record_bytes, (unsigned long long)bytes,
                   tot.count > 0 ? (double)bytes / (double)tot.count : 0.0,
                   (unsigned long long)migrating, (unsigned long long)tot.grows,
                   (unsigned long long)tot.shrinks_auto, (unsigned long long)tot.shrinks_manual,
@@ -272,6 +273,23 @@ static void sec_table(cmd_server *s, strbuf *b)
                   (unsigned long long)s->shrink_commands, s->shrink_jobs != NULL ? 1 : 0,
                   (unsigned long long)s->last_shrink_us, (long long)s->last_shrink_freed,
                   s->cfg.auto_shrink.num ? "yes" : "no");
+    /* Record size classes that hold keys or memory: values of up to
+     * `max` bytes in records of record_size bytes. */
+    table_class_stats cls[TABLE_CLASSES];
+    db_total_class_stats(s->db, cls);
+    for (unsigned k = 0; k < TABLE_CLASSES; k++) {
+        const table_class_stats *c = &cls[k];
+        if (c->keys == 0 && c->resident_bytes == 0 && c->mapped_bytes == 0)
+            continue;
+        strbuf_printf(b,
+                      "table_class_%u:values=%u-%u,record_size=%u,keys=%llu,record_bytes=%llu,"
+                      "resident_bytes=%llu,mapped_bytes=%llu,huge_bytes=%llu,meta_bytes=%llu\r\n",
+                      TABLE_CLASS_MAX_LEN(k), k == 0 ? 0 : TABLE_CLASS_MAX_LEN(k) - 7,
+                      TABLE_CLASS_MAX_LEN(k), c->record_size, (unsigned long long)c->keys,
+                      (unsigned long long)c->record_bytes, (unsigned long long)c->resident_bytes,
+                      (unsigned long long)c->mapped_bytes, (unsigned long long)c->huge_bytes,
+                      (unsigned long long)c->meta_bytes);
+    }
     for (size_t i = 0; i < db_ns_count(s->db); i++) {
         const db_ns *n = db_ns_at(s->db, i);
         table_stats st;

@@ -259,14 +259,20 @@ void cmd_shrink_jobs_free(cmd_server *s)
     }
 }
 
+/* MEMORY DOCTOR names a size class whose resident pages exceed its records
+ * by more than this (and by more than a quarter): below it, the slack is
+ * what auto-shrink keeps on purpose (store.c, GIVING BACK). */
+#define DOCTOR_CLASS_SLACK (4u * 1024u * 1024u)
+
 /* ---- MEMORY ----------------------------------------------------------------------- */
 
 void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
-    /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored, as
-     * every key costs the same: its record (8-byte key + 128 bytes), its slot
-     * in the index (a 64-byte bucket holds 8), its expire time if it has one,
-     * and its LRU stamp while an LRU policy is set. */
+    /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored (a
+     * key's cost is known exactly): its record (9 bytes + its value rounded
+     * up to 8), its share of its namespace's index (index bytes / keys,
+     * rounded up), its expire time if it has one, and its LRU stamp while an
+     * LRU policy is set. */
     if (argc != 3 && !(argc == 5 && cmd_arg_is(&argv[3], "samples"))) {
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;
@@ -281,12 +287,17 @@ void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_
         return;
     table *t = cmd_read_table(s, &k);
     int64_t at;
-    if (t == NULL || table_get_expire(t, k.id, &at) != TABLE_OK) {
+    size_t len;
+    if (t == NULL || table_get_expire(t, k.id, &at) != TABLE_OK ||
+        table_get(t, k.id, NULL, &len) != TABLE_OK) {
         resp_add_null(&c->out);
         return;
     }
     table_options o = table_get_options(t);
-    long long bytes = (long long)(sizeof(int64_t) + TABLE_VALUE_MAX) + 64 / 8 +
+    table_stats st;
+    table_get_stats(t, &st);
+    long long index = st.count > 0 ? (long long)((st.index_bytes + st.count - 1) / st.count) : 0;
+    long long bytes = (long long)table_record_size(len) + index +
                       (at != 0 ? (long long)sizeof(int64_t) : 0) +
                       (o.track_lru ? (long long)sizeof(uint32_t) : 0);
     resp_add_int(&c->out, bytes);
@@ -301,16 +312,22 @@ void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     uint64_t rss = cmd_rss_bytes();
     uint64_t other = used > index + payload ? used - index - payload : 0;
     resp_out *o = &c->out;
-    resp_add_map(o, 15);
+    table_class_stats cls[TABLE_CLASSES];
+    db_total_class_stats(s->db, cls);
+    unsigned used_classes = 0;
+    for (unsigned k = 0; k < TABLE_CLASSES; k++)
+        used_classes += cls[k].keys > 0 || cls[k].resident_bytes > 0;
+    resp_add_map(o, 16 + used_classes);
     field_int(o, "peak.allocated", (long long)s->peak_used);
     field_int(o, "total.allocated", (long long)used);
     field_int(o, "startup.allocated", (long long)s->startup_used);
     field_int(o, "rss", (long long)rss);
     field_int(o, "keys.count", (long long)keys);
     field_int(o, "keys.bytes-per-key", keys > 0 ? (long long)((index + payload) / keys) : 0);
-    field_int(o, "dataset.bytes", (long long)(keys * (sizeof(int64_t) + TABLE_VALUE_MAX)));
+    field_int(o, "dataset.bytes", (long long)tot.record_bytes);
     field_int(o, "table.index.bytes", (long long)index);
     field_int(o, "table.payload.bytes", (long long)payload);
+    field_int(o, "table.record.bytes", (long long)tot.record_bytes);
     field_int(o, "table.buckets", (long long)tot.buckets);
     field_int(o, "table.overflow-buckets", (long long)tot.overflow_buckets);
     field_int(o, "table.migrating", tot.migrating ? 1 : 0);
@@ -318,6 +335,21 @@ void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     field_int(o, "allocator.other.bytes", (long long)other);
     resp_add_bulkstr(o, "fragmentation");
     resp_add_double(o, used > 0 ? (double)rss / (double)used : 0.0);
+    /* Each record size class in use, as Redis nests db.N. */
+    for (unsigned k = 0; k < TABLE_CLASSES; k++) {
+        const table_class_stats *cl = &cls[k];
+        if (cl->keys == 0 && cl->resident_bytes == 0)
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "table.class.%u", TABLE_CLASS_MAX_LEN(k));
+        resp_add_bulkstr(o, name);
+        resp_add_map(o, 5);
+        field_int(o, "record.size", (long long)cl->record_size);
+        field_int(o, "keys", (long long)cl->keys);
+        field_int(o, "record.bytes", (long long)cl->record_bytes);
+        field_int(o, "resident.bytes", (long long)cl->resident_bytes);
+        field_int(o, "mapped.bytes", (long long)cl->mapped_bytes);
+    }
 }
 
 void cmd_memory_purge(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
@@ -329,14 +361,34 @@ void cmd_memory_purge(cmd_server *s, cmd_client *c, const resp_view *argv, size_
 void cmd_memory_doctor(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     uint64_t used = cmd_used_memory(s), rss = cmd_rss_bytes();
-    char text[512];
-    int n;
-    if (rss > used + 16u * 1024 * 1024 && rss > used + used / 4)
-        n = snprintf(text, sizeof text,
-                     "RSS (%llu bytes) is well above used memory (%llu bytes). "
-                     "Run MEMORY PURGE, or SHRINK if auto-shrink is off.\n",
-                     (unsigned long long)rss, (unsigned long long)used);
-    else
+    char text[2048];
+    int n = 0;
+    bool found = false;
+    if (rss > used + 16u * 1024 * 1024 && rss > used + used / 4) {
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      "RSS (%llu bytes) is well above used memory (%llu bytes). "
+                      "Run MEMORY PURGE, or SHRINK if auto-shrink is off.\n",
+                      (unsigned long long)rss, (unsigned long long)used);
+        found = true;
+    }
+    /* A size class whose resident pages exceed its records by more than a
+     * quarter and DOCTOR_CLASS_SLACK: pages a drain left behind (auto-shrink
+     * off) that SHRINK gives back. */
+    table_class_stats cls[TABLE_CLASSES];
+    db_total_class_stats(s->db, cls);
+    for (unsigned k = 0; k < TABLE_CLASSES && (size_t)n < sizeof text - 256; k++) {
+        const table_class_stats *cl = &cls[k];
+        if (cl->resident_bytes > cl->record_bytes + DOCTOR_CLASS_SLACK &&
+            cl->resident_bytes > cl->record_bytes + cl->record_bytes / 4) {
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          "Values of up to %u bytes hold %llu bytes of pages for %llu bytes of "
+                          "records (%llu keys): run SHRINK to give the rest back.\n",
+                          TABLE_CLASS_MAX_LEN(k), (unsigned long long)cl->resident_bytes,
+                          (unsigned long long)cl->record_bytes, (unsigned long long)cl->keys);
+            found = true;
+        }
+    }
+    if (!found)
         n = snprintf(text, sizeof text,
                      "No memory problem found: RSS %llu bytes, used %llu bytes.\n",
                      (unsigned long long)rss, (unsigned long long)used);

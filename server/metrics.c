@@ -133,8 +133,11 @@ static void table_metrics(cmd_server *s, strbuf *b)
           (double)tot.overflow_buckets);
     gauge(b, "ebb_table_index_bytes", "Bytes mapped for bucket arrays and overflow pools.",
           (double)tot.index_bytes);
-    gauge(b, "ebb_table_payload_bytes", "Bytes mapped for record chunks (keys and values).",
+    gauge(b, "ebb_table_payload_bytes",
+          "Record chunk pages that may be resident (keys and values), and staged huge pages.",
           (double)tot.payload_bytes);
+    gauge(b, "ebb_table_record_bytes", "Bytes of the records themselves: keys x record size.",
+          (double)tot.record_bytes);
     gauge(b, "ebb_table_meta_bytes", "Bytes mapped for expire-time and LRU arrays.",
           (double)tot.meta_bytes);
     gauge(b, "ebb_table_migrating", "Tables with a grow or shrink migration in progress.",
@@ -145,7 +148,7 @@ static void table_metrics(cmd_server *s, strbuf *b)
             "Writes that left a migration step for a huge page still being faulted in.",
             tot.prefault_waits);
     gauge(b, "ebb_table_huge_record_bytes",
-          "Record slab bytes moved into 2 MiB pages (huge-pages yes).",
+          "Record chunk bytes moved into 2 MiB pages (huge-pages yes).",
           (double)tot.huge_record_bytes);
     gauge(b, "ebb_table_huge_index_bytes",
           "Bucket array bytes moved into 2 MiB pages (huge-pages yes).",
@@ -166,6 +169,33 @@ static void table_metrics(cmd_server *s, strbuf *b)
     labeled(b, "ebb_table_shrinks_total", "trigger", "auto", (double)tot.shrinks_auto);
     labeled(b, "ebb_table_shrinks_total", "trigger", "manual", (double)tot.shrinks_manual);
     counter(b, "ebb_shrink_commands_total", "SHRINK commands completed.", s->shrink_commands);
+
+    /* Per record size class, labelled by the largest value length it holds
+     * (records of 9 + that many bytes); every class, so series never vanish. */
+    static const struct {
+        const char *name, *help;
+    } per_class[] = {
+        {"ebb_table_class_keys", "Keys, by record size class (values of up to `class` bytes)."},
+        {"ebb_table_class_record_bytes", "Bytes of the records of the class: keys x record size."},
+        {"ebb_table_class_resident_bytes",
+         "Record chunk pages of the class that may be resident."},
+        {"ebb_table_class_mapped_bytes", "Record chunks of the class mapped (address space)."},
+    };
+    table_class_stats cls[TABLE_CLASSES];
+    db_total_class_stats(s->db, cls);
+    for (size_t f = 0; f < sizeof per_class / sizeof per_class[0]; f++) {
+        family(b, per_class[f].name, "gauge", per_class[f].help);
+        for (unsigned k = 0; k < TABLE_CLASSES; k++) {
+            const table_class_stats *c = &cls[k];
+            double v = f == 0   ? (double)c->keys
+                       : f == 1 ? (double)c->record_bytes
+                       : f == 2 ? (double)c->resident_bytes
+                                : (double)c->mapped_bytes;
+            char label[8];
+            snprintf(label, sizeof label, "%u", TABLE_CLASS_MAX_LEN(k));
+            labeled(b, per_class[f].name, "class", label, v);
+        }
+    }
     gauge(b, "ebb_namespaces", "Named namespaces (the default one not counted).",
           (double)(n - 1));
 
