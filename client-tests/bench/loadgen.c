@@ -4,7 +4,7 @@
  *
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
- *               [--timeout SEC] [--value-len V]
+ *               [--timeout SEC] [--value-len V|mixed|skewed] [--gen G]
  *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
  *               [--pxat MS]                                              (load)
  *               [--server-pid PID] [--monitor ebb|redis|none] [--gap-us U]
@@ -14,7 +14,10 @@
  * with --width W the integer is zero-padded to W digits, as redis-benchmark's
  * __rand_int__ is to 12: "key:000000000042"):
  *   load    SET every key to its value (V bytes, default 128, derived from the
- *           key); every reply must be OK/STORED
+ *           key); every reply must be OK/STORED. With --value-len mixed each
+ *           key's length is drawn from 0..128 uniformly, with skewed 80 % from
+ *           0..31 and 20 % from 32..128, both from the key and --gen G (so a
+ *           new generation gives every key a new length; verify uses the same)
  *   verify  GET every key; the value must match byte for byte
  *   drain   DEL/delete every key one by one; each must have existed (:1/DELETED)
  *   gone    GET every key; none may exist any more (nil/END)
@@ -38,7 +41,8 @@
  * of this one has been checked. Plain sockets, libc only.
  *
  * Output: one line on stdout, "MODE N keys: T s, R ops/s, E errors, M
- * mismatches, batch ms p50 A p99 B max C" (the time from a batch's first
+ * mismatches, batch ms p50 A p99 B max C, payload P B" (P: the keys'
+ * bytes plus their values' bytes; the batch time is from a batch's first
  * byte out to its last reply in: a stall in the server, e.g. a table growth
  * that is not incremental, shows as a max far above the p50); mix prints
  * "mix N ops: T s, R ops/s, E errors, M misses, G gets, S sets, latency ms
@@ -66,9 +70,13 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-/* Values are --value-len bytes, at most ebb's maximum (default). */
+/* Values are --value-len bytes, at most ebb's maximum (default), or of a
+ * length drawn per key (LEN_MIXED, LEN_SKEWED) from the key and len_gen. */
 #define VALUE_MAX 128
 static size_t value_len = VALUE_MAX;
+enum { LEN_FIXED, LEN_MIXED, LEN_SKEWED };
+static int len_mode = LEN_FIXED;
+static uint64_t len_gen;
 /* Longest key we format: prefix + "-9223372036854775808". */
 #define PREFIX_MAX 64
 #define KEY_MAX (PREFIX_MAX + 24)
@@ -185,24 +193,37 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* Length of key n's value (see --value-len). */
+static size_t len_of(int64_t n)
+{
+    if (len_mode == LEN_FIXED)
+        return value_len;
+    uint64_t st = (uint64_t)n * 0x9E3779B97F4A7C15ull ^ (len_gen + 1) * 0xD1B54A32D192ED03ull;
+    uint64_t r = splitmix64(&st);
+    if (len_mode == LEN_MIXED)
+        return (size_t)(r % (VALUE_MAX + 1));
+    return r % 100 < 80 ? (size_t)((r >> 8) % 32) : 32 + (size_t)((r >> 8) % (VALUE_MAX - 31));
+}
+
 /* The value of key n: "v<n>." then printable bytes drawn from a generator
  * seeded with n, so every key has its own value and a value stored under the
- * wrong key is caught. */
+ * wrong key is caught. len_of(n) bytes. */
 static void make_value(int64_t n, char out[VALUE_MAX])
 {
+    size_t len = len_of(n);
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     char head[32];
     int hl = snprintf(head, sizeof head, "v%" PRId64 ".", n);
     uint64_t state = (uint64_t)n ^ 0x6562622D6C6F6164ull; /* "ebb-load" */
     uint64_t bits = 0;
-    for (size_t i = 0; i < value_len; i++) {
+    for (size_t i = 0; i < len; i++) {
         if (i % 8 == 0)
             bits = splitmix64(&state);
         out[i] = alphabet[bits & 63];
         bits >>= 8;
     }
-    memcpy(out, head, (size_t)hl < value_len ? (size_t)hl : value_len);
+    memcpy(out, head, (size_t)hl < len ? (size_t)hl : len);
 }
 
 /* ---- output buffer ---- */
@@ -280,14 +301,14 @@ static void add_request(buf *b, const options *o, int64_t n)
                 int al = snprintf(at, sizeof at, "%" PRId64, o->pxat);
                 buf_add(b, "*5\r\n$3\r\nSET\r\n", 13);
                 resp_arg(b, key, (size_t)kl);
-                resp_arg(b, value, value_len);
+                resp_arg(b, value, len_of(n));
                 resp_arg(b, "PXAT", 4);
                 resp_arg(b, at, (size_t)al);
                 break;
             }
             buf_add(b, "*3\r\n$3\r\nSET\r\n", 13);
             resp_arg(b, key, (size_t)kl);
-            resp_arg(b, value, value_len);
+            resp_arg(b, value, len_of(n));
             break;
         case MODE_VERIFY:
         case MODE_GONE:
@@ -310,8 +331,8 @@ static void add_request(buf *b, const options *o, int64_t n)
     switch (o->mode) {
     case MODE_LOAD:
         make_value(n, value);
-        buf_printf(b, "set %s 0 0 %zu\r\n", key, value_len);
-        buf_add(b, value, value_len);
+        buf_printf(b, "set %s 0 0 %zu\r\n", key, len_of(n));
+        buf_add(b, value, len_of(n));
         buf_add(b, "\r\n", 2);
         break;
     case MODE_VERIFY:
@@ -526,7 +547,7 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
         if (r->type == R_BULK) {
             char value[VALUE_MAX];
             make_value(n, value);
-            if (r->len != value_len || memcmp(r->text, value, value_len) != 0) {
+            if (r->len != len_of(n) || memcmp(r->text, value, r->len) != 0) {
                 t->mismatches++;
                 report(t, "verify %s%" PRId64 ": wrong value (%zu bytes) \"%.*s...\"", p, n,
                        r->len, (int)(r->len > 40 ? 40 : r->len), r->text);
@@ -724,7 +745,7 @@ static void check_mix_reply(const options *o, int64_t n, bool is_get, const repl
             t->mismatches++;
             return;
         }
-        if (r->type == R_BULK && r->len == value_len)
+        if (r->type == R_BULK && r->len == len_of(n))
             return;
     } else if (resp ? (r->type == R_STATUS && text_is(r, "OK"))
                     : (r->type == R_LINE && text_is(r, "STORED"))) {
@@ -1383,7 +1404,9 @@ static void usage(FILE *f)
           "  -d, --depth D       requests in flight per connection [1]\n"
           "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
           "  -s, --seed S        random seed [1]\n"
-          "      --value-len V   bytes per value, 0 .. 128 [128]\n"
+          "      --value-len V   bytes per value, 0 .. 128, or mixed (0..128 per key)\n"
+          "                      or skewed (80 %% 0..31, 20 %% 32..128) [128]\n"
+          "      --gen G         with mixed or skewed: the lengths' generation [0]\n"
           "load only:\n"
           "      --pxat MS       every SET gets PXAT MS (expires at MS ms since the epoch)\n"
           "probe only:\n"
@@ -1446,6 +1469,7 @@ int main(int argc, char **argv)
         {"pxat", required_argument, NULL, 1000},  {"server-pid", required_argument, NULL, 1001},
         {"monitor", required_argument, NULL, 1002}, {"gap-us", required_argument, NULL, 1003},
         {"window-ms", required_argument, NULL, 1004}, {"value-len", required_argument, NULL, 1005},
+        {"gen", required_argument, NULL, 1006},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
@@ -1484,7 +1508,15 @@ int main(int argc, char **argv)
         case 1002: o.monitor = optarg; break;
         case 1003: o.gap_us = (unsigned)num_arg("gap-us", optarg, 0, 1000000); break;
         case 1004: o.window_ms = (unsigned)num_arg("window-ms", optarg, 1, 10000); break;
-        case 1005: value_len = (size_t)num_arg("value-len", optarg, 0, VALUE_MAX); break;
+        case 1005:
+            if (strcmp(optarg, "mixed") == 0)
+                len_mode = LEN_MIXED;
+            else if (strcmp(optarg, "skewed") == 0)
+                len_mode = LEN_SKEWED;
+            else
+                value_len = (size_t)num_arg("value-len", optarg, 0, VALUE_MAX);
+            break;
+        case 1006: len_gen = (uint64_t)num_arg("gen", optarg, 0, 1000000); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1543,12 +1575,16 @@ int main(int argc, char **argv)
     free(out.p);
     free(in.p);
 
+    /* The payload as the benchmarks count it: an 8-byte key and the value. */
+    uint64_t payload = 0;
+    for (uint64_t i = 0; i < o.keys && o.mode != MODE_PING; i++)
+        payload += 8 + len_of(o.first + (int64_t)i);
     if (o.mode != MODE_PING)
         printf("%s %" PRIu64 " keys: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
-               " mismatches, batch ms p50 %.2f p99 %.2f max %.2f\n",
+               " mismatches, batch ms p50 %.2f p99 %.2f max %.2f, payload %" PRIu64 " B\n",
                mode_names[o.mode], o.keys, secs, secs > 0 ? (double)o.keys / secs : 0.0,
                t.errors, t.mismatches, quantile(batch_s, b, 0.5) * 1e3,
-               quantile(batch_s, b, 0.99) * 1e3, b ? batch_s[b - 1] * 1e3 : 0.0);
+               quantile(batch_s, b, 0.99) * 1e3, b ? batch_s[b - 1] * 1e3 : 0.0, payload);
     free(batch_s);
     return t.errors == 0 && t.mismatches == 0 ? 0 : 1;
 }

@@ -2,6 +2,11 @@
 # peak-drain.sh - the peak-then-drain memory benchmark.
 #
 #   client-tests/bench/peak-drain.sh [N] [--sizes N1,N2,...] [options]
+#   client-tests/bench/peak-drain.sh --value-sizes 0,8,16,32,64,100,128,mixed [--sizes N]
+#
+# With --value-sizes, the sweep over value lengths instead: value-sizes.sh
+# (see its header) for each size N, with the same servers (ebb, redis,
+# memcached: ebb-noauto is not swept), writing DIR/value-sizes-N.md and .png.
 #
 # For each size N and each server, one after another (never two at once):
 # start the server on a free loopback port, read the RSS of the empty server,
@@ -44,6 +49,7 @@ ebb=
 loadgen=
 out="$here/results"
 batch=1000
+vsizes=
 
 die() { echo "peak-drain: $*" >&2; exit 2; }
 source "$here/bench_lib.sh"
@@ -57,12 +63,28 @@ while (($#)); do
     --loadgen) loadgen=${2:?--loadgen needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --batch) batch=${2:?--batch needs a value}; shift 2 ;;
+    --value-sizes) vsizes=${2:?--value-sizes needs a value}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     [0-9]*) sizes=$1; shift ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
 [[ $sizes =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --sizes '$sizes'"
+if [[ -n $vsizes ]]; then
+    sweep=(--lens "$vsizes" --out "$out")
+    [[ -n $ebb ]] && sweep+=(--ebb "$ebb")
+    [[ -n $loadgen ]] && sweep+=(--loadgen "$loadgen")
+    if [[ -n $servers ]]; then
+        sweep_servers=$(tr ',' '\n' <<<"$servers" | grep -vx ebb-noauto | paste -sd, -)
+        sweep+=(--servers "$sweep_servers")
+    fi
+    IFS=, read -r -a vs_sizes <<<"$sizes"
+    rc=0
+    for n in "${vs_sizes[@]}"; do
+        "$here/value-sizes.sh" --keys "$n" "${sweep[@]}" || rc=1
+    done
+    exit "$rc"
+fi
 [[ $batch =~ ^[0-9]+$ ]] || die "bad --batch '$batch'"
 [[ -n ${EPOCHREALTIME:-} ]] || die "needs bash >= 5 (EPOCHREALTIME)"
 command -v redis-cli >/dev/null || die "redis-cli is not installed (scripts/deps.sh bench)"

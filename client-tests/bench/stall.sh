@@ -12,7 +12,7 @@
 # RESET, with latency-monitor-threshold 1 ms), while this script drives the
 # phases:
 #
-#   growth          SET key:0 .. key:N-1 (128-byte values, pipelined batches of
+#   growth          SET key:0 .. key:N-1 (V-byte values, pipelined batches of
 #                   1000 on one connection) into the empty server
 #   drain           DEL of key:K .. key:N-1 one by one (K = N / 100 kept), with
 #                   auto-shrink off on ebb (its chunks and index are kept)
@@ -37,6 +37,7 @@
 # Options:
 #   --keys N        keys of the big table [10000000]
 #   --ttl-keys M    keys given a TTL [2000000]
+#   --value-len V   bytes per value, 0..128 [128]
 #   --servers LIST  ebb, redis (if installed) [ebb,redis]
 #   --build         configure and build build/release's ebb-server first
 #   --ebb PATH      ebb-server binary [build/release/server/ebb-server]
@@ -46,7 +47,8 @@
 #   --out DIR       where results go [client-tests/bench/results]
 #
 # Writes DIR/stall.md (also printed) and DIR/stall-raw.txt (every probe and
-# loadgen line). With the defaults: about 3 minutes per server, ~2.5 GiB of
+# loadgen line); stall-vV.md and stall-vV-raw.txt with --value-len V other
+# than 128. With the defaults: about 3 minutes per server, ~2.5 GiB of
 # memory (redis) on 2 cores.
 # Needs bash >= 4, redis-cli (and redis-server for the contrast).
 # Exit status: 0 if every phase ran (targets met or not), 1 otherwise.
@@ -57,6 +59,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 keys=10000000
+vlen=128
 ttl_keys=2000000
 servers=
 build=0
@@ -72,6 +75,7 @@ log() { echo "stall: $*" >&2; }
 while (($#)); do
     case "$1" in
     --keys) keys=${2:?--keys needs a value}; shift 2 ;;
+    --value-len) vlen=${2:?--value-len needs a value}; shift 2 ;;
     --ttl-keys) ttl_keys=${2:?--ttl-keys needs a value}; shift 2 ;;
     --servers) servers=${2:?--servers needs a value}; shift 2 ;;
     --build) build=1; shift ;;
@@ -121,7 +125,9 @@ trap 'exit 130' INT TERM
 
 bench_loadgen
 mkdir -p "$out"
-raw=$out/stall-raw.txt
+suffix=
+[[ $vlen == 128 ]] || suffix=-v$vlen
+raw=$out/stall$suffix-raw.txt
 : >"$raw"
 
 cli() { redis-cli -p "$port" "$@"; }
@@ -172,7 +178,8 @@ flushed_redis() { [[ $(info memory lazyfree_pending_objects) == 0 ]]; }
 
 lg() {
     local line
-    line=$("$loadgen" "$@" --host 127.0.0.1 --port "$port" --timeout 120 2>"$work/lg.err") || {
+    line=$("$loadgen" "$@" --host 127.0.0.1 --port "$port" --timeout 120 --value-len "$vlen" \
+        2>"$work/lg.err") || {
         log "ebb-loadgen $1 failed: $(head -3 "$work/lg.err" | tr '\n' ' ')"
         return 1
     }
@@ -281,7 +288,7 @@ report() {
     local s ph line p50 p99 p999 max cmax cp999 over st cause stc causec secs verdict
     local -a phs
     {
-        echo "# Stalls: $keys keys grown, drained, shrunk, expired and flushed"
+        echo "# Stalls: $keys keys of $vlen-byte values grown, drained, shrunk, expired and flushed"
         echo
         echo "Per phase: the probe's round trips (one PING or GET at a time, 0.5 ms apart, own"
         echo "connection) and the longest stall the server reported for any 10 ms window"
@@ -338,9 +345,9 @@ report() {
             "$ebb)$(command -v redis-server >/dev/null &&
                 echo ", redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p')"); $(date -u +%Y-%m-%dT%H:%MZ)."
         echo
-        echo "Reproduce: \`client-tests/bench/stall.sh --build --keys $keys --ttl-keys $ttl_keys --servers $servers\`"
-        echo "(every probe and loadgen line: \`stall-raw.txt\`)."
-    } >"$out/stall.md"
+        echo "Reproduce: \`client-tests/bench/stall.sh --build --keys $keys --ttl-keys $ttl_keys --value-len $vlen --servers $servers\`"
+        echo "(every probe and loadgen line: \`stall$suffix-raw.txt\`)."
+    } >"$out/stall$suffix.md"
 }
 
 log "ebb-server: $ebb; servers: ${server_list[*]}; $keys keys, $ttl_keys with TTLs"
@@ -348,5 +355,5 @@ for s in "${server_list[@]}"; do
     run_server "$s"
 done
 report
-cat "$out/stall.md"
+cat "$out/stall$suffix.md"
 ((failures == 0))

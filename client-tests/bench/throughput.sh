@@ -41,6 +41,9 @@
 #                   two configurations of the same binary, alternating as with
 #                   redis; the targets are not checked, and the files are
 #                   named throughput-ab.* instead of throughput.*
+#   --peer-bin PATH instead of redis-server, a second ebb-server binary (e.g.
+#                   the build of an earlier commit), with --peer-ebb's options
+#                   if given: an A/B of two builds, as --peer-ebb
 #   --loadgen PATH  ebb-loadgen binary [compiled from loadgen.c with cc]
 #   --out DIR       where results go [client-tests/bench/results]
 #
@@ -67,6 +70,7 @@ big=10000000
 build=0
 huge_pages=yes
 peer_ebb=
+peer_bin=
 ebb=
 loadgen=
 out="$here/results"
@@ -88,6 +92,7 @@ while (($#)); do
     --ebb) ebb=${2:?--ebb needs a value}; shift 2 ;;
     --huge-pages) huge_pages=${2:?--huge-pages needs yes or no}; shift 2 ;;
     --peer-ebb) peer_ebb=${2:?--peer-ebb needs options}; shift 2 ;;
+    --peer-bin) peer_bin=${2:?--peer-bin needs a path}; shift 2 ;;
     --loadgen) loadgen=${2:?--loadgen needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -100,13 +105,13 @@ done
 # redis-benchmark's __rand_int__ has 12 digits.
 ((keys <= 1000000000000 && big < 1000000000000)) || die "key ranges above 10^12"
 needs=(redis-benchmark redis-cli awk)
-[[ -n $peer_ebb ]] || needs+=(redis-server)
+[[ -n $peer_ebb$peer_bin ]] || needs+=(redis-server)
 for t in "${needs[@]}"; do
     command -v "$t" >/dev/null || die "$t is not installed (scripts/deps.sh bench)"
 done
 # The second server's name in the report; files named after the comparison.
 peer=redis base=throughput
-[[ -z $peer_ebb ]] || peer="ebb $peer_ebb" base=throughput-ab
+[[ -z $peer_ebb$peer_bin ]] || peer="ebb${peer_bin:+ ($peer_bin)}${peer_ebb:+ $peer_ebb}" base=throughput-ab
 
 bench_ebb
 
@@ -136,9 +141,9 @@ launch() {
     case "$1" in
     ebb*) exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning --huge-pages "$huge_pages" ;;
     redis*)
-        if [[ -n $peer_ebb ]]; then
+        if [[ -n $peer_ebb$peer_bin ]]; then
             # shellcheck disable=SC2086 # the options are words
-            exec "$ebb" --port "$2" --bind 127.0.0.1 --loglevel warning \
+            exec "${peer_bin:-$ebb}" --port "$2" --bind 127.0.0.1 --loglevel warning \
                 --huge-pages "$huge_pages" $peer_ebb
         fi
         exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no \
@@ -354,7 +359,7 @@ kfmt() { echo "${1:-–}"; }
 md=$out/$base.md
 dat=$out/$base.dat
 {
-    echo "# Throughput: ebb-server vs $([[ -z $peer_ebb ]] && echo redis-server || echo "ebb-server $peer_ebb")"
+    echo "# Throughput: ebb-server vs $([[ -z $peer_ebb$peer_bin ]] && echo redis-server || echo "$peer")"
     echo
     echo "Medians of $rounds rounds; in each round every test ran on ebb, then on $peer"
     echo "(A B A B ...). redis-benchmark 7 with \`-c 50 -d 128 -r $keys\` (the size rows:"
@@ -373,7 +378,7 @@ dat=$out/$base.dat
             "$(p50_of "$t" ebb)" "$(p99_of "$t" ebb)" "$(p50_of "$t" redis)" "$(p99_of "$t" redis)"
     done
     echo
-    if [[ -n $peer_ebb ]]; then
+    if [[ -n $peer_ebb$peer_bin ]]; then
         echo "Targets: not checked (two configurations of ebb-server)."
     else
     echo "Targets:"
@@ -414,14 +419,14 @@ dat=$out/$base.dat
     echo "Load average (1/5/15 min) at the start: $load_start; at the end: $load_end. Run time ${elapsed} s."
     echo "ebb-server ran with --huge-pages $huge_pages."
     redis_version=
-    [[ -n $peer_ebb ]] || redis_version="redis $(redis-server --version |
+    [[ -n $peer_ebb$peer_bin ]] || redis_version="redis $(redis-server --version |
         sed -n 's/.*v=\([^ ]*\).*malloc=\([^ ]*\).*/\1 (\2)/p'), "
     echo "Versions: ebb $ebb_rev at the start ($("$ebb" --version 2>/dev/null | head -1 || true)," \
         "binary built $(date -u -r "$ebb" +%Y-%m-%dT%H:%MZ)), $redis_version$(redis-benchmark --version |
         head -1); $(date -u +%Y-%m-%dT%H:%MZ)."
     echo
     echo "Reproduce: \`client-tests/bench/throughput.sh --build --rounds $rounds --n1 $n1 --n16 $n16" \
-        "--keys $keys --small $small --big $big${peer_ebb:+ --peer-ebb \"$peer_ebb\"}\`"
+        "--keys $keys --small $small --big $big${peer_ebb:+ --peer-ebb \"$peer_ebb\"}${peer_bin:+ --peer-bin $peer_bin}\`"
     echo
     echo "![ebb vs $peer, requests/s per test]($base.png)"
 } >"$md"

@@ -6,12 +6,21 @@
 # For each value length V and each server, one after another (never two at
 # once): start the server on a free loopback port, read the empty server's
 # VmRSS, SET keys key:0 .. key:N-1 to V-byte values (pipelined, every reply
-# checked), GET and compare every value, then read VmRSS and VmHWM from
-# /proc/<pid>/status and stop the server.
+# checked), GET and compare every value, read VmRSS and VmHWM from
+# /proc/<pid>/status, DEL every key, read VmRSS again 1 s after the drain,
+# and stop the server.
+#
+# V is a length 0..128, or
+#   mixed    each key's length drawn from 0..128 (uniform)
+#   skewed   80 % of the keys 0..31 bytes, 20 % 32..128
+#   churn    mixed, then every key overwritten 10 times with new random
+#            lengths (ebb-loadgen --gen 1..10) before the figures are read
 #
 # Overhead per key = (RSS − empty RSS − payload) / N, with payload =
-# N × (8-byte key + V); the peak column uses VmHWM instead of VmRSS, so it
-# includes growth (a table's migration, a hash table's rehash).
+# N × 8-byte key + the values' bytes; the peak column uses VmHWM instead of
+# VmRSS, so it includes growth (a table's migration, a hash table's rehash).
+# peak / payload = (VmHWM − empty RSS) / payload. drain = RSS above the empty
+# server's 1 s after the last DEL (memcached never gives memory back).
 #
 # Servers (--servers, comma separated; default: those installed):
 #   ebb        ebb-server (defaults)
@@ -20,15 +29,17 @@
 #
 # Options:
 #   --keys N         keys per run [1000000]
-#   --lens LIST      value lengths, 0 .. 128 [0,8,16,32,64,100,128]
+#   --lens LIST      value lengths, 0 .. 128, mixed, skewed, churn
+#                    [0,8,16,32,64,100,128,mixed]
 #   --servers LIST   which servers [ebb,redis,memcached]
 #   --ebb PATH       ebb-server [build/release/server/ebb-server]
 #   --build          build that Release binary first
 #   --loadgen PATH   ebb-loadgen [compiled from loadgen.c with cc]
 #   --out DIR        where results go [client-tests/bench/results]
 #
-# Writes DIR/value-sizes-N.md (the table, also printed). Exit status: 0 if
-# every run succeeded, 1 otherwise.
+# Writes DIR/value-sizes-N.md (the tables, also printed) and, with gnuplot,
+# DIR/value-sizes-N.png (overhead per key at the peak against V, one line per
+# server). Exit status: 0 if every run succeeded, 1 otherwise.
 set -euo pipefail
 export LC_ALL=C
 
@@ -36,7 +47,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 keys=1000000
-lens=0,8,16,32,64,100,128
+lens=0,8,16,32,64,100,128,mixed
 servers=
 ebb=
 build=0
@@ -61,9 +72,13 @@ while (($#)); do
     esac
 done
 [[ $keys =~ ^[0-9]+$ ]] && ((keys > 0)) || die "bad --keys '$keys'"
-[[ $lens =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --lens '$lens'"
 IFS=, read -r -a len_list <<<"$lens"
-for v in "${len_list[@]}"; do ((v <= 128)) || die "value length $v is over 128"; done
+for v in "${len_list[@]}"; do
+    case "$v" in
+    mixed | skewed | churn) ;;
+    *) [[ $v =~ ^[0-9]+$ ]] && ((v <= 128)) || die "bad value length '$v' in --lens" ;;
+    esac
+done
 
 if [[ -z $servers ]]; then
     servers=ebb
@@ -124,34 +139,56 @@ per_key() {
     printf '%s%d.%d' "$sign" $((x / 10)) $((x % 10))
 }
 
-declare -A RSS PEAK
+# peak / payload, two decimals: (kB above empty) x 1024 / payload.
+ratio() {
+    local x=$(((($1 - $2) * 1024 * 100 + $3 / 2) / $3))
+    printf '%d.%02d' $((x / 100)) $((x % 100))
+}
+
+# One loadgen run over every key: MODE, generation of the lengths.
+lgv() {
+    timeout "$limit" "$loadgen" "$1" --host 127.0.0.1 --port "$bench_port" \
+        --proto "$proto" --keys "$keys" --value-len "$vlen" --gen "$2" 2>"$work/lg.err"
+}
+
+declare -A RSS PEAK RATIO DRAIN
 failures=0
 limit=$((120 + keys / 20000))
 for v in "${len_list[@]}"; do
-    payload=$((keys * (8 + v)))
+    vlen=$v gens=0
+    [[ $v == churn ]] && vlen=mixed gens=10
     for s in "${server_list[@]}"; do
         proto=resp
         [[ $s == memcached ]] && proto=memcache
         bench_start "$s" launch
         srv_pid=$bench_pid
         read -r empty _ < <(mem_kb "$srv_pid")
-        rc=0
-        for mode in load verify; do
-            line=$(timeout "$limit" "$loadgen" "$mode" --host 127.0.0.1 --port "$bench_port" \
-                --proto "$proto" --keys "$keys" --value-len "$v" 2>"$work/lg.err") || rc=$?
-            if ((rc != 0)); then
-                log "$s, V=$v: $mode failed (exit $rc): $(head -3 "$work/lg.err" | tr '\n' ' ')"
-                break
-            fi
+        rc=0 payload=0
+        for g in $(seq 0 "$gens"); do
+            line=$(lgv load "$g") || { rc=$?; break; }
         done
-        if ((rc == 0)); then
+        ((rc == 0)) && { line=$(lgv verify "$gens") || rc=$?; }
+        if ((rc != 0)); then
+            log "$s, V=$v: load or verify failed (exit $rc): $(head -3 "$work/lg.err" | tr '\n' ' ')"
+        else
+            payload=$(sed -n 's/.*payload \([0-9]*\) B.*/\1/p' <<<"$line")
             read -r rss hwm < <(mem_kb "$srv_pid")
             RSS[$s,$v]=$(per_key "$rss" "$empty" "$payload")
             PEAK[$s,$v]=$(per_key "$hwm" "$empty" "$payload")
+            RATIO[$s,$v]=$(ratio "$hwm" "$empty" "$payload")
+            line=$(lgv drain "$gens") || rc=$?
+            if ((rc == 0)); then
+                sleep 1 # the drain figure is "1 s after the last DEL"
+                read -r after _ < <(mem_kb "$srv_pid")
+                DRAIN[$s,$v]=$((after - empty))
+            fi
             log "$s, V=$v: empty $empty kB, RSS $rss kB, VmHWM $hwm kB:" \
-                "${RSS[$s,$v]} B/key now, ${PEAK[$s,$v]} B/key at the peak"
-        else
-            RSS[$s,$v]=failed PEAK[$s,$v]=failed
+                "${RSS[$s,$v]} B/key now, ${PEAK[$s,$v]} B/key at the peak" \
+                "(${RATIO[$s,$v]} x payload); +${DRAIN[$s,$v]:-?} kB 1 s after the drain"
+        fi
+        if ((rc != 0)); then
+            [[ -n ${RSS[$s,$v]:-} ]] || RSS[$s,$v]=failed PEAK[$s,$v]=failed RATIO[$s,$v]=failed
+            DRAIN[$s,$v]=failed
             failures=$((failures + 1))
         fi
         bench_stop "$srv_pid" 15
@@ -165,8 +202,10 @@ md=$out/value-sizes-$keys.md
     echo
     echo "Keys \`key:0\` .. \`key:$((keys - 1))\`, loaded with pipelined SETs and every value read"
     echo "back. Overhead per key = (RSS − empty server's RSS − payload) / keys, payload ="
-    echo "keys × (8-byte key + V). RSS = VmRSS after the load; peak = VmHWM (growth included),"
-    echo "both from /proc/<pid>/status. Bytes per key; lower is better."
+    echo "keys × 8-byte key + the values' bytes. RSS = VmRSS after the load; peak = VmHWM"
+    echo "(growth included), both from /proc/<pid>/status. Bytes per key; lower is better."
+    echo "V: mixed = lengths uniform over 0..128, skewed = 80 % 0..31 and 20 % 32..128,"
+    echo "churn = mixed, then every key overwritten 10 times with new random lengths."
     echo
     printf '| server |'
     for v in "${len_list[@]}"; do printf ' V=%s |' "$v"; done
@@ -184,6 +223,24 @@ md=$out/value-sizes-$keys.md
         done
     done
     echo
+    echo "Peak / payload ((VmHWM − empty RSS) / payload), and RSS above the empty server's"
+    echo "1 s after every key was deleted (KiB):"
+    echo
+    printf '| server |'
+    for v in "${len_list[@]}"; do printf ' V=%s |' "$v"; done
+    echo
+    printf '|---|'
+    for _ in "${len_list[@]}"; do printf -- '---|'; done
+    echo
+    for s in "${server_list[@]}"; do
+        printf '| %s peak / payload |' "$s"
+        for v in "${len_list[@]}"; do printf ' %s |' "${RATIO[$s,$v]}"; done
+        echo
+        printf '| %s after drain |' "$s"
+        for v in "${len_list[@]}"; do printf ' %s |' "${DRAIN[$s,$v]}"; done
+        echo
+    done
+    echo
     echo "Machine: $(nproc) cores, Linux $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' \
         /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?'); servers on"
     versions="ebb $ebb_rev"
@@ -194,6 +251,39 @@ md=$out/value-sizes-$keys.md
         esac
     done
     echo "127.0.0.1, one at a time. Versions: $versions."
-    echo "Reproduce: \`client-tests/bench/value-sizes.sh --build --keys $keys --lens $lens\`."
+    echo "Reproduce: \`client-tests/bench/value-sizes.sh --build --keys $keys --lens $lens\`"
+    echo "(or \`client-tests/bench/peak-drain.sh --sizes $keys --value-sizes $lens\`)."
+    echo
+    echo "![overhead per key against value length](value-sizes-$keys.png)"
 } | tee "$md"
+
+# The chart: overhead per key at the peak against V (numeric lengths only).
+if command -v gnuplot >/dev/null; then
+    plot=
+    for s in "${server_list[@]}"; do
+        dat=$work/chart-$s.dat
+        : >"$dat"
+        for v in "${len_list[@]}"; do
+            [[ $v =~ ^[0-9]+$ && ${PEAK[$s,$v]} =~ ^-?[0-9.]+$ ]] && echo "$v ${PEAK[$s,$v]}" >>"$dat"
+        done
+        [[ -s $dat ]] && plot+="'$dat' using 1:2 with linespoints lw 2 pt 7 title '$s', "
+    done
+    if [[ -n $plot ]]; then
+        gnuplot <<GNUPLOT || log "gnuplot failed: no chart"
+set terminal pngcairo size 900,520 font ',10'
+set output '$out/value-sizes-$keys.png'
+set title "Memory per key over the payload, at the peak (VmHWM): $keys keys"
+set xlabel 'value length (bytes)'
+set ylabel 'bytes per key over the payload'
+set grid
+set key top right
+set xrange [0:128]
+set yrange [0:*]
+set xtics 0,16,128
+plot ${plot%, }
+GNUPLOT
+    fi
+else
+    log "gnuplot not installed: no chart"
+fi
 ((failures == 0))
