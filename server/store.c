@@ -420,6 +420,7 @@ static bool chunk_push(store *s, store_class *c)
         c->cap0 = page_size();
     } else if (p != NULL) {
         c->next = NULL;
+        huge = c->next_huge;
     } else if ((p = chunk_new(s, &huge)) == NULL) {
         return false;
     }
@@ -435,14 +436,16 @@ static void give_back(store *s, store_class *c, uint64_t cut, uint32_t keep)
         huge_unmap(c->next, STORE_CHUNK_BYTES);
         c->next = NULL;
     }
-    if (c->pf_front > cut)
-        c->pf_front = cut;
     while (c->nchunks > keep) {
         c->nchunks--;
         huge_unmap(c->chunks[c->nchunks].p, chunk_len(c, c->nchunks));
     }
-    uint64_t res = c->resident;
     uint64_t top = mapped_top(c);
+    if (cut > top)
+        cut = top; /* the rest went with the chunks */
+    if (c->pf_front > cut)
+        c->pf_front = cut;
+    uint64_t res = c->resident;
     if (res > top)
         res = top; /* unmapped above */
     for (uint64_t at = cut; at < res;) {
@@ -527,6 +530,8 @@ static void ahead(store *s, store_class *c, uint64_t end)
     uint64_t to = round_up_page(end + w);
     if (c->nchunks == 1 && to > c->cap0 && c->cap0 < STORE_CHUNK_BYTES)
         to = c->cap0; /* chunk 0 grows when the records get there */
+    if (to > (uint64_t)(c->nchunks + 1) * STORE_CHUNK_BYTES)
+        to = (uint64_t)(c->nchunks + 1) * STORE_CHUNK_BYTES; /* one chunk ahead at most */
     while (from < to) {
         uint32_t i = (uint32_t)(from / STORE_CHUNK_BYTES);
         char *base;
@@ -539,8 +544,7 @@ static void ahead(store *s, store_class *c, uint64_t end)
                  * at the next add (the window is long enough to wait). */
                 if (!huge_hold(s->stage))
                     break;
-                bool huge;
-                c->next = chunk_new(s, &huge);
+                c->next = chunk_new(s, &c->next_huge);
                 huge_release(s->stage);
                 if (c->next == NULL)
                     break;
@@ -661,6 +665,10 @@ bool store_add(store *s, int64_t key, const void *val, size_t len, store_ref *ou
         stash_fill(s);
         huge_release(s->stage);
     }
+    /* Blocks first: they need only n, and a failure leaves no chunk mapped
+     * for nothing. */
+    if (!blocks_cover(c, n))
+        return false;
     if (ci >= c->nchunks && !chunk_push(s, c))
         return false;
     if (ci == 0 && end > c->cap0) {
@@ -685,8 +693,6 @@ static bool store_add_at(store *s, store_class *c, unsigned k, int64_t key, cons
     uint32_t n = c->count;
     uint64_t at = lin(c, n), end = at + c->size;
     uint32_t ci = (uint32_t)(at / STORE_CHUNK_BYTES);
-    if (!blocks_cover(c, n))
-        return false;
     uint8_t *p = (uint8_t *)c->chunks[ci].p + (at - (uint64_t)ci * STORE_CHUNK_BYTES);
     /* A live record never overlaps record n, so val (maybe in this store)
      * is intact until copied. */
@@ -829,7 +835,8 @@ bool store_trim(store *s, unsigned max_chunks)
                 c->chunks_cap = 0;
                 c->turn_back = false;
             }
-        } else if (c->nchunks == need && c->resident > round_up_page(used_end(c))) {
+        } else if (c->nchunks == need &&
+                   (c->resident > round_up_page(used_end(c)) || c->next != NULL)) {
             give_back(s, c, round_up_page(used_end(c)), need);
         }
         blocks_trim(s, c);

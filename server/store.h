@@ -103,6 +103,7 @@ typedef struct {
                            pages, STORE_CHUNK_BYTES (2 MiB-aligned) once a
                            second chunk exists */
     char *next;         /* the chunk after the last one, mapped ahead */
+    bool next_huge;     /* ... and advised huge (store.c, chunk_new) */
     uint64_t resident;  /* bytes of the class's chunk space (chunk i at
                            i x STORE_CHUNK_BYTES) below which pages may be
                            resident; none above */

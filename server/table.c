@@ -899,10 +899,11 @@ static bool under_cap(const table *t)
     return store_huge_bytes(&t->st) / HUGE_BYTES + t->arr_promo < PROMO_MAX_RANGES;
 }
 
-/* The table wants a staged page: its store is big or its array is due. */
+/* The table wants a staged page: its store is big or its array is due,
+ * and it may move more ranges. */
 static bool stage_wanted(const table *t)
 {
-    return store_big(&t->st) || array_due(t);
+    return (store_big(&t->st) || array_due(t)) && under_cap(t);
 }
 
 /* Work PROMOTE has to do now: chunks to turn back, a range due and a
@@ -993,6 +994,8 @@ static void drop_record(table *t, store_ref r)
         }
         bool lost;
         (void)store_remove(&t->st, r, &lost);
+        if (t->scan_cls == k && t->scan_idx > store_class_count(&t->st, k))
+            t->scan_idx = store_class_count(&t->st, k);
         if (!lost)
             return;
         chain_remove(g2, &g2->b[h2 & g2->mask], b2, i2); /* the moved key, now at r */
@@ -1007,8 +1010,6 @@ static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
     store_ref r = b->rec[i];
     chain_remove(g, &g->b[h & g->mask], b, i);
     drop_record(t, r);
-    if (t->scan_cls < STORE_CLASSES && t->scan_idx > store_class_count(&t->st, t->scan_cls))
-        t->scan_idx = store_class_count(&t->st, t->scan_cls);
     maybe_auto_shrink(t);
 }
 
@@ -1349,6 +1350,8 @@ uint64_t table_expire_scan(table *t, uint64_t max_checks, uint64_t *expired, boo
         if (store_block_expires(&t->st, r) == 0) {
             /* Nothing in this block can expire: skip it whole. */
             t->scan_idx = (t->scan_idx | (STORE_BLOCK - 1)) + 1;
+            if (t->scan_idx > store_class_count(&t->st, t->scan_cls))
+                t->scan_idx = store_class_count(&t->st, t->scan_cls);
             continue;
         }
         if (!expired_at(t, exp_of(t, r))) {

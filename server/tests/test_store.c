@@ -1152,3 +1152,39 @@ Test(store, clear_unmaps_everything_and_the_store_is_reusable)
     cr_assert_eq(store_resident(s), page());
     close_store(s);
 }
+
+/* A big store with a prefaulter: its window reaches at most one chunk past
+ * the last (plain window, promote off: 4.25 MiB), and a drain from the tail
+ * (1 MiB discard steps plus the window) never leaves resident bytes above
+ * the chunks still mapped. store_check after every step asserts both. */
+Test(store, big_store_with_a_prefaulter_drains_within_its_chunks, .timeout = 120)
+{
+    for (int promote = 0; promote <= 1; promote++) {
+        store *s = open_store(true, false);
+        the_stage.pf = tt_prefault_new();
+        cr_assert_not_null(the_stage.pf, "no prefaulter on this kernel");
+        store_options o = {.auto_shrink = true, .huge_pages = true, .promote = promote != 0};
+        store_set_options(s, &o);
+        const uint32_t n = 400000; /* 137-byte records: 55 MB, a big store */
+        store_ref r;
+        for (uint32_t k = 0; k < n; k++) {
+            cr_assert(store_add(s, k, some_bytes, STORE_VALUE_MAX, &r), "add %u", k);
+            if (k % 50000 == 0)
+                store_check(s);
+        }
+        store_check(s);
+        cr_assert(store_big(s));
+        bool lost;
+        for (uint32_t k = n; k > 0; k--) {
+            (void)store_remove(s, store_ref_make(STORE_CLASSES - 1, k - 1), &lost);
+            if (k % 5000 == 0)
+                store_check(s);
+        }
+        store_check(s);
+        cr_assert_eq(store_resident(s), 0);
+        cr_assert_eq(store_chunks(s), 0);
+        close_store(s);
+        tt_prefault_free(the_stage.pf);
+        the_stage.pf = NULL;
+    }
+}

@@ -1051,3 +1051,33 @@ Test(texp, memory_is_index_plus_records_plus_side_arrays)
     cr_assert_eq(stats(t).payload_bytes, st.payload_bytes, "pages stay (auto_shrink off)");
     tt_destroy(t);
 }
+
+/* The expiry cursor stays within its class's records: after a look that
+ * skips a block past the last record, and after a value changes class
+ * (its old class shrinks under the cursor). table_check asserts it. */
+Test(texp, cursor_stays_within_the_records)
+{
+    clock_ms = 1000;
+    table *t = make(true, false);
+    char v[128];
+    memset(v, 'x', sizeof v);
+    for (int64_t k = 0; k < 100; k++)
+        cr_assert_eq(table_set(t, k, v, 8, NULL), TABLE_OK);
+    uint64_t gone;
+    bool wrapped;
+    cr_assert_eq(table_expire_scan(t, 1, &gone, &wrapped), 1, "one look skips the block");
+    table_check(t);
+    tt_destroy(t);
+
+    t = make(true, false);
+    for (int64_t k = 0; k < 3; k++)
+        cr_assert_eq(table_put(t, k, v, 8, 1000000, false, NULL), TABLE_OK);
+    cr_assert_eq(table_expire_scan(t, 3, &gone, &wrapped), 3);
+    table_check(t);
+    cr_assert_eq(table_set(t, 0, v, 100, NULL), TABLE_OK); /* class 1 -> class 13 */
+    table_check(t);
+    cr_assert_eq(table_set(t, 1, v, 0, NULL), TABLE_OK); /* and -> class 0 */
+    table_check(t);
+    cr_assert_eq(table_count(t), 3);
+    tt_destroy(t);
+}
