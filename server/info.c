@@ -284,7 +284,7 @@ static void sec_table(cmd_server *s, strbuf *b)
         strbuf_printf(b,
                       "table_class_%u:values=%u-%u,record_size=%u,keys=%llu,record_bytes=%llu,"
                       "resident_bytes=%llu,mapped_bytes=%llu,huge_bytes=%llu,meta_bytes=%llu\r\n",
-                      TABLE_CLASS_MAX_LEN(k), k == 0 ? 0 : TABLE_CLASS_MAX_LEN(k) - 7,
+                      TABLE_CLASS_MAX_LEN(k), TABLE_CLASS_MIN_LEN(k),
                       TABLE_CLASS_MAX_LEN(k), c->record_size, (unsigned long long)c->keys,
                       (unsigned long long)c->record_bytes, (unsigned long long)c->resident_bytes,
                       (unsigned long long)c->mapped_bytes, (unsigned long long)c->huge_bytes,

@@ -270,9 +270,9 @@ void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_
 {
     /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored (a
      * key's cost is known exactly): its record (9 bytes + its value rounded
-     * up to 8), its share of its namespace's index (index bytes / keys,
-     * rounded up), its expire time if it has one, and its LRU stamp while an
-     * LRU policy is set. */
+     * up to 4; 13 for an empty one), its share of its namespace's index
+     * (index bytes / keys, rounded up), its expire time if it has one, and
+     * its LRU stamp while an LRU policy is set. */
     if (argc != 3 && !(argc == 5 && cmd_arg_is(&argv[3], "samples"))) {
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;

@@ -5,12 +5,12 @@
  * LAYOUT
  * ======
  *
- * Record of class c (size 9 + 8c):
+ * Record of class c (size 13 + 4c):
  *
- *   byte 0        8     9                          9 + 8c
+ *   byte 0        8     9                          13 + 4c
  *        +--------+-----+--------------------------+
  *        | key    | len | value (len bytes, then   |
- *        | i64    | u8  | padding up to 8c)        |
+ *        | i64    | u8  | padding up to 4c + 4)    |
  *        +--------+-----+--------------------------+
  *
  * Class c's chunk space: chunk i covers [i x 2 MiB, (i + 1) x 2 MiB); record
@@ -81,7 +81,7 @@
  * kernel has no THP: the window covers more inserts). */
 #define AHEAD_BYTES (1114112u)
 #define AHEAD_BYTES_PLAIN (4456448u)
-#define AHEAD_MIN_BYTES (64u * 1024u)
+#define AHEAD_MIN_BYTES (16u * 1024u)
 /* Side arrays are stashed (kept mapped and zeroed, up to SIDE_STASH of each
  * kind) with a prefaulter once the store holds this many record bytes: an
  * mmap may wait for the worker's page in progress. */
@@ -93,7 +93,7 @@
 enum { HUGE_NO = 0, HUGE_YES = 1, HUGE_SPLIT = 2 };
 enum { SIDE_EXP = 0, SIDE_LRU = 1 };
 
-static_assert(9u + 8u * (STORE_CLASSES - 1u) == STORE_VAL_AT + STORE_VALUE_MAX,
+static_assert(13u + 4u * (STORE_CLASSES - 1u) == STORE_VAL_AT + STORE_VALUE_MAX,
               "the last class holds the largest value");
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -575,7 +575,7 @@ void store_init(store *s, huge_stage *stage, const store_options *opt)
     s->opt = opt != NULL ? *opt : (store_options){0};
     for (unsigned k = 0; k < STORE_CLASSES; k++) {
         store_class *c = &s->cls[k];
-        c->size = STORE_VAL_AT + 8u * k;
+        c->size = 13u + 4u * k;
         c->per_chunk = (uint32_t)(STORE_CHUNK_BYTES / c->size);
         unsigned l = 0;
         while ((1u << l) < c->per_chunk)
@@ -960,7 +960,7 @@ void store_check(const store *s)
     __int128 sum = 0;
     for (unsigned k = 0; k < STORE_CLASSES; k++) {
         const store_class *c = &s->cls[k];
-        CHECK(c->size == STORE_VAL_AT + 8u * k, "class size");
+        CHECK(c->size == 13u + 4u * k, "class size");
         CHECK(c->nchunks >= chunks_for(c, c->count), "chunks hold the records");
         CHECK(c->nchunks <= chunks_for(c, c->count) + SPARE_CHUNKS || !s->opt.auto_shrink ||
                   c->count == 0,

@@ -3,14 +3,15 @@
  * value (layer 1, libc only).
  *
  * A record is the key (8 bytes), the value's length (1 byte) and the value,
- * in one of STORE_CLASSES size classes by length:
+ * in one of STORE_CLASSES size classes by length, 4 bytes apart:
  *
- *   class 0       empty values                 9 bytes
- *   class c       values of 8c-7 .. 8c bytes   9 + 8c bytes   (c = 1..16)
+ *   class 0       values of 0 .. 4 bytes          13 bytes
+ *   class c       values of 4c+1 .. 4c+4 bytes    13 + 4c bytes   (c = 1..31)
  *
- * so a record wastes at most 7 bytes of padding (3.5 on average over
- * uniform lengths) and none at lengths that are multiples of 8. Records are
- * not aligned: the key is read with memcpy.
+ * so a record wastes at most 3 bytes of padding (1.5 on average over
+ * uniform lengths; 4 for an empty value) and none at lengths that are
+ * multiples of 4. 32 classes is what a ref's 5 class bits hold. Records
+ * are not aligned: the key is read with memcpy.
  *
  * Each class keeps its records dense, numbered 0..count-1 with no holes,
  * in chunks of STORE_CHUNK_BYTES (one huge page; records never straddle
@@ -49,7 +50,7 @@
 #include <string.h>
 
 #define STORE_VALUE_MAX 128u
-#define STORE_CLASSES 17u
+#define STORE_CLASSES 32u
 /* Record number bits of a ref; the class is above them. 2^27 - 1 records
  * per class (134M: 1.2 GB of the smallest records, 18 GB of the largest). */
 #define STORE_IDX_BITS 27u
@@ -138,7 +139,7 @@ typedef struct store {
 /* Class of a value of len bytes (0..STORE_VALUE_MAX). */
 static inline unsigned store_class_of(size_t len)
 {
-    return (unsigned)((len + 7u) >> 3);
+    return len == 0 ? 0u : (unsigned)((len - 1u) >> 2);
 }
 
 static inline unsigned store_ref_class(store_ref r)

@@ -134,7 +134,7 @@
  * The minimum array is 64 buckets = 4096 bytes = one page: a smaller array
  * would still occupy a whole page of RSS.
  *
- * MEMORY BUDGET. Per key: the record (9 bytes + the value rounded up to 8)
+ * MEMORY BUDGET. Per key: the record (9 bytes + the value rounded up to 4)
  * plus the index, 6.6 to 13.1 bytes at the loads above plus overflow
  * buckets (about 1 byte). During a grow the old array's evacuated front is
  * discarded as the new array's pages are touched (OLD_RELEASE_BYTES), so the

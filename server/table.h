@@ -8,8 +8,8 @@
  *   index   power-of-two array of 64-byte buckets; each bucket has 12 slots
  *           of (tophash byte, 32-bit record ref) and a 32-bit link to an
  *           overflow bucket of the same generation (table.c).
- *   records key (8 bytes) + length (1 byte) + value, in 17 size classes of
- *           9 + 8c bytes (store.h): a record wastes at most 7 bytes. Each
+ *   records key (8 bytes) + length (1 byte) + value, in 32 size classes of
+ *           13 + 4c bytes (store.h): a record wastes at most 3 bytes. Each
  *           class is dense: a delete moves the class's last record into the
  *           hole and repoints its slot, so a drain empties each class from
  *           its tail, and its pages go back to the OS as it goes.
@@ -135,16 +135,17 @@ typedef struct {
     uint64_t promotions;        /* 2 MiB ranges moved so far */
 } table_stats;
 
-/* Size classes of records (store.h): class c holds values of 8c-7..8c
- * bytes (class 0: empty values) in records of 9 + 8c bytes. */
-#define TABLE_CLASSES 17u
+/* Size classes of records (store.h): class c holds values of 4c+1..4c+4
+ * bytes (class 0: 0..4) in records of 13 + 4c bytes. */
+#define TABLE_CLASSES 32u
 
 /* Largest value length of class cls, and the record bytes of a value of
  * len bytes (its class's record size). */
-#define TABLE_CLASS_MAX_LEN(cls) ((cls) * 8u)
+#define TABLE_CLASS_MAX_LEN(cls) ((cls) * 4u + 4u)
+#define TABLE_CLASS_MIN_LEN(cls) ((cls) == 0 ? 0u : (cls) * 4u + 1u)
 static inline size_t table_record_size(size_t len)
 {
-    return 9u + (len + 7u) / 8u * 8u;
+    return len == 0 ? 13u : 9u + (len + 3u) / 4u * 4u;
 }
 
 /* The figures of one size class, for INFO, MEMORY STATS and /metrics. */

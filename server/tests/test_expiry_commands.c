@@ -1011,7 +1011,7 @@ Test(ttl, lowering_maxmemory_evicts_in_the_background)
     }
     xsrv.heap_used = 0;
     uint64_t used = tables_memory();
-    uint64_t limit = used - 1000 * 17; /* 1000 records of a 1-byte value */
+    uint64_t limit = used - 1000 * 13; /* 1000 records of a 1-byte value */
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)limit));
     /* nothing evicted by CONFIG SET itself */
     R(":3000\r\n", "dbsize");

@@ -47,10 +47,16 @@ static uint64_t page_up(uint64_t x)
     return (x + page() - 1) / page() * page();
 }
 
-/* Record bytes of class c: key, length, 8c value bytes. */
+/* Record bytes of class c: key, length, 4c + 4 value bytes. */
 static uint64_t rec_size(unsigned c)
 {
-    return 9u + 8u * (uint64_t)c;
+    return 13u + 4u * (uint64_t)c;
+}
+
+/* The longest value of class c. */
+static size_t max_len(unsigned c)
+{
+    return 4u * c + 4u;
 }
 
 /* The most a class of n records may hold past its last record's end with
@@ -118,7 +124,7 @@ static uint64_t blocks_for(uint64_t n)
 /* A value length of class c (uniform over the class). */
 static size_t len_in_class(unsigned c)
 {
-    return c == 0 ? 0 : 8u * c - 7u + (size_t)rng_below(8);
+    return c == 0 ? (size_t)rng_below(5) : 4u * c + 1u + (size_t)rng_below(4);
 }
 
 static void rand_bytes(uint8_t *p, size_t n)
@@ -568,12 +574,12 @@ static void run_model(bool auto_shrink, bool track_lru, uint64_t seed)
     /* Each phase grows the store to `grow_to` records (half of the lengths
      * in the hot class, the rest uniform over 0..128), trims, then drains
      * it to nothing while still adding. Hot classes cross chunk boundaries
-     * (class 16: 15307 records a chunk, class 13: 18724), or grow the first
-     * chunk to 1 MiB and shrink it (class 8, 28728 records a chunk). */
+     * (class 31: 15307 records a chunk, class 25: 18558), or grow the first
+     * chunk to 1 MiB and shrink it (class 15, 28728 records a chunk). */
     static const struct {
         uint64_t grow_to;
         unsigned hot;
-    } phases[] = {{34000, 16}, {40000, 13}, {12000, 0}, {20000, 8}};
+    } phases[] = {{34000, 31}, {40000, 25}, {12000, 0}, {20000, 15}};
     uint64_t ops = 0, id = 0, adds = 0, removes = 0;
     for (unsigned ph = 0; ph < sizeof phases / sizeof phases[0]; ph++) {
         bool growing = true;
@@ -618,14 +624,15 @@ static void run_model(bool auto_shrink, bool track_lru, uint64_t seed)
         }
     }
     cr_log_info("store model (auto_shrink %d, track_lru %d): %" PRIu64 " ops, %" PRIu64 " adds, %" PRIu64
-                " removes; most records of class 16 %" PRIu32 ", 13 %" PRIu32 ", 0 %" PRIu32,
-                (int)auto_shrink, (int)track_lru, ops, adds, removes, M.peak[16], M.peak[13], M.peak[0]);
+                " removes; most records of class 31 %" PRIu32 ", 25 %" PRIu32 ", 0 %" PRIu32,
+                (int)auto_shrink, (int)track_lru, ops, adds, removes, M.peak[31], M.peak[25], M.peak[0]);
     /* The run went where it meant to: past a chunk boundary in the hot
      * classes, over several side blocks in class 0. */
-    cr_assert_gt(M.peak[16], per_chunk(16), "class 16 never reached its second chunk");
-    cr_assert_gt(M.peak[13], per_chunk(13), "class 13 never reached its second chunk");
+    cr_assert_gt(M.peak[31], per_chunk(31), "class 31 never reached its second chunk");
+    cr_assert_gt(M.peak[25], per_chunk(25), "class 25 never reached its second chunk");
     cr_assert_gt(M.peak[0], 2 * STORE_BLOCK, "class 0 stayed in two blocks");
-    cr_assert(M.peak[8] > per_chunk(8) / 3 && M.peak[8] < per_chunk(8), "class 8 grew to %" PRIu32, M.peak[8]);
+    cr_assert(M.peak[15] > per_chunk(15) / 3 && M.peak[15] < per_chunk(15), "class 15 grew to %" PRIu32,
+              M.peak[15]);
     close_store(s);
     for (unsigned c = 0; c < STORE_CLASSES; c++)
         release(M.v[c]);
@@ -683,7 +690,7 @@ Test(store, moved_record_keeps_its_missing_stamp)
      * in the next block, never stamped (its block has none). */
     store_ref r0 = 0, r = 0;
     for (uint32_t i = 0; i <= STORE_BLOCK; i++)
-        cr_assert(store_add(s, (int64_t)i + 1, "v", 1, &r));
+        cr_assert(store_add(s, (int64_t)i + 1, "value", 5, &r));
     r0 = store_ref_make(1, 0);
     store_set_lru(s, r0, 1234);
     cr_assert_eq(store_lru(s, r), 0);
@@ -719,7 +726,7 @@ Test(store, every_class_drains_to_nothing_and_unmaps)
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
         for (uint64_t i = 0; i < want[c]; i++) {
             store_ref r;
-            cr_assert(store_add(s, keys[c][i], val, c == 0 ? 0 : 8 * c, &r));
+            cr_assert(store_add(s, keys[c][i], val, max_len(c), &r));
             if (i % 3 == 0)
                 cr_assert(store_set_exp(s, r, (int64_t)(1 + i)));
             if (i % 2 == 0)
@@ -821,7 +828,7 @@ Test(store, resident_follows_the_records)
         store *s = open_store(true, false);
         uint8_t val[STORE_VALUE_MAX];
         rand_bytes(val, sizeof val);
-        size_t len = c == 0 ? 0 : 8u * c;
+        size_t len = max_len(c);
         uint64_t n = 0, top = per_chunk(c) * runs[k].tenths / 10;
         /* Adds: the pages up to the last record's end, whole chunks before
          * it, and exactly the chunks needed. */
@@ -919,7 +926,7 @@ Test(store, small_stores_stay_small)
     for (uint64_t i = 1; i < fit; i++)
         cr_assert(store_add(s, (int64_t)(100 + i), val, 8, &r));
     cr_assert_eq(store_resident(s), page(), "%" PRIu64 " records in one page", fit);
-    cr_assert(store_add(s, 99, val, 1, &r));
+    cr_assert(store_add(s, 99, val, 6, &r));
     cr_assert_eq(store_resident(s), 2 * page(), "the next record reaches the second page");
     cr_assert_eq(class_stats(s, 1).mapped_bytes, 2 * page(), "the first chunk doubled");
     cr_assert_eq(store_memory(s), (fit + 1) * rec_size(1));
@@ -931,15 +938,15 @@ Test(store, small_stores_stay_small)
     /* One record in each class: a page each, and exactly their bytes. */
     uint64_t bytes = 0;
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
-        cr_assert(store_add(s, (int64_t)c, val, c == 0 ? 0 : 8 * c, &r));
+        cr_assert(store_add(s, (int64_t)c, val, max_len(c), &r));
         cr_assert_eq(store_ref_class(r), c);
         bytes += rec_size(c);
     }
     store_check(s);
-    cr_assert_eq(store_resident(s), STORE_CLASSES * page(), "17 classes, 17 pages");
+    cr_assert_eq(store_resident(s), STORE_CLASSES * page(), "a page per class");
     cr_assert_eq(store_chunks(s), STORE_CLASSES);
     cr_assert_eq(store_memory(s), bytes, "store_memory %" PRIu64 ", records %" PRIu64, store_memory(s), bytes);
-    cr_assert_eq(bytes, STORE_CLASSES * 9u + 8u * (STORE_CLASSES - 1) * STORE_CLASSES / 2);
+    cr_assert_eq(bytes, STORE_CLASSES * 13u + 4u * (STORE_CLASSES - 1) * STORE_CLASSES / 2);
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
         store_class_stats st = class_stats(s, c);
         cr_assert_eq(st.resident_bytes, page(), "class %u", c);
@@ -1007,7 +1014,7 @@ Test(store, reciprocal_division_is_exact)
         uint64_t pc = per_chunk(c);
         store_ref r;
         for (uint64_t i = 0; i < pc + 2; i++)
-            cr_assert(store_add(s, (int64_t)(c * 10000000u + i), some_bytes, c == 0 ? 0 : 8 * c - 3, &r));
+            cr_assert(store_add(s, (int64_t)(c * 10000000u + i), some_bytes, max_len(c) - 2, &r));
         const uint8_t *a = store_rec(s, store_ref_make(c, 0));
         const uint8_t *b = store_rec(s, store_ref_make(c, (uint32_t)(pc - 1)));
         const uint8_t *d = store_rec(s, store_ref_make(c, (uint32_t)pc));
@@ -1144,7 +1151,7 @@ Test(store, clear_unmaps_everything_and_the_store_is_reusable)
     cr_assert_eq(store_memory(s) + store_resident(s) + store_chunks(s) + store_expires(s), 0);
     for (unsigned c = 0; c < STORE_CLASSES; c++)
         cr_assert_eq(store_class_count(s, c), 0);
-    cr_assert(store_add(s, 5, "abc", 3, &r));
+    cr_assert(store_add(s, 5, "abcde", 5, &r));
     cr_assert_eq(r, store_ref_make(1, 0));
     cr_assert_eq(store_key(s, r), 5);
     cr_assert_eq(store_exp(s, r), 0);

@@ -21,7 +21,7 @@ TestSuite(texp, .fini = tt_cleanup);
 #define RECS_PER_CHUNK 2048u /* records per side-array block (store.h) */
 #define EXP_ARRAY_BYTES (RECS_PER_CHUNK * 8u) /* 16 KiB: one int64_t per record */
 #define LRU_ARRAY_BYTES (RECS_PER_CHUNK * 4u) /* 8 KiB: one uint32_t per record */
-#define RECORD_1_BYTES 17u /* a record of a 1..8-byte value: 9 + 8 */
+#define RECORD_1_BYTES 13u /* a record of a 0..4-byte value: 9 + 4 */
 
 /* The injectable clock (ms) and the server-wide expired counter. */
 static int64_t clock_ms;
@@ -312,7 +312,7 @@ Test(texp, meta_bytes_one_exp_array_per_chunk_with_ttl)
     cr_assert_eq(stats(t).meta_bytes, 3 * EXP_ARRAY_BYTES);
     cr_assert_eq(table_expire(t, key_of(RECS_PER_CHUNK - 1), 0), TABLE_OK);
     cr_assert_eq(stats(t).meta_bytes, 2 * EXP_ARRAY_BYTES);
-    cr_assert_eq(table_set(t, key_of(RECS_PER_CHUNK), "x", 1, NULL), TABLE_OK);
+    cr_assert_eq(table_set(t, key_of(RECS_PER_CHUNK), "xxxxxxxx", 8, NULL), TABLE_OK);
     cr_assert_eq(stats(t).meta_bytes, EXP_ARRAY_BYTES, "table_set clears it too");
     cr_assert_eq(table_del(t, key_of(3 * RECS_PER_CHUNK - 1)), TABLE_OK);
     cr_assert_eq(stats(t).meta_bytes, 0, "deleting the key drops it");

@@ -365,7 +365,7 @@ Test(table_oom, overflow_pool_growth)
         bool grow_next = (st.count + 1) * 4 > 39 * st.buckets;
         /* The next key's class needs no new block or chunk either. */
         table_class_stats cs;
-        table_get_class_stats(t, (unsigned)(1 + (i + 1) % TABLE_VALUE_MAX + 7) / 8, &cs);
+        table_get_class_stats(t, (unsigned)((i + 1) % TABLE_VALUE_MAX) / 4, &cs);
         if (st.overflow_buckets == pool_cap && cs.keys % RECS_PER_BLOCK != 0 && !grow_next)
             break;
     }
