@@ -580,7 +580,7 @@ void store_init(store *s, huge_stage *stage, const store_options *opt)
         unsigned l = 0;
         while ((1u << l) < c->per_chunk)
             l++;
-        c->shift = 32u + l;
+        c->shift = (uint8_t)(32u + l);
         c->magic = (((uint64_t)1 << c->shift) / c->per_chunk) + 1u;
     }
 }

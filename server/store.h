@@ -92,28 +92,29 @@ typedef struct {
 } store_chunk;
 
 typedef struct {
-    uint32_t size;      /* bytes per record */
-    uint32_t per_chunk; /* records per chunk */
     uint64_t magic;     /* n / per_chunk == (n * magic) >> shift, n < 2^27 */
-    unsigned shift;
-    uint32_t count;     /* records */
-    uint32_t nchunks;   /* chunks mapped: those holding records, then spares */
-    uint32_t chunks_cap;
-    store_chunk *chunks;
     uint64_t cap0;      /* bytes mapped of chunk 0: a power of two number of
                            pages, STORE_CHUNK_BYTES (2 MiB-aligned) once a
                            second chunk exists */
-    char *next;         /* the chunk after the last one, mapped ahead */
-    bool next_huge;     /* ... and advised huge (store.c, chunk_new) */
     uint64_t resident;  /* bytes of the class's chunk space (chunk i at
                            i x STORE_CHUNK_BYTES) below which pages may be
                            resident; none above */
     uint64_t pf_front;  /* chunk space asked of the prefaulter up to here */
-    bool turn_back;     /* a chunk was huge and partly discarded */
+    uint64_t expires;   /* records with an expire time */
+    store_chunk *chunks;
+    char *next;         /* the chunk after the last one, mapped ahead */
+    store_block *blocks;
+    uint32_t size;      /* bytes per record */
+    uint32_t per_chunk; /* records per chunk */
+    uint32_t count;     /* records */
+    uint32_t nchunks;   /* chunks mapped: those holding records, then spares */
+    uint32_t chunks_cap;
     uint32_t nblocks;   /* side blocks allocated (zeroed beyond use) */
     uint32_t blocks_hw; /* blocks at or past this have no side array */
-    store_block *blocks;
-    uint64_t expires;   /* records with an expire time */
+    uint8_t shift;
+    bool next_huge;     /* the chunk mapped ahead is advised huge (store.c,
+                           chunk_new) */
+    bool turn_back;     /* a chunk was huge and partly discarded */
 } store_class;
 
 typedef struct {

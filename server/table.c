@@ -197,6 +197,8 @@
  * of the array below 8192 buckets; pool_low): pool_ahead grows it to twice
  * that when it runs short, which rounds up to 4096 buckets (256 KiB). */
 #define POOL_AHEAD_MIN 1024u
+/* ... for arrays of this many buckets or more (64 KiB, from ~5000 keys). */
+#define POOL_AHEAD_ARRAY 1024u
 /* Inserts after which a look that found no staged page in looks again. */
 #define PROMO_RETRY 256u
 /* Ranges a table moves at most (16 GiB): each moved range is a mapping of
@@ -510,10 +512,12 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
  * quarter of the pool and at least POOL_AHEAD_MIN (an eighth of the array
  * in small tables). The holds pool_ahead waits for can be a 14 ms populate
  * apart, and a loaded table links an overflow bucket every few dozen
- * inserts, some hundreds in that time. 0 without a prefaulter. */
+ * inserts, some hundreds in that time. 0 without a prefaulter, and for
+ * arrays under POOL_AHEAD_ARRAY buckets: those map their pool when they
+ * first need it, so a namespace of a few keys holds no pool page. */
 static uint64_t pool_low(const table *t, const gen *g)
 {
-    if (t->opt.prefault == NULL || g->b == NULL)
+    if (t->opt.prefault == NULL || g->b == NULL || g->mask + 1 < POOL_AHEAD_ARRAY)
         return 0;
     uint64_t nb = g->mask + 1;
     uint64_t low = nb / 8 < POOL_AHEAD_MIN ? nb / 8 : POOL_AHEAD_MIN;
@@ -523,7 +527,8 @@ static uint64_t pool_low(const table *t, const gen *g)
 static bool pool_short(const table *t, const gen *g)
 {
     uint64_t avail = (uint64_t)(g->pool_cap - g->pool_used) + g->pool_nfree;
-    return t->opt.prefault != NULL && g->b != NULL && (g->pool_cap == 0 || avail < pool_low(t, g));
+    uint64_t low = pool_low(t, g);
+    return low > 0 && (g->pool_cap == 0 || avail < low);
 }
 
 /* With a prefaulter, grow g's pool to twice pool_low free buckets when it
@@ -571,8 +576,18 @@ static void pool_release(gen *g, uint32_t idx)
     g->ovf--;
 }
 
+/* The chain of home bucket hb has no free slot: an append needs an
+ * overflow bucket (so a table whose chains never fill maps no pool). */
+static bool chain_full(const gen *g, const bucket *hb)
+{
+    const bucket *b = hb;
+    while (b->overflow != 0)
+        b = ovf_at(g, b->overflow);
+    return b->tophash[SLOTS - 1] != 0;
+}
+
 /* Append a slot at the end of the chain whose home bucket is hb. Needs one
- * overflow bucket reserved in g's pool. */
+ * overflow bucket reserved in g's pool if the chain is full (chain_full). */
 static void chain_append(gen *g, bucket *hb, uint8_t top, store_ref rec)
 {
     bucket *b = hb;
@@ -1303,7 +1318,7 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
     store_ref r;
     if (record_new(t, key, val, len, expire_at, &r) != TABLE_OK)
         return TABLE_NOMEM;
-    if (!pool_reserve(t, g, 1)) {
+    if (chain_full(g, &g->b[h & g->mask]) && !pool_reserve(t, g, 1)) {
         bool lost;
         (void)store_remove(&t->st, r, &lost); /* the class's last: nothing moves */
         return TABLE_NOMEM;
