@@ -945,27 +945,32 @@ Test(ttl, volatile_ttl_evicts_soonest_first)
 
 Test(ttl, allkeys_lru_keeps_the_hot_set)
 {
-    char key[32];
+    char key[32], val[129], got[140];
+    /* 128-byte values: a page the index maps on the way (an overflow
+     * pool's first page, when a chain first fills) is worth 30 records. */
+    memset(val, 'v', 128);
+    val[128] = '\0';
+    snprintf(got, sizeof got, "$128\r\n%s\r\n", val);
     R("+OK\r\n", "config", "set", "maxmemory-policy", "allkeys-lru");
     /* 300 keys written at T0; 100 of them (the hot set) read again later. */
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, "%d", i);
-        R("+OK\r\n", "set", key, "v");
+        R("+OK\r\n", "set", key, val);
     }
     for (int round = 0; round < 5; round++) {
         advance(1000);
         for (int i = 0; i < 300; i += 3) {
             snprintf(key, sizeof key, "%d", i);
-            R("$1\r\nv\r\n", "get", key);
+            R(got, "get", key);
         }
     }
     xsrv.heap_used = 0;
     R("+OK\r\n", "config", "set", "maxmemory", num((long long)tables_memory() - 1));
-    /* 150 new keys push 150 out. */
+    /* 150 new keys push 150 out (and up to a page's worth more). */
     for (int i = 1000; i < 1150; i++) {
         advance(200);
         snprintf(key, sizeof key, "%d", i);
-        R("+OK\r\n", "set", key, "v");
+        R("+OK\r\n", "set", key, val);
     }
     int hot = 0, cold = 0, fresh = 0;
     for (int i = 0; i < 300; i++) {
@@ -977,8 +982,9 @@ Test(ttl, allkeys_lru_keeps_the_hot_set)
         snprintf(key, sizeof key, "%d", i);
         fresh += (int)N("exists", key);
     }
-    cr_assert_eq(info_num("stats", "evicted_keys"), 150);
-    cr_assert_eq(hot + cold + fresh, 300);
+    long long evicted = info_num("stats", "evicted_keys");
+    cr_assert(evicted >= 150 && evicted <= 150 + 4096 / 137 + 1, "evicted %lld", evicted);
+    cr_assert_eq(hot + cold + fresh, 450 - evicted);
     double hot_frac = hot / 100.0, cold_frac = cold / 200.0;
     cr_log_info("allkeys-lru: hot %d/100, cold %d/200, new %d/150", hot, cold, fresh);
     /* Sampled LRU, 5 samples: once most cold keys are gone, some samples
