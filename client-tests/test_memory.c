@@ -720,8 +720,8 @@ ITESTX(memory, shrink_forms_and_errors, .init = h_setup_own)
     cr_assert_eq(sh[SH_BUCKETS_BEFORE], buckets_key);
     cr_assert(sh[SH_BUCKETS_AFTER] < sh[SH_BUCKETS_BEFORE]);
     cr_assert_eq(sh[SH_BUCKETS_AFTER], ns_stat("key", "buckets"));
-    cr_assert(sh[SH_BUCKETS_AFTER] * 13 / 4 >= 5000 && sh[SH_BUCKETS_AFTER] * 13 / 8 < 5000,
-              "5000 keys in %lld buckets: not the smallest at the normal load 3.25",
+    cr_assert(sh[SH_BUCKETS_AFTER] * 39 / 8 >= 5000 && sh[SH_BUCKETS_AFTER] * 39 / 16 < 5000,
+              "5000 keys in %lld buckets: not the smallest at the normal load 4.875",
               sh[SH_BUCKETS_AFTER]);
     cr_assert_eq(ns_stat("key", "shrinks_manual"), 1);
     cr_assert_eq(ns_stat("other", "shrinks_manual"), 0, "SHRINK key touched other");
@@ -943,8 +943,8 @@ ITESTX(memory, auto_shrink_threshold_option, .init = h_setup_own)
     cr_assert_str_eq(config_get("auto-shrink-threshold"), "10", "a refused SET changed it");
 
     /* The threshold is obeyed: 100,000 keys fill 16384 buckets (6.1 per
-     * bucket). At 10 % a shrink starts below 0.65 per bucket (10649 keys),
-     * not at the default's 1.625 (26624 keys). */
+     * bucket). At 10 % a shrink starts below 0.975 per bucket (15974 keys),
+     * not at the default's 2.44 (39936 keys). */
     load(C, "key", 0, 100000, 0);
     cr_assert_eq(ns_stat("key", "buckets"), 16384);
     drain(C, "key", 0, 80000); /* 20000 left: 1.22 per bucket */

@@ -40,7 +40,7 @@
       "shrink tables and release payload memory as keys are deleted")            \
     X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
       CFG_RUNTIME,                                                               \
-      "shrink when keys fall below this % of the grow load (6.5 per bucket)")    \
+      "shrink when keys fall below this % of the grow load (9.75 per bucket)")    \
     X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,              \
       "2 MiB pages for big tables: faster lookups past ~1M keys; written in "  \
       "4 KiB pages, then moved into 2 MiB pages a thread faulted in "          \

@@ -43,6 +43,20 @@ typedef struct {
     uint64_t moves; /* ranges moved so far */
 } huge_stage;
 
+/* The size of an ordinary page (sysconf, read once; 4096 if unknown). */
+size_t huge_base_page(void);
+
+/* n rounded up to whole ordinary pages. */
+static inline uint64_t huge_round_base(uint64_t n)
+{
+    uint64_t ps = huge_base_page();
+    return (n + ps - 1) / ps * ps;
+}
+
+/* Zero-filled private memory of `bytes` anywhere (no alignment), NULL if
+ * it cannot be mapped. Release with huge_unmap. */
+void *huge_map_zero(size_t bytes);
+
 /* THP can be used at all: the kernel's mode is not "never". */
 bool huge_thp_usable(void);
 

@@ -98,28 +98,6 @@ static_assert(13u + 4u * (STORE_CLASSES - 1u) == STORE_VAL_AT + STORE_VALUE_MAX,
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static size_t page_size(void)
-{
-    static size_t ps;
-    if (ps == 0) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
-    }
-    return ps;
-}
-
-static uint64_t round_up_page(uint64_t n)
-{
-    uint64_t ps = page_size();
-    return (n + ps - 1) / ps * ps;
-}
-
-static void *map_zero(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 static bool prefaulting(const store *s)
 {
     return s->stage != NULL && s->stage->pf != NULL && s->opt.huge_pages && store_big(s);
@@ -170,7 +148,7 @@ static bool stashing(const store *s)
 
 static void *side_map(store *s, size_t bytes)
 {
-    void *p = map_zero(bytes);
+    void *p = huge_map_zero(bytes);
     if (p != NULL)
         s->meta_bytes += bytes;
     return p;
@@ -414,10 +392,10 @@ static bool chunk_push(store *s, store_class *c)
     bool huge = false;
     char *p = c->next;
     if (c->nchunks == 0) {
-        p = map_zero(page_size());
+        p = huge_map_zero(huge_base_page());
         if (p == NULL)
             return false;
-        c->cap0 = page_size();
+        c->cap0 = huge_base_page();
     } else if (p != NULL) {
         c->next = NULL;
         huge = c->next_huge;
@@ -467,7 +445,7 @@ static void give_back(store *s, store_class *c, uint64_t cut, uint32_t keep)
     /* A first chunk that is the only one gives back address space too,
      * halving (in place) while its records use under a quarter of it. */
     uint64_t cap = c->cap0;
-    while (c->nchunks == 1 && cap > page_size() && cut <= cap / 4)
+    while (c->nchunks == 1 && cap > huge_base_page() && cut <= cap / 4)
         cap /= 2;
     if (c->nchunks == 1 && cap < c->cap0) {
         if (mremap(c->chunks[0].p, c->cap0, cap, 0) == MAP_FAILED)
@@ -498,15 +476,15 @@ static void class_trim(store *s, store_class *c, bool exact)
         return;
     }
     if (exact) {
-        give_back(s, c, round_up_page(end), need);
+        give_back(s, c, huge_round_base(end), need);
         return;
     }
-    uint64_t step = round_up_page((uint64_t)c->count * c->size / DISCARD_SHARE);
+    uint64_t step = huge_round_base((uint64_t)c->count * c->size / DISCARD_SHARE);
     step = step < DISCARD_MIN_BYTES ? DISCARD_MIN_BYTES
                                     : step > DISCARD_MAX_BYTES ? DISCARD_MAX_BYTES : step;
     uint64_t keep = step + (prefaulting(s) ? window(s, c) : 0);
     if (c->resident >= end + keep + step || c->nchunks > need + SPARE_CHUNKS) {
-        uint64_t cut = round_up_page(end) + keep;
+        uint64_t cut = huge_round_base(end) + keep;
         give_back(s, c, cut < c->resident ? cut : c->resident, need + SPARE_CHUNKS);
     }
 }
@@ -517,7 +495,7 @@ static uint64_t window(const store *s, const store_class *c)
     uint64_t total = s->opt.promote ? AHEAD_BYTES : AHEAD_BYTES_PLAIN;
     uint64_t w = (uint64_t)((unsigned __int128)total * ((uint64_t)c->count * c->size) /
                             (s->record_bytes ? s->record_bytes : 1));
-    return round_up_page(w < AHEAD_MIN_BYTES ? AHEAD_MIN_BYTES : w);
+    return huge_round_base(w < AHEAD_MIN_BYTES ? AHEAD_MIN_BYTES : w);
 }
 
 /* Populate c's next pages ahead (see AHEAD). */
@@ -526,8 +504,8 @@ static void ahead(store *s, store_class *c, uint64_t end)
     uint64_t w = window(s, c);
     if (end + w / 2 <= c->pf_front || c->nchunks == 0)
         return; /* asked far enough, or the first add maps chunk 0 */
-    uint64_t from = c->pf_front > end ? c->pf_front : (end & ~(uint64_t)(page_size() - 1));
-    uint64_t to = round_up_page(end + w);
+    uint64_t from = c->pf_front > end ? c->pf_front : (end & ~(uint64_t)(huge_base_page() - 1));
+    uint64_t to = huge_round_base(end + w);
     if (c->nchunks == 1 && to > c->cap0 && c->cap0 < STORE_CHUNK_BYTES)
         to = c->cap0; /* chunk 0 grows when the records get there */
     if (to > (uint64_t)(c->nchunks + 1) * STORE_CHUNK_BYTES)
@@ -704,7 +682,7 @@ static bool store_add_at(store *s, store_class *c, unsigned k, int64_t key, cons
     s->count++;
     s->record_bytes += c->size;
     uint64_t res = c->chunks[ci].huge == HUGE_YES ? (uint64_t)(ci + 1) * STORE_CHUNK_BYTES
-                                                  : round_up_page(end);
+                                                  : huge_round_base(end);
     if (res > c->resident)
         set_resident(s, c, res);
     if ((n + 1) % c->per_chunk == 0)
@@ -828,7 +806,7 @@ bool store_trim(store *s, unsigned max_chunks)
         if (c->nchunks > need && max_chunks > 0) {
             uint32_t keep = c->nchunks - need > max_chunks ? c->nchunks - max_chunks : need;
             max_chunks -= c->nchunks - keep;
-            give_back(s, c, c->count ? round_up_page(used_end(c)) : 0, keep);
+            give_back(s, c, c->count ? huge_round_base(used_end(c)) : 0, keep);
             if (c->count == 0 && c->nchunks == 0) {
                 free(c->chunks);
                 c->chunks = NULL;
@@ -836,8 +814,8 @@ bool store_trim(store *s, unsigned max_chunks)
                 c->turn_back = false;
             }
         } else if (c->nchunks == need &&
-                   (c->resident > round_up_page(used_end(c)) || c->next != NULL)) {
-            give_back(s, c, round_up_page(used_end(c)), need);
+                   (c->resident > huge_round_base(used_end(c)) || c->next != NULL)) {
+            give_back(s, c, huge_round_base(used_end(c)), need);
         }
         blocks_trim(s, c);
         more |= c->nchunks > need;
@@ -967,10 +945,10 @@ void store_check(const store *s)
               "at most one spare chunk with auto_shrink");
         CHECK(c->count > 0 || !s->opt.auto_shrink || (c->nchunks == 0 && c->resident == 0),
               "an empty class keeps nothing");
-        CHECK(c->resident >= (c->count ? round_up_page(used_end(c)) : 0) || c->count == 0,
+        CHECK(c->resident >= (c->count ? huge_round_base(used_end(c)) : 0) || c->count == 0,
               "the records' pages count as resident");
         CHECK(c->resident <= mapped_top(c), "resident within the chunks mapped");
-        CHECK(c->nchunks == 0 || (c->cap0 >= page_size() && (c->cap0 & (c->cap0 - 1)) == 0 &&
+        CHECK(c->nchunks == 0 || (c->cap0 >= huge_base_page() && (c->cap0 & (c->cap0 - 1)) == 0 &&
                                   c->cap0 <= STORE_CHUNK_BYTES),
               "chunk 0 is a power of two pages");
         CHECK(c->nchunks < 2 || c->cap0 == STORE_CHUNK_BYTES, "chunk 0 is full-size under others");

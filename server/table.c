@@ -288,28 +288,6 @@ struct table {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static size_t page_size(void)
-{
-    static size_t ps;
-    if (ps == 0) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
-    }
-    return ps;
-}
-
-static size_t round_page(size_t n)
-{
-    size_t ps = page_size();
-    return (n + ps - 1) / ps * ps;
-}
-
-static void *map_zero(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 static void unmap(void *p, size_t bytes)
 {
@@ -451,8 +429,8 @@ static inline bool chain_find(const table *t, const gen *g, uint64_t h,
 static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
 {
     size_t nb = (size_t)1 << log2;
-    size_t bytes = round_page(nb * sizeof(bucket));
-    bucket *b = array_is_huge(bytes) ? huge_map_aligned(bytes) : map_zero(bytes);
+    size_t bytes = huge_round_base(nb * sizeof(bucket));
+    bucket *b = array_is_huge(bytes) ? huge_map_aligned(bytes) : huge_map_zero(bytes);
     if (b == NULL)
         return false;
     /* Big arrays: ordinary pages until moved (PROMOTE), or huge pages
@@ -490,14 +468,14 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
     if (need > POOL_MAX)
         return false;
     uint64_t cap = g->pool_cap ? (uint64_t)g->pool_cap * 2
-                               : page_size() / sizeof(bucket);
+                               : huge_base_page() / sizeof(bucket);
     while (cap < need)
         cap *= 2;
     if (cap > POOL_MAX)
         cap = POOL_MAX;
-    size_t bytes = round_page((size_t)cap * sizeof(bucket));
+    size_t bytes = huge_round_base((size_t)cap * sizeof(bucket));
     void *p = g->pool == NULL
-                  ? map_zero(bytes)
+                  ? huge_map_zero(bytes)
                   : mremap(g->pool, g->pool_bytes, bytes, MREMAP_MAYMOVE);
     if (p == NULL || p == MAP_FAILED)
         return false;
@@ -777,7 +755,7 @@ static bool evacuate_one(table *t)
      * thread's fault in progress (a huge page takes milliseconds; PREFAULT),
      * madvise shares it. The whole mapping goes when the migration ends. */
     size_t done = (size_t)t->progress * sizeof(bucket);
-    size_t step = round_page(OLD_RELEASE_BYTES);
+    size_t step = huge_round_base(OLD_RELEASE_BYTES);
     if (done - o->b_released >= step) {
         size_t cut = done / step * step;
         if (madvise((char *)o->b + o->b_released, cut - o->b_released, MADV_DONTNEED) != 0)
@@ -1077,7 +1055,7 @@ static uint64_t gen_release_front(table *t, gen *g, uint64_t max)
         return 0;
     size_t step = g->b_bytes - g->b_released;
     if (step > max)
-        step = round_page(max) > step ? step : round_page(max);
+        step = huge_round_base(max) > step ? step : huge_round_base(max);
     unmap((char *)g->b + g->b_released, step);
     if (g->b_unmapped == g->b_released)
         g->b_unmapped += step; /* else gen_free unmaps the discarded part */
@@ -1520,7 +1498,7 @@ bool table_shrink(table *t)
     uint32_t want = target_log2(count_of(t));
     const gen *c = &t->cur;
     uint64_t nb = c->mask + 1;
-    uint64_t per_page = page_size() / sizeof(bucket);
+    uint64_t per_page = huge_base_page() / sizeof(bucket);
     if (want < c->log2) {
         started = migration_start(t, want, c->seed, false);
     } else if (c->ovf > REHASH_OVERFLOW_PER_BUCKET * nb) {
@@ -1696,9 +1674,9 @@ static uint64_t check_gen(const table *t, const gen *g, uint64_t from,
                           uint64_t *recs[STORE_CLASSES])
 {
     uint64_t nb = g->mask + 1, slots = 0, linked = 0;
-    CHECK(g->b_bytes == round_page(nb * sizeof(bucket)), "array bytes");
+    CHECK(g->b_bytes == huge_round_base(nb * sizeof(bucket)), "array bytes");
     CHECK(g->pool_used <= g->pool_cap, "pool high-water within capacity");
-    CHECK(g->pool_bytes == round_page((size_t)g->pool_cap * sizeof(bucket)),
+    CHECK(g->pool_bytes == huge_round_base((size_t)g->pool_cap * sizeof(bucket)),
           "pool bytes");
     uint64_t pwords = ((uint64_t)g->pool_used + 64) / 64;
     uint64_t *seen = calloc(pwords, sizeof *seen);

@@ -52,7 +52,7 @@ typedef struct {
      * emptied record chunks are kept for reuse until table_shrink(). */
     bool auto_shrink;
     /* Start an automatic shrink when keys fall below this percentage of the
-     * grow threshold (6.5 keys per bucket). 0 means the default, 25 (1.625
+     * grow threshold (9.75 keys per bucket). 0 means the default, 25 (2.44
      * keys per bucket); values above 25 are taken as 25, the most that still
      * halves the array. Lower values shrink later (more hysteresis). */
     unsigned shrink_percent;
@@ -61,7 +61,7 @@ typedef struct {
      * current; tests move it by hand). NULL: nothing ever expires. */
     const int64_t *clock_ms;
     /* Record each key's last access for approximate LRU eviction: 4 bytes per
-     * key, in units of TABLE_LRU_UNIT_MS, mapped per chunk of records on
+     * key, in units of TABLE_LRU_UNIT_MS, mapped per block of 2048 records on
      * first access. Turning it off unmaps the stamps. */
     bool track_lru;
     /* If not NULL, incremented with every key reclaimed because its time had

@@ -196,6 +196,24 @@ for v in "${len_list[@]}"; do
     done
 done
 
+# The head of a table with a column per value length.
+table_head() {
+    printf '| server |'
+    for v in "${len_list[@]}"; do printf ' V=%s |' "$v"; done
+    echo
+    printf '|---|'
+    for _ in "${len_list[@]}"; do printf -- '---|'; done
+    echo
+}
+
+# One row: its label, then the figures of server $2 in array $3.
+table_row() {
+    local -n fig=$3
+    printf '| %s |' "$1"
+    for v in "${len_list[@]}"; do printf ' %s |' "${fig[$2,$v]}"; done
+    echo
+}
+
 md=$out/value-sizes-$keys.md
 {
     echo "# Memory per key at every value length: $keys keys"
@@ -207,38 +225,19 @@ md=$out/value-sizes-$keys.md
     echo "V: mixed = lengths uniform over 0..128, skewed = 80 % 0..31 and 20 % 32..128,"
     echo "churn = mixed, then every key overwritten 10 times with new random lengths."
     echo
-    printf '| server |'
-    for v in "${len_list[@]}"; do printf ' V=%s |' "$v"; done
-    echo
-    printf '|---|'
-    for _ in "${len_list[@]}"; do printf -- '---|'; done
-    echo
+    table_head
     for s in "${server_list[@]}"; do
-        for kind in peak rss; do
-            printf '| %s %s |' "$s" "$kind"
-            for v in "${len_list[@]}"; do
-                if [[ $kind == peak ]]; then printf ' %s |' "${PEAK[$s,$v]}"; else printf ' %s |' "${RSS[$s,$v]}"; fi
-            done
-            echo
-        done
+        table_row "$s peak" "$s" PEAK
+        table_row "$s rss" "$s" RSS
     done
     echo
     echo "Peak / payload ((VmHWM − empty RSS) / payload), and RSS above the empty server's"
     echo "1 s after every key was deleted (KiB):"
     echo
-    printf '| server |'
-    for v in "${len_list[@]}"; do printf ' V=%s |' "$v"; done
-    echo
-    printf '|---|'
-    for _ in "${len_list[@]}"; do printf -- '---|'; done
-    echo
+    table_head
     for s in "${server_list[@]}"; do
-        printf '| %s peak / payload |' "$s"
-        for v in "${len_list[@]}"; do printf ' %s |' "${RATIO[$s,$v]}"; done
-        echo
-        printf '| %s after drain |' "$s"
-        for v in "${len_list[@]}"; do printf ' %s |' "${DRAIN[$s,$v]}"; done
-        echo
+        table_row "$s peak / payload" "$s" RATIO
+        table_row "$s after drain" "$s" DRAIN
     done
     echo
     echo "Machine: $(nproc) cores, Linux $(uname -r), THP $(sed 's/.*\[\(.*\)\].*/\1/' \

@@ -556,7 +556,7 @@ Test(table, hysteresis_no_oscillation)
     table *t = tt_create(NULL);
     uint64_t grows = 0, i = 0;
     /* Insert until the 8th grow (to 2^14 buckets) has just started, then let
-     * it finish: the table is at its normal load, 3.25 keys per bucket. */
+     * it finish: the table is at its normal load, 4.875 keys per bucket. */
     while (stats(t).grows < 8)
         must_set(t, key_of(i), &i, sizeof i), i++;
     finish_migration(t);
@@ -778,7 +778,7 @@ Test(table, shrink_threshold_option)
     finish_migration(t);
     uint64_t buckets = stats(t).buckets;
     /* Below the default 25 % point but above 5 %: no shrink. */
-    uint64_t keep = buckets * 13 / 2 / 10; /* 10 % of the grow load */
+    uint64_t keep = buckets * 39 / 4 / 10; /* 10 % of the grow load */
     del_keys(t, keep, 20000, 1);
     finish_migration(t);
     cr_assert_eq(stats(t).buckets, buckets);
