@@ -806,7 +806,12 @@ bool store_trim(store *s, unsigned max_chunks)
         if (c->nchunks > need && max_chunks > 0) {
             uint32_t keep = c->nchunks - need > max_chunks ? c->nchunks - max_chunks : need;
             max_chunks -= c->nchunks - keep;
-            give_back(s, c, c->count ? huge_round_base(used_end(c)) : 0, keep);
+            /* Only the chunks unmapped now: the pages of those kept are
+             * discarded by the step that reaches the last one needed (a
+             * bounded step must not discard a whole drained table). */
+            uint64_t cut = keep > need ? (uint64_t)keep * STORE_CHUNK_BYTES
+                                       : c->count ? huge_round_base(used_end(c)) : 0;
+            give_back(s, c, cut, keep);
             if (c->count == 0 && c->nchunks == 0) {
                 free(c->chunks);
                 c->chunks = NULL;
