@@ -1259,8 +1259,6 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
                 return TABLE_NOMEM;
             b->rec[i] = nr;
             drop_record(t, r);
-            if (t->opt.auto_shrink)
-                maybe_auto_shrink(t);
         }
         if (!live)
             note_expired(t); /* it was gone already; this write makes it anew */
@@ -1763,16 +1761,21 @@ void table_check(const table *t)
     CHECK(t->cur.b_released == 0, "current array wholly mapped");
     CHECK(t->index_bytes == idx, "index bytes");
 
-    uint64_t *recs[STORE_CLASSES];
+    /* One bitmap per class, carved from one allocation. */
+    uint64_t *recs[STORE_CLASSES], words = 0;
+    for (unsigned k = 0; k < STORE_CLASSES; k++)
+        words += ((uint64_t)store_class_count(&t->st, k) + 64) / 64;
+    uint64_t *bits = calloc(words, sizeof *bits);
+    CHECK(bits != NULL, "out of memory in table_check");
+    words = 0;
     for (unsigned k = 0; k < STORE_CLASSES; k++) {
-        recs[k] = calloc(((uint64_t)store_class_count(&t->st, k) + 64) / 64, sizeof(uint64_t));
-        CHECK(recs[k] != NULL, "out of memory in table_check");
+        recs[k] = bits + words;
+        words += ((uint64_t)store_class_count(&t->st, k) + 64) / 64;
     }
     uint64_t slots = check_gen(t, &t->cur, 0, recs);
     if (t->migrating)
         slots += check_gen(t, &t->old, t->progress, recs);
     CHECK(slots == count_of(t), "count == occupied slots");
-    for (unsigned k = 0; k < STORE_CLASSES; k++)
-        free(recs[k]);
+    free(bits);
 }
 #endif
