@@ -148,8 +148,6 @@
 #include "store.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

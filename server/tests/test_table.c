@@ -17,7 +17,8 @@
 TestSuite(table, .fini = tt_cleanup);
 
 /* Record store geometry (store.h): a record is 9 bytes plus its value
- * rounded up to 4 (13 bytes for an empty one); records live in 2 MiB chunks, whole records per chunk. */
+ * rounded up to 4 (13 bytes for an empty one); records live in 2 MiB
+ * chunks, whole records per chunk. */
 #define REC_BYTES(len) ((len) == 0 ? 13u : 9u + ((uint64_t)(len) + 3u) / 4u * 4u)
 #define CHUNK_BYTES (2u * 1024u * 1024u)
 /* Smallest bucket array: 64 buckets, one page. */
