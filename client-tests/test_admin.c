@@ -42,7 +42,7 @@ static void expect_config(const char *file, int line, const char *name, const ch
 
 ITEST(admin, config_get_every_option)
 {
-    /* Every row of server/config.h's option list, and nothing else. */
+    /* Every row of server/core/include/config.h's option list, and nothing else. */
 #define OPTION_NAME(field, name, ...) name,
     const char *names[] = {CONFIG_OPTIONS(OPTION_NAME)};
 #undef OPTION_NAME

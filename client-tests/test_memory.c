@@ -49,7 +49,7 @@ TestSuite(memory, .fini = h_teardown, .timeout = 300);
 #define RSS_SLACK (1 * MIB)
 /* Smallest index the table keeps: 64 buckets of 64 bytes (table.c MIN_LOG2). */
 #define MIN_BUCKETS 64
-/* One record chunk (server/store.h): 2 MiB, whole records. */
+/* One record chunk (server/storage/store.h): 2 MiB, whole records. */
 #define CHUNK_BYTES (2 * MIB)
 #define RECORDS_PER_CHUNK (CHUNK_BYTES / RECORD_BYTES)
 

@@ -20,7 +20,7 @@ TestSuite(sizes, .fini = h_teardown, .timeout = 300);
 #define MIB (1024LL * 1024)
 #define BATCH 1000
 
-/* Record bytes of a value of len bytes (server/store.h). */
+/* Record bytes of a value of len bytes (server/storage/store.h). */
 static long long record_size(size_t len)
 {
     return len == 0 ? 13 : 9 + (long long)((len + 3) / 4 * 4);

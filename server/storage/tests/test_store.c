@@ -1,5 +1,5 @@
 /*
- * test_store.c - unit tests of server/store.c, the record store, against its
+ * test_store.c - unit tests of server/storage/store.c, the record store, against its
  * contract (store.h): every record checked against a reference model under
  * a few hundred thousand random operations; pages and chunks given back as
  * classes drain, down to nothing (and RSS with them); the resident-bytes

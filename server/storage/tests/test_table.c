@@ -1,5 +1,5 @@
 /*
- * test_table.c - unit tests of server/table.c against its contract (table.h)
+ * test_table.c - unit tests of server/storage/table.c against its contract (table.h)
  * and a trivial reference model. Links only the table library and Criterion.
  */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*
- * test_prefault.c - unit tests of server/prefault.c (prefault.h) and of a
+ * test_prefault.c - unit tests of server/storage/prefault.c (prefault.h) and of a
  * table that uses one (table.c, PREFAULT): pages come in, contents never
  * change, tickets are ordered, stale requests are harmless, and a table
  * with huge pages and a prefaulter keeps every key right through growth,
