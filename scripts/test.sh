@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run every test:
+#   0. the structure checks of scripts/lint.sh;
 #   1. unit (Criterion) and integration (hiredis, redis-cli, redis-benchmark)
 #      tests on a warnings-as-errors build with invariant checks on;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
@@ -13,6 +14,9 @@ jobs=$(nproc)
 fuzz_seconds=${EBB_FUZZ_SECONDS:-30}
 
 step() { printf '\n==== %s\n' "$*"; }
+
+step "structure: layers and include graph (scripts/lint.sh)"
+scripts/lint.sh
 
 step "build (warnings are errors, checks on)"
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBB_WERROR=ON >/dev/null

@@ -2,7 +2,8 @@
  * docs.c - argument specs for COMMAND DOCS (layer 2), which redis-cli turns
  * into its interactive hints ("SET key value [NX|XX] ...").
  *
- * Each command's arguments are written once, in the syntax Redis's docs use:
+ * Each command's arguments are written once, in its row (cmd.h `args`), in
+ * the syntax Redis's docs use:
  *   word          an argument (type "key" for `key`, "integer" for counts,
  *                 times and offsets, "string" otherwise)
  *   WORD          a pure token
@@ -16,78 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd_internal.h"
+#include "docs.h"
 
-static const struct {
-    const char *cmd; /* "set", "config|get" */
-    const char *args;
-} specs[] = {
-    {"get", "key"},
-    {"set", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|"
-            "PXAT unix-time-milliseconds|KEEPTTL]"},
-    {"setnx", "key value"},
-    {"setex", "key seconds value"},
-    {"psetex", "key milliseconds value"},
-    {"getex", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|"
-              "PXAT unix-time-milliseconds|PERSIST]"},
-    {"getset", "key value"},
-    {"getdel", "key"},
-    {"mget", "key..."},
-    {"mset", "[key value]..."},
-    {"msetnx", "[key value]..."},
-    {"append", "key value"},
-    {"setrange", "key offset value"},
-    {"getrange", "key start end"},
-    {"strlen", "key"},
-    {"incr", "key"},
-    {"decr", "key"},
-    {"incrby", "key increment"},
-    {"decrby", "key decrement"},
-    {"del", "key..."},
-    {"unlink", "key..."},
-    {"exists", "key..."},
-    {"touch", "key..."},
-    {"type", "key"},
-    {"expire", "key seconds [NX|XX|GT|LT]"},
-    {"pexpire", "key milliseconds [NX|XX|GT|LT]"},
-    {"expireat", "key unix-time-seconds [NX|XX|GT|LT]"},
-    {"pexpireat", "key unix-time-milliseconds [NX|XX|GT|LT]"},
-    {"ttl", "key"},
-    {"pttl", "key"},
-    {"expiretime", "key"},
-    {"pexpiretime", "key"},
-    {"persist", "key"},
-    {"scan", "cursor [MATCH pattern] [COUNT count] [TYPE type]"},
-    {"keys", "pattern"},
-    {"flushall", "[ASYNC|SYNC]"},
-    {"flushdb", "[ASYNC|SYNC]"},
-    {"ping", "[message]"},
-    {"echo", "message"},
-    {"select", "index"},
-    {"auth", "[username] password"},
-    {"hello", "[protover [AUTH username password] [SETNAME clientname]]"},
-    {"info", "[section...]"},
-    {"shrink", "[namespace] [ASYNC]"},
-    {"shutdown", "[NOSAVE|SAVE] [NOW] [FORCE]"},
-    {"config|get", "parameter..."},
-    {"config|set", "[parameter value]..."},
-    {"client|setname", "connection-name"},
-    {"client|setinfo", "LIB-NAME libname|LIB-VER libver"},
-    {"client|list", "[TYPE type] [ID client-id...]"},
-    {"client|kill", "[ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]"},
-    {"client|no-evict", "ON|OFF"},
-    {"client|no-touch", "ON|OFF"},
-    {"command|docs", "[command-name...]"},
-    {"command|info", "[command-name...]"},
-    {"memory|usage", "key [SAMPLES count]"},
-    {"slowlog|get", "[count]"},
-    {"latency|histogram", "[command...]"},
-    {"latency|reset", "[event...]"},
-    {"object|encoding", "key"},
-    {"object|freq", "key"},
-    {"object|idletime", "key"},
-    {"object|refcount", "key"},
-};
 
 /* A parsed argument: children are nodes[first .. first + n). */
 typedef struct {
@@ -315,43 +246,23 @@ static int parse_spec(parser *ps, const char *spec, int *tops, int cap)
     return 1;
 }
 
-bool cmd_docs_has_args(const char *fullname)
+void cmd_docs_add_args(resp_out *o, const char *spec)
 {
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-        if (strcmp(specs[i].cmd, fullname) == 0)
-            return true;
-    return false;
-}
-
-void cmd_docs_add_args(resp_out *o, const char *fullname)
-{
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        if (strcmp(specs[i].cmd, fullname) != 0)
-            continue;
-        static parser ps; /* big; replies are built one at a time */
-        int tops[16];
-        int n = parse_spec(&ps, specs[i].args, tops, 16);
-        if (n < 0) {
-            resp_add_array(o, 0); /* a bad spec is a bug; the unit test catches it */
-            return;
-        }
-        resp_add_array(o, (size_t)n);
-        for (int k = 0; k < n; k++)
-            emit(o, &ps, tops[k]);
+    static parser ps; /* big; replies are built one at a time */
+    int tops[16];
+    int n = parse_spec(&ps, spec, tops, 16);
+    if (n < 0) {
+        resp_add_array(o, 0); /* a bad spec is a bug; the unit test catches it */
         return;
     }
-    resp_add_array(o, 0);
+    resp_add_array(o, (size_t)n);
+    for (int k = 0; k < n; k++)
+        emit(o, &ps, tops[k]);
 }
 
-bool cmd_docs_specs_valid(const char **bad)
+bool cmd_docs_spec_valid(const char *spec)
 {
     static parser ps;
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        int tops[16];
-        if (parse_spec(&ps, specs[i].args, tops, 16) <= 0) {
-            *bad = specs[i].cmd;
-            return false;
-        }
-    }
-    return true;
+    int tops[16];
+    return parse_spec(&ps, spec, tops, 16) > 0;
 }

@@ -24,7 +24,7 @@
  */
 #include <stdlib.h>
 
-#include "cmd_internal.h"
+#include "evict.h"
 
 /* Keys evicted at most before one write: enough to absorb the write itself
  * many times over, small enough (a few µs each) to keep the write fast. */

@@ -10,7 +10,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "cmd_internal.h"
+#include "cmd.h"
+#include "cmdtab.h"
 #include "prefault.h"
 #include "strbuf.h"
 

@@ -23,7 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd_internal.h"
+#include "cmd.h"
+#include "groups.h"
+#include "memory.h"
 
 /* Longest slice of SHRINK work between two rounds of I/O. With the loop's
  * own I/O work this keeps every client's wait near the ~2 ms target. */
@@ -51,17 +53,6 @@ typedef struct shrink_job {
     int64_t start_us;
     uint64_t buckets_before, overflow_before, bytes_before, rss_before;
 } shrink_job;
-
-uint64_t cmd_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    unsigned long long size = 0, res = 0;
-    int n = fscanf(f, "%llu %llu", &size, &res);
-    fclose(f);
-    return n == 2 ? res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
 
 /* One field/value pair of a map reply with an integer value. */
 static void field_int(resp_out *o, const char *name, long long v)
@@ -93,11 +84,12 @@ static void job_free(shrink_job *j)
     free(j);
 }
 
-void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_shrink(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     bool async = false;
     const resp_view *ns = NULL;
-    if (argc >= 2 && cmd_arg_is(&argv[argc - 1], "async")) {
+    size_t argc = req->argc;
+    if (argc >= 2 && cmd_arg_is(&req->argv[argc - 1], "async")) {
         async = true;
         argc--;
     }
@@ -106,7 +98,7 @@ void cmd_shrink(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc
         return;
     }
     if (argc == 2)
-        ns = &argv[1];
+        ns = &req->argv[1];
 
     shrink_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
@@ -268,24 +260,24 @@ void cmd_shrink_jobs_free(cmd_server *s)
 
 /* ---- MEMORY ----------------------------------------------------------------------- */
 
-void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_memory_usage(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     /* MEMORY USAGE key [SAMPLES count]: SAMPLES is accepted and ignored (a
      * key's cost is known exactly): its record (9 bytes + its value rounded
      * up to 4; 13 for an empty one), its share of its namespace's index
      * (index bytes / keys, rounded up), its expire time if it has one, and
      * its LRU stamp while an LRU policy is set. */
-    if (argc != 3 && !(argc == 5 && cmd_arg_is(&argv[3], "samples"))) {
+    if (req->argc != 3 && !(req->argc == 5 && cmd_arg_is(&req->argv[3], "samples"))) {
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;
     }
-    if (argc == 5) {
+    if (req->argc == 5) {
         long long n;
-        if (!cmd_arg_ll(s, c, &argv[4], &n))
+        if (!cmd_arg_ll(s, c, &req->argv[4], &n))
             return;
     }
     db_key k;
-    if (!cmd_parse_key(s, c, &argv[2], &k))
+    if (!cmd_key_arg(s, c, req, 2, &k))
         return;
     table *t = cmd_read_table(s, &k);
     int64_t at;
@@ -305,7 +297,7 @@ void cmd_memory_usage(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     resp_add_int(&c->out, bytes);
 }
 
-void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_memory_stats(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     table_stats tot;
     db_total_stats(s->db, &tot);
@@ -354,13 +346,13 @@ void cmd_memory_stats(cmd_server *s, cmd_client *c, const resp_view *argv, size_
     }
 }
 
-void cmd_memory_purge(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_memory_purge(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     malloc_trim(0);
     resp_add_ok(&c->out);
 }
 
-void cmd_memory_doctor(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_memory_doctor(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     uint64_t used = cmd_used_memory(s), rss = cmd_rss_bytes();
     char text[2048];
@@ -397,7 +389,7 @@ void cmd_memory_doctor(cmd_server *s, cmd_client *c, const resp_view *argv, size
     resp_add_verbatim(&c->out, "txt", text, (size_t)n);
 }
 
-void cmd_memory_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_memory_help(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     static const char *const lines[] = {
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -415,3 +407,25 @@ void cmd_memory_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
     };
     cmd_reply_help(c, lines);
 }
+
+static const cmd_def memory_subs[] = {
+    {"usage", -3, CMD_READONLY, 2, 2, 1, cmd_memory_usage, NULL, "server", "4.0.0",
+     "Estimates the memory usage of a key.", "key [SAMPLES count]", NULL},
+    {"stats", 2, CMD_STALE, 0, 0, 0, cmd_memory_stats, NULL, "server", "4.0.0",
+     "Returns details about memory usage.", NULL, NULL},
+    {"purge", 2, CMD_STALE, 0, 0, 0, cmd_memory_purge, NULL, "server", "4.0.0",
+     "Gives free allocator memory back to the operating system.", NULL, NULL},
+    {"doctor", 2, CMD_STALE, 0, 0, 0, cmd_memory_doctor, NULL, "server", "4.0.0",
+     "Outputs a memory problems report.", NULL, NULL},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_memory_help, NULL, "server", "4.0.0",
+     "Returns helpful text about the different subcommands.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const cmd_def cmd_memory_rows[] = {
+    {"memory", -2, CMD_STALE, 0, 0, 0, NULL, memory_subs, "server", "4.0.0",
+     "A container for memory diagnostics commands.", NULL, NULL},
+    {"shrink", -1, CMD_ADMIN, 0, 0, 0, cmd_shrink, NULL, "server", "0.1.0",
+     "Shrinks tables now and gives freed memory back: SHRINK [namespace] [ASYNC].", "[namespace] [ASYNC]", NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};

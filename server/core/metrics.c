@@ -15,7 +15,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cmd_internal.h"
+#include "cmd.h"
+#include "cmdtab.h"
 #include "prefault.h"
 
 /* The HELP and TYPE lines of a family. HELP text escapes backslash and

@@ -3,9 +3,10 @@
  * replies, INFO (layer 2: depends on db/table, protocol, config, stats; never
  * on libevent or sockets).
  *
- * One request: the connection layer hands cmd_execute() a client and the
- * argv views of one parsed request. The dispatcher finds the command (case-
- * insensitive), checks arity once, runs the handler, and counts. Handlers
+ * One request: the connection layer hands cmd_prepare() and cmd_run() a
+ * client and the argv views of the parsed requests of one read. The
+ * dispatcher finds the command (case-insensitive), checks arity once, runs
+ * the handler with the request, and counts. Handlers
  * write their replies into client->out (a resp_out) and never touch sockets;
  * they may set client->close_after_reply (QUIT) or server->shutdown_asked.
  * So every handler is unit-testable with an in-memory client.
@@ -81,7 +82,7 @@ typedef struct cmd_server {
     size_t evict_sums_cap;
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     latency_hist latency;       /* service time of every command */
-    cmd_stat *cmdstats;         /* one per command table row (commands.c) */
+    cmd_stat *cmdstats;         /* one per command table row (cmdtab.h) */
     cmd_errorstat errorstats[CMD_ERRORSTATS_MAX];
     size_t nerrorstats;
     slowlog_entry *slowlog;     /* ring of slowlog-max-len entries */
@@ -106,12 +107,8 @@ typedef struct cmd_server {
      * feeds), and close a client at once (CLIENT KILL of another client). */
     void (*client_flush)(cmd_client *c);
     void (*client_kill)(cmd_client *c);
-    /* While cmd_run runs a handler: the argument view whose key cmd_prepare
-     * parsed already, and the result, for cmd_parse_key (NULL otherwise). */
-    const resp_view *memo_view;
-    db_key memo_key;
     /* Parsed keys of a multi-key command too big for the stack: kept and
-     * reused up to KEYS_KEPT keys (commands.c), so MGET/MSET/DEL of a few
+     * reused up to KEYS_KEPT keys (cmd.c), so MGET/MSET/DEL of a few
      * hundred keys allocate nothing per command. */
     db_key *keybuf;
     size_t keybuf_cap;
@@ -179,7 +176,7 @@ int64_t cmd_now_ns(void);
 typedef struct {
     const resp_view *argv;
     size_t argc;
-    const void *cmd;        /* the command table row, NULL if unknown */
+    int row;                /* the command's top-level row (cmdtab), -1 if unknown */
     const resp_view *key;   /* &argv[i] of the first key, if it parsed ... */
     db_key parsed;          /* ... to this; NULL key: none or invalid */
     bool prepared;

@@ -1,6 +1,6 @@
 /*
  * test_expiry_commands.c - unit tests of the TTL commands, active expiry and
- * maxmemory eviction (expiry.c, evict.c, commands.c) against an in-memory
+ * maxmemory eviction (expire.c, evict.c, strings.c) against an in-memory
  * client: exact reply bytes, Redis 7's semantics and error strings. The
  * server's clock is frozen (clock_fixed) and moved by hand through now_ms.
  */
@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_internal.h"
+#include "cmd.h"
+#include "expire.h"
 #include "commands.h"
 
 static cmd_server xsrv;

@@ -1,5 +1,6 @@
 /*
- * keys.c - iterating the keyspace: SCAN, KEYS, RANDOMKEY (layer 2).
+ * keyspace.c - the keyspace group (layer 2): DEL, UNLINK, EXISTS, TOUCH,
+ * TYPE, OBJECT, and iterating the keyspace: SCAN, KEYS, RANDOMKEY.
  *
  * SCAN's cursor is opaque to clients; inside, its high 32 bits name a
  * namespace by id (ids grow with creation and are never reused, so a cursor
@@ -17,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_internal.h"
+#include "cmd.h"
+#include "evict.h"
+#include "groups.h"
 #include "strbuf.h"
 
 /* Buckets SCAN visits per call at most, per COUNT asked: as Redis (10x). */
@@ -147,33 +150,33 @@ static bool parse_cursor(const resp_view *v, uint64_t *out)
     return true;
 }
 
-void cmd_scan(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_scan(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     uint64_t cursor;
-    if (!parse_cursor(&argv[1], &cursor)) {
+    if (!parse_cursor(&req->argv[1], &cursor)) {
         cmd_reply_error(s, c, "ERR invalid cursor");
         return;
     }
     const resp_view *match = NULL;
     long long count = 10;
     bool strings = true;
-    for (size_t i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc) {
+    for (size_t i = 2; i < req->argc; i += 2) {
+        if (i + 1 >= req->argc) {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
-        if (cmd_arg_is(&argv[i], "match")) {
-            match = &argv[i + 1];
-        } else if (cmd_arg_is(&argv[i], "count")) {
-            if (!cmd_arg_ll(s, c, &argv[i + 1], &count))
+        if (cmd_arg_is(&req->argv[i], "match")) {
+            match = &req->argv[i + 1];
+        } else if (cmd_arg_is(&req->argv[i], "count")) {
+            if (!cmd_arg_ll(s, c, &req->argv[i + 1], &count))
                 return;
             if (count < 1) {
                 cmd_reply_error(s, c, ERR_SYNTAX);
                 return;
             }
-        } else if (cmd_arg_is(&argv[i], "type")) {
+        } else if (cmd_arg_is(&req->argv[i], "type")) {
             /* Every ebb value is a string; other types match nothing. */
-            strings = cmd_arg_is(&argv[i + 1], "string");
+            strings = cmd_arg_is(&req->argv[i + 1], "string");
         } else {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
@@ -244,10 +247,10 @@ static bool collect_all(int64_t key, const uint8_t *val, size_t len, void *arg)
     return !l->oom;
 }
 
-void cmd_keys(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_keys(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     key_filter f;
-    filter_init(&f, argv[1].ptr, argv[1].len);
+    filter_init(&f, req->argv[1].ptr, req->argv[1].len);
     strbuf keys = {0};
     size_t nkeys = 0;
     key_list l = {0};
@@ -290,7 +293,7 @@ static void reply_key(cmd_client *c, const db_ns *ns, int64_t id)
     resp_add_bulk(&c->out, text, tl);
 }
 
-void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_randomkey(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     for (unsigned k = 0; k < RANDOMKEY_TRIES; k++) {
         table *t = cmd_pick_table(s, false);
@@ -326,3 +329,151 @@ void cmd_randomkey(cmd_server *s, cmd_client *c, const resp_view *argv, size_t a
     }
     resp_add_null(&c->out);
 }
+
+/* DEL, UNLINK, EXISTS, TOUCH: count keys; delete when asked. */
+static void count_keys(cmd_server *s, cmd_client *c, const cmd_request *req,
+                       bool del)
+{
+    size_t n = req->argc - 1;
+    db_key stackbuf[CMD_KEYS_ON_STACK];
+    db_key *keys = cmd_keys_alloc(s, c, n, stackbuf);
+    if (keys == NULL)
+        return;
+    if (cmd_parse_keys(s, c, req, 1, 1, keys)) {
+        long long found = 0;
+        for (size_t i = 0; i < n; i++) {
+            table *t = cmd_read_table(s, &keys[i]);
+            if (t == NULL)
+                continue;
+            if (del)
+                found += table_del(t, keys[i].id) == TABLE_OK;
+            else
+                found += table_get(t, keys[i].id, NULL, NULL) == TABLE_OK;
+        }
+        resp_add_int(&c->out, found);
+    }
+    cmd_keys_free(s, keys, stackbuf);
+}
+
+static void cmd_del(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    count_keys(s, c, req, true);
+}
+
+static void cmd_exists(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    count_keys(s, c, req, false);
+}
+
+static void cmd_touch(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    count_keys(s, c, req, false);
+}
+
+static void cmd_type(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    db_key k;
+    if (!cmd_key_arg(s, c, req, 1, &k))
+        return;
+    table *t = cmd_read_table(s, &k);
+    bool found = t != NULL && table_get(t, k.id, NULL, NULL) == TABLE_OK;
+    resp_add_simple(&c->out, found ? "string" : "none");
+}
+
+static void cmd_object_help(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    static const char *const lines[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Not available: ebb has no LFU policy.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key (0 unless an LRU policy is set).",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key> (always 1).",
+        "HELP",
+        "    Print this help.",
+        NULL,
+    };
+    cmd_reply_help(c, lines);
+}
+
+/* OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (argv[1] names which). */
+static void cmd_object(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    const resp_view *sub = &req->argv[1];
+    db_key k;
+    if (!cmd_key_arg(s, c, req, 2, &k))
+        return;
+    table *t = cmd_read_table(s, &k);
+    const uint8_t *val;
+    size_t len;
+    if (t == NULL || table_get(t, k.id, &val, &len) != TABLE_OK) {
+        resp_add_null(&c->out);
+        return;
+    }
+    if (cmd_arg_is(sub, "encoding")) {
+        /* Redis's names for what a string would be: int when it is a
+         * canonical integer, embstr up to 44 bytes, raw beyond. In ebb every
+         * value is a fixed 128-byte record either way. */
+        long long v;
+        resp_add_bulkstr(&c->out, cmd_parse_ll((const char *)val, len, &v) ? "int"
+                                  : len <= 44                             ? "embstr"
+                                                                          : "raw");
+    } else if (cmd_arg_is(sub, "refcount")) {
+        resp_add_int(&c->out, 1);
+    } else if (cmd_arg_is(sub, "freq")) {
+        cmd_reply_error(s, c,
+                        "ERR An LFU maxmemory policy is not selected, access frequency not "
+                        "tracked. Please note that when switching between policies at runtime "
+                        "LRU and LFU data will take some time to adjust.");
+    } else {
+        uint32_t stamp = 0;
+        long long idle = 0;
+        if (table_get_lru(t, k.id, &stamp) == TABLE_OK && stamp != 0) {
+            uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
+            idle = (long long)(uint32_t)(now - stamp) * TABLE_LRU_UNIT_MS / 1000;
+        }
+        resp_add_int(&c->out, idle);
+    }
+}
+
+static const cmd_def object_subs[] = {
+    {"encoding", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the internal encoding of a value (as Redis would name it).", "key", NULL},
+    {"freq", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "4.0.0",
+     "Returns the logarithmic access frequency counter of a Redis object.", "key", NULL},
+    {"idletime", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the time since the last access to a key (LRU policies).", "key", NULL},
+    {"refcount", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
+     "Returns the reference count of a value.", "key", NULL},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_object_help, NULL, "generic", "6.2.0",
+     "Returns helpful text about the different subcommands.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const cmd_def cmd_keyspace_rows[] = {
+    {"del", -2, CMD_WRITE, 1, -1, 1, cmd_del, NULL, "generic", "1.0.0",
+     "Deletes one or more keys.", "key...", NULL},
+    {"unlink", -2, CMD_WRITE | CMD_FAST, 1, -1, 1, cmd_del, NULL, "generic", "4.0.0",
+     "Deletes one or more keys.", "key...", NULL},
+    {"exists", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_exists, NULL, "generic", "1.0.0",
+     "Determines whether one or more keys exist.", "key...", NULL},
+    {"touch", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_touch, NULL, "generic", "3.2.1",
+     "Returns the number of existing keys out of those specified.", "key...", NULL},
+    {"type", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_type, NULL, "generic", "1.0.0",
+     "Determines the type of value stored at a key.", "key", NULL},
+    {"scan", -2, CMD_READONLY, 0, 0, 0, cmd_scan, NULL, "generic", "2.8.0",
+     "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]", NULL},
+    {"keys", 2, CMD_READONLY, 0, 0, 0, cmd_keys, NULL, "generic", "1.0.0",
+     "Returns all key names that match a pattern.", "pattern", NULL},
+    {"randomkey", 1, CMD_READONLY, 0, 0, 0, cmd_randomkey, NULL, "generic", "1.0.0",
+     "Returns a random key name from the database.", NULL, NULL},
+    {"object", -2, CMD_READONLY, 0, 0, 0, NULL, object_subs, "generic", "2.2.3",
+     "A container for object introspection commands.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};

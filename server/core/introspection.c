@@ -1,14 +1,15 @@
 /*
- * introspect.c - looking inside a running server: SLOWLOG, MONITOR,
- * CLIENT KILL, OBJECT, LATENCY and the error counters of INFO errorstats
- * (layer 2). Replies follow Redis 7's shapes.
+ * introspection.c - looking inside a running server (layer 2): SLOWLOG,
+ * MONITOR and LATENCY. Replies follow Redis 7's shapes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_internal.h"
-#include "strbuf.h"
+#include "cmd.h"
+#include "cmdtab.h"
+#include "groups.h"
+#include "introspection.h"
 
 /* What one slow log entry keeps of a command, as Redis: at most
  * SLOWLOG_ARGS arguments (the last one says how many more there were), each
@@ -124,11 +125,11 @@ void cmd_slowlog_free(cmd_server *s)
     s->slowlog_cap = s->slowlog_len = s->slowlog_head = 0;
 }
 
-void cmd_slowlog_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_slowlog_get(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     long long want = 10;
-    if (argc == 3) {
-        if (!cmd_parse_ll(argv[2].ptr, argv[2].len, &want) || want < -1) {
+    if (req->argc == 3) {
+        if (!cmd_parse_ll(req->argv[2].ptr, req->argv[2].len, &want) || want < -1) {
             cmd_reply_error(s, c, "ERR count should be greater than or equal to -1");
             return;
         }
@@ -151,12 +152,12 @@ void cmd_slowlog_get(cmd_server *s, cmd_client *c, const resp_view *argv, size_t
     }
 }
 
-void cmd_slowlog_len(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_slowlog_len(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     resp_add_int(&c->out, (long long)s->slowlog_len);
 }
 
-void cmd_slowlog_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_slowlog_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     for (size_t i = 0; i < s->slowlog_cap; i++)
         entry_clear(&s->slowlog[i]);
@@ -164,7 +165,7 @@ void cmd_slowlog_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size
     resp_add_ok(&c->out);
 }
 
-void cmd_slowlog_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_slowlog_help(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     static const char *const lines[] = {
         "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -222,7 +223,7 @@ static void add_repr(strbuf *b, const char *p, size_t n)
     strbuf_add(b, "\"", 1);
 }
 
-void cmd_monitor(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_monitor(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     if (!c->monitor) {
         c->monitor = true;
@@ -268,154 +269,9 @@ void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *ar
 
 /* ---- CLIENT KILL --------------------------------------------------------------------- */
 
-void cmd_client_kill(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
-{
-    /* Old form: CLIENT KILL addr:port -> +OK or an error. New form: filters
-     * ID id | ADDR ip:port | LADDR ip:port | SKIPME yes|no -> count. */
-    bool old = argc == 3;
-    long long id = 0;
-    const resp_view *addr = NULL, *laddr = NULL;
-    bool skipme = true, match_nothing = false;
-    if (old) {
-        addr = &argv[2];
-        skipme = false;
-    } else {
-        if (argc % 2 != 0) {
-            cmd_reply_error(s, c, ERR_SYNTAX);
-            return;
-        }
-        for (size_t i = 2; i + 1 < argc; i += 2) {
-            const resp_view *v = &argv[i + 1];
-            if (cmd_arg_is(&argv[i], "id")) {
-                if (!cmd_parse_ll(v->ptr, v->len, &id) || id <= 0) {
-                    cmd_reply_error(s, c, "ERR client-id should be greater than 0");
-                    return;
-                }
-            } else if (cmd_arg_is(&argv[i], "addr")) {
-                addr = v;
-            } else if (cmd_arg_is(&argv[i], "laddr")) {
-                laddr = v;
-            } else if (cmd_arg_is(&argv[i], "skipme")) {
-                if (cmd_arg_is(v, "yes"))
-                    skipme = true;
-                else if (cmd_arg_is(v, "no"))
-                    skipme = false;
-                else {
-                    cmd_reply_error(s, c, ERR_SYNTAX);
-                    return;
-                }
-            } else if (cmd_arg_is(&argv[i], "type") || cmd_arg_is(&argv[i], "user")) {
-                /* Accepted: every ebb client is a normal one of user default. */
-                if (cmd_arg_is(&argv[i], "type") && !cmd_arg_is(v, "normal"))
-                    match_nothing = true;
-                if (cmd_arg_is(&argv[i], "user") && !cmd_arg_is(v, "default"))
-                    match_nothing = true;
-            } else {
-                cmd_reply_error(s, c, ERR_SYNTAX);
-                return;
-            }
-        }
-    }
-    long long killed = 0;
-    bool kill_self = false;
-    cmd_client *next;
-    for (cmd_client *x = s->clients; x != NULL; x = next) {
-        next = x->next;
-        if (match_nothing || (id > 0 && x->id != (uint64_t)id))
-            continue;
-        if (addr != NULL && (strlen(x->addr) != addr->len || memcmp(x->addr, addr->ptr, addr->len)))
-            continue;
-        if (laddr != NULL &&
-            (strlen(x->laddr) != laddr->len || memcmp(x->laddr, laddr->ptr, laddr->len)))
-            continue;
-        if (x == c) {
-            if (skipme)
-                continue;
-            kill_self = true; /* after the reply */
-        } else if (s->client_kill != NULL) {
-            s->client_kill(x);
-        }
-        killed++;
-    }
-    if (old) {
-        if (killed == 0)
-            cmd_reply_error(s, c, "ERR No such client");
-        else
-            resp_add_ok(&c->out);
-    } else {
-        resp_add_int(&c->out, killed);
-    }
-    if (kill_self)
-        c->close_after_reply = true;
-}
-
-/* ---- OBJECT ---------------------------------------------------------------------------- */
-
-void cmd_object_help(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
-{
-    static const char *const lines[] = {
-        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "ENCODING <key>",
-        "    Return the kind of internal representation used in order to store the value",
-        "    associated with a <key>.",
-        "FREQ <key>",
-        "    Not available: ebb has no LFU policy.",
-        "IDLETIME <key>",
-        "    Return the idle time of the <key>, that is the approximated number of",
-        "    seconds elapsed since the last access to the key (0 unless an LRU policy is set).",
-        "REFCOUNT <key>",
-        "    Return the number of references of the value associated with the specified",
-        "    <key> (always 1).",
-        "HELP",
-        "    Print this help.",
-        NULL,
-    };
-    cmd_reply_help(c, lines);
-}
-
-/* OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (argv[1] names which). */
-void cmd_object(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
-{
-    const resp_view *sub = &argv[1];
-    db_key k;
-    if (!cmd_parse_key(s, c, &argv[2], &k))
-        return;
-    table *t = cmd_read_table(s, &k);
-    const uint8_t *val;
-    size_t len;
-    if (t == NULL || table_get(t, k.id, &val, &len) != TABLE_OK) {
-        resp_add_null(&c->out);
-        return;
-    }
-    if (cmd_arg_is(sub, "encoding")) {
-        /* Redis's names for what a string would be: int when it is a
-         * canonical integer, embstr up to 44 bytes, raw beyond. In ebb every
-         * value is a fixed 128-byte record either way. */
-        long long v;
-        resp_add_bulkstr(&c->out, cmd_parse_ll((const char *)val, len, &v) ? "int"
-                                  : len <= 44                             ? "embstr"
-                                                                          : "raw");
-    } else if (cmd_arg_is(sub, "refcount")) {
-        resp_add_int(&c->out, 1);
-    } else if (cmd_arg_is(sub, "freq")) {
-        cmd_reply_error(s, c,
-                        "ERR An LFU maxmemory policy is not selected, access frequency not "
-                        "tracked. Please note that when switching between policies at runtime "
-                        "LRU and LFU data will take some time to adjust.");
-    } else {
-        uint32_t stamp = 0;
-        long long idle = 0;
-        if (table_get_lru(t, k.id, &stamp) == TABLE_OK && stamp != 0) {
-            uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
-            idle = (long long)(uint32_t)(now - stamp) * TABLE_LRU_UNIT_MS / 1000;
-        }
-        resp_add_int(&c->out, idle);
-    }
-}
-
 /* ---- LATENCY --------------------------------------------------------------------------- */
 
-void cmd_latency_latest(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_latency_latest(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     /* One event: the longest stall of the event loop (INFO stats). */
     if (s->stall_max_us == 0) {
@@ -430,7 +286,7 @@ void cmd_latency_latest(cmd_server *s, cmd_client *c, const resp_view *argv, siz
     resp_add_int(&c->out, s->stall_max_us / 1000);
 }
 
-void cmd_latency_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
+static void cmd_latency_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     long long had = s->stall_max_us > 0;
     s->stall_max_us = 0;
@@ -438,24 +294,127 @@ void cmd_latency_reset(cmd_server *s, cmd_client *c, const resp_view *argv, size
     resp_add_int(&c->out, had);
 }
 
-/* ---- errorstats ------------------------------------------------------------------------- */
+/* LATENCY HISTOGRAM: Redis 7's shape, a map of command -> {calls,
+ * histogram_usec: {bucket: cumulative count}} with power-of-two buckets in
+ * microseconds. */
+typedef struct {
+    cmd_client *c;
+    const resp_view *names;
+    size_t nnames;
+    size_t count;   /* first pass: rows to emit */
+    bool emit;
+} histo_ctx;
 
-void cmd_count_error(cmd_server *s, const char *msg)
+static bool histo_wanted(const histo_ctx *h, const char *name, const cmd_stat *st)
 {
-    size_t n = strcspn(msg, " ");
-    if (n >= sizeof s->errorstats[0].name)
-        n = sizeof s->errorstats[0].name - 1;
-    for (size_t i = 0; i < s->nerrorstats; i++) {
-        cmd_errorstat *e = &s->errorstats[i];
-        if (strlen(e->name) == n && memcmp(e->name, msg, n) == 0) {
-            e->count++;
-            return;
-        }
-    }
-    if (s->nerrorstats == CMD_ERRORSTATS_MAX)
-        return; /* as Redis: new kinds past the cap are not tracked */
-    cmd_errorstat *e = &s->errorstats[s->nerrorstats++];
-    memcpy(e->name, msg, n);
-    e->name[n] = '\0';
-    e->count = 1;
+    if (st->calls == 0)
+        return false;
+    if (h->nnames == 0)
+        return true;
+    for (size_t i = 0; i < h->nnames; i++)
+        if (strlen(name) == h->names[i].len && strncasecmp(name, h->names[i].ptr, h->names[i].len) == 0)
+            return true;
+    return false;
 }
+
+static void histo_row(const cmd_def *d, const char *name, cmd_stat *st, void *arg)
+{
+    histo_ctx *h = arg;
+    if (!histo_wanted(h, name, st))
+        return;
+    if (!h->emit) {
+        h->count++;
+        return;
+    }
+    resp_out *o = &h->c->out;
+    resp_add_bulkstr(o, name);
+    resp_add_map(o, 2);
+    resp_add_bulkstr(o, "calls");
+    resp_add_int(o, (long long)st->calls);
+    resp_add_bulkstr(o, "histogram_usec");
+    /* Cumulative counts at 1, 2, 4, ... µs up to the bucket of the maximum. */
+    uint64_t top_us = st->hist.max_ns / 1000 + 1, steps = 0;
+    for (uint64_t b = 1; ; b <<= 1) {
+        steps++;
+        if (b >= top_us)
+            break;
+    }
+    resp_add_map(o, steps);
+    for (uint64_t b = 1, k = 0; k < steps; b <<= 1, k++) {
+        uint64_t n = 0;
+        for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+            if (st->hist.bucket[i] == 0)
+                continue;
+            /* A bucket counts toward b when all of it is at most b µs. */
+            uint64_t lo = i < LATENCY_SUB ? i : (1ull << (i / LATENCY_SUB)) +
+                                                  ((1ull << (i / LATENCY_SUB)) / LATENCY_SUB) *
+                                                      (i % LATENCY_SUB);
+            if (lo <= b * 1000)
+                n += st->hist.bucket[i];
+        }
+        resp_add_int(o, (long long)b);
+        resp_add_int(o, (long long)n);
+    }
+}
+
+static void cmd_latency_histogram(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    histo_ctx h = {.c = c, .names = req->argv + 2, .nnames = req->argc - 2};
+    cmdtab_each(s, histo_row, &h);
+    resp_add_map(&c->out, h.count);
+    h.emit = true;
+    cmdtab_each(s, histo_row, &h);
+}
+
+static void cmd_latency_help(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    static const char *const lines[] = {
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LATEST",
+        "    Return the longest event-loop stall and what caused it.",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for the",
+        "    specified command names. If no commands are specified then all histograms are",
+        "    replied.",
+        "RESET",
+        "    Reset the stall record.",
+        "HELP",
+        "    Print this help.",
+        NULL,
+    };
+    cmd_reply_help(c, lines);
+}
+
+static const cmd_def slowlog_subs[] = {
+    {"get", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_get, NULL, "server", "2.2.12",
+     "Returns the slow log's entries.", "[count]", NULL},
+    {"len", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_len, NULL, "server", "2.2.12",
+     "Returns the number of entries in the slow log.", NULL, NULL},
+    {"reset", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_reset, NULL, "server", "2.2.12",
+     "Clears all entries from the slow log.", NULL, NULL},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_slowlog_help, NULL, "server", "6.2.0",
+     "Show helpful text about the different subcommands.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cmd_def latency_subs[] = {
+    {"latest", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_latest, NULL, "server", "2.8.13",
+     "Returns the longest event-loop stall since start or reset.", NULL, NULL},
+    {"histogram", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_histogram, NULL, "server",
+     "7.0.0", "Returns the cumulative distribution of latencies of commands.", "[command...]", NULL},
+    {"reset", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_reset, NULL, "server", "2.8.13",
+     "Resets the stall record.", "[event...]", NULL},
+    {"help", 2, CMD_STALE, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",
+     "Returns helpful text about the different subcommands.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const cmd_def cmd_introspection_rows[] = {
+    {"slowlog", -2, CMD_STALE, 0, 0, 0, NULL, slowlog_subs, "server", "2.2.12",
+     "A container for slow log commands.", NULL, NULL},
+    {"latency", -2, CMD_STALE, 0, 0, 0, NULL, latency_subs, "server", "2.8.13",
+     "A container for latency diagnostics commands.", NULL, NULL},
+    {"monitor", 1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_monitor, NULL, "server", "1.0.0",
+     "Listens for all requests received by the server in real time.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};

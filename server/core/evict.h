@@ -1,0 +1,23 @@
+/*
+ * evict.h - maxmemory: evicting keys to stay under it (layer 2; evict.c).
+ */
+#ifndef EBB_EVICT_H
+#define EBB_EVICT_H
+
+#include "cmd.h"
+
+/* Before a command that may add memory: evict to get under maxmemory. False
+ * (after replying -OOM) when the command must be refused. */
+bool cmd_evict_before_write(cmd_server *s, cmd_client *c);
+/* Background eviction toward maxmemory for at most budget_us (after CONFIG
+ * SET maxmemory lowered it). Returns true while still over the limit. */
+bool cmd_evict_cycle(cmd_server *s, int64_t budget_us);
+/* A random 64-bit number (xorshift64*; not for secrets). */
+uint64_t cmd_random(cmd_server *s);
+/* A namespace's table picked with probability proportional to its keys
+ * (with_ttl: its keys with a TTL); NULL if there are none. */
+table *cmd_pick_table(cmd_server *s, bool with_ttl);
+/* The memory figure maxmemory is compared with. */
+uint64_t cmd_evict_used(const cmd_server *s);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * server.c - the server's life (layer 2): setup and teardown, the command
+ * groups registered, options pushed into the modules, the cron and the
+ * urgent work between rounds of I/O, and clients joining and leaving.
+ * See commands.h.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "cmdtab.h"
+#include "evict.h"
+#include "expire.h"
+#include "groups.h"
+#include "introspection.h"
+#include "log.h"
+#include "memory.h"
+#include "prefault.h"
+
+/* Every command group, in the order COMMAND lists them. */
+static const cmd_def *const groups[] = {
+    cmd_connection_rows, cmd_admin_rows,  cmd_keyspace_rows,      cmd_string_rows,
+    cmd_expire_rows,     cmd_memory_rows, cmd_introspection_rows,
+};
+
+bool cmd_server_init(cmd_server *s)
+{
+    cmdtab_init(groups, sizeof groups / sizeof groups[0]);
+    memset(s, 0, sizeof *s);
+    s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
+    if (s->cmdstats == NULL)
+        return false;
+    s->next_client_id = 1;
+    s->start_us = cmd_now_us();
+    s->config_file = "";
+    s->executable = "";
+    s->event_api = "";
+    busypoll_init(&s->poll);
+    return config_init(&s->cfg);
+}
+
+/* Table options as the configuration says. The prefaulter's thread is
+ * started the first time huge pages are asked for and kept from then on (an
+ * idle worker only sleeps). Without it (a kernel before 5.14) tables keep
+ * ordinary pages: their writes would fault each 2 MiB page themselves. */
+static table_options table_opts(cmd_server *s)
+{
+    if (s->cfg.huge_pages.num != 0 && s->prefault == NULL && !s->prefault_tried) {
+        s->prefault_tried = true;
+        s->prefault = prefault_new();
+        if (s->prefault == NULL)
+            log_write(LOG_NOTICE, "Huge pages stay off: this kernel cannot populate memory "
+                                  "ahead of the writes (MADV_POPULATE_WRITE)");
+    }
+    long long policy = s->cfg.maxmemory_policy.num;
+    int lru = config_enum_index(config_find("maxmemory-policy", 16), "allkeys-lru", 11);
+    int vlru = config_enum_index(config_find("maxmemory-policy", 16), "volatile-lru", 12);
+    return (table_options){
+        .auto_shrink = s->cfg.auto_shrink.num != 0,
+        .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
+        .huge_pages = s->cfg.huge_pages.num != 0 && s->prefault != NULL,
+        .prefault = s->prefault,
+        .clock_ms = &s->now_ms,
+        .track_lru = policy == lru || policy == vlru,
+        .expired_counter = &s->st.expired_keys,
+    };
+}
+
+bool cmd_server_start(cmd_server *s)
+{
+    s->now_ms = cmd_now_us() / 1000;
+    table_options topt = table_opts(s);
+    s->db = db_create((unsigned)s->cfg.max_namespaces.num, &topt);
+    if (s->db == NULL)
+        return false;
+    cmd_server_apply_config(s);
+    s->peak_used = s->startup_used = cmd_used_memory(s);
+    return true;
+}
+
+void cmd_server_deinit(cmd_server *s)
+{
+    cmd_shrink_jobs_free(s);
+    cmd_slowlog_free(s);
+    free(s->cmdstats);
+    free(s->keybuf);
+    free(s->evict_sums);
+    s->evict_sums = NULL;
+    s->evict_sums_cap = 0;
+    s->cmdstats = NULL;
+    s->keybuf = NULL;
+    s->keybuf_cap = 0;
+    db_destroy(s->db);
+    s->db = NULL;
+    prefault_free(s->prefault); /* after the tables it populates for */
+    s->prefault = NULL;
+    s->prefault_tried = false;
+    config_deinit(&s->cfg);
+}
+
+void cmd_server_apply_config(cmd_server *s)
+{
+    log_set_level((log_level)s->cfg.loglevel.num);
+    long long obl[3];
+    if (config_parse_obl(s->cfg.obuf_limit.str, obl)) {
+        s->obl_hard = obl[0];
+        s->obl_soft = obl[1];
+        s->obl_secs = obl[2];
+    }
+    if (s->db != NULL) {
+        db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
+        table_options topt = table_opts(s);
+        db_set_table_options(s->db, &topt);
+    }
+}
+
+/* Old buckets evacuated between clock checks in the cron's migration slice. */
+#define CRON_MIGRATE_BUCKETS 256
+
+/* What one cron tick may do before the loop serves clients again: the
+ * migration, expiry and eviction slices below share it (eviction, which
+ * runs only over maxmemory, still gets CRON_MIN_SLICE_US when expiry used
+ * the rest). They used to have a budget each, and a tick that shrank a
+ * table while keys expired ran 500 µs of migration then 1 ms of expiry:
+ * 1.5-1.8 ms in which nobody was served (stall.sh, active expiry phase). */
+#define CRON_BUDGET_US 1000
+
+/* Migrations not driven by writes (a table that stopped receiving writes
+ * mid-growth, a shrink) are advanced by at most this much of the budget, so
+ * an idle server finishes them without a visible stall. */
+#define CRON_MIGRATE_US 500
+
+/* The expiry and eviction slices get what is left of the budget, but at
+ * least this much, so that they always make progress. */
+#define CRON_MIN_SLICE_US 250
+
+static bool server_cron(cmd_server *s);
+static bool server_urgent(cmd_server *s, int64_t budget_us);
+
+/* Detached tables (FLUSHALL ASYNC) unmapped per slice: munmap runs at about
+ * 10 GB/s of touched pages here, so 4 MiB is well under a millisecond. */
+#define CRON_REAP_BYTES (4u * 1024u * 1024u)
+
+/* Give free heap back to the OS when more than this much is free in it. */
+#define CRON_TRIM_FREE_BYTES (256u * 1024u)
+
+/* Background work that began at start (µs) is over: a candidate for the
+ * longest stall, and time busy polling must not count as serving. */
+static void background_done(cmd_server *s, const char *cause, int64_t start)
+{
+    int64_t took = cmd_now_us() - start;
+    cmd_note_stall(s, cause, NULL, took);
+    busypoll_background(&s->poll, took > 0 ? (uint64_t)took * 1000u : 0);
+}
+
+bool cmd_server_cron(cmd_server *s)
+{
+    int64_t start = cmd_now_us();
+    bool more = server_cron(s);
+    background_done(s, "cron", start);
+    return more;
+}
+
+/* What is left of this tick's budget for the next slice (CRON_MIN_SLICE_US
+ * at least). */
+static int64_t cron_left(int64_t start)
+{
+    int64_t left = CRON_BUDGET_US - (cmd_now_us() - start);
+    return left > CRON_MIN_SLICE_US ? left : CRON_MIN_SLICE_US;
+}
+
+static bool server_cron(cmd_server *s)
+{
+    if (!s->clock_fixed)
+        s->now_ms = cmd_now_us() / 1000;
+    int64_t start = cmd_now_us();
+    while (db_step(s->db, CRON_MIGRATE_BUCKETS) && cmd_now_us() < start + CRON_MIGRATE_US) {
+    }
+    bool reaping = db_reap(s->db, CRON_REAP_BYTES);
+    s->expire_slices = cmd_expire_tick(s, cron_left(start));
+    bool evicting = cmd_evict_cycle(s, cron_left(start));
+    struct mallinfo2 mi = mallinfo2();
+    s->heap_used = mi.uordblks + mi.hblkhd;
+    /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim
+     * left it: free space trim cannot return (fragments) must not make it
+     * walk the heap 100 times a second. */
+    if (mi.fordblks > s->trim_floor + CRON_TRIM_FREE_BYTES) {
+        malloc_trim(0);
+        s->trim_floor = mallinfo2().fordblks;
+    } else if (mi.fordblks < s->trim_floor) {
+        s->trim_floor = mi.fordblks;
+    }
+    uint64_t used = cmd_used_memory(s);
+    if (used > s->peak_used)
+        s->peak_used = used;
+    return s->shrink_jobs != NULL || s->expire_slices > 0 || evicting || reaping;
+}
+
+bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
+{
+    int64_t start = cmd_now_us();
+    bool more = server_urgent(s, budget_us);
+    background_done(s, "background", start);
+    return more;
+}
+
+static bool server_urgent(cmd_server *s, int64_t budget_us)
+{
+    if (!s->clock_fixed)
+        s->now_ms = cmd_now_us() / 1000;
+    bool more = false;
+    if (s->shrink_jobs != NULL)
+        more |= cmd_shrink_jobs_run(s, budget_us);
+    else if (s->expire_slices > 0) {
+        s->expire_slices--;
+        if (!cmd_expire_cycle(s, budget_us))
+            s->expire_slices = 0;
+        more |= s->expire_slices > 0;
+    } else {
+        more |= cmd_evict_cycle(s, budget_us);
+    }
+    /* FLUSHALL ASYNC leftovers, at about CRON_REAP_BYTES per slice. */
+    more |= db_reap(s->db, CRON_REAP_BYTES);
+    return more;
+}
+
+uint64_t cmd_used_memory(const cmd_server *s)
+{
+    table_stats tot;
+    db_total_stats(s->db, &tot);
+    struct mallinfo2 mi = mallinfo2();
+    return tot.index_bytes + tot.payload_bytes + tot.meta_bytes + mi.uordblks + mi.hblkhd;
+}
+
+void cmd_client_init(cmd_server *s, cmd_client *c)
+{
+    memset(c, 0, sizeof *c);
+    resp_out_init(&c->out);
+    c->id = s->next_client_id++;
+    c->fd = -1;
+    c->ctime_us = c->last_us = cmd_now_us();
+    c->authed = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
+    c->next = s->clients;
+    if (s->clients != NULL)
+        s->clients->prev = c;
+    s->clients = c;
+    s->connected++;
+}
+
+void cmd_client_deinit(cmd_server *s, cmd_client *c)
+{
+    cmd_monitor_forget(s, c);
+    if (c->blocked)
+        cmd_shrink_jobs_forget(s, c);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    s->connected--;
+    resp_out_deinit(&c->out);
+    free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
+    c->name = c->lib_name = c->lib_ver = NULL;
+}
