@@ -86,17 +86,6 @@ bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k)
     return false;
 }
 
-bool cmd_key_arg(cmd_server *s, cmd_client *c, const cmd_request *req, size_t i, db_key *k)
-{
-    if (req->key == &req->argv[i]) {
-        /* The view cmd_prepare parsed for this very request: the bytes have
-         * not changed, so neither has the answer. */
-        *k = req->parsed;
-        return true;
-    }
-    return cmd_parse_key(s, c, &req->argv[i], k);
-}
-
 bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first,
                     size_t step, db_key *keys)
 {
@@ -104,14 +93,6 @@ bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t
         if (!cmd_key_arg(s, c, req, i, &keys[j]))
             return false;
     return true;
-}
-
-/* The table holding k for reading: NULL if its namespace does not exist. */
-table *cmd_read_table(cmd_server *s, const db_key *k)
-{
-    table *t;
-    db_table(s->db, k->ns, k->nslen, false, &t);
-    return t;
 }
 
 table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k)
@@ -134,26 +115,6 @@ table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k)
     return NULL;
 }
 
-void cmd_count_lookup(cmd_server *s, bool hit)
-{
-    if (hit)
-        STAT_INC(&s->st, keyspace_hits);
-    else
-        STAT_INC(&s->st, keyspace_misses);
-}
-
-/* Look up k; counts a hit or a miss. */
-bool cmd_lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len)
-{
-    table *t = cmd_read_table(s, k);
-    if (t != NULL && table_get(t, k->id, val, len) == TABLE_OK) {
-        STAT_INC(&s->st, keyspace_hits);
-        return true;
-    }
-    STAT_INC(&s->st, keyspace_misses);
-    return false;
-}
-
 /* Store; replies the error and returns false on failure. */
 bool cmd_store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val, size_t len,
                int64_t expire_at, bool keep_ttl)
@@ -163,14 +124,6 @@ bool cmd_store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *v
         return true;
     STAT_INC(&s->st, unexpected_error_replies);
     cmd_reply_error(s, c, ERR_OOM);
-    return false;
-}
-
-bool cmd_check_value(cmd_server *s, cmd_client *c, const resp_view *v)
-{
-    if (v->len <= TABLE_VALUE_MAX)
-        return true;
-    cmd_reply_value_too_long(s, c, v->len);
     return false;
 }
 

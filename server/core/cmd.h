@@ -98,8 +98,17 @@ bool cmd_parse_ll(const char *p, size_t len, long long *out); /* Redis's string2
 bool cmd_arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out);
 bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k);
 /* req->argv[i] as a key (cmd_parse_key), reusing what cmd_prepare parsed
- * when it is the request's first key. */
-bool cmd_key_arg(cmd_server *s, cmd_client *c, const cmd_request *req, size_t i, db_key *k);
+ * when it is the request's first key (the same view: the bytes have not
+ * changed, so neither has the answer). Inline: every keyed command's path. */
+static inline bool cmd_key_arg(cmd_server *s, cmd_client *c, const cmd_request *req, size_t i,
+                               db_key *k)
+{
+    if (req->key == &req->argv[i]) {
+        *k = req->parsed;
+        return true;
+    }
+    return cmd_parse_key(s, c, &req->argv[i], k);
+}
 /* Keys req->argv[first], [first + step], ... into keys[]; on the first bad
  * one reply the error and return false (nothing has been touched yet). */
 bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first,
@@ -111,17 +120,40 @@ bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t
 db_key *cmd_keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf);
 void cmd_keys_free(cmd_server *s, db_key *k, db_key *stackbuf);
 /* The table holding k, or NULL if its namespace does not exist. */
-table *cmd_read_table(cmd_server *s, const db_key *k);
+static inline table *cmd_read_table(cmd_server *s, const db_key *k)
+{
+    table *t;
+    db_table(s->db, k->ns, k->nslen, false, &t);
+    return t;
+}
 /* The table for writing k, creating its namespace; NULL after replying the
  * error (namespace cap, out of memory). */
 table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k);
 
 /* Look k up, counting a hit or a miss (INFO keyspace_hits/misses). */
-bool cmd_lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len);
-void cmd_count_lookup(cmd_server *s, bool hit);
-/* A value fits a record (TABLE_VALUE_MAX), or reply the error. */
-bool cmd_check_value(cmd_server *s, cmd_client *c, const resp_view *v);
+static inline void cmd_count_lookup(cmd_server *s, bool hit)
+{
+    if (hit)
+        STAT_INC(&s->st, keyspace_hits);
+    else
+        STAT_INC(&s->st, keyspace_misses);
+}
+static inline bool cmd_lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len)
+{
+    table *t = cmd_read_table(s, k);
+    bool hit = t != NULL && table_get(t, k->id, val, len) == TABLE_OK;
+    cmd_count_lookup(s, hit);
+    return hit;
+}
 void cmd_reply_value_too_long(cmd_server *s, cmd_client *c, size_t len);
+/* A value fits a record (TABLE_VALUE_MAX), or reply the error. */
+static inline bool cmd_check_value(cmd_server *s, cmd_client *c, const resp_view *v)
+{
+    if (v->len <= TABLE_VALUE_MAX)
+        return true;
+    cmd_reply_value_too_long(s, c, v->len);
+    return false;
+}
 
 /* Store a value (table_put) or reply the error. */
 bool cmd_store(cmd_server *s, cmd_client *c, table *t, int64_t id, const void *val, size_t len,

@@ -119,26 +119,29 @@ const cmd_def *cmdtab_at(size_t i)
     return tab.top[i];
 }
 
-int cmdtab_find(const char *name, size_t len)
+const cmd_def *cmdtab_find(const char *name, size_t len, int *row)
 {
+    *row = -1;
     if (len == 0 || len > CMD_NAME_MAX)
-        return -1;
+        return NULL;
     assert(tab.ready);
     uint64_t w0, w1;
     name_words(name, len, &w0, &w1);
     for (uint32_t i = words_slot(w0, w1, len); tab.slot[i] != 0;
          i = (i + 1) & (CMD_INDEX_SLOTS - 1)) {
         size_t r = tab.slot[i] - 1u;
-        if (tab.w0[r] == w0 && tab.w1[r] == w1 && tab.len[r] == len)
-            return (int)r;
+        if (tab.w0[r] == w0 && tab.w1[r] == w1 && tab.len[r] == len) {
+            *row = (int)r;
+            return tab.top[r];
+        }
     }
-    return -1;
+    return NULL;
 }
 
 const cmd_def *cmdtab_lookup(const char *name, size_t len)
 {
-    int r = cmdtab_find(name, len);
-    return r < 0 ? NULL : tab.top[r];
+    int row;
+    return cmdtab_find(name, len, &row);
 }
 
 const char *cmd_lookup_name(const char *name, size_t len)

@@ -34,10 +34,10 @@ size_t cmdtab_rows(void);
 /* Top-level row i < cmdtab_count(). */
 const cmd_def *cmdtab_at(size_t i);
 
-/* The top-level row named name[0..len) (case-insensitive), as its number,
- * or -1. */
-int cmdtab_find(const char *name, size_t len);
-/* The same, as a row, or NULL. */
+/* The top-level row named name[0..len) (case-insensitive), or NULL; *row
+ * is its number (-1 for none). */
+const cmd_def *cmdtab_find(const char *name, size_t len, int *row);
+/* The same, without the number. */
 const cmd_def *cmdtab_lookup(const char *name, size_t len);
 /* The canonical (lowercase) name of the top-level command `name` names, or
  * NULL if there is none. */

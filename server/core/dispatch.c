@@ -66,20 +66,20 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     c->last_us = start_ns / 1000;
     if (!s->clock_fixed)
         s->now_ms = start_ns / 1000000;
-    int row = r->prepared ? r->row : cmdtab_find(argv[0].ptr, argv[0].len);
+    int row = r->row;
+    const cmd_def *d = r->prepared ? r->cmd : cmdtab_find(argv[0].ptr, argv[0].len, &row);
     bool authed = may_run(s, c);
-    if (row < 0 && !authed) {
+    if (d == NULL && !authed) {
         /* Say nothing about what exists to a client that has not logged in. */
         c->last_cmd = c->last_sub = NULL;
         cmd_reply_error(s, c, "NOAUTH Authentication required.");
         return;
     }
-    if (row < 0) {
+    if (d == NULL) {
         c->last_cmd = c->last_sub = NULL;
         reply_unknown_command(s, c, argv, argc);
         return;
     }
-    const cmd_def *d = cmdtab_at((size_t)row);
     c->last_cmd = d->name;
     c->last_sub = NULL;
     if (!authed && !(d->flags & CMD_NO_AUTH)) {
@@ -160,13 +160,11 @@ void cmd_prepare(cmd_server *s, cmd_request *reqs, size_t n)
         cmd_request *q = &reqs[r];
         const resp_view *argv = q->argv;
         size_t argc = q->argc;
-        q->row = cmdtab_find(argv[0].ptr, argv[0].len);
+        const cmd_def *d = cmdtab_find(argv[0].ptr, argv[0].len, &q->row);
+        q->cmd = d;
         q->key = NULL;
         q->prepared = true;
-        if (q->row < 0)
-            continue;
-        const cmd_def *d = cmdtab_at((size_t)q->row);
-        if ( d->first <= 0 || d->step <= 0 || d->fn == NULL ||
+        if (d == NULL || d->first <= 0 || d->step <= 0 || d->fn == NULL ||
             (size_t)d->first >= argc)
             continue;
         if (db_parse_key(argv[d->first].ptr, argv[d->first].len, &q->parsed))

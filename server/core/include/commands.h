@@ -176,7 +176,8 @@ int64_t cmd_now_ns(void);
 typedef struct {
     const resp_view *argv;
     size_t argc;
-    int row;                /* the command's top-level row (cmdtab), -1 if unknown */
+    const struct cmd_def *cmd; /* the command's top-level row (cmdtab.h), NULL if unknown */
+    int row;                /* its number, -1 if unknown */
     const resp_view *key;   /* &argv[i] of the first key, if it parsed ... */
     db_key parsed;          /* ... to this; NULL key: none or invalid */
     bool prepared;
