@@ -10,6 +10,8 @@
 #include "cmd.h"
 #include "cmdtab.h"
 #include "docs.h"
+#include "evict.h"
+#include "expire.h"
 #include "groups.h"
 
 static void add_flags(resp_out *o, unsigned flags)
@@ -226,8 +228,8 @@ static void cmd_config_resetstat(cmd_server *s, cmd_client *c, const cmd_request
     memset(s->cmdstats, 0, cmdtab_rows() * sizeof *s->cmdstats);
     memset(s->errorstats, 0, sizeof s->errorstats);
     s->nerrorstats = 0;
-    s->evicted_keys = 0;
-    s->expire_cycles_cut = 0;
+    cmd_evict_reset_stats(s);
+    cmd_expire_reset_stats(s);
     resp_add_ok(&c->out);
 }
 

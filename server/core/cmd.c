@@ -197,6 +197,31 @@ void cmd_reply_text(cmd_client *c, const char *p, size_t n)
     resp_add_verbatim(&c->out, "txt", p, n);
 }
 
+/* The kept buffer of parsed keys (cmd_server.keybuf). */
+struct cmd_keybuf {
+    db_key *keys;
+    size_t cap;
+};
+
+bool cmd_keybuf_init(cmd_server *s)
+{
+    s->keybuf = calloc(1, sizeof *s->keybuf);
+    return s->keybuf != NULL;
+}
+
+void cmd_keybuf_free(cmd_server *s)
+{
+    if (s->keybuf != NULL)
+        free(s->keybuf->keys);
+    free(s->keybuf);
+    s->keybuf = NULL;
+}
+
+size_t cmd_keybuf_cap(const cmd_server *s)
+{
+    return s->keybuf->cap;
+}
+
 /* Room for the parsed keys of a multi-key command. Small commands use the
  * stack; up to KEYS_KEPT keys the server's keybuf, grown to the largest
  * such command and then reused (at most 96 KiB held); past that, one
@@ -208,15 +233,15 @@ db_key *cmd_keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf)
 {
     if (n <= CMD_KEYS_ON_STACK)
         return stackbuf;
-    if (n <= s->keybuf_cap)
-        return s->keybuf;
+    if (n <= s->keybuf->cap)
+        return s->keybuf->keys;
     if (n <= KEYS_KEPT) {
-        size_t cap = s->keybuf_cap * 2 > n ? s->keybuf_cap * 2 : n;
+        size_t cap = s->keybuf->cap * 2 > n ? s->keybuf->cap * 2 : n;
         cap = cap < KEYS_KEPT ? cap : KEYS_KEPT;
-        db_key *k = realloc(s->keybuf, cap * sizeof *k);
+        db_key *k = realloc(s->keybuf->keys, cap * sizeof *k);
         if (k != NULL) {
-            s->keybuf = k;
-            s->keybuf_cap = cap;
+            s->keybuf->keys = k;
+            s->keybuf->cap = cap;
             return k;
         }
     } else {
@@ -230,7 +255,7 @@ db_key *cmd_keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf)
 
 void cmd_keys_free(cmd_server *s, db_key *k, db_key *stackbuf)
 {
-    if (k != stackbuf && k != s->keybuf)
+    if (k != stackbuf && k != s->keybuf->keys)
         free(k);
 }
 

@@ -117,6 +117,11 @@ bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t
  * server's reusable buffer or a malloc; NULL after replying -OOM. Give it
  * back with cmd_keys_free. */
 #define CMD_KEYS_ON_STACK 16
+/* Set up and free the kept buffer behind cmd_keys_alloc. */
+bool cmd_keybuf_init(cmd_server *s);
+void cmd_keybuf_free(cmd_server *s);
+/* Keys the kept buffer holds now (at most KEYS_KEPT). */
+size_t cmd_keybuf_cap(const cmd_server *s);
 db_key *cmd_keys_alloc(cmd_server *s, cmd_client *c, size_t n, db_key *stackbuf);
 void cmd_keys_free(cmd_server *s, db_key *k, db_key *stackbuf);
 /* The table holding k, or NULL if its namespace does not exist. */

@@ -11,10 +11,13 @@
 #include "resp.h"
 
 const config_option config_options[] = {
-#define CFG_ROW(field, name, type, def, min, max, flags, desc)                   \
-    {name, type, def, min, max, flags, desc, offsetof(config, field)},
+#define CFG_WORD(id, word) word,
+#define CFG_ROW(field, name, type, def, min, max, flags, words, desc)                              \
+    {name, type, def, min, max, flags, (const char *const[]){words(CFG_WORD) NULL}, desc,          \
+     offsetof(config, field)},
     CONFIG_OPTIONS(CFG_ROW)
 #undef CFG_ROW
+#undef CFG_WORD
 };
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
 
@@ -140,33 +143,32 @@ bool config_parse_obl(const char *text, long long out[3])
 
 int config_enum_index(const config_option *o, const char *word, size_t len)
 {
-    /* The description starts with "a|b|c:". */
-    const char *p = o->desc;
-    const char *colon = strchr(p, ':');
-    int idx = 0;
-    while (p < colon) {
-        const char *bar = memchr(p, '|', (size_t)(colon - p));
-        const char *end = bar != NULL ? bar : colon;
-        if ((size_t)(end - p) == len && strncasecmp(p, word, len) == 0)
-            return idx;
-        idx++;
-        p = end + 1;
-    }
+    for (int i = 0; o->words[i] != NULL; i++)
+        if (strlen(o->words[i]) == len && strncasecmp(o->words[i], word, len) == 0)
+            return i;
     return -1;
+}
+
+const char *config_words(const config_option *o, char *dst, size_t dstlen)
+{
+    size_t n = 0;
+    dst[0] = '\0';
+    for (size_t i = 0; o->words[i] != NULL && n < dstlen; i++) {
+        int w = snprintf(dst + n, dstlen - n, "%s%s", i > 0 ? "|" : "", o->words[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    return dst;
 }
 
 static void enum_name(const config_option *o, long long idx, char *dst, size_t dstlen)
 {
-    const char *p = o->desc;
-    const char *colon = strchr(p, ':');
-    for (long long i = 0; p < colon; i++) {
-        const char *bar = memchr(p, '|', (size_t)(colon - p));
-        const char *end = bar != NULL ? bar : colon;
+    for (long long i = 0; o->words[i] != NULL; i++) {
         if (i == idx) {
-            snprintf(dst, dstlen, "%.*s", (int)(end - p), p);
+            snprintf(dst, dstlen, "%s", o->words[i]);
             return;
         }
-        p = end + 1;
     }
     snprintf(dst, dstlen, "?");
 }
@@ -211,9 +213,9 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value,
     case CFG_ENUM:
         num = config_enum_index(o, value, valuelen);
         if (num < 0) {
-            const char *colon = strchr(o->desc, ':');
-            snprintf(err, errlen, "argument(s) must be one of the following: %.*s",
-                     (int)(colon - o->desc), o->desc);
+            char words[256];
+            snprintf(err, errlen, "argument(s) must be one of the following: %s",
+                     config_words(o, words, sizeof words));
             return false;
         }
         break;

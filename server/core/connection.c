@@ -302,7 +302,7 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const cmd_request *req
     }
     strbuf b = {0};
     char line[1024];
-    for (const cmd_client *x = s->clients; x != NULL; x = x->next) {
+    for (const cmd_client *x = s->clients.head; x != NULL; x = x->next) {
         if (by_id) {
             bool want = false;
             for (size_t i = ids_from; i < req->argc && !want; i++) {
@@ -418,7 +418,7 @@ static void cmd_client_kill(cmd_server *s, cmd_client *c, const cmd_request *req
     long long killed = 0;
     bool kill_self = false;
     cmd_client *next;
-    for (cmd_client *x = s->clients; x != NULL; x = next) {
+    for (cmd_client *x = s->clients.head; x != NULL; x = next) {
         next = x->next;
         if (match_nothing || (id > 0 && x->id != (uint64_t)id))
             continue;
@@ -431,8 +431,8 @@ static void cmd_client_kill(cmd_server *s, cmd_client *c, const cmd_request *req
             if (skipme)
                 continue;
             kill_self = true; /* after the reply */
-        } else if (s->client_kill != NULL) {
-            s->client_kill(x);
+        } else if (s->daemon.client_kill != NULL) {
+            s->daemon.client_kill(x);
         }
         killed++;
     }

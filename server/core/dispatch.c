@@ -126,7 +126,7 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     }
     /* Passwords never reach MONITOR or the slow log. */
     bool redact = d->redact != NULL && d->redact(argv, argc);
-    if (s->monitors > 0)
+    if (s->clients.monitors > 0)
         cmd_monitor_feed(s, c, argv, argc, redact);
     uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, r);

@@ -26,20 +26,44 @@
 
 #include "evict.h"
 
+/* Eviction's own state (cmd_server.evict). */
+struct cmd_evict {
+    uint64_t rng;          /* xorshift state for sampling */
+    uint64_t *sums;        /* per namespace, candidates summed */
+    size_t sums_cap;
+    uint64_t evicted_keys; /* INFO evicted_keys */
+};
+
+bool cmd_evict_init(cmd_server *s)
+{
+    s->evict = calloc(1, sizeof *s->evict);
+    return s->evict != NULL;
+}
+
+void cmd_evict_free(cmd_server *s)
+{
+    if (s->evict != NULL)
+        free(s->evict->sums);
+    free(s->evict);
+    s->evict = NULL;
+}
+
+uint64_t cmd_evict_evicted_keys(const cmd_server *s)
+{
+    return s->evict->evicted_keys;
+}
+
+void cmd_evict_reset_stats(cmd_server *s)
+{
+    s->evict->evicted_keys = 0;
+}
+
 /* Keys evicted at most before one write: enough to absorb the write itself
  * many times over, small enough (a few µs each) to keep the write fast. */
 #define EVICT_PER_WRITE 64u
 /* Keys evicted between clock checks in the background cycle. */
 #define EVICT_STEP 64u
 
-enum {
-    POLICY_NOEVICTION,
-    POLICY_ALLKEYS_LRU,
-    POLICY_ALLKEYS_RANDOM,
-    POLICY_VOLATILE_LRU,
-    POLICY_VOLATILE_RANDOM,
-    POLICY_VOLATILE_TTL,
-};
 
 static const char ERR_OOM_MAXMEMORY[] = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -54,11 +78,11 @@ uint64_t cmd_evict_used(const cmd_server *s)
 /* xorshift64*: fast, and good enough to pick keys. */
 uint64_t cmd_random(cmd_server *s)
 {
-    uint64_t x = s->rng != 0 ? s->rng : 0x9e3779b97f4a7c15ull;
+    uint64_t x = s->evict->rng != 0 ? s->evict->rng : 0x9e3779b97f4a7c15ull;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    s->rng = x;
+    s->evict->rng = x;
     return x * 0x2545f4914f6cdd1dull;
 }
 
@@ -87,7 +111,7 @@ table *cmd_pick_table(cmd_server *s, bool with_ttl)
     return NULL;
 }
 
-/* Running sums of every namespace's candidates in s->evict_sums, so that the
+/* Running sums of every namespace's candidates in s->evict->sums, so that the
  * samples of one eviction each find their namespace by binary search
  * instead of walking every namespace twice: with 64 namespaces, SETs that
  * each evicted a key ran at 88k/s against 753k/s with one namespace. The
@@ -96,17 +120,17 @@ table *cmd_pick_table(cmd_server *s, bool with_ttl)
 static uint64_t candidate_sums(cmd_server *s, bool with_ttl)
 {
     size_t n = db_ns_count(s->db);
-    if (n > s->evict_sums_cap) {
-        uint64_t *a = realloc(s->evict_sums, n * sizeof *a);
+    if (n > s->evict->sums_cap) {
+        uint64_t *a = realloc(s->evict->sums, n * sizeof *a);
         if (a == NULL)
             return UINT64_MAX;
-        s->evict_sums = a;
-        s->evict_sums_cap = n;
+        s->evict->sums = a;
+        s->evict->sums_cap = n;
     }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         total += candidates(db_ns_at(s->db, i)->t, with_ttl);
-        s->evict_sums[i] = total;
+        s->evict->sums[i] = total;
     }
     return total;
 }
@@ -117,7 +141,7 @@ static table *table_of_candidate(cmd_server *s, uint64_t r)
     size_t lo = 0, hi = db_ns_count(s->db) - 1;
     while (lo < hi) { /* the first i with sums[i] > r */
         size_t mid = lo + (hi - lo) / 2;
-        if (s->evict_sums[mid] > r)
+        if (s->evict->sums[mid] > r)
             hi = mid;
         else
             lo = mid + 1;
@@ -164,7 +188,7 @@ static bool evict_one(cmd_server *s, int64_t *freed)
         return false;
     uint64_t before = table_memory(best_t);
     if (table_del(best_t, best.key) == TABLE_OK)
-        s->evicted_keys++;
+        s->evict->evicted_keys++;
     *freed = (int64_t)before - (int64_t)table_memory(best_t);
     return true;
 }

@@ -6,6 +6,20 @@
 
 #include "cmd.h"
 
+/* maxmemory-policy's values, by their index (config.h's list). */
+typedef enum {
+#define POLICY(id, word) id,
+    CONFIG_EVICT_POLICIES(POLICY)
+#undef POLICY
+} evict_policy;
+
+/* Set up and free the module's state (cmd_server_init, _deinit). */
+bool cmd_evict_init(cmd_server *s);
+void cmd_evict_free(cmd_server *s);
+/* Keys evicted since start or CONFIG RESETSTAT. */
+uint64_t cmd_evict_evicted_keys(const cmd_server *s);
+void cmd_evict_reset_stats(cmd_server *s);
+
 /* Before a command that may add memory: evict to get under maxmemory. False
  * (after replying -OOM) when the command must be refused. */
 bool cmd_evict_before_write(cmd_server *s, cmd_client *c);

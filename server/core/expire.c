@@ -21,11 +21,47 @@
  * clients for more than ~1 ms.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "expire.h"
 #include "groups.h"
+
+/* Active expiry's own state (cmd_server.expire). */
+struct cmd_expire {
+    size_t next_ns;      /* namespace the next slice starts with */
+    double stale_perc;   /* expired / looked at, last slice */
+    unsigned skip_ticks; /* cron ticks to rest before the next slice */
+    uint64_t cycles_cut; /* expired_time_cap_reached_count */
+};
+
+bool cmd_expire_init(cmd_server *s)
+{
+    s->expire = calloc(1, sizeof *s->expire);
+    return s->expire != NULL;
+}
+
+void cmd_expire_free(cmd_server *s)
+{
+    free(s->expire);
+    s->expire = NULL;
+}
+
+double cmd_expire_stale_perc(const cmd_server *s)
+{
+    return s->expire->stale_perc;
+}
+
+uint64_t cmd_expire_cycles_cut(const cmd_server *s)
+{
+    return s->expire->cycles_cut;
+}
+
+void cmd_expire_reset_stats(cmd_server *s)
+{
+    s->expire->cycles_cut = 0;
+}
 
 #define EXPIRE_SLICE_US 1000
 /* When under EXPIRE_IDLE_PERC % of what a slice looked at had expired, the
@@ -204,10 +240,10 @@ bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
     /* Each namespace gets its turn, starting where the last slice was cut
      * (so a huge namespace does not starve the others); stop when all have
      * swept once or time is up. Expiry never drops a namespace. */
-    size_t first = s->expire_next_ns < n ? s->expire_next_ns : 0;
+    size_t first = s->expire->next_ns < n ? s->expire->next_ns : 0;
     for (size_t k = 0; k < n && !cut; k++) {
         size_t i = (first + k) % n;
-        s->expire_next_ns = i;
+        s->expire->next_ns = i;
         table *t = db_ns_at(s->db, i)->t;
         bool wrapped = false;
         while (!wrapped) {
@@ -220,9 +256,9 @@ bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
             }
         }
     }
-    s->expire_stale_perc = looked > 0 ? 100.0 * (double)expired / (double)looked : 0.0;
-    if (cut && s->expire_stale_perc > EXPIRE_BUSY_PERC) {
-        s->expire_cycles_cut++;
+    s->expire->stale_perc = looked > 0 ? 100.0 * (double)expired / (double)looked : 0.0;
+    if (cut && s->expire->stale_perc > EXPIRE_BUSY_PERC) {
+        s->expire->cycles_cut++;
         return true;
     }
     return false;
@@ -230,13 +266,13 @@ bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
 
 unsigned cmd_expire_tick(cmd_server *s, int64_t budget_us)
 {
-    if (s->expire_skip_ticks > 0) {
-        s->expire_skip_ticks--;
+    if (s->expire->skip_ticks > 0) {
+        s->expire->skip_ticks--;
         return 0;
     }
     bool busy = cmd_expire_cycle(s, budget_us < EXPIRE_SLICE_US ? budget_us : EXPIRE_SLICE_US);
-    if (s->expire_stale_perc < EXPIRE_IDLE_PERC)
-        s->expire_skip_ticks = EXPIRE_IDLE_SKIP;
+    if (s->expire->stale_perc < EXPIRE_IDLE_PERC)
+        s->expire->skip_ticks = EXPIRE_IDLE_SKIP;
     return busy ? EXPIRE_BUSY_SLICES : 0;
 }
 

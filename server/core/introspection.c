@@ -17,6 +17,7 @@
 #define SLOWLOG_ARGS 32
 #define SLOWLOG_ARG_BYTES 128
 
+typedef struct slowlog_entry slowlog_entry;
 struct slowlog_entry {
     uint64_t id;
     int64_t time_s;
@@ -27,6 +28,19 @@ struct slowlog_entry {
     char addr[64];
     char name[64];
 };
+
+/* The slow log (cmd_server.slowlog): a ring of slowlog-max-len entries. */
+struct cmd_slowlog {
+    slowlog_entry *ring;
+    size_t len, head, cap;
+    uint64_t next_id;
+};
+
+bool cmd_slowlog_init(cmd_server *s)
+{
+    s->slowlog = calloc(1, sizeof *s->slowlog);
+    return s->slowlog != NULL;
+}
 
 static void entry_clear(slowlog_entry *e)
 {
@@ -58,25 +72,25 @@ static char *copy_arg(const char *p, size_t n, size_t *outlen)
 /* Make the ring hold cap entries (dropping the oldest beyond it). */
 static bool slowlog_resize(cmd_server *s, size_t cap)
 {
-    if (cap == s->slowlog_cap)
+    if (cap == s->slowlog->cap)
         return true;
     slowlog_entry *n = cap > 0 ? calloc(cap, sizeof *n) : NULL;
     if (cap > 0 && n == NULL)
         return false;
-    size_t keep = s->slowlog_len < cap ? s->slowlog_len : cap;
+    size_t keep = s->slowlog->len < cap ? s->slowlog->len : cap;
     /* Newest first: entry k (0 = newest) sits at head - 1 - k. */
-    for (size_t k = 0; k < s->slowlog_len; k++) {
-        slowlog_entry *e = &s->slowlog[(s->slowlog_head + s->slowlog_cap - 1 - k) % s->slowlog_cap];
+    for (size_t k = 0; k < s->slowlog->len; k++) {
+        slowlog_entry *e = &s->slowlog->ring[(s->slowlog->head + s->slowlog->cap - 1 - k) % s->slowlog->cap];
         if (k < keep)
             n[keep - 1 - k] = *e;
         else
             entry_clear(e);
     }
-    free(s->slowlog);
-    s->slowlog = n;
-    s->slowlog_cap = cap;
-    s->slowlog_len = keep;
-    s->slowlog_head = cap > 0 ? keep % cap : 0;
+    free(s->slowlog->ring);
+    s->slowlog->ring = n;
+    s->slowlog->cap = cap;
+    s->slowlog->len = keep;
+    s->slowlog->head = cap > 0 ? keep % cap : 0;
     return true;
 }
 
@@ -86,14 +100,14 @@ void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, 
     long long min = s->cfg.slowlog_slower_than.num;
     if (min < 0 || duration_us < min)
         return;
-    if (!slowlog_resize(s, (size_t)s->cfg.slowlog_max_len.num) || s->slowlog_cap == 0)
+    if (!slowlog_resize(s, (size_t)s->cfg.slowlog_max_len.num) || s->slowlog->cap == 0)
         return;
-    slowlog_entry *e = &s->slowlog[s->slowlog_head];
+    slowlog_entry *e = &s->slowlog->ring[s->slowlog->head];
     entry_clear(e);
-    s->slowlog_head = (s->slowlog_head + 1) % s->slowlog_cap;
-    if (s->slowlog_len < s->slowlog_cap)
-        s->slowlog_len++;
-    e->id = s->slowlog_next_id++;
+    s->slowlog->head = (s->slowlog->head + 1) % s->slowlog->cap;
+    if (s->slowlog->len < s->slowlog->cap)
+        s->slowlog->len++;
+    e->id = s->slowlog->next_id++;
     e->time_s = s->now_ms / 1000;
     e->duration_us = duration_us;
     size_t n = argc <= SLOWLOG_ARGS ? argc : SLOWLOG_ARGS;
@@ -118,11 +132,13 @@ void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, 
 
 void cmd_slowlog_free(cmd_server *s)
 {
-    for (size_t i = 0; i < s->slowlog_cap; i++)
-        entry_clear(&s->slowlog[i]);
+    if (s->slowlog == NULL)
+        return;
+    for (size_t i = 0; i < s->slowlog->cap; i++)
+        entry_clear(&s->slowlog->ring[i]);
+    free(s->slowlog->ring);
     free(s->slowlog);
     s->slowlog = NULL;
-    s->slowlog_cap = s->slowlog_len = s->slowlog_head = 0;
 }
 
 static void cmd_slowlog_get(cmd_server *s, cmd_client *c, const cmd_request *req)
@@ -134,12 +150,12 @@ static void cmd_slowlog_get(cmd_server *s, cmd_client *c, const cmd_request *req
             return;
         }
     }
-    size_t n = want < 0 || (unsigned long long)want > s->slowlog_len ? s->slowlog_len
+    size_t n = want < 0 || (unsigned long long)want > s->slowlog->len ? s->slowlog->len
                                                                       : (size_t)want;
     resp_add_array(&c->out, n);
     for (size_t k = 0; k < n; k++) {
         const slowlog_entry *e =
-            &s->slowlog[(s->slowlog_head + s->slowlog_cap - 1 - k) % s->slowlog_cap];
+            &s->slowlog->ring[(s->slowlog->head + s->slowlog->cap - 1 - k) % s->slowlog->cap];
         resp_add_array(&c->out, 6);
         resp_add_int(&c->out, (long long)e->id);
         resp_add_int(&c->out, e->time_s);
@@ -154,14 +170,14 @@ static void cmd_slowlog_get(cmd_server *s, cmd_client *c, const cmd_request *req
 
 static void cmd_slowlog_len(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
-    resp_add_int(&c->out, (long long)s->slowlog_len);
+    resp_add_int(&c->out, (long long)s->slowlog->len);
 }
 
 static void cmd_slowlog_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
-    for (size_t i = 0; i < s->slowlog_cap; i++)
-        entry_clear(&s->slowlog[i]);
-    s->slowlog_len = s->slowlog_head = 0;
+    for (size_t i = 0; i < s->slowlog->cap; i++)
+        entry_clear(&s->slowlog->ring[i]);
+    s->slowlog->len = s->slowlog->head = 0;
     resp_add_ok(&c->out);
 }
 
@@ -227,7 +243,7 @@ static void cmd_monitor(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     if (!c->monitor) {
         c->monitor = true;
-        s->monitors++;
+        s->clients.monitors++;
     }
     resp_add_ok(&c->out);
 }
@@ -236,7 +252,7 @@ void cmd_monitor_forget(cmd_server *s, cmd_client *c)
 {
     if (c->monitor) {
         c->monitor = false;
-        s->monitors--;
+        s->clients.monitors--;
     }
 }
 
@@ -257,12 +273,12 @@ void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *ar
         strbuf_free(&b);
         return;
     }
-    for (cmd_client *m = s->clients; m != NULL; m = m->next) {
+    for (cmd_client *m = s->clients.head; m != NULL; m = m->next) {
         if (!m->monitor || m == from)
             continue;
         resp_add_simplen(&m->out, b.buf, b.len);
-        if (s->client_flush != NULL)
-            s->client_flush(m);
+        if (s->daemon.client_flush != NULL)
+            s->daemon.client_flush(m);
     }
     strbuf_free(&b);
 }

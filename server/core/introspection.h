@@ -8,6 +8,8 @@
 
 #include "cmd.h"
 
+/* Set up the slow log (cmd_server_init); cmd_slowlog_free frees it. */
+bool cmd_slowlog_init(cmd_server *s);
 /* Log a command if it was slow enough (redact: keep only its name). */
 void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, size_t argc,
                      int64_t duration_us, bool redact);

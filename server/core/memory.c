@@ -27,6 +27,40 @@
 #include "groups.h"
 #include "memory.h"
 
+/* SHRINK's own state (cmd_server.shrink). */
+struct cmd_shrink {
+    struct shrink_job *jobs; /* in progress */
+    uint64_t commands;       /* completed */
+    uint64_t last_us;        /* duration of the last completed one */
+    int64_t last_freed;      /* table bytes it freed (before - after) */
+};
+
+bool cmd_shrink_init(cmd_server *s)
+{
+    s->shrink = calloc(1, sizeof *s->shrink);
+    return s->shrink != NULL;
+}
+
+bool cmd_shrink_pending(const cmd_server *s)
+{
+    return s->shrink->jobs != NULL;
+}
+
+uint64_t cmd_shrink_commands(const cmd_server *s)
+{
+    return s->shrink->commands;
+}
+
+uint64_t cmd_shrink_last_us(const cmd_server *s)
+{
+    return s->shrink->last_us;
+}
+
+int64_t cmd_shrink_last_freed(const cmd_server *s)
+{
+    return s->shrink->last_freed;
+}
+
 /* Longest slice of SHRINK work between two rounds of I/O. With the loop's
  * own I/O work this keeps every client's wait near the ~2 ms target. */
 #define SHRINK_SLICE_US 1000
@@ -145,8 +179,8 @@ static void cmd_shrink(cmd_server *s, cmd_client *c, const cmd_request *req)
         j->client = c;
         c->blocked = true;
     }
-    j->next = s->shrink_jobs;
-    s->shrink_jobs = j;
+    j->next = s->shrink->jobs;
+    s->shrink->jobs = j;
 }
 
 /* Advance one job until the deadline. Returns true when it is done. */
@@ -194,9 +228,9 @@ static void job_finish(cmd_server *s, shrink_job *j)
     uint64_t buckets, ovf, bytes;
     job_sum(s, j, &buckets, &ovf, &bytes);
     int64_t dur = cmd_now_us() - j->start_us;
-    s->shrink_commands++;
-    s->last_shrink_us = (uint64_t)dur;
-    s->last_shrink_freed = (int64_t)j->bytes_before - (int64_t)bytes;
+    s->shrink->commands++;
+    s->shrink->last_us = (uint64_t)dur;
+    s->shrink->last_freed = (int64_t)j->bytes_before - (int64_t)bytes;
     cmd_client *c = j->client;
     if (c == NULL)
         return;
@@ -214,8 +248,8 @@ static void job_finish(cmd_server *s, shrink_job *j)
     field_int(o, "rss_after", (long long)cmd_rss_bytes());
     field_int(o, "duration_us", (long long)dur);
     c->blocked = false;
-    if (s->client_ready != NULL)
-        s->client_ready(c);
+    if (s->daemon.client_ready != NULL)
+        s->daemon.client_ready(c);
 }
 
 bool cmd_shrink_jobs_run(cmd_server *s, int64_t budget_us)
@@ -223,7 +257,7 @@ bool cmd_shrink_jobs_run(cmd_server *s, int64_t budget_us)
     int64_t deadline = cmd_now_us() + budget_us;
     /* Oldest first would be fairer, but jobs are rare and each is bounded;
      * run them in list order and stop at the deadline. */
-    shrink_job **pp = &s->shrink_jobs;
+    shrink_job **pp = &s->shrink->jobs;
     while (*pp != NULL) {
         shrink_job *j = *pp;
         if (!job_run(s, j, deadline))
@@ -234,23 +268,27 @@ bool cmd_shrink_jobs_run(cmd_server *s, int64_t budget_us)
         if (cmd_now_us() >= deadline)
             break;
     }
-    return s->shrink_jobs != NULL;
+    return s->shrink->jobs != NULL;
 }
 
 void cmd_shrink_jobs_forget(cmd_server *s, cmd_client *c)
 {
-    for (shrink_job *j = s->shrink_jobs; j != NULL; j = j->next)
+    for (shrink_job *j = s->shrink->jobs; j != NULL; j = j->next)
         if (j->client == c)
             j->client = NULL;
 }
 
 void cmd_shrink_jobs_free(cmd_server *s)
 {
-    while (s->shrink_jobs != NULL) {
-        shrink_job *j = s->shrink_jobs;
-        s->shrink_jobs = j->next;
+    if (s->shrink == NULL)
+        return;
+    while (s->shrink->jobs != NULL) {
+        shrink_job *j = s->shrink->jobs;
+        s->shrink->jobs = j->next;
         job_free(j);
     }
+    free(s->shrink);
+    s->shrink = NULL;
 }
 
 /* MEMORY DOCTOR names a size class whose resident pages exceed its records

@@ -29,13 +29,16 @@ bool cmd_server_init(cmd_server *s)
     cmdtab_init(groups, sizeof groups / sizeof groups[0]);
     memset(s, 0, sizeof *s);
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
-    if (s->cmdstats == NULL)
+    if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) ||
+        !cmd_slowlog_init(s) || !cmd_shrink_init(s) || !cmd_keybuf_init(s)) {
+        cmd_server_deinit(s);
         return false;
-    s->next_client_id = 1;
-    s->start_us = cmd_now_us();
-    s->config_file = "";
-    s->executable = "";
-    s->event_api = "";
+    }
+    s->clients.next_id = 1;
+    s->proc.start_us = cmd_now_us();
+    s->proc.config_file = "";
+    s->proc.executable = "";
+    s->proc.event_api = "";
     busypoll_init(&s->poll);
     return config_init(&s->cfg);
 }
@@ -54,15 +57,13 @@ static table_options table_opts(cmd_server *s)
                                   "ahead of the writes (MADV_POPULATE_WRITE)");
     }
     long long policy = s->cfg.maxmemory_policy.num;
-    int lru = config_enum_index(config_find("maxmemory-policy", 16), "allkeys-lru", 11);
-    int vlru = config_enum_index(config_find("maxmemory-policy", 16), "volatile-lru", 12);
     return (table_options){
         .auto_shrink = s->cfg.auto_shrink.num != 0,
         .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
         .huge_pages = s->cfg.huge_pages.num != 0 && s->prefault != NULL,
         .prefault = s->prefault,
         .clock_ms = &s->now_ms,
-        .track_lru = policy == lru || policy == vlru,
+        .track_lru = policy == POLICY_ALLKEYS_LRU || policy == POLICY_VOLATILE_LRU,
         .expired_counter = &s->st.expired_keys,
     };
 }
@@ -83,14 +84,11 @@ void cmd_server_deinit(cmd_server *s)
 {
     cmd_shrink_jobs_free(s);
     cmd_slowlog_free(s);
+    cmd_keybuf_free(s);
+    cmd_evict_free(s);
+    cmd_expire_free(s);
     free(s->cmdstats);
-    free(s->keybuf);
-    free(s->evict_sums);
-    s->evict_sums = NULL;
-    s->evict_sums_cap = 0;
     s->cmdstats = NULL;
-    s->keybuf = NULL;
-    s->keybuf_cap = 0;
     db_destroy(s->db);
     s->db = NULL;
     prefault_free(s->prefault); /* after the tables it populates for */
@@ -194,7 +192,7 @@ static bool server_cron(cmd_server *s)
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;
-    return s->shrink_jobs != NULL || s->expire_slices > 0 || evicting || reaping;
+    return cmd_shrink_pending(s) || s->expire_slices > 0 || evicting || reaping;
 }
 
 bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
@@ -210,7 +208,7 @@ static bool server_urgent(cmd_server *s, int64_t budget_us)
     if (!s->clock_fixed)
         s->now_ms = cmd_now_us() / 1000;
     bool more = false;
-    if (s->shrink_jobs != NULL)
+    if (cmd_shrink_pending(s))
         more |= cmd_shrink_jobs_run(s, budget_us);
     else if (s->expire_slices > 0) {
         s->expire_slices--;
@@ -237,15 +235,15 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
 {
     memset(c, 0, sizeof *c);
     resp_out_init(&c->out);
-    c->id = s->next_client_id++;
+    c->id = s->clients.next_id++;
     c->fd = -1;
     c->ctime_us = c->last_us = cmd_now_us();
     c->authed = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
-    c->next = s->clients;
-    if (s->clients != NULL)
-        s->clients->prev = c;
-    s->clients = c;
-    s->connected++;
+    c->next = s->clients.head;
+    if (s->clients.head != NULL)
+        s->clients.head->prev = c;
+    s->clients.head = c;
+    s->clients.count++;
 }
 
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
@@ -256,10 +254,10 @@ void cmd_client_deinit(cmd_server *s, cmd_client *c)
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        s->clients = c->next;
+        s->clients.head = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    s->connected--;
+    s->clients.count--;
     resp_out_deinit(&c->out);
     free(c->name);
     free(c->lib_name);

@@ -810,7 +810,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     STAT_INC(&srv->st, total_connections_received);
     /* Lingering sockets count: a client that quits and comes back while its
      * old socket still drains must not hold more than maxclients open. */
-    if (srv->connected + g.lingering >= (uint64_t)srv->cfg.maxclients.num) {
+    if (srv->clients.count + g.lingering >= (uint64_t)srv->cfg.maxclients.num) {
         STAT_INC(&srv->st, rejected_connections);
         reject(fd, "-ERR max number of clients reached\r\n");
         return;
@@ -999,9 +999,9 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
 {
     g.base = base;
     g.srv = srv;
-    srv->client_ready = on_client_ready;
-    srv->client_flush = on_client_flush;
-    srv->client_kill = on_client_kill;
+    srv->daemon.client_ready = on_client_ready;
+    srv->daemon.client_flush = on_client_flush;
+    srv->daemon.client_kill = on_client_kill;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
     g.flusher = event_new(base, -1, 0, on_flush, NULL);
@@ -1028,7 +1028,7 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
         snprintf(err, errlen, "no bind address given");
         return false;
     }
-    srv->tcp_port = port;
+    srv->proc.tcp_port = port;
     return true;
 }
 

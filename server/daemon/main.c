@@ -72,7 +72,12 @@ static void usage(FILE *f)
                  : o->type == CFG_MEM ? "bytes"
                  : o->type == CFG_INT ? "n"
                                       : "value");
-        fprintf(f, "  %-38s %s [%s]\n", flag, o->desc, o->def);
+        char words[256];
+        if (o->type == CFG_ENUM)
+            fprintf(f, "  %-38s %s: %s [%s]\n", flag, config_words(o, words, sizeof words),
+                    o->desc, o->def);
+        else
+            fprintf(f, "  %-38s %s [%s]\n", flag, o->desc, o->def);
     }
     fprintf(f, "\nExamples:\n"
                "  ebb-server\n"
@@ -368,11 +373,11 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    srv.config_file = config_path;
+    srv.proc.config_file = config_path;
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
     if (n > 0)
         exe_path[n] = '\0';
-    srv.executable = exe_path;
+    srv.proc.executable = exe_path;
 
     bool nopass = srv.cfg.requirepass.str == NULL || srv.cfg.requirepass.str[0] == '\0';
     if (srv.cfg.protected_mode.num && nopass && !bind_is_loopback(srv.cfg.bind.str)) {
@@ -391,7 +396,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ebb-server: can't initialise the event loop or the keyspace\n");
         return 1;
     }
-    srv.event_api = event_base_get_method(base);
+    srv.proc.event_api = event_base_get_method(base);
     log_write(LOG_NOTICE, "ebb %s starting, pid=%d", EBB_VERSION, (int)getpid());
 
     char err[512];

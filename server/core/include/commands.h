@@ -43,10 +43,45 @@ typedef struct {
     uint64_t count;
 } cmd_errorstat;
 
-typedef struct slowlog_entry slowlog_entry;
+/* The registry of connected clients (server.c adds and removes them). */
+typedef struct {
+    cmd_client *head;           /* every connected client */
+    uint64_t count;             /* clients in the registry */
+    uint64_t next_id;
+    size_t monitors;            /* of them in MONITOR mode (introspection.c) */
+} cmd_clients;
 
-/* Server-wide state the handlers work on. Owned by main; the commands layer
- * only reads and updates it. */
+/* What the daemon tells the layer about the process (main.c, conn.c). */
+typedef struct {
+    int64_t start_us;           /* wall clock at start (µs) */
+    const char *config_file;    /* absolute path or "" */
+    const char *executable;
+    const char *event_api;      /* the loop's backend, e.g. "epoll" */
+    int tcp_port;               /* port actually bound */
+} cmd_process;
+
+/* What the layer asks of the daemon: set by conn.c, NULL in unit tests. */
+typedef struct {
+    /* A blocked client has its reply (a SHRINK finished) and may be
+     * flushed and read again. */
+    void (*client_ready)(cmd_client *c);
+    /* Send what c->out holds now (MONITOR feeds). */
+    void (*client_flush)(cmd_client *c);
+    /* Close a client at once (CLIENT KILL of another client). */
+    void (*client_kill)(cmd_client *c);
+} cmd_daemon;
+
+/*
+ * The server: what every module of the layer shares, and one pointer to
+ * each module's own state. Owned by main; set up by cmd_server_init and
+ * cmd_server_start, torn down by cmd_server_deinit.
+ *
+ * The module states are opaque: only their file reads or writes them, and
+ * the others go through its header (figures.h reads their counters that
+ * way). What stays shared is below: the keyspace, the configuration, the
+ * clock, the counters every command updates, the clients and the daemon's
+ * hooks.
+ */
 typedef struct cmd_server {
     db *db;
     /* Faults in the huge pages tables are about to write, off the event
@@ -56,62 +91,37 @@ typedef struct cmd_server {
     bool prefault_tried;
     config cfg;
     stats st;
-    cmd_client *clients;        /* registry: every connected client */
-    uint64_t connected;         /* clients in the registry */
-    uint64_t next_client_id;
-    int64_t start_us;           /* wall clock at start (µs) */
-    const char *config_file;    /* absolute path or "" */
-    const char *executable;
-    const char *event_api;      /* the loop's backend, e.g. "epoll" */
-    int tcp_port;               /* port actually bound */
+    cmd_clients clients;
+    cmd_process proc;
+    cmd_daemon daemon;
     bool shutdown_asked;        /* a command asked the server to stop */
-    uint64_t peak_used;         /* high-water mark of used_memory */
     int64_t now_ms;             /* the clock keys expire by; set per command
                                    and per cron tick unless clock_fixed */
     bool clock_fixed;           /* tests: now_ms is moved by hand */
+    /* Memory (server.c's cron keeps them). */
+    uint64_t peak_used;         /* high-water mark of used_memory */
+    uint64_t startup_used;      /* used_memory once the server was ready */
     uint64_t heap_used;         /* allocator bytes in use, refreshed by the cron */
     uint64_t trim_floor;        /* free heap bytes the last malloc_trim left */
-    size_t expire_next_ns;      /* namespace the next expiry slice starts with */
-    uint64_t evicted_keys;
-    uint64_t expire_cycles_cut; /* expired_time_cap_reached_count */
-    double expire_stale_perc;   /* expired / looked at, last active expiry slice */
     unsigned expire_slices;     /* urgent expiry slices left this cron tick */
-    unsigned expire_skip_ticks; /* cron ticks to rest before the next slice */
-    uint64_t rng;               /* xorshift state for eviction sampling */
-    uint64_t *evict_sums;       /* per namespace, candidates summed (evict.c) */
-    size_t evict_sums_cap;
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
+    /* Counters every command updates (dispatch.c, cmd.c). */
     latency_hist latency;       /* service time of every command */
     cmd_stat *cmdstats;         /* one per command table row (cmdtab.h) */
     cmd_errorstat errorstats[CMD_ERRORSTATS_MAX];
     size_t nerrorstats;
-    slowlog_entry *slowlog;     /* ring of slowlog-max-len entries */
-    size_t slowlog_len, slowlog_head, slowlog_cap;
-    uint64_t slowlog_next_id;
-    size_t monitors;            /* clients in MONITOR mode */
     /* The longest single piece of work the event loop did since start or
      * CONFIG RESETSTAT: a command, or a background task; nobody was served
      * meanwhile. */
     int64_t stall_max_us;
     char stall_cause[48];
     busypoll poll;              /* whether the loop polls before it sleeps */
-    uint64_t startup_used;      /* used_memory once the server was ready */
-    struct shrink_job *shrink_jobs; /* SHRINKs in progress (memory.c) */
-    uint64_t shrink_commands;   /* SHRINKs completed */
-    uint64_t last_shrink_us;    /* duration of the last completed SHRINK */
-    int64_t last_shrink_freed;  /* table bytes it freed (before - after) */
-    /* Set by the connection layer: called when a blocked client has its
-     * reply (a SHRINK finished) and may be flushed and read again. */
-    void (*client_ready)(cmd_client *c);
-    /* Set by the connection layer: send what c->out holds now (MONITOR
-     * feeds), and close a client at once (CLIENT KILL of another client). */
-    void (*client_flush)(cmd_client *c);
-    void (*client_kill)(cmd_client *c);
-    /* Parsed keys of a multi-key command too big for the stack: kept and
-     * reused up to KEYS_KEPT keys (cmd.c), so MGET/MSET/DEL of a few
-     * hundred keys allocate nothing per command. */
-    db_key *keybuf;
-    size_t keybuf_cap;
+    /* Each module's own state. */
+    struct cmd_expire *expire;  /* expire.c: active expiry's pacing and counters */
+    struct cmd_evict *evict;    /* evict.c: sampling and its counters */
+    struct cmd_slowlog *slowlog; /* introspection.c: the slow log */
+    struct cmd_shrink *shrink;  /* memory.c: SHRINK jobs and their counters */
+    struct cmd_keybuf *keybuf;  /* cmd.c: parsed keys of big multi-key commands */
 } cmd_server;
 
 /* One client as the commands layer sees it. The connection layer embeds it,

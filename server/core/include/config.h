@@ -7,15 +7,17 @@
  * (redis.conf syntax: `name value [value ...]`); multi-word values are joined
  * with single spaces (`bind 127.0.0.1 ::1`).
  *
- * Row: X(field, "name", type, "default", min, max, flags, "description")
+ * Row: X(field, "name", type, "default", min, max, flags, words, "description")
  *   type   CFG_INT (integer in [min, max]), CFG_MEM (bytes with Redis's
  *          suffixes b k kb m mb g gb, in [min, max]), CFG_BOOL (yes|no),
- *          CFG_STR (free text), CFG_ENUM (one word of the description's
- *          leading "a|b|c:" list), CFG_FIXED (accepts only its default: kept
+ *          CFG_STR (free text), CFG_ENUM (one of the words; stored as its
+ *          index), CFG_FIXED (accepts only its default: kept
  *          so clients that probe persistence get the answer a persistence-off
  *          Redis gives), CFG_OBL (Redis's client-output-buffer-limit groups
  *          of `class hard soft seconds`, stored as text).
  *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
+ *   words  the list of a CFG_ENUM's values (CONFIG_LOGLEVELS ...), else
+ *          CFG_NO_WORDS
  */
 #ifndef EBB_CONFIG_H
 #define EBB_CONFIG_H
@@ -23,67 +25,80 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The values of the CFG_ENUM options, in order, as X(ENUM_CONSTANT, "word"):
+ * the enum a module switches on is generated from its list (log.h,
+ * evict.c), and the option accepts the words, so the two cannot drift
+ * apart. */
+#define CONFIG_LOGLEVELS(X)                                                      \
+    X(LOG_DEBUG, "debug") X(LOG_VERBOSE, "verbose") X(LOG_NOTICE, "notice")      \
+    X(LOG_WARNING, "warning")
+#define CONFIG_EVICT_POLICIES(X)                                                 \
+    X(POLICY_NOEVICTION, "noeviction") X(POLICY_ALLKEYS_LRU, "allkeys-lru")      \
+    X(POLICY_ALLKEYS_RANDOM, "allkeys-random") X(POLICY_VOLATILE_LRU, "volatile-lru") \
+    X(POLICY_VOLATILE_RANDOM, "volatile-random") X(POLICY_VOLATILE_TTL, "volatile-ttl")
+/* The words column of the options that are not enums. */
+#define CFG_NO_WORDS(X)
+
 #define CONFIG_OPTIONS(X)                                                        \
-    X(port, "port", CFG_INT, "6379", 1, 65535, 0,                                \
+    X(port, "port", CFG_INT, "6379", 1, 65535, 0, CFG_NO_WORDS,                                \
       "TCP port to listen on")                                                 \
-    X(bind, "bind", CFG_STR, "127.0.0.1", 0, 0, 0,                               \
+    X(bind, "bind", CFG_STR, "127.0.0.1", 0, 0, 0, CFG_NO_WORDS,                               \
       "addresses to listen on, separated by spaces")                             \
-    X(maxclients, "maxclients", CFG_INT, "10000", 1, 1000000, CFG_RUNTIME,       \
+    X(maxclients, "maxclients", CFG_INT, "10000", 1, 1000000, CFG_RUNTIME, CFG_NO_WORDS,       \
       "most clients connected at once")                                          \
-    X(loglevel, "loglevel", CFG_ENUM, "notice", 0, 0, CFG_RUNTIME,               \
-      "debug|verbose|notice|warning: least important level logged")              \
-    X(logfile, "logfile", CFG_STR, "", 0, 0, 0,                                  \
+    X(loglevel, "loglevel", CFG_ENUM, "notice", 0, 0, CFG_RUNTIME, CONFIG_LOGLEVELS,               \
+      "least important level logged")              \
+    X(logfile, "logfile", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                                  \
       "log file path (empty: standard error)")                                   \
-    X(max_namespaces, "max-namespaces", CFG_INT, "64", 1, 65536, CFG_RUNTIME,    \
+    X(max_namespaces, "max-namespaces", CFG_INT, "64", 1, 65536, CFG_RUNTIME, CFG_NO_WORDS,    \
       "most key namespaces besides the default one")                             \
-    X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,            \
+    X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,            \
       "shrink tables and release payload memory as keys are deleted")            \
     X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
-      CFG_RUNTIME,                                                               \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                               \
       "shrink when keys fall below this % of the grow load (9.75 per bucket)")    \
-    X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME,              \
+    X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,              \
       "2 MiB pages for big tables: faster lookups past ~1M keys; written in "  \
       "4 KiB pages, then moved into 2 MiB pages a thread faulted in "          \
       "(applies to new mappings)")                                             \
-    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME,  \
+    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,  \
       "memory limit in bytes (0: none); see maxmemory-policy")                  \
     X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0,        \
-      CFG_RUNTIME,                                                               \
-      "noeviction|allkeys-lru|allkeys-random|volatile-lru|volatile-random|"      \
-      "volatile-ttl: what goes when maxmemory is reached")                       \
-    X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME,  \
+      CFG_RUNTIME, CONFIG_EVICT_POLICIES,                                                               \
+      "what goes when maxmemory is reached")                       \
+    X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,  \
       "keys sampled per eviction by the LRU and TTL policies")                   \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
-      1048576, 4294967296LL, CFG_RUNTIME,                                        \
+      1048576, 4294967296LL, CFG_RUNTIME, CFG_NO_WORDS,                                        \
       "largest unparsed input one client may have buffered")                     \
     X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0,    \
-      CFG_RUNTIME,                                                               \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                               \
       "<class> <hard> <soft> <soft-seconds>: close a client whose pending "      \
       "output passes hard, or stays over soft that long (0: no limit); only "    \
       "the normal class applies")                                                \
-    X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME,              \
+    X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,              \
       "close a client idle this many seconds (0: never)")                        \
     X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647,             \
-      CFG_RUNTIME, "TCP keepalive interval in seconds for new clients (0: off)") \
-    X(busy_poll_us, "busy-poll-us", CFG_INT, "50", 0, 1000, CFG_RUNTIME,       \
+      CFG_RUNTIME, CFG_NO_WORDS, "TCP keepalive interval in seconds for new clients (0: off)") \
+    X(busy_poll_us, "busy-poll-us", CFG_INT, "50", 0, 1000, CFG_RUNTIME, CFG_NO_WORDS,       \
       "microseconds the event loop polls for more requests before it sleeps, "   \
       "while it is at least half busy (0: never poll)")                          \
-    X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME,                \
+    X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                \
       "password clients must give with AUTH (empty: none)")                      \
-    X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0,                \
+    X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0, CFG_NO_WORDS,                \
       "refuse to listen on a non-loopback address without requirepass")          \
     X(slowlog_slower_than, "slowlog-log-slower-than", CFG_INT, "10000", -1,       \
-      9223372036854775807LL, CFG_RUNTIME,                                        \
+      9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,                                        \
       "log commands slower than this many microseconds (-1: none, 0: all)")      \
     X(slowlog_max_len, "slowlog-max-len", CFG_INT, "128", 0, 1000000,            \
-      CFG_RUNTIME, "entries the slow log keeps")                                 \
-    X(metrics_port, "metrics-port", CFG_INT, "0", 0, 65535, 0,                   \
+      CFG_RUNTIME, CFG_NO_WORDS, "entries the slow log keeps")                                 \
+    X(metrics_port, "metrics-port", CFG_INT, "0", 0, 65535, 0, CFG_NO_WORDS,                   \
       "HTTP port for /metrics, /healthz and /readyz (0: off)")                   \
-    X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0,                        \
+    X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                        \
       "addresses the HTTP port listens on (empty: those of bind)")               \
-    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME,                            \
+    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                            \
       "snapshots: always off, ebb keeps no data on disk")                        \
-    X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME,              \
+    X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,              \
       "append-only file: always off, ebb keeps no data on disk")
 
 typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED, CFG_OBL } config_type;
@@ -98,10 +113,17 @@ typedef struct {
 } config_value;
 
 typedef struct {
-#define CFG_FIELD(field, name, type, def, min, max, flags, desc) config_value field;
+#define CFG_FIELD(field, name, type, def, min, max, flags, words, desc) config_value field;
     CONFIG_OPTIONS(CFG_FIELD)
 #undef CFG_FIELD
 } config;
+
+/* Each option's index in config_options, for CONFIG_OPTION(field). */
+enum {
+#define CFG_INDEX(field, ...) CFG_INDEX_##field,
+    CONFIG_OPTIONS(CFG_INDEX)
+#undef CFG_INDEX
+};
 
 #define CFG_COUNT(...) +1
 enum { CONFIG_OPTION_COUNT = 0 CONFIG_OPTIONS(CFG_COUNT) };
@@ -114,12 +136,15 @@ typedef struct {
     const char *def;
     long long min, max;
     int flags;
+    const char *const *words; /* CFG_ENUM: its values, NULL-terminated */
     const char *desc;
     size_t offset; /* of the config_value within `config` */
 } config_option;
 
 extern const config_option config_options[];
 extern const size_t config_option_count;
+/* The row of an option by its field, without a lookup by name. */
+#define CONFIG_OPTION(field) (&config_options[CFG_INDEX_##field])
 
 /* Fill every option with its default. Returns false on allocation failure. */
 bool config_init(config *c);
@@ -176,6 +201,10 @@ bool config_parse_obl(const char *text, long long out[3]);
  * length; 0 at the end of the list; -1 (and *p unchanged) if it does not
  * fit in cap bytes. */
 int config_next_word(const char **p, char *word, size_t cap);
+
+/* An enum option's values as "a|b|c" into dst (NUL-terminated, truncated).
+ * Returns dst. */
+const char *config_words(const config_option *o, char *dst, size_t dstlen);
 
 /* Index of an enum option's value by name, or -1. */
 int config_enum_index(const config_option *o, const char *word, size_t len);

@@ -10,13 +10,16 @@
 #ifndef EBB_LOG_H
 #define EBB_LOG_H
 
+#include "config.h"
+
 #include <stdbool.h>
 
+/* The levels, least important first: generated from the loglevel option's
+ * values (config.h), so its index is the level. */
 typedef enum {
-    LOG_DEBUG = 0,
-    LOG_VERBOSE,
-    LOG_NOTICE,
-    LOG_WARNING,
+#define LOG_LEVEL(id, word) id,
+    CONFIG_LOGLEVELS(LOG_LEVEL)
+#undef LOG_LEVEL
 } log_level;
 
 /* Set the minimum level and the sink. path NULL or "" means stderr. Returns

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "cmdtab.h"
 #include "docs.h"
+#include "memory.h"
 #include "commands.h"
 
 static cmd_server srv;
@@ -184,8 +185,8 @@ Test(cmd, multi_key_commands_of_every_size)
         for (size_t j = 0; j <= si; j++)
             if (sizes[j] + 1 <= 4096 && sizes[j] + 1 > biggest)
                 biggest = sizes[j] + 1;
-        cr_assert(srv.keybuf_cap >= biggest && srv.keybuf_cap <= 4096,
-                  "after %zu keys: kept %zu, biggest kept command %zu", n, srv.keybuf_cap,
+        cr_assert(cmd_keybuf_cap(&srv) >= biggest && cmd_keybuf_cap(&srv) <= 4096,
+                  "after %zu keys: kept %zu, biggest kept command %zu", n, cmd_keybuf_cap(&srv),
                   biggest);
     }
     R(":0\r\n", "dbsize");
@@ -353,7 +354,7 @@ Test(cmd, shrink_blocks_until_done_and_replies_fields)
     R("$1\r\nv\r\n", "get", "b:1");
     const char *info = run("info", "namespaces", NULL);
     cr_assert(strstr(info, "namespaces:1\r\n") != NULL, "%s", info);
-    cr_assert_eq(srv.shrink_commands, 1);
+    cr_assert_eq(cmd_shrink_commands(&srv), 1);
 }
 
 Test(cmd, shrink_async_namespace_and_errors)
@@ -381,7 +382,7 @@ Test(cmd, shrink_job_survives_its_client_leaving)
     cmd_client_deinit(&srv, &cli); /* the connection closed meanwhile */
     run_urgent();
     cmd_client_init(&srv, &cli); /* for the suite's teardown */
-    cr_assert_eq(srv.shrink_commands, 1);
+    cr_assert_eq(cmd_shrink_commands(&srv), 1);
 }
 
 Test(cmd, memory_usage_and_stats)
@@ -526,7 +527,7 @@ Test(cmd, monitor_feeds_other_clients)
     cr_assert(strstr(text, "pw") == NULL, "%s", text);
     free(text);
     cmd_client_deinit(&srv, &mon);
-    cr_assert_eq(srv.monitors, 0);
+    cr_assert_eq(srv.clients.monitors, 0);
 }
 
 Test(cmd, client_kill_and_object)
@@ -534,7 +535,7 @@ Test(cmd, client_kill_and_object)
     cmd_client other;
     cmd_client_init(&srv, &other);
     snprintf(other.addr, sizeof other.addr, "127.0.0.1:5555");
-    srv.client_kill = record_kill;
+    srv.daemon.client_kill = record_kill;
     killed_client = NULL;
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%llu", (unsigned long long)other.id);
@@ -547,7 +548,7 @@ Test(cmd, client_kill_and_object)
     R("-ERR No such client\r\n", "client", "kill", "127.0.0.1:1");
     R(":0\r\n", "client", "kill", "skipme", "yes", "id", "1");
     cmd_client_deinit(&srv, &other);
-    srv.client_kill = NULL;
+    srv.daemon.client_kill = NULL;
 
     R("+OK\r\n", "set", "1", "12345");
     R("$3\r\nint\r\n", "object", "encoding", "1");
