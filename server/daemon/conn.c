@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -83,6 +84,29 @@
  * long instead of spinning on a listener that stays readable. */
 #define CONN_EMFILE_PAUSE_MS 100
 
+/*
+ * A connection's life, one way only:
+ *
+ *   OPEN ------> CLOSING ------> LINGERING ---> freed
+ *     \            |   ^            ^
+ *      `--> DOOMED -'   '- (reaper) -'
+ *
+ *   CONN_OPEN       requests are read and run
+ *   CONN_CLOSING    nothing more runs; what it owes is flushed, then it
+ *                   lingers (close_when_flushed; on the close list once
+ *                   closing_begin ran)
+ *   CONN_DOOMED     killed (output limit, out of memory, CLIENT KILL): on
+ *                   the reaper's list, which moves it on outside any walk of
+ *                   the client list: to CLOSING with keep_output, else
+ *                   straight to LINGERING with its output dropped
+ *   CONN_LINGERING  FIN sent, the commands layer has let go of cl (deinit);
+ *                   waits on the close list for the peer's acknowledgement
+ *
+ * A connection may be freed in any state (the peer reset it, an idle
+ * timeout, the close tick).
+ */
+typedef enum { CONN_OPEN, CONN_CLOSING, CONN_DOOMED, CONN_LINGERING } conn_state;
+
 typedef struct conn {
     cmd_client cl;          /* the commands layer's view; first member */
     struct bufferevent *bev; /* the socket, for output (and closing it) */
@@ -98,16 +122,13 @@ typedef struct conn {
     resp_view *argv;
     size_t argv_cap;
     int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
-    bool closing;           /* no more requests: flush, linger, close */
-    bool lingering;         /* write side shut down (or output dropped); the
-                             * commands layer has let go of cl (deinit) */
+    conn_state state;
     bool peer_eof;          /* the peer closed its write side */
     size_t close_left;      /* output not yet acknowledged at the last check */
     int64_t close_moved_us; /* when close_left last went down (monotonic) */
     bool close_listed;      /* on g.closing */
     struct conn *next_closing;
-    bool doomed;            /* on the kill list: closed by the reaper, soon */
-    bool keep_output;       /* ... after delivering its output buffer */
+    bool keep_output;       /* CONN_DOOMED: deliver the output buffer first */
     struct conn *next_doomed;
     bool flush_queued;      /* on the flush list: replies go out this round */
     struct conn *next_flush;
@@ -160,7 +181,7 @@ static size_t pending_output(const conn *c)
  * it was dropped) and the kernel's unacknowledged bytes. */
 static size_t close_left(const conn *c)
 {
-    return (c->lingering ? 0 : pending_output(c)) + unacked(c);
+    return (c->state == CONN_LINGERING ? 0 : pending_output(c)) + unacked(c);
 }
 
 /* Monotonic microseconds: a stall is measured in elapsed time, whatever
@@ -188,7 +209,8 @@ static void closing_begin(conn *c)
     if (c->close_listed)
         return;
     c->close_listed = true;
-    c->closing = true;
+    if (c->state == CONN_OPEN)
+        c->state = CONN_CLOSING;
     c->close_left = close_left(c);
     c->close_moved_us = mono_us();
     c->next_closing = g.closing;
@@ -208,11 +230,11 @@ static void closing_begin(conn *c)
  * holds is delivered (the reaper lingers). */
 static void kill_later(conn *c, bool keep_output)
 {
-    if (c->doomed)
+    assert(c->state != CONN_LINGERING); /* the commands layer let go of it */
+    if (c->state == CONN_DOOMED)
         return;
-    c->doomed = true;
+    c->state = CONN_DOOMED;
     c->keep_output = keep_output;
-    c->closing = true;
     if (!keep_output) {
         bufferevent_disable(c->bev, EV_WRITE);
         /* A socket bufferevent keeps the start of its output frozen (only
@@ -233,7 +255,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     while (g.doomed != NULL) {
         conn *c = g.doomed;
         g.doomed = c->next_doomed;
-        c->doomed = false;
+        c->state = CONN_CLOSING;
         if (c->keep_output)
             close_when_flushed(c);
         else
@@ -257,7 +279,7 @@ static void check_drained(void)
 static void check_output_limits(conn *c, int64_t now)
 {
     const cmd_server *s = g.srv;
-    if (c->closing || (s->obl_hard == 0 && s->obl_soft == 0))
+    if (c->state != CONN_OPEN || (s->obl_hard == 0 && s->obl_soft == 0))
         return;
     size_t pending = pending_output(c);
     bool over_hard = s->obl_hard > 0 && pending > (size_t)s->obl_hard;
@@ -281,7 +303,7 @@ static void check_output_limits(conn *c, int64_t now)
 static void flush_replies(conn *c)
 {
     resp_out *o = &c->cl.out;
-    if (c->doomed || c->lingering) {
+    if (c->state == CONN_DOOMED || c->state == CONN_LINGERING) {
         resp_out_reset(o); /* nobody will read it */
         return;
     }
@@ -330,10 +352,10 @@ static void flush_replies(conn *c)
  * otherwise when the output drains (on_write). */
 static void close_when_flushed(conn *c)
 {
-    if (c->doomed || c->lingering)
+    if (c->state == CONN_DOOMED || c->state == CONN_LINGERING)
         return; /* the reaper or the close tick ends it */
     flush_replies(c); /* what a deferred flush would have sent */
-    if (c->doomed)
+    if (c->state == CONN_DOOMED)
         return; /* the flush passed an output limit */
     c->cl.obuf = pending_output(c);
     closing_begin(c);
@@ -351,7 +373,7 @@ static void linger(conn *c)
         conn_free(c); /* nothing unread can follow: close() sends no reset */
         return;
     }
-    c->lingering = true;
+    c->state = CONN_LINGERING;
     g.lingering++;
     shutdown(c->cl.fd, SHUT_WR);
     /* For the commands layer the client is gone now (CLIENT LIST,
@@ -393,7 +415,7 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
         } else if (now - c->close_moved_us >= CONN_CLOSE_STALL_MS * 1000) {
             stalled = true;
         }
-        if (!c->doomed && ((c->lingering && left == 0) || stalled)) {
+        if (c->state != CONN_DOOMED && ((c->state == CONN_LINGERING && left == 0) || stalled)) {
             drop_input(c); /* what arrived since the last read: no reset for it */
             if (stalled)
                 log_write(LOG_VERBOSE,
@@ -426,7 +448,7 @@ static void flush_later(conn *c)
 {
     /* A reply that could not be built may have left nothing in out: the
      * flush is what closes the connection then. */
-    if (c->flush_queued || c->doomed || (c->cl.out.len == 0 && !c->cl.out.oom))
+    if (c->flush_queued || c->state == CONN_DOOMED || (c->cl.out.len == 0 && !c->cl.out.oom))
         return;
     c->flush_queued = true;
     c->next_flush = g.flush;
@@ -460,7 +482,7 @@ static bool grow_argv(conn *c, size_t need)
 
 static bool runnable(const conn *c)
 {
-    return !c->closing && !c->cl.close_after_reply && !c->cl.blocked;
+    return c->state == CONN_OPEN && !c->cl.close_after_reply && !c->cl.blocked;
 }
 
 /* One request of a batch: its views are c->argv[argv_off .. argv_off+argc)
@@ -493,121 +515,144 @@ typedef struct {
  *     many arguments for the room left in argv) ends the batch and is
  *     parsed again as the first of the next one, which then handles it
  *     exactly as before (and keeps the resume state for a big request). */
-static void process_input(conn *c)
+/* A batch: up to CONN_BATCH_MAX complete requests parsed from qbuf. */
+typedef struct {
+    batch_req reqs[CONN_BATCH_MAX];
+    size_t n;
+    resp_status st;  /* how the parse that ended the batch went */
+    resp_request req; /* ... and its details (need, error) */
+} batch;
+
+/* Go on with the request a previous read left unfinished at the front of
+ * qbuf: its views move by as much as qbuf did. */
+static void resume_views(conn *c, resp_request *req)
+{
+    uintptr_t now = (uintptr_t)c->qbuf;
+    if (now != c->resume_base) {
+        size_t k = c->resume_argc < c->argv_cap ? c->resume_argc : c->argv_cap;
+        for (size_t i = 0; i < k; i++)
+            c->argv[i].ptr = (const char *)((uintptr_t)c->argv[i].ptr - c->resume_base + now);
+    }
+    req->resume_off = c->resume_off;
+    req->resume_argc = c->resume_argc;
+}
+
+/* Parse the complete requests from qbuf offset pos into b (b->n of them,
+ * possibly 0), with the client's limits as of now. */
+static void parse_batch(conn *c, size_t pos, batch *b)
 {
     cmd_server *srv = g.srv;
-    size_t pos = 0;                       /* input before pos has been run */
-    size_t pending = pending_output(c);   /* only our own flushes change it */
-    c->qneed = 0;
-    while (pos < c->qlen && runnable(c)) {
-        if (!g.stopping && pending + c->cl.out.len > CONN_OUTPUT_HIGH) {
-            c->cl.paused = true;
-            event_del(c->rev);
+    bool ahead = c->cl.authed; /* may parse ahead (see process_input) */
+    size_t max_args = cmd_client_max_args(srv, &c->cl);
+    size_t max_bulk = cmd_client_max_bulk(srv, &c->cl);
+    size_t used = 0, at = pos;
+    b->n = 0;
+    for (;;) {
+        b->req = (resp_request){.argv = c->argv + used,
+                                .argv_cap = c->argv_cap - used,
+                                .scratch = scratch,
+                                .max_args = max_args,
+                                .max_bulk = max_bulk,
+                                .resumable = true};
+        if (at == 0 && c->resume_argc > 0)
+            resume_views(c, &b->req);
+        b->st = resp_read(c->qbuf + at, c->qlen - at, &b->req);
+        c->resume_off = b->req.resume_off;
+        c->resume_argc = b->req.resume_argc;
+        c->resume_base = (uintptr_t)(c->qbuf + at);
+        if (b->st == RESP_ARGV_SMALL) {
+            /* Grow argv for this request, up to CONN_BATCH_ARGV views for a
+             * batch; past that the batch runs first. */
+            if (b->n > 0 && used + b->req.argc > CONN_BATCH_ARGV)
+                break;
+            if (grow_argv(c, used + b->req.argc))
+                continue;
+            if (b->n > 0)
+                break; /* run the batch; alone, the request needs less */
+            log_write(LOG_WARNING, "Out of memory for %zu arguments from client id=%llu",
+                      b->req.argc, (unsigned long long)c->cl.id);
+            c->state = CONN_CLOSING;
             break;
         }
-        /* The limits as of now (the request before may have been AUTH). */
-        bool ahead = c->cl.authed; /* may parse ahead (see above) */
-        size_t max_args = cmd_client_max_args(srv, &c->cl);
-        size_t max_bulk = cmd_client_max_bulk(srv, &c->cl);
-        batch_req reqs[CONN_BATCH_MAX];
-        size_t n = 0, used = 0, at = pos;
-        resp_status st;
-        resp_request req;
-        for (;;) {
-            req = (resp_request){.argv = c->argv + used,
-                                 .argv_cap = c->argv_cap - used,
-                                 .scratch = scratch,
-                                 .max_args = max_args,
-                                 .max_bulk = max_bulk,
-                                 .resumable = true};
-            if (at == 0 && c->resume_argc > 0) {
-                /* Go on with the request a previous read left unfinished;
-                 * its views move by as much as the request did. */
-                uintptr_t now = (uintptr_t)c->qbuf;
-                if (now != c->resume_base) {
-                    size_t k = c->resume_argc < c->argv_cap ? c->resume_argc : c->argv_cap;
-                    for (size_t i = 0; i < k; i++)
-                        c->argv[i].ptr =
-                            (const char *)((uintptr_t)c->argv[i].ptr - c->resume_base + now);
-                }
-                req.resume_off = c->resume_off;
-                req.resume_argc = c->resume_argc;
-            }
-            st = resp_read(c->qbuf + at, c->qlen - at, &req);
-            c->resume_off = req.resume_off;
-            c->resume_argc = req.resume_argc;
-            c->resume_base = (uintptr_t)(c->qbuf + at);
-            if (st == RESP_ARGV_SMALL) {
-                /* Grow argv for this request, up to CONN_BATCH_ARGV views
-                 * for a batch; past that the batch runs first. */
-                if (n > 0 && used + req.argc > CONN_BATCH_ARGV)
-                    break;
-                if (grow_argv(c, used + req.argc))
-                    continue;
-                if (n > 0)
-                    break; /* run the batch; alone, the request needs less */
-                log_write(LOG_WARNING, "Out of memory for %zu arguments from client id=%llu",
-                          req.argc, (unsigned long long)c->cl.id);
-                c->closing = true;
-                break;
-            }
-            if (st != RESP_OK)
-                break;
-            bool inline_req = c->qbuf[at] != '*';
-            reqs[n++] = (batch_req){.argv_off = used, .argc = req.argc, .end = at + req.consumed};
-            used += req.argc;
-            at += req.consumed;
-            if (n == CONN_BATCH_MAX || at == c->qlen || inline_req || !ahead)
-                break;
-        }
-        if (n == 0) {
-            /* The request at pos could not be parsed: handle it as the
-             * one-at-a-time loop did. */
-            if (st == RESP_INCOMPLETE) {
-                c->qneed = pos + req.need;
-            } else if (st != RESP_ARGV_SMALL) {
-                cmd_protocol_error(srv, &c->cl, st, &req);
-                char why[128];
-                log_write(LOG_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
-                          resp_strerror(st, &req, why, sizeof why),
-                          (unsigned long long)c->cl.id, c->cl.addr);
-                pos = c->qlen;
-            }
+        if (b->st != RESP_OK)
             break;
-        }
-        if (st == RESP_INCOMPLETE)
-            c->resume_argc = 0; /* its views are not at argv[0]: parse it anew */
-        cmd_request creq[CONN_BATCH_MAX];
-        size_t nc = 0;
-        for (size_t i = 0; i < n; i++)
-            if (reqs[i].argc > 0)
-                creq[nc++] = (cmd_request){.argv = c->argv + reqs[i].argv_off,
-                                           .argc = reqs[i].argc};
-        cmd_prepare(srv, creq, nc);
-        /* One clock read per request: each one's end is the next one's start. */
-        int64_t clock_ns = cmd_now_ns();
-        bool paused = false;
-        for (size_t i = 0, j = 0; i < n; i++) {
-            if (!runnable(c))
-                break;
-            if (i > 0 && !g.stopping && pending + c->cl.out.len > CONN_OUTPUT_HIGH) {
-                c->cl.paused = paused = true;
-                event_del(c->rev);
-                break;
-            }
-            if (reqs[i].argc > 0)
-                cmd_run(srv, &c->cl, &creq[j++], &clock_ns);
-            pos = reqs[i].end;
-            /* Out of memory for a reply: flush_replies closes the client
-             * (nothing after it runs: its replies could not be sent). */
-            if (c->cl.out.len >= CONN_FLUSH_AT || c->cl.out.oom) {
-                flush_replies(c);
-                pending = pending_output(c);
-            }
-        }
-        if (paused)
+        bool inline_req = c->qbuf[at] != '*';
+        b->reqs[b->n++] =
+            (batch_req){.argv_off = used, .argc = b->req.argc, .end = at + b->req.consumed};
+        used += b->req.argc;
+        at += b->req.consumed;
+        if (b->n == CONN_BATCH_MAX || at == c->qlen || inline_req || !ahead)
             break;
     }
+    if (b->n > 0 && b->st == RESP_INCOMPLETE)
+        c->resume_argc = 0; /* its views are not at argv[0]: parse it anew */
+}
+
+/* Nothing could be parsed at pos: wait for more input, or reply the
+ * protocol error. Returns how far input is consumed. */
+static size_t parse_failed(conn *c, size_t pos, const batch *b)
+{
+    if (b->st == RESP_INCOMPLETE) {
+        c->qneed = pos + b->req.need;
+        return pos;
+    }
+    if (b->st == RESP_ARGV_SMALL)
+        return pos; /* out of memory: the connection is closing */
+    cmd_protocol_error(g.srv, &c->cl, b->st, &b->req);
+    char why[128];
+    log_write(LOG_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
+              resp_strerror(b->st, &b->req, why, sizeof why), (unsigned long long)c->cl.id,
+              c->cl.addr);
+    return c->qlen;
+}
+
+/* Output backpressure: stop reading c while it has this much to send. */
+static bool over_output_high(conn *c, size_t pending)
+{
+    if (g.stopping || pending + c->cl.out.len <= CONN_OUTPUT_HIGH)
+        return false;
+    c->cl.paused = true;
+    event_del(c->rev);
+    return true;
+}
+
+/* Run the requests of b in order, while c may run them and backpressure
+ * allows. *pos advances past each request run; *pending follows our own
+ * flushes. Returns false when backpressure stopped the batch. */
+static bool run_batch(conn *c, const batch *b, size_t *pos, size_t *pending)
+{
+    cmd_server *srv = g.srv;
+    cmd_request creq[CONN_BATCH_MAX];
+    size_t nc = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->reqs[i].argc > 0)
+            creq[nc++] = (cmd_request){.argv = c->argv + b->reqs[i].argv_off,
+                                       .argc = b->reqs[i].argc};
+    cmd_prepare(srv, creq, nc);
+    /* One clock read per request: each one's end is the next one's start. */
+    int64_t clock_ns = cmd_now_ns();
+    for (size_t i = 0, j = 0; i < b->n; i++) {
+        if (!runnable(c))
+            return true;
+        if (i > 0 && over_output_high(c, *pending))
+            return false;
+        if (b->reqs[i].argc > 0)
+            cmd_run(srv, &c->cl, &creq[j++], &clock_ns);
+        *pos = b->reqs[i].end;
+        /* Out of memory for a reply: flush_replies closes the client
+         * (nothing after it runs: its replies could not be sent). */
+        if (c->cl.out.len >= CONN_FLUSH_AT || c->cl.out.oom) {
+            flush_replies(c);
+            *pending = pending_output(c);
+        }
+    }
+    return true;
+}
+
+/* Drop the input run (before pos) from qbuf, and close c or queue its
+ * replies. */
+static void input_done(conn *c, size_t pos)
+{
     if (pos > 0) {
         memmove(c->qbuf, c->qbuf + pos, c->qlen - pos);
         c->qlen -= pos;
@@ -618,7 +663,7 @@ static void process_input(conn *c)
     c->cl.qbuf = c->qlen;
     /* While stopping, or once the peer has closed its side, a connection
      * closes once what it sent is answered. */
-    if (c->closing || c->cl.close_after_reply ||
+    if (c->state != CONN_OPEN || c->cl.close_after_reply ||
         ((g.stopping || c->peer_eof) && !c->cl.blocked)) {
         close_when_flushed(c);
         return;
@@ -628,15 +673,33 @@ static void process_input(conn *c)
     c->cl.obuf = pending_output(c) + c->cl.out.len;
 }
 
+static void process_input(conn *c)
+{
+    size_t pos = 0;                     /* input before pos has been run */
+    size_t pending = pending_output(c); /* only our own flushes change it */
+    c->qneed = 0;
+    while (pos < c->qlen && runnable(c) && !over_output_high(c, pending)) {
+        batch b;
+        parse_batch(c, pos, &b);
+        if (b.n == 0) {
+            pos = parse_failed(c, pos, &b);
+            break;
+        }
+        if (!run_batch(c, &b, &pos, &pending))
+            break;
+    }
+    input_done(c, pos);
+}
+
 /* The peer closed its side (or the socket failed): deliver what it asked
  * for if it may still read, else close now. */
 static void input_ended(conn *c, bool error)
 {
     event_del(c->rev);
     c->peer_eof = true;
-    if (c->doomed)
+    if (c->state == CONN_DOOMED)
         return; /* the reaper lingers, and closes it at once */
-    if (error || c->lingering)
+    if (error || c->state == CONN_LINGERING)
         conn_free(c);
     else if (!c->cl.blocked)
         close_when_flushed(c);
@@ -655,7 +718,7 @@ static void input_ended(conn *c, bool error)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
-    if (c->closing || c->cl.close_after_reply) {
+    if (c->state != CONN_OPEN || c->cl.close_after_reply) {
         /* Nothing more is parsed; drop what arrives, so that closing the
          * socket finds no unread input (which would reset the connection). */
         char sink[16384];
@@ -708,10 +771,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    if (c->doomed || c->lingering)
+    if (c->state == CONN_DOOMED || c->state == CONN_LINGERING)
         return; /* the reaper or the close tick ends it */
     c->cl.obuf = 0;
-    if (c->closing || c->cl.close_after_reply) {
+    if (c->state != CONN_OPEN || c->cl.close_after_reply) {
         linger(c);
         return;
     }
@@ -725,10 +788,10 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
-    if (c->doomed)
+    if (c->state == CONN_DOOMED)
         return; /* the reaper frees it */
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && pending_output(c) > 0 &&
-        !c->lingering) {
+        c->state != CONN_LINGERING) {
         /* The peer stopped sending but may still read: deliver what it asked for. */
         close_when_flushed(c);
         return;
@@ -757,7 +820,7 @@ static void conn_free(conn *c)
             pp = &(*pp)->next_closing;
         *pp = c->next_closing;
     }
-    if (c->lingering) {
+    if (c->state == CONN_LINGERING) {
         g.lingering--;
     } else {
         log_write(LOG_VERBOSE, "Client id=%llu addr=%s closed", (unsigned long long)c->cl.id,
@@ -902,7 +965,7 @@ void conn_cron(void)
     conn *next;
     for (conn *c = g.all; c != NULL; c = next) {
         next = c->next_all;
-        if (c->closing || c->cl.close_after_reply)
+        if (c->state != CONN_OPEN || c->cl.close_after_reply)
             continue;
         if (timeout_us > 0 && !c->cl.blocked && now - c->cl.last_us > timeout_us &&
             pending_output(c) == 0) {
@@ -913,7 +976,7 @@ void conn_cron(void)
             continue;
         }
         check_output_limits(c, now);
-        if (c->closing) {
+        if (c->state != CONN_OPEN) {
             close_when_flushed(c);
             continue;
         }
@@ -1051,7 +1114,7 @@ void conn_shutdown(void (*done)(void))
             /* A blocked client (SHRINK) gets its reply when the job ends,
              * the loop running on meanwhile; process_input then runs the
              * rest of what it sent and closes it. */
-            if (c->cl.monitor == (monitors == 1) && !c->closing && !c->cl.close_after_reply &&
+            if (c->cl.monitor == (monitors == 1) && c->state == CONN_OPEN && !c->cl.close_after_reply &&
                 !c->cl.blocked)
                 process_input(c);
         }

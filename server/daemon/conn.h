@@ -11,6 +11,28 @@
  * client's pending output passes CONN_OUTPUT_HIGH, its input is no longer
  * read or parsed until the output has drained, so a client that pipelines
  * without reading cannot grow the server's memory without bound.
+ *
+ * Ownership and lifetimes:
+ *   - The module is a singleton: one set of listeners and connections per
+ *     process, driven by one event loop (`base`), on that loop's thread.
+ *   - `srv` is borrowed: conn_setup keeps the pointer, and srv must outlive
+ *     every connection (until conn_teardown). conn_setup installs the
+ *     daemon hooks of srv (srv->daemon: client_ready, client_flush,
+ *     client_kill); the commands layer calls them, never frees a
+ *     connection itself.
+ *   - A connection owns its socket (through its bufferevent), its query
+ *     buffer, its argv views and its cmd_client. The cmd_client is
+ *     registered with srv (cmd_client_init) from accept until the
+ *     connection lingers or is freed (cmd_client_deinit); from then on the
+ *     commands layer no longer sees it.
+ *   - Argument views point into the query buffer and live until the
+ *     request has run; replies are copied out of the client's resp_out
+ *     into the socket or the bufferevent after each batch.
+ *   - Connections are freed only by this module: on the peer's reset or
+ *     EOF, an idle timeout, the close tick, or conn_teardown. A connection
+ *     the commands layer asks to close (CLIENT KILL, an output limit) is
+ *     marked and freed later by the reaper, never during a walk of the
+ *     client list.
  */
 #ifndef EBB_CONN_H
 #define EBB_CONN_H
