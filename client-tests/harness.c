@@ -102,8 +102,8 @@ int h_free_port(void)
 }
 
 /* h_spawn_argv, with the child's address space capped at as_bytes (0: not). */
-static pid_t spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd,
-                        int err_fd, uint64_t as_bytes)
+static pid_t spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd,
+                        uint64_t as_bytes)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -441,13 +441,20 @@ redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc, con
 static const char *type_name(int t)
 {
     switch (t) {
-    case REDIS_REPLY_STRING: return "bulk";
-    case REDIS_REPLY_ARRAY: return "array";
-    case REDIS_REPLY_INTEGER: return "integer";
-    case REDIS_REPLY_NIL: return "nil";
-    case REDIS_REPLY_STATUS: return "status";
-    case REDIS_REPLY_ERROR: return "error";
-    default: return "?";
+    case REDIS_REPLY_STRING:
+        return "bulk";
+    case REDIS_REPLY_ARRAY:
+        return "array";
+    case REDIS_REPLY_INTEGER:
+        return "integer";
+    case REDIS_REPLY_NIL:
+        return "nil";
+    case REDIS_REPLY_STATUS:
+        return "status";
+    case REDIS_REPLY_ERROR:
+        return "error";
+    default:
+        return "?";
     }
 }
 
@@ -478,8 +485,8 @@ void h_check(const char *file, int line, redisReply *r, int type, const char *st
     char got[2400];
     snprintf(got, sizeof got, "%s", reply_text(r));
     bool ok = r->type == type;
-    if (ok && (type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS ||
-               type == REDIS_REPLY_ERROR)) {
+    if (ok &&
+        (type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS || type == REDIS_REPLY_ERROR)) {
         size_t n = slen == (size_t)-1 ? strlen(str) : slen;
         ok = r->len == n && memcmp(r->str, str, n) == 0;
         if (!ok) {
@@ -578,8 +585,8 @@ h_raw *h_raw_open_to(const char *host, int port)
     cr_assert(fd >= 0, "socket: %s", strerror(errno));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     cr_assert(inet_pton(AF_INET, host, &a.sin_addr) == 1, "bad host %s", host);
-    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect %s:%d: %s", host,
-              port, strerror(errno));
+    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect %s:%d: %s", host, port,
+              strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     h_raw *r = calloc(1, sizeof *r);
@@ -613,8 +620,8 @@ void h_raw_send(h_raw *r, const void *p, size_t n)
             n -= (size_t)k;
             continue;
         }
-        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR),
-                  "send: %s", k == 0 ? "0 bytes" : strerror(errno));
+        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR), "send: %s",
+                  k == 0 ? "0 bytes" : strerror(errno));
         cr_assert(h_now() < end, "send: timed out with %zu bytes left", n);
         /* The server is not reading: keep our receive side drained meanwhile
          * would need the caller's help; just wait for room. */
@@ -633,8 +640,7 @@ void h_raw_cmd(h_raw *r, int argc, const char *const *argv)
     char buf[8192];
     int n = snprintf(buf, sizeof buf, "*%d\r\n", argc);
     for (int i = 0; i < argc; i++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]),
-                      argv[i]);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
     cr_assert((size_t)n < sizeof buf);
     h_raw_send(r, buf, (size_t)n);
 }
@@ -699,8 +705,8 @@ void h_raw_expect_(const char *file, int line, h_raw *r, const void *want, size_
     if (!same) {
         /* Show a little more than expected, to make extra bytes visible. */
         size_t show = r->len < wlen + 32 ? r->len : wlen + 32;
-        cr_assert_fail("%s:%d: expected bytes \"%s\", got %s\"%s\"", file, line,
-                       h_esc(want, wlen), r->len < wlen ? "(short) " : "", h_esc(r->buf, show));
+        cr_assert_fail("%s:%d: expected bytes \"%s\", got %s\"%s\"", file, line, h_esc(want, wlen),
+                       r->len < wlen ? "(short) " : "", h_esc(r->buf, show));
     }
     consume(r, n);
 }
@@ -724,15 +730,27 @@ size_t h_resp_frame_len(const char *p, size_t n)
         return 0;
     long long v = strtoll(p + 1, NULL, 10);
     switch (p[0]) {
-    case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
+    case ',':
+    case '#':
+    case '(':
         return le;
-    case '$': case '=': case '!':
+    case '$':
+    case '=':
+    case '!':
         if (v < 0)
             return le;
         if (n < le + (size_t)v + 2)
             return 0;
         return le + (size_t)v + 2;
-    case '*': case '~': case '>': case '%': case '|': {
+    case '*':
+    case '~':
+    case '>':
+    case '%':
+    case '|': {
         if (v < 0)
             return le;
         long long items = (p[0] == '%' || p[0] == '|') ? 2 * v : v;
@@ -769,7 +787,9 @@ char *h_raw_reply_(const char *file, int line, h_raw *r, size_t *len)
         }
         ssize_t got = raw_read_some(r, end);
         cr_assert(got > 0, "%s:%d: %s while waiting for a reply (have \"%s\")", file, line,
-                  got == 0 ? "connection closed" : got == -1 ? "timed out" : strerror(errno),
+                  got == 0    ? "connection closed"
+                  : got == -1 ? "timed out"
+                              : strerror(errno),
                   h_esc(r->buf, r->len < 64 ? r->len : 64));
     }
 }
@@ -782,9 +802,8 @@ void h_raw_expect_closed_(const char *file, int line, h_raw *r, bool allow_reset
     ssize_t got = raw_read_some(r, end);
     if (got == -2 && allow_reset && errno == ECONNRESET)
         return;
-    cr_assert(got == 0, "%s:%d: expected the server to close the connection, got %s", file,
-              line,
-              got > 0    ? h_esc(r->buf, r->len)
+    cr_assert(got == 0, "%s:%d: expected the server to close the connection, got %s", file, line,
+              got > 0     ? h_esc(r->buf, r->len)
               : got == -1 ? "nothing (timed out)"
                           : strerror(errno));
 }

@@ -40,11 +40,11 @@
 #define H_IO_SECONDS 10.0
 
 typedef struct {
-    pid_t pid;      /* > 0 while we own a running server */
+    pid_t pid; /* > 0 while we own a running server */
     int port;
     char host[64];
-    bool owned;     /* false: EBB_ADDR */
-    char ns[40];    /* "" when owned; a unique namespace otherwise */
+    bool owned;  /* false: EBB_ADDR */
+    char ns[40]; /* "" when owned; a unique namespace otherwise */
 } h_server;
 
 /* The server of the current test, and a hiredis connection to it. */
@@ -114,21 +114,21 @@ uint64_t h_idle_vmsize(const char *const *extra);
  * ITEST declares a Criterion test whose body ends with h_teardown(); the
  * suite's .fini = h_teardown then only cleans up after a failed assertion.
  * ITESTX passes Criterion test options (.init = ...). */
-#define ITEST(suite, name)                                                                   \
-    static void suite##_##name##_body(void);                                                \
-    Test(suite, name)                                                                        \
-    {                                                                                        \
-        suite##_##name##_body();                                                             \
-        h_teardown();                                                                        \
-    }                                                                                        \
+#define ITEST(suite, name)                                                                         \
+    static void suite##_##name##_body(void);                                                       \
+    Test(suite, name)                                                                              \
+    {                                                                                              \
+        suite##_##name##_body();                                                                   \
+        h_teardown();                                                                              \
+    }                                                                                              \
     static void suite##_##name##_body(void)
-#define ITESTX(suite, name, ...)                                                             \
-    static void suite##_##name##_body(void);                                                \
-    Test(suite, name, __VA_ARGS__)                                                           \
-    {                                                                                        \
-        suite##_##name##_body();                                                             \
-        h_teardown();                                                                        \
-    }                                                                                        \
+#define ITESTX(suite, name, ...)                                                                   \
+    static void suite##_##name##_body(void);                                                       \
+    Test(suite, name, __VA_ARGS__)                                                                 \
+    {                                                                                              \
+        suite##_##name##_body();                                                                   \
+        h_teardown();                                                                              \
+    }                                                                                              \
     static void suite##_##name##_body(void)
 
 /* ---- Names ------------------------------------------------------------------ */
@@ -147,37 +147,37 @@ redisContext *h_connect_to(const char *host, int port);
 /* Run a command (printf-style hiredis format); fails the test on I/O error.
  * The caller frees the reply. */
 redisReply *h_cmd(const char *file, int line, redisContext *c, const char *fmt, ...);
-redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc,
-                      const char **argv, const size_t *lens);
+redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc, const char **argv,
+                      const size_t *lens);
 /* Check the reply type and value; str is compared exactly (with its length
  * `slen`, or strlen when slen is (size_t)-1). Frees the reply. */
-void h_check(const char *file, int line, redisReply *r, int type, const char *str,
-             size_t slen, long long num);
+void h_check(const char *file, int line, redisReply *r, int type, const char *str, size_t slen,
+             long long num);
 /* A printable, escaped form of bytes for messages (static rotating buffers). */
 const char *h_esc(const void *p, size_t n);
 
 #define CMD(c, ...) h_cmd(__FILE__, __LINE__, (c), __VA_ARGS__)
 #define CMDV(c, argc, argv, lens) h_cmdargv(__FILE__, __LINE__, (c), (argc), (argv), (lens))
 
-#define EXPECT_STATUS(c, want, ...)                                                          \
+#define EXPECT_STATUS(c, want, ...)                                                                \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_STATUS, (want), (size_t)-1, 0)
 #define EXPECT_OK(c, ...) EXPECT_STATUS(c, "OK", __VA_ARGS__)
-#define EXPECT_ERR(c, want, ...)                                                             \
+#define EXPECT_ERR(c, want, ...)                                                                   \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_ERROR, (want), (size_t)-1, 0)
-#define EXPECT_INT(c, want, ...)                                                             \
+#define EXPECT_INT(c, want, ...)                                                                   \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_INTEGER, NULL, 0, (want))
-#define EXPECT_NIL(c, ...)                                                                   \
+#define EXPECT_NIL(c, ...)                                                                         \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_NIL, NULL, 0, 0)
-#define EXPECT_BULK(c, want, ...)                                                            \
+#define EXPECT_BULK(c, want, ...)                                                                  \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_STRING, (want), (size_t)-1, 0)
-#define EXPECT_BULKN(c, want, wlen, ...)                                                     \
+#define EXPECT_BULKN(c, want, wlen, ...)                                                           \
     h_check(__FILE__, __LINE__, CMD(c, __VA_ARGS__), REDIS_REPLY_STRING, (want), (wlen), 0)
 
 /* ---- Raw sockets (exact bytes) ---------------------------------------------- */
 
 typedef struct {
     int fd;
-    char *buf;      /* received, not yet consumed */
+    char *buf; /* received, not yet consumed */
     size_t len, cap;
 } h_raw;
 

@@ -15,7 +15,7 @@
 
 TestSuite(admin, .init = h_setup_own, .fini = h_teardown, .timeout = 120);
 
-#define CFG_SET_ERR(arg, why)                                                               \
+#define CFG_SET_ERR(arg, why)                                                                      \
     "ERR CONFIG SET failed (possibly related to argument '" arg "') - " why
 
 /* Find `name` in a flat [name, value, ...] CONFIG GET reply; NULL if absent. */
@@ -116,8 +116,7 @@ ITEST(admin, config_set_runtime_options)
 ITEST(admin, config_set_errors)
 {
     EXPECT_ERR(C, CFG_SET_ERR("port", "can't set immutable config"), "CONFIG SET port 7000");
-    EXPECT_ERR(C, CFG_SET_ERR("bind", "can't set immutable config"),
-               "CONFIG SET bind 0.0.0.0");
+    EXPECT_ERR(C, CFG_SET_ERR("bind", "can't set immutable config"), "CONFIG SET bind 0.0.0.0");
     EXPECT_ERR(C, CFG_SET_ERR("logfile", "can't set immutable config"),
                "CONFIG SET logfile /tmp/x");
     EXPECT_ERR(C, CFG_SET_ERR("maxclients", "argument couldn't be parsed into an integer"),
@@ -175,9 +174,8 @@ ITEST(admin, config_subcommand_errors)
 ITEST(admin, info_sections_in_order)
 {
     char *info = h_info(C, NULL);
-    const char *secs[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",
-                          "# Stats\r\n",  "# CPU\r\n",      "# Keyspace\r\n",
-                          "# Namespaces\r\n"};
+    const char *secs[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",    "# Stats\r\n",
+                          "# CPU\r\n",    "# Keyspace\r\n", "# Namespaces\r\n"};
     cr_assert(strncmp(info, "# Server\r\n", 10) == 0, "INFO starts with # Server");
     const char *at = info;
     for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
@@ -209,11 +207,9 @@ ITEST(admin, info_sections_in_order)
 
 ITEST(admin, info_one_section)
 {
-    const char *names[] = {"server", "clients", "memory",    "stats",
-                           "cpu",    "keyspace", "namespaces"};
-    const char *heads[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",
-                           "# Stats\r\n",  "# CPU\r\n",      "# Keyspace\r\n",
-                           "# Namespaces\r\n"};
+    const char *names[] = {"server", "clients", "memory", "stats", "cpu", "keyspace", "namespaces"};
+    const char *heads[] = {"# Server\r\n", "# Clients\r\n",  "# Memory\r\n",    "# Stats\r\n",
+                           "# CPU\r\n",    "# Keyspace\r\n", "# Namespaces\r\n"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *info = h_info(C, names[i]);
         cr_assert(strncmp(info, heads[i], strlen(heads[i])) == 0, "INFO %s: %s", names[i], info);
@@ -324,8 +320,8 @@ ITEST(admin, busy_poll_on_under_load_off_when_idle)
         nanosleep(&ts, NULL);
         info = h_info(C, "cpu");
     } while (strstr(info, "\r\nbusy_poll:off\r\n") == NULL && h_now() < give_up);
-    cr_assert(strstr(info, "\r\nbusy_poll:off\r\n") != NULL, "still polling 5 s after the load:\n%s",
-              info);
+    cr_assert(strstr(info, "\r\nbusy_poll:off\r\n") != NULL,
+              "still polling 5 s after the load:\n%s", info);
     long long polled = h_info_num(info, "busy_poll_usec");
     free(info);
     for (int i = 0; i < 3; i++) {
@@ -475,7 +471,8 @@ ITEST(admin, client_id_info_list)
     cr_assert(strstr(r->str, " name=alpha ") != NULL, "%s", r->str);
     cr_assert(strstr(r->str, " cmd=client|info") != NULL, "%s", r->str);
     cr_assert(strstr(r->str, " resp=2") != NULL, "%s", r->str);
-    cr_assert(r->len > 0 && r->str[r->len - 1] == '\n' && strchr(r->str, '\n') == r->str + r->len - 1);
+    cr_assert(r->len > 0 && r->str[r->len - 1] == '\n' &&
+              strchr(r->str, '\n') == r->str + r->len - 1);
     freeReplyObject(r);
 
     r = CMD(C, "CLIENT LIST");
@@ -508,10 +505,10 @@ ITEST(admin, client_id_info_list)
 /* ---- COMMAND ---------------------------------------------------------------------------- */
 
 static const char *ALL_COMMANDS[] = {
-    "ping", "echo", "quit", "select", "hello", "client", "command", "config", "dbsize",
-    "flushall", "flushdb", "time", "info", "get", "set", "setnx", "getset", "getdel", "mget",
-    "mset", "msetnx", "del", "unlink", "exists", "touch", "type", "strlen", "append",
-    "setrange", "getrange", "incr", "decr", "incrby", "decrby"};
+    "ping",     "echo",     "quit",     "select", "hello",  "client", "command", "config", "dbsize",
+    "flushall", "flushdb",  "time",     "info",   "get",    "set",    "setnx",   "getset", "getdel",
+    "mget",     "mset",     "msetnx",   "del",    "unlink", "exists", "touch",   "type",   "strlen",
+    "append",   "setrange", "getrange", "incr",   "decr",   "incrby", "decrby"};
 
 ITEST(admin, command_and_count)
 {
@@ -596,8 +593,8 @@ ITEST(admin, command_docs)
 ITEST(admin, hello_resp2)
 {
     redisReply *id = CMD(C, "CLIENT ID");
-    const char *want[] = {"server", "redis", "version", NULL, "proto", NULL, "id", NULL,
-                          "mode",   "standalone", "role", "master", "modules", NULL};
+    const char *want[] = {"server", "redis", "version",    NULL,   "proto",  NULL,      "id",
+                          NULL,     "mode",  "standalone", "role", "master", "modules", NULL};
     const char *forms[] = {"HELLO", "HELLO 2"};
     for (int f = 0; f < 2; f++) {
         redisReply *r = CMD(C, forms[f]);

@@ -177,10 +177,13 @@ ITEST(cli, config_file_and_overrides)
     snprintf(s.host, sizeof s.host, "127.0.0.1");
     H = s;
     C = h_connect();
-    const char *want[][2] = {{"port", ps},           {"maxclients", "33"},
-                             {"max-namespaces", "9"}, {"loglevel", "warning"},
+    const char *want[][2] = {{"port", ps},
+                             {"maxclients", "33"},
+                             {"max-namespaces", "9"},
+                             {"loglevel", "warning"},
                              {"client-query-buffer-limit", "2097152"},
-                             {"auto-shrink", "no"},   {"bind", "127.0.0.1"}};
+                             {"auto-shrink", "no"},
+                             {"bind", "127.0.0.1"}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         redisReply *r = CMD(C, "CONFIG GET %s", want[i][0]);
         cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "%s", want[i][0]);

@@ -36,7 +36,9 @@ static void *work(void *arg)
         redisReply *r = redisCommand(w->c, "SET %s %s", key, val);
         if (r == NULL || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
             snprintf(w->err, sizeof w->err, "SET %s: %s", key,
-                     r == NULL ? w->c->errstr : r->str != NULL ? r->str : "?");
+                     r == NULL        ? w->c->errstr
+                     : r->str != NULL ? r->str
+                                      : "?");
         if (r != NULL)
             freeReplyObject(r);
         if (w->err[0] != '\0')
@@ -44,7 +46,9 @@ static void *work(void *arg)
         r = redisCommand(w->c, "GET %s", key);
         if (r == NULL || r->type != REDIS_REPLY_STRING || strcmp(r->str, val) != 0)
             snprintf(w->err, sizeof w->err, "GET %s: %s", key,
-                     r == NULL ? w->c->errstr : r->str != NULL ? r->str : "nil");
+                     r == NULL        ? w->c->errstr
+                     : r->str != NULL ? r->str
+                                      : "nil");
         if (r != NULL)
             freeReplyObject(r);
     }
@@ -165,8 +169,7 @@ ITEST(clients, client_that_never_reads)
         }
         size_t before = r->len;
         h_raw_fill(r, r->len + 1, sent < total ? 0.01 : 10.0);
-        cr_assert(r->len > before || sent < total, "replies stopped after %zu bytes",
-                  got + r->len);
+        cr_assert(r->len > before || sent < total, "replies stopped after %zu bytes", got + r->len);
         size_t whole = r->len / rl * rl;
         for (size_t off = 0; off < whole; off += rl)
             cr_assert(memcmp(r->buf + off, "$128\r\nvvvv", 10) == 0, "reply %zu is wrong",

@@ -70,8 +70,8 @@ static size_t send_now(int fd, const char *p, size_t n)
             sent += (size_t)k;
             continue;
         }
-        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR),
-                  "send: %s", k == 0 ? "0" : strerror(errno));
+        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR), "send: %s",
+                  k == 0 ? "0" : strerror(errno));
         if (errno != EINTR)
             break;
     }

@@ -22,8 +22,8 @@ TestSuite(commands, .init = h_setup, .fini = h_teardown, .timeout = 120);
 ITEST(commands, unknown_command_wording)
 {
     EXPECT_ERR(C, "ERR unknown command 'foo', with args beginning with: 'a' ", "foo a");
-    EXPECT_ERR(C, "ERR unknown command 'FOO', with args beginning with: 'a' 'b c' ",
-               "FOO a %s", "b c");
+    EXPECT_ERR(C, "ERR unknown command 'FOO', with args beginning with: 'a' 'b c' ", "FOO a %s",
+               "b c");
     EXPECT_ERR(C, "ERR unknown command 'nosuch', with args beginning with: ", "nosuch");
 }
 
@@ -181,8 +181,8 @@ ITEST(commands, value_size_limit)
     EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETNX %s %s", K("2"), v129);
     EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "GETSET %s %s", K("1"), v129);
     EXPECT_BULK(C, v128, "GET %s", K("1"));
-    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "MSET %s a %s %s", K("3"),
-               K("4"), v129);
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "MSET %s a %s %s", K("3"), K("4"),
+               v129);
     EXPECT_INT(C, 0, "EXISTS %s %s %s", K("2"), K("3"), K("4"));
     char big[1001];
     memset(big, 'z', 1000);
@@ -302,8 +302,7 @@ ITEST(commands, setrange_rules)
     /* Exactly 128 is fine; 129 is the value error and nothing changes. */
     EXPECT_INT(C, 128, "SETRANGE %s 127 e", K("1"));
     EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETRANGE %s 128 e", K("1"));
-    EXPECT_ERR(C, "ERR value is 131 bytes; the maximum is 128", "SETRANGE %s 126 abcde",
-               K("1"));
+    EXPECT_ERR(C, "ERR value is 131 bytes; the maximum is 128", "SETRANGE %s 126 abcde", K("1"));
     EXPECT_INT(C, 128, "STRLEN %s", K("1"));
     EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETRANGE %s 128 e", K("4"));
     EXPECT_INT(C, 0, "EXISTS %s", K("4"));
@@ -394,8 +393,8 @@ ITESTX(commands, dbsize_counts_keys, .init = h_setup_own)
 
 ITESTX(commands, flushall_and_flushdb, .init = h_setup_own)
 {
-    const char *forms[] = {"FLUSHALL", "FLUSHALL ASYNC", "FLUSHALL sync", "FLUSHDB",
-                           "FLUSHDB ASYNC", "flushdb SYNC"};
+    const char *forms[] = {"FLUSHALL", "FLUSHALL ASYNC", "FLUSHALL sync",
+                           "FLUSHDB",  "FLUSHDB ASYNC",  "flushdb SYNC"};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         EXPECT_OK(C, "MSET 1 a 2 b x:3 c y:4 d");
         EXPECT_INT(C, 4, "DBSIZE");

@@ -238,8 +238,8 @@ ITESTX(evict, noeviction_oom_loses_nothing, .init = h_setup_own)
         redisAppendCommand(L, "DEL k:%lld", i);
     for (long long i = 3; i < 10003; i++) {
         r = h_next_reply(L, "DEL", i);
-        cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == (acked[i] ? 1 : 0),
-                  "DEL k:%lld", i);
+        cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == (acked[i] ? 1 : 0), "DEL k:%lld",
+                  i);
         freeReplyObject(r);
     }
     EXPECT_OK(C, "SET k:3 back");
@@ -376,8 +376,8 @@ static long long hot_set_survivors(const char *policy, long long max, long long 
     redisContext *c = h_connect_to(srv.host, srv.port);
     /* The limit after the hot set is in, so it starts well inside it. */
     load_ok(c, "hot", 0, HOT, 2, "");
-    h_check(__FILE__, __LINE__, CMD(c, "CONFIG SET maxmemory %lld", max), REDIS_REPLY_STATUS,
-            "OK", (size_t)-1, 0);
+    h_check(__FILE__, __LINE__, CMD(c, "CONFIG SET maxmemory %lld", max), REDIS_REPLY_STATUS, "OK",
+            (size_t)-1, 0);
     long long batches = (cold + BATCH - 1) / BATCH;
     double t0 = h_now();
     for (long long b = 0; b < batches; b++) {
@@ -469,16 +469,15 @@ static void volatile_never_evicts_persistent(const char *policy)
                     first_oom = i;
                     /* Refused only once no TTL key was left to evict. */
                     keyspace(C, &keys, &expires);
-                    cr_assert_eq(expires, 0, "%s: -OOM with %lld TTL keys left", policy,
-                                 expires);
+                    cr_assert_eq(expires, 0, "%s: -OOM with %lld TTL keys left", policy, expires);
                 }
             }
             freeReplyObject(r);
         }
     }
     cr_assert(first_oom >= 0, "%s: no -OOM with only keys without TTL", policy);
-    cr_log_info("%s: %lld TTL keys evicted for %lld keys without TTL; first -OOM at p:%lld",
-                policy, info_stat(C, "stats", "evicted_keys"), acked, first_oom);
+    cr_log_info("%s: %lld TTL keys evicted for %lld keys without TTL; first -OOM at p:%lld", policy,
+                info_stat(C, "stats", "evicted_keys"), acked, first_oom);
     cr_assert_eq(acked, first_oom);
     cr_assert_eq(count_present(L, "p", 0, acked, 1, 4, true), acked);
     EXPECT_INT(C, acked, "DBSIZE");
@@ -533,8 +532,8 @@ ITESTX(evict, volatile_ttl_evicts_soonest_first, .init = h_setup_own)
     long long by_random = late_survivors("volatile-random");
     cr_assert(by_ttl >= LATE * 95 / 100, "volatile-ttl kept only %lld of %d late keys", by_ttl,
               LATE);
-    cr_assert(by_ttl > by_random, "volatile-ttl kept %lld late keys, volatile-random %lld",
-              by_ttl, by_random);
+    cr_assert(by_ttl > by_random, "volatile-ttl kept %lld late keys, volatile-random %lld", by_ttl,
+              by_random);
 }
 
 /* ==== 5. maxmemory lowered at runtime ================================================ */
@@ -587,15 +586,15 @@ ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
                 "%ld PINGs answered while over the limit; %lld keys evicted, %lld left",
                 mib(used0), mib(max), mib(used), 1000 * secs, pings_while_over, evicted, keys);
     cr_assert(used <= max + over_allowed(max),
-              "used_memory %lld > maxmemory %lld + %lld after %.1f s", used, max,
-              over_allowed(max), secs);
+              "used_memory %lld > maxmemory %lld + %lld after %.1f s", used, max, over_allowed(max),
+              secs);
     /* A drain that ends within one poll leaves nothing to observe (seen
      * under ASan on a loaded machine); a longer one must not have kept P
      * waiting throughout. */
     cr_assert(pings_while_over >= 1 || secs < 0.25,
               "no PING answered while the server was over the limit (%.0f ms)", 1000 * secs);
-    cr_assert(evicted > 0 && keys + evicted == n, "keys %lld + evicted %lld != %lld", keys,
-              evicted, n);
+    cr_assert(evicted > 0 && keys + evicted == n, "keys %lld + evicted %lld != %lld", keys, evicted,
+              n);
     /* The rest are intact, and writes go on within the new limit. */
     cr_assert_eq(count_present(L, "k", 0, n, 13, 8, false) > 0, true);
     load_ok(L, "k", n, n + 20000, 8, "");
@@ -610,9 +609,9 @@ ITESTX(evict, maxmemory_lowered_at_runtime, .init = h_setup_own)
 
 static void setup_from_flags(void)
 {
-    const char *const args[] = {"--maxmemory",        "64mb", "--maxmemory-policy",
-                                "volatile-ttl",       "--maxmemory-samples",
-                                "10",                 NULL};
+    const char *const args[] = {
+        "--maxmemory", "64mb", "--maxmemory-policy", "volatile-ttl", "--maxmemory-samples",
+        "10",          NULL};
     h_setup_own_args(args);
 }
 
@@ -638,9 +637,11 @@ ITESTX(evict, options, .init = h_setup_own)
         const char *in;
         long long bytes;
     } mem[] = {
-        {"100mb", 104857600},  {"100MB", 104857600}, {"1gb", 1073741824}, {"1g", 1000000000},
-        {"10k", 10000},        {"10kb", 10240},      {"5m", 5000000},     {"12345", 12345},
-        {"12345b", 12345},     {"0", 0},
+        {"100mb", 104857600}, {"100MB", 104857600},
+        {"1gb", 1073741824},  {"1g", 1000000000},
+        {"10k", 10000},       {"10kb", 10240},
+        {"5m", 5000000},      {"12345", 12345},
+        {"12345b", 12345},    {"0", 0},
     };
     for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
         EXPECT_OK(C, "CONFIG SET maxmemory %s", mem[i].in);
@@ -656,9 +657,8 @@ ITESTX(evict, options, .init = h_setup_own)
                    "CONFIG SET maxmemory %s", bad_mem[i]);
     cr_assert_str_eq(config_get(C, "maxmemory"), "3145728", "a refused SET changed it");
 
-    static const char *const policies[] = {"noeviction",      "allkeys-lru",
-                                           "allkeys-random",  "volatile-lru",
-                                           "volatile-random", "volatile-ttl"};
+    static const char *const policies[] = {"noeviction",   "allkeys-lru",     "allkeys-random",
+                                           "volatile-lru", "volatile-random", "volatile-ttl"};
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         EXPECT_OK(C, "CONFIG SET maxmemory-policy %s", policies[i]);
         cr_assert_str_eq(config_get(C, "maxmemory-policy"), policies[i]);

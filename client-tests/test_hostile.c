@@ -232,7 +232,10 @@ typedef struct {
     const char *why; /* the text after "Protocol error: " */
 } perr_case;
 
-#define PC(b, w) {b, sizeof(b) - 1, w}
+#define PC(b, w)                                                                                   \
+    {                                                                                              \
+        b, sizeof(b) - 1, w                                                                        \
+    }
 
 static const char ML[] = "invalid multibulk length";
 static const char BL[] = "invalid bulk length";
@@ -241,106 +244,50 @@ static const char QUOTES[] = "unbalanced quotes in request";
 
 static const perr_case perr_cases[] = {
     /* `*N`: strict decimal, at most 1048576, no '+', no leading zeros. */
-    PC("*abc\r\n", ML),
-    PC("*1x\r\n", ML),
-    PC("*x1\r\n", ML),
-    PC("*+1\r\n", ML),
-    PC("*+0\r\n", ML),
-    PC("*01\r\n", ML),
-    PC("*00\r\n", ML),
-    PC("*007\r\n", ML),
-    PC("*-0\r\n", ML),
-    PC("*-01\r\n", ML),
-    PC("*--1\r\n", ML),
-    PC("*-\r\n", ML),
-    PC("*\r\n", ML),
-    PC("* 1\r\n", ML),
-    PC("*1 \r\n", ML),
-    PC("*\t1\r\n", ML),
-    PC("*1.0\r\n", ML),
-    PC("*1e3\r\n", ML),
-    PC("*0x10\r\n", ML),
-    PC("*1\rX", ML),
-    PC("*1\r\r\n", ML),
-    PC("*1\n\r\n", ML),
-    PC("*1048577\r\n", ML),
-    PC("*1048578\r\n", ML),
-    PC("*2000000\r\n", ML),
-    PC("*2147483647\r\n", ML),
-    PC("*2147483648\r\n", ML),
-    PC("*4294967296\r\n", ML),
-    PC("*9223372036854775807\r\n", ML),
-    PC("*9223372036854775808\r\n", ML),
-    PC("*18446744073709551615\r\n", ML),
-    PC("*18446744073709551616\r\n", ML),
-    PC("*99999999999999999999999999\r\n", ML),
-    PC("*-9223372036854775809\r\n", ML),
-    PC("*-18446744073709551616\r\n", ML),
-    PC("*\xff\r\n", ML),
+    PC("*abc\r\n", ML), PC("*1x\r\n", ML), PC("*x1\r\n", ML), PC("*+1\r\n", ML), PC("*+0\r\n", ML),
+    PC("*01\r\n", ML), PC("*00\r\n", ML), PC("*007\r\n", ML), PC("*-0\r\n", ML), PC("*-01\r\n", ML),
+    PC("*--1\r\n", ML), PC("*-\r\n", ML), PC("*\r\n", ML), PC("* 1\r\n", ML), PC("*1 \r\n", ML),
+    PC("*\t1\r\n", ML), PC("*1.0\r\n", ML), PC("*1e3\r\n", ML), PC("*0x10\r\n", ML),
+    PC("*1\rX", ML), PC("*1\r\r\n", ML), PC("*1\n\r\n", ML), PC("*1048577\r\n", ML),
+    PC("*1048578\r\n", ML), PC("*2000000\r\n", ML), PC("*2147483647\r\n", ML),
+    PC("*2147483648\r\n", ML), PC("*4294967296\r\n", ML), PC("*9223372036854775807\r\n", ML),
+    PC("*9223372036854775808\r\n", ML), PC("*18446744073709551615\r\n", ML),
+    PC("*18446744073709551616\r\n", ML), PC("*99999999999999999999999999\r\n", ML),
+    PC("*-9223372036854775809\r\n", ML), PC("*-18446744073709551616\r\n", ML), PC("*\xff\r\n", ML),
     PC("*1\x00\r\n", ML),
     /* `$len`: the same numbers, negative is invalid, at most 1 MiB. */
-    PC("*1\r\n$abc\r\n", BL),
-    PC("*1\r\n$-1\r\n", BL),
-    PC("*1\r\n$-5\r\n", BL),
-    PC("*1\r\n$-0\r\n", BL),
-    PC("*1\r\n$+1\r\n", BL),
-    PC("*1\r\n$+4\r\nPING\r\n", BL),
-    PC("*1\r\n$01\r\n", BL),
-    PC("*1\r\n$04\r\nPING\r\n", BL),
-    PC("*1\r\n$00\r\n", BL),
-    PC("*1\r\n$\r\n", BL),
-    PC("*1\r\n$ 4\r\n", BL),
-    PC("*1\r\n$4 \r\n", BL),
-    PC("*1\r\n$4\rX", BL),
-    PC("*1\r\n$4\n\r\n", BL),
-    PC("*1\r\n$4.0\r\n", BL),
-    PC("*1\r\n$1048577\r\n", BL),
-    PC("*2\r\n$4\r\nECHO\r\n$1048577\r\n", BL),
-    PC("*2\r\n$4\r\nECHO\r\n$2000000000\r\n", BL),
-    PC("*1\r\n$2147483648\r\n", BL),
-    PC("*1\r\n$4294967296\r\n", BL),
-    PC("*1\r\n$9223372036854775807\r\n", BL),
-    PC("*1\r\n$9223372036854775808\r\n", BL),
-    PC("*1\r\n$18446744073709551615\r\n", BL),
-    PC("*1\r\n$18446744073709551616\r\n", BL),
-    PC("*1\r\n$-9223372036854775808\r\n", BL),
-    PC("*1\r\n$-9223372036854775809\r\n", BL),
+    PC("*1\r\n$abc\r\n", BL), PC("*1\r\n$-1\r\n", BL), PC("*1\r\n$-5\r\n", BL),
+    PC("*1\r\n$-0\r\n", BL), PC("*1\r\n$+1\r\n", BL), PC("*1\r\n$+4\r\nPING\r\n", BL),
+    PC("*1\r\n$01\r\n", BL), PC("*1\r\n$04\r\nPING\r\n", BL), PC("*1\r\n$00\r\n", BL),
+    PC("*1\r\n$\r\n", BL), PC("*1\r\n$ 4\r\n", BL), PC("*1\r\n$4 \r\n", BL), PC("*1\r\n$4\rX", BL),
+    PC("*1\r\n$4\n\r\n", BL), PC("*1\r\n$4.0\r\n", BL), PC("*1\r\n$1048577\r\n", BL),
+    PC("*2\r\n$4\r\nECHO\r\n$1048577\r\n", BL), PC("*2\r\n$4\r\nECHO\r\n$2000000000\r\n", BL),
+    PC("*1\r\n$2147483648\r\n", BL), PC("*1\r\n$4294967296\r\n", BL),
+    PC("*1\r\n$9223372036854775807\r\n", BL), PC("*1\r\n$9223372036854775808\r\n", BL),
+    PC("*1\r\n$18446744073709551615\r\n", BL), PC("*1\r\n$18446744073709551616\r\n", BL),
+    PC("*1\r\n$-9223372036854775808\r\n", BL), PC("*1\r\n$-9223372036854775809\r\n", BL),
     PC("*3\r\n$3\r\nSET\r\n$4\r\nkeep:1\r\n", CRLF_ERR), /* $4 but 6 bytes: no CRLF */
     PC("*3\r\n$3\r\nSET\r\n$1\r\n1\r\n$-1\r\n", BL),
     /* An argument that does not start with '$'. */
-    PC("*1\r\n:1\r\n", "expected '$', got ':'"),
-    PC("*1\r\n+PING\r\n", "expected '$', got '+'"),
-    PC("*1\r\n-x\r\n", "expected '$', got '-'"),
-    PC("*1\r\n*1\r\n", "expected '$', got '*'"),
+    PC("*1\r\n:1\r\n", "expected '$', got ':'"), PC("*1\r\n+PING\r\n", "expected '$', got '+'"),
+    PC("*1\r\n-x\r\n", "expected '$', got '-'"), PC("*1\r\n*1\r\n", "expected '$', got '*'"),
     PC("*1\r\nPING\r\n", "expected '$', got 'P'"),
     PC("*2\r\n$4\r\nECHO\r\nx", "expected '$', got 'x'"),
     PC("*2\r\n$4\r\nECHO\r\n#t\r\n", "expected '$', got '#'"),
-    PC("*1\r\n\r\n", "expected '$', got ' '"),
-    PC("*1\r\n\n", "expected '$', got ' '"),
-    PC("*1\r\n\x00", "expected '$', got ' '"),
-    PC("*1\r\n\xff", "expected '$', got '\xff'"),
+    PC("*1\r\n\r\n", "expected '$', got ' '"), PC("*1\r\n\n", "expected '$', got ' '"),
+    PC("*1\r\n\x00", "expected '$', got ' '"), PC("*1\r\n\xff", "expected '$', got '\xff'"),
     PC("*1\r\n \r\n", "expected '$', got ' '"),
     PC("*3\r\n$3\r\nSET\r\n$1\r\n1\r\n1\r\n", "expected '$', got '1'"),
     /* Bulk data not followed by CRLF. */
-    PC("*1\r\n$4\r\nPINGxx", CRLF_ERR),
-    PC("*1\r\n$4\r\nPING\rx", CRLF_ERR),
-    PC("*1\r\n$4\r\nPING\n\r", CRLF_ERR),
-    PC("*1\r\n$4\r\nPIN\r\n\r\n", CRLF_ERR),
-    PC("*1\r\n$0\r\nab", CRLF_ERR),
-    PC("*2\r\n$4\r\nECHO\r\n$3\r\nabcd\r\n", CRLF_ERR),
+    PC("*1\r\n$4\r\nPINGxx", CRLF_ERR), PC("*1\r\n$4\r\nPING\rx", CRLF_ERR),
+    PC("*1\r\n$4\r\nPING\n\r", CRLF_ERR), PC("*1\r\n$4\r\nPIN\r\n\r\n", CRLF_ERR),
+    PC("*1\r\n$0\r\nab", CRLF_ERR), PC("*2\r\n$4\r\nECHO\r\n$3\r\nabcd\r\n", CRLF_ERR),
     PC("*2\r\n$4\r\nECHO\r\n$1\r\n\r\n\r\n", CRLF_ERR),
     /* Inline quoting. */
-    PC("\"foo\r\n", QUOTES),
-    PC("'foo\r\n", QUOTES),
-    PC("ECHO 'foo\r\n", QUOTES),
-    PC("ECHO \"foo\r\n", QUOTES),
-    PC("ECHO \"foo\"bar\r\n", QUOTES),
-    PC("ECHO 'foo'bar\r\n", QUOTES),
-    PC("ECHO \"a\\\"\r\n", QUOTES),
-    PC("ECHO 'a\\'\r\n", QUOTES),
-    PC("ECHO \"\\\r\n", QUOTES),
-    PC("ECHO a\"b\r\n", QUOTES),
-    PC("SET 1 \"x\"\"y\"\r\n", QUOTES),
+    PC("\"foo\r\n", QUOTES), PC("'foo\r\n", QUOTES), PC("ECHO 'foo\r\n", QUOTES),
+    PC("ECHO \"foo\r\n", QUOTES), PC("ECHO \"foo\"bar\r\n", QUOTES),
+    PC("ECHO 'foo'bar\r\n", QUOTES), PC("ECHO \"a\\\"\r\n", QUOTES), PC("ECHO 'a\\'\r\n", QUOTES),
+    PC("ECHO \"\\\r\n", QUOTES), PC("ECHO a\"b\r\n", QUOTES), PC("SET 1 \"x\"\"y\"\r\n", QUOTES),
     PC("PING\r\nECHO 'x\r\n", QUOTES), /* after a PONG, see below */
 };
 
@@ -407,7 +354,10 @@ typedef struct {
     size_t rlen;
 } ok_case;
 
-#define OC(b, r) {b, sizeof(b) - 1, r, sizeof(r) - 1}
+#define OC(b, r)                                                                                   \
+    {                                                                                              \
+        b, sizeof(b) - 1, r, sizeof(r) - 1                                                         \
+    }
 
 static const ok_case ok_cases[] = {
     /* Empty and negative counts are dropped, as Redis does. */
@@ -437,9 +387,11 @@ static const ok_case ok_cases[] = {
     OC("*2\r\n$4\r\nECHO\r\n$5\r\n$-1\r\n\r\n", "$5\r\n$-1\r\n\r\n"),
     OC("*2\r\n$4\r\nECHO\r\n$2\r\n\xff\xfe\r\n", "$2\r\n\xff\xfe\r\n"),
     /* Inline quoting and escapes. */
-    OC("ECHO \"a\\x00b\"\r\n", "$3\r\na\x00" "b\r\n"),
+    OC("ECHO \"a\\x00b\"\r\n", "$3\r\na\x00"
+                               "b\r\n"),
     OC("ECHO \"\\n\\r\\t\"\r\n", "$3\r\n\n\r\t\r\n"),
-    OC("ECHO \"\\xff\\x41\"\r\n", "$2\r\n\xff" "A\r\n"),
+    OC("ECHO \"\\xff\\x41\"\r\n", "$2\r\n\xff"
+                                  "A\r\n"),
     OC("ECHO \"\\xZZ\"\r\n", "$3\r\nxZZ\r\n"),
     OC("ECHO 'a\\'b'\r\n", "$3\r\na'b\r\n"),
     OC("ECHO 'a\\nb'\r\n", "$4\r\na\\nb\r\n"),
@@ -459,8 +411,7 @@ static const ok_case ok_cases[] = {
     OC("GET +1\r\n", "-ERR invalid key '+1': expected an integer or namespace:integer\r\n"),
     OC("GET 1e3\r\n", "-ERR invalid key '1e3': expected an integer or namespace:integer\r\n"),
     OC("GET \"\"\r\n", "-ERR invalid key '': expected an integer or namespace:integer\r\n"),
-    OC("EXPIRE 7 9223372036854775807\r\n",
-       "-ERR invalid expire time in 'expire' command\r\n"),
+    OC("EXPIRE 7 9223372036854775807\r\n", "-ERR invalid expire time in 'expire' command\r\n"),
     OC("INCRBY 7 9223372036854775808\r\n", "-ERR value is not an integer or out of range\r\n"),
     /* Commands that are not. */
     OC("NOSUCH\r\n", "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
@@ -604,7 +555,7 @@ ITEST(hostile, inline_and_bulk_sizes_at_the_limits)
     memset(v129, 'q', sizeof v129);
     redisReply *rep = CMD(C, "SET 7 %b", v129, sizeof v129);
     cr_assert(rep->type == REDIS_REPLY_ERROR &&
-              strcmp(rep->str, "ERR value is 129 bytes; the maximum is 128") == 0,
+                  strcmp(rep->str, "ERR value is 129 bytes; the maximum is 128") == 0,
               "%s", rep->str);
     freeReplyObject(rep);
     EXPECT_OK(C, "SET 7 %b", v129, (size_t)128);
@@ -676,7 +627,8 @@ ITEST(hostile, million_argument_headers)
         len += 7;
     }
     char want[512];
-    int wl = snprintf(want, sizeof want, "-ERR unknown command 'NOTACMD', with args beginning with: ");
+    int wl =
+        snprintf(want, sizeof want, "-ERR unknown command 'NOTACMD', with args beginning with: ");
     for (int i = 0; i < 32; i++)
         wl += snprintf(want + wl, sizeof want - (size_t)wl, "'x' ");
     wl += snprintf(want + wl, sizeof want - (size_t)wl, "\r\n");
@@ -757,11 +709,11 @@ ITEST(hostile, big_requests_parse_in_linear_time)
 {
     size_t n = h_sanitized() ? 32 * 1024 : 64 * 1024;
     double small = time_request(n), big = time_request(8 * n);
-    fprintf(stderr, "hostile: %zu arguments cost the server %.4f s, %zu %.4f s (x%.1f)\n", n,
-            small, 8 * n, big, big / small);
+    fprintf(stderr, "hostile: %zu arguments cost the server %.4f s, %zu %.4f s (x%.1f)\n", n, small,
+            8 * n, big, big / small);
     cr_assert(big < 20 * small + 0.05 * h_slow(),
-              "8x the arguments took %.1fx the server's time (%.3f s vs %.3f s)", big / small,
-              big, small);
+              "8x the arguments took %.1fx the server's time (%.3f s vs %.3f s)", big / small, big,
+              small);
 }
 
 /* ---- Clients that have not authenticated ------------------------------------------ */
@@ -858,7 +810,10 @@ typedef struct {
     const char *s;
     size_t n;
 } seed_cmd;
-#define SEED(x) {x, sizeof(x) - 1}
+#define SEED(x)                                                                                    \
+    {                                                                                              \
+        x, sizeof(x) - 1                                                                           \
+    }
 
 static const seed_cmd seeds[] = {
     SEED("PING\r\n"),
@@ -879,10 +834,11 @@ static const seed_cmd seeds[] = {
     SEED("*2\r\n$6\r\nEXISTS\r\n$3\r\ng:5\r\n"),
 };
 
-static const char *const tokens[] = {"*", "$", "\r\n", "\r", "\n", "0", "1", "9", "-", "+",
-                                     "10", "1048576", "-1", "9223372036854775807", " ",
-                                     "\"", "'", "\\x", "\\", "PING", "GET", "ECHO", "g:1",
-                                     "\x00", "\xff", "\t"};
+static const char *const tokens[] = {
+    "*",    "$",   "\r\n", "\r",   "\n",      "0",    "1",
+    "9",    "-",   "+",    "10",   "1048576", "-1",   "9223372036854775807",
+    " ",    "\"",  "'",    "\\x",  "\\",      "PING", "GET",
+    "ECHO", "g:1", "\x00", "\xff", "\t"};
 
 /* Fill buf with one round's garbage; returns its length. */
 static size_t make_garbage(char *buf, size_t cap, int mode)
@@ -1135,10 +1091,11 @@ ITEST(hostile, half_closed_sockets_get_their_replies)
 
     half_closed("one PING", "PING\r\n", 6, "+PONG\r\n", 7);
     half_closed("nothing", "", 0, "", 0);
-    half_closed("partial command", "PING\r\nPING\r\n*2\r\n$4\r\nECHO", 24,
-                "+PONG\r\n+PONG\r\n", 14);
+    half_closed("partial command", "PING\r\nPING\r\n*2\r\n$4\r\nECHO", 24, "+PONG\r\n+PONG\r\n",
+                14);
     half_closed("partial inline", "PING\r\nGET keep:1", 16, "+PONG\r\n", 7);
-    half_closed("error then EOF", "PING\r\n*x\r\n", 10, "+PONG\r\n" PE "invalid multibulk length\r\n",
+    half_closed("error then EOF", "PING\r\n*x\r\n", 10,
+                "+PONG\r\n" PE "invalid multibulk length\r\n",
                 7 + strlen(PE "invalid multibulk length\r\n"));
     cases += 5;
 

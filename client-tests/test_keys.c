@@ -82,11 +82,22 @@ ITEST(keys, namespaces_are_separate_keyspaces)
 ITEST(keys, namespace_name_rules)
 {
     /* 1-32 characters of [A-Za-z0-9_.-]. */
-    const char *good[] = {"a:1", "Z:1", "0:1", "_:1", ".:1", "-:1", "a.b-c_D9:-3",
-                          "abcdefghijklmnopqrstuvwxyz012345:1"};
+    const char *good[] = {"a:1", "Z:1", "0:1",         "_:1",
+                          ".:1", "-:1", "a.b-c_D9:-3", "abcdefghijklmnopqrstuvwxyz012345:1"};
     const char *bad[] = {"abcdefghijklmnopqrstuvwxyz0123456:1", /* 33 chars */
-                         ":1", "a:", "a:b", "a b:1", "a/b:1", "a:b:1", "é:1", "a*:1", "a:1.5",
-                         "a: 1", "a:+1", "a:1 ", "a:0x10"};
+                         ":1",
+                         "a:",
+                         "a:b",
+                         "a b:1",
+                         "a/b:1",
+                         "a:b:1",
+                         "é:1",
+                         "a*:1",
+                         "a:1.5",
+                         "a: 1",
+                         "a:+1",
+                         "a:1 ",
+                         "a:0x10"};
     if (H.owned) {
         for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
             EXPECT_OK(C, "SET %s ok", good[i]);
@@ -254,8 +265,8 @@ ITESTX(keys, many_keys_in_many_namespaces, .init = h_setup_own)
         cr_assert_eq(redisGetReply(C, (void **)&r), REDIS_OK);
         char want[32];
         snprintf(want, sizeof want, "v%d", i);
-        cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0, "key ns%d:%d",
-                  i % 4, i);
+        cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0, "key ns%d:%d", i % 4,
+                  i);
         freeReplyObject(r);
         /* The key in the wrong namespace is absent. */
     }

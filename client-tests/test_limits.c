@@ -49,8 +49,7 @@ static long long stat_of(redisContext *c, const char *section, const char *field
 }
 
 /* Poll INFO until field >= want or the deadline; returns the last value. */
-static long long wait_stat(const char *section, const char *field, long long want,
-                           double seconds)
+static long long wait_stat(const char *section, const char *field, long long want, double seconds)
 {
     double end = h_now() + seconds * h_slow();
     long long v;
@@ -152,12 +151,12 @@ static char *config_get(redisContext *c, const char *name)
     return v;
 }
 
-#define EXPECT_CONFIG(c, name, want)                                                         \
-    do {                                                                                     \
-        char *v_ = config_get((c), (name));                                                  \
-        cr_assert(strcmp(v_, (want)) == 0, "CONFIG GET %s: '%s', expected '%s'", (name), v_, \
-                  (want));                                                                   \
-        free(v_);                                                                            \
+#define EXPECT_CONFIG(c, name, want)                                                               \
+    do {                                                                                           \
+        char *v_ = config_get((c), (name));                                                        \
+        cr_assert(strcmp(v_, (want)) == 0, "CONFIG GET %s: '%s', expected '%s'", (name), v_,       \
+                  (want));                                                                         \
+        free(v_);                                                                                  \
     } while (0)
 
 /* ---- client-query-buffer-limit ----------------------------------------------------- */
@@ -206,8 +205,8 @@ ITEST(limits, query_buffer_limit_closes_the_client)
     size_t sent = send_until_closed(bad->fd, buf, q, 30.0);
     size_t got = 0;
     rd_end how = drain_to_close(bad->fd, 10.0, NULL, 0, &got);
-    cr_assert(how != RD_TIMEOUT, "the client over the limit was not closed (%zu of %zu sent)",
-              sent, q);
+    cr_assert(how != RD_TIMEOUT, "the client over the limit was not closed (%zu of %zu sent)", sent,
+              q);
     cr_assert_eq(got, 0, "the closed client got %zu bytes", got);
     h_raw_close(bad);
     long long closes = wait_stat("stats", "client_query_limit_closes", 1, 5.0);
@@ -441,8 +440,9 @@ ITESTX(limits, idle_timeout, .init = setup_timeout1)
         }
         usleep(100000);
     }
-    fprintf(stderr, "limits: timeout 1: idle client closed after %.2f s, mid-command one after %.2f s; "
-                    "the active one answered %d PINGs\n",
+    fprintf(stderr,
+            "limits: timeout 1: idle client closed after %.2f s, mid-command one after %.2f s; "
+            "the active one answered %d PINGs\n",
             idle_closed, mid_closed, pongs);
     cr_assert(idle_closed >= 0.9 && idle_closed <= 3.5 * h_slow(), "idle closed after %.2f s",
               idle_closed);
@@ -517,10 +517,32 @@ ITESTX(limits, auth_required_for_everything_else, .init = setup_pw)
     EXPECT_OK(C, "SET 1 one");
     redisContext *u = h_connect();
     static const char *const refused[] = {
-        "PING", "GET 1", "SET 1 x", "DEL 1", "MGET 1 2", "MSET 1 a", "EXPIRE 1 1", "INCR 5",
-        "DBSIZE", "FLUSHALL", "FLUSHDB", "CONFIG GET port", "CONFIG SET requirepass x",
-        "INFO", "CLIENT LIST", "CLIENT SETNAME x", "COMMAND", "ECHO x", "SHRINK", "MEMORY STATS",
-        "SELECT 0", "SHUTDOWN", "SHUTDOWN NOSAVE", "NOSUCHCMD", "get 1", "AUTHX pw-1",
+        "PING",
+        "GET 1",
+        "SET 1 x",
+        "DEL 1",
+        "MGET 1 2",
+        "MSET 1 a",
+        "EXPIRE 1 1",
+        "INCR 5",
+        "DBSIZE",
+        "FLUSHALL",
+        "FLUSHDB",
+        "CONFIG GET port",
+        "CONFIG SET requirepass x",
+        "INFO",
+        "CLIENT LIST",
+        "CLIENT SETNAME x",
+        "COMMAND",
+        "ECHO x",
+        "SHRINK",
+        "MEMORY STATS",
+        "SELECT 0",
+        "SHUTDOWN",
+        "SHUTDOWN NOSAVE",
+        "NOSUCHCMD",
+        "get 1",
+        "AUTHX pw-1",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         EXPECT_ERR(u, NOAUTH, refused[i]);
@@ -717,7 +739,8 @@ static bool wait_answer(spawned *s, const char *want)
             close(fd);
             if (got == wl && memcmp(buf, want, wl) == 0)
                 return true;
-            cr_assert(got == 0, "PING got \"%s\", expected \"%s\"", h_esc(buf, got), h_esc(want, wl));
+            cr_assert(got == 0, "PING got \"%s\", expected \"%s\"", h_esc(buf, got),
+                      h_esc(want, wl));
         } else {
             close(fd);
         }
@@ -768,8 +791,10 @@ ITEST(limits, protected_mode_refuses_public_bind_without_password)
         cr_assert(st != -1, "bind '%s' without a password: the server kept running", binds[i]);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "bind '%s': exit status %#x", binds[i],
                   st);
-        cr_assert(strstr(err, "protected-mode") != NULL, "bind '%s': stderr does not name "
-                  "protected-mode: %s", binds[i], err);
+        cr_assert(strstr(err, "protected-mode") != NULL,
+                  "bind '%s': stderr does not name "
+                  "protected-mode: %s",
+                  binds[i], err);
         cr_assert(strchr(err, '\n') == strrchr(err, '\n'), "more than one line: %s", err);
         fprintf(stderr, "limits: --bind %s -> %s", binds[i], err);
     }

@@ -62,7 +62,10 @@ static size_t n_keys(void)
 /* ---- Values --------------------------------------------------------------------- */
 
 /* The value of key i in generation gen (harness.h). */
-static void value_of(uint64_t i, unsigned gen, uint8_t out[VLEN]) { h_value_of(i, gen, out); }
+static void value_of(uint64_t i, unsigned gen, uint8_t out[VLEN])
+{
+    h_value_of(i, gen, out);
+}
 
 /* Whether RSS can be compared with the empty baseline (see the top). */
 static bool rss_exact(void)
@@ -445,8 +448,8 @@ ITESTX(memory, peak_then_drain_manual_shrink, .init = h_setup_own)
     if (rss_exact())
         cr_assert((sh[SH_RSS_BEFORE] - sh[SH_RSS_AFTER]) * UNMAP_SEEN_DEN >=
                       records * UNMAP_SEEN_NUM,
-                  "SHRINK dropped %.1f MiB of records but RSS fell by only %.1f MiB",
-                  mib(records), mib(sh[SH_RSS_BEFORE] - sh[SH_RSS_AFTER]));
+                  "SHRINK dropped %.1f MiB of records but RSS fell by only %.1f MiB", mib(records),
+                  mib(sh[SH_RSS_BEFORE] - sh[SH_RSS_AFTER]));
 
     info = h_info(C, "table");
     cr_assert_eq(h_info_num(info, "table_shrinks_auto"), 0, "%s", info);
@@ -1048,8 +1051,7 @@ ITESTX(memory, huge_pages_prefault, .init = setup_huge_pages)
     long long huge;
     while ((huge = info_stat("table", "table_huge_record_bytes")) < full && h_now() < end)
         usleep(10000);
-    cr_assert_eq(huge, full, "table_huge_record_bytes %lld, %lld bytes of full ranges", huge,
-                 full);
+    cr_assert_eq(huge, full, "table_huge_record_bytes %lld, %lld bytes of full ranges", huge, full);
     /* Past 1277952 keys the index is a 16 MiB array: moved too, once its
      * migration is over. */
     long long index_full = thp && n > 1277952 ? 16 * MIB : 0;

@@ -89,8 +89,8 @@ static bool send_or_closed(int fd, const char *p, size_t n)
         }
         if (k < 0 && (errno == EPIPE || errno == ECONNRESET))
             return true;
-        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR),
-                  "send: %s", strerror(errno));
+        cr_assert(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR), "send: %s",
+                  strerror(errno));
         cr_assert(h_now() < end,
                   "the server neither read the client's input nor closed it for %.0f s "
                   "(%zu of %zu bytes sent)",
@@ -110,8 +110,9 @@ static size_t expect_closed(int fd, const char *who)
     size_t got = 0;
     for (;;) {
         double left = end - h_now();
-        cr_assert(left > 0, "%s: the server neither replied nor closed the connection in %.0f s "
-                            "(%zu bytes received)",
+        cr_assert(left > 0,
+                  "%s: the server neither replied nor closed the connection in %.0f s "
+                  "(%zu bytes received)",
                   who, H_IO_SECONDS * h_slow(), got);
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         if (poll(&pf, 1, 100) <= 0)
@@ -138,8 +139,8 @@ static void set_keys(redisContext *c, uint64_t from, uint64_t to, unsigned gen)
     }
     for (uint64_t i = from; i < to; i++) {
         redisReply *r = h_next_reply(c, "SET", (long long)i);
-        cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0,
-                  "SET %" PRIu64 ": %s", i, r->type == REDIS_REPLY_ERROR ? r->str : "not +OK");
+        cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, "SET %" PRIu64 ": %s",
+                  i, r->type == REDIS_REPLY_ERROR ? r->str : "not +OK");
         freeReplyObject(r);
     }
 }
@@ -262,8 +263,8 @@ ITEST(oom, writes_get_an_error_and_every_acknowledged_key_stays)
     for (uint64_t i = 0; i < again; i++) {
         redisReply *r = h_next_reply(C, "SET", (long long)i);
         cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0,
-                  "write #%" PRIu64 " of %" PRIu64 " after deleting %" PRIu64 " keys: %s", i,
-                  again, deleted, r->type == REDIS_REPLY_ERROR ? r->str : "not +OK");
+                  "write #%" PRIu64 " of %" PRIu64 " after deleting %" PRIu64 " keys: %s", i, again,
+                  deleted, r->type == REDIS_REPLY_ERROR ? r->str : "not +OK");
         freeReplyObject(r);
     }
     EXPECT_INT(C, (long long)(acked - deleted + again), "DBSIZE");

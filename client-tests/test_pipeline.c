@@ -173,8 +173,7 @@ ITEST(pipeline, hundred_thousand_commands_in_one_write)
         case 0: {
             /* A value of 0..128 bytes, some with CR LF and NUL inside. */
             size_t vl = (size_t)(i % 129);
-            for (size_t j = 0; j < vl; j++)
-                {
+            for (size_t j = 0; j < vl; j++) {
                 int x = i + (int)j;
                 val[j] = (char)(x % 7 == 0 ? '\n' : x % 11 == 0 ? '\0' : 'a' + x % 26);
             }

@@ -100,8 +100,9 @@ ITEST(protocol, earlier_commands_answered_later_ones_dropped)
 {
     h_raw *r = h_raw_open();
     char buf[256];
-    int n = snprintf(buf, sizeof buf, "PING\r\n*abc\r\n*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nx\r\n",
-                     strlen(K("5")), K("5"));
+    int n =
+        snprintf(buf, sizeof buf, "PING\r\n*abc\r\n*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nx\r\n",
+                 strlen(K("5")), K("5"));
     h_raw_send(r, buf, (size_t)n);
     RAW_EXPECT(r, "+PONG\r\n" PE "invalid multibulk length\r\n");
     RAW_EXPECT_CLOSED(r);

@@ -26,14 +26,13 @@ static void send_words(h_raw *r, const char *line)
 }
 
 /* Read one reply and require it to be exactly `want`. */
-#define EXPECT_R3(r, want)                                                                 \
-    do {                                                                                   \
-        size_t n_;                                                                         \
-        char *got_ = RAW_REPLY(r, &n_);                                                    \
-        cr_assert(n_ == sizeof(want) - 1 && memcmp(got_, want, n_) == 0,                   \
-                  "expected \"%s\", got \"%s\"", h_esc(want, sizeof(want) - 1),            \
-                  h_esc(got_, n_));                                                        \
-        free(got_);                                                                        \
+#define EXPECT_R3(r, want)                                                                         \
+    do {                                                                                           \
+        size_t n_;                                                                                 \
+        char *got_ = RAW_REPLY(r, &n_);                                                            \
+        cr_assert(n_ == sizeof(want) - 1 && memcmp(got_, want, n_) == 0,                           \
+                  "expected \"%s\", got \"%s\"", h_esc(want, sizeof(want) - 1), h_esc(got_, n_));  \
+        free(got_);                                                                                \
     } while (0)
 
 static void hello3(h_raw *r, long long *id_out)
@@ -106,9 +105,10 @@ ITEST(resp3, session_byte_for_byte)
     }
     /* COMMAND DOCS: a map. */
     send_words(r, "COMMAND DOCS get");
-    EXPECT_R3(r, "%1\r\n$3\r\nget\r\n%4\r\n$7\r\nsummary\r\n$27\r\nReturns the value of a key."
-                 "\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n"
-                 "$9\r\narguments\r\n*1\r\n%2\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n");
+    EXPECT_R3(
+        r, "%1\r\n$3\r\nget\r\n%4\r\n$7\r\nsummary\r\n$27\r\nReturns the value of a key."
+           "\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n"
+           "$9\r\narguments\r\n*1\r\n%2\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n");
     /* TIME stays an array of two bulks. */
     send_words(r, "TIME");
     size_t n;

@@ -66,8 +66,7 @@ static void ss_sort(strset *s)
 
 static bool ss_has(const strset *sorted, const char *k)
 {
-    return sorted->n > 0 &&
-           bsearch(&k, sorted->v, sorted->n, sizeof *sorted->v, cmp_str) != NULL;
+    return sorted->n > 0 && bsearch(&k, sorted->v, sorted->n, sizeof *sorted->v, cmp_str) != NULL;
 }
 
 static void ss_free(strset *s)
@@ -196,8 +195,7 @@ static bool is_customer(const char *k)
 static bool is_c_star_1q(const char *k)
 {
     const char *colon = strchr(k, ':');
-    return k[0] == 'c' && colon != NULL && colon[1] == '1' && colon[2] != '\0' &&
-           colon[3] == '\0';
+    return k[0] == 'c' && colon != NULL && colon[1] == '1' && colon[2] != '\0' && colon[3] == '\0';
 }
 
 /* 1*: default keys starting with 1, and 1ns:5. */
@@ -309,8 +307,7 @@ ITEST(scan, match_and_type)
     long calls = scan_all(C, t_hash, &got);
     SS_EXPECT_EQUAL(&got, &want, "TYPE hash");
     cr_assert_eq(calls, 1, "TYPE hash: %ld calls", calls);
-    static const char *const mix[] = {"MATCH", "customer:2*", "TYPE", "string", "COUNT", "3",
-                                      NULL};
+    static const char *const mix[] = {"MATCH", "customer:2*", "TYPE", "string", "COUNT", "3", NULL};
     scan_all(C, mix, &got);
     for (size_t i = 0; i < got.n; i++)
         cr_assert(strncmp(got.v[i], "customer:2", 10) == 0, "%s", got.v[i]);
@@ -402,10 +399,18 @@ static void *churn_main(void *arg)
         /* SHRINK, SHRINK ASYNC, SHRINK st, SHRINK st ASYNC in turn. */
         bool async = round % 2 == 1;
         switch (round % 4) {
-        case 0: redisAppendCommand(w->c, "SHRINK"); break;
-        case 1: redisAppendCommand(w->c, "SHRINK ASYNC"); break;
-        case 2: redisAppendCommand(w->c, "SHRINK st"); break;
-        default: redisAppendCommand(w->c, "SHRINK st ASYNC"); break;
+        case 0:
+            redisAppendCommand(w->c, "SHRINK");
+            break;
+        case 1:
+            redisAppendCommand(w->c, "SHRINK ASYNC");
+            break;
+        case 2:
+            redisAppendCommand(w->c, "SHRINK st");
+            break;
+        default:
+            redisAppendCommand(w->c, "SHRINK st ASYNC");
+            break;
         }
         churn_drain(w, 1);
         if (async)
@@ -519,8 +524,7 @@ static void scan_during_churn(bool auto_shrink)
     cr_assert(w.err[0] == '\0', "%s", w.err);
     cr_log_info("auto-shrink %s: %d iterations, %ld SCAN calls; churner %ld SETs, %ld DELs, "
                 "%ld SHRINKs, %ld ASYNC\n",
-                auto_shrink ? "yes" : "no", iterations, calls, w.sets, w.dels, w.shrinks,
-                w.asyncs);
+                auto_shrink ? "yes" : "no", iterations, calls, w.sets, w.dels, w.shrinks, w.asyncs);
     cr_assert_gt(w.shrinks, 0, "the churner ran no SHRINK during the scans");
     redisFree(w.c);
 }
@@ -771,8 +775,8 @@ ITEST(scan, randomkey_one_live_among_many_expired)
     for (int i = 0; i < 20; i++) {
         redisReply *r = CMD(C, "RANDOMKEY");
         cr_assert_eq(r->type, REDIS_REPLY_STRING,
-                     "RANDOMKEY #%d gave nil (type %d) while key 1 is live (5000 expired keys)",
-                     i, r->type);
+                     "RANDOMKEY #%d gave nil (type %d) while key 1 is live (5000 expired keys)", i,
+                     r->type);
         cr_assert_str_eq(r->str, "1");
         freeReplyObject(r);
     }
@@ -868,8 +872,7 @@ ITEST(scan, redis_cli_bigkeys_memkeys)
     char want[128];
     snprintf(want, sizeof want, "Sampled %zu keys", all.n);
     cr_assert(strstr(text, want) != NULL, "--bigkeys lacks '%s':\n%s", want, text);
-    cr_assert(strstr(text, "Biggest string found") != NULL &&
-                  strstr(text, "customer:77") != NULL,
+    cr_assert(strstr(text, "Biggest string found") != NULL && strstr(text, "customer:77") != NULL,
               "--bigkeys does not name customer:77 as the biggest string:\n%s", text);
     free(text);
 

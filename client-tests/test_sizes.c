@@ -273,7 +273,6 @@ ITESTX(sizes, memory_commands_per_class, .init = h_setup_own)
     char *info = h_info(C, "table");
     long long res = line_field(info, "table_class_64:", "resident_bytes");
     long long recs = line_field(info, "table_class_64:", "record_bytes");
-    cr_assert(res >= recs && res <= recs + 4096, "after SHRINK: %lld resident for %lld", res,
-              recs);
+    cr_assert(res >= recs && res <= recs + 4096, "after SHRINK: %lld resident for %lld", res, recs);
     free(info);
 }

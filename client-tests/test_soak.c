@@ -52,8 +52,8 @@ TestSuite(soak, .init = h_setup_own, .fini = h_teardown, .timeout = 600);
 #define VMAX 128
 /* Allowance for the server's millisecond clock against ours, in seconds. */
 #define TTL_SLACK 0.005
-#define MAX_PIPE 3   /* commands per connection per round */
-#define MAX_MULTI 6  /* keys per MSET / MGET */
+#define MAX_PIPE 3  /* commands per connection per round */
+#define MAX_MULTI 6 /* keys per MSET / MGET */
 #define MIB (1024.0 * 1024.0)
 
 static double soak_seconds(void)
@@ -97,11 +97,11 @@ static size_t value_of(long key, uint32_t gen, char *out)
 /* ---- The shadow model ---------------------------------------------------------- */
 
 typedef struct {
-    uint32_t gen;      /* last acknowledged write; 0 = never written */
-    bool present;      /* false: deleted or seen absent */
-    double seen;       /* last time it was known present (write send, or a read) */
-    double exp_lo;     /* TTL may end from here (0: no TTL) */
-    double exp_hi;     /* ... and has surely ended after this */
+    uint32_t gen;  /* last acknowledged write; 0 = never written */
+    bool present;  /* false: deleted or seen absent */
+    double seen;   /* last time it was known present (write send, or a read) */
+    double exp_lo; /* TTL may end from here (0: no TTL) */
+    double exp_hi; /* ... and has surely ended after this */
 } kmodel;
 
 /* The eviction window (0: not yet). */
@@ -135,16 +135,16 @@ typedef enum { OP_GET, OP_SET, OP_SETPX, OP_DEL, OP_MSET, OP_MGET, OP_EXPIRE } o
 
 typedef struct {
     op_kind kind;
-    int n;                 /* keys */
+    int n; /* keys */
     int slot[MAX_MULTI];
     uint32_t gen[MAX_MULTI];
-    long ttl_ms;           /* SETPX, EXPIRE (seconds * 1000) */
+    long ttl_ms; /* SETPX, EXPIRE (seconds * 1000) */
 } op;
 
 typedef struct {
     int id;
     redisContext *c[PER_THREAD];
-    kmodel *model;         /* [PER_THREAD * slots] */
+    kmodel *model; /* [PER_THREAD * slots] */
     uint64_t rng;
     double t_start, t_end;
     /* results */
@@ -175,8 +175,7 @@ static void mismatch(worker *w, long key, const char *detail)
 }
 
 /* A read saw the key with this reply element: check it, update the model. */
-static void check_read(worker *w, int ci, int slot, const redisReply *e, double sent,
-                       double recv)
+static void check_read(worker *w, int ci, int slot, const redisReply *e, double sent, double recv)
 {
     kmodel *m = &w->model[ci * slots() + slot];
     long key = key_of(w, ci, slot);
@@ -236,8 +235,8 @@ static void apply_write(worker *w, int ci, int slot, uint32_t gen, long ttl_ms, 
 /* The mix for the current phase: percentages of GET, SET, SETPX, DEL, MSET,
  * MGET, EXPIRE. */
 static const int mixes[2][7] = {
-    {25, 25, 15, 5, 10, 10, 10},  /* growth, eviction, regrowth */
-    {20, 3, 2, 40, 0, 20, 15},    /* drain */
+    {25, 25, 15, 5, 10, 10, 10}, /* growth, eviction, regrowth */
+    {20, 3, 2, 40, 0, 20, 15},   /* drain */
 };
 
 static int phase_of(double f)
@@ -469,8 +468,7 @@ static bool admin_cmd(admin *a, const char *what, const char *fmt, ...)
     va_end(ap);
     bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
     if (!ok && a->err[0] == '\0')
-        snprintf(a->err, sizeof a->err, "%s: %s", what,
-                 r == NULL ? a->c->errstr : r->str);
+        snprintf(a->err, sizeof a->err, "%s: %s", what, r == NULL ? a->c->errstr : r->str);
     if (r != NULL)
         freeReplyObject(r);
     return ok;
@@ -615,9 +613,10 @@ ITEST(soak, shadow_model_under_churn)
             "ASYNC), keys at the end %lld\n"
             "soak: server RSS %.1f MiB with the clients connected, peak %.1f MiB, %.1f MiB at "
             "the end\n",
-            took, SOAK_CONNS, cmds, ops, (double)run_ops / took, ops - run_ops, hit, miss, mism, oom, errs, evicted,
-            (double)a.maxmemory / MIB, expired, grows, sauto, sman, a.shrinks, a.shrink_async,
-            keys, (double)rss0 / MIB, (double)a.rss_peak / MIB, (double)rss_end / MIB);
+            took, SOAK_CONNS, cmds, ops, (double)run_ops / took, ops - run_ops, hit, miss, mism,
+            oom, errs, evicted, (double)a.maxmemory / MIB, expired, grows, sauto, sman, a.shrinks,
+            a.shrink_async, keys, (double)rss0 / MIB, (double)a.rss_peak / MIB,
+            (double)rss_end / MIB);
     free(st);
     free(tb);
     free(ks);

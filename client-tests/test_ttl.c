@@ -62,11 +62,11 @@ static long long int_of(redisContext *c, const char *cmd, const char *key)
 }
 
 /* Require lo <= v <= hi. */
-#define EXPECT_RANGE(v, lo, hi, what)                                                            \
-    do {                                                                                         \
-        long long v_ = (v);                                                                      \
-        cr_assert(v_ >= (lo) && v_ <= (hi), "%s = %lld, expected in [%lld, %lld]", (what), v_,  \
-                  (long long)(lo), (long long)(hi));                                             \
+#define EXPECT_RANGE(v, lo, hi, what)                                                              \
+    do {                                                                                           \
+        long long v_ = (v);                                                                        \
+        cr_assert(v_ >= (lo) && v_ <= (hi), "%s = %lld, expected in [%lld, %lld]", (what), v_,     \
+                  (long long)(lo), (long long)(hi));                                               \
     } while (0)
 
 /* "db0:keys=N,expires=E,avg_ttl=T" of INFO keyspace; false (all 0) when the
@@ -522,8 +522,7 @@ ITESTX(ttl, expired_key_never_returned, .init = h_setup_own)
      * checks before the instant always run. */
     long long at = 0;
     for (long long margin_ms = 500;; margin_ms *= 4) {
-        cr_assert(margin_ms <= 32000, "20k pipelined SETs overran a %lld ms margin",
-                  margin_ms / 4);
+        cr_assert(margin_ms <= 32000, "20k pipelined SETs overran a %lld ms margin", margin_ms / 4);
         at = wall_ms() + margin_ms;
         char opts[48];
         snprintf(opts, sizeof opts, "PXAT %lld", at);
@@ -590,9 +589,10 @@ ITESTX(ttl, expired_key_never_returned, .init = h_setup_own)
     cr_assert(r->element[0]->type == REDIS_REPLY_NIL && r->element[1]->type == REDIS_REPLY_NIL &&
                   r->element[3]->type == REDIS_REPLY_NIL,
               "MGET returned an expired key");
-    cr_assert(r->element[2]->type == REDIS_REPLY_STRING && strcmp(r->element[2]->str, "alive") == 0);
+    cr_assert(r->element[2]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[2]->str, "alive") == 0);
     freeReplyObject(r);
-#define NEXT(type_, int_, str_, what)                                                             \
+#define NEXT(type_, int_, str_, what)                                                              \
     h_check(__FILE__, __LINE__, h_next_reply(C, what, 0), (type_), (str_), (size_t)-1, (int_))
     NEXT(REDIS_REPLY_INTEGER, 1, NULL, "EXISTS");
     NEXT(REDIS_REPLY_STATUS, 0, "none", "TYPE");
@@ -732,8 +732,8 @@ ITESTX(ttl, expire_then_shrink, .init = h_setup_own)
     if (!overran)
         cr_assert(keys == n && expires == n, "keys=%lld expires=%lld", keys, expires);
     else
-        cr_log_info("the load took %.1f s, past the expiry instant (%lld keys at the peak)",
-                    load_s, keys);
+        cr_log_info("the load took %.1f s, past the expiry instant (%lld keys at the peak)", load_s,
+                    keys);
     long long rss_peak = h_proc_bytes_must(H.pid, "VmRSS");
     long long hwm = h_proc_bytes_must(H.pid, "VmHWM");
     redisFree(L);

@@ -75,13 +75,13 @@ TestSuite(twemproxy, .fini = ring_stop, .timeout = 300);
 /* Criterion does not count assertions failing in .fini: each test stops the
  * ring (and checks the exit statuses) at the end of its body; the suite's
  * .fini only cleans up after a failed assertion. */
-#define PTEST(name)                                                                          \
-    static void name##_body(void);                                                          \
-    Test(twemproxy, name)                                                                    \
-    {                                                                                        \
-        name##_body();                                                                       \
-        ring_stop();                                                                         \
-    }                                                                                        \
+#define PTEST(name)                                                                                \
+    static void name##_body(void);                                                                 \
+    Test(twemproxy, name)                                                                          \
+    {                                                                                              \
+        name##_body();                                                                             \
+        ring_stop();                                                                               \
+    }                                                                                              \
     static void name##_body(void)
 
 static void path_in(char *out, size_t n, const char *file)
@@ -176,8 +176,8 @@ static bool proxy_start_once(void)
     path_in(log, sizeof log, "nutcracker.log");
     path_in(out, sizeof out, "nutcracker.out");
     snprintf(stats, sizeof stats, "%d", R.stats_port);
-    const char *argv[] = {"nutcracker", "-c", conf, "-o", log, "-s", stats,
-                          "-a", "127.0.0.1", NULL};
+    const char *argv[] = {"nutcracker", "-c",  conf, "-o",        log,
+                          "-s",         stats, "-a", "127.0.0.1", NULL};
     R.proxy_pid = spawn_tool(argv, "/usr/sbin", out);
     double end = h_now() + H_START_SECONDS * h_slow();
     while (h_now() < end) {
@@ -217,8 +217,8 @@ static void ring_start(const char *const *server_args)
     P = h_connect_to("127.0.0.1", R.proxy_port);
     /* A keyed command is forwarded: the servers are reachable through it. */
     redisReply *r = CMD(P, "GET 0");
-    cr_assert(r->type == REDIS_REPLY_NIL, "GET through the proxy: type %d %s; log:\n%s",
-              r->type, r->str != NULL ? r->str : "", proxy_log());
+    cr_assert(r->type == REDIS_REPLY_NIL, "GET through the proxy: type %d %s; log:\n%s", r->type,
+              r->str != NULL ? r->str : "", proxy_log());
     freeReplyObject(r);
 }
 
@@ -314,8 +314,8 @@ static void load(redisContext *c, const char *ns, size_t n, unsigned gen)
         size_t e = b + BATCH < n ? b + BATCH : n;
         for (size_t i = b; i < e; i++) {
             value_of(i, gen, v);
-            int rc = ns != NULL ? redisAppendCommand(c, "SET %s:%llu %b", ns,
-                                                     (unsigned long long)i, v, (size_t)VLEN)
+            int rc = ns != NULL ? redisAppendCommand(c, "SET %s:%llu %b", ns, (unsigned long long)i,
+                                                     v, (size_t)VLEN)
                                 : redisAppendCommand(c, "SET %llu %b", (unsigned long long)i, v,
                                                      (size_t)VLEN);
             cr_assert(rc == REDIS_OK);
@@ -378,8 +378,7 @@ static void verify_mget(redisContext *c, size_t n, size_t per, unsigned gen)
                 value_of(i, gen, v);
                 cr_assert(el->type == REDIS_REPLY_STRING && el->len == VLEN &&
                               memcmp(el->str, v, VLEN) == 0,
-                          "MGET: key %zu has type %d len %zu, not its value", i, el->type,
-                          el->len);
+                          "MGET: key %zu has type %d len %zu, not its value", i, el->type, el->len);
             }
             freeReplyObject(r);
         }
@@ -551,8 +550,7 @@ PTEST(commands_through_the_proxy)
     EXPECT_INT(P, 4, "DEL ns:1 ns:2 ns:3 user:1");
 
     /* ebb's own errors come back through the proxy unchanged. */
-    EXPECT_ERR(P, "ERR invalid key 'nokey': expected an integer or namespace:integer",
-               "GET nokey");
+    EXPECT_ERR(P, "ERR invalid key 'nokey': expected an integer or namespace:integer", "GET nokey");
     EXPECT_ERR(P, "ERR invalid key 'nokey': expected an integer or namespace:integer",
                "SET nokey v");
     char big[VLEN + 2];
@@ -698,8 +696,8 @@ PTEST(random_commands_against_a_model)
             argv[0] = "SET", argv[1] = x->key, argv[2] = (const char *)v;
             lens[0] = 3, lens[1] = strlen(x->key), lens[2] = vlen;
             argv[3] = "EX", argv[4] = "1000", lens[3] = 2, lens[4] = 4;
-            h_check(__FILE__, __LINE__, CMDV(P, ex ? 5 : 3, argv, lens), REDIS_REPLY_STATUS,
-                    "OK", (size_t)-1, 0);
+            h_check(__FILE__, __LINE__, CMDV(P, ex ? 5 : 3, argv, lens), REDIS_REPLY_STATUS, "OK",
+                    (size_t)-1, 0);
             x->present = true, x->ttl = ex, x->len = vlen;
             memcpy(x->val, v, vlen);
             break;
@@ -708,7 +706,8 @@ PTEST(random_commands_against_a_model)
         case 3: {
             random_value(&rng, v, &vlen);
             bool nx = kind == 2;
-            argv[0] = "SET", argv[1] = x->key, argv[2] = (const char *)v, argv[3] = nx ? "NX" : "XX";
+            argv[0] = "SET", argv[1] = x->key, argv[2] = (const char *)v,
+            argv[3] = nx ? "NX" : "XX";
             lens[0] = 3, lens[1] = strlen(x->key), lens[2] = vlen, lens[3] = 2;
             r = CMDV(P, 4, argv, lens);
             bool applies = nx ? !x->present : x->present;
@@ -749,8 +748,8 @@ PTEST(random_commands_against_a_model)
                 want += m[idx[i]].present;
                 m[idx[i]].present = false;
             }
-            h_check(__FILE__, __LINE__, CMDV(P, (int)n + 1, argv, NULL), REDIS_REPLY_INTEGER,
-                    NULL, 0, want);
+            h_check(__FILE__, __LINE__, CMDV(P, (int)n + 1, argv, NULL), REDIS_REPLY_INTEGER, NULL,
+                    0, want);
             break;
         }
         case 8: /* EXISTS, one key */
@@ -771,7 +770,7 @@ PTEST(random_commands_against_a_model)
                 x->ttl = !persist;
             break;
         }
-        case 11: /* EXPIRE, then TTL */
+        case 11:   /* EXPIRE, then TTL */
         case 12: { /* TTL */
             if (kind == 11) {
                 EXPECT_INT(P, x->present, "EXPIRE %s 1000", x->key);
@@ -785,8 +784,7 @@ PTEST(random_commands_against_a_model)
             else if (!x->ttl)
                 cr_assert_eq(r->integer, -1, "TTL %s without expiry: %lld", x->key, r->integer);
             else
-                cr_assert(r->integer > 0 && r->integer <= 1000, "TTL %s: %lld", x->key,
-                          r->integer);
+                cr_assert(r->integer > 0 && r->integer <= 1000, "TTL %s: %lld", x->key, r->integer);
             freeReplyObject(r);
             break;
         }
@@ -801,8 +799,8 @@ PTEST(random_commands_against_a_model)
                     argv[1 + 2 * i] = m[idx[i]].key, lens[1 + 2 * i] = strlen(m[idx[i]].key);
                     argv[2 + 2 * i] = (const char *)vals[i], lens[2 + 2 * i] = vl[i];
                 }
-                h_check(__FILE__, __LINE__, CMDV(P, 1 + 2 * (int)n, argv, lens),
-                        REDIS_REPLY_STATUS, "OK", (size_t)-1, 0);
+                h_check(__FILE__, __LINE__, CMDV(P, 1 + 2 * (int)n, argv, lens), REDIS_REPLY_STATUS,
+                        "OK", (size_t)-1, 0);
                 for (size_t i = 0; i < n; i++) {
                     mkey *y = &m[idx[i]];
                     y->present = true, y->ttl = false, y->len = vl[i];
@@ -814,8 +812,8 @@ PTEST(random_commands_against_a_model)
                 for (size_t i = 0; i < n; i++)
                     argv[1 + i] = m[idx[i]].key;
                 r = CMDV(P, (int)n + 1, argv, NULL);
-                cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == n,
-                          "MGET of %zu: type %d", n, r->type);
+                cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == n, "MGET of %zu: type %d",
+                          n, r->type);
                 for (size_t i = 0; i < n; i++)
                     check_bulk(r->element[i], &m[idx[i]], "MGET");
                 freeReplyObject(r);
@@ -843,8 +841,8 @@ PTEST(random_commands_against_a_model)
         check_bulk(r, x, "GET on its instance");
         freeReplyObject(r);
         r = CMD(D(at), "TTL %s", x->key);
-        cr_assert(x->ttl ? r->integer > 0 : r->integer == -1, "TTL %s on instance %d: %lld",
-                  x->key, at, r->integer);
+        cr_assert(x->ttl ? r->integer > 0 : r->integer == -1, "TTL %s on instance %d: %lld", x->key,
+                  at, r->integer);
         freeReplyObject(r);
     }
     cr_log_info("model: %zu commands, %lld keys left: %lld / %lld / %lld per instance", ops,
@@ -872,8 +870,8 @@ PTEST(keys_spread_over_all_instances)
                 per[2]);
     cr_assert_eq(total, (long long)n, "the instances hold %lld keys, %zu were set", total, n);
     for (int i = 0; i < N_INST; i++)
-        cr_assert(per[i] * 100 >= (long long)n * 15,
-                  "instance %d holds %lld of %zu keys (< 15 %%)", i, per[i], n);
+        cr_assert(per[i] * 100 >= (long long)n * 15, "instance %d holds %lld of %zu keys (< 15 %%)",
+                  i, per[i], n);
     /* Read back with MGETs that span the instances. */
     verify_mget(P, n, 50, 1);
     /* The same ring, namespaced keys: spread too. */
@@ -937,8 +935,8 @@ PTEST(drain_through_the_proxy_then_shrink_each_instance)
         /* Nothing given back yet: the records' chunks are kept. */
         if (exact)
             cr_assert(rss - empty[i] >= held[i] * RECORD_BYTES * UNMAP_SEEN_NUM / UNMAP_SEEN_DEN,
-                  "instance %d: RSS %.1f MiB after the drain, empty %.1f MiB, %lld keys held",
-                  i, mib(rss), mib(empty[i]), held[i]);
+                      "instance %d: RSS %.1f MiB after the drain, empty %.1f MiB, %lld keys held",
+                      i, mib(rss), mib(empty[i]), held[i]);
     }
 
     for (int i = 0; i < N_INST; i++) {
@@ -946,8 +944,7 @@ PTEST(drain_through_the_proxy_then_shrink_each_instance)
         cr_assert(r->type == REDIS_REPLY_ARRAY, "SHRINK on instance %d: type %d %s", i, r->type,
                   r->str != NULL ? r->str : "");
         long long before = field_of(r, "rss_before"), after = field_of(r, "rss_after");
-        long long b_before = field_of(r, "buckets_before"),
-                  b_after = field_of(r, "buckets_after");
+        long long b_before = field_of(r, "buckets_before"), b_after = field_of(r, "buckets_after");
         freeReplyObject(r);
         long long records = held[i] * RECORD_BYTES;
         cr_log_info("instance %d: %lld keys; SHRINK: RSS %.1f -> %.1f MiB, buckets %lld -> "
@@ -990,13 +987,23 @@ PTEST(unforwarded_commands_close_the_proxy_connection)
         before[i] = dbsize(i);
 
     static const char *const cmds[][4] = {
-        {"INFO"},         {"INFO", "keyspace"}, {"DBSIZE"},
-        {"SHRINK"},       {"MEMORY", "USAGE", "1"},
-        {"CONFIG", "GET", "maxmemory"},         {"FLUSHALL"},
-        {"SCAN", "0"},    {"KEYS", "*"},        {"SELECT", "0"},
-        {"HELLO", "3"},   {"ECHO", "x"},        {"PING", "x"},
-        {"COMMAND", "DOCS"},                    {"CLIENT", "LIST"},
-        {"MSETNX", "1", "a"},                   {"RENAME", "1", "2"},
+        {"INFO"},
+        {"INFO", "keyspace"},
+        {"DBSIZE"},
+        {"SHRINK"},
+        {"MEMORY", "USAGE", "1"},
+        {"CONFIG", "GET", "maxmemory"},
+        {"FLUSHALL"},
+        {"SCAN", "0"},
+        {"KEYS", "*"},
+        {"SELECT", "0"},
+        {"HELLO", "3"},
+        {"ECHO", "x"},
+        {"PING", "x"},
+        {"COMMAND", "DOCS"},
+        {"CLIENT", "LIST"},
+        {"MSETNX", "1", "a"},
+        {"RENAME", "1", "2"},
     };
     for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
         int argc = 0;
@@ -1133,8 +1140,9 @@ PTEST(redis_benchmark_through_the_proxy)
     snprintf(port, sizeof port, "%d", R.proxy_port);
     snprintf(reqs, sizeof reqs, "%d", n);
     path_in(out_path, sizeof out_path, "benchmark.out");
-    const char *argv[] = {"redis-benchmark", "-h", "127.0.0.1", "-p", port, "-t", "set,get",
-                          "-d", "128", "-r", "100000", "-n", reqs, "-c", "50", "-q", NULL};
+    const char *argv[] = {
+        "redis-benchmark", "-h", "127.0.0.1", "-p", port, "-t", "set,get", "-d", "128", "-r",
+        "100000",          "-n", reqs,        "-c", "50", "-q", NULL};
     pid_t pid = spawn_tool(argv, NULL, out_path);
     double end = h_now() + 120.0 * h_slow();
     int st = 0;

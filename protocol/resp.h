@@ -70,16 +70,16 @@ typedef enum {
     RESP_OK = 0,
     RESP_INCOMPLETE,
     RESP_ARGV_SMALL,
-    RESP_ERR_MBULK_LEN,      /* "invalid multibulk length" */
-    RESP_ERR_BULK_LEN,       /* "invalid bulk length" */
-    RESP_ERR_EXPECTED_DOLLAR,/* "expected '$', got 'X'" (needs the byte) */
-    RESP_ERR_INLINE_TOO_BIG, /* "too big inline request" */
-    RESP_ERR_MBULK_TOO_BIG,  /* "too big mbulk count string" */
-    RESP_ERR_BULK_TOO_BIG,   /* "too big bulk count string" */
-    RESP_ERR_QUOTES,         /* "unbalanced quotes in request" */
-    RESP_ERR_BULK_CRLF,      /* "invalid bulk format: no CRLF after bulk
-                                data" (ours: Redis skips those 2 bytes
-                                unchecked and has no such error) */
+    RESP_ERR_MBULK_LEN,       /* "invalid multibulk length" */
+    RESP_ERR_BULK_LEN,        /* "invalid bulk length" */
+    RESP_ERR_EXPECTED_DOLLAR, /* "expected '$', got 'X'" (needs the byte) */
+    RESP_ERR_INLINE_TOO_BIG,  /* "too big inline request" */
+    RESP_ERR_MBULK_TOO_BIG,   /* "too big mbulk count string" */
+    RESP_ERR_BULK_TOO_BIG,    /* "too big bulk count string" */
+    RESP_ERR_QUOTES,          /* "unbalanced quotes in request" */
+    RESP_ERR_BULK_CRLF,       /* "invalid bulk format: no CRLF after bulk
+                                 data" (ours: Redis skips those 2 bytes
+                                 unchecked and has no such error) */
 } resp_status;
 
 typedef struct {
@@ -89,12 +89,12 @@ typedef struct {
 
 typedef struct {
     /* Set by the caller before resp_read. */
-    resp_view *argv;    /* room for argv_cap views */
+    resp_view *argv; /* room for argv_cap views */
     size_t argv_cap;
-    char *scratch;      /* >= RESP_INLINE_MAX bytes, for unescaped inline args */
-    size_t max_args;    /* tighter multibulk limit (0: RESP_MAX_ARGS), e.g. for
-                           clients not authenticated yet */
-    size_t max_bulk;    /* tighter bulk limit (0: RESP_MAX_BULK) */
+    char *scratch;   /* >= RESP_INLINE_MAX bytes, for unescaped inline args */
+    size_t max_args; /* tighter multibulk limit (0: RESP_MAX_ARGS), e.g. for
+                        clients not authenticated yet */
+    size_t max_bulk; /* tighter bulk limit (0: RESP_MAX_BULK) */
 
     /* Resuming (opt-in with `resumable`; in and out). On RESP_INCOMPLETE inside a
      * multibulk request's arguments, resp_read sets these to where the
@@ -111,12 +111,12 @@ typedef struct {
     size_t resume_argc;
 
     /* Set by resp_read. */
-    size_t argc;        /* RESP_OK: views filled; RESP_ARGV_SMALL: views needed */
-    size_t consumed;    /* RESP_OK: bytes used; otherwise 0 */
-    size_t need;        /* RESP_INCOMPLETE: wait for at least this many bytes */
-    char bad_byte;      /* RESP_ERR_EXPECTED_DOLLAR: the byte found instead */
-    bool over_limit;    /* RESP_ERR_MBULK_LEN / BULK_LEN: a well-formed length
-                           over the caller's tighter max_args / max_bulk */
+    size_t argc;     /* RESP_OK: views filled; RESP_ARGV_SMALL: views needed */
+    size_t consumed; /* RESP_OK: bytes used; otherwise 0 */
+    size_t need;     /* RESP_INCOMPLETE: wait for at least this many bytes */
+    char bad_byte;   /* RESP_ERR_EXPECTED_DOLLAR: the byte found instead */
+    bool over_limit; /* RESP_ERR_MBULK_LEN / BULK_LEN: a well-formed length
+                        over the caller's tighter max_args / max_bulk */
 } resp_request;
 
 /* Parse one request from buf[0..len). See the contract above. Never reads
@@ -133,17 +133,16 @@ resp_status resp_read(const char *buf, size_t len, resp_request *req);
  * prefix, written to dst (NUL-terminated, truncated to dstlen). Returns dst.
  * For RESP_ERR_EXPECTED_DOLLAR, req->bad_byte is printed raw, except NUL, CR
  * and LF, which print as a space (req may be NULL for the other codes). */
-const char *resp_strerror(resp_status st, const resp_request *req, char *dst,
-                          size_t dstlen);
+const char *resp_strerror(resp_status st, const resp_request *req, char *dst, size_t dstlen);
 
 /* ---- Writer --------------------------------------------------------------- */
 
 typedef struct {
-    char *buf;      /* owned; free with resp_out_deinit */
+    char *buf; /* owned; free with resp_out_deinit */
     size_t len;
     size_t cap;
-    int proto;      /* 2 or 3 */
-    bool oom;       /* an append failed; contents are truncated */
+    int proto; /* 2 or 3 */
+    bool oom;  /* an append failed; contents are truncated */
 } resp_out;
 
 /* Caller-owned resp_out: init sets proto 2 and an empty buffer (no malloc
@@ -163,15 +162,14 @@ void resp_add_ok(resp_out *o);                               /* +OK\r\n */
  * CR and LF inside msg are replaced by spaces so the frame stays valid. */
 void resp_add_error(resp_out *o, const char *msg);
 /* printf-style resp_add_error. */
-void resp_add_errorf(resp_out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void resp_add_int(resp_out *o, long long v);                 /* :v\r\n */
-void resp_add_bulk(resp_out *o, const void *p, size_t n);    /* $n\r\n..\r\n */
-void resp_add_bulkstr(resp_out *o, const char *s);           /* bulk of strlen */
-void resp_add_bulk_ll(resp_out *o, long long v);             /* bulk of decimal */
-void resp_add_null(resp_out *o);       /* RESP2 $-1\r\n ; RESP3 _\r\n */
-void resp_add_null_array(resp_out *o); /* RESP2 *-1\r\n ; RESP3 _\r\n */
-void resp_add_array(resp_out *o, size_t n);                  /* *n\r\n */
+void resp_add_errorf(resp_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void resp_add_int(resp_out *o, long long v);              /* :v\r\n */
+void resp_add_bulk(resp_out *o, const void *p, size_t n); /* $n\r\n..\r\n */
+void resp_add_bulkstr(resp_out *o, const char *s);        /* bulk of strlen */
+void resp_add_bulk_ll(resp_out *o, long long v);          /* bulk of decimal */
+void resp_add_null(resp_out *o);                          /* RESP2 $-1\r\n ; RESP3 _\r\n */
+void resp_add_null_array(resp_out *o);                    /* RESP2 *-1\r\n ; RESP3 _\r\n */
+void resp_add_array(resp_out *o, size_t n);               /* *n\r\n */
 /* A map of n pairs: RESP3 %n\r\n ; RESP2 a flat array *2n\r\n. */
 void resp_add_map(resp_out *o, size_t n);
 /* A set of n members: RESP3 ~n\r\n ; RESP2 *n\r\n. */

@@ -191,8 +191,8 @@ static inline hdr_result read_header(const char *p, const char *end, long long *
 
 /* ---- Multibulk ------------------------------------------------------------ */
 
-static resp_status read_multibulk(const char *buf, size_t len, resp_request *req,
-                                  size_t resume_off, size_t resume_argc)
+static resp_status read_multibulk(const char *buf, size_t len, resp_request *req, size_t resume_off,
+                                  size_t resume_argc)
 {
     const char *end = buf + len;
     const char *p = NULL;
@@ -233,11 +233,11 @@ static resp_status read_multibulk(const char *buf, size_t len, resp_request *req
         p = buf + resume_off;
     }
 /* An INCOMPLETE inside the arguments: remember where argument i starts. */
-#define INCOMPLETE_AT(need_)                                                     \
-    do {                                                                         \
-        req->resume_off = (size_t)(arg_start - buf);                            \
-        req->resume_argc = i;                                                    \
-        return incomplete(req, (need_));                                         \
+#define INCOMPLETE_AT(need_)                                                                       \
+    do {                                                                                           \
+        req->resume_off = (size_t)(arg_start - buf);                                               \
+        req->resume_argc = i;                                                                      \
+        return incomplete(req, (need_));                                                           \
     } while (0)
 
     for (; i < argc; i++) {

@@ -96,18 +96,17 @@ static uint64_t len_gen;
 enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING, MODE_MIX, MODE_PROBE };
 enum proto { PROTO_RESP, PROTO_MEMCACHE };
 
-static const char *const mode_names[] = {"load", "verify", "drain", "gone",
-                                         "ping", "mix",    "probe"};
+static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping", "mix", "probe"};
 
 /* One parsed reply; text points into the read buffer (valid until the next
  * read). */
 enum reply_type {
-    R_STATUS,   /* RESP +line */
-    R_ERROR,    /* RESP -line */
-    R_INT,      /* RESP :n */
-    R_BULK,     /* RESP $n data, memcached VALUE ... data END */
-    R_NIL,      /* RESP $-1, memcached END (miss) */
-    R_LINE,     /* any other memcached line: STORED, DELETED, NOT_FOUND, ERROR ... */
+    R_STATUS, /* RESP +line */
+    R_ERROR,  /* RESP -line */
+    R_INT,    /* RESP :n */
+    R_BULK,   /* RESP $n data, memcached VALUE ... data END */
+    R_NIL,    /* RESP $-1, memcached END (miss) */
+    R_LINE,   /* any other memcached line: STORED, DELETED, NOT_FOUND, ERROR ... */
 };
 
 typedef struct {
@@ -147,8 +146,7 @@ typedef struct {
     unsigned reported;
 } tally;
 
-static void die(int status, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 2, 3)));
+static void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
 static void die(int status, const char *fmt, ...)
 {
@@ -322,7 +320,7 @@ static void add_request(buf *b, const options *o, int64_t n)
         case MODE_PING:
             buf_add(b, "*1\r\n$4\r\nPING\r\n", 14);
             break;
-        case MODE_MIX: /* built by add_mix_request */
+        case MODE_MIX:   /* built by add_mix_request */
         case MODE_PROBE: /* built by run_probe */
             break;
         }
@@ -511,12 +509,18 @@ static bool is_error_reply(const reply *r)
 static const char *type_name(enum reply_type t)
 {
     switch (t) {
-    case R_STATUS: return "status";
-    case R_ERROR: return "error";
-    case R_INT: return "integer";
-    case R_BULK: return "value";
-    case R_NIL: return "nil";
-    case R_LINE: return "line";
+    case R_STATUS:
+        return "status";
+    case R_ERROR:
+        return "error";
+    case R_INT:
+        return "integer";
+    case R_BULK:
+        return "value";
+    case R_NIL:
+        return "nil";
+    case R_LINE:
+        return "line";
     }
     return "?";
 }
@@ -549,15 +553,14 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
             make_value(n, value);
             if (r->len != len_of(n) || memcmp(r->text, value, r->len) != 0) {
                 t->mismatches++;
-                report(t, "verify %s%" PRId64 ": wrong value (%zu bytes) \"%.*s...\"", p, n,
-                       r->len, (int)(r->len > 40 ? 40 : r->len), r->text);
+                report(t, "verify %s%" PRId64 ": wrong value (%zu bytes) \"%.*s...\"", p, n, r->len,
+                       (int)(r->len > 40 ? 40 : r->len), r->text);
             }
             return;
         }
         break;
     case MODE_DRAIN:
-        if (resp ? (r->type == R_INT && r->num == 1)
-                 : (r->type == R_LINE && text_is(r, "DELETED")))
+        if (resp ? (r->type == R_INT && r->num == 1) : (r->type == R_LINE && text_is(r, "DELETED")))
             return;
         if (resp ? (r->type == R_INT && r->num == 0)
                  : (r->type == R_LINE && text_is(r, "NOT_FOUND"))) {
@@ -580,7 +583,7 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
                  : (r->type == R_LINE && r->len >= 8 && memcmp(r->text, "VERSION ", 8) == 0))
             return;
         break;
-    case MODE_MIX: /* judged by check_mix_reply */
+    case MODE_MIX:   /* judged by check_mix_reply */
     case MODE_PROBE: /* judged by run_probe */
         break;
     }
@@ -646,8 +649,9 @@ static void run_batch(int fd, const options *o, const buf *out, int64_t n0, uint
             die(3, "poll: %s", strerror(errno));
         }
         if (pr == 0)
-            die(3, "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64
-                   " replies of the batch at %s%" PRId64 ")",
+            die(3,
+                "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64
+                " replies of the batch at %s%" PRId64 ")",
                 o->timeout_ms, got, count, o->prefix, n0);
         if ((pfd.revents & POLLOUT) && sent < out->len) {
             ssize_t w = write(fd, out->p + sent, out->len - sent);
@@ -670,8 +674,9 @@ static void run_batch(int fd, const options *o, const buf *out, int64_t n0, uint
             die(3, "read: %s", strerror(errno));
         }
         if (r == 0)
-            die(3, "server closed the connection after %" PRIu64 " of %" PRIu64
-                   " replies of the batch at %s%" PRId64,
+            die(3,
+                "server closed the connection after %" PRIu64 " of %" PRIu64
+                " replies of the batch at %s%" PRId64,
                 got, count, o->prefix, n0);
         in->end += (size_t)r;
         while (got < count) {
@@ -682,8 +687,7 @@ static void run_batch(int fd, const options *o, const buf *out, int64_t n0, uint
                           : parse_memcache(in->p + in->start, in->end - in->start, &used, &rep);
             if (pr2 < 0)
                 die(3, "protocol error in the reply for %s%" PRId64 ": \"%.*s\"", o->prefix,
-                    n0 + (int64_t)got,
-                    (int)(in->end - in->start > 60 ? 60 : in->end - in->start),
+                    n0 + (int64_t)got, (int)(in->end - in->start > 60 ? 60 : in->end - in->start),
                     in->p + in->start);
             if (pr2 == 0)
                 break;
@@ -718,14 +722,14 @@ static double quantile(const double *sorted, size_t n, double q)
 /* One connection of the mix: its batch in flight and what each reply answers. */
 typedef struct {
     int fd;
-    buf out;          /* the batch being sent */
-    size_t sent;      /* bytes of out written so far */
+    buf out;     /* the batch being sent */
+    size_t sent; /* bytes of out written so far */
     inbuf in;
-    unsigned count;   /* requests in the batch */
-    unsigned got;     /* replies checked so far */
-    int64_t *keys;    /* key of each request of the batch */
-    bool *is_get;     /* GET (true) or SET of each request */
-    double started;   /* when the batch's first byte went out */
+    unsigned count; /* requests in the batch */
+    unsigned got;   /* replies checked so far */
+    int64_t *keys;  /* key of each request of the batch */
+    bool *is_get;   /* GET (true) or SET of each request */
+    double started; /* when the batch's first byte went out */
 } mix_conn;
 
 /* The reply to a mix request for key n: a GET hits (a value of any 128 bytes:
@@ -735,8 +739,8 @@ static void check_mix_reply(const options *o, int64_t n, bool is_get, const repl
 {
     if (is_error_reply(r)) {
         t->errors++;
-        report(t, "mix %s %s%" PRId64 ": error reply: %.*s", is_get ? "GET" : "SET", o->prefix,
-               n, (int)(r->len > 200 ? 200 : r->len), r->text);
+        report(t, "mix %s %s%" PRId64 ": error reply: %.*s", is_get ? "GET" : "SET", o->prefix, n,
+               (int)(r->len > 200 ? 200 : r->len), r->text);
         return;
     }
     bool resp = o->proto == PROTO_RESP;
@@ -945,8 +949,8 @@ static int run_mix(const options *o)
  * ready" once both connections are up.
  */
 
-#define PROBE_TARGET_US 2000.0   /* the stall target the over-2-ms count is about */
-#define PROBE_ATOMS_MAX 4096     /* values of one monitor reply we look at */
+#define PROBE_TARGET_US 2000.0 /* the stall target the over-2-ms count is about */
+#define PROBE_ATOMS_MAX 4096   /* values of one monitor reply we look at */
 #define PROBE_NAME_MAX 100
 
 typedef struct {
@@ -1033,9 +1037,8 @@ static void probe_phase_print(probe_phase *ph, double now)
            ph->name, now - ph->start, n, quantile(ph->rtt, n, 0.5) / 1e3,
            quantile(ph->rtt, n, 0.99) / 1e3, quantile(ph->rtt, n, 0.999) / 1e3,
            n ? ph->rtt[n - 1] / 1e3 : 0.0, quantile(ph->cor, n, 0.999) / 1e3,
-           n ? ph->cor[n - 1] / 1e3 : 0.0, over, ph->stall / 1e3,
-           ph->cause[0] ? ph->cause : "none", ph->stall_cor / 1e3,
-           ph->cause_cor[0] ? ph->cause_cor : "none", ph->windows);
+           n ? ph->cor[n - 1] / 1e3 : 0.0, over, ph->stall / 1e3, ph->cause[0] ? ph->cause : "none",
+           ph->stall_cor / 1e3, ph->cause_cor[0] ? ph->cause_cor : "none", ph->windows);
     fflush(stdout);
     ph->n = 0;
     ph->stall = ph->stall_cor = 0;
@@ -1314,8 +1317,7 @@ static int run_probe(const options *o)
                 if (mon == MON_EBB) {
                     char v[32];
                     if (na1 != 1 || atoms[0].type != R_BULK ||
-                        !info_field(atoms[0].text, atoms[0].len, "longest_stall_us", v,
-                                    sizeof v) ||
+                        !info_field(atoms[0].text, atoms[0].len, "longest_stall_us", v, sizeof v) ||
                         !info_field(atoms[0].text, atoms[0].len, "longest_stall_cause", cause,
                                     sizeof cause))
                         die(1, "monitor: INFO stats lacks longest_stall_us/_cause");
@@ -1328,8 +1330,7 @@ static int run_probe(const options *o)
                             die(1, "monitor: unexpected LATENCY LATEST reply");
                         if (atoms[i + 3].num * 1000.0 > stall) {
                             stall = atoms[i + 3].num * 1000.0;
-                            snprintf(cause, sizeof cause, "%.*s", (int)atoms[i].len,
-                                     atoms[i].text);
+                            snprintf(cause, sizeof cause, "%.*s", (int)atoms[i].len, atoms[i].text);
                         }
                     }
                 }
@@ -1457,25 +1458,39 @@ int main(int argc, char **argv)
                  .monitor = "none",
                  .gap_us = 500,
                  .window_ms = 10};
-    static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
-        {"proto", required_argument, NULL, 'P'},  {"keys", required_argument, NULL, 'n'},
-        {"first", required_argument, NULL, 'f'},  {"prefix", required_argument, NULL, 'k'},
-        {"batch", required_argument, NULL, 'b'},  {"timeout", required_argument, NULL, 't'},
-        {"width", required_argument, NULL, 'w'},  {"ops", required_argument, NULL, 'o'},
-        {"conns", required_argument, NULL, 'c'},  {"depth", required_argument, NULL, 'd'},
-        {"get-pct", required_argument, NULL, 'g'}, {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {"pxat", required_argument, NULL, 1000},  {"server-pid", required_argument, NULL, 1001},
-        {"monitor", required_argument, NULL, 1002}, {"gap-us", required_argument, NULL, 1003},
-        {"window-ms", required_argument, NULL, 1004}, {"value-len", required_argument, NULL, 1005},
-        {"gen", required_argument, NULL, 1006},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"host", required_argument, NULL, 'H'},
+                                             {"port", required_argument, NULL, 'p'},
+                                             {"proto", required_argument, NULL, 'P'},
+                                             {"keys", required_argument, NULL, 'n'},
+                                             {"first", required_argument, NULL, 'f'},
+                                             {"prefix", required_argument, NULL, 'k'},
+                                             {"batch", required_argument, NULL, 'b'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {"width", required_argument, NULL, 'w'},
+                                             {"ops", required_argument, NULL, 'o'},
+                                             {"conns", required_argument, NULL, 'c'},
+                                             {"depth", required_argument, NULL, 'd'},
+                                             {"get-pct", required_argument, NULL, 'g'},
+                                             {"seed", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"pxat", required_argument, NULL, 1000},
+                                             {"server-pid", required_argument, NULL, 1001},
+                                             {"monitor", required_argument, NULL, 1002},
+                                             {"gap-us", required_argument, NULL, 1003},
+                                             {"window-ms", required_argument, NULL, 1004},
+                                             {"value-len", required_argument, NULL, 1005},
+                                             {"gen", required_argument, NULL, 1006},
+                                             {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'H': o.host = optarg; break;
-        case 'p': num_arg("port", optarg, 1, 65535); o.port = optarg; break;
+        case 'H':
+            o.host = optarg;
+            break;
+        case 'p':
+            num_arg("port", optarg, 1, 65535);
+            o.port = optarg;
+            break;
         case 'P':
             if (strcmp(optarg, "resp") == 0)
                 o.proto = PROTO_RESP;
@@ -1486,8 +1501,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'n': o.keys = (uint64_t)num_arg("keys", optarg, 0, INT64_MAX / 2); break;
-        case 'f': o.first = num_arg("first key", optarg, INT64_MIN / 2, INT64_MAX / 2); break;
+        case 'n':
+            o.keys = (uint64_t)num_arg("keys", optarg, 0, INT64_MAX / 2);
+            break;
+        case 'f':
+            o.first = num_arg("first key", optarg, INT64_MIN / 2, INT64_MAX / 2);
+            break;
         case 'k':
             if (strlen(optarg) > PREFIX_MAX || strpbrk(optarg, " \r\n") != NULL) {
                 fprintf(stderr, "ebb-loadgen: prefix too long or has spaces\n");
@@ -1495,19 +1514,46 @@ int main(int argc, char **argv)
             }
             o.prefix = optarg;
             break;
-        case 'w': o.width = (int)num_arg("width", optarg, 0, WIDTH_MAX); break;
-        case 'b': o.batch = (unsigned)num_arg("batch", optarg, 1, 100000); break;
-        case 'o': o.ops = (uint64_t)num_arg("ops", optarg, 1, INT64_MAX / 2); break;
-        case 'c': o.conns = (unsigned)num_arg("conns", optarg, 1, MIX_CONNS_MAX); break;
-        case 'd': o.depth = (unsigned)num_arg("depth", optarg, 1, MIX_DEPTH_MAX); break;
-        case 'g': o.get_pct = (unsigned)num_arg("get-pct", optarg, 0, 100); break;
-        case 's': o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX); break;
-        case 't': o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000; break;
-        case 1000: o.pxat = num_arg("pxat", optarg, 1, INT64_MAX / 2); break;
-        case 1001: num_arg("server-pid", optarg, 1, INT32_MAX); o.server_pid = optarg; break;
-        case 1002: o.monitor = optarg; break;
-        case 1003: o.gap_us = (unsigned)num_arg("gap-us", optarg, 0, 1000000); break;
-        case 1004: o.window_ms = (unsigned)num_arg("window-ms", optarg, 1, 10000); break;
+        case 'w':
+            o.width = (int)num_arg("width", optarg, 0, WIDTH_MAX);
+            break;
+        case 'b':
+            o.batch = (unsigned)num_arg("batch", optarg, 1, 100000);
+            break;
+        case 'o':
+            o.ops = (uint64_t)num_arg("ops", optarg, 1, INT64_MAX / 2);
+            break;
+        case 'c':
+            o.conns = (unsigned)num_arg("conns", optarg, 1, MIX_CONNS_MAX);
+            break;
+        case 'd':
+            o.depth = (unsigned)num_arg("depth", optarg, 1, MIX_DEPTH_MAX);
+            break;
+        case 'g':
+            o.get_pct = (unsigned)num_arg("get-pct", optarg, 0, 100);
+            break;
+        case 's':
+            o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX);
+            break;
+        case 't':
+            o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000;
+            break;
+        case 1000:
+            o.pxat = num_arg("pxat", optarg, 1, INT64_MAX / 2);
+            break;
+        case 1001:
+            num_arg("server-pid", optarg, 1, INT32_MAX);
+            o.server_pid = optarg;
+            break;
+        case 1002:
+            o.monitor = optarg;
+            break;
+        case 1003:
+            o.gap_us = (unsigned)num_arg("gap-us", optarg, 0, 1000000);
+            break;
+        case 1004:
+            o.window_ms = (unsigned)num_arg("window-ms", optarg, 1, 10000);
+            break;
         case 1005:
             if (strcmp(optarg, "mixed") == 0)
                 len_mode = LEN_MIXED;
@@ -1516,9 +1562,15 @@ int main(int argc, char **argv)
             else
                 value_len = (size_t)num_arg("value-len", optarg, 0, VALUE_MAX);
             break;
-        case 1006: len_gen = (uint64_t)num_arg("gen", optarg, 0, 1000000); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 1006:
+            len_gen = (uint64_t)num_arg("gen", optarg, 0, 1000000);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {
@@ -1582,9 +1634,9 @@ int main(int argc, char **argv)
     if (o.mode != MODE_PING)
         printf("%s %" PRIu64 " keys: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
                " mismatches, batch ms p50 %.2f p99 %.2f max %.2f, payload %" PRIu64 " B\n",
-               mode_names[o.mode], o.keys, secs, secs > 0 ? (double)o.keys / secs : 0.0,
-               t.errors, t.mismatches, quantile(batch_s, b, 0.5) * 1e3,
-               quantile(batch_s, b, 0.99) * 1e3, b ? batch_s[b - 1] * 1e3 : 0.0, payload);
+               mode_names[o.mode], o.keys, secs, secs > 0 ? (double)o.keys / secs : 0.0, t.errors,
+               t.mismatches, quantile(batch_s, b, 0.5) * 1e3, quantile(batch_s, b, 0.99) * 1e3,
+               b ? batch_s[b - 1] * 1e3 : 0.0, payload);
     free(batch_s);
     return t.errors == 0 && t.mismatches == 0 ? 0 : 1;
 }

@@ -485,9 +485,8 @@ Test(resp_read, need_never_passes_the_byte_that_shows_an_error)
      * whole frame, or a client sending exactly that frame would wait forever
      * for its error. */
     static const char *const frames[] = {
-        "*1\r\n$-5\r\n",         "*1\r\n$abc\r\n", "*2\r\n$1\r\na\r\n:",
-        "*1\r\n$3\r\nabcXY",     "*abc\r\n",        "*1\r\n:1\r\n",
-        "*3\r\n$1\r\na\r\n$x\r\n",
+        "*1\r\n$-5\r\n", "*1\r\n$abc\r\n", "*2\r\n$1\r\na\r\n:",      "*1\r\n$3\r\nabcXY",
+        "*abc\r\n",      "*1\r\n:1\r\n",   "*3\r\n$1\r\na\r\n$x\r\n",
     };
     reader r;
     reader_init(&r, 4);
@@ -499,8 +498,8 @@ Test(resp_read, need_never_passes_the_byte_that_shows_an_error)
             resp_status st = resp_read(frames[k], l, &r.req);
             if (st != RESP_INCOMPLETE)
                 continue; /* already detected earlier: fine */
-            cr_assert(r.req.need > l && r.req.need <= n, "case %zu prefix %zu: need %zu > %zu",
-                      k, l, r.req.need, n);
+            cr_assert(r.req.need > l && r.req.need <= n, "case %zu prefix %zu: need %zu > %zu", k,
+                      l, r.req.need, n);
         }
     }
     reader_deinit(&r);

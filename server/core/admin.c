@@ -20,8 +20,8 @@ static void add_flags(resp_out *o, unsigned flags)
         unsigned bit;
         const char *name;
     } names[] = {
-        {CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
-        {CMD_ADMIN, "admin"}, {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
+        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+        {CMD_ADMIN, "admin"},     {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
         {CMD_NO_AUTH, "no_auth"},
     };
     size_t n = 0;
@@ -47,7 +47,7 @@ static void add_command_info(resp_out *o, const cmd_def *d, const char *parent)
     resp_add_int(o, d->first);
     resp_add_int(o, d->last);
     resp_add_int(o, d->step);
-    resp_add_set(o, 0); /* ACL categories */
+    resp_add_set(o, 0);   /* ACL categories */
     resp_add_array(o, 0); /* tips */
     resp_add_array(o, 0); /* key specs */
     if (d->subs != NULL) {
@@ -102,8 +102,8 @@ static void cmd_command_list(cmd_server *s, cmd_client *c, const cmd_request *re
 static void add_docs(resp_out *o, const cmd_def *d, const char *parent)
 {
     char full[64];
-    snprintf(full, sizeof full, "%s%s%s", parent != NULL ? parent : "",
-             parent != NULL ? "|" : "", d->name);
+    snprintf(full, sizeof full, "%s%s%s", parent != NULL ? parent : "", parent != NULL ? "|" : "",
+             d->name);
     resp_add_bulkstr(o, full);
     size_t nsubs = d->subs != NULL ? cmdtab_count_subs(d->subs) : 0;
     bool args = d->args != NULL;
@@ -185,8 +185,10 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const cmd_request *req)
         for (size_t j = 2; j < i; j += 2) {
             if (req->argv[j].len == req->argv[i].len &&
                 strncasecmp(req->argv[j].ptr, req->argv[i].ptr, req->argv[i].len) == 0) {
-                cmd_reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - duplicate parameter",
-                             (int)req->argv[i].len, req->argv[i].ptr);
+                cmd_reply_errorf(s, c,
+                                 "ERR CONFIG SET failed (possibly related to argument '%.*s') - "
+                                 "duplicate parameter",
+                                 (int)req->argv[i].len, req->argv[i].ptr);
                 return;
             }
         }
@@ -198,18 +200,19 @@ static void cmd_config_set(cmd_server *s, cmd_client *c, const cmd_request *req)
     }
     char err[256];
     for (size_t i = 2; i < req->argc; i += 2) {
-        if (!config_set(&trial, req->argv[i].ptr, req->argv[i].len, req->argv[i + 1].ptr, req->argv[i + 1].len,
-                        true, err, sizeof err)) {
+        if (!config_set(&trial, req->argv[i].ptr, req->argv[i].len, req->argv[i + 1].ptr,
+                        req->argv[i + 1].len, true, err, sizeof err)) {
             config_deinit(&trial);
-            cmd_reply_errorf(s, c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
-                         (int)req->argv[i].len, req->argv[i].ptr, err);
+            cmd_reply_errorf(s, c,
+                             "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                             (int)req->argv[i].len, req->argv[i].ptr, err);
             return;
         }
     }
     config_deinit(&trial);
     for (size_t i = 2; i < req->argc; i += 2) {
-        if (!config_set(&s->cfg, req->argv[i].ptr, req->argv[i].len, req->argv[i + 1].ptr, req->argv[i + 1].len,
-                        true, err, sizeof err)) {
+        if (!config_set(&s->cfg, req->argv[i].ptr, req->argv[i].len, req->argv[i + 1].ptr,
+                        req->argv[i + 1].len, true, err, sizeof err)) {
             cmd_reply_error(s, c, ERR_OOM); /* validated above: only allocation can fail */
             return;
         }
@@ -320,7 +323,8 @@ static const cmd_def command_subs[] = {
     {"count", 2, CMD_STALE, 0, 0, 0, cmd_command_count, NULL, "server", "2.8.13",
      "Returns a count of commands.", NULL, NULL},
     {"docs", -2, CMD_STALE, 0, 0, 0, cmd_command_docs, NULL, "server", "7.0.0",
-     "Returns documentary information about one, multiple or all commands.", "[command-name...]", NULL},
+     "Returns documentary information about one, multiple or all commands.", "[command-name...]",
+     NULL},
     {"info", -2, CMD_STALE, 0, 0, 0, cmd_command_info, NULL, "server", "2.8.13",
      "Returns information about one, multiple or all commands.", "[command-name...]", NULL},
     {"list", -2, CMD_STALE, 0, 0, 0, cmd_command_list, NULL, "server", "7.0.0",
@@ -333,8 +337,8 @@ static const cmd_def config_subs[] = {
      "Returns the effective values of configuration parameters.", "parameter...", NULL},
     {"set", -4, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_set, NULL, "server", "2.0.0",
      "Sets configuration parameters in-flight.", "[parameter value]...", redact_config_set},
-    {"resetstat", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_resetstat, NULL, "server",
-     "2.0.0", "Resets the server's statistics.", NULL, NULL},
+    {"resetstat", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_resetstat, NULL, "server", "2.0.0",
+     "Resets the server's statistics.", NULL, NULL},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_config_help, NULL, "server", "5.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
@@ -356,6 +360,7 @@ const cmd_def cmd_admin_rows[] = {
     {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
      "Returns information and statistics about the server.", "[section...]", NULL},
     {"shutdown", -1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_shutdown, NULL, "server", "1.0.0",
-     "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]", NULL},
+     "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]",
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -50,4 +50,7 @@ void busypoll_empty(busypoll *bp, uint64_t ns)
     bp->empty_ns += ns;
 }
 
-void busypoll_background(busypoll *bp, uint64_t ns) { bp->tick_background_ns += ns; }
+void busypoll_background(busypoll *bp, uint64_t ns)
+{
+    bp->tick_background_ns += ns;
+}

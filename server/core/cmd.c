@@ -86,8 +86,8 @@ bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k)
     return false;
 }
 
-bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first,
-                    size_t step, db_key *keys)
+bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first, size_t step,
+                    db_key *keys)
 {
     for (size_t i = first, j = 0; i < req->argc; i += step, j++)
         if (!cmd_key_arg(s, c, req, i, &keys[j]))
@@ -102,9 +102,9 @@ table *cmd_write_table(cmd_server *s, cmd_client *c, const db_key *k)
     case DB_OK:
         return t;
     case DB_NS_LIMIT:
-        cmd_reply_errorf(s, c,
-                     "ERR too many namespaces: creating '%.*s' would pass max-namespaces (%lld)",
-                     (int)k->nslen, k->ns, s->cfg.max_namespaces.num);
+        cmd_reply_errorf(
+            s, c, "ERR too many namespaces: creating '%.*s' would pass max-namespaces (%lld)",
+            (int)k->nslen, k->ns, s->cfg.max_namespaces.num);
         return NULL;
     case DB_NO_NAMESPACE:
     case DB_NOMEM:

@@ -93,7 +93,7 @@ void cmd_reply_text(cmd_client *c, const char *p, size_t n);
 void cmd_reply_help(cmd_client *c, const char *const *lines);
 
 /* Argument helpers. cmd_arg_* reply the error themselves on failure. */
-bool cmd_arg_is(const resp_view *v, const char *word);     /* case-insensitive */
+bool cmd_arg_is(const resp_view *v, const char *word);        /* case-insensitive */
 bool cmd_parse_ll(const char *p, size_t len, long long *out); /* Redis's string2ll */
 bool cmd_arg_ll(cmd_server *s, cmd_client *c, const resp_view *v, long long *out);
 bool cmd_parse_key(cmd_server *s, cmd_client *c, const resp_view *v, db_key *k);
@@ -111,8 +111,8 @@ static inline bool cmd_key_arg(cmd_server *s, cmd_client *c, const cmd_request *
 }
 /* Keys req->argv[first], [first + step], ... into keys[]; on the first bad
  * one reply the error and return false (nothing has been touched yet). */
-bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first,
-                    size_t step, db_key *keys);
+bool cmd_parse_keys(cmd_server *s, cmd_client *c, const cmd_request *req, size_t first, size_t step,
+                    db_key *keys);
 /* Room for n parsed keys: stackbuf (KEYS_ON_STACK) when n fits, else the
  * server's reusable buffer or a malloc; NULL after replying -OOM. Give it
  * back with cmd_keys_free. */

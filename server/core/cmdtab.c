@@ -207,10 +207,10 @@ static void render_cmdstat(const cmd_def *d, const char *name, cmd_stat *st, voi
 {
     if (st->calls == 0 && st->rejected == 0 && st->failed == 0)
         return;
-    strbuf_printf(arg, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
-                       "failed_calls=%llu\r\n",
-                  name, (unsigned long long)st->calls,
-                  (unsigned long long)(st->hist.sum_ns / 1000),
+    strbuf_printf(arg,
+                  "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                  "failed_calls=%llu\r\n",
+                  name, (unsigned long long)st->calls, (unsigned long long)(st->hist.sum_ns / 1000),
                   st->calls > 0 ? (double)st->hist.sum_ns / 1000.0 / (double)st->calls : 0.0,
                   (unsigned long long)st->rejected, (unsigned long long)st->failed);
 }

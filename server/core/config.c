@@ -13,7 +13,14 @@
 const config_option config_options[] = {
 #define CFG_WORD(id, word) word,
 #define CFG_ROW(field, name, type, def, min, max, flags, words, desc)                              \
-    {name, type, def, min, max, flags, (const char *const[]){words(CFG_WORD) NULL}, desc,          \
+    {name,                                                                                         \
+     type,                                                                                         \
+     def,                                                                                          \
+     min,                                                                                          \
+     max,                                                                                          \
+     flags,                                                                                        \
+     (const char *const[]){words(CFG_WORD) NULL},                                                  \
+     desc,                                                                                         \
      offsetof(config, field)},
     CONFIG_OPTIONS(CFG_ROW)
 #undef CFG_ROW
@@ -37,8 +44,8 @@ bool config_init(config *c)
     char err[128];
     for (size_t i = 0; i < config_option_count; i++) {
         const config_option *o = &config_options[i];
-        if (!config_set(c, o->name, strlen(o->name), o->def, strlen(o->def), false,
-                        err, sizeof err)) {
+        if (!config_set(c, o->name, strlen(o->name), o->def, strlen(o->def), false, err,
+                        sizeof err)) {
             config_deinit(c);
             return false;
         }
@@ -88,8 +95,12 @@ bool config_parse_memory(const char *s, size_t len, long long *out)
         const char *suffix;
         long long mul;
     } units[] = {
-        {"gb", 1024LL * 1024 * 1024}, {"mb", 1024LL * 1024}, {"kb", 1024},
-        {"g", 1000LL * 1000 * 1000},  {"m", 1000LL * 1000},  {"k", 1000},
+        {"gb", 1024LL * 1024 * 1024},
+        {"mb", 1024LL * 1024},
+        {"kb", 1024},
+        {"g", 1000LL * 1000 * 1000},
+        {"m", 1000LL * 1000},
+        {"k", 1000},
         {"b", 1},
     };
     long long mul = 1;
@@ -173,8 +184,8 @@ static void enum_name(const config_option *o, long long idx, char *dst, size_t d
     snprintf(dst, dstlen, "?");
 }
 
-bool config_set(config *c, const char *name, size_t namelen, const char *value,
-                size_t valuelen, bool runtime, char *err, size_t errlen)
+bool config_set(config *c, const char *name, size_t namelen, const char *value, size_t valuelen,
+                bool runtime, char *err, size_t errlen)
 {
     const config_option *o = config_find(name, namelen);
     if (o == NULL) {
@@ -229,21 +240,21 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value,
         memcpy(buf, value, valuelen);
         buf[valuelen] = '\0';
         if (!config_parse_obl(buf, lim)) {
-            snprintf(err, errlen, "argument must be groups of <normal|replica|pubsub> <hard> "
-                                  "<soft> <soft-seconds>");
+            snprintf(err, errlen,
+                     "argument must be groups of <normal|replica|pubsub> <hard> "
+                     "<soft> <soft-seconds>");
             return false;
         }
         goto store_text;
     }
     case CFG_FIXED:
         if (valuelen != strlen(o->def) || strncasecmp(value, o->def, valuelen) != 0) {
-            snprintf(err, errlen, "ebb keeps no data on disk; only '%s' is accepted",
-                     o->def);
+            snprintf(err, errlen, "ebb keeps no data on disk; only '%s' is accepted", o->def);
             return false;
         }
         __attribute__((fallthrough)); /* stored as text, like CFG_STR */
     case CFG_STR:
-    store_text: {
+    store_text : {
         char *s = malloc(valuelen + 1);
         if (s == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -257,16 +268,14 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value,
     }
     }
     if ((o->type == CFG_INT || o->type == CFG_MEM) && (num < o->min || num > o->max)) {
-        snprintf(err, errlen, "argument must be between %lld and %lld inclusive",
-                 o->min, o->max);
+        snprintf(err, errlen, "argument must be between %lld and %lld inclusive", o->min, o->max);
         return false;
     }
     v->num = num;
     return true;
 }
 
-const char *config_format(const config *c, const config_option *o, char *dst,
-                          size_t dstlen)
+const char *config_format(const config *c, const config_option *o, char *dst, size_t dstlen)
 {
     const config_value *v = cslot(c, o);
     switch (o->type) {
@@ -330,8 +339,7 @@ bool config_load_text(config *c, const char *text, size_t len, char *err, size_t
             continue;
         /* A '*' would be read as a multibulk frame; no option starts with one. */
         if (line[s] == '*') {
-            snprintf(err, errlen, "line %zu: bad directive or wrong number of arguments",
-                     lineno);
+            snprintf(err, errlen, "line %zu: bad directive or wrong number of arguments", lineno);
             return false;
         }
         line[ll] = '\n';
@@ -351,15 +359,15 @@ bool config_load_text(config *c, const char *text, size_t len, char *err, size_t
         if (req.argc == 0)
             continue;
         if (req.argc < 2) {
-            snprintf(err, errlen, "line %zu: '%.*s' needs a value", lineno,
-                     (int)argv[0].len, argv[0].ptr);
+            snprintf(err, errlen, "line %zu: '%.*s' needs a value", lineno, (int)argv[0].len,
+                     argv[0].ptr);
             return false;
         }
         size_t jl = join_args(argv, req.argc, joined, sizeof joined);
         char why[160];
         if (!config_set(c, argv[0].ptr, argv[0].len, joined, jl, false, why, sizeof why)) {
-            snprintf(err, errlen, "line %zu: '%.*s': %s", lineno, (int)argv[0].len,
-                     argv[0].ptr, why);
+            snprintf(err, errlen, "line %zu: '%.*s': %s", lineno, (int)argv[0].len, argv[0].ptr,
+                     why);
             return false;
         }
     }
@@ -418,8 +426,7 @@ const char *config_env_name(const config_option *o, char *dst, size_t dstlen)
     return dst;
 }
 
-bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err,
-                     size_t errlen)
+bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err, size_t errlen)
 {
     for (size_t i = 0; i < config_option_count; i++) {
         const config_option *o = &config_options[i];

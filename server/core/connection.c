@@ -58,8 +58,7 @@ static bool password_ok(const char *want, const resp_view *got)
     return diff == 0;
 }
 
-static const char ERR_WRONGPASS[] =
-    "WRONGPASS invalid username-password pair or user is disabled.";
+static const char ERR_WRONGPASS[] = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /* Check AUTH's [user] password; true if the client may go on. Without
  * requirepass the default user takes any password, as in Redis. */
@@ -148,8 +147,8 @@ static void cmd_hello(cmd_server *s, cmd_client *c, const cmd_request *req)
             setname = &req->argv[++i];
             if (!valid_client_name(setname)) {
                 cmd_reply_error(s, c,
-                            "ERR Client names cannot contain spaces, newlines or special "
-                            "characters.");
+                                "ERR Client names cannot contain spaces, newlines or special "
+                                "characters.");
                 return;
             }
         } else {
@@ -195,7 +194,7 @@ static void cmd_client_setname(cmd_server *s, cmd_client *c, const cmd_request *
 {
     if (!valid_client_name(&req->argv[2])) {
         cmd_reply_error(s, c,
-                    "ERR Client names cannot contain spaces, newlines or special characters.");
+                        "ERR Client names cannot contain spaces, newlines or special characters.");
         return;
     }
     if (!set_owned(&c->name, &req->argv[2])) {
@@ -232,9 +231,8 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const cmd_request *
         return;
     }
     if (!valid_client_name(&req->argv[3])) {
-        cmd_reply_errorf(s, c,
-                     "ERR %s cannot contain spaces, newlines or special characters.",
-                     dst == &c->lib_name ? "lib-name" : "lib-ver");
+        cmd_reply_errorf(s, c, "ERR %s cannot contain spaces, newlines or special characters.",
+                         dst == &c->lib_name ? "lib-name" : "lib-ver");
         return;
     }
     if (!set_owned(dst, &req->argv[3])) {
@@ -257,10 +255,9 @@ size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size
                      "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
-                     (long long)((now - c->last_us) / 1000000),
-                     c->close_after_reply ? "c" : "N", c->qbuf, c->obuf,
-                     c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r", c->obuf > 0 ? "w" : "",
-                     cmd, c->out.proto,
+                     (long long)((now - c->last_us) / 1000000), c->close_after_reply ? "c" : "N",
+                     c->qbuf, c->obuf, c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r",
+                     c->obuf > 0 ? "w" : "", cmd, c->out.proto,
                      c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
         return 0;
@@ -467,13 +464,15 @@ static const cmd_def client_subs[] = {
     {"id", 2, CMD_STALE, 0, 0, 0, cmd_client_id, NULL, "connection", "5.0.0",
      "Returns the unique client ID of the connection.", NULL, NULL},
     {"setinfo", 4, CMD_STALE, 0, 0, 0, cmd_client_setinfo, NULL, "connection", "7.2.0",
-     "Sets information specific to the client or connection.", "LIB-NAME libname|LIB-VER libver", NULL},
-    {"list", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_client_list, NULL, "connection",
-     "2.4.0", "Lists open connections.", "[TYPE type] [ID client-id...]", NULL},
+     "Sets information specific to the client or connection.", "LIB-NAME libname|LIB-VER libver",
+     NULL},
+    {"list", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_client_list, NULL, "connection", "2.4.0",
+     "Lists open connections.", "[TYPE type] [ID client-id...]", NULL},
     {"info", 2, CMD_STALE, 0, 0, 0, cmd_client_info, NULL, "connection", "6.2.0",
      "Returns information about the connection.", NULL, NULL},
     {"kill", -3, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_client_kill, NULL, "connection", "2.4.0",
-     "Terminates open connections.", "[ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]", NULL},
+     "Terminates open connections.",
+     "[ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]", NULL},
     {"no-evict", 3, CMD_STALE, 0, 0, 0, cmd_client_noop, NULL, "connection", "7.0.0",
      "Accepted for compatibility; ebb never evicts clients.", "ON|OFF", NULL},
     {"no-touch", 3, CMD_STALE, 0, 0, 0, cmd_client_noop, NULL, "connection", "7.2.0",
@@ -492,8 +491,9 @@ const cmd_def cmd_connection_rows[] = {
      "Closes the connection.", NULL, NULL},
     {"select", 2, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_select, NULL, "connection", "1.0.0",
      "Changes the selected database (only 0 exists).", "index", NULL},
-    {"hello", -1, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_hello, NULL, "connection", "6.0.0",
-     "Handshakes with the server, choosing RESP2 or RESP3.", "[protover [AUTH username password] [SETNAME clientname]]", redact_hello},
+    {"hello", -1, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_hello, NULL, "connection",
+     "6.0.0", "Handshakes with the server, choosing RESP2 or RESP3.",
+     "[protover [AUTH username password] [SETNAME clientname]]", redact_hello},
     {"auth", -2, CMD_FAST | CMD_STALE | CMD_NO_AUTH, 0, 0, 0, cmd_auth, NULL, "connection", "1.0.0",
      "Authenticates the connection.", "[username] password", redact_always},
     {"client", -2, CMD_STALE, 0, 0, 0, NULL, client_subs, "connection", "2.4.0",

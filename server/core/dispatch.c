@@ -23,8 +23,7 @@ static bool arity_ok(const cmd_def *d, size_t argc)
     return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
 }
 
-static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view *argv,
-                                  size_t argc)
+static void reply_unknown_command(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc)
 {
     /* Redis 7: the name (128 bytes at most) and the first arguments quoted,
      * each followed by a space, until 128 bytes of them have been shown. */
@@ -164,8 +163,7 @@ void cmd_prepare(cmd_server *s, cmd_request *reqs, size_t n)
         q->cmd = d;
         q->key = NULL;
         q->prepared = true;
-        if (d == NULL || d->first <= 0 || d->step <= 0 || d->fn == NULL ||
-            (size_t)d->first >= argc)
+        if (d == NULL || d->first <= 0 || d->step <= 0 || d->fn == NULL || (size_t)d->first >= argc)
             continue;
         if (db_parse_key(argv[d->first].ptr, argv[d->first].len, &q->parsed))
             q->key = &argv[d->first];

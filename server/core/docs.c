@@ -19,7 +19,6 @@
 
 #include "docs.h"
 
-
 /* A parsed argument: children are nodes[first .. first + n). */
 typedef struct {
     char name[40];
@@ -41,8 +40,19 @@ typedef struct {
 static bool is_integer_name(const char *w)
 {
     static const char *const ints[] = {
-        "seconds", "milliseconds", "unix-time-seconds", "unix-time-milliseconds", "count",
-        "offset", "start", "end", "increment", "decrement", "cursor", "index", "protover",
+        "seconds",
+        "milliseconds",
+        "unix-time-seconds",
+        "unix-time-milliseconds",
+        "count",
+        "offset",
+        "start",
+        "end",
+        "increment",
+        "decrement",
+        "cursor",
+        "index",
+        "protover",
         "client-id",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)

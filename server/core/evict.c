@@ -28,8 +28,8 @@
 
 /* Eviction's own state (cmd_server.evict). */
 struct cmd_evict {
-    uint64_t rng;          /* xorshift state for sampling */
-    uint64_t *sums;        /* per namespace, candidates summed */
+    uint64_t rng;   /* xorshift state for sampling */
+    uint64_t *sums; /* per namespace, candidates summed */
     size_t sums_cap;
     uint64_t evicted_keys; /* INFO evicted_keys */
 };
@@ -63,7 +63,6 @@ void cmd_evict_reset_stats(cmd_server *s)
 #define EVICT_PER_WRITE 64u
 /* Keys evicted between clock checks in the background cycle. */
 #define EVICT_STEP 64u
-
 
 static const char ERR_OOM_MAXMEMORY[] = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -175,10 +174,10 @@ static bool evict_one(cmd_server *s, int64_t *freed)
         table_sample_t smp;
         if (t == NULL || !table_sample(t, cmd_random(s), with_ttl, &smp))
             continue;
-        bool better = best_t == NULL ||
-                      (policy == POLICY_VOLATILE_TTL ? smp.expire_at < best.expire_at
-                                                     : (uint32_t)(now - smp.lru) >
-                                                           (uint32_t)(now - best.lru));
+        bool better =
+            best_t == NULL || (policy == POLICY_VOLATILE_TTL
+                                   ? smp.expire_at < best.expire_at
+                                   : (uint32_t)(now - smp.lru) > (uint32_t)(now - best.lru));
         if (better) {
             best_t = t;
             best = smp;

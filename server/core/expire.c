@@ -98,7 +98,8 @@ static void expire_generic(cmd_server *s, cmd_client *c, const cmd_request *req,
         }
     }
     if ((fl & EX_NX) && (fl & (EX_XX | EX_GT | EX_LT))) {
-        cmd_reply_error(s, c, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        cmd_reply_error(s, c,
+                        "ERR NX and XX, GT or LT options at the same time are not compatible");
         return;
     }
     if ((fl & EX_GT) && (fl & EX_LT)) {
@@ -282,17 +283,19 @@ const cmd_def cmd_expire_rows[] = {
     {"pexpire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_pexpire, NULL, "generic", "2.6.0",
      "Sets the expiration time of a key in milliseconds.", "key milliseconds [NX|XX|GT|LT]", NULL},
     {"expireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_expireat, NULL, "generic", "1.2.0",
-     "Sets the expiration time of a key to a Unix timestamp.", "key unix-time-seconds [NX|XX|GT|LT]", NULL},
+     "Sets the expiration time of a key to a Unix timestamp.",
+     "key unix-time-seconds [NX|XX|GT|LT]", NULL},
     {"pexpireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_pexpireat, NULL, "generic", "2.6.0",
-     "Sets the expiration time of a key to a Unix milliseconds timestamp.", "key unix-time-milliseconds [NX|XX|GT|LT]", NULL},
+     "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+     "key unix-time-milliseconds [NX|XX|GT|LT]", NULL},
     {"ttl", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_ttl, NULL, "generic", "1.0.0",
      "Returns the expiration time in seconds of a key.", "key", NULL},
     {"pttl", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_pttl, NULL, "generic", "2.6.0",
      "Returns the expiration time in milliseconds of a key.", "key", NULL},
-    {"expiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_expiretime, NULL, "generic",
-     "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "key", NULL},
-    {"pexpiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_pexpiretime, NULL, "generic",
-     "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "key", NULL},
+    {"expiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_expiretime, NULL, "generic", "7.0.0",
+     "Returns the expiration time of a key as a Unix timestamp.", "key", NULL},
+    {"pexpiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_pexpiretime, NULL, "generic", "7.0.0",
+     "Returns the expiration time of a key as a Unix milliseconds timestamp.", "key", NULL},
     {"persist", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_persist, NULL, "generic", "2.2.0",
      "Removes the expiration time of a key.", "key", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},

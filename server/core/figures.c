@@ -22,7 +22,7 @@ typedef struct {
     const char *help;
 } fig_row;
 
-#define X(id, sec, info, prom, label, type, kind, scale, help, value)                               \
+#define X(id, sec, info, prom, label, type, kind, scale, help, value)                              \
     {sec, info, prom, label, type, kind, scale, help},
 static const fig_row rows[] = {FIGURES(X)};
 #undef X
@@ -42,7 +42,7 @@ static fig_value fig_get(size_t i, cmd_server *s, const fig_snapshot *m)
     fig_value v;
     memset(&v, 0, sizeof v);
     switch (i) {
-#define X(id, sec, info, prom, label, type, kind, scale, help, value)                               \
+#define X(id, sec, info, prom, label, type, kind, scale, help, value)                              \
     case FIG_ID_##id:                                                                              \
         v.FIG_FIELD(kind) = (value);                                                               \
         break;

@@ -42,11 +42,11 @@
  * read of /proc or a system call. */
 typedef struct {
     int64_t now_us;
-    uint64_t used;         /* cmd_used_memory */
-    uint64_t rss;          /* cmd_rss_bytes */
-    size_t blocked;        /* clients waiting for a SHRINK */
-    table_stats tot;       /* db_total_stats */
-    uint64_t migrating;    /* tables migrating */
+    uint64_t used;      /* cmd_used_memory */
+    uint64_t rss;       /* cmd_rss_bytes */
+    size_t blocked;     /* clients waiting for a SHRINK */
+    table_stats tot;    /* db_total_stats */
+    uint64_t migrating; /* tables migrating */
     prefault_stats pf;
     struct rusage self, children, main_thread;
 } fig_snapshot;

@@ -42,7 +42,7 @@ static void keyspace_line(cmd_server *s, strbuf *b, const table_stats *st)
 
 static void sec_keyspace(cmd_server *s, const fig_snapshot *m, strbuf *b)
 {
-        if (m->tot.count == 0)
+    if (m->tot.count == 0)
         return;
     strbuf_printf(b, "db0:");
     keyspace_line(s, b, &m->tot);
@@ -77,8 +77,8 @@ static void table_fields(strbuf *b, const table_stats *st)
                   "migrating=%d,migration_done=%llu,migration_total=%llu,grows=%llu,"
                   "shrinks_auto=%llu,shrinks_manual=%llu,last_shrink_us=%llu,"
                   "last_shrink_freed=%llu",
-                  (unsigned long long)st->count, (unsigned long long)st->buckets,
-                  st->log2_buckets, (unsigned long long)st->overflow_buckets,
+                  (unsigned long long)st->count, (unsigned long long)st->buckets, st->log2_buckets,
+                  (unsigned long long)st->overflow_buckets,
                   st->buckets > 0 ? (double)st->count / (double)st->buckets : 0.0,
                   (unsigned long long)st->index_bytes, (unsigned long long)st->payload_bytes,
                   st->count > 0 ? (double)bytes / (double)st->count : 0.0, st->migrating ? 1 : 0,
@@ -102,8 +102,8 @@ static void sec_table(cmd_server *s, const fig_snapshot *m, strbuf *b)
         strbuf_printf(b,
                       "table_class_%u:values=%u-%u,record_size=%u,keys=%llu,record_bytes=%llu,"
                       "resident_bytes=%llu,mapped_bytes=%llu,huge_bytes=%llu,meta_bytes=%llu\r\n",
-                      TABLE_CLASS_MAX_LEN(k), TABLE_CLASS_MIN_LEN(k),
-                      TABLE_CLASS_MAX_LEN(k), c->record_size, (unsigned long long)c->keys,
+                      TABLE_CLASS_MAX_LEN(k), TABLE_CLASS_MIN_LEN(k), TABLE_CLASS_MAX_LEN(k),
+                      c->record_size, (unsigned long long)c->keys,
                       (unsigned long long)c->record_bytes, (unsigned long long)c->resident_bytes,
                       (unsigned long long)c->mapped_bytes, (unsigned long long)c->huge_bytes,
                       (unsigned long long)c->meta_bytes);

@@ -55,9 +55,9 @@ static char *copy_arg(const char *p, size_t n, size_t *outlen)
     size_t len = n;
     if (n > SLOWLOG_ARG_BYTES) {
         memcpy(buf, p, SLOWLOG_ARG_BYTES);
-        len = SLOWLOG_ARG_BYTES +
-              (size_t)snprintf(buf + SLOWLOG_ARG_BYTES, sizeof buf - SLOWLOG_ARG_BYTES,
-                               "... (%zu more bytes)", n - SLOWLOG_ARG_BYTES);
+        len = SLOWLOG_ARG_BYTES + (size_t)snprintf(buf + SLOWLOG_ARG_BYTES,
+                                                   sizeof buf - SLOWLOG_ARG_BYTES,
+                                                   "... (%zu more bytes)", n - SLOWLOG_ARG_BYTES);
         p = buf;
     }
     char *s = malloc(len + 1);
@@ -80,7 +80,8 @@ static bool slowlog_resize(cmd_server *s, size_t cap)
     size_t keep = s->slowlog->len < cap ? s->slowlog->len : cap;
     /* Newest first: entry k (0 = newest) sits at head - 1 - k. */
     for (size_t k = 0; k < s->slowlog->len; k++) {
-        slowlog_entry *e = &s->slowlog->ring[(s->slowlog->head + s->slowlog->cap - 1 - k) % s->slowlog->cap];
+        slowlog_entry *e =
+            &s->slowlog->ring[(s->slowlog->head + s->slowlog->cap - 1 - k) % s->slowlog->cap];
         if (k < keep)
             n[keep - 1 - k] = *e;
         else
@@ -116,8 +117,8 @@ void cmd_slowlog_add(cmd_server *s, const cmd_client *c, const resp_view *argv, 
             e->argv[i] = copy_arg("(redacted)", 10, &e->arglen[i]);
         } else if (i == SLOWLOG_ARGS - 1 && argc > SLOWLOG_ARGS) {
             char more[64];
-            int m = snprintf(more, sizeof more, "... (%zu more arguments)",
-                             argc - SLOWLOG_ARGS + 1);
+            int m =
+                snprintf(more, sizeof more, "... (%zu more arguments)", argc - SLOWLOG_ARGS + 1);
             e->argv[i] = copy_arg(more, (size_t)m, &e->arglen[i]);
         } else {
             e->argv[i] = copy_arg(argv[i].ptr, argv[i].len, &e->arglen[i]);
@@ -150,8 +151,8 @@ static void cmd_slowlog_get(cmd_server *s, cmd_client *c, const cmd_request *req
             return;
         }
     }
-    size_t n = want < 0 || (unsigned long long)want > s->slowlog->len ? s->slowlog->len
-                                                                      : (size_t)want;
+    size_t n =
+        want < 0 || (unsigned long long)want > s->slowlog->len ? s->slowlog->len : (size_t)want;
     resp_add_array(&c->out, n);
     for (size_t k = 0; k < n; k++) {
         const slowlog_entry *e =
@@ -317,7 +318,7 @@ typedef struct {
     cmd_client *c;
     const resp_view *names;
     size_t nnames;
-    size_t count;   /* first pass: rows to emit */
+    size_t count; /* first pass: rows to emit */
     bool emit;
 } histo_ctx;
 
@@ -328,7 +329,8 @@ static bool histo_wanted(const histo_ctx *h, const char *name, const cmd_stat *s
     if (h->nnames == 0)
         return true;
     for (size_t i = 0; i < h->nnames; i++)
-        if (strlen(name) == h->names[i].len && strncasecmp(name, h->names[i].ptr, h->names[i].len) == 0)
+        if (strlen(name) == h->names[i].len &&
+            strncasecmp(name, h->names[i].ptr, h->names[i].len) == 0)
             return true;
     return false;
 }
@@ -350,7 +352,7 @@ static void histo_row(const cmd_def *d, const char *name, cmd_stat *st, void *ar
     resp_add_bulkstr(o, "histogram_usec");
     /* Cumulative counts at 1, 2, 4, ... µs up to the bucket of the maximum. */
     uint64_t top_us = st->hist.max_ns / 1000 + 1, steps = 0;
-    for (uint64_t b = 1; ; b <<= 1) {
+    for (uint64_t b = 1;; b <<= 1) {
         steps++;
         if (b >= top_us)
             break;
@@ -362,9 +364,10 @@ static void histo_row(const cmd_def *d, const char *name, cmd_stat *st, void *ar
             if (st->hist.bucket[i] == 0)
                 continue;
             /* A bucket counts toward b when all of it is at most b µs. */
-            uint64_t lo = i < LATENCY_SUB ? i : (1ull << (i / LATENCY_SUB)) +
-                                                  ((1ull << (i / LATENCY_SUB)) / LATENCY_SUB) *
-                                                      (i % LATENCY_SUB);
+            uint64_t lo = i < LATENCY_SUB
+                              ? i
+                              : (1ull << (i / LATENCY_SUB)) +
+                                    ((1ull << (i / LATENCY_SUB)) / LATENCY_SUB) * (i % LATENCY_SUB);
             if (lo <= b * 1000)
                 n += st->hist.bucket[i];
         }
@@ -417,7 +420,8 @@ static const cmd_def latency_subs[] = {
     {"latest", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_latest, NULL, "server", "2.8.13",
      "Returns the longest event-loop stall since start or reset.", NULL, NULL},
     {"histogram", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_histogram, NULL, "server",
-     "7.0.0", "Returns the cumulative distribution of latencies of commands.", "[command...]", NULL},
+     "7.0.0", "Returns the cumulative distribution of latencies of commands.", "[command...]",
+     NULL},
     {"reset", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_reset, NULL, "server", "2.8.13",
      "Resets the stall record.", "[event...]", NULL},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",

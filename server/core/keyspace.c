@@ -32,9 +32,9 @@
 #define RANDOMKEY_SCAN_BUCKETS 4096u
 
 typedef struct {
-    const char *pat;    /* NULL: no MATCH */
+    const char *pat; /* NULL: no MATCH */
     size_t patlen;
-    bool one_ns;        /* only namespace ns/nslen */
+    bool one_ns; /* only namespace ns/nslen */
     const char *ns;
     size_t nslen;
 } key_filter;
@@ -103,8 +103,8 @@ static void collect(int64_t key, void *arg)
 }
 
 /* Append the keys of l that match to out (formatted), counting them. */
-static size_t emit_matching(strbuf *out, const key_filter *f, const db_ns *ns,
-                            const int64_t *ids, size_t n)
+static size_t emit_matching(strbuf *out, const key_filter *f, const db_ns *ns, const int64_t *ids,
+                            size_t n)
 {
     size_t kept = 0;
     char text[DB_KEY_TEXT_MAX];
@@ -331,8 +331,7 @@ static void cmd_randomkey(cmd_server *s, cmd_client *c, const cmd_request *req)
 }
 
 /* DEL, UNLINK, EXISTS, TOUCH: count keys; delete when asked. */
-static void count_keys(cmd_server *s, cmd_client *c, const cmd_request *req,
-                       bool del)
+static void count_keys(cmd_server *s, cmd_client *c, const cmd_request *req, bool del)
 {
     size_t n = req->argc - 1;
     db_key stackbuf[CMD_KEYS_ON_STACK];
@@ -422,8 +421,8 @@ static void cmd_object(cmd_server *s, cmd_client *c, const cmd_request *req)
          * value is a fixed 128-byte record either way. */
         long long v;
         resp_add_bulkstr(&c->out, cmd_parse_ll((const char *)val, len, &v) ? "int"
-                                  : len <= 44                             ? "embstr"
-                                                                          : "raw");
+                                  : len <= 44                              ? "embstr"
+                                                                           : "raw");
     } else if (cmd_arg_is(sub, "refcount")) {
         resp_add_int(&c->out, 1);
     } else if (cmd_arg_is(sub, "freq")) {
@@ -457,8 +456,8 @@ static const cmd_def object_subs[] = {
 };
 
 const cmd_def cmd_keyspace_rows[] = {
-    {"del", -2, CMD_WRITE, 1, -1, 1, cmd_del, NULL, "generic", "1.0.0",
-     "Deletes one or more keys.", "key...", NULL},
+    {"del", -2, CMD_WRITE, 1, -1, 1, cmd_del, NULL, "generic", "1.0.0", "Deletes one or more keys.",
+     "key...", NULL},
     {"unlink", -2, CMD_WRITE | CMD_FAST, 1, -1, 1, cmd_del, NULL, "generic", "4.0.0",
      "Deletes one or more keys.", "key...", NULL},
     {"exists", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_exists, NULL, "generic", "1.0.0",
@@ -468,7 +467,8 @@ const cmd_def cmd_keyspace_rows[] = {
     {"type", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_type, NULL, "generic", "1.0.0",
      "Determines the type of value stored at a key.", "key", NULL},
     {"scan", -2, CMD_READONLY, 0, 0, 0, cmd_scan, NULL, "generic", "2.8.0",
-     "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]", NULL},
+     "Iterates over the key names in the database.",
+     "cursor [MATCH pattern] [COUNT count] [TYPE type]", NULL},
     {"keys", 2, CMD_READONLY, 0, 0, 0, cmd_keys, NULL, "generic", "1.0.0",
      "Returns all key names that match a pattern.", "pattern", NULL},
     {"randomkey", 1, CMD_READONLY, 0, 0, 0, cmd_randomkey, NULL, "generic", "1.0.0",

@@ -24,7 +24,10 @@ bool log_setup(log_level min, const char *path)
     return true;
 }
 
-void log_set_level(log_level min) { min_level = min; }
+void log_set_level(log_level min)
+{
+    min_level = min;
+}
 
 void log_teardown(void)
 {

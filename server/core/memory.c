@@ -80,10 +80,10 @@ typedef struct {
 
 typedef struct shrink_job {
     struct shrink_job *next;
-    cmd_client *client;     /* waiting for the reply; NULL for ASYNC or gone */
+    cmd_client *client; /* waiting for the reply; NULL for ASYNC or gone */
     shrink_target *targets;
     size_t ntargets;
-    bool all;               /* every namespace: release all emptied ones */
+    bool all; /* every namespace: release all emptied ones */
     int64_t start_us;
     uint64_t buckets_before, overflow_before, bytes_before, rss_before;
 } shrink_job;
@@ -464,6 +464,7 @@ const cmd_def cmd_memory_rows[] = {
     {"memory", -2, CMD_STALE, 0, 0, 0, NULL, memory_subs, "server", "4.0.0",
      "A container for memory diagnostics commands.", NULL, NULL},
     {"shrink", -1, CMD_ADMIN, 0, 0, 0, cmd_shrink, NULL, "server", "0.1.0",
-     "Shrinks tables now and gives freed memory back: SHRINK [namespace] [ASYNC].", "[namespace] [ASYNC]", NULL},
+     "Shrinks tables now and gives freed memory back: SHRINK [namespace] [ASYNC].",
+     "[namespace] [ASYNC]", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

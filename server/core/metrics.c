@@ -35,8 +35,7 @@ static void label_value(strbuf *b, const char *v)
 }
 
 /* One sample with a single label. */
-static void labeled(strbuf *b, const char *name, const char *label, const char *value,
-                    double v)
+static void labeled(strbuf *b, const char *name, const char *label, const char *value, double v)
 {
     strbuf_printf(b, "%s{%s=\"", name, label);
     label_value(b, value);
@@ -55,8 +54,7 @@ static void table_metrics(cmd_server *s, strbuf *b)
     } per_class[] = {
         {"ebb_table_class_keys", "Keys, by record size class (values of up to `class` bytes)."},
         {"ebb_table_class_record_bytes", "Bytes of the records of the class: keys x record size."},
-        {"ebb_table_class_resident_bytes",
-         "Record chunk pages of the class that may be resident."},
+        {"ebb_table_class_resident_bytes", "Record chunk pages of the class that may be resident."},
         {"ebb_table_class_mapped_bytes", "Record chunks of the class mapped (address space)."},
     };
     table_class_stats cls[TABLE_CLASSES];
@@ -147,14 +145,14 @@ static void command_metrics(cmd_server *s, strbuf *b)
     }
 
     fig_prom_family(b, "ebb_errors_total", "counter",
-           "Error replies, by their first word (ERR, WRONGTYPE, OOM, ...).");
+                    "Error replies, by their first word (ERR, WRONGTYPE, OOM, ...).");
     for (size_t i = 0; i < s->nerrorstats; i++)
         labeled(b, "ebb_errors_total", "kind", s->errorstats[i].name,
                 (double)s->errorstats[i].count);
 
     const latency_hist *h = &s->latency;
     fig_prom_family(b, "ebb_command_duration_seconds", "histogram",
-           "Service time of every command run (refused ones not included).");
+                    "Service time of every command run (refused ones not included).");
     uint64_t cum = 0;
     unsigned next = 0;
     for (unsigned k = METRICS_HIST_FIRST_LOG2; k <= METRICS_HIST_LAST_LOG2; k++) {

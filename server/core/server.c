@@ -29,8 +29,8 @@ bool cmd_server_init(cmd_server *s)
     cmdtab_init(groups, sizeof groups / sizeof groups[0]);
     memset(s, 0, sizeof *s);
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
-    if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) ||
-        !cmd_slowlog_init(s) || !cmd_shrink_init(s) || !cmd_keybuf_init(s)) {
+    if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
+        !cmd_shrink_init(s) || !cmd_keybuf_init(s)) {
         cmd_server_deinit(s);
         return false;
     }

@@ -69,7 +69,10 @@ void strbuf_free(strbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-static int fold(int c, bool nocase) { return nocase ? tolower(c) : c; }
+static int fold(int c, bool nocase)
+{
+    return nocase ? tolower(c) : c;
+}
 
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool nocase)
 {

@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 typedef struct {
-    char *buf;   /* owned, always NUL-terminated once anything was added */
+    char *buf; /* owned, always NUL-terminated once anything was added */
     size_t len;
     size_t cap;
-    bool oom;    /* an append failed: contents are truncated */
+    bool oom; /* an append failed: contents are truncated */
 } strbuf;
 
 /* Append formatted text. */

@@ -77,8 +77,8 @@ static void cmd_set(cmd_server *s, cmd_client *c, const cmd_request *req)
     uint8_t old[TABLE_VALUE_MAX];
     const uint8_t *p;
     size_t oldlen = 0;
-    bool exists = (fl & (SET_NX | SET_XX | SET_GET)) != 0 &&
-                  table_get(t, k.id, &p, &oldlen) == TABLE_OK;
+    bool exists =
+        (fl & (SET_NX | SET_XX | SET_GET)) != 0 && table_get(t, k.id, &p, &oldlen) == TABLE_OK;
     if (exists && (fl & SET_GET))
         memcpy(old, p, oldlen);
     if (fl & SET_GET)
@@ -184,8 +184,7 @@ static void cmd_mget(cmd_server *s, cmd_client *c, const cmd_request *req)
 /* Shared by MSET and MSETNX: validate everything, resolve every table (so a
  * namespace-cap error changes nothing), then optionally refuse if any key
  * exists, then store. Returns 1 if stored, 0 if refused (nx), -1 on error. */
-static int mset_generic(cmd_server *s, cmd_client *c, const cmd_request *req,
-                        bool nx)
+static int mset_generic(cmd_server *s, cmd_client *c, const cmd_request *req, bool nx)
 {
     if ((req->argc - 1) % 2 != 0) {
         cmd_reply_wrong_arity(s, c, nx ? "msetnx" : "mset");
@@ -359,8 +358,7 @@ static void incr_generic(cmd_server *s, cmd_client *c, const cmd_request *req, l
     const uint8_t *val;
     size_t len;
     long long cur = 0;
-    if (table_get(t, k.id, &val, &len) == TABLE_OK &&
-        !cmd_parse_ll((const char *)val, len, &cur)) {
+    if (table_get(t, k.id, &val, &len) == TABLE_OK && !cmd_parse_ll((const char *)val, len, &cur)) {
         cmd_reply_error(s, c, ERR_NOT_INT);
         return;
     }
@@ -486,11 +484,14 @@ const cmd_def cmd_string_rows[] = {
     {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_get, NULL, "string", "1.0.0",
      "Returns the value of a key.", "key", NULL},
     {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_set, NULL, "string", "1.0.0",
-     "Sets the value of a key.", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|" "PXAT unix-time-milliseconds|KEEPTTL]", NULL},
-    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_setnx, NULL, "string",
-     "1.0.0", "Sets the value of a key only when the key doesn't exist.", "key value", NULL},
-    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_getset, NULL, "string",
-     "1.0.0", "Returns the previous value of a key after setting it to a new value.", "key value", NULL},
+     "Sets the value of a key.",
+     "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|"
+     "PXAT unix-time-milliseconds|KEEPTTL]",
+     NULL},
+    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_setnx, NULL, "string", "1.0.0",
+     "Sets the value of a key only when the key doesn't exist.", "key value", NULL},
+    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_getset, NULL, "string", "1.0.0",
+     "Returns the previous value of a key after setting it to a new value.", "key value", NULL},
     {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_getdel, NULL, "string", "6.2.0",
      "Returns the value of a key after deleting the key.", "key", NULL},
     {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, cmd_mget, NULL, "string", "1.0.0",
@@ -501,8 +502,8 @@ const cmd_def cmd_string_rows[] = {
      "Sets the values of one or more keys only when all keys don't exist.", "[key value]...", NULL},
     {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_strlen, NULL, "string", "2.2.0",
      "Returns the length of a string value.", "key", NULL},
-    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_append, NULL, "string",
-     "2.0.0", "Appends a string to the value of a key.", "key value", NULL},
+    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_append, NULL, "string", "2.0.0",
+     "Appends a string to the value of a key.", "key value", NULL},
     {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_setrange, NULL, "string", "2.2.0",
      "Overwrites a part of a string value with another by an offset.", "key offset value", NULL},
     {"getrange", 4, CMD_READONLY, 1, 1, 1, cmd_getrange, NULL, "string", "2.4.0",
@@ -510,16 +511,20 @@ const cmd_def cmd_string_rows[] = {
     {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_setex, NULL, "string", "2.0.0",
      "Sets the value and expiration time of a key.", "key seconds value", NULL},
     {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_psetex, NULL, "string", "2.6.0",
-     "Sets the value and expiration time in milliseconds of a key.", "key milliseconds value", NULL},
+     "Sets the value and expiration time in milliseconds of a key.", "key milliseconds value",
+     NULL},
     {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, cmd_getex, NULL, "string", "6.2.0",
-     "Returns the value of a key after setting its expiration time.", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|" "PXAT unix-time-milliseconds|PERSIST]", NULL},
-    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incr, NULL, "string",
-     "1.0.0", "Increments the integer value of a key by one.", "key", NULL},
-    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decr, NULL, "string",
-     "1.0.0", "Decrements the integer value of a key by one.", "key", NULL},
-    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incrby, NULL, "string",
-     "1.0.0", "Increments the integer value of a key by a number.", "key increment", NULL},
-    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decrby, NULL, "string",
-     "1.0.0", "Decrements a number from the integer value of a key.", "key decrement", NULL},
+     "Returns the value of a key after setting its expiration time.",
+     "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|"
+     "PXAT unix-time-milliseconds|PERSIST]",
+     NULL},
+    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incr, NULL, "string", "1.0.0",
+     "Increments the integer value of a key by one.", "key", NULL},
+    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decr, NULL, "string", "1.0.0",
+     "Decrements the integer value of a key by one.", "key", NULL},
+    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incrby, NULL, "string", "1.0.0",
+     "Increments the integer value of a key by a number.", "key increment", NULL},
+    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decrby, NULL, "string", "1.0.0",
+     "Decrements a number from the integer value of a key.", "key decrement", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -108,12 +108,12 @@
 typedef enum { CONN_OPEN, CONN_CLOSING, CONN_DOOMED, CONN_LINGERING } conn_state;
 
 typedef struct conn {
-    cmd_client cl;          /* the commands layer's view; first member */
+    cmd_client cl;           /* the commands layer's view; first member */
     struct bufferevent *bev; /* the socket, for output (and closing it) */
-    struct event *rev;      /* readable: input is read straight into qbuf */
-    char *qbuf;             /* unparsed input */
+    struct event *rev;       /* readable: input is read straight into qbuf */
+    char *qbuf;              /* unparsed input */
     size_t qlen, qcap;
-    size_t qneed;           /* don't re-parse before qlen reaches this */
+    size_t qneed; /* don't re-parse before qlen reaches this */
     /* Where the reader stopped in the unfinished request at the front of
      * qbuf (see resp_request.resume_*), and where that request started when
      * argv's views were made, so they can follow qbuf when it moves. */
@@ -121,16 +121,16 @@ typedef struct conn {
     uintptr_t resume_base;
     resp_view *argv;
     size_t argv_cap;
-    int64_t soft_since_us;  /* output over the soft limit since then (0: not over) */
+    int64_t soft_since_us; /* output over the soft limit since then (0: not over) */
     conn_state state;
     bool peer_eof;          /* the peer closed its write side */
     size_t close_left;      /* output not yet acknowledged at the last check */
     int64_t close_moved_us; /* when close_left last went down (monotonic) */
     bool close_listed;      /* on g.closing */
     struct conn *next_closing;
-    bool keep_output;       /* CONN_DOOMED: deliver the output buffer first */
+    bool keep_output; /* CONN_DOOMED: deliver the output buffer first */
     struct conn *next_doomed;
-    bool flush_queued;      /* on the flush list: replies go out this round */
+    bool flush_queued; /* on the flush list: replies go out this round */
     struct conn *next_flush;
     struct conn *next_all, *prev_all;
 } conn;
@@ -144,14 +144,14 @@ static struct {
     conn *all;
     bool stopping;
     void (*on_drained)(void);
-    conn *doomed;               /* connections to free from the reaper */
+    conn *doomed; /* connections to free from the reaper */
     struct event *reaper;
-    conn *flush;                /* connections with replies to send (flush_later) */
+    conn *flush; /* connections with replies to send (flush_later) */
     struct event *flusher;
-    conn *closing;              /* connections flushing or lingering (see above) */
+    conn *closing; /* connections flushing or lingering (see above) */
     struct event *close_tick;
-    int close_tick_ms;          /* its current interval */
-    size_t lingering;           /* lingering connections: they count in maxclients */
+    int close_tick_ms; /* its current interval */
+    size_t lingering;  /* lingering connections: they count in maxclients */
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -353,7 +353,7 @@ static void flush_replies(conn *c)
 static void close_when_flushed(conn *c)
 {
     if (c->state == CONN_DOOMED || c->state == CONN_LINGERING)
-        return; /* the reaper or the close tick ends it */
+        return;       /* the reaper or the close tick ends it */
     flush_replies(c); /* what a deferred flush would have sent */
     if (c->state == CONN_DOOMED)
         return; /* the flush passed an output limit */
@@ -519,7 +519,7 @@ typedef struct {
 typedef struct {
     batch_req reqs[CONN_BATCH_MAX];
     size_t n;
-    resp_status st;  /* how the parse that ended the batch went */
+    resp_status st;   /* how the parse that ended the batch went */
     resp_request req; /* ... and its details (need, error) */
 } batch;
 
@@ -626,8 +626,8 @@ static bool run_batch(conn *c, const batch *b, size_t *pos, size_t *pending)
     size_t nc = 0;
     for (size_t i = 0; i < b->n; i++)
         if (b->reqs[i].argc > 0)
-            creq[nc++] = (cmd_request){.argv = c->argv + b->reqs[i].argv_off,
-                                       .argc = b->reqs[i].argc};
+            creq[nc++] =
+                (cmd_request){.argv = c->argv + b->reqs[i].argv_off, .argc = b->reqs[i].argc};
     cmd_prepare(srv, creq, nc);
     /* One clock read per request: each one's end is the next one's start. */
     int64_t clock_ns = cmd_now_ns();
@@ -862,8 +862,8 @@ static void reject(evutil_socket_t fd, const char *msg)
     evutil_closesocket(fd);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     cmd_server *srv = g.srv;
     if (g.stopping) {
@@ -1036,8 +1036,8 @@ static bool listen_on(const char *host, int port, char *err, size_t errlen)
     }
     char service[16];
     snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
@@ -1069,8 +1069,7 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
     g.flusher = event_new(base, -1, 0, on_flush, NULL);
     g.close_tick = evtimer_new(base, on_close_tick, NULL);
-    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL ||
-        g.close_tick == NULL) {
+    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL || g.close_tick == NULL) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -1114,8 +1113,8 @@ void conn_shutdown(void (*done)(void))
             /* A blocked client (SHRINK) gets its reply when the job ends,
              * the loop running on meanwhile; process_input then runs the
              * rest of what it sent and closes it. */
-            if (c->cl.monitor == (monitors == 1) && c->state == CONN_OPEN && !c->cl.close_after_reply &&
-                !c->cl.blocked)
+            if (c->cl.monitor == (monitors == 1) && c->state == CONN_OPEN &&
+                !c->cl.close_after_reply && !c->cl.blocked)
                 process_input(c);
         }
     }

@@ -70,8 +70,8 @@ static struct {
     bool stopping;
     struct evconnlistener *ls[HTTP_MAX_LISTENERS];
     size_t nls;
-    bool accepting;          /* the listeners are enabled */
-    long long paused_until;  /* no accepting before (ms), after EMFILE */
+    bool accepting;         /* the listeners are enabled */
+    long long paused_until; /* no accepting before (ms), after EMFILE */
     struct event *sweep;
     http_conn conns[HTTP_MAX_CONNECTIONS];
     size_t nconns;
@@ -140,8 +140,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         if (now_ms() >= g.paused_until)
-            log_write(LOG_WARNING, "HTTP accept: %s; pausing HTTP accepts for %d ms",
-                      strerror(err), HTTP_ACCEPT_PAUSE_MS);
+            log_write(LOG_WARNING, "HTTP accept: %s; pausing HTTP accepts for %d ms", strerror(err),
+                      HTTP_ACCEPT_PAUSE_MS);
         g.paused_until = now_ms() + HTTP_ACCEPT_PAUSE_MS;
         update_accepting();
         return;
@@ -149,8 +149,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     log_write(LOG_WARNING, "HTTP accept: %s", strerror(err));
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *reason,
-                       const char *type, const char *body, size_t len)
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *type,
+                       const char *body, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", type);
@@ -194,8 +194,8 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
     if (g.stopping)
-        reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
-                   "shutting down\n", 14);
+        reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8", "shutting down\n",
+                   14);
     else
         reply_text(req, HTTP_OK, "OK", "text/plain; charset=utf-8", "ready\n", 6);
 }
@@ -267,7 +267,10 @@ bool http_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     return true;
 }
 
-void http_not_ready(void) { g.stopping = true; }
+void http_not_ready(void)
+{
+    g.stopping = true;
+}
 
 void http_teardown(void)
 {

@@ -47,21 +47,20 @@ static char exe_path[PATH_MAX];
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ebb-server [/path/to/ebb.conf] [--option value ...]\n"
-            "       ebb-server --ping [host:port] [same options]\n"
-            "       ebb-server --help | --version\n"
-            "\n"
-            "A Redis-protocol cache for integer keys and values of up to 128 bytes.\n"
-            "The config file uses redis.conf syntax. Each option can also be set by\n"
-            "an environment variable, EBB_ and its name in upper case with '_' for\n"
-            "'-' (EBB_MAXMEMORY_POLICY); the environment overrides the file, flags\n"
-            "override both.\n"
-            "\n"
-            "--ping checks a running server (AUTH with requirepass if set, PING) and\n"
-            "exits 0 on PONG within 2 s, else 1: a health probe for containers.\n"
-            "\n"
-            "Options (default in brackets):\n");
+    fprintf(f, "Usage: ebb-server [/path/to/ebb.conf] [--option value ...]\n"
+               "       ebb-server --ping [host:port] [same options]\n"
+               "       ebb-server --help | --version\n"
+               "\n"
+               "A Redis-protocol cache for integer keys and values of up to 128 bytes.\n"
+               "The config file uses redis.conf syntax. Each option can also be set by\n"
+               "an environment variable, EBB_ and its name in upper case with '_' for\n"
+               "'-' (EBB_MAXMEMORY_POLICY); the environment overrides the file, flags\n"
+               "override both.\n"
+               "\n"
+               "--ping checks a running server (AUTH with requirepass if set, PING) and\n"
+               "exits 0 on PONG within 2 s, else 1: a health probe for containers.\n"
+               "\n"
+               "Options (default in brackets):\n");
     for (size_t i = 0; i < config_option_count; i++) {
         const config_option *o = &config_options[i];
         if (o->type == CFG_FIXED)
@@ -74,8 +73,8 @@ static void usage(FILE *f)
                                       : "value");
         char words[256];
         if (o->type == CFG_ENUM)
-            fprintf(f, "  %-38s %s: %s [%s]\n", flag, config_words(o, words, sizeof words),
-                    o->desc, o->def);
+            fprintf(f, "  %-38s %s: %s [%s]\n", flag, config_words(o, words, sizeof words), o->desc,
+                    o->def);
         else
             fprintf(f, "  %-38s %s [%s]\n", flag, o->desc, o->def);
     }
@@ -87,7 +86,10 @@ static void usage(FILE *f)
                "  ebb-server --ping 127.0.0.1:7002\n");
 }
 
-static void stop_loop(void) { event_base_loopexit(base, NULL); }
+static void stop_loop(void)
+{
+    event_base_loopexit(base, NULL);
+}
 
 static void begin_shutdown(const char *why)
 {
@@ -187,7 +189,10 @@ static void run_loop(void)
     }
 }
 
-static const char *env_lookup(const char *name) { return getenv(name); }
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
 
 /* Parse argv[i..] into srv.cfg: optional config file first, then the
  * environment, then --name values. Exits with status 1 and one line on
@@ -211,14 +216,12 @@ static void parse_args(int argc, char **argv, int i)
     while (i < argc) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            fprintf(stderr, "ebb-server: unexpected argument '%s' (options are --name value)\n",
-                    a);
+            fprintf(stderr, "ebb-server: unexpected argument '%s' (options are --name value)\n", a);
             exit(1);
         }
         const char *name = a + 2;
         if (config_find(name, strlen(name)) == NULL) {
-            fprintf(stderr, "ebb-server: unknown option '--%s' (see ebb-server --help)\n",
-                    name);
+            fprintf(stderr, "ebb-server: unknown option '--%s' (see ebb-server --help)\n", name);
             exit(1);
         }
         /* The value is every following word up to the next --option. */
@@ -242,8 +245,8 @@ static void parse_args(int argc, char **argv, int i)
             exit(1);
         }
         if (!config_set(&srv.cfg, name, strlen(name), value, vl, false, err, sizeof err)) {
-            fprintf(stderr, "ebb-server: invalid value '%s' for option '--%s': %s\n", value,
-                    name, err);
+            fprintf(stderr, "ebb-server: invalid value '%s' for option '--%s': %s\n", value, name,
+                    err);
             exit(1);
         }
         i = j;
@@ -311,8 +314,9 @@ static void warn_misspelt_env(void)
         }
         if (near != NULL) {
             char name[64];
-            fprintf(stderr, "ebb-server: warning: ignoring %s, which names no option; did you "
-                            "mean %s?\n",
+            fprintf(stderr,
+                    "ebb-server: warning: ignoring %s, which names no option; did you "
+                    "mean %s?\n",
                     var, config_env_name(near, name, sizeof name));
         }
     }

@@ -6,15 +6,15 @@
 #include <string.h>
 
 struct db {
-    db_ns *ns;          /* ns[0] is the default namespace */
+    db_ns *ns; /* ns[0] is the default namespace */
     size_t count;
     size_t cap;
     unsigned max_named;
-    size_t last_hit;    /* index of the last namespace found: most traffic hits one */
-    size_t step_next;   /* round-robin start for db_step */
+    size_t last_hit;  /* index of the last namespace found: most traffic hits one */
+    size_t step_next; /* round-robin start for db_step */
     table_options topt;
-    uint32_t next_id;   /* id of the next named namespace */
-    table **graveyard;  /* detached by db_flush_async, freed by db_reap */
+    uint32_t next_id;  /* id of the next named namespace */
+    table **graveyard; /* detached by db_flush_async, freed by db_reap */
     size_t ngrave;
     /* Counters of tables that are gone (dropped namespaces, flushes), so
      * that the totals only ever grow, as counters must. */
@@ -38,19 +38,17 @@ static void retire(db *d, const table *t)
 
 /* Namespace characters [A-Za-z0-9_.-], as a table: one load per byte. */
 static const bool ns_char[256] = {
-    ['-'] = true, ['.'] = true, ['_'] = true,
-    ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
-    ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
-    ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true,
-    ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true,
-    ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true,
-    ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
-    ['Y'] = true, ['Z'] = true,
-    ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true,
-    ['g'] = true, ['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true,
-    ['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true,
-    ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true, ['w'] = true, ['x'] = true,
-    ['y'] = true, ['z'] = true,
+    ['-'] = true, ['.'] = true, ['_'] = true, ['0'] = true, ['1'] = true, ['2'] = true,
+    ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true,
+    ['9'] = true, ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true,
+    ['F'] = true, ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true,
+    ['L'] = true, ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true, ['Q'] = true,
+    ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true,
+    ['X'] = true, ['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true, ['c'] = true,
+    ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true, ['i'] = true,
+    ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true, ['o'] = true,
+    ['p'] = true, ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true,
+    ['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
 };
 
 /* Decimal digits that cannot overflow an int64 whatever they are:
@@ -89,9 +87,9 @@ static inline bool digits8(uint64_t w, uint64_t *v)
     if (((w & BYTES_F0) | (((w + BYTES_06) & BYTES_F0) >> 4)) != BYTES_33)
         return false;
     w -= BYTES_30;
-    w = (w * 10 + (w >> 8)) & 0x00ff00ff00ff00ffull;       /* 4 x 2 digits */
-    w = (w * 100 + (w >> 16)) & 0x0000ffff0000ffffull;     /* 2 x 4 digits */
-    *v = (w * 10000 + (w >> 32)) & 0xffffffffull;          /* 8 digits */
+    w = (w * 10 + (w >> 8)) & 0x00ff00ff00ff00ffull;   /* 4 x 2 digits */
+    w = (w * 100 + (w >> 16)) & 0x0000ffff0000ffffull; /* 2 x 4 digits */
+    *v = (w * 10000 + (w >> 32)) & 0xffffffffull;      /* 8 digits */
     return true;
 }
 
@@ -108,8 +106,7 @@ static inline bool digits_tail(const char *end, size_t k, uint64_t *v)
     return digits8(w, v);
 }
 
-static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
-                                  100000000};
+static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
 /* The digits num[0..n) (n >= 1) as a magnitude, negated if neg; false if a
  * byte is not a digit or the value leaves int64. `room` is how many bytes
@@ -202,8 +199,7 @@ bool db_parse_key(const char *p, size_t len, db_key *out)
 
 size_t db_format_key(const char *ns, size_t nslen, int64_t id, char *dst)
 {
-    int n = nslen > 0 ? snprintf(dst, DB_KEY_TEXT_MAX, "%.*s:%lld", (int)nslen, ns,
-                                 (long long)id)
+    int n = nslen > 0 ? snprintf(dst, DB_KEY_TEXT_MAX, "%.*s:%lld", (int)nslen, ns, (long long)id)
                       : snprintf(dst, DB_KEY_TEXT_MAX, "%lld", (long long)id);
     return (size_t)n;
 }
@@ -240,7 +236,10 @@ void db_destroy(db *d)
     free(d);
 }
 
-void db_set_max_namespaces(db *d, unsigned max) { d->max_named = max; }
+void db_set_max_namespaces(db *d, unsigned max)
+{
+    d->max_named = max;
+}
 
 void db_set_table_options(db *d, const table_options *topt)
 {
@@ -304,7 +303,10 @@ db_status db_table(db *d, const char *name, size_t len, bool create, table **out
     return DB_OK;
 }
 
-size_t db_ns_count(const db *d) { return d->count; }
+size_t db_ns_count(const db *d)
+{
+    return d->count;
+}
 
 const db_ns *db_ns_at(const db *d, size_t i)
 {

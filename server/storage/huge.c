@@ -50,8 +50,8 @@ void huge_unmap(void *p, size_t bytes)
 /* Map HUGE_BYTES more than asked and unmap the unaligned head and tail. */
 void *huge_map_aligned(size_t bytes)
 {
-    char *p = mmap(NULL, bytes + HUGE_BYTES, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *p =
+        mmap(NULL, bytes + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     uintptr_t a = ((uintptr_t)p + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);

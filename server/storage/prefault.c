@@ -36,9 +36,9 @@ typedef struct {
 
 typedef struct {
     request ring[PREFAULT_QUEUE];
-    unsigned head, len;         /* under mu */
-    uint64_t asked;             /* asking side only: requests accepted */
-    _Atomic uint64_t done;      /* worker: requests served */
+    unsigned head, len;    /* under mu */
+    uint64_t asked;        /* asking side only: requests accepted */
+    _Atomic uint64_t done; /* worker: requests served */
 } lane;
 
 struct prefault {
@@ -51,9 +51,9 @@ struct prefault {
     pthread_cond_t resume;
     _Atomic bool want;
     pthread_t worker;
-    lane lanes[2];              /* PREFAULT_SOON, PREFAULT_LATER */
-    bool stop;                  /* under mu */
-    uint64_t dropped;           /* asking side only */
+    lane lanes[2];    /* PREFAULT_SOON, PREFAULT_LATER */
+    bool stop;        /* under mu */
+    uint64_t dropped; /* asking side only */
     _Atomic uint64_t bytes, failed, busy_ns;
 };
 

@@ -130,7 +130,9 @@ static inline uint64_t chunk_len(const store_class *c, uint32_t i)
 /* End of the mapped chunk space. */
 static inline uint64_t mapped_top(const store_class *c)
 {
-    return c->nchunks == 0 ? 0 : (uint64_t)(c->nchunks - 1) * STORE_CHUNK_BYTES + chunk_len(c, c->nchunks - 1);
+    return c->nchunks == 0
+               ? 0
+               : (uint64_t)(c->nchunks - 1) * STORE_CHUNK_BYTES + chunk_len(c, c->nchunks - 1);
 }
 
 static void set_resident(store *s, store_class *c, uint64_t r)
@@ -480,8 +482,9 @@ static void class_trim(store *s, store_class *c, bool exact)
         return;
     }
     uint64_t step = huge_round_base((uint64_t)c->count * c->size / DISCARD_SHARE);
-    step = step < DISCARD_MIN_BYTES ? DISCARD_MIN_BYTES
-                                    : step > DISCARD_MAX_BYTES ? DISCARD_MAX_BYTES : step;
+    step = step < DISCARD_MIN_BYTES   ? DISCARD_MIN_BYTES
+           : step > DISCARD_MAX_BYTES ? DISCARD_MAX_BYTES
+                                      : step;
     uint64_t keep = step + (prefaulting(s) ? window(s, c) : 0);
     if (c->resident >= end + keep + step || c->nchunks > need + SPARE_CHUNKS) {
         uint64_t cut = huge_round_base(end) + keep;
@@ -531,8 +534,8 @@ static void ahead(store *s, store_class *c, uint64_t end)
         }
         uint64_t cend = (uint64_t)(i + 1) * STORE_CHUNK_BYTES;
         uint64_t n = (to < cend ? to : cend) - from;
-        (void)prefault_ask(s->stage->pf, PREFAULT_SOON, base + (from - (uint64_t)i * STORE_CHUNK_BYTES),
-                           n);
+        (void)prefault_ask(s->stage->pf, PREFAULT_SOON,
+                           base + (from - (uint64_t)i * STORE_CHUNK_BYTES), n);
         from += n;
     }
     if (from > c->pf_front)
@@ -810,7 +813,8 @@ bool store_trim(store *s, unsigned max_chunks)
              * discarded by the step that reaches the last one needed (a
              * bounded step must not discard a whole drained table). */
             uint64_t cut = keep > need ? (uint64_t)keep * STORE_CHUNK_BYTES
-                                       : c->count ? huge_round_base(used_end(c)) : 0;
+                           : c->count  ? huge_round_base(used_end(c))
+                                       : 0;
             give_back(s, c, cut, keep);
             if (c->count == 0 && c->nchunks == 0) {
                 free(c->chunks);
@@ -928,13 +932,13 @@ void store_check(const store *s)
 }
 #else
 
-#define CHECK(cond, what)                                                                   \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "%s:%d: store_check failed: %s (%s)\n", __FILE__, __LINE__, what, \
-                    #cond);                                                                 \
-            abort();                                                                        \
-        }                                                                                   \
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: store_check failed: %s (%s)\n", __FILE__, __LINE__, what,      \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 void store_check(const store *s)

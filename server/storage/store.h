@@ -81,28 +81,28 @@ typedef struct {
 /* ---- private: the fields below are store.c's; read them only through the
  * inline functions of this header. ---- */
 typedef struct {
-    int64_t *exp;   /* expire time (ms) per record, 0 = none; NULL if nexp == 0 */
-    uint32_t *lru;  /* last access per record; NULL until tracked */
-    uint32_t nexp;  /* records of this block with an expire time */
+    int64_t *exp;  /* expire time (ms) per record, 0 = none; NULL if nexp == 0 */
+    uint32_t *lru; /* last access per record; NULL until tracked */
+    uint32_t nexp; /* records of this block with an expire time */
 } store_block;
 
 typedef struct {
-    char *p;        /* STORE_CHUNK_BYTES, 2 MiB-aligned */
-    uint8_t huge;   /* STORE_HUGE_*: its pages */
+    char *p;      /* STORE_CHUNK_BYTES, 2 MiB-aligned */
+    uint8_t huge; /* STORE_HUGE_*: its pages */
 } store_chunk;
 
 typedef struct {
-    uint64_t magic;     /* n / per_chunk == (n * magic) >> shift, n < 2^27 */
-    uint64_t cap0;      /* bytes mapped of chunk 0: a power of two number of
-                           pages, STORE_CHUNK_BYTES (2 MiB-aligned) once a
-                           second chunk exists */
-    uint64_t resident;  /* bytes of the class's chunk space (chunk i at
-                           i x STORE_CHUNK_BYTES) below which pages may be
-                           resident; none above */
-    uint64_t pf_front;  /* chunk space asked of the prefaulter up to here */
-    uint64_t expires;   /* records with an expire time */
+    uint64_t magic;    /* n / per_chunk == (n * magic) >> shift, n < 2^27 */
+    uint64_t cap0;     /* bytes mapped of chunk 0: a power of two number of
+                          pages, STORE_CHUNK_BYTES (2 MiB-aligned) once a
+                          second chunk exists */
+    uint64_t resident; /* bytes of the class's chunk space (chunk i at
+                          i x STORE_CHUNK_BYTES) below which pages may be
+                          resident; none above */
+    uint64_t pf_front; /* chunk space asked of the prefaulter up to here */
+    uint64_t expires;  /* records with an expire time */
     store_chunk *chunks;
-    char *next;         /* the chunk after the last one, mapped ahead */
+    char *next; /* the chunk after the last one, mapped ahead */
     store_block *blocks;
     uint32_t size;      /* bytes per record */
     uint32_t per_chunk; /* records per chunk */
@@ -112,9 +112,9 @@ typedef struct {
     uint32_t nblocks;   /* side blocks allocated (zeroed beyond use) */
     uint32_t blocks_hw; /* blocks at or past this have no side array */
     uint8_t shift;
-    bool next_huge;     /* the chunk mapped ahead is advised huge (store.c,
-                           chunk_new) */
-    bool turn_back;     /* a chunk was huge and partly discarded */
+    bool next_huge; /* the chunk mapped ahead is advised huge (store.c,
+                       chunk_new) */
+    bool turn_back; /* a chunk was huge and partly discarded */
 } store_class;
 
 typedef struct {
@@ -132,8 +132,8 @@ typedef struct store {
     uint64_t meta_bytes;     /* side arrays mapped, stashed ones too */
     uint64_t expires;
     __int128 exp_sum;
-    uint64_t filled;         /* chunks completed by adds, ever (huge moves look then) */
-    store_stash stash[2];    /* zeroed side arrays kept for reuse: [0] exp, [1] lru */
+    uint64_t filled;      /* chunks completed by adds, ever (huge moves look then) */
+    store_stash stash[2]; /* zeroed side arrays kept for reuse: [0] exp, [1] lru */
 } store;
 /* ---- end of private fields ---- */
 

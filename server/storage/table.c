@@ -161,11 +161,11 @@
 
 /* ---- layout constants ---------------------------------------------------- */
 
-#define SLOTS 12u                  /* slots per bucket */
+#define SLOTS 12u /* slots per bucket */
 #define SLOT_MASK ((1u << SLOTS) - 1u)
-#define MIN_LOG2 6u                /* 64 buckets x 64 B = one 4 KiB page */
-#define MAX_LOG2 32u               /* bucket index fits 32 bits */
-#define POOL_MAX 0xfffffffeu       /* overflow indices are 1-based uint32_t */
+#define MIN_LOG2 6u          /* 64 buckets x 64 B = one 4 KiB page */
+#define MAX_LOG2 32u         /* bucket index fits 32 bits */
+#define POOL_MAX 0xfffffffeu /* overflow indices are 1-based uint32_t */
 
 /* ---- policy constants (see POLICY above) --------------------------------- */
 
@@ -228,10 +228,10 @@ static_assert(SLOTS <= 16, "the probe reads tophash[] as one 16-byte vector");
 static_assert(TABLE_VALUE_MAX == STORE_VALUE_MAX, "the store holds every value");
 
 typedef struct {
-    bucket *b;          /* 2^log2 home buckets, NULL when this gen is unused */
-    size_t b_bytes;     /* size of the mapping of b */
-    size_t b_released;  /* leading bytes of b given back (old gen): */
-    size_t b_unmapped;  /* munmap'd, the rest of them discarded (still mapped) */
+    bucket *b;         /* 2^log2 home buckets, NULL when this gen is unused */
+    size_t b_bytes;    /* size of the mapping of b */
+    size_t b_released; /* leading bytes of b given back (old gen): */
+    size_t b_unmapped; /* munmap'd, the rest of them discarded (still mapped) */
     uint32_t log2;
     uint64_t mask;      /* 2^log2 - 1 */
     uint64_t seed;      /* hash seed of this generation */
@@ -241,16 +241,16 @@ typedef struct {
     uint32_t pool_used; /* high-water mark of handed-out indices */
     uint32_t pool_free; /* free list head (1-based, linked by .overflow) */
     uint32_t pool_nfree;
-    uint64_t ovf;       /* overflow buckets linked into chains */
+    uint64_t ovf; /* overflow buckets linked into chains */
 } gen;
 
 struct table {
-    gen cur;            /* current (destination) generation */
-    gen old;            /* generation being migrated from, if migrating */
+    gen cur; /* current (destination) generation */
+    gen old; /* generation being migrated from, if migrating */
     bool migrating;
-    uint64_t progress;  /* old buckets 0..progress-1 evacuated */
-    store st;           /* the records */
-    huge_stage stage;   /* the staged huge page, shared by index and store */
+    uint64_t progress; /* old buckets 0..progress-1 evacuated */
+    store st;          /* the records */
+    huge_stage stage;  /* the staged huge page, shared by index and store */
     /* PREFAULT of a migration's destination: its page (index in the new
      * array, SIZE_MAX before the first step), the tickets of its request
      * and of the next page's, and the steps left for pages still coming in. */
@@ -272,7 +272,7 @@ struct table {
     /* Active expiry's next record: class and number. */
     unsigned scan_cls;
     uint32_t scan_idx;
-    uint64_t expired;   /* keys removed because their time had come */
+    uint64_t expired; /* keys removed because their time had come */
     table_options opt;
     uint64_t grows, shrinks_auto, shrinks_manual;
     /* The shrink in progress (if the migration is one) and the last one done:
@@ -285,7 +285,6 @@ struct table {
 };
 
 /* ---- small helpers -------------------------------------------------------- */
-
 
 static void unmap(void *p, size_t bytes)
 {
@@ -339,8 +338,7 @@ static uint64_t seed_new(void)
         return s;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return hash_key((int64_t)ts.tv_nsec ^ ((int64_t)ts.tv_sec << 32),
-                    (uint64_t)(uintptr_t)&s);
+    return hash_key((int64_t)ts.tv_nsec ^ ((int64_t)ts.tv_sec << 32), (uint64_t)(uintptr_t)&s);
 }
 
 /* Slots of b whose tophash is `top` (0: the empty ones), as a bit mask
@@ -401,8 +399,8 @@ static inline gen *home_gen(const table *t, int64_t key, uint64_t *h)
 }
 
 /* Find key in g's chain for hash h. On success *bp and *ip name its slot. */
-static inline bool chain_find(const table *t, const gen *g, uint64_t h,
-                              int64_t key, bucket **bp, unsigned *ip)
+static inline bool chain_find(const table *t, const gen *g, uint64_t h, int64_t key, bucket **bp,
+                              unsigned *ip)
 {
     uint8_t top = tophash_of(h);
     bucket *b = &g->b[h & g->mask];
@@ -465,16 +463,14 @@ static bool pool_reserve(table *t, gen *g, uint64_t n)
     uint64_t need = (uint64_t)g->pool_used + (n - g->pool_nfree);
     if (need > POOL_MAX)
         return false;
-    uint64_t cap = g->pool_cap ? (uint64_t)g->pool_cap * 2
-                               : huge_base_page() / sizeof(bucket);
+    uint64_t cap = g->pool_cap ? (uint64_t)g->pool_cap * 2 : huge_base_page() / sizeof(bucket);
     while (cap < need)
         cap *= 2;
     if (cap > POOL_MAX)
         cap = POOL_MAX;
     size_t bytes = huge_round_base((size_t)cap * sizeof(bucket));
-    void *p = g->pool == NULL
-                  ? huge_map_zero(bytes)
-                  : mremap(g->pool, g->pool_bytes, bytes, MREMAP_MAYMOVE);
+    void *p = g->pool == NULL ? huge_map_zero(bytes)
+                              : mremap(g->pool, g->pool_bytes, bytes, MREMAP_MAYMOVE);
     if (p == NULL || p == MAP_FAILED)
         return false;
     t->index_bytes += bytes - g->pool_bytes;
@@ -658,8 +654,7 @@ static void shrink_end(table *t)
 static uint32_t target_log2(uint64_t count)
 {
     uint32_t l = MIN_LOG2;
-    while (l < MAX_LOG2 &&
-           count * LOAD_NORMAL_DEN > ((uint64_t)LOAD_NORMAL_NUM << l))
+    while (l < MAX_LOG2 && count * LOAD_NORMAL_DEN > ((uint64_t)LOAD_NORMAL_NUM << l))
         l++;
     return l;
 }
@@ -794,8 +789,8 @@ static bool dest_ready(table *t)
     if (page != t->pf_page) {
         /* Sequential: the page was asked for as the one ahead. Otherwise (the
          * first step, a shrink's second pass): ask now. */
-        t->pf_wait = page == t->pf_page + 1 && t->pf_page != SIZE_MAX ? t->pf_ahead
-                                                                       : ask_dest_page(t, page);
+        t->pf_wait =
+            page == t->pf_page + 1 && t->pf_page != SIZE_MAX ? t->pf_ahead : ask_dest_page(t, page);
         t->pf_ahead = ask_dest_page(t, page + 1);
         t->pf_page = page;
     }
@@ -841,7 +836,6 @@ static bool migrate_some(table *t, unsigned work)
 {
     return migrate_some_paced(t, work, true);
 }
-
 
 /* ---- expiry and LRU (the store keeps the times; see store.h) --------------- */
 
@@ -941,8 +935,8 @@ static bool promote_some(table *t)
             moved = huge_move(&t->stage, ready, (char *)t->cur.b + t->arr_promo * HUGE_BYTES);
             t->arr_promo += moved;
         }
-        if (ready >= 0 && !moved && huge_staged(&t->stage) == 0 && (array_due(t) ||
-                                                                    store_huge_due(&t->st, &cls)))
+        if (ready >= 0 && !moved && huge_staged(&t->stage) == 0 &&
+            (array_due(t) || store_huge_due(&t->st, &cls)))
             promote_stop(t); /* the move failed */
         if (t->promote) {
             if (stage_wanted(t))
@@ -1267,8 +1261,7 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
 
     if (!t->migrating) {
         uint64_t nb = t->cur.mask + 1;
-        if ((count_of(t) + 1) * LOAD_DEN > LOAD_GROW_NUM * nb &&
-            t->cur.log2 < MAX_LOG2) {
+        if ((count_of(t) + 1) * LOAD_DEN > LOAD_GROW_NUM * nb && t->cur.log2 < MAX_LOG2) {
             /* Mapping the new array waits for a prefault step in progress
              * (PREFAULT): put the grow off for a few inserts, up to 1/64
              * past the threshold, until the worker is between steps. */
@@ -1407,8 +1400,7 @@ static void scan_chain(const table *t, const gen *g, const bucket *b,
  * (A same-size rehash with a new seed, which only keys chosen to collide can
  * trigger, moves keys arbitrarily: an iteration spanning one may miss keys.)
  */
-uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg),
-                    void *arg)
+uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg), void *arg)
 {
     if (t->cur.b == NULL)
         return 0;
@@ -1444,7 +1436,6 @@ uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, voi
     v = rev32(v);
     return v;
 }
-
 
 uint64_t table_memory(const table *t)
 {
@@ -1567,8 +1558,7 @@ void table_get_class_stats(const table *t, unsigned cls, table_class_stats *st)
 
 /* Visit the slots of one chain. */
 static bool foreach_chain(const table *t, const gen *g, const bucket *b,
-                          bool (*fn)(int64_t, const uint8_t *, size_t, void *),
-                          void *arg)
+                          bool (*fn)(int64_t, const uint8_t *, size_t, void *), void *arg)
 {
     for (; b != NULL; b = next_in_chain(g, b)) {
         unsigned n = occupied(b);
@@ -1584,9 +1574,7 @@ static bool foreach_chain(const table *t, const gen *g, const bucket *b,
 }
 
 void table_foreach(const table *t,
-                   bool (*fn)(int64_t key, const uint8_t *val, size_t len,
-                              void *arg),
-                   void *arg)
+                   bool (*fn)(int64_t key, const uint8_t *val, size_t len, void *arg), void *arg)
 {
     if (count_of(t) == 0)
         return;
@@ -1647,13 +1635,13 @@ void table_check(const table *t)
 }
 #else
 
-#define CHECK(cond, what)                                                    \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: table_check failed: %s (%s)\n", __FILE__, \
-                    __LINE__, what, #cond);                                  \
-            abort();                                                         \
-        }                                                                    \
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: table_check failed: %s (%s)\n", __FILE__, __LINE__, what,      \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static bool bit_test_set(uint64_t *bm, uint64_t i)
@@ -1672,16 +1660,14 @@ static uint64_t check_gen(const table *t, const gen *g, uint64_t from,
     uint64_t nb = g->mask + 1, slots = 0, linked = 0;
     CHECK(g->b_bytes == huge_round_base(nb * sizeof(bucket)), "array bytes");
     CHECK(g->pool_used <= g->pool_cap, "pool high-water within capacity");
-    CHECK(g->pool_bytes == huge_round_base((size_t)g->pool_cap * sizeof(bucket)),
-          "pool bytes");
+    CHECK(g->pool_bytes == huge_round_base((size_t)g->pool_cap * sizeof(bucket)), "pool bytes");
     uint64_t pwords = ((uint64_t)g->pool_used + 64) / 64;
     uint64_t *seen = calloc(pwords, sizeof *seen);
     CHECK(seen != NULL, "out of memory in table_check");
 
     for (uint64_t i = g->b_released / sizeof(bucket); i < from; i++) {
         const bucket *b = &g->b[i];
-        CHECK(match_top(b, 0) == SLOT_MASK && b->overflow == 0,
-              "evacuated old bucket is empty");
+        CHECK(match_top(b, 0) == SLOT_MASK && b->overflow == 0, "evacuated old bucket is empty");
     }
     for (uint64_t bi = from; bi < nb; bi++) {
         const bucket *b = &g->b[bi];
@@ -1722,8 +1708,7 @@ static uint64_t check_gen(const table *t, const gen *g, uint64_t from,
     }
     CHECK(nfree == g->pool_nfree, "free list length");
     CHECK(linked == g->ovf, "overflow bucket count");
-    CHECK(linked + nfree == g->pool_used,
-          "every handed-out overflow bucket is linked or free");
+    CHECK(linked + nfree == g->pool_used, "every handed-out overflow bucket is linked or free");
     free(seen);
     return slots;
 }

@@ -45,13 +45,13 @@
 #define BUSYPOLL_MIN_SPAN_NS 5000000u
 
 typedef struct busypoll {
-    bool on;                /* poll after each round until the next tick */
-    bool started;           /* a tick has set the marks below */
-    uint64_t tick_wall_ns;  /* monotonic time at the last tick */
-    uint64_t tick_cpu_ns;   /* the loop thread's CPU time at the last tick */
-    uint64_t tick_empty_ns; /* empty poll time since the last tick */
+    bool on;                     /* poll after each round until the next tick */
+    bool started;                /* a tick has set the marks below */
+    uint64_t tick_wall_ns;       /* monotonic time at the last tick */
+    uint64_t tick_cpu_ns;        /* the loop thread's CPU time at the last tick */
+    uint64_t tick_empty_ns;      /* empty poll time since the last tick */
     uint64_t tick_background_ns; /* background work since the last tick */
-    uint64_t empty_ns;      /* empty poll time since start (INFO busy_poll_usec) */
+    uint64_t empty_ns;           /* empty poll time since start (INFO busy_poll_usec) */
 } busypoll;
 
 /* Start off, with no tick seen. */

@@ -29,10 +29,10 @@ typedef struct cmd_client cmd_client;
 
 /* Per-command counters (INFO commandstats, LATENCY HISTOGRAM). */
 typedef struct {
-    uint64_t calls;     /* handler ran */
-    uint64_t rejected;  /* refused before running (arity, NOAUTH, -OOM) */
-    uint64_t failed;    /* ran and replied an error */
-    latency_hist hist;  /* service times; hist.sum_ns is their exact total */
+    uint64_t calls;    /* handler ran */
+    uint64_t rejected; /* refused before running (arity, NOAUTH, -OOM) */
+    uint64_t failed;   /* ran and replied an error */
+    latency_hist hist; /* service times; hist.sum_ns is their exact total */
 } cmd_stat;
 
 /* Errors by their first word (INFO errorstats), at most CMD_ERRORSTATS_MAX
@@ -45,19 +45,19 @@ typedef struct {
 
 /* The registry of connected clients (server.c adds and removes them). */
 typedef struct {
-    cmd_client *head;           /* every connected client */
-    uint64_t count;             /* clients in the registry */
+    cmd_client *head; /* every connected client */
+    uint64_t count;   /* clients in the registry */
     uint64_t next_id;
-    size_t monitors;            /* of them in MONITOR mode (introspection.c) */
+    size_t monitors; /* of them in MONITOR mode (introspection.c) */
 } cmd_clients;
 
 /* What the daemon tells the layer about the process (main.c, conn.c). */
 typedef struct {
-    int64_t start_us;           /* wall clock at start (µs) */
-    const char *config_file;    /* absolute path or "" */
+    int64_t start_us;        /* wall clock at start (µs) */
+    const char *config_file; /* absolute path or "" */
     const char *executable;
-    const char *event_api;      /* the loop's backend, e.g. "epoll" */
-    int tcp_port;               /* port actually bound */
+    const char *event_api; /* the loop's backend, e.g. "epoll" */
+    int tcp_port;          /* port actually bound */
 } cmd_process;
 
 /* What the layer asks of the daemon: set by conn.c, NULL in unit tests. */
@@ -94,20 +94,20 @@ typedef struct cmd_server {
     cmd_clients clients;
     cmd_process proc;
     cmd_daemon daemon;
-    bool shutdown_asked;        /* a command asked the server to stop */
-    int64_t now_ms;             /* the clock keys expire by; set per command
-                                   and per cron tick unless clock_fixed */
-    bool clock_fixed;           /* tests: now_ms is moved by hand */
+    bool shutdown_asked; /* a command asked the server to stop */
+    int64_t now_ms;      /* the clock keys expire by; set per command
+                            and per cron tick unless clock_fixed */
+    bool clock_fixed;    /* tests: now_ms is moved by hand */
     /* Memory (server.c's cron keeps them). */
-    uint64_t peak_used;         /* high-water mark of used_memory */
-    uint64_t startup_used;      /* used_memory once the server was ready */
-    uint64_t heap_used;         /* allocator bytes in use, refreshed by the cron */
-    uint64_t trim_floor;        /* free heap bytes the last malloc_trim left */
-    unsigned expire_slices;     /* urgent expiry slices left this cron tick */
+    uint64_t peak_used;                     /* high-water mark of used_memory */
+    uint64_t startup_used;                  /* used_memory once the server was ready */
+    uint64_t heap_used;                     /* allocator bytes in use, refreshed by the cron */
+    uint64_t trim_floor;                    /* free heap bytes the last malloc_trim left */
+    unsigned expire_slices;                 /* urgent expiry slices left this cron tick */
     long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
     /* Counters every command updates (dispatch.c, cmd.c). */
-    latency_hist latency;       /* service time of every command */
-    cmd_stat *cmdstats;         /* one per command table row (cmdtab.h) */
+    latency_hist latency; /* service time of every command */
+    cmd_stat *cmdstats;   /* one per command table row (cmdtab.h) */
     cmd_errorstat errorstats[CMD_ERRORSTATS_MAX];
     size_t nerrorstats;
     /* The longest single piece of work the event loop did since start or
@@ -115,37 +115,37 @@ typedef struct cmd_server {
      * meanwhile. */
     int64_t stall_max_us;
     char stall_cause[48];
-    busypoll poll;              /* whether the loop polls before it sleeps */
+    busypoll poll; /* whether the loop polls before it sleeps */
     /* Each module's own state. */
-    struct cmd_expire *expire;  /* expire.c: active expiry's pacing and counters */
-    struct cmd_evict *evict;    /* evict.c: sampling and its counters */
+    struct cmd_expire *expire;   /* expire.c: active expiry's pacing and counters */
+    struct cmd_evict *evict;     /* evict.c: sampling and its counters */
     struct cmd_slowlog *slowlog; /* introspection.c: the slow log */
-    struct cmd_shrink *shrink;  /* memory.c: SHRINK jobs and their counters */
-    struct cmd_keybuf *keybuf;  /* cmd.c: parsed keys of big multi-key commands */
+    struct cmd_shrink *shrink;   /* memory.c: SHRINK jobs and their counters */
+    struct cmd_keybuf *keybuf;   /* cmd.c: parsed keys of big multi-key commands */
 } cmd_server;
 
 /* One client as the commands layer sees it. The connection layer embeds it,
  * fills addr/laddr/fd, registers it and feeds it requests. */
 struct cmd_client {
     uint64_t id;
-    resp_out out;               /* replies are appended here; out.proto is the version */
-    char *name;                 /* CLIENT SETNAME, owned, NULL when unset */
-    char *lib_name, *lib_ver;   /* CLIENT SETINFO, owned */
-    char addr[64];              /* "ip:port" of the peer */
-    char laddr[64];             /* "ip:port" of our end */
+    resp_out out;             /* replies are appended here; out.proto is the version */
+    char *name;               /* CLIENT SETNAME, owned, NULL when unset */
+    char *lib_name, *lib_ver; /* CLIENT SETINFO, owned */
+    char addr[64];            /* "ip:port" of the peer */
+    char laddr[64];           /* "ip:port" of our end */
     int fd;
-    int64_t ctime_us;           /* connected at */
-    int64_t last_us;            /* last command at */
-    const char *last_cmd;       /* name of the last command ("client") or NULL */
-    const char *last_sub;       /* its subcommand ("list") or NULL */
-    size_t qbuf;                /* bytes of unparsed input (conn keeps it current) */
-    size_t obuf;                /* bytes of pending output (conn keeps it current) */
-    bool paused;                /* input not read: output backpressure (conn keeps it) */
-    bool close_after_reply;     /* QUIT, protocol error: close once replies are flushed */
-    bool blocked;               /* waiting for a reply (SHRINK): read nothing more */
-    bool authed;                /* may run commands (AUTH done, or no requirepass) */
-    bool monitor;               /* MONITOR: receives every command run */
-    cmd_client *prev, *next;    /* registry links */
+    int64_t ctime_us;        /* connected at */
+    int64_t last_us;         /* last command at */
+    const char *last_cmd;    /* name of the last command ("client") or NULL */
+    const char *last_sub;    /* its subcommand ("list") or NULL */
+    size_t qbuf;             /* bytes of unparsed input (conn keeps it current) */
+    size_t obuf;             /* bytes of pending output (conn keeps it current) */
+    bool paused;             /* input not read: output backpressure (conn keeps it) */
+    bool close_after_reply;  /* QUIT, protocol error: close once replies are flushed */
+    bool blocked;            /* waiting for a reply (SHRINK): read nothing more */
+    bool authed;             /* may run commands (AUTH done, or no requirepass) */
+    bool monitor;            /* MONITOR: receives every command run */
+    cmd_client *prev, *next; /* registry links */
 };
 
 /* Set up server state: config defaults (cfg must then be loaded by the
@@ -187,9 +187,9 @@ typedef struct {
     const resp_view *argv;
     size_t argc;
     const struct cmd_def *cmd; /* the command's top-level row (cmdtab.h), NULL if unknown */
-    int row;                /* its number, -1 if unknown */
-    const resp_view *key;   /* &argv[i] of the first key, if it parsed ... */
-    db_key parsed;          /* ... to this; NULL key: none or invalid */
+    int row;                   /* its number, -1 if unknown */
+    const resp_view *key;      /* &argv[i] of the first key, if it parsed ... */
+    db_key parsed;             /* ... to this; NULL key: none or invalid */
     bool prepared;
 } cmd_request;
 
@@ -215,8 +215,7 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
 
 /* Reply with a protocol error (connection layer's one mapping point):
  * "-ERR Protocol error: <text>" and mark the client to close. */
-void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st,
-                        const resp_request *req);
+void cmd_protocol_error(cmd_server *s, cmd_client *c, resp_status st, const resp_request *req);
 
 /* Note that something (cause, e.g. "command:get" or "cron") kept the loop
  * busy for us µs; keeps the longest. */

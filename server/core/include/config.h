@@ -29,76 +29,79 @@
  * the enum a module switches on is generated from its list (log.h,
  * evict.c), and the option accepts the words, so the two cannot drift
  * apart. */
-#define CONFIG_LOGLEVELS(X)                                                      \
-    X(LOG_DEBUG, "debug") X(LOG_VERBOSE, "verbose") X(LOG_NOTICE, "notice")      \
+/* clang-format off */
+#define CONFIG_LOGLEVELS(X)                                                                        \
+    X(LOG_DEBUG, "debug")                                                                          \
+    X(LOG_VERBOSE, "verbose")                                                                      \
+    X(LOG_NOTICE, "notice")                                                                        \
     X(LOG_WARNING, "warning")
-#define CONFIG_EVICT_POLICIES(X)                                                 \
-    X(POLICY_NOEVICTION, "noeviction") X(POLICY_ALLKEYS_LRU, "allkeys-lru")      \
-    X(POLICY_ALLKEYS_RANDOM, "allkeys-random") X(POLICY_VOLATILE_LRU, "volatile-lru") \
-    X(POLICY_VOLATILE_RANDOM, "volatile-random") X(POLICY_VOLATILE_TTL, "volatile-ttl")
+#define CONFIG_EVICT_POLICIES(X)                                                                   \
+    X(POLICY_NOEVICTION, "noeviction")                                                             \
+    X(POLICY_ALLKEYS_LRU, "allkeys-lru")                                                           \
+    X(POLICY_ALLKEYS_RANDOM, "allkeys-random")                                                     \
+    X(POLICY_VOLATILE_LRU, "volatile-lru")                                                         \
+    X(POLICY_VOLATILE_RANDOM, "volatile-random")                                                   \
+    X(POLICY_VOLATILE_TTL, "volatile-ttl")
+/* clang-format on */
 /* The words column of the options that are not enums. */
 #define CFG_NO_WORDS(X)
 
-#define CONFIG_OPTIONS(X)                                                        \
-    X(port, "port", CFG_INT, "6379", 1, 65535, 0, CFG_NO_WORDS,                                \
-      "TCP port to listen on")                                                 \
-    X(bind, "bind", CFG_STR, "127.0.0.1", 0, 0, 0, CFG_NO_WORDS,                               \
-      "addresses to listen on, separated by spaces")                             \
-    X(maxclients, "maxclients", CFG_INT, "10000", 1, 1000000, CFG_RUNTIME, CFG_NO_WORDS,       \
-      "most clients connected at once")                                          \
+#define CONFIG_OPTIONS(X)                                                                          \
+    X(port, "port", CFG_INT, "6379", 1, 65535, 0, CFG_NO_WORDS, "TCP port to listen on")           \
+    X(bind, "bind", CFG_STR, "127.0.0.1", 0, 0, 0, CFG_NO_WORDS,                                   \
+      "addresses to listen on, separated by spaces")                                               \
+    X(maxclients, "maxclients", CFG_INT, "10000", 1, 1000000, CFG_RUNTIME, CFG_NO_WORDS,           \
+      "most clients connected at once")                                                            \
     X(loglevel, "loglevel", CFG_ENUM, "notice", 0, 0, CFG_RUNTIME, CONFIG_LOGLEVELS,               \
-      "least important level logged")              \
-    X(logfile, "logfile", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                                  \
-      "log file path (empty: standard error)")                                   \
-    X(max_namespaces, "max-namespaces", CFG_INT, "64", 1, 65536, CFG_RUNTIME, CFG_NO_WORDS,    \
-      "most key namespaces besides the default one")                             \
-    X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,            \
-      "shrink tables and release payload memory as keys are deleted")            \
-    X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25,      \
-      CFG_RUNTIME, CFG_NO_WORDS,                                                               \
-      "shrink when keys fall below this % of the grow load (9.75 per bucket)")    \
-    X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,              \
-      "2 MiB pages for big tables: faster lookups past ~1M keys; written in "  \
-      "4 KiB pages, then moved into 2 MiB pages a thread faulted in "          \
-      "(applies to new mappings)")                                             \
-    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,  \
-      "memory limit in bytes (0: none); see maxmemory-policy")                  \
-    X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0,        \
-      CFG_RUNTIME, CONFIG_EVICT_POLICIES,                                                               \
-      "what goes when maxmemory is reached")                       \
-    X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,  \
-      "keys sampled per eviction by the LRU and TTL policies")                   \
-    X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb",         \
-      1048576, 4294967296LL, CFG_RUNTIME, CFG_NO_WORDS,                                        \
-      "largest unparsed input one client may have buffered")                     \
-    X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0,    \
-      CFG_RUNTIME, CFG_NO_WORDS,                                                               \
-      "<class> <hard> <soft> <soft-seconds>: close a client whose pending "      \
-      "output passes hard, or stays over soft that long (0: no limit); only "    \
-      "the normal class applies")                                                \
-    X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,              \
-      "close a client idle this many seconds (0: never)")                        \
-    X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647,             \
-      CFG_RUNTIME, CFG_NO_WORDS, "TCP keepalive interval in seconds for new clients (0: off)") \
-    X(busy_poll_us, "busy-poll-us", CFG_INT, "50", 0, 1000, CFG_RUNTIME, CFG_NO_WORDS,       \
-      "microseconds the event loop polls for more requests before it sleeps, "   \
-      "while it is at least half busy (0: never poll)")                          \
-    X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                \
-      "password clients must give with AUTH (empty: none)")                      \
-    X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0, CFG_NO_WORDS,                \
-      "refuse to listen on a non-loopback address without requirepass")          \
-    X(slowlog_slower_than, "slowlog-log-slower-than", CFG_INT, "10000", -1,       \
-      9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,                                        \
-      "log commands slower than this many microseconds (-1: none, 0: all)")      \
-    X(slowlog_max_len, "slowlog-max-len", CFG_INT, "128", 0, 1000000,            \
-      CFG_RUNTIME, CFG_NO_WORDS, "entries the slow log keeps")                                 \
-    X(metrics_port, "metrics-port", CFG_INT, "0", 0, 65535, 0, CFG_NO_WORDS,                   \
-      "HTTP port for /metrics, /healthz and /readyz (0: off)")                   \
-    X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                        \
-      "addresses the HTTP port listens on (empty: those of bind)")               \
-    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                            \
-      "snapshots: always off, ebb keeps no data on disk")                        \
-    X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,              \
+      "least important level logged")                                                              \
+    X(logfile, "logfile", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                                      \
+      "log file path (empty: standard error)")                                                     \
+    X(max_namespaces, "max-namespaces", CFG_INT, "64", 1, 65536, CFG_RUNTIME, CFG_NO_WORDS,        \
+      "most key namespaces besides the default one")                                               \
+    X(auto_shrink, "auto-shrink", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                \
+      "shrink tables and release payload memory as keys are deleted")                              \
+    X(auto_shrink_threshold, "auto-shrink-threshold", CFG_INT, "25", 1, 25, CFG_RUNTIME,           \
+      CFG_NO_WORDS, "shrink when keys fall below this % of the grow load (9.75 per bucket)")       \
+    X(huge_pages, "huge-pages", CFG_BOOL, "yes", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                  \
+      "2 MiB pages for big tables: faster lookups past ~1M keys; written in "                      \
+      "4 KiB pages, then moved into 2 MiB pages a thread faulted in "                              \
+      "(applies to new mappings)")                                                                 \
+    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,   \
+      "memory limit in bytes (0: none); see maxmemory-policy")                                     \
+    X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0, CFG_RUNTIME,             \
+      CONFIG_EVICT_POLICIES, "what goes when maxmemory is reached")                                \
+    X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,      \
+      "keys sampled per eviction by the LRU and TTL policies")                                     \
+    X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
+      CFG_RUNTIME, CFG_NO_WORDS, "largest unparsed input one client may have buffered")            \
+    X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0, CFG_RUNTIME,        \
+      CFG_NO_WORDS,                                                                                \
+      "<class> <hard> <soft> <soft-seconds>: close a client whose pending "                        \
+      "output passes hard, or stays over soft that long (0: no limit); only "                      \
+      "the normal class applies")                                                                  \
+    X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,                  \
+      "close a client idle this many seconds (0: never)")                                          \
+    X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,    \
+      "TCP keepalive interval in seconds for new clients (0: off)")                                \
+    X(busy_poll_us, "busy-poll-us", CFG_INT, "50", 0, 1000, CFG_RUNTIME, CFG_NO_WORDS,             \
+      "microseconds the event loop polls for more requests before it sleeps, "                     \
+      "while it is at least half busy (0: never poll)")                                            \
+    X(requirepass, "requirepass", CFG_STR, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                    \
+      "password clients must give with AUTH (empty: none)")                                        \
+    X(protected_mode, "protected-mode", CFG_BOOL, "yes", 0, 0, 0, CFG_NO_WORDS,                    \
+      "refuse to listen on a non-loopback address without requirepass")                            \
+    X(slowlog_slower_than, "slowlog-log-slower-than", CFG_INT, "10000", -1, 9223372036854775807LL, \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                                   \
+      "log commands slower than this many microseconds (-1: none, 0: all)")                        \
+    X(slowlog_max_len, "slowlog-max-len", CFG_INT, "128", 0, 1000000, CFG_RUNTIME, CFG_NO_WORDS,   \
+      "entries the slow log keeps")                                                                \
+    X(metrics_port, "metrics-port", CFG_INT, "0", 0, 65535, 0, CFG_NO_WORDS,                       \
+      "HTTP port for /metrics, /healthz and /readyz (0: off)")                                     \
+    X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                            \
+      "addresses the HTTP port listens on (empty: those of bind)")                                 \
+    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                                \
+      "snapshots: always off, ebb keeps no data on disk")                                          \
+    X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                  \
       "append-only file: always off, ebb keeps no data on disk")
 
 typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED, CFG_OBL } config_type;
@@ -157,19 +160,17 @@ const config_option *config_find(const char *name, size_t len);
 /* Set option `name` from text. `runtime` true means CONFIG SET (immutable
  * options are refused). On failure returns false and writes a one-line reason
  * (without the option name) to err. The value is unchanged on failure. */
-bool config_set(config *c, const char *name, size_t namelen, const char *value,
-                size_t valuelen, bool runtime, char *err, size_t errlen);
+bool config_set(config *c, const char *name, size_t namelen, const char *value, size_t valuelen,
+                bool runtime, char *err, size_t errlen);
 
 /* Render the current value as CONFIG GET shows it into dst (NUL-terminated,
  * truncated). Returns dst. */
-const char *config_format(const config *c, const config_option *o, char *dst,
-                          size_t dstlen);
+const char *config_format(const config *c, const config_option *o, char *dst, size_t dstlen);
 
 /* Parse a redis.conf-style text (lines of `name value ...`, `#` comments,
  * quoting as in inline commands). Stops at the first bad line and writes
  * "line N: <reason>" to err. */
-bool config_load_text(config *c, const char *text, size_t len, char *err,
-                      size_t errlen);
+bool config_load_text(config *c, const char *text, size_t len, char *err, size_t errlen);
 
 /* Same for a file. */
 bool config_load_file(config *c, const char *path, char *err, size_t errlen);
@@ -186,8 +187,7 @@ const char *config_env_name(const config_option *o, char *dst, size_t dstlen);
  * `lookup` (getenv in the server; a fake in tests). An empty value counts as
  * given (EBB_REQUIREPASS= clears a password). Stops at the first invalid
  * value and writes "EBB_NAME: <reason>" to err. */
-bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err,
-                     size_t errlen);
+bool config_load_env(config *c, const char *(*lookup)(const char *name), char *err, size_t errlen);
 
 /* Parse a memory amount ("100mb", "1gb", "4096") into bytes. */
 bool config_parse_memory(const char *s, size_t len, long long *out);

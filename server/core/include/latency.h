@@ -11,13 +11,13 @@
 
 #include <stdint.h>
 
-#define LATENCY_SUB 4u      /* buckets per power of two */
+#define LATENCY_SUB 4u /* buckets per power of two */
 #define LATENCY_BUCKETS 256u
 
 typedef struct {
     uint64_t count;
     uint64_t max_ns;
-    uint64_t sum_ns;    /* of every duration counted, exact */
+    uint64_t sum_ns; /* of every duration counted, exact */
     uint64_t bucket[LATENCY_BUCKETS];
 } latency_hist;
 

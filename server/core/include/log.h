@@ -30,7 +30,6 @@ void log_set_level(log_level min);
 /* Close a file sink (back to stderr). */
 void log_teardown(void);
 /* Write one line if level >= the minimum. */
-void log_write(log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_write(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -78,8 +78,8 @@ Test(cmd, set_get_and_canonical_keys)
     R("$1\r\nx\r\n", "get", "a:0007");
     R(":2\r\n", "dbsize");
     R("-ERR invalid key 'abc': expected an integer or namespace:integer\r\n", "get", "abc");
-    R("-ERR invalid key '9223372036854775808': expected an integer or namespace:integer\r\n",
-      "set", "9223372036854775808", "v");
+    R("-ERR invalid key '9223372036854775808': expected an integer or namespace:integer\r\n", "set",
+      "9223372036854775808", "v");
 }
 
 Test(cmd, value_size_limit)
@@ -115,8 +115,8 @@ Test(cmd, set_options)
 Test(cmd, multi_key_all_or_nothing)
 {
     R("+OK\r\n", "mset", "1", "a", "2", "b");
-    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "mset", "3", "c",
-      "x", "d");
+    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "mset", "3", "c", "x",
+      "d");
     R(":0\r\n", "exists", "3");
     R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "del", "1", "x");
     R(":2\r\n", "exists", "1", "2");
@@ -259,8 +259,8 @@ Test(cmd, containers_and_subcommands)
     R("-ERR unknown subcommand 'nope'. Try CONFIG HELP.\r\n", "config", "nope");
     R("-ERR wrong number of arguments for 'config' command\r\n", "config");
     R("-ERR wrong number of arguments for 'config|get' command\r\n", "config", "get");
-    R("*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n", "config", "get",
-      "save", "appendonly");
+    R("*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n", "config", "get", "save",
+      "appendonly");
     R("+OK\r\n", "config", "set", "maxclients", "77");
     R("*2\r\n$10\r\nmaxclients\r\n$2\r\n77\r\n", "config", "get", "maxclients");
     R("-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable "
@@ -284,8 +284,8 @@ Test(cmd, namespace_cap)
       "x");
     R("$-1\r\n", "get", "b:1");
     R("+OK\r\n", "set", "1", "default namespace does not count");
-    R("-ERR too many namespaces: creating 'b' would pass max-namespaces (1)\r\n", "mset", "2",
-      "x", "b:1", "y");
+    R("-ERR too many namespaces: creating 'b' would pass max-namespaces (1)\r\n", "mset", "2", "x",
+      "b:1", "y");
     R(":0\r\n", "exists", "2");
 }
 
@@ -393,8 +393,7 @@ Test(cmd, memory_usage_and_stats)
     long long n = atoll(r + 1);
     cr_assert(n >= 136, "%lld", n);
     R("$-1\r\n", "memory", "usage", "8");
-    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "memory", "usage",
-      "x");
+    R("-ERR invalid key 'x': expected an integer or namespace:integer\r\n", "memory", "usage", "x");
     R("-ERR syntax error\r\n", "memory", "usage", "7", "bogus");
     r = run("memory", "stats", NULL);
     cr_assert(strstr(r, "$10\r\nkeys.count\r\n:1\r\n") != NULL, "%s", r);
@@ -464,7 +463,10 @@ Test(cmd, command_docs_specs_parse_and_render)
 /* ---- introspection ------------------------------------------------------------- */
 
 static cmd_client *killed_client;
-static void record_kill(cmd_client *c) { killed_client = c; }
+static void record_kill(cmd_client *c)
+{
+    killed_client = c;
+}
 
 Test(cmd, commandstats_errorstats_and_latencystats)
 {
@@ -602,11 +604,11 @@ Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
                 const char *got = cmd_lookup_name(buf, len);
                 bool same = b == name[pos] || b == name[pos] - ('a' - 'A');
                 if (same)
-                    cr_assert(got != NULL && strcmp(got, name) == 0, "%s at %zu byte %d", name,
-                              pos, b);
+                    cr_assert(got != NULL && strcmp(got, name) == 0, "%s at %zu byte %d", name, pos,
+                              b);
                 else
-                    cr_assert(got == NULL || strcmp(got, name) != 0, "%s at %zu byte %d", name,
-                              pos, b);
+                    cr_assert(got == NULL || strcmp(got, name) != 0, "%s at %zu byte %d", name, pos,
+                              b);
             }
             buf[pos] = name[pos];
         }
@@ -634,13 +636,47 @@ Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
 
 /* A script of requests, one per line, arguments separated by spaces. */
 static const char *const batch_script[] = {
-    "set 1 a", "get 1", "get 2", "set k:1 x", "get k:1", "get k:1", "mget 1 2 k:1 z:9",
-    "set k:2 y get", "get k:2", "del k:1 1", "get 1", "exists k:2 k:1", "incr n:5", "incr n:5",
-    "get n:5", "flushall", "get k:2", "set k:2 z nx", "set k:2 w xx get", "getdel k:2",
-    "get bad-key", "set bad key", "get", "nosuchcommand 1 2", "ping", "echo hi", "dbsize",
-    "mset a:1 1 a:2 2 a:3 3", "mget a:1 a:2 a:3 a:4", "append a:1 xyz", "strlen a:1",
-    "getrange a:1 0 1", "setrange a:2 1 q", "get a:2", "type a:3", "del a:1 a:2 a:3",
-    "get a:1", "object encoding 1", "client getname", "config get maxclients", NULL,
+    "set 1 a",
+    "get 1",
+    "get 2",
+    "set k:1 x",
+    "get k:1",
+    "get k:1",
+    "mget 1 2 k:1 z:9",
+    "set k:2 y get",
+    "get k:2",
+    "del k:1 1",
+    "get 1",
+    "exists k:2 k:1",
+    "incr n:5",
+    "incr n:5",
+    "get n:5",
+    "flushall",
+    "get k:2",
+    "set k:2 z nx",
+    "set k:2 w xx get",
+    "getdel k:2",
+    "get bad-key",
+    "set bad key",
+    "get",
+    "nosuchcommand 1 2",
+    "ping",
+    "echo hi",
+    "dbsize",
+    "mset a:1 1 a:2 2 a:3 3",
+    "mget a:1 a:2 a:3 a:4",
+    "append a:1 xyz",
+    "strlen a:1",
+    "getrange a:1 0 1",
+    "setrange a:2 1 q",
+    "get a:2",
+    "type a:3",
+    "del a:1 a:2 a:3",
+    "get a:1",
+    "object encoding 1",
+    "client getname",
+    "config get maxclients",
+    NULL,
 };
 
 /* Split a line into argv views over a private copy (freed with the batch). */
@@ -741,9 +777,8 @@ Test(cmd, prepare_past_the_prefetch_limit_and_on_odd_requests)
         {{"", 0}},
     };
     cmd_request reqs[] = {
-        {.argv = argv, .argc = argc},   {.argv = odd[0], .argc = 2},
-        {.argv = odd[1], .argc = 3},    {.argv = odd[2], .argc = 1},
-        {.argv = odd[3], .argc = 2},    {.argv = argv, .argc = argc},
+        {.argv = argv, .argc = argc}, {.argv = odd[0], .argc = 2}, {.argv = odd[1], .argc = 3},
+        {.argv = odd[2], .argc = 1},  {.argv = odd[3], .argc = 2}, {.argv = argv, .argc = argc},
         {.argv = odd[4], .argc = 1},
     };
     size_t n = sizeof reqs / sizeof reqs[0];
@@ -758,13 +793,12 @@ Test(cmd, prepare_past_the_prefetch_limit_and_on_odd_requests)
     for (size_t i = 0; i < n; i++)
         cmd_run(&srv, &cli, &reqs[i], &clock);
     char *got = strndup(cli.out.buf, cli.out.len);
-    cr_assert_str_eq(got,
-                     "+OK\r\n"
-                     "-ERR invalid key 'x:y:z': expected an integer or namespace:integer\r\n"
-                     "$6\r\nembstr\r\n"
-                     "-ERR wrong number of arguments for 'get' command\r\n"
-                     "$1\r\nv\r\n"
-                     "+OK\r\n"
-                     "-ERR unknown command '', with args beginning with: \r\n");
+    cr_assert_str_eq(got, "+OK\r\n"
+                          "-ERR invalid key 'x:y:z': expected an integer or namespace:integer\r\n"
+                          "$6\r\nembstr\r\n"
+                          "-ERR wrong number of arguments for 'get' command\r\n"
+                          "$1\r\nv\r\n"
+                          "+OK\r\n"
+                          "-ERR unknown command '', with args beginning with: \r\n");
     free(got);
 }

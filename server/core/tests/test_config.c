@@ -8,8 +8,14 @@
 static config c;
 static char err[256];
 
-static void setup(void) { cr_assert(config_init(&c)); }
-static void teardown(void) { config_deinit(&c); }
+static void setup(void)
+{
+    cr_assert(config_init(&c));
+}
+static void teardown(void)
+{
+    config_deinit(&c);
+}
 
 TestSuite(config, .init = setup, .fini = teardown);
 
@@ -151,16 +157,20 @@ Test(config, env_names)
     cr_assert_str_eq(config_env_name(config_find("port", 4), var, sizeof var), "EBB_PORT");
     cr_assert_str_eq(config_env_name(config_find("maxmemory-policy", 16), var, sizeof var),
                      "EBB_MAXMEMORY_POLICY");
-    cr_assert_str_eq(config_env_name(config_find("client-output-buffer-limit", 26), var,
-                                     sizeof var),
-                     "EBB_CLIENT_OUTPUT_BUFFER_LIMIT");
+    cr_assert_str_eq(
+        config_env_name(config_find("client-output-buffer-limit", 26), var, sizeof var),
+        "EBB_CLIENT_OUTPUT_BUFFER_LIMIT");
 }
 
 Test(config, env_sets_present_options_only)
 {
-    static const char *const env[] = {"EBB_PORT=7200", "EBB_MAXMEMORY=64mb",
-                                      "EBB_MAXMEMORY_POLICY=allkeys-lru", "EBB_BIND=0.0.0.0",
-                                      "EBB_REQUIREPASS=", "PORT=1", "ebb_loglevel=debug",
+    static const char *const env[] = {"EBB_PORT=7200",
+                                      "EBB_MAXMEMORY=64mb",
+                                      "EBB_MAXMEMORY_POLICY=allkeys-lru",
+                                      "EBB_BIND=0.0.0.0",
+                                      "EBB_REQUIREPASS=",
+                                      "PORT=1",
+                                      "ebb_loglevel=debug",
                                       NULL};
     cr_assert(set("requirepass", "old", false));
     fake_env = env;

@@ -282,8 +282,7 @@ Test(ttl, setex_psetex)
     R("-ERR invalid expire time in 'setex' command\r\n", "setex", "3", "0", "v");
     R("-ERR invalid expire time in 'setex' command\r\n", "setex", "3", "-10", "v");
     R("-ERR invalid expire time in 'psetex' command\r\n", "psetex", "3", "0", "v");
-    R("-ERR invalid expire time in 'setex' command\r\n", "setex", "3", "9223372036854775807",
-      "v");
+    R("-ERR invalid expire time in 'setex' command\r\n", "setex", "3", "9223372036854775807", "v");
     R("-ERR value is not an integer or out of range\r\n", "setex", "3", "ten", "v");
     R("-ERR value is not an integer or out of range\r\n", "psetex", "3", "", "v");
     R(":0\r\n", "exists", "3");
@@ -329,8 +328,7 @@ Test(ttl, getex_options)
     R(syntax, "getex", "2", "EX", "10", "PX", "10");
     R("-ERR invalid expire time in 'getex' command\r\n", "getex", "2", "EX", "0");
     R("-ERR invalid expire time in 'getex' command\r\n", "getex", "2", "PX", "-1");
-    R("-ERR invalid expire time in 'getex' command\r\n", "getex", "2", "EX",
-      "9223372036854775807");
+    R("-ERR invalid expire time in 'getex' command\r\n", "getex", "2", "EX", "9223372036854775807");
     R("-ERR value is not an integer or out of range\r\n", "getex", "2", "PX", "x");
     /* errors change nothing */
     R(":50\r\n", "ttl", "2");
@@ -385,12 +383,10 @@ Test(ttl, expire_basic_units_and_missing)
     R("+OK\r\n", "set", "2", "v");
     R("-ERR value is not an integer or out of range\r\n", "expire", "2", "x");
     R("-ERR value is not an integer or out of range\r\n", "pexpire", "2", "1.0");
-    R("-ERR invalid expire time in 'expire' command\r\n", "expire", "2",
-      "9223372036854775807");
+    R("-ERR invalid expire time in 'expire' command\r\n", "expire", "2", "9223372036854775807");
     R("-ERR invalid expire time in 'expireat' command\r\n", "expireat", "2",
       "-9223372036854775807");
-    R("-ERR invalid expire time in 'pexpire' command\r\n", "pexpire", "2",
-      "9223372036854775807");
+    R("-ERR invalid expire time in 'pexpire' command\r\n", "pexpire", "2", "9223372036854775807");
     /* errors change nothing */
     R(":-1\r\n", "ttl", "2");
     R("-ERR wrong number of arguments for 'expire' command\r\n", "expire", "2");
@@ -459,8 +455,8 @@ Test(ttl, expire_nx_xx_gt_lt)
 
 Test(ttl, ttl_rounding)
 {
-    const long long cases[][2] = {{499, 0}, {500, 1}, {1499, 1}, {1500, 2}, {1, 0},
-                                  {100000, 100}, {99501, 100}, {99499, 99}};
+    const long long cases[][2] = {{499, 0}, {500, 1},      {1499, 1},    {1500, 2},
+                                  {1, 0},   {100000, 100}, {99501, 100}, {99499, 99}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         R("+OK\r\n", "set", "1", "v", "PX", num(cases[i][0]));
         cr_assert_eq(N("ttl", "1"), cases[i][1], "PX %lld", cases[i][0]);
@@ -581,8 +577,7 @@ Test(ttl, expired_keys_are_never_returned)
         advance(99);
         R(":1\r\n", "pttl", "1");
         advance(1);
-        cr_assert_str_eq(runv(reads[i].args, reads[i].argc), reads[i].want, "%s",
-                         reads[i].args[0]);
+        cr_assert_str_eq(runv(reads[i].args, reads[i].argc), reads[i].want, "%s", reads[i].args[0]);
     }
     /* Counted as expired, each time (the key was reclaimed by the read). */
     cr_assert_eq(info_num("stats", "expired_keys"), (long long)(sizeof reads / sizeof reads[0]));
@@ -626,12 +621,12 @@ Test(ttl, info_keyspace_expires_and_avg_ttl)
     R("+OK\r\n", "set", "1", "a");
     R("+OK\r\n", "set", "2", "b", "EX", "100");
     R("+OK\r\n", "set", "3", "c", "EX", "200");
-    cr_assert_not_null(strstr(run("info", "keyspace", NULL),
-                              "\r\ndb0:keys=3,expires=2,avg_ttl=150000\r\n"),
-                       "%s", run("info", "keyspace", NULL));
+    cr_assert_not_null(
+        strstr(run("info", "keyspace", NULL), "\r\ndb0:keys=3,expires=2,avg_ttl=150000\r\n"), "%s",
+        run("info", "keyspace", NULL));
     advance(50000);
-    cr_assert_not_null(strstr(run("info", "keyspace", NULL),
-                              "\r\ndb0:keys=3,expires=2,avg_ttl=100000\r\n"));
+    cr_assert_not_null(
+        strstr(run("info", "keyspace", NULL), "\r\ndb0:keys=3,expires=2,avg_ttl=100000\r\n"));
     R("+OK\r\n", "set", "ns:1", "d", "PX", "400000");
     const char *info = run("info", "everything", NULL);
     cr_assert_not_null(strstr(info, "\r\ndb0:keys=4,expires=3,avg_ttl=200000\r\n"), "%s", info);
@@ -640,8 +635,8 @@ Test(ttl, info_keyspace_expires_and_avg_ttl)
     R(":1\r\n", "persist", "2");
     R(":1\r\n", "persist", "3");
     R(":1\r\n", "persist", "ns:1");
-    cr_assert_not_null(strstr(run("info", "keyspace", NULL),
-                              "\r\ndb0:keys=4,expires=0,avg_ttl=0\r\n"));
+    cr_assert_not_null(
+        strstr(run("info", "keyspace", NULL), "\r\ndb0:keys=4,expires=0,avg_ttl=0\r\n"));
 }
 
 Test(ttl, info_stats_fields_present)
@@ -653,7 +648,8 @@ Test(ttl, info_stats_fields_present)
     cr_assert_not_null(strstr(info, "\r\nevicted_keys:0\r\n"));
 }
 
-/* ---- active expiry ---------------------------------------------------------------------------- */
+/* ---- active expiry ----------------------------------------------------------------------------
+ */
 
 /* Cron ticks (with the urgent slices between them) until DBSIZE is `want`. */
 static int cron_until_dbsize(long long want, int max_ticks)
@@ -735,7 +731,8 @@ Test(ttl, active_expiry_gives_the_memory_back)
     cr_assert_null(strstr(run("info", "keyspace", NULL), "db0:"));
 }
 
-/* ---- maxmemory ---------------------------------------------------------------------------------- */
+/* ---- maxmemory ----------------------------------------------------------------------------------
+ */
 
 #define OOM "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 

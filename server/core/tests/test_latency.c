@@ -27,7 +27,8 @@ Test(latency, percentiles_within_a_bucket)
     uint64_t p99 = latency_percentile(&h, 0.99);
     uint64_t p999 = latency_percentile(&h, 0.999);
     cr_assert(p50 >= 1000 && p50 < 1200, "p50 %llu", (unsigned long long)p50);
-    cr_assert(p99 >= 1000 && p99 < 1200, "p99 %llu (990 of 1000 are 1 µs)", (unsigned long long)p99);
+    cr_assert(p99 >= 1000 && p99 < 1200, "p99 %llu (990 of 1000 are 1 µs)",
+              (unsigned long long)p99);
     cr_assert(p999 >= 100000 && p999 < 120000, "p99.9 %llu", (unsigned long long)p999);
     cr_assert_eq(latency_percentile(&h, 1.0), 10000000);
 }

@@ -5,7 +5,10 @@
 
 #include "strbuf.h"
 
-static bool g(const char *p, const char *s) { return glob_match(p, strlen(p), s, strlen(s), false); }
+static bool g(const char *p, const char *s)
+{
+    return glob_match(p, strlen(p), s, strlen(s), false);
+}
 
 Test(glob, redis_patterns)
 {

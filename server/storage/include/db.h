@@ -29,15 +29,15 @@
 /* A parsed key; ns points into the caller's text. */
 typedef struct {
     const char *ns;
-    size_t nslen;   /* 0: the default namespace */
+    size_t nslen; /* 0: the default namespace */
     int64_t id;
 } db_key;
 
 typedef struct {
     table *t;
-    uint32_t id;        /* 0 for the default namespace; named ones get
-                           increasing ids in creation order, never reused
-                           (SCAN cursors name namespaces by id) */
+    uint32_t id; /* 0 for the default namespace; named ones get
+                    increasing ids in creation order, never reused
+                    (SCAN cursors name namespaces by id) */
     uint8_t namelen;
     char name[DB_NS_NAME_MAX + 1]; /* NUL-terminated; "" for the default */
 } db_ns;
@@ -46,8 +46,8 @@ typedef struct db db;
 
 typedef enum {
     DB_OK = 0,
-    DB_NO_NAMESPACE,   /* lookup without create: the namespace does not exist */
-    DB_NS_LIMIT,       /* creating it would pass the cap */
+    DB_NO_NAMESPACE, /* lookup without create: the namespace does not exist */
+    DB_NS_LIMIT,     /* creating it would pass the cap */
     DB_NOMEM,
 } db_status;
 

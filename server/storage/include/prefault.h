@@ -46,12 +46,12 @@ typedef struct prefault prefault;
 typedef enum { PREFAULT_SOON = 0, PREFAULT_LATER = 1 } prefault_lane;
 
 typedef struct {
-    uint64_t requests;      /* asks accepted, both lanes */
-    uint64_t dropped;       /* asks refused: the lane was full */
-    uint64_t done;          /* requests served, both lanes */
-    uint64_t bytes;         /* bytes populated (requested ranges, page-rounded) */
-    uint64_t failed;        /* ranges the kernel refused (unmapped meanwhile) */
-    uint64_t busy_ns;       /* time the worker spent in madvise */
+    uint64_t requests; /* asks accepted, both lanes */
+    uint64_t dropped;  /* asks refused: the lane was full */
+    uint64_t done;     /* requests served, both lanes */
+    uint64_t bytes;    /* bytes populated (requested ranges, page-rounded) */
+    uint64_t failed;   /* ranges the kernel refused (unmapped meanwhile) */
+    uint64_t busy_ns;  /* time the worker spent in madvise */
 } prefault_stats;
 
 /* Start a prefaulter. NULL if the kernel has no MADV_POPULATE_WRITE

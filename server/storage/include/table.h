@@ -40,9 +40,9 @@
 typedef struct table table;
 
 typedef enum {
-    TABLE_OK = 0,      /* done */
-    TABLE_NOT_FOUND,   /* no such key */
-    TABLE_NOMEM,       /* an mmap failed; the table is unchanged */
+    TABLE_OK = 0,    /* done */
+    TABLE_NOT_FOUND, /* no such key */
+    TABLE_NOMEM,     /* an mmap failed; the table is unchanged */
 } table_status;
 
 /* Tunables. Pass NULL to table_create for the defaults; a zeroed struct
@@ -93,19 +93,19 @@ typedef struct {
 /* One key picked by table_sample(), for eviction. */
 typedef struct {
     int64_t key;
-    int64_t expire_at;  /* 0: no TTL */
-    uint32_t lru;       /* last access in TABLE_LRU_UNIT_MS units; 0 if never tracked */
+    int64_t expire_at; /* 0: no TTL */
+    uint32_t lru;      /* last access in TABLE_LRU_UNIT_MS units; 0 if never tracked */
 } table_sample_t;
 
 /* Counters and sizes, for INFO and for tests. All byte figures are bytes
  * mapped by this table (the memory it really holds), not malloc estimates. */
 typedef struct {
-    uint64_t count;             /* keys */
-    uint32_t log2_buckets;      /* current (destination) array is 2^log2 */
-    uint64_t buckets;           /* buckets in the current array */
-    uint64_t overflow_buckets;  /* in use, current + old generation */
-    uint64_t old_buckets;       /* buckets of the array being migrated from, 0 if none */
-    uint64_t migrated;          /* old buckets already evacuated */
+    uint64_t count;            /* keys */
+    uint32_t log2_buckets;     /* current (destination) array is 2^log2 */
+    uint64_t buckets;          /* buckets in the current array */
+    uint64_t overflow_buckets; /* in use, current + old generation */
+    uint64_t old_buckets;      /* buckets of the array being migrated from, 0 if none */
+    uint64_t migrated;         /* old buckets already evacuated */
     bool migrating;
     uint64_t index_bytes;       /* bucket arrays + overflow pools, mapped */
     uint64_t payload_bytes;     /* record chunk pages that may be resident
@@ -141,8 +141,8 @@ typedef struct {
 
 /* Largest value length of class cls, and the record bytes of a value of
  * len bytes (its class's record size). */
-#define TABLE_CLASS_MAX_LEN(cls) ((cls) * 4u + 4u)
-#define TABLE_CLASS_MIN_LEN(cls) ((cls) == 0 ? 0u : (cls) * 4u + 1u)
+#define TABLE_CLASS_MAX_LEN(cls) ((cls)*4u + 4u)
+#define TABLE_CLASS_MIN_LEN(cls) ((cls) == 0 ? 0u : (cls)*4u + 1u)
 static inline size_t table_record_size(size_t len)
 {
     return len == 0 ? 13u : 9u + (len + 3u) / 4u * 4u;
@@ -150,7 +150,7 @@ static inline size_t table_record_size(size_t len)
 
 /* The figures of one size class, for INFO, MEMORY STATS and /metrics. */
 typedef struct {
-    uint32_t record_size;    /* bytes per record */
+    uint32_t record_size; /* bytes per record */
     uint64_t keys;
     uint64_t record_bytes;   /* keys x record_size */
     uint64_t resident_bytes; /* chunk pages that may be resident */
@@ -238,8 +238,7 @@ table_status table_expire(table *t, int64_t key, int64_t at);
  * expire time (as Redis's SET does). May advance a migration and may start a
  * grow. TABLE_NOMEM leaves the keys unchanged: memory could not be mapped,
  * or the value's size class holds 2^27 - 1 keys already (store.h). */
-table_status table_set(table *t, int64_t key, const void *val, size_t len,
-                       bool *replaced);
+table_status table_set(table *t, int64_t key, const void *val, size_t len, bool *replaced);
 
 /* table_set with an expire time: expire_at (ms since the epoch, 0 = none) is
  * set, or, with keep_ttl, a live key keeps the one it has. */
@@ -272,8 +271,7 @@ bool table_sample(table *t, uint64_t rnd, bool with_ttl, table_sample_t *out);
  * with 0. Every key present for the whole iteration is visited at least
  * once, whatever grows, shrinks or migrations happen between calls; a key
  * may be visited more than once. fn must not change the table. */
-uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg),
-                    void *arg);
+uint64_t table_scan(const table *t, uint64_t cursor, void (*fn)(int64_t key, void *arg), void *arg);
 
 /* Bytes this table's keys account for: the index, each record's size (not
  * the chunk pages: so eviction sees every key it removes) and the side
@@ -320,16 +318,14 @@ void table_get_class_stats(const table *t, unsigned cls, table_class_stats *st);
 /* Walk every bucket and record and check every invariant (counts, record
  * refs unique and naming live records, each record reachable from exactly
  * one slot whose tophash matches, every record's length of its class, keys
- * in the right bucket, migration bookkeeping, mapped byte totals). Aborts with a message on the first
- * violation. Debug builds only: compiled to a no-op under NDEBUG. */
+ * in the right bucket, migration bookkeeping, mapped byte totals). Aborts with a message on the
+ * first violation. Debug builds only: compiled to a no-op under NDEBUG. */
 void table_check(const table *t);
 
 /* Visit every key, in no particular order; the table must not be mutated
  * from inside fn. Returns early if fn returns false. For tests, FLUSH and
  * debugging; SCAN uses table_scan's resumable cursor. */
 void table_foreach(const table *t,
-                   bool (*fn)(int64_t key, const uint8_t *val, size_t len,
-                              void *arg),
-                   void *arg);
+                   bool (*fn)(int64_t key, const uint8_t *val, size_t len, void *arg), void *arg);
 
 #endif /* EBB_TABLE_H */

@@ -23,7 +23,10 @@
 /* Deterministic PRNG for random sequences (xorshift64*), one per file. */
 static uint64_t rng_state;
 
-static inline void rng_seed(uint64_t s) { rng_state = s ? s : 1; }
+static inline void rng_seed(uint64_t s)
+{
+    rng_state = s ? s : 1;
+}
 
 static inline uint64_t rng(void)
 {
@@ -33,11 +36,17 @@ static inline uint64_t rng(void)
     return rng_state * 0x2545f4914f6cdd1dull;
 }
 
-static inline uint64_t rng_below(uint64_t n) { return rng() % n; }
+static inline uint64_t rng_below(uint64_t n)
+{
+    return rng() % n;
+}
 
 /* Model index -> key: an odd multiplier is a bijection on 64 bits, so keys
  * are distinct, spread, and about half of them negative. */
-static inline int64_t key_of(uint64_t i) { return (int64_t)(i * 0x9e3779b97f4a7c15ull); }
+static inline int64_t key_of(uint64_t i)
+{
+    return (int64_t)(i * 0x9e3779b97f4a7c15ull);
+}
 
 static inline table_stats stats(const table *t)
 {

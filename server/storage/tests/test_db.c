@@ -6,7 +6,10 @@
 
 #include "db.h"
 
-static bool parse(const char *s, db_key *k) { return db_parse_key(s, strlen(s), k); }
+static bool parse(const char *s, db_key *k)
+{
+    return db_parse_key(s, strlen(s), k);
+}
 
 Test(db_key, plain_integers)
 {
@@ -52,9 +55,23 @@ Test(db_key, namespaced)
 
 Test(db_key, invalid)
 {
-    const char *bad[] = {"",     "-",        "+1",      "1.0",  " 1",    "1 ",   "abc",
-                         ":1",   "a:",       "a:b",     "a:1:2", "a b:1", "é:1", "0x10",
-                         "1e3",  "a::1",     "abcdefghijabcdefghijabcdefghij123:1"};
+    const char *bad[] = {"",
+                         "-",
+                         "+1",
+                         "1.0",
+                         " 1",
+                         "1 ",
+                         "abc",
+                         ":1",
+                         "a:",
+                         "a:b",
+                         "a:1:2",
+                         "a b:1",
+                         "é:1",
+                         "0x10",
+                         "1e3",
+                         "a::1",
+                         "abcdefghijabcdefghijabcdefghij123:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         db_key k;
         cr_assert_not(parse(bad[i], &k), "'%s' should be invalid", bad[i]);

@@ -66,7 +66,6 @@ static size_t resident_pages(void *p, size_t bytes)
     return in;
 }
 
-
 Test(prefault, null_prefaulter_does_nothing)
 {
     char buf[64];
@@ -123,7 +122,8 @@ Test(prefault, tickets_are_served_in_order_per_lane)
     for (int i = 0; i < 2; i++)
         cr_assert(later[i] != 0 && soon[i] != 0);
     cr_assert(later[0] != later[1] && soon[0] != soon[1] && later[0] != soon[0] &&
-              later[1] != soon[1], "tickets are distinct");
+                  later[1] != soon[1],
+              "tickets are distinct");
     wait_done(pf, soon[1]);
     cr_assert(prefault_done(pf, soon[0]), "an earlier ticket of the lane is done");
     wait_done(pf, later[1]);
@@ -300,15 +300,16 @@ Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
     cr_log_info("1.35M keys, huge pages, prefault: index %" PRIu64 " B, payload %" PRIu64
                 " B, RSS added %" PRIu64 " B; prefault requests %" PRIu64 ", bytes %" PRIu64
                 ", busy %" PRIu64 " us; waits %" PRIu64,
-                st.index_bytes, st.payload_bytes, full, ps.requests, ps.bytes,
-                ps.busy_ns / 1000, st.prefault_waits);
+                st.index_bytes, st.payload_bytes, full, ps.requests, ps.bytes, ps.busy_ns / 1000,
+                st.prefault_waits);
     cr_assert_gt(ps.requests, 0, "the table asked");
     cr_assert_geq(ps.bytes, 100u * MIB, "most record memory came in through the prefaulter");
     /* Populated ahead: at most the record window and two array pages, plus
      * the staged page and the slack below. */
     if (rss_bounds_checked())
         cr_assert_leq(full, st.index_bytes + st.payload_bytes + 16u * MIB,
-                      "RSS %" PRIu64 " vs mapped %" PRIu64, full, st.index_bytes + st.payload_bytes);
+                      "RSS %" PRIu64 " vs mapped %" PRIu64, full,
+                      st.index_bytes + st.payload_bytes);
 
     /* Drain to 1 % (auto shrink), then to nothing: memory goes back. */
     del_keys(t, n / 100, n, 1);
@@ -589,8 +590,8 @@ Test(prefault, side_arrays_come_from_a_stash)
     /* One exp and one lru array per block, and the stash: two of each,
      * refilled by the insert after the one that took from it (the worker
      * is idle, so every try got it held). */
-    cr_assert_eq(st.meta_bytes, (blocks + 2) * (16384 + 8192), "meta %" PRIu64 ", %" PRIu64
-                 " blocks", st.meta_bytes, blocks);
+    cr_assert_eq(st.meta_bytes, (blocks + 2) * (16384 + 8192),
+                 "meta %" PRIu64 ", %" PRIu64 " blocks", st.meta_bytes, blocks);
     /* Clear the TTLs of the first half (their exp arrays go to the stash
      * or away), then give them new ones (arrays come back zeroed). */
     for (uint64_t i = 0; i < n / 2; i += 2)

@@ -286,17 +286,20 @@ static void expect_rec(const store *s, const model *m, store_ref r)
     unsigned c = store_ref_class(r);
     uint32_t i = store_ref_index(r);
     const mrec *w = model_rec(m, r);
-    cr_assert_eq(store_key(s, r), w->key, "class %u record %" PRIu32 ": key %" PRId64 ", want %" PRId64,
-                 c, i, store_key(s, r), w->key);
+    cr_assert_eq(store_key(s, r), w->key,
+                 "class %u record %" PRIu32 ": key %" PRId64 ", want %" PRId64, c, i,
+                 store_key(s, r), w->key);
     cr_assert_eq(store_len(s, r), w->len, "class %u record %" PRIu32 ": len %zu, want %u", c, i,
                  store_len(s, r), (unsigned)w->len);
     cr_assert(memcmp(store_rec(s, r) + STORE_VAL_AT, w->val, w->len) == 0,
               "class %u record %" PRIu32 ": value bytes differ", c, i);
-    cr_assert_eq(store_exp(s, r), w->exp, "class %u record %" PRIu32 ": exp %" PRId64 ", want %" PRId64,
-                 c, i, store_exp(s, r), w->exp);
+    cr_assert_eq(store_exp(s, r), w->exp,
+                 "class %u record %" PRIu32 ": exp %" PRId64 ", want %" PRId64, c, i,
+                 store_exp(s, r), w->exp);
     cr_assert_eq(store_lru(s, r), w->lru,
-                 "class %u record %" PRIu32 " (of %" PRIu32 "): lru stamp %" PRIu32 ", want %" PRIu32, c,
-                 i, m->n[c], store_lru(s, r), w->lru);
+                 "class %u record %" PRIu32 " (of %" PRIu32 "): lru stamp %" PRIu32
+                 ", want %" PRIu32,
+                 c, i, m->n[c], store_lru(s, r), w->lru);
 }
 
 /* A source for len value bytes: usually fresh random bytes, sometimes (to
@@ -325,8 +328,8 @@ static void op_add(store *s, model *m, size_t len, int64_t key)
     uint8_t want[STORE_VALUE_MAX];
     const void *src = value_source(s, m, len, want);
     store_ref r = 0;
-    cr_assert(store_add(s, key, src, len, &r), "add of %zu bytes to class %u (%" PRIu32 " records)", len, c,
-              m->n[c]);
+    cr_assert(store_add(s, key, src, len, &r), "add of %zu bytes to class %u (%" PRIu32 " records)",
+              len, c, m->n[c]);
     cr_assert_eq(store_ref_class(r), c, "the class of the length");
     cr_assert_eq(store_ref_index(r), m->n[c], "an add writes record `count`");
     if (m->n[c] == m->cap[c]) {
@@ -370,8 +373,8 @@ static void op_remove(store *s, model *m)
     bool lost = true;
     bool moved = store_remove(s, r, &lost);
     cr_assert_not(lost, "an expire time lost without running out of memory");
-    cr_assert_eq(moved, i != last, "class %u: remove %" PRIu32 " of %" PRIu32 ": moved %d", c, i, last + 1,
-                 (int)moved);
+    cr_assert_eq(moved, i != last, "class %u: remove %" PRIu32 " of %" PRIu32 ": moved %d", c, i,
+                 last + 1, (int)moved);
     v[i] = v[last];
     m->n[c]--;
     m->total--;
@@ -436,8 +439,8 @@ static void expect_mapping(unsigned c, uint64_t mapped, uint64_t n, uint64_t nea
     cr_assert(mapped % page() == 0 && (pages & (pages - 1)) == 0,
               "class %u: first chunk of %" PRIu64 " bytes, not a power of two of pages", c, mapped);
     cr_assert(mapped == page() || mapped < 4 * near,
-              "class %u, %" PRIu64 " records (end %" PRIu64 "): first chunk maps %" PRIu64 " bytes", c, n,
-              used_end(c, n), mapped);
+              "class %u, %" PRIu64 " records (end %" PRIu64 "): first chunk maps %" PRIu64 " bytes",
+              c, n, used_end(c, n), mapped);
 }
 
 /* Everything the store says agrees with the model. */
@@ -465,8 +468,8 @@ static void full_check(const store *s, const model *m)
                 }
                 stamped |= w->lru != 0;
             }
-            cr_assert_eq(store_block_expires(s, store_ref_make(c, (uint32_t)(b * STORE_BLOCK))), nexp,
-                         "class %u block %" PRIu64 ": TTL count", c, b);
+            cr_assert_eq(store_block_expires(s, store_ref_make(c, (uint32_t)(b * STORE_BLOCK))),
+                         nexp, "class %u block %" PRIu64 ": TTL count", c, b);
             exp_blocks += nexp > 0;
             stamped_blocks += stamped;
             expires += nexp;
@@ -479,11 +482,13 @@ static void full_check(const store *s, const model *m)
          * arrays only while tracking, at least for stamped blocks. */
         cr_assert_geq(st.meta_bytes, exp_blocks * EXP_ARRAY, "class %u: exp arrays", c);
         uint64_t lru_bytes = st.meta_bytes - exp_blocks * EXP_ARRAY;
-        cr_assert_eq(lru_bytes % LRU_ARRAY, 0, "class %u: side bytes %" PRIu64 " with %" PRIu64 " exp blocks",
-                     c, st.meta_bytes, exp_blocks);
+        cr_assert_eq(lru_bytes % LRU_ARRAY, 0,
+                     "class %u: side bytes %" PRIu64 " with %" PRIu64 " exp blocks", c,
+                     st.meta_bytes, exp_blocks);
         if (!m->lru_on)
             cr_assert_eq(lru_bytes, 0, "class %u: no stamps unless tracking", c);
-        cr_assert_geq(lru_bytes, stamped_blocks * LRU_ARRAY, "class %u: stamped blocks have arrays", c);
+        cr_assert_geq(lru_bytes, stamped_blocks * LRU_ARRAY, "class %u: stamped blocks have arrays",
+                      c);
         cr_assert_leq(lru_bytes, blocks_for(m->auto_shrink ? n : m->lru_hi[c]) * LRU_ARRAY,
                       "class %u: stamps arrays past the records (%" PRIu32 ")", c, n);
         /* Pages and chunks. */
@@ -495,10 +500,12 @@ static void full_check(const store *s, const model *m)
                 cr_assert_eq(st.resident_bytes, 0, "class %u: empty keeps no pages", c);
                 cr_assert_eq(nch, 0, "class %u: empty keeps no chunk", c);
             } else {
-                cr_assert_geq(st.resident_bytes, pages_end(c, n), "class %u: the records' pages", c);
+                cr_assert_geq(st.resident_bytes, pages_end(c, n), "class %u: the records' pages",
+                              c);
                 cr_assert_lt(st.resident_bytes, used_end(c, n) + slack_max(c, n),
-                             "class %u, %" PRIu32 " records: resident %" PRIu64 " past end %" PRIu64, c, n,
-                             st.resident_bytes, used_end(c, n));
+                             "class %u, %" PRIu32 " records: resident %" PRIu64
+                             " past end %" PRIu64,
+                             c, n, st.resident_bytes, used_end(c, n));
                 cr_assert_geq(nch, chunks_for(c, n));
                 cr_assert_leq(nch, chunks_for(c, n) + 1, "class %u: one spare chunk at most", c);
             }
@@ -521,7 +528,8 @@ static void full_check(const store *s, const model *m)
     cr_assert_eq(store_expires(s), m->expires);
     cr_assert_eq(expires, m->expires);
     cr_assert(sum == m->exp_sum);
-    cr_assert_eq(store_avg_expire(s), m->expires ? (int64_t)(m->exp_sum / (__int128)m->expires) : 0);
+    cr_assert_eq(store_avg_expire(s),
+                 m->expires ? (int64_t)(m->exp_sum / (__int128)m->expires) : 0);
 }
 
 /* store_trim, one chunk per call: then each class holds exactly its
@@ -540,8 +548,10 @@ static void trim_check(store *s, model *m)
     } while (more);
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
         store_class_stats st = class_stats(s, c);
-        cr_assert_eq(st.resident_bytes, pages_end(c, m->n[c]), "class %u trimmed to its records' pages", c);
-        cr_assert_eq(chunks_of(st.mapped_bytes), chunks_for(c, m->n[c]), "class %u trimmed to its chunks", c);
+        cr_assert_eq(st.resident_bytes, pages_end(c, m->n[c]),
+                     "class %u trimmed to its records' pages", c);
+        cr_assert_eq(chunks_of(st.mapped_bytes), chunks_for(c, m->n[c]),
+                     "class %u trimmed to its chunks", c);
         expect_mapping(c, st.mapped_bytes, m->n[c], pages_end(c, m->n[c]));
         m->hi[c] = m->n[c];
     }
@@ -596,7 +606,8 @@ static void run_model(bool auto_shrink, bool track_lru, uint64_t seed)
                 set_lru_tracking(s, &M, true);
             unsigned roll = (unsigned)rng_below(100);
             if (M.total == 0 || roll < (growing ? 55u : 20u)) {
-                size_t len = rng_below(2) ? len_in_class(phases[ph].hot) : (size_t)rng_below(STORE_VALUE_MAX + 1);
+                size_t len = rng_below(2) ? len_in_class(phases[ph].hot)
+                                          : (size_t)rng_below(STORE_VALUE_MAX + 1);
                 op_add(s, &M, len, key_of(id++));
                 adds++;
             } else if (roll < 80) {
@@ -623,16 +634,17 @@ static void run_model(bool auto_shrink, bool track_lru, uint64_t seed)
             cr_assert_eq(store_chunks(s), 0);
         }
     }
-    cr_log_info("store model (auto_shrink %d, track_lru %d): %" PRIu64 " ops, %" PRIu64 " adds, %" PRIu64
-                " removes; most records of class 31 %" PRIu32 ", 25 %" PRIu32 ", 0 %" PRIu32,
-                (int)auto_shrink, (int)track_lru, ops, adds, removes, M.peak[31], M.peak[25], M.peak[0]);
+    cr_log_info(
+        "store model (auto_shrink %d, track_lru %d): %" PRIu64 " ops, %" PRIu64 " adds, %" PRIu64
+        " removes; most records of class 31 %" PRIu32 ", 25 %" PRIu32 ", 0 %" PRIu32,
+        (int)auto_shrink, (int)track_lru, ops, adds, removes, M.peak[31], M.peak[25], M.peak[0]);
     /* The run went where it meant to: past a chunk boundary in the hot
      * classes, over several side blocks in class 0. */
     cr_assert_gt(M.peak[31], per_chunk(31), "class 31 never reached its second chunk");
     cr_assert_gt(M.peak[25], per_chunk(25), "class 25 never reached its second chunk");
     cr_assert_gt(M.peak[0], 2 * STORE_BLOCK, "class 0 stayed in two blocks");
-    cr_assert(M.peak[15] > per_chunk(15) / 3 && M.peak[15] < per_chunk(15), "class 15 grew to %" PRIu32,
-              M.peak[15]);
+    cr_assert(M.peak[15] > per_chunk(15) / 3 && M.peak[15] < per_chunk(15),
+              "class 15 grew to %" PRIu32, M.peak[15]);
     close_store(s);
     for (unsigned c = 0; c < STORE_CLASSES; c++)
         release(M.v[c]);
@@ -678,7 +690,8 @@ Test(store, new_record_has_no_lru_stamp)
     cr_assert(store_add(s, 3, "z", 1, &c));
     cr_assert_eq(c, b, "the new record takes the freed number");
     cr_assert_eq(store_exp(s, c), 0);
-    cr_assert_eq(store_lru(s, c), 0, "a new record is not stamped (got %" PRIu32 ")", store_lru(s, c));
+    cr_assert_eq(store_lru(s, c), 0, "a new record is not stamped (got %" PRIu32 ")",
+                 store_lru(s, c));
     store_check(s);
     close_store(s);
 }
@@ -697,7 +710,8 @@ Test(store, moved_record_keeps_its_missing_stamp)
     bool lost;
     cr_assert(store_remove(s, r0, &lost));
     cr_assert_eq(store_key(s, r0), (int64_t)STORE_BLOCK + 1, "the last record moved into the hole");
-    cr_assert_eq(store_lru(s, r0), 0, "the moved record had no stamp (got %" PRIu32 ")", store_lru(s, r0));
+    cr_assert_eq(store_lru(s, r0), 0, "the moved record had no stamp (got %" PRIu32 ")",
+                 store_lru(s, r0));
     store_check(s);
     close_store(s);
 }
@@ -773,7 +787,8 @@ Test(store, every_class_drains_to_nothing_and_unmaps)
         n[c]--;
         left--;
         if (moved)
-            cr_assert_eq(store_key(s, store_ref_make(c, i)), keys[c][i], "class %u record %" PRIu32, c, i);
+            cr_assert_eq(store_key(s, store_ref_make(c, i)), keys[c][i], "class %u record %" PRIu32,
+                         c, i);
         cr_assert_eq(store_class_count(s, c), n[c]);
         if (++done % (total / 8) == 0) {
             store_check(s);
@@ -801,14 +816,16 @@ Test(store, every_class_drains_to_nothing_and_unmaps)
     cr_assert_eq(store_expires(s), 0);
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
         store_class_stats st = class_stats(s, c);
-        cr_assert_eq(st.mapped_bytes + st.resident_bytes + st.meta_bytes + st.keys, 0, "class %u", c);
+        cr_assert_eq(st.mapped_bytes + st.resident_bytes + st.meta_bytes + st.keys, 0, "class %u",
+                     c);
     }
     uint64_t after = rss_bytes();
-    cr_log_info("drain: RSS after %" PRIu64 " KiB (start %" PRIu64 " KiB)", after / 1024, base / 1024);
+    cr_log_info("drain: RSS after %" PRIu64 " KiB (start %" PRIu64 " KiB)", after / 1024,
+                base / 1024);
     if (rss_bounds_checked())
         cr_assert_leq(after, base + (512u << 10),
-                      "RSS back near the start: before %" PRIu64 " full %" PRIu64 " after %" PRIu64, base,
-                      full, after);
+                      "RSS back near the start: before %" PRIu64 " full %" PRIu64 " after %" PRIu64,
+                      base, full, after);
     close_store(s);
 }
 
@@ -837,9 +854,10 @@ Test(store, resident_follows_the_records)
             cr_assert(store_add(s, (int64_t)n, val, len, &r));
             n++;
             if (store_resident(s) != pages_end(c, n) || store_chunks(s) != chunks_for(c, n))
-                cr_assert_fail("class %u, %" PRIu64 " records added: resident %" PRIu64 " want %" PRIu64
-                               ", chunks %" PRIu64 " want %" PRIu64,
-                               c, n, store_resident(s), pages_end(c, n), store_chunks(s), chunks_for(c, n));
+                cr_assert_fail("class %u, %" PRIu64 " records added: resident %" PRIu64
+                               " want %" PRIu64 ", chunks %" PRIu64 " want %" PRIu64,
+                               c, n, store_resident(s), pages_end(c, n), store_chunks(s),
+                               chunks_for(c, n));
             /* The per-class figures walk the side blocks: look at them
              * around every growth of the first chunk and chunk boundary,
              * and every 61st add. */
@@ -848,8 +866,9 @@ Test(store, resident_follows_the_records)
             store_class_stats st = class_stats(s, c);
             cr_assert_eq(st.resident_bytes, store_resident(s));
             if (st.mapped_bytes != mapped_after_adds(c, n))
-                cr_assert_fail("class %u, %" PRIu64 " records added: %" PRIu64 " bytes mapped, want %" PRIu64, c, n,
-                               st.mapped_bytes, mapped_after_adds(c, n));
+                cr_assert_fail("class %u, %" PRIu64 " records added: %" PRIu64
+                               " bytes mapped, want %" PRIu64,
+                               c, n, st.mapped_bytes, mapped_after_adds(c, n));
         }
         store_check(s);
         /* Removes from random positions down to a third (a tenth within
@@ -864,11 +883,13 @@ Test(store, resident_follows_the_records)
             n--;
             uint64_t res = store_resident(s), end = used_end(c, n);
             if (res < pages_end(c, n) || res >= end + slack_max(c, n))
-                cr_assert_fail("class %u, %" PRIu64 " records left: resident %" PRIu64 ", last record ends at %" PRIu64,
+                cr_assert_fail("class %u, %" PRIu64 " records left: resident %" PRIu64
+                               ", last record ends at %" PRIu64,
                                c, n, res, end);
             if (store_chunks(s) < chunks_for(c, n) || store_chunks(s) > chunks_for(c, n) + 1)
-                cr_assert_fail("class %u, %" PRIu64 " records left: %" PRIu64 " chunks, %" PRIu64 " needed", c,
-                               n, store_chunks(s), chunks_for(c, n));
+                cr_assert_fail("class %u, %" PRIu64 " records left: %" PRIu64 " chunks, %" PRIu64
+                               " needed",
+                               c, n, store_chunks(s), chunks_for(c, n));
             if (n % 61 == 0 || n < 8192)
                 expect_mapping(c, class_stats(s, c).mapped_bytes, n, end + slack_max(c, n));
             if (res - end < least_slack)
@@ -892,7 +913,8 @@ Test(store, resident_follows_the_records)
             n++;
             uint64_t want = before > pages_end(c, n) ? before : pages_end(c, n);
             if (store_resident(s) != want)
-                cr_assert_fail("class %u, %" PRIu64 " records after regrowing: resident %" PRIu64 " want %" PRIu64,
+                cr_assert_fail("class %u, %" PRIu64 " records after regrowing: resident %" PRIu64
+                               " want %" PRIu64,
                                c, n, store_resident(s), want);
         }
         /* Everything out. */
@@ -945,7 +967,8 @@ Test(store, small_stores_stay_small)
     store_check(s);
     cr_assert_eq(store_resident(s), STORE_CLASSES * page(), "a page per class");
     cr_assert_eq(store_chunks(s), STORE_CLASSES);
-    cr_assert_eq(store_memory(s), bytes, "store_memory %" PRIu64 ", records %" PRIu64, store_memory(s), bytes);
+    cr_assert_eq(store_memory(s), bytes, "store_memory %" PRIu64 ", records %" PRIu64,
+                 store_memory(s), bytes);
     cr_assert_eq(bytes, STORE_CLASSES * 13u + 4u * (STORE_CLASSES - 1) * STORE_CLASSES / 2);
     for (unsigned c = 0; c < STORE_CLASSES; c++) {
         store_class_stats st = class_stats(s, c);
@@ -973,8 +996,8 @@ static void expect_quotient(const store *s, unsigned c, uint64_t n)
 {
     uint64_t q = (n * s->cls[c].magic) >> s->cls[c].shift, want = n / s->cls[c].per_chunk;
     if (q != want)
-        cr_assert_fail("class %u: record %" PRIu64 " in chunk %" PRIu64 ", want %" PRIu64 " (magic %" PRIu64
-                       ", shift %u, per_chunk %" PRIu32 ")",
+        cr_assert_fail("class %u: record %" PRIu64 " in chunk %" PRIu64 ", want %" PRIu64
+                       " (magic %" PRIu64 ", shift %u, per_chunk %" PRIu32 ")",
                        c, n, q, want, s->cls[c].magic, s->cls[c].shift, s->cls[c].per_chunk);
 }
 
@@ -1024,7 +1047,8 @@ Test(store, reciprocal_division_is_exact)
         cr_assert_eq((uintptr_t)d % CHUNK, 0, "class %u: record %" PRIu64 " starts chunk 1", c, pc);
         cr_assert_eq(store_rec(s, store_ref_make(c, (uint32_t)pc + 1)), d + rec_size(c));
         for (uint64_t i = pc - 3; i < pc + 2; i++)
-            cr_assert_eq(store_key(s, store_ref_make(c, (uint32_t)i)), (int64_t)(c * 10000000u + i));
+            cr_assert_eq(store_key(s, store_ref_make(c, (uint32_t)i)),
+                         (int64_t)(c * 10000000u + i));
         cr_assert_eq(store_chunks(s), 2 * (c + 1));
     }
     store_check(s);
@@ -1048,7 +1072,8 @@ Test(store, sample_is_uniform_over_records)
     uint64_t total = 0;
     for (unsigned f = 0; f < sizeof fill / sizeof fill[0]; f++) {
         for (uint32_t i = 0; i < fill[f].n; i++)
-            cr_assert(store_add(s, (int64_t)total++, some_bytes, fill[f].cls == 0 ? 0 : 8 * fill[f].cls, &r));
+            cr_assert(store_add(s, (int64_t)total++, some_bytes,
+                                fill[f].cls == 0 ? 0 : 8 * fill[f].cls, &r));
     }
     cr_assert_eq(store_count(s), total);
     cr_assert_not(store_sample(s, 12345, true, &r), "no record has a TTL");
@@ -1072,7 +1097,8 @@ Test(store, sample_is_uniform_over_records)
         hi = hits[k] > hi ? hits[k] : hi;
     }
     double dof = (double)(total - 1), sd = 1.4142135623730951 * sqrt_d(dof);
-    cr_log_info("sample: %" PRIu64 " records x %" PRIu64 ": hits %" PRIu32 "..%" PRIu32 ", chi-square %.0f (dof %.0f)",
+    cr_log_info("sample: %" PRIu64 " records x %" PRIu64 ": hits %" PRIu32 "..%" PRIu32
+                ", chi-square %.0f (dof %.0f)",
                 total, per, lo, hi, chi, dof);
     cr_assert_lt(chi, dof + 6 * sd, "chi-square %.0f over %.0f degrees of freedom", chi, dof);
     cr_assert_gt(chi, dof - 6 * sd, "too even to be random: chi-square %.0f", chi);
@@ -1094,7 +1120,8 @@ Test(store, sample_is_uniform_over_records)
     uint64_t cls_hits[STORE_CLASSES] = {0}, samples = 300 * ttls;
     for (uint64_t j = 0; j < samples; j++) {
         cr_assert(store_sample(s, rng(), true, &r), "records have TTLs");
-        cr_assert_neq(store_exp(s, r), 0, "with_ttl picked class %u record %" PRIu32 ", which has no TTL",
+        cr_assert_neq(store_exp(s, r), 0,
+                      "with_ttl picked class %u record %" PRIu32 ", which has no TTL",
                       store_ref_class(r), store_ref_index(r));
         hits[store_key(s, r)]++;
         cls_hits[store_ref_class(r)]++;
@@ -1112,8 +1139,8 @@ Test(store, sample_is_uniform_over_records)
             lo = h < lo ? h : lo;
             hi = h > hi ? h : hi;
         }
-    cr_log_info("sample with_ttl: %" PRIu64 " records with a TTL x 300: hits %" PRIu32 "..%" PRIu32, ttls, lo,
-                hi);
+    cr_log_info("sample with_ttl: %" PRIu64 " records with a TTL x 300: hits %" PRIu32 "..%" PRIu32,
+                ttls, lo, hi);
     cr_assert_eq(never, 0, "%" PRIu64 " records with a TTL never sampled", never);
     chi = 0;
     unsigned used = 0;
@@ -1126,8 +1153,9 @@ Test(store, sample_is_uniform_over_records)
         chi += ((double)cls_hits[c] - e) * ((double)cls_hits[c] - e) / e;
         used++;
     }
-    cr_assert_lt(chi, 40.0, "classes sampled out of proportion to their TTLs: chi-square %.1f (%u classes)", chi,
-                 used);
+    cr_assert_lt(chi, 40.0,
+                 "classes sampled out of proportion to their TTLs: chi-square %.1f (%u classes)",
+                 chi, used);
     close_store(s);
 }
 

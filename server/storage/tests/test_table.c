@@ -56,11 +56,9 @@ static void expect_val(table *t, int64_t key, const void *v, size_t len)
 {
     const uint8_t *p = NULL;
     size_t l = 999;
-    cr_assert_eq(table_get(t, key, &p, &l), TABLE_OK, "key %" PRId64 " missing",
-                 key);
+    cr_assert_eq(table_get(t, key, &p, &l), TABLE_OK, "key %" PRId64 " missing", key);
     cr_assert_eq(l, len, "key %" PRId64 ": len %zu, want %zu", key, l, len);
-    cr_assert(len == 0 || memcmp(p, v, len) == 0, "key %" PRId64 ": value",
-              key);
+    cr_assert(len == 0 || memcmp(p, v, len) == 0, "key %" PRId64 ": value", key);
 }
 
 static void finish_migration(table *t)
@@ -126,8 +124,8 @@ Test(table, lengths_binary_and_extreme_keys)
         big[i] = (uint8_t)(255 - i);
         bin[i] = (uint8_t)(i % 3 == 0 ? 0 : i); /* NULs inside */
     }
-    const int64_t keys[] = {0, -1, 1, INT64_MIN, INT64_MAX, INT64_MIN + 1,
-                            INT64_MAX - 1, -1234567890123LL};
+    const int64_t keys[] = {
+        0, -1, 1, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1, -1234567890123LL};
     size_t nk = sizeof keys / sizeof keys[0];
 
     for (size_t i = 0; i < nk; i++) {
@@ -155,8 +153,7 @@ Test(table, lengths_binary_and_extreme_keys)
         cr_assert_eq(table_del(t, keys[i]), TABLE_OK);
     table_check(t);
     for (size_t i = 0; i < nk; i++)
-        cr_assert_eq(table_get(t, keys[i], NULL, NULL),
-                     i % 2 ? TABLE_OK : TABLE_NOT_FOUND);
+        cr_assert_eq(table_get(t, keys[i], NULL, NULL), i % 2 ? TABLE_OK : TABLE_NOT_FOUND);
     expect_val(t, keys[1], big, 37);
     tt_destroy(t);
 }
@@ -205,7 +202,7 @@ Test(table, prefetch_hints_change_nothing)
 /* ---- random sequences against a reference model ------------------------------ */
 
 typedef struct {
-    uint64_t n;      /* key indexes 0..n-1 */
+    uint64_t n; /* key indexes 0..n-1 */
     uint8_t *present;
     uint8_t *len;
     uint8_t (*val)[TABLE_VALUE_MAX];
@@ -236,8 +233,8 @@ static void model_free(model *m)
  * small (<= check_all keys) and every 64 steps and at each migration start
  * or end otherwise.
  */
-static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
-                       uint64_t hi, uint64_t check_all, bool manual)
+static void run_random(table *t, model *m, uint64_t ops, uint64_t lo, uint64_t hi,
+                       uint64_t check_all, bool manual)
 {
     bool filling = true;
     bool was_migrating = false;
@@ -262,8 +259,8 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
         unsigned p_set = filling ? 70 : 2;
         unsigned p_del = filling ? 10 : 78;
         if (r < p_set) {
-            size_t len = rng_below(5) == 0 ? TABLE_VALUE_MAX
-                                           : (size_t)rng_below(TABLE_VALUE_MAX + 1);
+            size_t len =
+                rng_below(5) == 0 ? TABLE_VALUE_MAX : (size_t)rng_below(TABLE_VALUE_MAX + 1);
             fill(buf, len, rng());
             bool rep;
             cr_assert_eq(table_set(t, key, buf, len, &rep), TABLE_OK);
@@ -275,8 +272,8 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
             memcpy(m->val[i], buf, len);
         } else if (r < p_set + p_del) {
             table_status st = table_del(t, key);
-            cr_assert_eq(st, m->present[i] ? TABLE_OK : TABLE_NOT_FOUND,
-                         "del status, op %" PRIu64, op);
+            cr_assert_eq(st, m->present[i] ? TABLE_OK : TABLE_NOT_FOUND, "del status, op %" PRIu64,
+                         op);
             if (m->present[i])
                 m->count--;
             m->present[i] = 0;
@@ -284,12 +281,11 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
             const uint8_t *p;
             size_t len;
             table_status st = table_get(t, key, &p, &len);
-            cr_assert_eq(st, m->present[i] ? TABLE_OK : TABLE_NOT_FOUND,
-                         "get status, op %" PRIu64, op);
+            cr_assert_eq(st, m->present[i] ? TABLE_OK : TABLE_NOT_FOUND, "get status, op %" PRIu64,
+                         op);
             if (st == TABLE_OK) {
                 cr_assert_eq(len, m->len[i], "get len, op %" PRIu64, op);
-                cr_assert(memcmp(p, m->val[i], len) == 0, "get value, op %" PRIu64,
-                          op);
+                cr_assert(memcmp(p, m->val[i], len) == 0, "get value, op %" PRIu64, op);
             }
         } else if (rng_below(20) == 0) {
             table_shrink(t);
@@ -299,8 +295,7 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo,
         cr_assert_eq(table_count(t), m->count, "count, op %" PRIu64, op);
 
         table_stats st = stats(t);
-        if (m->count <= check_all || op % 64 == 0 ||
-            st.migrating != was_migrating)
+        if (m->count <= check_all || op % 64 == 0 || st.migrating != was_migrating)
             table_check(t);
         was_migrating = st.migrating;
     }
@@ -322,11 +317,9 @@ Test(table, random_vs_model_auto_shrink)
     model_init(&m, 12000);
     run_random(t, &m, 200000, 600, 9000, 4000, false);
     table_stats st = stats(t);
-    cr_log_info("random auto: grows %" PRIu64 " shrinks %" PRIu64, st.grows,
-                st.shrinks_auto);
+    cr_log_info("random auto: grows %" PRIu64 " shrinks %" PRIu64, st.grows, st.shrinks_auto);
     cr_assert_geq(st.grows, 6, "several grows (%" PRIu64 ")", st.grows);
-    cr_assert_geq(st.shrinks_auto, 4, "several shrinks (%" PRIu64 ")",
-                  st.shrinks_auto);
+    cr_assert_geq(st.shrinks_auto, 4, "several shrinks (%" PRIu64 ")", st.shrinks_auto);
     model_free(&m);
     tt_destroy(t);
 }
@@ -384,8 +377,8 @@ Test(table, grow_then_delete_everything)
     cr_assert_eq(st.record_chunks, 0);
     cr_assert_leq(st.index_bytes, 2 * 4096, "index %" PRIu64, st.index_bytes);
     cr_assert_geq(st.shrinks_auto, 6);
-    cr_log_info("after drain: index %" PRIu64 " payload %" PRIu64,
-                st.index_bytes, st.payload_bytes);
+    cr_log_info("after drain: index %" PRIu64 " payload %" PRIu64, st.index_bytes,
+                st.payload_bytes);
 
     /* And it grows again. */
     insert_range(t, 0, 20000);
@@ -430,8 +423,8 @@ Test(table, shrink_during_grow_migration)
     cr_assert_eq(st.payload_bytes, record_pages(keep, 8), "pages past the last record go");
     for (uint64_t k = 0; st.migrating; k++) {
         uint64_t v = k * 3;
-        must_set(t, key_of(i + k), &v, sizeof v);   /* new key */
-        cr_assert_eq(table_del(t, key_of(k)), TABLE_OK);  /* old key */
+        must_set(t, key_of(i + k), &v, sizeof v);        /* new key */
+        cr_assert_eq(table_del(t, key_of(k)), TABLE_OK); /* old key */
         table_check(t);
         st = stats(t);
         if (!st.migrating) {
@@ -463,10 +456,10 @@ Test(table, sets_and_dels_during_auto_shrink)
     /* Interleave: re-add some deleted keys, delete some more, replace. */
     uint64_t k = 0;
     while (stats(t).migrating) {
-        must_set(t, key_of(k), &k, sizeof k);           /* re-add */
+        must_set(t, key_of(k), &k, sizeof k);            /* re-add */
         cr_assert_eq(table_del(t, key_of(i)), TABLE_OK); /* delete more */
         uint64_t v = ~(i + 1);
-        must_set(t, key_of(i + 1), &v, sizeof v);        /* replace */
+        must_set(t, key_of(i + 1), &v, sizeof v); /* replace */
         table_check(t);
         k++;
         i++;
@@ -832,11 +825,10 @@ Test(table, memory_really_leaves)
         cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
     finish_migration(t);
     uint64_t after = rss_bytes();
-    cr_log_info("RSS: before %" PRIu64 " KiB, 500k keys %" PRIu64
-                " KiB (index %" PRIu64 " KiB, payload %" PRIu64
-                " KiB), after deleting all %" PRIu64 " KiB",
-                before >> 10, full >> 10, st.index_bytes >> 10,
-                st.payload_bytes >> 10, after >> 10);
+    cr_log_info("RSS: before %" PRIu64 " KiB, 500k keys %" PRIu64 " KiB (index %" PRIu64
+                " KiB, payload %" PRIu64 " KiB), after deleting all %" PRIu64 " KiB",
+                before >> 10, full >> 10, st.index_bytes >> 10, st.payload_bytes >> 10,
+                after >> 10);
     uint64_t grew = full - before;
     if (rss_bounds_checked()) {
         cr_assert_geq(grew, n * 136, "RSS grew by at least the payload");
@@ -886,12 +878,11 @@ Test(table, budget_1m_keys)
     }
     table_stats st = stats(t);
     cr_log_info("1M keys: index %" PRIu64 " B (%.1f B/key), payload %" PRIu64
-                " B; peak mapped %" PRIu64 " B = %.3f x payload, peak RSS added %"
-                PRIu64 " B = %.3f x; worst ratio to the payload present "
+                " B; peak mapped %" PRIu64 " B = %.3f x payload, peak RSS added %" PRIu64
+                " B = %.3f x; worst ratio to the payload present "
                 "(past 100k keys): mapped %.3f, RSS less one huge page %.3f",
-                st.index_bytes, (double)st.index_bytes / (double)n,
-                st.payload_bytes, peak, (double)peak / (double)(n * 136),
-                peak_rss, (double)peak_rss / (double)(n * 136),
+                st.index_bytes, (double)st.index_bytes / (double)n, st.payload_bytes, peak,
+                (double)peak / (double)(n * 136), peak_rss, (double)peak_rss / (double)(n * 136),
                 (double)worst_map_ppm / 1e6, (double)worst_rss_ppm / 1e6);
     cr_assert_leq(peak, n * 136 * 12 / 10, "peak mapped %" PRIu64, peak);
     if (rss_bounds_checked()) {

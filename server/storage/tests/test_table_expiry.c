@@ -18,10 +18,10 @@
 TestSuite(texp, .fini = tt_cleanup);
 
 /* Layout facts of table.c the byte figures below depend on. */
-#define RECS_PER_CHUNK 2048u /* records per side-array block (store.h) */
+#define RECS_PER_CHUNK 2048u                  /* records per side-array block (store.h) */
 #define EXP_ARRAY_BYTES (RECS_PER_CHUNK * 8u) /* 16 KiB: one int64_t per record */
 #define LRU_ARRAY_BYTES (RECS_PER_CHUNK * 4u) /* 8 KiB: one uint32_t per record */
-#define RECORD_1_BYTES 13u /* a record of a 0..4-byte value: 9 + 4 */
+#define RECORD_1_BYTES 13u                    /* a record of a 0..4-byte value: 9 + 4 */
 
 /* The injectable clock (ms) and the server-wide expired counter. */
 static int64_t clock_ms;
@@ -375,9 +375,9 @@ typedef struct {
     uint64_t n;
     uint8_t *present;
     uint8_t *len;
-    uint64_t *seed;  /* value bytes are derived from it */
-    int64_t *exp;    /* 0: no TTL */
-    uint64_t count;  /* present keys */
+    uint64_t *seed; /* value bytes are derived from it */
+    int64_t *exp;   /* 0: no TTL */
+    uint64_t count; /* present keys */
     uint64_t expired;
 } xmodel;
 
@@ -738,9 +738,9 @@ Test(texp, scan_cursor_survives_deletes_and_inserts_between_slices)
     table *t = make(true, false);
     uint64_t next = 0;
     for (; next < 6000; next++)
-        cr_assert_eq(table_put(t, key_of(next), "v", 1, 1000 + (int64_t)rng_below(3000), false,
-                               NULL),
-                     TABLE_OK);
+        cr_assert_eq(
+            table_put(t, key_of(next), "v", 1, 1000 + (int64_t)rng_below(3000), false, NULL),
+            TABLE_OK);
     /* Slices, with the table changing under the cursor between them. */
     for (int round = 0; round < 400; round++) {
         uint64_t gone;
@@ -795,8 +795,8 @@ Test(texp, drain_by_expiry_scan_shrinks_the_index_to_the_minimum)
     cr_assert_eq(st.payload_bytes, 0, "an emptied size class keeps no page");
     /* 64 buckets (one page) and at most a page of overflow pool. */
     cr_assert_leq(st.index_bytes, 2 * 4096u,
-                  "empty table still maps %" PRIu64 " index bytes (%" PRIu64
-                  " buckets; %" PRIu64 " at the peak, %" PRIu64 " auto shrinks)",
+                  "empty table still maps %" PRIu64 " index bytes (%" PRIu64 " buckets; %" PRIu64
+                  " at the peak, %" PRIu64 " auto shrinks)",
                   st.index_bytes, st.buckets, full.buckets, st.shrinks_auto);
 }
 
@@ -899,7 +899,9 @@ Test(texp, lru_arrays_only_when_tracking)
     cr_assert_eq(stats(t).meta_bytes, 0, "no stamps when not tracking");
     cr_assert_eq(sample_rec(t, 0).lru, 0);
 
-    table_options o = {.auto_shrink = true, .clock_ms = &clock_ms, .track_lru = true,
+    table_options o = {.auto_shrink = true,
+                       .clock_ms = &clock_ms,
+                       .track_lru = true,
                        .expired_counter = &expired_counter};
     table_set_options(t, &o);
     cr_assert_eq(stats(t).meta_bytes, 0, "mapped on first access, not at once");
@@ -924,8 +926,8 @@ Test(texp, lru_arrays_only_when_tracking)
     table_check(t);
 
     /* Clearing the table unmaps every side array. */
-    table_set_options(t, &(table_options){.auto_shrink = true, .clock_ms = &clock_ms,
-                                          .track_lru = true});
+    table_set_options(
+        t, &(table_options){.auto_shrink = true, .clock_ms = &clock_ms, .track_lru = true});
     cr_assert_eq(table_get(t, key_of(1), NULL, NULL), TABLE_OK);
     table_clear(t);
     cr_assert_eq(stats(t).meta_bytes, 0);
@@ -1023,8 +1025,7 @@ Test(texp, sample_reaches_every_key)
         cr_assert_gt(hits[i], 5, "key %" PRIu64 " sampled %u times", i, hits[i]);
         cr_assert_lt(hits[i], 120, "key %" PRIu64 " sampled %u times", i, hits[i]);
         if (i % 5 == 0)
-            cr_assert_gt(hits_ttl[i], 20, "TTL key %" PRIu64 " sampled %u times", i,
-                         hits_ttl[i]);
+            cr_assert_gt(hits_ttl[i], 20, "TTL key %" PRIu64 " sampled %u times", i, hits_ttl[i]);
     }
     free(hits);
     free(hits_ttl);

@@ -104,8 +104,8 @@ static table *make(bool auto_shrink, const int64_t *clock)
 typedef struct {
     uint32_t *visits;
     uint64_t universe;
-    uint64_t foreign;     /* visited keys that are not scan_key(i < universe) */
-    uint64_t calls;       /* table_scan calls */
+    uint64_t foreign; /* visited keys that are not scan_key(i < universe) */
+    uint64_t calls;   /* table_scan calls */
     uint64_t cursor;
     bool done;
 } scan_run;
@@ -204,8 +204,8 @@ static void expect_exactly_once(table *t, uint64_t n, const char *what)
     run_all(t, &r);
     table_stats st = stats(t);
     for (uint64_t i = 0; i < n; i++)
-        cr_assert_eq(r.visits[i], 1, "%s: #%" PRIu64 " visited %u times (%" PRIu64 " keys)",
-                     what, i, r.visits[i], n);
+        cr_assert_eq(r.visits[i], 1, "%s: #%" PRIu64 " visited %u times (%" PRIu64 " keys)", what,
+                     i, r.visits[i], n);
     cr_assert_eq(r.foreign, 0, "%s: %" PRIu64 " unknown keys", what, r.foreign);
     uint64_t small = st.migrating && st.old_buckets < st.buckets ? st.old_buckets : st.buckets;
     cr_assert_eq(r.calls, small, "%s: %" PRIu64 " calls for %" PRIu64 " buckets", what, r.calls,
@@ -293,8 +293,8 @@ Test(table_scan, expired_keys_are_not_visited)
     run_all(t, &r);
     cr_assert_eq(table_count(t), count, "scanning reclaimed nothing (it is const)");
     for (uint64_t i = 0; i < n; i++)
-        cr_assert_eq(r.visits[i], i % 3 == 1 ? 0u : 1u, "at +100: #%" PRIu64 " visited %u times",
-                     i, r.visits[i]);
+        cr_assert_eq(r.visits[i], i % 3 == 1 ? 0u : 1u, "at +100: #%" PRIu64 " visited %u times", i,
+                     r.visits[i]);
     run_free(&r);
 
     /* Expiry that comes in the middle of an iteration, with a grow running:
@@ -334,8 +334,8 @@ Test(table_scan, expired_keys_are_not_visited)
  */
 typedef struct {
     uint64_t stable, gone, churn_lo, churn_hi;
-    bool *present;      /* churn keys now in the table, by index - churn_lo */
-    bool *ever;         /* churn keys present at some point of the iteration */
+    bool *present; /* churn keys now in the table, by index - churn_lo */
+    bool *ever;    /* churn keys present at some point of the iteration */
     uint64_t npresent;
     /* What the run went through, to check that it covered the cases. */
     uint64_t calls_mid_grow, calls_mid_shrink, manual_shrinks, grows, auto_shrinks;
@@ -423,7 +423,9 @@ static void run_resizing(uint64_t seed, bool auto_shrink, uint64_t stable, uint6
 {
     rng_seed(seed * 0x9e3779b97f4a7c15ull + (auto_shrink ? 7 : 0));
     table *t = make(auto_shrink, NULL);
-    world w = {.stable = stable, .gone = gone, .churn_lo = stable + gone,
+    world w = {.stable = stable,
+               .gone = gone,
+               .churn_lo = stable + gone,
                .churn_hi = stable + gone + churn};
     w.present = calloc(churn, sizeof *w.present);
     w.ever = calloc(churn, sizeof *w.ever);
@@ -575,8 +577,10 @@ static void scan_across(table *t, uint64_t n, uint64_t calls, void (*between)(ta
     for (uint64_t i = 0; i < n; i++)
         if (r.visits[i] == 0 && missed++ == 0)
             first = i;
-    cr_assert_eq(missed, 0, "%s: %" PRIu64 " of %" PRIu64 " keys never visited (first #%" PRIu64
-                 ", %" PRIu64 " calls)", what, missed, n, first, r.calls);
+    cr_assert_eq(missed, 0,
+                 "%s: %" PRIu64 " of %" PRIu64 " keys never visited (first #%" PRIu64 ", %" PRIu64
+                 " calls)",
+                 what, missed, n, first, r.calls);
     run_free(&r);
 }
 
