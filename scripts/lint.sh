@@ -3,7 +3,10 @@
 #   - only the daemon layer (server/daemon/) includes libevent (event2/);
 #   - the modules' includes form no cycle: module X (X.c and X.h) depends on
 #     Y when either includes Y.h, and those dependencies must be a DAG
-#     (tsort finds any loop).
+#     (tsort finds any loop);
+#   - every C file is formatted as .clang-format says, by clang-format 14
+#     (the version the tree is formatted with: others break lines
+#     differently). To format: git ls-files '*.c' '*.h' | xargs clang-format-14 -i
 # Exits non-zero with what is wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +31,14 @@ if ! out=$(tsort <<<"$edges" 2>&1 >/dev/null) || [[ -n $out ]]; then
   bad=1
 fi
 
-((bad == 0)) && echo "lint: layers and include graph OK"
+if ! command -v clang-format-14 >/dev/null; then
+  echo "lint: clang-format-14 is missing (scripts/deps.sh test installs it)"
+  bad=1
+elif ! out=$(git ls-files '*.c' '*.h' | xargs clang-format-14 --dry-run --Werror 2>&1); then
+  echo "lint: not formatted (git ls-files '*.c' '*.h' | xargs clang-format-14 -i):"
+  grep -E '^[^ ].*: (error|warning)' <<<"$out" | cut -d: -f1 | sort -u
+  bad=1
+fi
+
+((bad == 0)) && echo "lint: layers, include graph and formatting OK"
 exit "$bad"
