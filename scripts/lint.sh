@@ -19,10 +19,11 @@ if hits=$(grep -rln --include='*.[ch]' '#[[:space:]]*include[[:space:]]*[<"]even
   bad=1
 fi
 
-edges=$(for f in $(find protocol server -name '*.[ch]' -not -path '*/tests/*' -not -path '*/fuzz/*'); do
+edges=$(find protocol server -name '*.[ch]' -not -path '*/tests/*' -not -path '*/fuzz/*' |
+  sort | while read -r f; do
   from=$(basename "${f%.*}")
   sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)\.h".*/\1/p' "$f" | while read -r to; do
-    [[ $to != "$from" ]] && echo "$from $to"
+    if [[ $to != "$from" ]]; then echo "$from $to"; fi
   done
 done | sort -u)
 if ! out=$(tsort <<<"$edges" 2>&1 >/dev/null) || [[ -n $out ]]; then

@@ -65,28 +65,34 @@ const char *fig_os(void)
     return os;
 }
 
-void fig_snapshot_take(cmd_server *s, fig_snapshot *m)
+void fig_snapshot_take(cmd_server *s, fig_snapshot *m, unsigned need)
 {
     memset(m, 0, sizeof *m);
     m->now_us = cmd_now_us();
-    m->used = cmd_used_memory(s);
-    if (m->used > s->peak_used)
-        s->peak_used = m->used;
-    m->rss = cmd_rss_bytes();
     for (const cmd_client *c = s->clients.head; c != NULL; c = c->next)
         m->blocked += c->blocked;
-    db_total_stats(s->db, &m->tot);
-    for (size_t i = 0; i < db_ns_count(s->db); i++) {
-        table_stats st;
-        table_get_stats(db_ns_at(s->db, i)->t, &st);
-        m->migrating += st.migrating;
+    if (need & FIG_NEED_MEMORY) {
+        m->used = cmd_used_memory(s);
+        if (m->used > s->peak_used)
+            s->peak_used = m->used;
+        m->rss = cmd_rss_bytes();
+        prefault_get_stats(s->prefault, &m->pf);
     }
-    prefault_get_stats(s->prefault, &m->pf);
-    /* The loop's thread first: read after it, the process's total cannot
-     * be the smaller one. (Renders run on the loop's thread.) */
-    getrusage(RUSAGE_THREAD, &m->main_thread);
-    getrusage(RUSAGE_SELF, &m->self);
-    getrusage(RUSAGE_CHILDREN, &m->children);
+    if (need & FIG_NEED_TABLES) {
+        db_total_stats(s->db, &m->tot);
+        for (size_t i = 0; i < db_ns_count(s->db); i++) {
+            table_stats st;
+            table_get_stats(db_ns_at(s->db, i)->t, &st);
+            m->migrating += st.migrating;
+        }
+    }
+    if (need & FIG_NEED_CPU) {
+        /* The loop's thread first: read after it, the process's total
+         * cannot be the smaller one. (Renders run on the loop's thread.) */
+        getrusage(RUSAGE_THREAD, &m->main_thread);
+        getrusage(RUSAGE_SELF, &m->self);
+        getrusage(RUSAGE_CHILDREN, &m->children);
+    }
 }
 
 /* Bytes as Redis prints them for humans (1.23M, 512B). */
@@ -152,6 +158,9 @@ void fig_render_info(cmd_server *s, const fig_snapshot *m, fig_section sec, strb
         case FK_US_D:
             strbuf_printf(b, "%lld", (long long)(v.i / 1000000 / 86400));
             break;
+        case FK_NS_US:
+            strbuf_printf(b, "%llu", (unsigned long long)(v.u / 1000u));
+            break;
         }
         strbuf_add(b, "\r\n", 2);
     }
@@ -180,6 +189,7 @@ static double prom_number(const fig_row *r, fig_value v)
     switch (r->kind) {
     case FK_U64:
     case FK_HUMAN:
+    case FK_NS_US:
         x = (double)v.u;
         break;
     case FK_I64:

@@ -51,8 +51,18 @@ typedef struct {
     struct rusage self, children, main_thread;
 } fig_snapshot;
 
-/* Take the snapshot. It also raises s->peak_used to the used memory seen. */
-void fig_snapshot_take(cmd_server *s, fig_snapshot *m);
+/* The parts of a snapshot a render needs (the rest stays zero): INFO takes
+ * only those of the sections it prints. */
+enum {
+    FIG_NEED_MEMORY = 1 << 0, /* used, rss, pf; raises s->peak_used */
+    FIG_NEED_TABLES = 1 << 1, /* tot, migrating: a walk of the namespaces */
+    FIG_NEED_CPU = 1 << 2,    /* the rusage figures */
+    FIG_NEED_ALL = FIG_NEED_MEMORY | FIG_NEED_TABLES | FIG_NEED_CPU,
+};
+
+/* Take the parts `need` of the snapshot (now_us and blocked always). With
+ * FIG_NEED_MEMORY it also raises s->peak_used to the used memory seen. */
+void fig_snapshot_take(cmd_server *s, fig_snapshot *m, unsigned need);
 
 typedef enum {
     FIG_SEC_NONE,
@@ -81,6 +91,7 @@ typedef enum {
     FK_ONOFF, /* .b, on|off; /metrics 1|0 */
     FK_US_S,  /* .i, µs printed as whole seconds */
     FK_US_D,  /* .i, µs printed as whole days */
+    FK_NS_US, /* .u, ns printed as whole µs */
 } fig_kind;
 
 typedef union {
@@ -107,6 +118,7 @@ typedef union {
 #define FIG_FIELD_FK_ONOFF b
 #define FIG_FIELD_FK_US_S i
 #define FIG_FIELD_FK_US_D i
+#define FIG_FIELD_FK_NS_US u
 
 /* clang-format off */
 #define FIGURES(X)                                                                                 \
@@ -172,8 +184,8 @@ typedef union {
       FIG_COUNTER, FK_U64, 1, "Bytes the prefault thread faulted in ahead of writes.",            \
       m->pf.bytes)                                                                                 \
     X(prefault_busy, FIG_SEC_MEMORY, "prefault_busy_us", "ebb_prefault_busy_seconds_total", NULL, \
-      FIG_COUNTER, FK_U64, 1e-6, "Time the prefault thread spent faulting pages in.",             \
-      m->pf.busy_ns / 1000u)                                                                       \
+      FIG_COUNTER, FK_NS_US, 1e-9, "Time the prefault thread spent faulting pages in.",           \
+      m->pf.busy_ns)                                                                       \
     STATS_COUNTERS(FIG_STAT)                                                                       \
     X(longest_stall_us, FIG_SEC_STATS, "longest_stall_us", "ebb_longest_stall_seconds", NULL,     \
       FIG_GAUGE, FK_I64, 1e-6,                                                                     \
@@ -207,10 +219,10 @@ typedef union {
     X(busy_poll, FIG_SEC_CPU, "busy_poll", "ebb_busy_poll", NULL, FIG_GAUGE, FK_ONOFF, 1,         \
       "1 while the event loop polls for requests before sleeping.", s->poll.on)                   \
     X(busy_poll_usec, FIG_SEC_CPU, "busy_poll_usec", "ebb_busy_poll_seconds_total", NULL,         \
-      FIG_COUNTER, FK_U64, 1e-6,                                                                   \
+      FIG_COUNTER, FK_NS_US, 1e-9,                                                                 \
       "Time the event loop spent polling for requests that had not come yet (wall clock; CPU "    \
       "time unless the machine preempted the server).",                                            \
-      s->poll.empty_ns / 1000u)                                                                    \
+      s->poll.empty_ns)                                                                    \
     X(table_keys, FIG_SEC_TABLE, "table_keys", "ebb_table_keys", NULL, FIG_GAUGE, FK_U64, 1,      \
       "Keys in every namespace.", m->tot.count)                                                    \
     X(table_buckets, FIG_SEC_TABLE, "table_buckets", "ebb_table_buckets", NULL, FIG_GAUGE,        \

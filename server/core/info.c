@@ -150,20 +150,21 @@ typedef struct {
     const char *name, *title;
     void (*render)(cmd_server *, const fig_snapshot *, strbuf *);
     bool in_default; /* part of a bare INFO; the others need their name or "all" */
+    unsigned need;   /* what of the snapshot it reads (FIG_NEED_*) */
 } info_section;
 
 static const info_section sections[] = {
-    {"server", "Server", sec_server, true},
-    {"clients", "Clients", sec_clients, true},
-    {"memory", "Memory", sec_memory, true},
-    {"stats", "Stats", sec_stats, true},
-    {"cpu", "CPU", sec_cpu, true},
-    {"errorstats", "Errorstats", sec_errorstats, true},
-    {"keyspace", "Keyspace", sec_keyspace, true},
-    {"namespaces", "Namespaces", sec_namespaces, true},
-    {"table", "Table", sec_table, true},
-    {"commandstats", "Commandstats", sec_commandstats, false},
-    {"latencystats", "Latencystats", sec_latencystats, false},
+    {"server", "Server", sec_server, true, 0},
+    {"clients", "Clients", sec_clients, true, 0},
+    {"memory", "Memory", sec_memory, true, FIG_NEED_MEMORY},
+    {"stats", "Stats", sec_stats, true, 0},
+    {"cpu", "CPU", sec_cpu, true, FIG_NEED_CPU},
+    {"errorstats", "Errorstats", sec_errorstats, true, 0},
+    {"keyspace", "Keyspace", sec_keyspace, true, FIG_NEED_TABLES},
+    {"namespaces", "Namespaces", sec_namespaces, true, 0},
+    {"table", "Table", sec_table, true, FIG_NEED_TABLES},
+    {"commandstats", "Commandstats", sec_commandstats, false, 0},
+    {"latencystats", "Latencystats", sec_latencystats, false, 0},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
@@ -185,9 +186,13 @@ char *cmd_info_text(cmd_server *s, const resp_view *names, size_t n, size_t *len
                 strncasecmp(sections[i].name, v->ptr, v->len) == 0)
                 want[i] = true;
     }
-    strbuf b = {0};
+    unsigned need = 0;
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (all || want[i] || (dflt && sections[i].in_default))
+            need |= sections[i].need;
     fig_snapshot m;
-    fig_snapshot_take(s, &m);
+    fig_snapshot_take(s, &m, need);
+    strbuf b = {0};
     bool first = true;
     for (size_t i = 0; i < NSECTIONS; i++) {
         if (!all && !want[i] && !(dflt && sections[i].in_default))

@@ -173,7 +173,7 @@ char *metrics_render(cmd_server *s, size_t *len)
     fig_prom_family(&b, "ebb_build_info", "gauge", "Always 1; the version is in the label.");
     labeled(&b, "ebb_build_info", "version", EBB_VERSION, 1);
     fig_snapshot m;
-    fig_snapshot_take(s, &m);
+    fig_snapshot_take(s, &m, FIG_NEED_ALL);
     fig_render_prometheus(s, &m, &b);
     table_metrics(s, &b);
     command_metrics(s, &b);

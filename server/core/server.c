@@ -40,7 +40,11 @@ bool cmd_server_init(cmd_server *s)
     s->proc.executable = "";
     s->proc.event_api = "";
     busypoll_init(&s->poll);
-    return config_init(&s->cfg);
+    if (!config_init(&s->cfg)) {
+        cmd_server_deinit(s);
+        return false;
+    }
+    return true;
 }
 
 /* Table options as the configuration says. The prefaulter's thread is
