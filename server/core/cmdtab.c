@@ -144,12 +144,6 @@ const cmd_def *cmdtab_lookup(const char *name, size_t len)
     return cmdtab_find(name, len, &row);
 }
 
-const char *cmd_lookup_name(const char *name, size_t len)
-{
-    const cmd_def *d = cmdtab_lookup(name, len);
-    return d != NULL ? d->name : NULL;
-}
-
 /* ASCII lowercase, as strncasecmp folds in the C locale (no other byte
  * changes). */
 static inline unsigned char fold(unsigned char ch)

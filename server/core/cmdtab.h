@@ -39,9 +39,6 @@ const cmd_def *cmdtab_at(size_t i);
 const cmd_def *cmdtab_find(const char *name, size_t len, int *row);
 /* The same, without the number. */
 const cmd_def *cmdtab_lookup(const char *name, size_t len);
-/* The canonical (lowercase) name of the top-level command `name` names, or
- * NULL if there is none. */
-const char *cmd_lookup_name(const char *name, size_t len);
 
 /* A container's subcommand row named by v (case-insensitive), or NULL. */
 const cmd_def *cmdtab_find_sub(const cmd_def *container, const resp_view *v);

@@ -585,6 +585,13 @@ static char **command_names(size_t *n)
     return names;
 }
 
+/* The canonical name of the command `name` names, or NULL. */
+static const char *lookup_name(const char *name, size_t len)
+{
+    const cmd_def *d = cmdtab_lookup(name, len);
+    return d != NULL ? d->name : NULL;
+}
+
 Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
 {
     size_t n;
@@ -593,7 +600,7 @@ Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
     for (size_t i = 0; i < n; i++) {
         const char *name = names[i];
         size_t len = strlen(name);
-        cr_assert_str_eq(cmd_lookup_name(name, len), name);
+        cr_assert_str_eq(lookup_name(name, len), name);
         /* Every byte value at every position: only the letter itself and
          * its uppercase still name the command. */
         char buf[32];
@@ -601,7 +608,7 @@ Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
         for (size_t pos = 0; pos < len; pos++) {
             for (int b = 0; b < 256; b++) {
                 buf[pos] = (char)b;
-                const char *got = cmd_lookup_name(buf, len);
+                const char *got = lookup_name(buf, len);
                 bool same = b == name[pos] || b == name[pos] - ('a' - 'A');
                 if (same)
                     cr_assert(got != NULL && strcmp(got, name) == 0, "%s at %zu byte %d", name, pos,
@@ -615,21 +622,21 @@ Test(cmd, lookup_finds_every_command_in_any_case_and_nothing_else)
         /* All uppercase; one byte longer (whatever the byte); one shorter. */
         for (size_t k = 0; k < len; k++)
             buf[k] = (char)(name[k] - ('a' - 'A'));
-        cr_assert_str_eq(cmd_lookup_name(buf, len), name);
+        cr_assert_str_eq(lookup_name(buf, len), name);
         memcpy(buf, name, len);
         buf[len] = '\0';
-        cr_assert_null(cmd_lookup_name(buf, len + 1), "%s plus NUL", name);
+        cr_assert_null(lookup_name(buf, len + 1), "%s plus NUL", name);
         buf[len] = ' ';
-        cr_assert_null(cmd_lookup_name(buf, len + 1), "%s plus a space", name);
-        const char *shorter = cmd_lookup_name(name, len - 1);
+        cr_assert_null(lookup_name(buf, len + 1), "%s plus a space", name);
+        const char *shorter = lookup_name(name, len - 1);
         cr_assert(shorter == NULL || strlen(shorter) == len - 1);
         free(names[i]);
     }
     free(names);
-    cr_assert_null(cmd_lookup_name("", 0));
-    cr_assert_null(cmd_lookup_name("getgetgetgetgetge", 17));
-    cr_assert_null(cmd_lookup_name("pexpiretimepexpiretime", 22));
-    cr_assert_str_eq(cmd_lookup_name("PExpireTime", 11), "pexpiretime");
+    cr_assert_null(lookup_name("", 0));
+    cr_assert_null(lookup_name("getgetgetgetgetge", 17));
+    cr_assert_null(lookup_name("pexpiretimepexpiretime", 22));
+    cr_assert_str_eq(lookup_name("PExpireTime", 11), "pexpiretime");
 }
 
 /* ---- batches: cmd_prepare + cmd_run ------------------------------------------- */
