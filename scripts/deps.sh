@@ -10,7 +10,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libevent-dev)
 case "${1:-run}" in
   run) ;;
-  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client redis-server clang-format-14 git) ;;
+  test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client redis-server clang-format-14 git python3-redis) ;;
   bench) want+=(libhiredis-dev libcriterion-dev redis-tools clang redis-server memcached gnuplot-nox procps) ;;
   docker) want+=(docker.io debootstrap redis-tools curl python3-yaml) ;;
   *) echo "usage: $0 run|test|bench|docker" >&2; exit 2 ;;

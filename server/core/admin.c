@@ -20,9 +20,10 @@ static void add_flags(resp_out *o, unsigned flags)
         unsigned bit;
         const char *name;
     } names[] = {
-        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
-        {CMD_ADMIN, "admin"},     {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
-        {CMD_NO_AUTH, "no_auth"},
+        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"},
+        {CMD_DENYOOM, "denyoom"}, {CMD_ADMIN, "admin"},
+        {CMD_STALE, "stale"},     {CMD_FAST, "fast"},
+        {CMD_NO_AUTH, "no_auth"}, {CMD_SKIP_SLOWLOG, "skip_slowlog"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -12,6 +12,7 @@
 #include "cmdtab.h"
 #include "evict.h"
 #include "introspection.h"
+#include "multi.h"
 
 /* Before AUTH a client may send at most this many arguments per command and
  * bulks of at most this size: Redis's limits, enough for AUTH and HELLO. */
@@ -76,6 +77,8 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     }
     if (d == NULL) {
         c->last_cmd = c->last_sub = NULL;
+        if (cmd_in_multi(c))
+            cmd_multi_fail(c);
         reply_unknown_command(s, c, argv, argc);
         return;
     }
@@ -88,6 +91,13 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     }
     if (!arity_ok(d, argc)) {
         s->cmdstats[row].rejected++;
+        if (strcmp(d->name, "exec") == 0) {
+            /* A refused EXEC ends the transaction, as in Redis. */
+            cmd_multi_abort(s, c, "wrong number of arguments for 'exec' command");
+            return;
+        }
+        if (cmd_in_multi(c))
+            cmd_multi_fail(c);
         cmd_reply_wrong_arity(s, c, d->name);
         return;
     }
@@ -103,6 +113,8 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
                 upper[i] = (char)toupper((unsigned char)d->name[i]);
             upper[i] = '\0';
             char q[CMD_QUOTE_BUF];
+            if (cmd_in_multi(c))
+                cmd_multi_fail(c);
             cmd_reply_errorf(s, c, "ERR unknown subcommand '%s'. Try %s HELP.",
                              cmd_quote(q, &argv[1], CMD_QUOTE_MAX, false), upper);
             return;
@@ -110,6 +122,8 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
         si = cmdtab_stat_index((size_t)row, sub);
         if (!arity_ok(sub, argc)) {
             s->cmdstats[si].rejected++;
+            if (cmd_in_multi(c))
+                cmd_multi_fail(c);
             char full[64];
             snprintf(full, sizeof full, "%s|%s", d->name, sub->name);
             cmd_reply_wrong_arity(s, c, full);
@@ -118,17 +132,25 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
         c->last_sub = sub->name;
         d = sub;
     }
+    /* After MULTI, commands are queued for EXEC (multi.h). */
+    if (cmd_in_multi(c) && cmd_multi_queue(s, c, r, d))
+        return;
     cmd_stat *st = &s->cmdstats[si];
-    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_before_write(s, c)) {
+    /* Inside EXEC the transaction's writes were checked once, before it. */
+    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_in_exec(c) &&
+        !cmd_evict_before_write(s, c)) {
         st->rejected++;
         return;
     }
-    /* Passwords never reach MONITOR or the slow log. */
+    uint64_t errors_before = s->st.total_error_replies;
+    d->fn(s, c, r);
+    if (d->flags & CMD_WRITE)
+        cmd_watch_touch(s, d, r);
+    /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
+     * once it has run, as in Redis 7: a transaction's commands, then EXEC. */
     bool redact = d->redact != NULL && d->redact(argv, argc);
     if (s->clients.monitors > 0)
         cmd_monitor_feed(s, c, argv, argc, redact);
-    uint64_t errors_before = s->st.total_error_replies;
-    d->fn(s, c, r);
     /* Service time: from here to the reply being queued, as Redis counts. */
     int64_t end_ns = cmd_now_ns();
     *clock_ns = end_ns;
@@ -143,7 +165,8 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     int64_t took_us = took_ns / 1000;
     if (took_us > s->stall_max_us)
         cmd_note_stall(s, "command", d->name, took_us);
-    if (took_us >= s->cfg.slowlog_slower_than.num && s->cfg.slowlog_slower_than.num >= 0)
+    if (took_us >= s->cfg.slowlog_slower_than.num && s->cfg.slowlog_slower_than.num >= 0 &&
+        !(d->flags & CMD_SKIP_SLOWLOG))
         cmd_slowlog_add(s, c, argv, argc, took_us, redact);
 }
 

@@ -64,7 +64,7 @@ void cmd_evict_reset_stats(cmd_server *s)
 /* Keys evicted between clock checks in the background cycle. */
 #define EVICT_STEP 64u
 
-static const char ERR_OOM_MAXMEMORY[] = "OOM command not allowed when used memory > 'maxmemory'.";
+static const char ERR_OOM_MAXMEMORY[] = EVICT_ERR_OOM;
 
 uint64_t cmd_evict_used(const cmd_server *s)
 {
@@ -202,6 +202,14 @@ static uint64_t less(uint64_t used, int64_t freed)
 
 bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
 {
+    if (cmd_evict_room(s))
+        return true;
+    cmd_reply_error(s, c, ERR_OOM_MAXMEMORY);
+    return false;
+}
+
+bool cmd_evict_room(cmd_server *s)
+{
     uint64_t max = (uint64_t)s->cfg.maxmemory.num;
     if (max == 0)
         return true;
@@ -215,10 +223,7 @@ bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
         used = less(used, freed);
         n++;
     }
-    if (n > 0 || used <= max)
-        return true;
-    cmd_reply_error(s, c, ERR_OOM_MAXMEMORY);
-    return false;
+    return n > 0 || used <= max;
 }
 
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)

@@ -20,9 +20,13 @@ void cmd_evict_free(cmd_server *s);
 uint64_t cmd_evict_evicted_keys(const cmd_server *s);
 void cmd_evict_reset_stats(cmd_server *s);
 
+/* The error of a write refused over maxmemory, Redis's wording. */
+#define EVICT_ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
 /* Before a command that may add memory: evict to get under maxmemory. False
  * (after replying -OOM) when the command must be refused. */
 bool cmd_evict_before_write(cmd_server *s, cmd_client *c);
+/* The same without the reply: false when the write must be refused. */
+bool cmd_evict_room(cmd_server *s);
 /* Background eviction toward maxmemory for at most budget_us (after CONFIG
  * SET maxmemory lowered it). Returns true while still over the limit. */
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us);

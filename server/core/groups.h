@@ -15,5 +15,6 @@ extern const cmd_def cmd_string_rows[];        /* strings.c: GET, SET ... INCR *
 extern const cmd_def cmd_expire_rows[];        /* expire.c: EXPIRE ... TTL, PERSIST */
 extern const cmd_def cmd_introspection_rows[]; /* introspection.c: SLOWLOG, LATENCY, MONITOR */
 extern const cmd_def cmd_memory_rows[];        /* memory.c: MEMORY, SHRINK */
+extern const cmd_def cmd_multi_rows[];         /* multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
 
 #endif

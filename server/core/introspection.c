@@ -10,6 +10,7 @@
 #include "cmdtab.h"
 #include "groups.h"
 #include "introspection.h"
+#include "multi.h"
 
 /* What one slow log entry keeps of a command, as Redis: at most
  * SLOWLOG_ARGS arguments (the last one says how many more there were), each
@@ -242,6 +243,10 @@ static void add_repr(strbuf *b, const char *p, size_t n)
 
 static void cmd_monitor(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
+    if (cmd_in_exec(c)) {
+        cmd_reply_error(s, c, "ERR MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
     if (!c->monitor) {
         c->monitor = true;
         s->clients.monitors++;

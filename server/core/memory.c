@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "groups.h"
 #include "memory.h"
+#include "multi.h"
 
 /* SHRINK's own state (cmd_server.shrink). */
 struct cmd_shrink {
@@ -127,6 +128,10 @@ static void cmd_shrink(cmd_server *s, cmd_client *c, const cmd_request *req)
         async = true;
         argc--;
     }
+    /* Inside EXEC nothing may block the transaction's reply: SHRINK runs as
+     * SHRINK ASYNC, as Redis runs blocking commands in a transaction. */
+    if (cmd_in_exec(c))
+        async = true;
     if (argc > 2) {
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;

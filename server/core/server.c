@@ -16,12 +16,13 @@
 #include "introspection.h"
 #include "log.h"
 #include "memory.h"
+#include "multi.h"
 #include "prefault.h"
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
     cmd_connection_rows, cmd_admin_rows,  cmd_keyspace_rows,      cmd_string_rows,
-    cmd_expire_rows,     cmd_memory_rows, cmd_introspection_rows,
+    cmd_expire_rows,     cmd_memory_rows, cmd_introspection_rows, cmd_multi_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -30,10 +31,11 @@ bool cmd_server_init(cmd_server *s)
     memset(s, 0, sizeof *s);
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
-        !cmd_shrink_init(s) || !cmd_keybuf_init(s)) {
+        !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
+    s->run = cmd_run;
     s->clients.next_id = 1;
     s->proc.start_us = cmd_now_us();
     s->proc.config_file = "";
@@ -89,6 +91,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_shrink_jobs_free(s);
     cmd_slowlog_free(s);
     cmd_keybuf_free(s);
+    cmd_multi_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);
@@ -253,6 +256,7 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
     cmd_monitor_forget(s, c);
+    cmd_multi_forget(s, c);
     if (c->blocked)
         cmd_shrink_jobs_forget(s, c);
     if (c->prev != NULL)

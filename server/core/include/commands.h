@@ -26,6 +26,7 @@
 #include "stats.h"
 
 typedef struct cmd_client cmd_client;
+struct cmd_request;
 
 /* Per-command counters (INFO commandstats, LATENCY HISTOGRAM). */
 typedef struct {
@@ -122,7 +123,19 @@ typedef struct cmd_server {
     struct cmd_slowlog *slowlog; /* introspection.c: the slow log */
     struct cmd_shrink *shrink;   /* memory.c: SHRINK jobs and their counters */
     struct cmd_keybuf *keybuf;   /* cmd.c: parsed keys of big multi-key commands */
+    struct cmd_watches *watches; /* multi.c: which clients watch which keys */
+    /* The dispatcher (cmd_run), for EXEC: multi.c runs the queued requests
+     * through it without depending on dispatch.c. Set by cmd_server_init. */
+    void (*run)(struct cmd_server *s, cmd_client *c, const struct cmd_request *r,
+                int64_t *clock_ns);
 } cmd_server;
+
+/* A client's transaction (multi.c). */
+typedef enum {
+    CMD_TX_NONE,      /* commands run as they come */
+    CMD_TX_QUEUEING,  /* after MULTI: commands are queued */
+    CMD_TX_EXECUTING, /* inside EXEC: the queue runs */
+} cmd_tx_state;
 
 /* One client as the commands layer sees it. The connection layer embeds it,
  * fills addr/laddr/fd, registers it and feeds it requests. */
@@ -134,17 +147,19 @@ struct cmd_client {
     char addr[64];            /* "ip:port" of the peer */
     char laddr[64];           /* "ip:port" of our end */
     int fd;
-    int64_t ctime_us;        /* connected at */
-    int64_t last_us;         /* last command at */
-    const char *last_cmd;    /* name of the last command ("client") or NULL */
-    const char *last_sub;    /* its subcommand ("list") or NULL */
-    size_t qbuf;             /* bytes of unparsed input (conn keeps it current) */
-    size_t obuf;             /* bytes of pending output (conn keeps it current) */
-    bool paused;             /* input not read: output backpressure (conn keeps it) */
-    bool close_after_reply;  /* QUIT, protocol error: close once replies are flushed */
-    bool blocked;            /* waiting for a reply (SHRINK): read nothing more */
-    bool authed;             /* may run commands (AUTH done, or no requirepass) */
-    bool monitor;            /* MONITOR: receives every command run */
+    int64_t ctime_us;       /* connected at */
+    int64_t last_us;        /* last command at */
+    const char *last_cmd;   /* name of the last command ("client") or NULL */
+    const char *last_sub;   /* its subcommand ("list") or NULL */
+    size_t qbuf;            /* bytes of unparsed input (conn keeps it current) */
+    size_t obuf;            /* bytes of pending output (conn keeps it current) */
+    bool paused;            /* input not read: output backpressure (conn keeps it) */
+    bool close_after_reply; /* QUIT, protocol error: close once replies are flushed */
+    bool blocked;           /* waiting for a reply (SHRINK): read nothing more */
+    bool authed;            /* may run commands (AUTH done, or no requirepass) */
+    bool monitor;           /* MONITOR: receives every command run */
+    cmd_tx_state tx_state;
+    struct cmd_tx *tx;       /* multi.c: queue and watched keys, NULL if none */
     cmd_client *prev, *next; /* registry links */
 };
 
@@ -183,7 +198,7 @@ int64_t cmd_now_ns(void);
 
 /* One parsed request of a batch (cmd_prepare, cmd_run). The caller sets
  * argv and argc; cmd_prepare fills in the rest. */
-typedef struct {
+typedef struct cmd_request {
     const resp_view *argv;
     size_t argc;
     const struct cmd_def *cmd; /* the command's top-level row (cmdtab.h), NULL if unknown */

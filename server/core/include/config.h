@@ -70,6 +70,8 @@
       "memory limit in bytes (0: none); see maxmemory-policy")                                     \
     X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0, CFG_RUNTIME,             \
       CONFIG_EVICT_POLICIES, "what goes when maxmemory is reached")                                \
+    X(multi_queue_limit, "multi-queue-limit", CFG_MEM, "64mb", 1024, 4294967296LL, CFG_RUNTIME,    \
+      CFG_NO_WORDS, "most bytes of commands one client may queue between MULTI and EXEC")          \
     X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,      \
       "keys sampled per eviction by the LRU and TTL policies")                                     \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
