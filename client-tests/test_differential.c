@@ -12,7 +12,9 @@
  *
  * What is generated
  *   Every string, expiry and key command both servers implement (README's
- *   tables), with valid and malformed arguments: wrong arity, bad and
+ *   tables), and MULTI / EXEC / DISCARD around them (at most
+ *   MULTI_MAX_QUEUED queued; no ebb-alone command and no key-space
+ *   comparison inside a transaction), with valid and malformed arguments: wrong arity, bad and
  *   overflowing numbers, duplicate and conflicting options, an option
  *   without its argument, unknown options, options in any order and case.
  *   Keys are canonical integers (`7`, `-3`, the int64 limits) and
@@ -91,6 +93,10 @@ typedef struct {
     bool unordered; /* an array whose order is unspecified (KEYS): sorted first */
 } dcmd;
 
+/* A transaction is ended (EXEC, sometimes DISCARD) after at most this many
+ * queued commands. */
+#define MULTI_MAX_QUEUED 12
+
 typedef struct {
     uint64_t rng;
     uint64_t seed;
@@ -99,7 +105,15 @@ typedef struct {
     long index; /* commands sent so far */
     int diverged;
     int max_reported;
-    bool trace; /* EBB_DIFF_TRACE: print every command and reply */
+    bool trace;    /* EBB_DIFF_TRACE: print every command and reply */
+    bool in_multi; /* between a MULTI both accepted and its EXEC or DISCARD */
+    int queued;    /* commands queued since */
+    /* Keys of SETs queued in the transaction: touched in Redis alone once
+     * EXEC ran them (see both()). */
+    char set_keys[MULTI_MAX_QUEUED + 1][64];
+    int nset_keys;
+    /* The tolerance of each queued command's reply, for EXEC's array. */
+    tol_kind tols[MULTI_MAX_QUEUED + 4];
 } diff;
 
 /* ---- Building commands ------------------------------------------------------------ */
@@ -337,8 +351,15 @@ static void gen(diff *g, dcmd *d)
     d->used = 0;
     d->tol = TOL_NONE;
     d->unordered = false;
-    unsigned r = (unsigned)rnd(g, 46);
+    unsigned r = g->in_multi && g->queued >= MULTI_MAX_QUEUED ? 46 : (unsigned)rnd(g, 48);
     switch (r) {
+    case 46:
+    case 47: /* transactions: MULTI, then EXEC or DISCARD (sometimes out of place) */
+        if (g->in_multi)
+            word(g, d, chance(g, 80) ? "EXEC" : chance(g, 80) ? "DISCARD" : "MULTI");
+        else
+            word(g, d, chance(g, 85) ? "MULTI" : chance(g, 50) ? "EXEC" : "DISCARD");
+        break;
     case 0:
     case 1:
     case 2:
@@ -480,7 +501,9 @@ static void gen(diff *g, dcmd *d)
         word(g, d, "TYPE"), key(g, d);
         break;
     case 41:
-        word(g, d, "DBSIZE");
+        /* In a transaction a SET in the past may come before it, whose
+         * expired key Redis still counts (see both()). */
+        word(g, d, g->in_multi ? "PING" : "DBSIZE");
         break;
     case 42:
         word(g, d, "PING");
@@ -503,6 +526,10 @@ static void gen(diff *g, dcmd *d)
         }
         break;
     case 44:
+        if (g->in_multi) { /* its order would differ inside EXEC's array */
+            word(g, d, "PING");
+            break;
+        }
         word(g, d, "KEYS");
         d->unordered = true;
         args(d, PICK(g, ((const char *const[]){"*", "a:*", "ns:*", "nosuch:*", "1*", "*1", "-*",
@@ -652,6 +679,46 @@ static const char *show_cmd(const dcmd *d)
 
 static void sort_array(redisReply *r);
 
+static bool is_word(const dcmd *d, const char *w)
+{
+    return d->argc >= 1 && d->len[0] == strlen(w) && strncasecmp(d->argv[0], w, d->len[0]) == 0;
+}
+
+/* Follow the transaction state from d and Redis's reply r (both servers
+ * replied the same, or the run has failed already). */
+static void multi_state(diff *g, const dcmd *d, const redisReply *r)
+{
+    bool arity = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR wrong number", 16) == 0;
+    if (is_word(d, "MULTI") && r->type == REDIS_REPLY_STATUS) {
+        g->in_multi = true;
+        g->queued = 0;
+        g->nset_keys = 0;
+    } else if ((is_word(d, "EXEC") || is_word(d, "DISCARD")) && !arity) {
+        if (g->in_multi && is_word(d, "EXEC"))
+            for (int i = 0; i < g->nset_keys; i++)
+                freeReplyObject(CMD(g->redis, "EXISTS %s", g->set_keys[i]));
+        g->in_multi = false;
+        g->nset_keys = 0;
+    } else if (g->in_multi && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "QUEUED") == 0) {
+        if ((size_t)g->queued < sizeof g->tols / sizeof g->tols[0])
+            g->tols[g->queued] = d->tol;
+        g->queued++;
+    }
+}
+
+/* EXEC's array, each element with the tolerance of its command. */
+static bool same_exec(const diff *g, const redisReply *a, const redisReply *b)
+{
+    if (a->type != REDIS_REPLY_ARRAY || b->type != REDIS_REPLY_ARRAY ||
+        a->elements != b->elements || a->elements > sizeof g->tols / sizeof g->tols[0] ||
+        (int)a->elements != g->queued)
+        return same(a, b, TOL_NONE);
+    for (size_t i = 0; i < a->elements; i++)
+        if (!same(a->element[i], b->element[i], g->tols[i]))
+            return false;
+    return true;
+}
+
 /* Send d to both servers; compare. Returns Redis's reply (caller frees). */
 static redisReply *both(diff *g, dcmd *d)
 {
@@ -669,17 +736,25 @@ static redisReply *both(diff *g, dcmd *d)
         show(sr, sizeof sr, r);
         fprintf(stderr, "%ld: %s\n    ebb:   %s\n    redis: %s\n", g->index, show_cmd(d), se, sr);
     }
-    if (!same(e, r, d->tol))
+    bool exec = g->in_multi && is_word(d, "EXEC") && d->argc == 1;
+    if (!(exec ? same_exec(g, e, r) : same(e, r, d->tol)))
         report(g, show_cmd(d), e, r);
     freeReplyObject(e);
     if (d->argc >= 2 && d->len[0] == 3 && strncasecmp(d->argv[0], "set", 3) == 0) {
         /* A SET with EXAT/PXAT in the past: Redis 7.0 stores the key
          * already expired and DBSIZE counts it until it is touched or
          * its active expiry finds it (a matter of timing); ebb drops it
-         * at once. Touch it in Redis alone, so both count the same. */
-        redisReply *t = CMD(g->redis, "EXISTS %b", d->argv[1], d->len[1]);
-        freeReplyObject(t);
+         * at once. Touch it in Redis alone, so both count the same: now,
+         * or in a transaction once EXEC has run it. */
+        if (!g->in_multi) {
+            redisReply *t = CMD(g->redis, "EXISTS %b", d->argv[1], d->len[1]);
+            freeReplyObject(t);
+        } else if (g->nset_keys <= MULTI_MAX_QUEUED && d->len[1] < 64) {
+            memcpy(g->set_keys[g->nset_keys], d->argv[1], d->len[1]);
+            g->set_keys[g->nset_keys++][d->len[1]] = '\0';
+        }
     }
+    multi_state(g, d, r);
     return r;
 }
 
@@ -881,15 +956,20 @@ ITESTX(differential, against_redis, .init = h_setup_own, .fini = h_teardown)
     dcmd *d = malloc(sizeof *d);
     cr_assert(d != NULL);
     while (g.index < max_cmds && h_now() < end) {
-        if (chance(&g, 2)) {
+        if (!g.in_multi && chance(&g, 2)) {
             ebb_only(&g);
         } else {
             gen(&g, d);
             if (d->argc > 0)
                 freeReplyObject(both(&g, d));
         }
-        if (++sent % KEYSPACE_EVERY == 0)
+        if (++sent % KEYSPACE_EVERY == 0 && !g.in_multi)
             compare_keyspace(&g, "mid-run");
+    }
+    if (g.in_multi) {
+        dcmd end_tx = {0};
+        args(&end_tx, "DISCARD");
+        freeReplyObject(both(&g, &end_tx));
     }
     free(d);
     compare_keyspace(&g, "at the end");
