@@ -144,7 +144,7 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     }
     uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, r);
-    if (d->flags & CMD_WRITE)
+    if ((d->flags & CMD_WRITE) && s->watched_keys > 0)
         cmd_watch_touch(s, d, r);
     /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
      * once it has run, as in Redis 7: a transaction's commands, then EXEC. */

@@ -238,6 +238,7 @@ static bool watch_add(cmd_server *s, cmd_client *c, const db_key *k)
     e->next_of_client = tx->watched;
     tx->watched = e;
     w->count++;
+    s->watched_keys = w->count;
     return true;
 }
 
@@ -258,6 +259,7 @@ static void unwatch_all(cmd_server *s, cmd_client *c)
         free(e);
         w->count--;
     }
+    s->watched_keys = w->count;
     tx->touched = false;
 }
 

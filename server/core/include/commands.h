@@ -124,6 +124,7 @@ typedef struct cmd_server {
     struct cmd_shrink *shrink;   /* memory.c: SHRINK jobs and their counters */
     struct cmd_keybuf *keybuf;   /* cmd.c: parsed keys of big multi-key commands */
     struct cmd_watches *watches; /* multi.c: which clients watch which keys */
+    size_t watched_keys;         /* multi.c: their number; writes look only when > 0 */
     /* The dispatcher (cmd_run), for EXEC: multi.c runs the queued requests
      * through it without depending on dispatch.c. Set by cmd_server_init. */
     void (*run)(struct cmd_server *s, cmd_client *c, const struct cmd_request *r,
