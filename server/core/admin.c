@@ -20,10 +20,11 @@ static void add_flags(resp_out *o, unsigned flags)
         unsigned bit;
         const char *name;
     } names[] = {
-        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"},
-        {CMD_DENYOOM, "denyoom"}, {CMD_ADMIN, "admin"},
-        {CMD_STALE, "stale"},     {CMD_FAST, "fast"},
-        {CMD_NO_AUTH, "no_auth"}, {CMD_SKIP_SLOWLOG, "skip_slowlog"},
+        {CMD_WRITE, "write"},       {CMD_READONLY, "readonly"},
+        {CMD_DENYOOM, "denyoom"},   {CMD_ADMIN, "admin"},
+        {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
+        {CMD_NO_AUTH, "no_auth"},   {CMD_SKIP_SLOWLOG, "skip_slowlog"},
+        {CMD_NO_MULTI, "no_multi"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -360,8 +361,8 @@ const cmd_def cmd_admin_rows[] = {
      "Returns the server time.", NULL, NULL},
     {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
      "Returns information and statistics about the server.", "[section...]", NULL},
-    {"shutdown", -1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_shutdown, NULL, "server", "1.0.0",
-     "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]",
-     NULL},
+    {"shutdown", -1, CMD_ADMIN | CMD_STALE | CMD_NO_MULTI, 0, 0, 0, cmd_shutdown, NULL, "server",
+     "1.0.0", "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].",
+     "[NOSAVE|SAVE] [NOW] [FORCE]", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

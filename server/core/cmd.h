@@ -28,6 +28,7 @@ enum {
     CMD_STALE = 1 << 5,        /* harmless at any time (PING, INFO...) */
     CMD_NO_AUTH = 1 << 6,      /* allowed before AUTH */
     CMD_SKIP_SLOWLOG = 1 << 7, /* not logged itself (EXEC: its commands are) */
+    CMD_NO_MULTI = 1 << 8,     /* refused inside MULTI (SHUTDOWN) */
 };
 
 /*

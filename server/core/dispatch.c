@@ -64,7 +64,9 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     STAT_INC(&s->st, total_commands_processed);
     int64_t start_ns = *clock_ns;
     c->last_us = start_ns / 1000;
-    if (!s->clock_fixed)
+    /* Inside EXEC time stands still, as in Redis: a key does not expire
+     * halfway through a transaction. */
+    if (!s->clock_fixed && !cmd_in_exec(c))
         s->now_ms = start_ns / 1000000;
     int row = r->row;
     const cmd_def *d = r->prepared ? r->cmd : cmdtab_find(argv[0].ptr, argv[0].len, &row);
@@ -133,8 +135,11 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
         d = sub;
     }
     /* After MULTI, commands are queued for EXEC (multi.h). */
-    if (cmd_in_multi(c) && cmd_multi_queue(s, c, r, d))
+    if (cmd_in_multi(c) && cmd_multi_queue(s, c, r, d)) {
+        /* Counted when EXEC runs it, as Redis counts it. */
+        s->st.total_commands_processed--;
         return;
+    }
     cmd_stat *st = &s->cmdstats[si];
     /* Inside EXEC the transaction's writes were checked once, before it. */
     if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_in_exec(c) &&
@@ -144,7 +149,8 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     }
     uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, r);
-    if ((d->flags & CMD_WRITE) && s->watched_keys > 0)
+    /* A write that replied an error changed nothing. */
+    if ((d->flags & CMD_WRITE) && s->watched_keys > 0 && s->st.total_error_replies == errors_before)
         cmd_watch_touch(s, d, r);
     /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
      * once it has run, as in Redis 7: a transaction's commands, then EXEC. */

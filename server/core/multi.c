@@ -133,12 +133,16 @@ static bool keys_valid(cmd_server *s, cmd_client *c, const cmd_def *d, const cmd
         return true;
     size_t last = d->last < 0 ? req->argc - 1 : (size_t)d->last;
     db_key k;
-    for (size_t i = (size_t)d->first; i < req->argc && i <= last; i += (size_t)d->step)
+    /* Only whole groups: MSET k v k2 (no value) is an arity error of the
+     * command when EXEC runs it, as in Redis, not a bad key. */
+    for (size_t i = (size_t)d->first; i + (size_t)d->step - 1 < req->argc && i <= last;
+         i += (size_t)d->step)
         if (!cmd_key_arg(s, c, req, i, &k))
             return false;
     return true;
 }
 
+/* The commands that run at once even in MULTI, as in Redis. */
 static bool runs_at_once(const cmd_def *d)
 {
     static const char *const names[] = {"exec", "discard", "multi", "watch", "quit"};
@@ -153,8 +157,20 @@ bool cmd_multi_queue(cmd_server *s, cmd_client *c, const cmd_request *req, const
     if (runs_at_once(d))
         return false;
     struct cmd_tx *tx = c->tx;
+    if (d->flags & CMD_NO_MULTI) {
+        tx->failed = true;
+        cmd_reply_error(s, c, "ERR Command not allowed inside a transaction");
+        return true;
+    }
     if (!keys_valid(s, c, d, req)) {
         tx->failed = true;
+        return true;
+    }
+    /* Over maxmemory a write is refused already while queueing, as Redis
+     * refuses it. */
+    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
+        tx->failed = true;
+        cmd_reply_error(s, c, EVICT_ERR_OOM);
         return true;
     }
     if (tx->failed) {
@@ -166,8 +182,8 @@ bool cmd_multi_queue(cmd_server *s, cmd_client *c, const cmd_request *req, const
         queue_clear(tx);
         tx->failed = true;
         cmd_reply_errorf(s, c,
-                         "ERR transaction discarded: its queue passes multi-queue-limit (%lld "
-                         "bytes)",
+                         "ERR transaction queue passes multi-queue-limit (%lld bytes): EXEC "
+                         "will abort",
                          s->cfg.multi_queue_limit.num);
         return true;
     }
@@ -205,10 +221,10 @@ static bool watches_grow(struct cmd_watches *w)
 static bool key_exists(cmd_server *s, const char *ns, size_t nslen, int64_t id)
 {
     table *t;
-    const uint8_t *val;
-    size_t len;
+    int64_t at;
+    /* table_get_expire: present or not, without stamping an LRU access. */
     return db_table(s->db, ns, nslen, false, &t) == DB_OK && t != NULL &&
-           table_get(t, id, &val, &len) == TABLE_OK;
+           table_get_expire(t, id, &at) == TABLE_OK;
 }
 
 /* Watch k for c (once per key). False when out of memory. */
@@ -368,6 +384,18 @@ static void cmd_exec(cmd_server *s, cmd_client *c, const cmd_request *req)
         return;
     }
     struct cmd_tx *tx = c->tx;
+    /* Redis's order: maxmemory first (checked once for the whole queue; an
+     * eviction here may remove a watched key, which the check after it
+     * then sees), the queueing errors, then the watched keys. */
+    bool denyoom = false;
+    for (size_t i = 0; i < tx->n && !denyoom; i++) {
+        const cmd_def *d = cmdtab_lookup(tx->q[i].argv[0].ptr, tx->q[i].argv[0].len);
+        denyoom = d != NULL && (d->flags & CMD_DENYOOM);
+    }
+    if (denyoom && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
+        cmd_multi_abort(s, c, EVICT_ERR_OOM);
+        return;
+    }
     if (tx->failed) {
         tx_end(s, c);
         cmd_reply_error(s, c, "EXECABORT Transaction discarded because of previous errors.");
@@ -376,16 +404,6 @@ static void cmd_exec(cmd_server *s, cmd_client *c, const cmd_request *req)
     if (watched_changed(s, c)) {
         tx_end(s, c);
         resp_add_null_array(&c->out);
-        return;
-    }
-    /* Writes are checked against maxmemory once, for the whole queue. */
-    bool denyoom = false;
-    for (size_t i = 0; i < tx->n && !denyoom; i++) {
-        const cmd_def *d = cmdtab_lookup(tx->q[i].argv[0].ptr, tx->q[i].argv[0].len);
-        denyoom = d != NULL && (d->flags & CMD_DENYOOM);
-    }
-    if (denyoom && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
-        cmd_multi_abort(s, c, EVICT_ERR_OOM);
         return;
     }
     /* Take the queue: the commands run as they would one by one, except
@@ -403,6 +421,10 @@ static void cmd_exec(cmd_server *s, cmd_client *c, const cmd_request *req)
         s->run(s, c, &r, &clock_ns);
     }
     c->tx_state = CMD_TX_NONE;
+    /* CLIENT LIST shows EXEC as the client's last command, not the last
+     * one it ran. */
+    c->last_cmd = "exec";
+    c->last_sub = NULL;
     for (size_t i = 0; i < n; i++)
         free(q[i].argv);
     free(q);

@@ -237,8 +237,8 @@ Test(multi, queue_limit_fails_the_transaction)
             break;
         queued++;
     }
-    cr_assert(strncmp(r, "-ERR transaction discarded: its queue passes multi-queue-limit", 62) == 0,
-              "%s", r);
+    cr_assert_str_eq(r, "-ERR transaction queue passes multi-queue-limit (2048 bytes): EXEC will "
+                        "abort\r\n");
     cr_assert(queued > 0 && queued < 20, "%d queued under 2048 bytes", queued);
     A("+QUEUED\r\n", "get", "1");
     A(EXECABORT, "exec");
@@ -272,13 +272,18 @@ Test(multi, a_client_leaving_mid_transaction_frees_it)
 Test(multi, maxmemory_is_checked_once_before_exec)
 {
     A("+OK\r\n", "set", "2", "x"); /* some memory in use (no cron here counts the heap) */
-    A("+OK\r\n", "config", "set", "maxmemory", "1");
-    A("-OOM command not allowed when used memory > 'maxmemory'.\r\n", "set", "1", "x");
+    /* Queued under the limit, over it by EXEC: refused as a whole. */
     A("+OK\r\n", "multi");
     A("+QUEUED\r\n", "set", "1", "x");
+    B("+OK\r\n", "config", "set", "maxmemory", "1");
     A("-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > "
       "'maxmemory'.\r\n",
       "exec");
+    /* Over the limit while queueing: the write is refused at once. */
+    A("+OK\r\n", "multi");
+    A("-OOM command not allowed when used memory > 'maxmemory'.\r\n", "set", "1", "x");
+    A(EXECABORT, "exec");
+    B("$-1\r\n", "get", "1");
     /* A transaction that only reads runs. */
     A("+OK\r\n", "multi");
     A("+QUEUED\r\n", "get", "1");
@@ -302,4 +307,30 @@ Test(multi, slowlog_logs_the_commands_not_exec)
     cr_assert(strstr(r, "$4\r\nincr\r\n") != NULL, "%s", r);
     cr_assert(strstr(r, "$5\r\nmulti\r\n") != NULL, "%s", r);
     cr_assert(strstr(r, "$4\r\nexec\r\n") == NULL, "%s", r);
+}
+
+Test(multi, refused_and_deferred_errors_as_redis)
+{
+    A("+OK\r\n", "multi");
+    A("-ERR Command not allowed inside a transaction\r\n", "shutdown");
+    A(EXECABORT, "exec");
+    /* MSET missing a value: queued, and its arity error comes from EXEC. */
+    A("+OK\r\n", "multi");
+    A("+QUEUED\r\n", "mset", "1", "a", "2");
+    A("*1\r\n-ERR wrong number of arguments for 'mset' command\r\n", "exec");
+    B("$-1\r\n", "get", "1");
+}
+
+Test(multi, queued_commands_count_once)
+{
+    const char *info = on(&ca, "info", "stats", NULL);
+    long long before = atoll(strstr(info, "total_commands_processed:") + 25);
+    A("+OK\r\n", "multi");
+    A("+QUEUED\r\n", "incr", "1");
+    A("+QUEUED\r\n", "incr", "1");
+    A("*2\r\n:1\r\n:2\r\n", "exec");
+    info = on(&ca, "info", "stats", NULL);
+    long long after = atoll(strstr(info, "total_commands_processed:") + 25);
+    /* INFO (the first one), MULTI, the two INCRs, EXEC: 5, as Redis. */
+    cr_assert_eq(after - before, 5, "%lld commands counted", after - before);
 }
