@@ -7,7 +7,7 @@
 #   scripts/deps.sh docker a container engine and debootstrap (docker/test)
 set -euo pipefail
 
-want=(build-essential cmake pkg-config libevent-dev)
+want=(build-essential cmake pkg-config libevent-dev liblua5.1-0-dev lua-cjson-dev lua-bitop-dev)
 case "${1:-run}" in
   run) ;;
   test) want+=(libhiredis-dev libcriterion-dev redis-tools clang libclang-rt-14-dev procps valgrind tmux python3 nutcracker curl python3-prometheus-client redis-server clang-format-14 git python3-redis) ;;

@@ -2,12 +2,14 @@
  * admin.c - the server group (layer 2): COMMAND, CONFIG, INFO, DBSIZE,
  * FLUSHALL / FLUSHDB, TIME and SHUTDOWN. Replies follow Redis 7's shapes.
  */
+#include <assert.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "scripting.h"
 #include "cmdtab.h"
 #include "docs.h"
 #include "evict.h"
@@ -20,11 +22,12 @@ static void add_flags(resp_out *o, unsigned flags)
         unsigned bit;
         const char *name;
     } names[] = {
-        {CMD_WRITE, "write"},       {CMD_READONLY, "readonly"},
-        {CMD_DENYOOM, "denyoom"},   {CMD_ADMIN, "admin"},
-        {CMD_STALE, "stale"},       {CMD_FAST, "fast"},
-        {CMD_NO_AUTH, "no_auth"},   {CMD_SKIP_SLOWLOG, "skip_slowlog"},
-        {CMD_NO_MULTI, "no_multi"},
+        {CMD_WRITE, "write"},           {CMD_READONLY, "readonly"},
+        {CMD_DENYOOM, "denyoom"},       {CMD_ADMIN, "admin"},
+        {CMD_STALE, "stale"},           {CMD_FAST, "fast"},
+        {CMD_NO_AUTH, "no_auth"},       {CMD_SKIP_SLOWLOG, "skip_slowlog"},
+        {CMD_NO_MULTI, "no_multi"},     {CMD_NO_SCRIPT, "noscript"},
+        {CMD_ALLOW_BUSY, "allow_busy"}, {CMD_SKIP_MONITOR, "skip_monitor"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -149,22 +152,33 @@ static void cmd_command_docs(cmd_server *s, cmd_client *c, const cmd_request *re
 
 static void cmd_config_get(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
-    bool match[CONFIG_OPTION_COUNT];
+    /* The options, then their old names (config_aliases), as Redis lists
+     * both. */
+    size_t total = config_option_count + config_alias_count;
+    bool match[CONFIG_OPTION_COUNT + 8];
+    assert(total <= sizeof match / sizeof match[0]);
     size_t n = 0;
-    for (size_t i = 0; i < config_option_count; i++) {
+    for (size_t i = 0; i < total; i++) {
+        const char *name = i < config_option_count ? config_options[i].name
+                                                   : config_aliases[i - config_option_count].alias;
         match[i] = false;
         for (size_t j = 2; j < req->argc && !match[i]; j++)
-            match[i] = glob_match(req->argv[j].ptr, req->argv[j].len, config_options[i].name,
-                                  strlen(config_options[i].name), true);
+            match[i] = glob_match(req->argv[j].ptr, req->argv[j].len, name, strlen(name), true);
         n += match[i];
     }
     resp_add_map(&c->out, n);
     char val[512];
-    for (size_t i = 0; i < config_option_count; i++) {
+    for (size_t i = 0; i < total; i++) {
         if (!match[i])
             continue;
-        resp_add_bulkstr(&c->out, config_options[i].name);
-        resp_add_bulkstr(&c->out, config_format(&s->cfg, &config_options[i], val, sizeof val));
+        const config_option *o = &config_options[i];
+        const char *name = o->name;
+        if (i >= config_option_count) {
+            name = config_aliases[i - config_option_count].alias;
+            o = config_find(name, strlen(name));
+        }
+        resp_add_bulkstr(&c->out, name);
+        resp_add_bulkstr(&c->out, config_format(&s->cfg, o, val, sizeof val));
     }
 }
 
@@ -298,12 +312,20 @@ static void cmd_shutdown(cmd_server *s, cmd_client *c, const cmd_request *req)
     /* ebb keeps nothing on disk, so SAVE/NOSAVE/NOW/FORCE change nothing;
      * like Redis, a successful SHUTDOWN sends no reply: the connection just
      * closes as the server stops (finishing what others already sent). */
+    bool nosave = false;
     for (size_t i = 1; i < req->argc; i++) {
-        if (!cmd_arg_is(&req->argv[i], "nosave") && !cmd_arg_is(&req->argv[i], "save") &&
-            !cmd_arg_is(&req->argv[i], "now") && !cmd_arg_is(&req->argv[i], "force")) {
+        if (cmd_arg_is(&req->argv[i], "nosave"))
+            nosave = true;
+        else if (!cmd_arg_is(&req->argv[i], "save") && !cmd_arg_is(&req->argv[i], "now") &&
+                 !cmd_arg_is(&req->argv[i], "force")) {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
+    }
+    /* During a busy script only SHUTDOWN NOSAVE goes ahead, as in Redis. */
+    if (s->busy && !nosave) {
+        cmd_reply_error(s, c, SCRIPT_ERR_BUSY);
+        return;
     }
     s->shutdown_asked = true;
     c->close_after_reply = true;
@@ -335,12 +357,13 @@ static const cmd_def command_subs[] = {
 };
 
 static const cmd_def config_subs[] = {
-    {"get", -3, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_get, NULL, "server", "2.0.0",
-     "Returns the effective values of configuration parameters.", "parameter...", NULL},
-    {"set", -4, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_set, NULL, "server", "2.0.0",
-     "Sets configuration parameters in-flight.", "[parameter value]...", redact_config_set},
-    {"resetstat", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_config_resetstat, NULL, "server", "2.0.0",
-     "Resets the server's statistics.", NULL, NULL},
+    {"get", -3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_get, NULL, "server",
+     "2.0.0", "Returns the effective values of configuration parameters.", "parameter...", NULL},
+    {"set", -4, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_set, NULL, "server",
+     "2.0.0", "Sets configuration parameters in-flight.", "[parameter value]...",
+     redact_config_set},
+    {"resetstat", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_resetstat, NULL,
+     "server", "2.0.0", "Resets the server's statistics.", NULL, NULL},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_config_help, NULL, "server", "5.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
@@ -361,8 +384,9 @@ const cmd_def cmd_admin_rows[] = {
      "Returns the server time.", NULL, NULL},
     {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
      "Returns information and statistics about the server.", "[section...]", NULL},
-    {"shutdown", -1, CMD_ADMIN | CMD_STALE | CMD_NO_MULTI, 0, 0, 0, cmd_shutdown, NULL, "server",
-     "1.0.0", "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].",
-     "[NOSAVE|SAVE] [NOW] [FORCE]", NULL},
+    {"shutdown", -1, CMD_ADMIN | CMD_STALE | CMD_NO_MULTI | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0,
+     cmd_shutdown, NULL, "server", "1.0.0",
+     "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]",
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -20,15 +20,18 @@ typedef void cmd_handler(cmd_server *s, cmd_client *c, const cmd_request *req);
 
 /* Flags, shown by COMMAND as Redis's flag names. */
 enum {
-    CMD_WRITE = 1 << 0,        /* may change the keyspace */
-    CMD_READONLY = 1 << 1,     /* reads keys only */
-    CMD_FAST = 1 << 2,         /* O(1) or O(log N) */
-    CMD_ADMIN = 1 << 3,        /* server administration */
-    CMD_DENYOOM = 1 << 4,      /* may add memory */
-    CMD_STALE = 1 << 5,        /* harmless at any time (PING, INFO...) */
-    CMD_NO_AUTH = 1 << 6,      /* allowed before AUTH */
-    CMD_SKIP_SLOWLOG = 1 << 7, /* not logged itself (EXEC: its commands are) */
-    CMD_NO_MULTI = 1 << 8,     /* refused inside MULTI (SHUTDOWN) */
+    CMD_WRITE = 1 << 0,         /* may change the keyspace */
+    CMD_READONLY = 1 << 1,      /* reads keys only */
+    CMD_FAST = 1 << 2,          /* O(1) or O(log N) */
+    CMD_ADMIN = 1 << 3,         /* server administration */
+    CMD_DENYOOM = 1 << 4,       /* may add memory */
+    CMD_STALE = 1 << 5,         /* harmless at any time (PING, INFO...) */
+    CMD_NO_AUTH = 1 << 6,       /* allowed before AUTH */
+    CMD_SKIP_SLOWLOG = 1 << 7,  /* not logged itself (EXEC: its commands are) */
+    CMD_NO_MULTI = 1 << 8,      /* refused inside MULTI (SHUTDOWN) */
+    CMD_NO_SCRIPT = 1 << 9,     /* refused from a script's redis.call */
+    CMD_ALLOW_BUSY = 1 << 10,   /* runs while a script is busy (SCRIPT KILL) */
+    CMD_SKIP_MONITOR = 1 << 11, /* the handler feeds MONITOR itself (EVAL) */
 };
 
 /*

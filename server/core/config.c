@@ -62,8 +62,17 @@ void config_deinit(config *c)
     }
 }
 
+const config_alias config_aliases[] = {{"lua-time-limit", "busy-reply-threshold"}};
+const size_t config_alias_count = sizeof config_aliases / sizeof config_aliases[0];
+
 const config_option *config_find(const char *name, size_t len)
 {
+    for (size_t i = 0; i < config_alias_count; i++)
+        if (strlen(config_aliases[i].alias) == len &&
+            strncasecmp(config_aliases[i].alias, name, len) == 0) {
+            name = config_aliases[i].name;
+            len = strlen(name);
+        }
     for (size_t i = 0; i < config_option_count; i++) {
         const char *n = config_options[i].name;
         if (strlen(n) == len && strncasecmp(n, name, len) == 0)

@@ -13,6 +13,7 @@
 #include "evict.h"
 #include "introspection.h"
 #include "multi.h"
+#include "scripting.h"
 
 /* Before AUTH a client may send at most this many arguments per command and
  * bulks of at most this size: Redis's limits, enough for AUTH and HELLO. */
@@ -134,6 +135,19 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
         c->last_sub = sub->name;
         d = sub;
     }
+    /* While a script is busy only a few commands run (scripting.h); the
+     * rest are refused as Redis refuses them, inside MULTI too. */
+    if (s->busy && !c->script && !(d->flags & CMD_ALLOW_BUSY)) {
+        s->cmdstats[si].rejected++;
+        if (strcmp(d->name, "exec") == 0) {
+            cmd_multi_abort(s, c, SCRIPT_ERR_BUSY);
+            return;
+        }
+        if (cmd_in_multi(c))
+            cmd_multi_fail(c);
+        cmd_reply_error(s, c, SCRIPT_ERR_BUSY);
+        return;
+    }
     /* After MULTI, commands are queued for EXEC (multi.h). */
     if (cmd_in_multi(c) && cmd_multi_queue(s, c, r, d)) {
         /* Counted when EXEC runs it, as Redis counts it. */
@@ -155,7 +169,7 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
      * once it has run, as in Redis 7: a transaction's commands, then EXEC. */
     bool redact = d->redact != NULL && d->redact(argv, argc);
-    if (s->clients.monitors > 0)
+    if (s->clients.monitors > 0 && !(d->flags & CMD_SKIP_MONITOR))
         cmd_monitor_feed(s, c, argv, argc, redact);
     /* Service time: from here to the reply being queued, as Redis counts. */
     int64_t end_ns = cmd_now_ns();

@@ -37,6 +37,7 @@
 #include "expire.h"
 #include "memory.h"
 #include "prefault.h"
+#include "scripting.h"
 
 /* What a render reads once: figures that cost a walk of the namespaces, a
  * read of /proc or a system call. */
@@ -49,6 +50,7 @@ typedef struct {
     uint64_t migrating; /* tables migrating */
     prefault_stats pf;
     struct rusage self, children, main_thread;
+    cmd_script_figures lua;
 } fig_snapshot;
 
 /* The parts of a snapshot a render needs (the rest stays zero): INFO takes
@@ -186,6 +188,20 @@ typedef union {
     X(prefault_busy, FIG_SEC_MEMORY, "prefault_busy_us", "ebb_prefault_busy_seconds_total", NULL, \
       FIG_COUNTER, FK_NS_US, 1e-9, "Time the prefault thread spent faulting pages in.",           \
       m->pf.busy_ns)                                                                       \
+    X(used_memory_lua, FIG_SEC_MEMORY, "used_memory_lua", "ebb_memory_lua_bytes", NULL,           \
+      FIG_GAUGE, FK_U64, 1, "Bytes the Lua heap holds (cached scripts and their runs).",          \
+      m->lua.heap_bytes)                                                                           \
+    X(used_memory_vm_eval, FIG_SEC_MEMORY, "used_memory_vm_eval", NULL, NULL, FIG_GAUGE, FK_U64,  \
+      1, "", m->lua.heap_bytes)                                                                    \
+    X(used_memory_lua_human, FIG_SEC_MEMORY, "used_memory_lua_human", NULL, NULL, FIG_GAUGE,      \
+      FK_HUMAN, 1, "", m->lua.heap_bytes)                                                          \
+    X(used_memory_scripts_eval, FIG_SEC_MEMORY, "used_memory_scripts_eval",                      \
+      "ebb_memory_scripts_bytes", NULL, FIG_GAUGE, FK_U64, 1,                                      \
+      "Bytes of the cached scripts' source text.", m->lua.script_bytes)                            \
+    X(number_of_cached_scripts, FIG_SEC_MEMORY, "number_of_cached_scripts", "ebb_cached_scripts", \
+      NULL, FIG_GAUGE, FK_U64, 1, "Scripts in the script cache.", m->lua.scripts)                  \
+    X(lua_maxmemory, FIG_SEC_MEMORY, "lua_maxmemory", NULL, NULL, FIG_GAUGE, FK_I64, 1, "",       \
+      s->cfg.lua_maxmemory.num)                                                                    \
     STATS_COUNTERS(FIG_STAT)                                                                       \
     X(longest_stall_us, FIG_SEC_STATS, "longest_stall_us", "ebb_longest_stall_seconds", NULL,     \
       FIG_GAUGE, FK_I64, 1e-6,                                                                     \
@@ -203,6 +219,13 @@ typedef union {
       "Active expiry slices cut short by their time budget.", cmd_expire_cycles_cut(s))               \
     X(evicted_keys, FIG_SEC_STATS, "evicted_keys", "ebb_evicted_keys_total", NULL, FIG_COUNTER,   \
       FK_U64, 1, "Keys evicted to stay under maxmemory.", cmd_evict_evicted_keys(s))                        \
+    X(evicted_scripts, FIG_SEC_STATS, "evicted_scripts", "ebb_evicted_scripts_total", NULL,       \
+      FIG_COUNTER, FK_U64, 1, "Scripts EVAL cached that left for lua-cache-max-scripts.",         \
+      m->lua.evicted)                                                                              \
+    X(scripts_killed, FIG_SEC_STATS, "scripts_killed", "ebb_scripts_killed_total", NULL,          \
+      FIG_COUNTER, FK_U64, 1, "Scripts stopped by SCRIPT KILL.", m->lua.killed)                    \
+    X(scripts_busy, FIG_SEC_STATS, "scripts_busy", "ebb_scripts_busy_total", NULL, FIG_COUNTER,   \
+      FK_U64, 1, "Scripts that ran past busy-reply-threshold.", m->lua.busy_timeouts)             \
     X(used_cpu_sys, FIG_SEC_CPU, "used_cpu_sys", "ebb_cpu_seconds_total", "mode=\"system\"",      \
       FIG_COUNTER, FK_SEC, 1, "CPU time of the process, by mode (INFO used_cpu_user, used_cpu_sys).", \
       fig_seconds(m->self.ru_stime))                                                               \

@@ -16,5 +16,6 @@ extern const cmd_def cmd_expire_rows[];        /* expire.c: EXPIRE ... TTL, PERS
 extern const cmd_def cmd_introspection_rows[]; /* introspection.c: SLOWLOG, LATENCY, MONITOR */
 extern const cmd_def cmd_memory_rows[];        /* memory.c: MEMORY, SHRINK */
 extern const cmd_def cmd_multi_rows[];         /* multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
+extern const cmd_def cmd_scripting_rows[];     /* scripting.c: EVAL ... EVALSHA_RO, SCRIPT */
 
 #endif

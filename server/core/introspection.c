@@ -422,13 +422,13 @@ static const cmd_def slowlog_subs[] = {
 };
 
 static const cmd_def latency_subs[] = {
-    {"latest", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_latest, NULL, "server", "2.8.13",
-     "Returns the longest event-loop stall since start or reset.", NULL, NULL},
-    {"histogram", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_histogram, NULL, "server",
-     "7.0.0", "Returns the cumulative distribution of latencies of commands.", "[command...]",
-     NULL},
-    {"reset", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_latency_reset, NULL, "server", "2.8.13",
-     "Resets the stall record.", "[event...]", NULL},
+    {"latest", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_latest, NULL,
+     "server", "2.8.13", "Returns the longest event-loop stall since start or reset.", NULL, NULL},
+    {"histogram", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_histogram, NULL,
+     "server", "7.0.0", "Returns the cumulative distribution of latencies of commands.",
+     "[command...]", NULL},
+    {"reset", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_reset, NULL, "server",
+     "2.8.13", "Resets the stall record.", "[event...]", NULL},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
@@ -439,7 +439,7 @@ const cmd_def cmd_introspection_rows[] = {
      "A container for slow log commands.", NULL, NULL},
     {"latency", -2, CMD_STALE, 0, 0, 0, NULL, latency_subs, "server", "2.8.13",
      "A container for latency diagnostics commands.", NULL, NULL},
-    {"monitor", 1, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_monitor, NULL, "server", "1.0.0",
-     "Listens for all requests received by the server in real time.", NULL, NULL},
+    {"monitor", 1, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_monitor, NULL, "server",
+     "1.0.0", "Listens for all requests received by the server in real time.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

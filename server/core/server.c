@@ -18,11 +18,13 @@
 #include "memory.h"
 #include "multi.h"
 #include "prefault.h"
+#include "scripting.h"
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
-    cmd_connection_rows, cmd_admin_rows,  cmd_keyspace_rows,      cmd_string_rows,
-    cmd_expire_rows,     cmd_memory_rows, cmd_introspection_rows, cmd_multi_rows,
+    cmd_connection_rows,    cmd_admin_rows,  cmd_keyspace_rows,
+    cmd_string_rows,        cmd_expire_rows, cmd_memory_rows,
+    cmd_introspection_rows, cmd_multi_rows,  cmd_scripting_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -31,7 +33,8 @@ bool cmd_server_init(cmd_server *s)
     memset(s, 0, sizeof *s);
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
-        !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s)) {
+        !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
+        !cmd_scripting_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -92,6 +95,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_slowlog_free(s);
     cmd_keybuf_free(s);
     cmd_multi_free(s);
+    cmd_scripting_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -949,6 +950,64 @@ static void on_client_flush(cmd_client *cl)
     flush_replies((conn *)cl);
 }
 
+/*
+ * A script past busy-reply-threshold (commands.h, serve_while_busy). The
+ * event loop is inside the script and cannot be entered again, so this
+ * polls the sockets itself, once, without waiting: new connections are
+ * accepted, readable clients are read and answered (-BUSY, but for the few
+ * commands allowed then, SCRIPT KILL among them), and the replies written
+ * at once. Timers (the cron, the close tick) wait for the loop. The
+ * script's caller is left alone: its input must not move under the batch
+ * that is running the script.
+ */
+#define CONN_BUSY_ACCEPTS 16u   /* accepted per listener per call */
+#define CONN_BUSY_POLL_MAX 512u /* clients looked at per call (the rest: next call) */
+static void on_serve_while_busy(cmd_client *running)
+{
+    for (size_t i = 0; i < g.nls && !g.stopping; i++) {
+        evutil_socket_t lfd = evconnlistener_get_fd(g.ls[i]);
+        for (unsigned k = 0; k < CONN_BUSY_ACCEPTS; k++) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0)
+                break;
+            on_accept(g.ls[i], fd, (struct sockaddr *)&ss, (int)sl, NULL);
+        }
+    }
+    static unsigned start; /* where the last call stopped, for fairness */
+    struct pollfd fds[CONN_BUSY_POLL_MAX];
+    conn *cs[CONN_BUSY_POLL_MAX];
+    size_t n = 0, seen = 0;
+    for (conn *c = g.all; c != NULL && n < CONN_BUSY_POLL_MAX; c = c->next_all) {
+        if (seen++ < start || &c->cl == running || c->state != CONN_OPEN || c->cl.paused ||
+            c->cl.close_after_reply)
+            continue;
+        fds[n] = (struct pollfd){.fd = c->cl.fd, .events = POLLIN};
+        cs[n++] = c;
+    }
+    start = n == CONN_BUSY_POLL_MAX ? start + (unsigned)seen : 0;
+    if (n > 0 && poll(fds, n, 0) > 0) {
+        /* on_readable may free the connection it reads (and only that
+         * one): each is read once, and not looked at afterwards. */
+        for (size_t i = 0; i < n; i++)
+            if (fds[i].revents != 0)
+                on_readable(fds[i].fd, EV_READ, cs[i]);
+    }
+    /* The replies, now: the flusher is a loop event too. */
+    for (conn **pp = &g.flush; *pp != NULL;) {
+        conn *c = *pp;
+        if (&c->cl == running) {
+            pp = &c->next_flush;
+            continue;
+        }
+        *pp = c->next_flush;
+        c->flush_queued = false;
+        flush_replies(c);
+        c->cl.obuf = pending_output(c);
+    }
+}
+
 /* CLIENT KILL of another client. */
 static void on_client_kill(cmd_client *cl)
 {
@@ -1065,6 +1124,7 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     srv->daemon.client_ready = on_client_ready;
     srv->daemon.client_flush = on_client_flush;
     srv->daemon.client_kill = on_client_kill;
+    srv->daemon.serve_while_busy = on_serve_while_busy;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
     g.flusher = event_new(base, -1, 0, on_flush, NULL);

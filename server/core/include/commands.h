@@ -70,6 +70,10 @@ typedef struct {
     void (*client_flush)(cmd_client *c);
     /* Close a client at once (CLIENT KILL of another client). */
     void (*client_kill)(cmd_client *c);
+    /* A script has run past busy-reply-threshold (scripting.h): read and
+     * answer the other clients once, accepting new ones, without running
+     * timers; `running` (the script's caller) is neither read nor closed. */
+    void (*serve_while_busy)(cmd_client *running);
 } cmd_daemon;
 
 /*
@@ -96,6 +100,8 @@ typedef struct cmd_server {
     cmd_process proc;
     cmd_daemon daemon;
     bool shutdown_asked; /* a command asked the server to stop */
+    bool busy;           /* a script ran past busy-reply-threshold: the
+                            other clients get -BUSY (scripting.h) */
     int64_t now_ms;      /* the clock keys expire by; set per command
                             and per cron tick unless clock_fixed */
     bool clock_fixed;    /* tests: now_ms is moved by hand */
@@ -125,6 +131,7 @@ typedef struct cmd_server {
     struct cmd_keybuf *keybuf;   /* cmd.c: parsed keys of big multi-key commands */
     struct cmd_watches *watches; /* multi.c: which clients watch which keys */
     size_t watched_keys;         /* multi.c: their number; writes look only when > 0 */
+    struct cmd_scripts *scripts; /* scripting.c: the Lua state and the script cache */
     /* The dispatcher (cmd_run), for EXEC: multi.c runs the queued requests
      * through it without depending on dispatch.c. Set by cmd_server_init. */
     void (*run)(struct cmd_server *s, cmd_client *c, const struct cmd_request *r,
@@ -159,6 +166,7 @@ struct cmd_client {
     bool blocked;           /* waiting for a reply (SHRINK): read nothing more */
     bool authed;            /* may run commands (AUTH done, or no requirepass) */
     bool monitor;           /* MONITOR: receives every command run */
+    bool script;            /* the client scripts run commands as (not registered) */
     cmd_tx_state tx_state;
     struct cmd_tx *tx;       /* multi.c: queue and watched keys, NULL if none */
     cmd_client *prev, *next; /* registry links */

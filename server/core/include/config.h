@@ -72,6 +72,16 @@
       CONFIG_EVICT_POLICIES, "what goes when maxmemory is reached")                                \
     X(multi_queue_limit, "multi-queue-limit", CFG_MEM, "64mb", 1024, 4294967296LL, CFG_RUNTIME,    \
       CFG_NO_WORDS, "most bytes of commands one client may queue between MULTI and EXEC")          \
+    X(busy_reply_threshold, "busy-reply-threshold", CFG_INT, "5000", 0, 9223372036854775807LL,     \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                                   \
+      "ms a script runs before other clients get -BUSY and SCRIPT KILL may stop it "               \
+      "(0: never); alias lua-time-limit")                                                          \
+    X(lua_maxmemory, "lua-maxmemory", CFG_MEM, "64mb", 1048576, 9223372036854775807LL,             \
+      CFG_RUNTIME, CFG_NO_WORDS, "most bytes the Lua heap may hold while scripts run and compile") \
+    X(lua_cache_max_scripts, "lua-cache-max-scripts", CFG_INT, "500", 1, 1000000, CFG_RUNTIME,     \
+      CFG_NO_WORDS,                                                                                \
+      "most scripts EVAL keeps cached; past it the least recently used goes "                      \
+      "(SCRIPT LOAD's stay)")                                                                      \
     X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,      \
       "keys sampled per eviction by the LRU and TTL policies")                                     \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
@@ -148,6 +158,14 @@ typedef struct {
 
 extern const config_option config_options[];
 extern const size_t config_option_count;
+
+/* Old names Redis still accepts for an option (lua-time-limit for
+ * busy-reply-threshold): config_find takes them, CONFIG GET lists them. */
+typedef struct {
+    const char *alias, *name;
+} config_alias;
+extern const config_alias config_aliases[];
+extern const size_t config_alias_count;
 /* The row of an option by its field, without a lookup by name. */
 #define CONFIG_OPTION(field) (&config_options[CFG_INDEX_##field])
 
@@ -156,7 +174,7 @@ bool config_init(config *c);
 /* Free owned strings. */
 void config_deinit(config *c);
 
-/* Option by name (case-insensitive), or NULL. */
+/* Option by name or alias (case-insensitive), or NULL. */
 const config_option *config_find(const char *name, size_t len);
 
 /* Set option `name` from text. `runtime` true means CONFIG SET (immutable
