@@ -276,7 +276,7 @@ void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *ar
             add_repr(&b, argv[i].ptr, argv[i].len);
     }
     if (b.oom || b.buf == NULL) {
-        strbuf_free(&b);
+        strbuf_deinit(&b);
         return;
     }
     for (cmd_client *m = s->clients.head; m != NULL; m = m->next) {
@@ -286,7 +286,7 @@ void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *ar
         if (s->daemon.client_flush != NULL)
             s->daemon.client_flush(m);
     }
-    strbuf_free(&b);
+    strbuf_deinit(&b);
 }
 
 /* ---- CLIENT KILL --------------------------------------------------------------------- */

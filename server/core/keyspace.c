@@ -217,7 +217,7 @@ static void cmd_scan(cmd_server *s, cmd_client *c, const cmd_request *req)
     }
     free(l.ids);
     if (l.oom || keys.oom) {
-        strbuf_free(&keys);
+        strbuf_deinit(&keys);
         cmd_reply_error(s, c, ERR_OOM);
         return;
     }
@@ -237,7 +237,7 @@ static void cmd_scan(cmd_server *s, cmd_client *c, const cmd_request *req)
     int n = snprintf(cur, sizeof cur, "%llu", (unsigned long long)next);
     resp_add_bulk(&c->out, cur, (size_t)n);
     reply_keys(c, &keys, nkeys);
-    strbuf_free(&keys);
+    strbuf_deinit(&keys);
 }
 
 static bool collect_all(int64_t key, const uint8_t *val, size_t len, void *arg)
@@ -264,12 +264,12 @@ static void cmd_keys(cmd_server *s, cmd_client *c, const cmd_request *req)
     }
     free(l.ids);
     if (l.oom || keys.oom) {
-        strbuf_free(&keys);
+        strbuf_deinit(&keys);
         cmd_reply_error(s, c, ERR_OOM);
         return;
     }
     reply_keys(c, &keys, nkeys);
-    strbuf_free(&keys);
+    strbuf_deinit(&keys);
 }
 
 struct found_key {

@@ -51,7 +51,7 @@ void strbuf_printf(strbuf *b, const char *fmt, ...)
 char *strbuf_take(strbuf *b, size_t *len)
 {
     if (b->oom) {
-        strbuf_free(b);
+        strbuf_deinit(b);
         return NULL;
     }
     if (!reserve(b, 0))
@@ -63,7 +63,7 @@ char *strbuf_take(strbuf *b, size_t *len)
     return out;
 }
 
-void strbuf_free(strbuf *b)
+void strbuf_deinit(strbuf *b)
 {
     free(b->buf);
     memset(b, 0, sizeof *b);

@@ -21,7 +21,7 @@ void strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf
 void strbuf_add(strbuf *b, const char *p, size_t n);
 /* Hand the buffer to the caller (who frees it) and reset b. NULL on oom. */
 char *strbuf_take(strbuf *b, size_t *len);
-void strbuf_free(strbuf *b);
+void strbuf_deinit(strbuf *b);
 
 /* Redis-style glob: * ? [abc] [^a] [a-z] and \x escapes. */
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool nocase);
