@@ -132,8 +132,9 @@ Test(bits, incrby_overflow_at_every_width)
     for (unsigned w = 1; w <= 63; w++) {
         uint64_t max = ((uint64_t)1 << w) - 1;
         const uint64_t values[] = {0, 1, max, max - 1, max / 2};
-        const int64_t incrs[] = {0,         1, -1, (int64_t)max,     -(int64_t)max,    INT64_MAX,
-                                 INT64_MIN, 2, -2, (int64_t)max + 1, -(int64_t)max - 1};
+        /* max + 1 and -max - 1, wrapping to INT64_MIN for u63. */
+        const int64_t incrs[] = {0,         1, -1, (int64_t)max,       -(int64_t)max,  INT64_MAX,
+                                 INT64_MIN, 2, -2, (int64_t)(max + 1), (int64_t)(~max)};
         for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
             for (size_t j = 0; j < sizeof incrs / sizeof incrs[0]; j++)
                 check_unsigned(values[i] & max, incrs[j], w);
