@@ -509,16 +509,22 @@ const cmd_def cmd_bitmap_rows[] = {
     {"bitcount", -2, CMD_READONLY, 1, 1, 1, cmd_bitcount, NULL, "bitmap", "2.6.0",
      "Counts the number of set bits (population counting) in a string.",
      "key [start end [BYTE|BIT]]", NULL},
+    /* Redis's spec nests the unit inside the end inside the start; three
+     * optional levels put COMMAND DOCS past the 7 levels hiredis reads, so
+     * the unit stands beside the range here (it needs an end). */
     {"bitpos", -3, CMD_READONLY, 1, 1, 1, cmd_bitpos, NULL, "bitmap", "2.8.7",
-     "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE|BIT]]]",
+     "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end]] [BYTE|BIT]",
      NULL},
     {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, cmd_bitop, NULL, "bitmap", "2.6.0",
      "Performs bitwise operations on multiple strings, and stores the result.",
      "operation destkey key...", NULL},
+    /* Flatter than Redis's own spec (whose OVERFLOW sits in a block with
+     * SET|INCRBY): Redis's nests COMMAND DOCS 12 deep, past the 7 levels
+     * hiredis reads, so a hiredis client could not read the whole table. */
     {"bitfield", -2, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_bitfield, NULL, "bitmap", "3.2.0",
      "Performs arbitrary bitfield integer operations on strings.",
-     "key [GET encoding offset|[OVERFLOW <WRAP|SAT|FAIL>] "
-     "<SET encoding offset value|INCRBY encoding offset increment>]...",
+     "key [GET encoding offset|SET encoding offset value|INCRBY encoding offset increment|"
+     "OVERFLOW <WRAP|SAT|FAIL>]...",
      NULL},
     {"bitfield_ro", -2, CMD_READONLY | CMD_FAST, 1, 1, 1, cmd_bitfield_ro, NULL, "bitmap", "6.0.0",
      "Performs arbitrary read-only bitfield integer operations on strings.",
