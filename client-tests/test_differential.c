@@ -11,8 +11,8 @@
  * too: KEYS *, each value, each PTTL.
  *
  * What is generated
- *   Every string, expiry and key command both servers implement (README's
- *   tables), and MULTI / EXEC / DISCARD around them (at most
+ *   Every string, bitmap, expiry and key command both servers implement
+ *   (README's tables), and MULTI / EXEC / DISCARD around them (at most
  *   MULTI_MAX_QUEUED queued; no ebb-alone command and no key-space
  *   comparison inside a transaction), with valid and malformed arguments: wrong arity, bad and
  *   overflowing numbers, duplicate and conflicting options, an option
@@ -27,7 +27,11 @@
  * and checks ebb's documented answer (`007` and `-0` name keys 7 and 0, and
  * are compared with Redis's answer for the canonical key; `abc` and a
  * 129-byte value get ebb's errors). APPEND and SETRANGE stay within 128
- * bytes: the generator asks STRLEN first (a compared command too).
+ * bytes: the generator asks STRLEN first (a compared command too). SETBIT
+ * and BITFIELD writes reach bit 1023 at most, and INCRBYFLOAT's numbers
+ * stay small enough for the sum's text to fit; a SETBIT or BITFIELD write
+ * past bit 1023 goes to ebb alone, which must refuse it with its value-size
+ * error and leave the value as it was.
  *
  * Time: no key is made to expire during the run, so neither server's active
  * expiry can race the comparisons. Relative times are at least
@@ -345,13 +349,100 @@ static void expire_flags(diff *g, dcmd *d)
 
 static long long strlen_of(diff *g, const char *k);
 
+/* Bits a value holds (H_VALUE_LEN bytes): the last bit a write may reach
+ * inside the model. */
+#define MODEL_BITS (8 * H_VALUE_LEN)
+
+/* A bit offset for a read: mostly inside or just past a value, sometimes
+ * far past it, at the largest offset Redis takes, or refused by both. */
+static void read_offset(diff *g, dcmd *d)
+{
+    unsigned r = (unsigned)rnd(g, 20);
+    if (r < 14)
+        argf(d, "%llu", (unsigned long long)rnd(g, MODEL_BITS + 64));
+    else if (r < 16)
+        argf(d, "%llu",
+             PICK(g, ((const unsigned long long[]){100000, 4294967295ull, 4294967296ull})));
+    else
+        args(d, PICK(g, ((const char *const[]){"-1", "x", "", "1.5", "+1", "01",
+                                               "9223372036854775808"})));
+}
+
+/* BITFIELD's type: mostly valid (i1..i64, u1..u63), sometimes not. Sets
+ * *width (0 for an invalid type). */
+static void bf_type(diff *g, dcmd *d, unsigned *width)
+{
+    if (chance(g, 6)) {
+        args(d, PICK(g, ((const char *const[]){"u64", "i65", "I8", "U8", "i0", "u", "x8", "i08",
+                                               "i-1", ""})));
+        *width = 0;
+        return;
+    }
+    bool sign = chance(g, 50);
+    *width = 1 + (unsigned)rnd(g, sign ? 64 : 63);
+    if (chance(g, 30)) /* the common widths */
+        *width = PICK(g, ((const unsigned[]){1, 8, 16, 32, sign ? 64u : 63u}));
+    argf(d, "%c%u", sign ? 'i' : 'u', *width);
+}
+
+/* BITFIELD's offset: for a write, the field ends inside a value (bit
+ * MODEL_BITS - 1 at most); for a read, anywhere. As a bit or as "#n". */
+static void bf_offset(diff *g, dcmd *d, unsigned width, bool write)
+{
+    if (chance(g, 4) || width == 0) {
+        args(d, PICK(g, ((const char *const[]){"-1", "x", "#", "#x", "#-1", "1.5", ""})));
+        return;
+    }
+    unsigned room = MODEL_BITS - width; /* the last offset a write may use */
+    if (chance(g, 30)) {
+        unsigned fields = write ? room / width + 1 : (MODEL_BITS + 256) / width;
+        argf(d, "#%llu", (unsigned long long)rnd(g, fields));
+    } else {
+        argf(d, "%llu", (unsigned long long)rnd(g, write ? room + 1 : MODEL_BITS + 256));
+    }
+}
+
+/* A number for INCRBYFLOAT: decimal, with an exponent, hex, integers at
+ * the limits, or not a number at all. Exponents stay small enough for the
+ * sum's text (fixed notation) to fit a value. */
+static void float_arg(diff *g, dcmd *d)
+{
+    switch (rnd(g, 8)) {
+    case 0:
+    case 1:
+        argf(d, "%.*f", (int)rnd(g, 6), (double)((long long)rnd(g, 2000001) - 1000000) / 1000);
+        break;
+    case 2:
+        argf(d, "%.*g", 1 + (int)rnd(g, 20), ((double)rnd(g, 1u << 30) - (1u << 29)) / 65536);
+        break;
+    case 3:
+        argf(d, "%s%llue%d", chance(g, 30) ? "-" : "", (unsigned long long)rnd(g, 1000),
+             (int)rnd(g, 101) - 50);
+        break;
+    case 4:
+        argf(d, "%lld", (long long)rnd(g, 201) - 100);
+        break;
+    case 5:
+        args(d, PICK(g, ((const char *const[]){"0", "-0", "0.1", "0.2", ".5", "5.", "+3", "1E3",
+                                               "0x10", "0X1P-3", "1e-20", "-1e-20", "1e-5000"})));
+        break;
+    case 6:
+        args(d, PICK(g, ((const char *const[]){"inf", "-inf", "Infinity", "nan", "1e5000", "abc",
+                                               "", " 1", "1 ", "1.5.5", "1e", "--1", "0x"})));
+        break;
+    default:
+        integer(g, d);
+        break;
+    }
+}
+
 static void gen(diff *g, dcmd *d)
 {
     d->argc = 0;
     d->used = 0;
     d->tol = TOL_NONE;
     d->unordered = false;
-    unsigned r = g->in_multi && g->queued >= MULTI_MAX_QUEUED ? 46 : (unsigned)rnd(g, 48);
+    unsigned r = g->in_multi && g->queued >= MULTI_MAX_QUEUED ? 46 : (unsigned)rnd(g, 62);
     switch (r) {
     case 46:
     case 47: /* transactions: MULTI, then EXEC or DISCARD (sometimes out of place) */
@@ -535,6 +626,106 @@ static void gen(diff *g, dcmd *d)
         args(d, PICK(g, ((const char *const[]){"*", "a:*", "ns:*", "nosuch:*", "1*", "*1", "-*",
                                                "?"})));
         break;
+    case 48: /* inside the model: a write reaches bit MODEL_BITS - 1 at most */
+    case 49:
+        word(g, d, "SETBIT"), key(g, d);
+        if (chance(g, 8))
+            read_offset(g, d); /* an offset both refuse, or past the model */
+        else
+            argf(d, "%llu", (unsigned long long)rnd(g, MODEL_BITS));
+        if (chance(g, 8))
+            args(d, PICK(g, ((const char *const[]){"2", "-1", "x", "", "01", "true"})));
+        else
+            argf(d, "%u", (unsigned)rnd(g, 2));
+        /* A valid write past the model is ebb_only's: Redis would grow
+         * the value past 128 bytes. */
+        if (d->argv[2][0] != '-' && strtoull(d->argv[2], NULL, 10) >= MODEL_BITS &&
+            d->len[3] == 1 && (d->argv[3][0] == '0' || d->argv[3][0] == '1')) {
+            d->argc = 0;
+            return;
+        }
+        break;
+    case 50:
+        word(g, d, "GETBIT"), key(g, d), read_offset(g, d);
+        break;
+    case 51: {
+        word(g, d, "BITCOUNT"), key(g, d);
+        unsigned n = (unsigned)rnd(g, 10);
+        if (n >= 3) { /* a range, maybe with its unit */
+            integer(g, d), integer(g, d);
+            if (n >= 6)
+                word(g, d, PICK(g, ((const char *const[]){"BIT", "BYTE", "BIT", "BYTE", "BITS"})));
+        } else if (n == 2) {
+            integer(g, d); /* a start alone */
+        }
+        break;
+    }
+    case 52: {
+        word(g, d, "BITPOS"), key(g, d);
+        args(d, chance(g, 90) ? (chance(g, 50) ? "1" : "0")
+                              : PICK(g, ((const char *const[]){"2", "-1", "x", ""})));
+        unsigned n = (unsigned)rnd(g, 4);
+        for (unsigned i = 0; i < n && i < 2; i++)
+            integer(g, d);
+        if (n == 3)
+            word(g, d, PICK(g, ((const char *const[]){"BIT", "BYTE", "bit", "BOTH"})));
+        break;
+    }
+    case 53:
+    case 54: {
+        word(g, d, "BITOP");
+        word(g, d,
+             PICK(g, ((const char *const[]){"AND", "OR", "XOR", "NOT", "AND", "OR", "XOR", "NOT",
+                                            "NAND"})));
+        key(g, d);
+        unsigned n = 1 + (unsigned)rnd(g, chance(g, 80) ? 1 : 4);
+        for (unsigned i = 0; i < n; i++)
+            key(g, d);
+        break;
+    }
+    case 55:
+    case 56:
+    case 57: {
+        bool ro = chance(g, 20);
+        word(g, d, ro ? "BITFIELD_RO" : "BITFIELD"), key(g, d);
+        unsigned n = (unsigned)rnd(g, 5);
+        for (unsigned i = 0; i < n; i++) {
+            unsigned w = 0, op = (unsigned)rnd(g, ro ? 12 : 5);
+            if (op == 0 || op >= 4) {
+                word(g, d, "GET"), bf_type(g, d, &w), bf_offset(g, d, w, false);
+            } else if (op == 1 || op == 2) {
+                word(g, d, op == 1 ? "SET" : "INCRBY"), bf_type(g, d, &w), bf_offset(g, d, w, true);
+                integer(g, d);
+            } else {
+                word(g, d, "OVERFLOW");
+                word(g, d,
+                     PICK(g, ((const char *const[]){"WRAP", "SAT", "FAIL", "WRAP", "SAT", "FAIL",
+                                                    "NONE"})));
+            }
+            if (chance(g, 3)) /* an operation cut short */
+                d->argc--;
+        }
+        break;
+    }
+    case 58:
+    case 59:
+        word(g, d, "INCRBYFLOAT"), key(g, d), float_arg(g, d);
+        break;
+    case 60:
+        word(g, d, "SUBSTR"), key(g, d), integer(g, d), integer(g, d);
+        break;
+    case 61: {
+        word(g, d, "LCS"), key(g, d), key(g, d);
+        unsigned n = (unsigned)rnd(g, 5);
+        for (unsigned i = 0; i < n; i++) {
+            const char *o = PICK(g, ((const char *const[]){"IDX", "LEN", "WITHMATCHLEN",
+                                                           "MINMATCHLEN", "IDX", "FOO"}));
+            word(g, d, o);
+            if (strcmp(o, "MINMATCHLEN") == 0 && chance(g, 90))
+                argf(d, "%lld", (long long)rnd(g, 8) - 2);
+        }
+        break;
+    }
     }
     /* Wrong arity: one argument fewer or one more. The extra one is a key,
      * so that a variadic command stays inside the key model, and never a
@@ -835,7 +1026,43 @@ static void ebb_only(diff *g)
     g->index++;
     const char *k = key_of(g);
     char buf[64];
-    switch (rnd(g, 3)) {
+    switch (rnd(g, 5)) {
+    case 3:
+    case 4: { /* a SETBIT or BITFIELD write past bit 1023: refused, nothing changes */
+        dcmd *d = calloc(1, sizeof *d);
+        cr_assert(d != NULL);
+        bool setbit = chance(g, 50);
+        unsigned width = setbit ? 1 : 1 + (unsigned)rnd(g, 63);
+        /* The field ends past bit MODEL_BITS - 1, by a little or a lot. */
+        unsigned long long off = MODEL_BITS - width + 1 + rnd(g, 64);
+        if (chance(g, 20))
+            off = PICK(g, ((const unsigned long long[]){100000, 4294967295ull - 64}));
+        if (setbit) {
+            args(d, "SETBIT"), args(d, k), argf(d, "%llu", off), args(d, chance(g, 50) ? "1" : "0");
+        } else {
+            /* A write inside the model first: it must not be done either. */
+            args(d, "BITFIELD"), args(d, k), args(d, "SET"), args(d, "u8"), args(d, "0"),
+                args(d, "255"), args(d, chance(g, 50) ? "INCRBY" : "SET");
+            argf(d, "i%u", width), argf(d, "%llu", off), args(d, "1");
+        }
+        unsigned long long need = (off + width - 1) / 8 + 1;
+        redisReply *before = CMD(g->ebb, "GET %s", k);
+        redisReply *e = CMDV(g->ebb, d->argc, d->argv, d->len);
+        redisReply *after = CMD(g->ebb, "GET %s", k);
+        char want[96];
+        snprintf(want, sizeof want, "ERR value is %llu bytes; the maximum is 128", need);
+        if (e->type != REDIS_REPLY_ERROR || strcmp(e->str, want) != 0) {
+            redisReply fake = {.type = REDIS_REPLY_ERROR, .str = want, .len = strlen(want)};
+            report(g, show_cmd(d), e, &fake);
+        } else if (!same(before, after, TOL_NONE)) {
+            report(g, "a write past bit 1023 changed the value (before, after)", before, after);
+        }
+        freeReplyObject(before);
+        freeReplyObject(e);
+        freeReplyObject(after);
+        free(d);
+        break;
+    }
     case 0: { /* GET 007 (ebb) == GET 7 (redis) */
         const char *nk = noncanonical(g, k, buf, sizeof buf);
         if (nk == NULL)

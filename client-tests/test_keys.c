@@ -295,7 +295,74 @@ ITESTX(keys, failed_writes_create_no_namespace, .init = h_setup_own)
     EXPECT_ERR(C, "ERR value is 200 bytes; the maximum is 128", "MSET n2:1 a n3:1 %s", big);
     EXPECT_ERR(C, "ERR value is 200 bytes; the maximum is 128", "SETRANGE n4:1 0 %s", big);
     EXPECT_ERR(C, "ERR value is 200 bytes; the maximum is 128", "APPEND n5:1 %s", big);
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETBIT n6:1 1024 1");
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "BITFIELD n7:1 SET u8 1017 1");
+    EXPECT_ERR(C, "ERR value is 201 bytes; the maximum is 128", "INCRBYFLOAT n8:1 1e200");
     char *info = h_info(C, "namespaces");
     cr_assert_eq(h_info_num(info, "namespaces"), 0, "%s", info);
     free(info);
+}
+
+/* A bitmap holds 1024 bits (128 bytes): a write past bit 1023 gets the
+ * value-size error and changes nothing, the TTL included. */
+ITEST(keys, bitmap_writes_past_bit_1023_are_refused)
+{
+    EXPECT_INT(C, 0, "SETBIT %s 1023 1", K("1"));
+    EXPECT_INT(C, 128, "STRLEN %s", K("1"));
+    EXPECT_INT(C, 1, "EXPIRE %s 1000", K("1"));
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETBIT %s 1024 1", K("1"));
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETBIT %s 1031 0", K("1"));
+    EXPECT_ERR(C, "ERR value is 130 bytes; the maximum is 128", "SETBIT %s 1032 1", K("1"));
+    EXPECT_ERR(C, "ERR value is 536870912 bytes; the maximum is 128", "SETBIT %s 4294967295 1",
+               K("1"));
+    /* Past what Redis takes: Redis's own error. */
+    EXPECT_ERR(C, "ERR bit offset is not an integer or out of range", "SETBIT %s 4294967296 1",
+               K("1"));
+    /* Every BITFIELD operation is checked before any is done. */
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128",
+               "BITFIELD %s SET u8 0 255 INCRBY i2 1023 1", K("1"));
+    EXPECT_ERR(C, "ERR value is 136 bytes; the maximum is 128", /* bits 1024..1087 */
+               "BITFIELD %s OVERFLOW FAIL SET u8 0 255 SET i64 #16 1", K("1"));
+    EXPECT_INT(C, 128, "STRLEN %s", K("1"));
+    EXPECT_INT(C, 1, "BITCOUNT %s", K("1"));
+    EXPECT_INT(C, 0, "GETBIT %s 0", K("1"));
+    EXPECT_INT(C, 1, "GETBIT %s 1023", K("1"));
+    redisReply *r = CMD(C, "TTL %s", K("1"));
+    cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer > 990, "TTL kept");
+    freeReplyObject(r);
+    /* A missing key stays missing. */
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "SETBIT %s 1024 0", K("2"));
+    EXPECT_ERR(C, "ERR value is 129 bytes; the maximum is 128", "BITFIELD %s INCRBY u1 1024 1",
+               K("2"));
+    EXPECT_INT(C, 0, "EXISTS %s", K("2"));
+    /* The last field that fits, and reads past the end (zeros). */
+    r = CMD(C, "BITFIELD %s SET i64 #15 -1 GET u8 1024 GET i64 100000", K("2"));
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    cr_assert(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0);
+    cr_assert(r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 0);
+    cr_assert(r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer == 0);
+    freeReplyObject(r);
+    EXPECT_INT(C, 128, "STRLEN %s", K("2"));
+    EXPECT_INT(C, 0, "GETBIT %s 5000", K("2"));
+}
+
+/* BITOP's result is as long as its longest source, and no source passes
+ * 128 bytes, so no result does: 128-byte sources give a 128-byte result,
+ * and a destination that held a TTL loses it, as with SET. */
+ITEST(keys, bitop_result_is_at_most_128_bytes)
+{
+    char v[H_VALUE_LEN + 1];
+    memset(v, 0x0F, H_VALUE_LEN);
+    v[H_VALUE_LEN] = '\0';
+    EXPECT_OK(C, "SET %s %s", K("1"), v);
+    EXPECT_OK(C, "SET %s ab", K("2"));
+    EXPECT_OK(C, "SET %s x EX 1000", K("3"));
+    EXPECT_INT(C, 128, "BITOP OR %s %s %s", K("3"), K("1"), K("2"));
+    EXPECT_INT(C, -1, "TTL %s", K("3"));
+    EXPECT_INT(C, 128, "STRLEN %s", K("3"));
+    EXPECT_INT(C, 128, "BITOP NOT %s %s", K("3"), K("1"));
+    EXPECT_INT(C, 128 * 4, "BITCOUNT %s", K("3"));
+    /* Only missing sources: the destination goes. */
+    EXPECT_INT(C, 0, "BITOP AND %s %s %s", K("3"), K("8"), K("9"));
+    EXPECT_INT(C, 0, "EXISTS %s", K("3"));
 }

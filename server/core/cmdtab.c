@@ -14,15 +14,17 @@
  * Top-level lookup runs for every request (in cmd_prepare or cmd_execute),
  * so it is a hash index over the top-level rows instead of a scan.
  *
- * Every top-level name is lowercase letters and '_' only (checked when the
- * index is built), and for a letter OR-ing 0x20 into each input byte is an
- * exact case-insensitive compare: a byte b gives letter L exactly when b is
- * L or its uppercase (L - 0x20). '_' (0x5f) folds to 0x7f, as DEL does, so
- * a row whose name has one (tab.underscore) is confirmed byte by byte. So the input is folded into
- * two 64-bit words (bytes 0-7 and 8-15, zero-padded, then | 0x20 on every byte, padding included)
- * and compared with the row's words built the same way; equal words and equal lengths mean equal
- * names. The words also give the hash (a multiply, top bits), so the lookup is one pass over the
- * name, no call. The index is open-addressed with linear probing; a slot holds row + 1 (0: empty).
+ * For a name of lowercase letters only, OR-ing 0x20 into each input byte is
+ * an exact case-insensitive compare: a byte b gives letter L exactly when b
+ * is L or its uppercase (L - 0x20). So the input is folded into two 64-bit
+ * words (bytes 0-7 and 8-15, zero-padded, then | 0x20 on every byte,
+ * padding included) and compared with the row's words built the same way;
+ * equal words and equal lengths mean equal names. The few names with
+ * another byte (the '_' of BITFIELD_RO, which 0x7F folds to as well) are
+ * confirmed byte by byte after the words match. The words also give the hash
+ * (a multiply, top bits), so the lookup is one pass over the name, no call.
+ * The index is open-addressed with linear probing; a slot holds row + 1 (0:
+ * empty).
  */
 #define CMD_INDEX_BITS 8u
 #define CMD_INDEX_SLOTS (1u << CMD_INDEX_BITS)
@@ -39,7 +41,7 @@ static struct {
     uint8_t slot[CMD_INDEX_SLOTS];
     uint64_t w0[CMDTAB_MAX], w1[CMDTAB_MAX]; /* each row's folded words */
     uint8_t len[CMDTAB_MAX];
-    bool underscore[CMDTAB_MAX]; /* the name has a '_': confirm a match */
+    bool letters[CMDTAB_MAX]; /* the name is lowercase letters only */
     bool ready;
 } tab;
 
@@ -81,9 +83,11 @@ void cmdtab_init(const cmd_def *const *groups, size_t n)
             const char *name = d->name;
             size_t len = strlen(name);
             assert(len > 0 && len <= CMD_NAME_MAX);
-            for (size_t i = 0; i < len; i++)
+            tab.letters[r] = true;
+            for (size_t i = 0; i < len; i++) {
                 assert((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_');
-            tab.underscore[r] = memchr(name, '_', len) != NULL;
+                tab.letters[r] &= name[i] >= 'a' && name[i] <= 'z';
+            }
             tab.top[r] = d;
             name_words(name, len, &tab.w0[r], &tab.w1[r]);
             tab.len[r] = (uint8_t)len;
@@ -121,6 +125,8 @@ const cmd_def *cmdtab_at(size_t i)
     return tab.top[i];
 }
 
+static bool name_eq(const char *cn, const char *name, size_t len);
+
 const cmd_def *cmdtab_find(const char *name, size_t len, int *row)
 {
     *row = -1;
@@ -132,9 +138,8 @@ const cmd_def *cmdtab_find(const char *name, size_t len, int *row)
     for (uint32_t i = words_slot(w0, w1, len); tab.slot[i] != 0;
          i = (i + 1) & (CMD_INDEX_SLOTS - 1)) {
         size_t r = tab.slot[i] - 1u;
-        if (tab.w0[r] == w0 && tab.w1[r] == w1 && tab.len[r] == len) {
-            if (tab.underscore[r] && strncasecmp(tab.top[r]->name, name, len) != 0)
-                return NULL;
+        if (tab.w0[r] == w0 && tab.w1[r] == w1 && tab.len[r] == len &&
+            (tab.letters[r] || name_eq(tab.top[r]->name, name, len))) {
             *row = (int)r;
             return tab.top[r];
         }

@@ -10,6 +10,10 @@
  *   WORD word     an argument introduced by a token (EX seconds)
  *   a|b|c         one of (a "oneof" argument)
  *   [ ... ]       optional; several items inside form a "block"
+ *   < ... >       a group that is not optional (Redis's notation): a
+ *                 "oneof" or "block" where a plain sequence cannot say it,
+ *                 as in `OVERFLOW <WRAP|SAT|FAIL>`, whose token then
+ *                 introduces the whole group
  *   word...       may repeat ("multiple")
  * and rendered into Redis 7's COMMAND DOCS argument maps.
  */
@@ -54,6 +58,8 @@ static bool is_integer_name(const char *w)
         "index",
         "protover",
         "client-id",
+        "bit",
+        "len",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(w, ints[i]) == 0)
@@ -75,7 +81,7 @@ static int new_node(parser *ps)
 static size_t word(parser *ps, char *dst, size_t cap)
 {
     size_t n = 0;
-    while (*ps->p != '\0' && !strchr(" []|", *ps->p) && strncmp(ps->p, "...", 3) != 0) {
+    while (*ps->p != '\0' && !strchr(" []<>|", *ps->p) && strncmp(ps->p, "...", 3) != 0) {
         if (n + 1 < cap)
             dst[n++] = *ps->p;
         ps->p++;
@@ -97,19 +103,42 @@ static bool is_upper_word(const char *w)
 
 static int parse_alternatives(parser *ps, char closing);
 
-/* One item: [group], or a word (with a following argument word when it is
+/* A group after its opening bracket, up to and past `closing`. */
+static int parse_group(parser *ps, char closing)
+{
+    int id = parse_alternatives(ps, closing);
+    if (*ps->p == closing)
+        ps->p++;
+    else
+        ps->bad = true;
+    return id;
+}
+
+/* A key argument: `key`, `destkey`, or `key` and a number (`key1`). */
+static bool is_key_name(const char *w)
+{
+    if (strcmp(w, "destkey") == 0)
+        return true;
+    if (strncmp(w, "key", 3) != 0)
+        return false;
+    for (w += 3; *w != '\0'; w++)
+        if (!isdigit((unsigned char)*w))
+            return false;
+    return true;
+}
+
+/* One item: [group], <group>, or a word (with a following argument word when it is
  * a token), with an optional "..." after it. Returns its node. */
 static int parse_item(parser *ps)
 {
     int id;
     if (*ps->p == '[') {
         ps->p++;
-        id = parse_alternatives(ps, ']');
-        if (*ps->p == ']')
-            ps->p++;
-        else
-            ps->bad = true;
+        id = parse_group(ps, ']');
         ps->nodes[id].optional = true;
+    } else if (*ps->p == '<') {
+        ps->p++;
+        id = parse_group(ps, '>');
     } else {
         id = new_node(ps);
         arg_node *a = &ps->nodes[id];
@@ -118,7 +147,12 @@ static int parse_item(parser *ps)
             ps->bad = true;
             return id;
         }
-        if (is_upper_word(w)) {
+        if (is_upper_word(w) && strncmp(ps->p, " <", 2) == 0) {
+            /* "OVERFLOW <WRAP|SAT|FAIL>": the token introduces the group. */
+            ps->p += 2;
+            id = parse_group(ps, '>');
+            snprintf(ps->nodes[id].token, sizeof ps->nodes[id].token, "%s", w);
+        } else if (is_upper_word(w)) {
             snprintf(a->token, sizeof a->token, "%s", w);
             /* "EX seconds": the token introduces the next word's value. */
             const char *save = ps->p;
@@ -136,7 +170,7 @@ static int parse_item(parser *ps)
             }
         } else {
             snprintf(a->name, sizeof a->name, "%s", w);
-            a->type = strcmp(w, "key") == 0 ? "key" : is_integer_name(w) ? "integer" : "string";
+            a->type = is_key_name(w) ? "key" : is_integer_name(w) ? "integer" : "string";
         }
     }
     if (strncmp(ps->p, "...", 3) == 0) {

@@ -11,7 +11,9 @@
 extern const cmd_def cmd_connection_rows[];    /* connection.c: PING ... HELLO, AUTH, CLIENT */
 extern const cmd_def cmd_admin_rows[];         /* admin.c: COMMAND, CONFIG, INFO, FLUSHALL ... */
 extern const cmd_def cmd_keyspace_rows[];      /* keyspace.c: DEL ... SCAN, KEYS, OBJECT */
-extern const cmd_def cmd_string_rows[];        /* strings.c: GET, SET ... INCR */
+extern const cmd_def cmd_string_rows[];        /* strings.c: GET, SET ... INCR, INCRBYFLOAT */
+extern const cmd_def cmd_lcs_rows[];           /* lcs.c: LCS */
+extern const cmd_def cmd_bitmap_rows[];        /* bitmap.c: SETBIT ... BITFIELD */
 extern const cmd_def cmd_expire_rows[];        /* expire.c: EXPIRE ... TTL, PERSIST */
 extern const cmd_def cmd_introspection_rows[]; /* introspection.c: SLOWLOG, LATENCY, MONITOR */
 extern const cmd_def cmd_memory_rows[];        /* memory.c: MEMORY, SHRINK */

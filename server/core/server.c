@@ -22,8 +22,8 @@
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
-    cmd_connection_rows,    cmd_admin_rows,  cmd_keyspace_rows,
-    cmd_string_rows,        cmd_expire_rows, cmd_memory_rows,
+    cmd_connection_rows,    cmd_admin_rows,  cmd_keyspace_rows,  cmd_string_rows,
+    cmd_lcs_rows,           cmd_bitmap_rows, cmd_expire_rows,    cmd_memory_rows,
     cmd_introspection_rows, cmd_multi_rows,  cmd_scripting_rows,
 };
 

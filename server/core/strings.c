@@ -1,15 +1,18 @@
 /*
  * strings.c - the string group (layer 2): GET, SET and its variants, MGET,
- * MSET, APPEND, SETRANGE, GETRANGE, STRLEN and INCR / DECR, with Redis 7's
- * semantics and replies. A value is at most TABLE_VALUE_MAX bytes.
+ * MSET, APPEND, SETRANGE, GETRANGE (and SUBSTR), STRLEN, INCR / DECR and
+ * INCRBYFLOAT, with Redis 7's semantics and replies. A value is at most
+ * TABLE_VALUE_MAX bytes. LCS is in lcs.c.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "groups.h"
+#include "numfmt.h"
 
 static void cmd_get(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
@@ -403,6 +406,40 @@ static void cmd_decrby(cmd_server *s, cmd_client *c, const cmd_request *req)
     incr_generic(s, c, req, -by);
 }
 
+static void cmd_incrbyfloat(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    db_key k;
+    if (!cmd_key_arg(s, c, req, 1, &k))
+        return;
+    table *t = cmd_read_table(s, &k);
+    const uint8_t *val;
+    size_t len;
+    long double cur = 0, by;
+    bool exists = t != NULL && table_get(t, k.id, &val, &len) == TABLE_OK;
+    if ((exists && !numfmt_parse_ld((const char *)val, len, &cur)) ||
+        !numfmt_parse_ld(req->argv[2].ptr, req->argv[2].len, &by)) {
+        cmd_reply_error(s, c, "ERR value is not a valid float");
+        return;
+    }
+    cur += by;
+    if (isnan(cur) || isinf(cur)) {
+        cmd_reply_error(s, c, "ERR increment would produce NaN or Infinity");
+        return;
+    }
+    /* The sum in Redis's text: fixed notation, so a big or a tiny number
+     * may need more than a value holds; that is the value-size error. */
+    char buf[NUMFMT_LD_MAX];
+    size_t n = numfmt_format_ld(buf, sizeof buf, cur);
+    if (n > TABLE_VALUE_MAX) {
+        cmd_reply_value_too_long(s, c, n);
+        return;
+    }
+    if (t == NULL && (t = cmd_write_table(s, c, &k)) == NULL)
+        return;
+    if (cmd_store(s, c, t, k.id, buf, n, 0, true)) /* keeps its TTL */
+        resp_add_bulk(&c->out, buf, n);
+}
+
 /* SETEX / PSETEX key ttl value */
 static void setex_generic(cmd_server *s, cmd_client *c, const cmd_request *req,
                           cmd_expire_unit unit, const char *name)
@@ -508,6 +545,9 @@ const cmd_def cmd_string_rows[] = {
      "Overwrites a part of a string value with another by an offset.", "key offset value", NULL},
     {"getrange", 4, CMD_READONLY, 1, 1, 1, cmd_getrange, NULL, "string", "2.4.0",
      "Returns a substring of the string stored at a key.", "key start end", NULL},
+    /* Redis 7.0 keeps SUBSTR as GETRANGE under its old name. */
+    {"substr", 4, CMD_READONLY, 1, 1, 1, cmd_getrange, NULL, "string", "1.0.0",
+     "Returns a substring from a string value.", "key start end", NULL},
     {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_setex, NULL, "string", "2.0.0",
      "Sets the value and expiration time of a key.", "key seconds value", NULL},
     {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, cmd_psetex, NULL, "string", "2.6.0",
@@ -526,5 +566,7 @@ const cmd_def cmd_string_rows[] = {
      "Increments the integer value of a key by a number.", "key increment", NULL},
     {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_decrby, NULL, "string", "1.0.0",
      "Decrements a number from the integer value of a key.", "key decrement", NULL},
+    {"incrbyfloat", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, cmd_incrbyfloat, NULL, "string",
+     "2.6.0", "Increment the floating point value of a key by a number.", "key increment", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
