@@ -4,7 +4,8 @@
  *
  * Each command's arguments are written once, in its row (cmd.h `args`), in
  * the syntax Redis's docs use:
- *   word          an argument (type "key" for `key`, "integer" for counts,
+ *   word          an argument (type "key" for `key`, `newkey`, `source` and
+ *                 `destination`, "integer" for counts,
  *                 times and offsets, "string" otherwise)
  *   WORD          a pure token
  *   WORD word     an argument introduced by a token (EX seconds)
@@ -54,9 +55,22 @@ static bool is_integer_name(const char *w)
         "index",
         "protover",
         "client-id",
+        "numreplicas",
+        "timeout",
+        "destination-db",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(w, ints[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Arguments that name a key (RENAME's and COPY's too). */
+static bool is_key_name(const char *w)
+{
+    static const char *const keys[] = {"key", "newkey", "source", "destination"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(w, keys[i]) == 0)
             return true;
     return false;
 }
@@ -136,7 +150,7 @@ static int parse_item(parser *ps)
             }
         } else {
             snprintf(a->name, sizeof a->name, "%s", w);
-            a->type = strcmp(w, "key") == 0 ? "key" : is_integer_name(w) ? "integer" : "string";
+            a->type = is_key_name(w) ? "key" : is_integer_name(w) ? "integer" : "string";
         }
     }
     if (strncmp(ps->p, "...", 3) == 0) {

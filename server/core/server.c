@@ -21,7 +21,7 @@
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
-    cmd_connection_rows, cmd_admin_rows,  cmd_keyspace_rows,      cmd_string_rows,
+    cmd_connection_rows, cmd_admin_rows,  cmd_keyspace_rows,      cmd_rename_rows, cmd_string_rows,
     cmd_expire_rows,     cmd_memory_rows, cmd_introspection_rows, cmd_multi_rows,
 };
 
