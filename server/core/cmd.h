@@ -29,6 +29,10 @@ enum {
     CMD_NO_AUTH = 1 << 6,      /* allowed before AUTH */
     CMD_SKIP_SLOWLOG = 1 << 7, /* not logged itself (EXEC: its commands are) */
     CMD_NO_MULTI = 1 << 8,     /* refused inside MULTI (SHUTDOWN) */
+    /* may propagate a write without being a write command itself (Redis's
+     * EVAL, EVALSHA, FCALL, PUBLISH): a WRITE pause holds it. Hidden from
+     * COMMAND, as Redis hides it. */
+    CMD_MAY_REPLICATE = 1 << 9,
 };
 
 /*

@@ -71,6 +71,7 @@ static table_options table_opts(cmd_server *s)
         .clock_ms = &s->now_ms,
         .track_lru = policy == POLICY_ALLKEYS_LRU || policy == POLICY_VOLATILE_LRU,
         .expired_counter = &s->st.expired_keys,
+        .keep_expired = &s->keys_frozen,
     };
 }
 
