@@ -161,8 +161,7 @@ static bool name_eq(const char *cn, const char *name, size_t len)
 }
 
 /* A linear scan: subcommand tables are short (CLIENT, the longest, has 14
- * rows), and only
- * container commands look in them. */
+ * rows), and only container commands look in them. */
 const cmd_def *cmdtab_find_sub(const cmd_def *container, const resp_view *v)
 {
     if (v->len == 0)
