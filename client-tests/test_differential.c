@@ -442,8 +442,54 @@ static void gen(diff *g, dcmd *d)
     d->used = 0;
     d->tol = TOL_NONE;
     d->unordered = false;
-    unsigned r = g->in_multi && g->queued >= MULTI_MAX_QUEUED ? 46 : (unsigned)rnd(g, 62);
+    unsigned r = g->in_multi && g->queued >= MULTI_MAX_QUEUED ? 46 : (unsigned)rnd(g, 66);
     switch (r) {
+    case 62:
+    case 63: /* RENAME, RENAMENX: the TTL moves with the value */
+        word(g, d, chance(g, 50) ? "RENAME" : "RENAMENX");
+        key(g, d);
+        if (chance(g, 15))
+            args(d, d->argv[1]); /* onto itself */
+        else
+            key(g, d);
+        break;
+    case 64: { /* COPY: DB 0 only here (Redis has 16; ebb's other answers match
+                * Redis's for a database that does not exist) */
+        word(g, d, "COPY");
+        key(g, d);
+        if (chance(g, 10))
+            args(d, d->argv[1]);
+        else
+            key(g, d);
+        unsigned n = (unsigned)rnd(g, 3);
+        for (unsigned i = 0; i < n; i++) {
+            if (chance(g, 50)) {
+                word(g, d, "REPLACE");
+            } else if (chance(g, 80)) {
+                word(g, d, "DB");
+                if (chance(g, 85))
+                    args(d, PICK(g, ((const char *const[]){"0", "0", "-1", "16", "abc",
+                                                           "99999999999"})));
+            } else {
+                word(g, d, "FOO");
+            }
+        }
+        break;
+    }
+    case 65: /* WAIT and ROLE: no replicas in either (a WAIT for one that
+              * never comes waits out its timeout in Redis: kept short) */
+        if (chance(g, 70)) {
+            word(g, d, "WAIT");
+            if (chance(g, 20)) {
+                args(d, "1"), args(d, "5");
+            } else {
+                args(d, PICK(g, ((const char *const[]){"0", "-1", "abc"})));
+                args(d, PICK(g, ((const char *const[]){"0", "10", "-1", "x", ""})));
+            }
+        } else {
+            word(g, d, "ROLE");
+        }
+        break;
     case 46:
     case 47: /* transactions: MULTI, then EXEC or DISCARD (sometimes out of place) */
         if (g->in_multi)

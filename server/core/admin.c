@@ -369,6 +369,36 @@ static const cmd_def config_subs[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
+/* WAIT numreplicas timeout: ebb has no replicas, so no write is ever
+ * acknowledged by one: 0 at once, after Redis's argument checks. (Redis
+ * waits out the timeout first when numreplicas > 0; the answer is 0
+ * either way.) */
+static void cmd_wait(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    long long n, ms;
+    if (!cmd_arg_ll(s, c, &req->argv[1], &n))
+        return;
+    if (!cmd_parse_ll(req->argv[2].ptr, req->argv[2].len, &ms)) {
+        cmd_reply_error(s, c, "ERR timeout is not an integer or out of range");
+        return;
+    }
+    if (ms < 0) {
+        cmd_reply_error(s, c, "ERR timeout is negative");
+        return;
+    }
+    resp_add_int(&c->out, 0);
+}
+
+/* ROLE: a master with replication offset 0 and no replicas (the same
+ * array in RESP3, as Redis). */
+static void cmd_role(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    resp_add_array(&c->out, 3);
+    resp_add_bulkstr(&c->out, "master");
+    resp_add_int(&c->out, 0);
+    resp_add_array(&c->out, 0);
+}
+
 const cmd_def cmd_admin_rows[] = {
     {"command", -1, CMD_STALE, 0, 0, 0, cmd_command, command_subs, "server", "2.8.13",
      "Returns detailed information about all commands.", NULL, NULL},
@@ -388,5 +418,10 @@ const cmd_def cmd_admin_rows[] = {
      cmd_shutdown, NULL, "server", "1.0.0",
      "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]",
      NULL},
+    {"wait", 3, CMD_NO_SCRIPT, 0, 0, 0, cmd_wait, NULL, "generic", "3.0.0",
+     "Waits for replicas to acknowledge the writes (ebb has none: 0 at once).",
+     "numreplicas timeout", NULL},
+    {"role", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_role, NULL, "server", "2.8.12",
+     "Returns the replication role (always master).", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

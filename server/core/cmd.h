@@ -32,6 +32,10 @@ enum {
     CMD_NO_SCRIPT = 1 << 9,     /* refused from a script's redis.call */
     CMD_ALLOW_BUSY = 1 << 10,   /* runs while a script is busy (SCRIPT KILL) */
     CMD_SKIP_MONITOR = 1 << 11, /* the handler feeds MONITOR itself (EVAL) */
+    /* may propagate a write without being a write command itself (Redis's
+     * EVAL, EVALSHA, FCALL, PUBLISH): a WRITE pause holds it. Hidden from
+     * COMMAND, as Redis hides it. */
+    CMD_MAY_REPLICATE = 1 << 12,
 };
 
 /*

@@ -8,6 +8,9 @@
 
 #include "cmd.h"
 #include "groups.h"
+#include "introspection.h"
+#include "multi.h"
+#include "pause.h"
 
 static void cmd_ping(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
@@ -242,21 +245,46 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const cmd_request *
     resp_add_ok(&c->out);
 }
 
+/* CLIENT LIST's flags, in Redis's order: O monitor, x in MULTI, b blocked
+ * (a SHRINK's reply, or held by a pause), d a watched key was touched,
+ * c closing after its reply, e no-evict; N for none. */
+static void client_flags(const cmd_client *c, char *dst)
+{
+    char *p = dst;
+    if (c->monitor)
+        *p++ = 'O';
+    if (c->tx_state == CMD_TX_QUEUEING)
+        *p++ = 'x';
+    if (c->blocked || c->held)
+        *p++ = 'b';
+    if (cmd_multi_dirty(c))
+        *p++ = 'd';
+    if (c->close_after_reply)
+        *p++ = 'c';
+    if (c->no_evict)
+        *p++ = 'e';
+    if (p == dst)
+        *p++ = 'N';
+    *p = '\0';
+}
+
 size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size_t cap)
 {
     int64_t now = cmd_now_us();
+    char flags[8];
+    client_flags(c, flags);
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%s%s%s", c->last_cmd != NULL ? c->last_cmd : "NULL",
              c->last_sub != NULL ? "|" : "", c->last_sub != NULL ? c->last_sub : "");
     int n = snprintf(dst, cap,
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
-                     "db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 "
+                     "db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=0 argv-mem=0 "
                      "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s "
                      "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
-                     (long long)((now - c->last_us) / 1000000), c->close_after_reply ? "c" : "N",
-                     c->qbuf, c->obuf, c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r",
+                     (long long)((now - c->last_us) / 1000000), flags, cmd_multi_queued(c), c->qbuf,
+                     c->obuf, c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r",
                      c->obuf > 0 ? "w" : "", cmd, c->out.proto,
                      c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
@@ -344,15 +372,73 @@ static void cmd_client_help(cmd_server *s, cmd_client *c, const cmd_request *req
         "    Return information about the current client connection.",
         "LIST [TYPE normal] [ID <id> [<id> ...]]",
         "    Return information about client connections.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect the current client connection from eviction (stored and shown as flag e;",
+        "    ebb does not evict clients).",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "SETINFO <LIB-NAME|LIB-VER> <value>",
         "    Set client library name or version.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
         "HELP",
         "    Print this help.",
         NULL,
     };
     cmd_reply_help(c, lines);
+}
+
+/* CLIENT REPLY ON|OFF|SKIP: OFF and SKIP reply nothing themselves; SKIP
+ * under OFF changes nothing (cmd_run drops the replies). */
+static void cmd_client_reply(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    const resp_view *v = &req->argv[2];
+    if (cmd_arg_is(v, "on")) {
+        c->reply_flags &= (unsigned char)~(CMD_REPLY_OFF | CMD_REPLY_SKIP);
+        resp_add_ok(&c->out);
+    } else if (cmd_arg_is(v, "off")) {
+        c->reply_flags |= CMD_REPLY_OFF;
+    } else if (cmd_arg_is(v, "skip")) {
+        if (!(c->reply_flags & CMD_REPLY_OFF))
+            c->reply_flags |= CMD_REPLY_SKIP_NEXT;
+    } else {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+    }
+}
+
+/* CLIENT NO-EVICT ON|OFF: kept and shown (flag e); ebb evicts no client. */
+static void cmd_client_no_evict(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    if (cmd_arg_is(&req->argv[2], "on"))
+        c->no_evict = true;
+    else if (cmd_arg_is(&req->argv[2], "off"))
+        c->no_evict = false;
+    else {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+/* RESET, as Redis 7.0's: leave MONITOR, discard the transaction and the
+ * watches, back to RESP2 and database 0, authenticated only when no
+ * password is set, no name, replies on. (CLIENT NO-EVICT stays, as in
+ * Redis 7.0, and so do the SETINFO library fields.) */
+static void cmd_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    cmd_monitor_forget(s, c);
+    cmd_multi_reset(s, c);
+    c->out.proto = 2;
+    c->authed = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
+    free(c->name);
+    c->name = NULL;
+    /* A SKIP already in force still drops this reply, as in Redis. */
+    c->reply_flags &= (unsigned char)~(CMD_REPLY_OFF | CMD_REPLY_SKIP_NEXT);
+    resp_add_simple(&c->out, "RESET");
 }
 
 static void cmd_client_noop(cmd_server *s, cmd_client *c, const cmd_request *req)
@@ -473,8 +559,15 @@ static const cmd_def client_subs[] = {
     {"kill", -3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_kill, NULL,
      "connection", "2.4.0", "Terminates open connections.",
      "[ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]", NULL},
-    {"no-evict", 3, CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_noop, NULL, "connection",
-     "7.0.0", "Accepted for compatibility; ebb never evicts clients.", "ON|OFF", NULL},
+    {"no-evict", 3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_no_evict, NULL,
+     "connection", "7.0.0",
+     "Sets the client eviction mode of the connection (ebb evicts no client).", "ON|OFF", NULL},
+    {"reply", 3, CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_reply, NULL, "connection", "3.2.0",
+     "Instructs the server whether to reply to commands.", "ON|OFF|SKIP", NULL},
+    {"pause", -3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_pause, NULL,
+     "connection", "3.0.0", "Suspends commands processing.", "timeout [WRITE|ALL]", NULL},
+    {"unpause", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_client_unpause, NULL,
+     "connection", "6.2.0", "Resumes processing of clients that were paused.", NULL, NULL},
     {"no-touch", 3, CMD_STALE, 0, 0, 0, cmd_client_noop, NULL, "connection", "7.2.0",
      "Accepted for compatibility; reads always count as accesses.", "ON|OFF", NULL},
     {"help", 2, CMD_STALE, 0, 0, 0, cmd_client_help, NULL, "connection", "5.0.0",
@@ -499,5 +592,7 @@ const cmd_def cmd_connection_rows[] = {
      redact_always},
     {"client", -2, CMD_STALE, 0, 0, 0, NULL, client_subs, "connection", "2.4.0",
      "A container for client connection commands.", NULL, NULL},
+    {"reset", 1, CMD_FAST | CMD_STALE | CMD_NO_AUTH | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0,
+     cmd_reset, NULL, "connection", "6.2.0", "Resets the connection.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -57,7 +57,30 @@ void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t arg
     cmd_run(s, c, &r, &clock_ns);
 }
 
+static void run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns);
+
+/* CLIENT REPLY OFF or SKIP: drop what the request replied (from mark on),
+ * then move SKIP on by one request, as Redis does after every command it
+ * processed, refused ones included. Not inside EXEC: its commands' replies
+ * are parts of EXEC's. */
+static void apply_reply_flags(cmd_client *c, size_t mark)
+{
+    if ((c->reply_flags & (CMD_REPLY_OFF | CMD_REPLY_SKIP)) && !c->out.oom)
+        c->out.len = mark;
+    c->reply_flags &= (unsigned char)~CMD_REPLY_SKIP;
+    if (c->reply_flags & CMD_REPLY_SKIP_NEXT)
+        c->reply_flags = (unsigned char)((c->reply_flags & ~CMD_REPLY_SKIP_NEXT) | CMD_REPLY_SKIP);
+}
+
 void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns)
+{
+    size_t mark = c->out.len;
+    run_request(s, c, r, clock_ns);
+    if (c->reply_flags != 0 && !cmd_in_exec(c))
+        apply_reply_flags(c, mark);
+}
+
+static void run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns)
 {
     const resp_view *argv = r->argv;
     size_t argc = r->argc;

@@ -4,7 +4,8 @@
  *
  * Each command's arguments are written once, in its row (cmd.h `args`), in
  * the syntax Redis's docs use:
- *   word          an argument (type "key" for `key`, "integer" for counts,
+ *   word          an argument (type "key" for `key`, `newkey`, `source` and
+ *                 `destination`, "integer" for counts,
  *                 times and offsets, "string" otherwise)
  *   WORD          a pure token
  *   WORD word     an argument introduced by a token (EX seconds)
@@ -60,6 +61,9 @@ static bool is_integer_name(const char *w)
         "client-id",
         "bit",
         "len",
+        "numreplicas",
+        "timeout",
+        "destination-db",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(w, ints[i]) == 0)
@@ -114,10 +118,12 @@ static int parse_group(parser *ps, char closing)
     return id;
 }
 
-/* A key argument: `key`, `destkey`, or `key` and a number (`key1`). */
+/* A key argument: `key`, `destkey`, `key` and a number (`key1`), and
+ * RENAME's and COPY's `newkey`, `source`, `destination`. */
 static bool is_key_name(const char *w)
 {
-    if (strcmp(w, "destkey") == 0)
+    if (strcmp(w, "destkey") == 0 || strcmp(w, "newkey") == 0 || strcmp(w, "source") == 0 ||
+        strcmp(w, "destination") == 0)
         return true;
     if (strncmp(w, "key", 3) != 0)
         return false;

@@ -211,7 +211,10 @@ bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
 bool cmd_evict_room(cmd_server *s)
 {
     uint64_t max = (uint64_t)s->cfg.maxmemory.num;
-    if (max == 0)
+    /* During a pause nothing is evicted, and the write goes on as if there
+     * were room (Redis's performEvictions then answers EVICT_OK): only
+     * what the pause lets through writes, which is little. */
+    if (max == 0 || s->keys_frozen)
         return true;
     /* Summed once; each eviction then takes off what it freed. */
     uint64_t used = cmd_evict_used(s);
@@ -229,8 +232,8 @@ bool cmd_evict_room(cmd_server *s)
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
 {
     uint64_t max = (uint64_t)s->cfg.maxmemory.num;
-    if (max == 0)
-        return false;
+    if (max == 0 || s->keys_frozen)
+        return false; /* a pause keeps every key, as in Redis */
     int64_t deadline = cmd_now_us() + budget_us;
     uint64_t used = cmd_evict_used(s);
     int64_t freed;

@@ -234,6 +234,9 @@ static void cmd_persist(cmd_server *s, cmd_client *c, const cmd_request *req)
 
 bool cmd_expire_cycle(cmd_server *s, int64_t budget_us)
 {
+    /* A pause keeps every key, expired or not, as Redis's does. */
+    if (s->keys_frozen)
+        return false;
     int64_t deadline = cmd_now_us() + budget_us;
     uint64_t looked = 0, expired = 0;
     size_t n = db_ns_count(s->db);

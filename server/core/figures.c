@@ -70,7 +70,7 @@ void fig_snapshot_take(cmd_server *s, fig_snapshot *m, unsigned need)
     memset(m, 0, sizeof *m);
     m->now_us = cmd_now_us();
     for (const cmd_client *c = s->clients.head; c != NULL; c = c->next)
-        m->blocked += c->blocked;
+        m->blocked += c->blocked || c->held;
     cmd_scripting_figures(s, &m->lua);
     if (need & FIG_NEED_MEMORY) {
         m->used = cmd_used_memory(s);

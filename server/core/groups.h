@@ -11,6 +11,7 @@
 extern const cmd_def cmd_connection_rows[];    /* connection.c: PING ... HELLO, AUTH, CLIENT */
 extern const cmd_def cmd_admin_rows[];         /* admin.c: COMMAND, CONFIG, INFO, FLUSHALL ... */
 extern const cmd_def cmd_keyspace_rows[];      /* keyspace.c: DEL ... SCAN, KEYS, OBJECT */
+extern const cmd_def cmd_rename_rows[];        /* rename.c: RENAME, RENAMENX, COPY */
 extern const cmd_def cmd_string_rows[];        /* strings.c: GET, SET ... INCR, INCRBYFLOAT */
 extern const cmd_def cmd_lcs_rows[];           /* lcs.c: LCS */
 extern const cmd_def cmd_bitmap_rows[];        /* bitmap.c: SETBIT ... BITFIELD */

@@ -145,7 +145,7 @@ static bool keys_valid(cmd_server *s, cmd_client *c, const cmd_def *d, const cmd
 /* The commands that run at once even in MULTI, as in Redis. */
 static bool runs_at_once(const cmd_def *d)
 {
-    static const char *const names[] = {"exec", "discard", "multi", "watch", "quit"};
+    static const char *const names[] = {"exec", "discard", "multi", "watch", "quit", "reset"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(d->name, names[i]) == 0)
             return true;
@@ -332,6 +332,35 @@ void cmd_multi_forget(cmd_server *s, cmd_client *c)
     c->tx_state = CMD_TX_NONE;
 }
 
+bool cmd_multi_writes(const cmd_client *c)
+{
+    if (c->tx == NULL)
+        return false;
+    for (size_t i = 0; i < c->tx->n; i++) {
+        const queued *q = &c->tx->q[i];
+        const cmd_def *d = cmdtab_lookup(q->argv[0].ptr, q->argv[0].len);
+        if (d != NULL && d->subs != NULL && q->argc >= 2) {
+            const cmd_def *sub = cmdtab_find_sub(d, &q->argv[1]);
+            d = sub != NULL ? sub : d;
+        }
+        if (d != NULL && (d->flags & (CMD_WRITE | CMD_MAY_REPLICATE)))
+            return true;
+    }
+    return false;
+}
+
+long long cmd_multi_queued(const cmd_client *c)
+{
+    if (c->tx_state != CMD_TX_QUEUEING)
+        return -1;
+    return c->tx != NULL ? (long long)c->tx->n : 0;
+}
+
+bool cmd_multi_dirty(const cmd_client *c)
+{
+    return c->tx != NULL && c->tx->touched;
+}
+
 /* ---- Commands --------------------------------------------------------------- */
 
 static void cmd_multi(cmd_server *s, cmd_client *c, const cmd_request *req)
@@ -359,6 +388,11 @@ static void tx_end(cmd_server *s, cmd_client *c)
         c->tx->failed = false;
     }
     c->tx_state = CMD_TX_NONE;
+}
+
+void cmd_multi_reset(cmd_server *s, cmd_client *c)
+{
+    tx_end(s, c);
 }
 
 void cmd_multi_abort(cmd_server *s, cmd_client *c, const char *why)

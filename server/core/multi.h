@@ -55,6 +55,18 @@ void cmd_multi_abort(cmd_server *s, cmd_client *c, const char *why);
  * when nobody watches. */
 void cmd_watch_touch(cmd_server *s, const cmd_def *d, const cmd_request *req);
 
+/* Does c's queue hold a command that may write (CMD_WRITE or
+ * CMD_MAY_REPLICATE)? A WRITE pause holds such an EXEC. */
+bool cmd_multi_writes(const cmd_client *c);
+
+/* For CLIENT LIST: commands queued (-1 outside MULTI), and whether a
+ * watched key was touched (flag d). */
+long long cmd_multi_queued(const cmd_client *c);
+bool cmd_multi_dirty(const cmd_client *c);
+
+/* RESET: end the transaction and forget every watched key. */
+void cmd_multi_reset(cmd_server *s, cmd_client *c);
+
 /* c is going away: free its queue and its watches. */
 void cmd_multi_forget(cmd_server *s, cmd_client *c);
 

@@ -677,10 +677,11 @@ static const cmd_def script_subs[] = {
 };
 
 const cmd_def cmd_scripting_rows[] = {
-    {"eval", -3, SCRIPT_FLAGS, 0, 0, 0, cmd_eval, NULL, "scripting", "2.6.0",
+    {"eval", -3, SCRIPT_FLAGS | CMD_MAY_REPLICATE, 0, 0, 0, cmd_eval, NULL, "scripting", "2.6.0",
      "Executes a server-side Lua script.", "script numkeys [key...] [arg...]", NULL},
-    {"evalsha", -3, SCRIPT_FLAGS, 0, 0, 0, cmd_evalsha, NULL, "scripting", "2.6.0",
-     "Executes a server-side Lua script by SHA1 digest.", "sha1 numkeys [key...] [arg...]", NULL},
+    {"evalsha", -3, SCRIPT_FLAGS | CMD_MAY_REPLICATE, 0, 0, 0, cmd_evalsha, NULL, "scripting",
+     "2.6.0", "Executes a server-side Lua script by SHA1 digest.", "sha1 numkeys [key...] [arg...]",
+     NULL},
     {"eval_ro", -3, SCRIPT_FLAGS | CMD_READONLY, 0, 0, 0, cmd_eval_ro, NULL, "scripting", "7.0.0",
      "Executes a read-only server-side Lua script.", "script numkeys [key...] [arg...]", NULL},
     {"evalsha_ro", -3, SCRIPT_FLAGS | CMD_READONLY, 0, 0, 0, cmd_evalsha_ro, NULL, "scripting",

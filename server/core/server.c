@@ -22,9 +22,9 @@
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
-    cmd_connection_rows,    cmd_admin_rows,  cmd_keyspace_rows,  cmd_string_rows,
-    cmd_lcs_rows,           cmd_bitmap_rows, cmd_expire_rows,    cmd_memory_rows,
-    cmd_introspection_rows, cmd_multi_rows,  cmd_scripting_rows,
+    cmd_connection_rows, cmd_admin_rows,         cmd_keyspace_rows, cmd_rename_rows,
+    cmd_string_rows,     cmd_lcs_rows,           cmd_bitmap_rows,   cmd_expire_rows,
+    cmd_memory_rows,     cmd_introspection_rows, cmd_multi_rows,    cmd_scripting_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -74,6 +74,7 @@ static table_options table_opts(cmd_server *s)
         .clock_ms = &s->now_ms,
         .track_lru = policy == POLICY_ALLKEYS_LRU || policy == POLICY_VOLATILE_LRU,
         .expired_counter = &s->st.expired_keys,
+        .keep_expired = &s->keys_frozen,
     };
 }
 

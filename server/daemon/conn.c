@@ -133,6 +133,7 @@ typedef struct conn {
     struct conn *next_doomed;
     bool flush_queued; /* on the flush list: replies go out this round */
     struct conn *next_flush;
+    struct conn *next_held; /* on g.held while cl.held (a pause holds its input) */
     struct conn *next_all, *prev_all;
 } conn;
 
@@ -153,6 +154,11 @@ static struct {
     struct event *close_tick;
     int close_tick_ms; /* its current interval */
     size_t lingering;  /* lingering connections: they count in maxclients */
+    /* Connections whose next request a pause holds (cl.held), in the order
+     * they were held, which is the order they resume in; and the timer that
+     * ends the pause (CLIENT PAUSE's deadline, or at once after UNPAUSE). */
+    conn *held, *held_tail;
+    struct event *pause_tick;
 } g;
 
 /* Unescaped inline arguments; shared because one request is handled at a
@@ -483,7 +489,57 @@ static bool grow_argv(conn *c, size_t need)
 
 static bool runnable(const conn *c)
 {
-    return c->state == CONN_OPEN && !c->cl.close_after_reply && !c->cl.blocked;
+    return c->state == CONN_OPEN && !c->cl.close_after_reply && !c->cl.blocked && !c->cl.held;
+}
+
+/* A pause holds c's next request: nothing more of its input runs until
+ * resume_held. Its input is still read (and bounded by the query buffer
+ * limit), and it costs nothing meanwhile: no timer, no polling. */
+static void hold(conn *c)
+{
+    c->cl.held = true;
+    c->next_held = NULL;
+    if (g.held_tail != NULL)
+        g.held_tail->next_held = c;
+    else
+        g.held = c;
+    g.held_tail = c;
+}
+
+static void unhold(conn *c)
+{
+    if (!c->cl.held)
+        return;
+    c->cl.held = false;
+    conn *prev = NULL;
+    for (conn *x = g.held; x != NULL; prev = x, x = x->next_held) {
+        if (x != c)
+            continue;
+        if (prev != NULL)
+            prev->next_held = c->next_held;
+        else
+            g.held = c->next_held;
+        if (g.held_tail == c)
+            g.held_tail = prev;
+        break;
+    }
+    c->next_held = NULL;
+}
+
+/* The pause ended or loosened: run the held clients' input, in the order
+ * they were held. One held again goes back to the end of the list, so only
+ * as many as were held are taken. */
+static void resume_held(void)
+{
+    size_t n = 0;
+    for (conn *x = g.held; x != NULL; x = x->next_held)
+        n++;
+    while (n-- > 0 && g.held != NULL) {
+        conn *c = g.held;
+        unhold(c);
+        if (c->state == CONN_OPEN && !c->cl.close_after_reply)
+            process_input(c); /* may hold it again, or free it */
+    }
 }
 
 /* One request of a batch: its views are c->argv[argv_off .. argv_off+argc)
@@ -637,6 +693,13 @@ static bool run_batch(conn *c, const batch *b, size_t *pos, size_t *pending)
             return true;
         if (i > 0 && over_output_high(c, *pending))
             return false;
+        /* A pause holds this request and everything after it (unread: it
+         * is parsed again when the client resumes). A stop ends pauses. */
+        if (b->reqs[i].argc > 0 && cmd_pause_on(srv) && !g.stopping &&
+            cmd_pause_holds(srv, &c->cl, &creq[j])) {
+            hold(c);
+            return false;
+        }
         if (b->reqs[i].argc > 0)
             cmd_run(srv, &c->cl, &creq[j++], &clock_ns);
         *pos = b->reqs[i].end;
@@ -700,7 +763,8 @@ static void input_ended(conn *c, bool error)
     c->peer_eof = true;
     if (c->state == CONN_DOOMED)
         return; /* the reaper lingers, and closes it at once */
-    if (error || c->state == CONN_LINGERING)
+    /* Held by a pause: gone with what it sent, as Redis frees it. */
+    if (error || c->state == CONN_LINGERING || c->cl.held)
         conn_free(c);
     else if (!c->cl.blocked)
         close_when_flushed(c);
@@ -763,8 +827,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
         return;
     }
-    if (c->qlen < c->qneed)
-        return; /* the reader said the request cannot be complete yet */
+    if (c->qlen < c->qneed || c->cl.held)
+        return; /* incomplete yet, or waiting for a pause to end */
     process_input(c);
 }
 
@@ -815,6 +879,7 @@ static void conn_free(conn *c)
             pp = &(*pp)->next_flush;
         *pp = c->next_flush;
     }
+    unhold(c);
     if (c->close_listed) {
         conn **pp = &g.closing;
         while (*pp != c)
@@ -1017,6 +1082,31 @@ static void on_client_kill(cmd_client *cl)
     kill_later(c, false);
 }
 
+/* The pause's timer: ends a pause whose time has passed, runs the held
+ * input once the pause ended or loosened, and waits for the next deadline. */
+static void on_pause_tick(evutil_socket_t fd, short what, void *arg)
+{
+    if (cmd_pause_refresh(g.srv))
+        resume_held();
+    int64_t end = cmd_pause_deadline_ms(g.srv);
+    if (end == 0)
+        return;
+    /* The pause is over once its end is passed: 1 ms after it. */
+    int64_t ms = end + 1 - cmd_now_us() / 1000;
+    if (ms < 0)
+        ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(g.pause_tick, &tv);
+}
+
+/* CLIENT PAUSE or UNPAUSE ran: look at the pause once the current
+ * callback is over (the command's client is being served). */
+static void on_pause_changed(void)
+{
+    struct timeval now = {0, 0};
+    evtimer_add(g.pause_tick, &now);
+}
+
 void conn_cron(void)
 {
     int64_t now = cmd_now_us();
@@ -1026,7 +1116,7 @@ void conn_cron(void)
         next = c->next_all;
         if (c->state != CONN_OPEN || c->cl.close_after_reply)
             continue;
-        if (timeout_us > 0 && !c->cl.blocked && now - c->cl.last_us > timeout_us &&
+        if (timeout_us > 0 && !c->cl.blocked && !c->cl.held && now - c->cl.last_us > timeout_us &&
             pending_output(c) == 0) {
             log_write(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                       (unsigned long long)c->cl.id, c->cl.addr);
@@ -1039,7 +1129,7 @@ void conn_cron(void)
             close_when_flushed(c);
             continue;
         }
-        if (now - c->cl.last_us < CONN_IDLE_SHRINK_US || c->cl.blocked)
+        if (now - c->cl.last_us < CONN_IDLE_SHRINK_US || c->cl.blocked || c->cl.held)
             continue;
         if (c->qlen == 0 && c->qcap > CONN_QBUF_KEEP) {
             char *nb = malloc(CONN_QBUF_INIT);
@@ -1125,11 +1215,14 @@ bool conn_setup(struct event_base *base, cmd_server *srv, char *err, size_t errl
     srv->daemon.client_flush = on_client_flush;
     srv->daemon.client_kill = on_client_kill;
     srv->daemon.serve_while_busy = on_serve_while_busy;
+    srv->daemon.pause_changed = on_pause_changed;
     g.resume_accept = evtimer_new(base, on_resume_accept, NULL);
     g.reaper = event_new(base, -1, 0, on_reap, NULL);
     g.flusher = event_new(base, -1, 0, on_flush, NULL);
     g.close_tick = evtimer_new(base, on_close_tick, NULL);
-    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL || g.close_tick == NULL) {
+    g.pause_tick = evtimer_new(base, on_pause_tick, NULL);
+    if (g.resume_accept == NULL || g.reaper == NULL || g.flusher == NULL || g.close_tick == NULL ||
+        g.pause_tick == NULL) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -1161,6 +1254,9 @@ void conn_shutdown(void (*done)(void))
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;
+    /* A stop ends pauses: held clients run what they sent, like the others. */
+    while (g.held != NULL)
+        unhold(g.held);
     /* Run what was already read, flush, close: process_input closes each
      * connection once stopping is set (and may free it, so c is not touched
      * afterwards; kills of other connections are deferred to the reaper, so
@@ -1195,6 +1291,9 @@ void conn_teardown(void)
     if (g.close_tick != NULL)
         event_free(g.close_tick);
     g.close_tick = NULL;
+    if (g.pause_tick != NULL)
+        event_free(g.pause_tick);
+    g.pause_tick = NULL;
     for (size_t i = 0; i < g.nls; i++)
         evconnlistener_free(g.ls[i]);
     g.nls = 0;

@@ -1120,7 +1120,8 @@ uint64_t table_expires(const table *t)
 }
 
 /* Find key's slot, treating a key whose time has come as absent: it is
- * removed on the spot (lazy expiry) and counted. */
+ * removed on the spot (lazy expiry) and counted, unless keep_expired holds
+ * it for now. */
 static bool find_live(table *t, int64_t key, gen **g, uint64_t *h, bucket **b, unsigned *i)
 {
     if (count_of(t) == 0)
@@ -1129,8 +1130,10 @@ static bool find_live(table *t, int64_t key, gen **g, uint64_t *h, bucket **b, u
     if (!chain_find(t, *g, *h, key, b, i))
         return false;
     if (expired_at(t, exp_of(t, (*b)->rec[*i]))) {
-        remove_at(t, *g, *h, *b, *i);
-        note_expired(t);
+        if (t->opt.keep_expired == NULL || !*t->opt.keep_expired) {
+            remove_at(t, *g, *h, *b, *i);
+            note_expired(t);
+        }
         return false;
     }
     return true;

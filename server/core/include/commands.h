@@ -74,7 +74,13 @@ typedef struct {
      * answer the other clients once, accepting new ones, without running
      * timers; `running` (the script's caller) is neither read nor closed. */
     void (*serve_while_busy)(cmd_client *running);
+    /* CLIENT PAUSE or UNPAUSE changed the pause (pause.h): look at its
+     * deadline again, and run held input if it ended or loosened. */
+    void (*pause_changed)(void);
 } cmd_daemon;
+
+/* CLIENT PAUSE's kinds, least restrictive first (pause.h). */
+typedef enum { CMD_PAUSE_OFF, CMD_PAUSE_WRITE, CMD_PAUSE_ALL } cmd_pause_type;
 
 /*
  * The server: what every module of the layer shares, and one pointer to
@@ -132,11 +138,21 @@ typedef struct cmd_server {
     struct cmd_watches *watches; /* multi.c: which clients watch which keys */
     size_t watched_keys;         /* multi.c: their number; writes look only when > 0 */
     struct cmd_scripts *scripts; /* scripting.c: the Lua state and the script cache */
+    /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds
+     * before running each request, and keys neither expire nor are
+     * evicted (keys_frozen, which the tables read). */
+    cmd_pause_type pause_type;
+    int64_t pause_end_ms; /* wall clock ms; the pause ends once it is passed */
+    bool keys_frozen;     /* pause_type != OFF, for the tables (table_options) */
+    bool pause_loosened;  /* it ended or loosened since cmd_pause_refresh last said */
     /* The dispatcher (cmd_run), for EXEC: multi.c runs the queued requests
      * through it without depending on dispatch.c. Set by cmd_server_init. */
     void (*run)(struct cmd_server *s, cmd_client *c, const struct cmd_request *r,
                 int64_t *clock_ns);
 } cmd_server;
+
+/* cmd_client.reply_flags. */
+enum { CMD_REPLY_OFF = 1, CMD_REPLY_SKIP = 2, CMD_REPLY_SKIP_NEXT = 4 };
 
 /* A client's transaction (multi.c). */
 typedef enum {
@@ -167,6 +183,12 @@ struct cmd_client {
     bool authed;            /* may run commands (AUTH done, or no requirepass) */
     bool monitor;           /* MONITOR: receives every command run */
     bool script;            /* the client scripts run commands as (not registered) */
+    bool held;              /* its next request waits for a pause to end (conn keeps it) */
+    bool no_evict;          /* CLIENT NO-EVICT ON: stored and shown (flag e) */
+    /* CLIENT REPLY: OFF drops every reply; SKIP drops the next command's
+     * (SKIP_NEXT is set by CLIENT REPLY SKIP itself and becomes SKIP once
+     * that command is done). CMD_REPLY_* bits; cmd_run applies them. */
+    unsigned char reply_flags;
     cmd_tx_state tx_state;
     struct cmd_tx *tx;       /* multi.c: queue and watched keys, NULL if none */
     cmd_client *prev, *next; /* registry links */
@@ -236,6 +258,33 @@ void cmd_prepare(cmd_server *s, cmd_request *reqs, size_t n);
  * start: one clock read per request instead of two. (A request refused
  * before running, e.g. an unknown command, leaves *clock_ns as it was.) */
 void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns);
+
+/*
+ * CLIENT PAUSE (pause.c), as Redis 7.0: while a pause is on, a request of a
+ * kind it stops (ALL: every command; WRITE: commands that may write, an
+ * EXEC whose queue has one among them) waits, with everything the client
+ * sent after it, until the pause ends (CLIENT UNPAUSE, or its time is
+ * passed). Requests refused before they would run (unknown command, wrong
+ * arity, NOAUTH) are answered at once, as Redis answers them.
+ *
+ * The daemon asks cmd_pause_holds before running each request while
+ * pause_type is not OFF; on true it leaves the request and what follows it
+ * unread, runs nothing more for that client, and keeps it on a list. When
+ * s->daemon.pause_changed is called, and when the deadline
+ * (cmd_pause_deadline_ms) passes, it calls cmd_pause_refresh and, once
+ * that says the pause ended or loosened, runs the held clients' input
+ * again in the order they were held (each may be held again).
+ */
+static inline bool cmd_pause_on(const cmd_server *s)
+{
+    return s->pause_type != CMD_PAUSE_OFF;
+}
+bool cmd_pause_holds(cmd_server *s, const cmd_client *c, const cmd_request *r);
+/* End the pause if its time has passed (by the wall clock). True when the
+ * pause ended or loosened since the last call: held input may run. */
+bool cmd_pause_refresh(cmd_server *s);
+/* When the pause ends (wall clock ms), or 0 when there is none. */
+int64_t cmd_pause_deadline_ms(const cmd_server *s);
 
 /* Reply with a protocol error (connection layer's one mapping point):
  * "-ERR Protocol error: <text>" and mark the client to close. */

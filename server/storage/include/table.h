@@ -67,6 +67,10 @@ typedef struct {
     /* If not NULL, incremented with every key reclaimed because its time had
      * come (a server-wide counter that outlives tables). */
     uint64_t *expired_counter;
+    /* If not NULL and true when a key is looked up: a key whose time has
+     * come is treated as missing but left in place, not reclaimed (the
+     * server's CLIENT PAUSE keeps the keyspace still). */
+    const bool *keep_expired;
     /* Ask for 2 MiB pages for big bucket arrays and big stores' record
      * chunks (see HUGE PAGES in table.c): fewer TLB misses in big tables,
      * but the kernel zeroes each 2 MiB at its first touch, inside whatever
@@ -191,7 +195,8 @@ uint64_t table_expires(const table *t);
  * table other than table_get_stats (any call may reclaim an expired key,
  * which moves a record). val and len may be NULL to test presence only.
  * A key whose expire time has come is NOT_FOUND and is removed on the spot
- * (counted in `expired`). With track_lru, stamps the key's last access. */
+ * (counted in `expired`), unless keep_expired says to leave it. With
+ * track_lru, stamps the key's last access. */
 table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len);
 
 /* Prefetching, for a caller about to look up many keys at once (the
