@@ -15,6 +15,7 @@ shift
 command -v node >/dev/null || { echo "node is not installed (scripts/deps.sh test)" >&2; exit 1; }
 command -v npm >/dev/null || { echo "npm is not installed (scripts/deps.sh test)" >&2; exit 1; }
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 if ! cmp -s "$here/package-lock.json" "$dir/.installed-lock" || [[ ! -d "$dir/node_modules" ]]; then
     cp "$here/package.json" "$here/package-lock.json" "$dir/"
     rm -f "$dir/.installed-lock"

@@ -435,6 +435,7 @@ async function main() {
     }
   }
   const failed = results.filter((r) => !r.ok).length;
+  if (failures > failed) console.log(`# ${failures - failed} failure(s) outside the cases (setup, server exit)`);
   const xfailed = results.filter((r) => r.xfail).length;
   console.log(`# ${results.length - failed - xfailed} passed, ${failed} failed, ${xfailed} xfail (no Lua)`
               + ` (${((Date.now() - started) / 1000).toFixed(1)} s)`);
