@@ -2,10 +2,10 @@
 """redis_py_test.py - what redis-py (Debian's python3-redis 4.3) does by
 default, against a real server, over RESP2 (redis-py 4.3 speaks no RESP3).
 
-  redis_py_test.py [--scripts-absent] SERVER_BINARY   start it on a free
+  redis_py_test.py SERVER_BINARY   start it on a free
                    loopback port (ebb-server or redis-server), test, stop it
                    (SIGTERM; it must exit 0)
-  redis_py_test.py [--scripts-absent] HOST:PORT       a server already running
+  redis_py_test.py HOST:PORT       a server already running
 
 Checks, one line per case ("ok - ..." or "FAIL - ...: why"):
   - pipeline(), whose default is a transaction (MULTI ... EXEC): replies in
@@ -26,10 +26,7 @@ Checks, one line per case ("ok - ..." or "FAIL - ...: why"):
     again, not EVAL), also inside a pipeline (SCRIPT EXISTS / SCRIPT LOAD
     first); eval with KEYS/ARGV and redis.call / redis.pcall.
 
---scripts-absent: the server has no Lua yet (ebb before EVAL lands). Each
-script case must then fail with "unknown command" (reported "xfail"); one
-that passes fails the run, so the flag gets dropped when scripting arrives.
-Exit status 0 when every case passed (or xfailed as expected), 1 otherwise.
+Exit status 0 when every case passed, 1 otherwise.
 Keys stay within ebb's model: an integer or namespace:integer.
 """
 import hashlib
@@ -324,8 +321,6 @@ def cases(port, host):
 
 def main():
     args = sys.argv[1:]
-    scripts_absent = "--scripts-absent" in args
-    args = [a for a in args if a != "--scripts-absent"]
     if len(args) != 1:
         raise SystemExit(__doc__)
     proc = None
@@ -335,27 +330,16 @@ def main():
     else:
         proc, port = start(args[0])
         host = "127.0.0.1"
-    failed = passed = xfailed = 0
+    failed = passed = 0
     try:
         for name, fn in cases(port, host):
-            script = name.startswith("script:")
             try:
                 fn()
-                if script and scripts_absent:
-                    failed += 1
-                    print("FAIL - %s: passed, but --scripts-absent says the server has no Lua; "
-                          "drop the flag" % name)
-                else:
-                    passed += 1
-                    print("ok - " + name)
+                passed += 1
+                print("ok - " + name)
             except Exception as e:  # one line per case, then the next case
-                why = "%s: %s" % (type(e).__name__, e)
-                if script and scripts_absent and "unknown command" in str(e):
-                    xfailed += 1
-                    print("xfail - %s: %s" % (name, why))
-                else:
-                    failed += 1
-                    print("FAIL - %s: %s" % (name, why))
+                failed += 1
+                print("FAIL - %s: %s: %s" % (name, type(e).__name__, e))
     finally:
         if proc is not None:
             proc.terminate()
@@ -366,7 +350,7 @@ def main():
         else:
             failed += 1
             print("FAIL - server exited %d" % proc.returncode)
-    print("# %d passed, %d failed, %d xfail (no Lua)" % (passed, failed, xfailed))
+    print("# %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
 

@@ -2,7 +2,7 @@
 # node_test.sh - install the Node clients of package-lock.json into a build
 # directory (never into the source tree) and run run.js against a server.
 #
-#   node_test.sh INSTALL_DIR [--scripts-absent] SERVER_BINARY|HOST:PORT
+#   node_test.sh INSTALL_DIR SERVER_BINARY|HOST:PORT
 #
 # INSTALL_DIR gets copies of package.json and package-lock.json and
 # `npm ci` installs them there (from the npm registry); it is skipped while

@@ -4,10 +4,10 @@
 // package.json; install them with `npm ci` in this folder or in a copy of
 // it named by EBB_NODE_MODULES).
 //
-//   node run.js [--scripts-absent] SERVER_BINARY   start it on a free
+//   node run.js SERVER_BINARY   start it on a free
 //       loopback port (ebb-server or redis-server), test, stop it (SIGTERM,
 //       it must exit 0)
-//   node run.js [--scripts-absent] HOST:PORT       a server already running
+//   node run.js HOST:PORT       a server already running
 //
 // Every library / protocol combination runs the same kinds of case:
 // MULTI/EXEC reply shapes, WATCH aborted by another connection's write,
@@ -15,12 +15,8 @@
 // helper, which tries EVALSHA and falls back to EVAL on NOSCRIPT). Cases
 // whose name starts with "script:" need server-side Lua.
 //
-// --scripts-absent: the server has no Lua yet (ebb before EVAL lands). Each
-// script case must then fail with "unknown command" (reported "xfail"); one
-// that passes fails the run, so the flag gets dropped when scripting arrives.
-//
 // One line per case: "ok - lib/RESPn: case" or "FAIL - lib/RESPn: case: why".
-// Exit status 0 when every case passed (or xfailed as expected), 1 otherwise. Keys stay within ebb's
+// Exit status 0 when every case passed, 1 otherwise. Keys stay within ebb's
 // model (integer or namespace:integer); each combination uses its own
 // integer range so no case sees another's keys.
 'use strict';
@@ -34,7 +30,6 @@ const assert = require('assert/strict');
 const modules = process.env.EBB_NODE_MODULES || path.join(__dirname, 'node_modules');
 const lib = (name) => require(path.join(modules, name));
 const slow = Number(process.env.EBB_SLOW || '1') * (process.env.EBB_SANITIZED ? 3 : 1);
-const scriptsAbsent = process.argv.includes('--scripts-absent');
 const CASE_TIMEOUT_MS = 10000 * slow;
 
 const sha1 = (s) => crypto.createHash('sha1').update(s).digest('hex');
@@ -105,24 +100,12 @@ function withTimeout(p, ms, what) {
 
 async function runCase(combo, name, fn) {
   const label = `${combo}: ${name}`;
-  const xfailing = scriptsAbsent && name.startsWith('script:');
   try {
     await withTimeout(Promise.resolve().then(fn), CASE_TIMEOUT_MS, label);
-    if (xfailing) {
-      failures++;
-      console.log(`FAIL - ${label}: passed, but --scripts-absent says the server has no Lua; drop the flag`);
-      results.push({ label, ok: false });
-    } else {
-      console.log(`ok - ${label}`);
-      results.push({ label, ok: true });
-    }
+    console.log(`ok - ${label}`);
+    results.push({ label, ok: true });
   } catch (e) {
     const why = (e && e.message ? e.message : String(e)).split('\n').join(' | ');
-    if (xfailing && why.includes('unknown command')) {
-      console.log(`xfail - ${label}: ${why}`);
-      results.push({ label, ok: true, xfail: true });
-      return;
-    }
     failures++;
     console.log(`FAIL - ${label}: ${why}`);
     results.push({ label, ok: false, why });
@@ -385,9 +368,9 @@ async function nodeRedisCases(combo, redis, major, resp, url, base) {
 }
 
 async function main() {
-  const target = process.argv.slice(2).filter((a) => a !== '--scripts-absent')[0];
+  const target = process.argv[2];
   if (!target) {
-    console.error('usage: run.js [--scripts-absent] SERVER_BINARY | HOST:PORT');
+    console.error('usage: run.js SERVER_BINARY | HOST:PORT');
     process.exit(2);
   }
   let server = null;
@@ -436,8 +419,7 @@ async function main() {
   }
   const failed = results.filter((r) => !r.ok).length;
   if (failures > failed) console.log(`# ${failures - failed} failure(s) outside the cases (setup, server exit)`);
-  const xfailed = results.filter((r) => r.xfail).length;
-  console.log(`# ${results.length - failed - xfailed} passed, ${failed} failed, ${xfailed} xfail (no Lua)`
+  console.log(`# ${results.length - failed} passed, ${failed} failed`
               + ` (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   process.exit(failures ? 1 : 0);
 }
