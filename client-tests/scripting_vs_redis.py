@@ -169,6 +169,22 @@ CASES = [
     ["EVAL", "return {{ok='nested'}, 1}", "0"],
     ["EVAL", "return redis.call('flushall')", "0"],
     ["EVAL", "return redis.call('dbsize')", "0"],
+    ["EVAL", "return type(newproxy)", "0"],
+    ["EVAL", "return type(getfenv)", "0"],
+    ["EVAL", "return type(setfenv)", "0"],
+    ["EVAL", "return type(gcinfo)", "0"],
+    ["EVAL", "error(nil)", "0"],
+    ["EVAL", "error(true)", "0"],
+    ["EVAL", "setmetatable(_G, nil)", "0"],
+    ["EVAL", "table.insert(redis, 'x')", "0"],
+    ["EVAL", "local t = {3, 1, 2} table.sort(t) return t", "0"],
+    ["EVAL", "return redis.error_reply('MY own error')", "0"],
+    ["EVAL", "return {1, redis.error_reply('NESTED error')}", "0"],
+    ["EVAL", "return redis.pcall('nosuch')", "0"],
+    ["EVAL_RO", "return redis.pcall('set', '1', '2')", "0"],
+    # Every error above counted alike (replies, rejected commands, script
+    # errors): the error counters must match too.
+    ["INFO", "errorstats"],
 ]
 
 
@@ -245,7 +261,8 @@ def main():
     ebb_bin = sys.argv[1]
     redis_bin = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/redis-server"
     ebb, ebb_port = start_retrying(
-        lambda p: [ebb_bin, "--port", str(p), "--bind", "127.0.0.1", "--loglevel", "warning"])
+        lambda p: [ebb_bin, "--port", str(p), "--bind", "127.0.0.1", "--loglevel", "warning",
+                   "--maxmemory", "0"])
     red, red_port = start_retrying(
         lambda p: [redis_bin, "--port", str(p), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--loglevel", "warning"])

@@ -171,12 +171,9 @@ static void cmd_config_get(cmd_server *s, cmd_client *c, const cmd_request *req)
     for (size_t i = 0; i < total; i++) {
         if (!match[i])
             continue;
-        const config_option *o = &config_options[i];
-        const char *name = o->name;
-        if (i >= config_option_count) {
-            name = config_aliases[i - config_option_count].alias;
-            o = config_find(name, strlen(name));
-        }
+        const char *name = i < config_option_count ? config_options[i].name
+                                                   : config_aliases[i - config_option_count].alias;
+        const config_option *o = config_find(name, strlen(name));
         resp_add_bulkstr(&c->out, name);
         resp_add_bulkstr(&c->out, config_format(&s->cfg, o, val, sizeof val));
     }

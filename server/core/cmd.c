@@ -286,20 +286,39 @@ int64_t cmd_now_us(void)
 
 void cmd_count_error(cmd_server *s, const char *msg)
 {
-    size_t n = strcspn(msg, " ");
-    if (n >= sizeof s->errorstats[0].name)
-        n = sizeof s->errorstats[0].name - 1;
-    for (size_t i = 0; i < s->nerrorstats; i++) {
-        cmd_errorstat *e = &s->errorstats[i];
-        if (strlen(e->name) == n && memcmp(e->name, msg, n) == 0) {
-            e->count++;
+    /* As Redis: the code is the first word, if a space (CR and LF are sent
+     * as spaces) ends it within the first 31 bytes; otherwise ERR. */
+    const char *code = msg;
+    size_t n = 0;
+    while (n < 31 && msg[n] != '\0' && msg[n] != ' ' && msg[n] != '\r' && msg[n] != '\n')
+        n++;
+    if (n == 31 || msg[n] == '\0') {
+        code = "ERR";
+        n = 3;
+    }
+    /* Kept sorted by name, the order Redis lists them in. */
+    size_t lo = 0, hi = s->nerrorstats;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *name = s->errorstats[mid].name;
+        size_t len = strlen(name);
+        int c = memcmp(name, code, len < n ? len : n);
+        if (c == 0 && len == n) {
+            s->errorstats[mid].count++;
             return;
         }
+        if (c < 0 || (c == 0 && len < n))
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (s->nerrorstats == CMD_ERRORSTATS_MAX)
         return; /* as Redis: new kinds past the cap are not tracked */
-    cmd_errorstat *e = &s->errorstats[s->nerrorstats++];
-    memcpy(e->name, msg, n);
+    memmove(&s->errorstats[lo + 1], &s->errorstats[lo],
+            (s->nerrorstats - lo) * sizeof s->errorstats[0]);
+    s->nerrorstats++;
+    cmd_errorstat *e = &s->errorstats[lo];
+    memcpy(e->name, code, n);
     e->name[n] = '\0';
     e->count = 1;
 }

@@ -25,15 +25,18 @@
 struct script_vm {
     lua_State *L;
     script_host host;
-    size_t heap;     /* bytes the allocator handed out */
-    size_t limit;    /* cap while a script runs, 0: none */
-    bool enforce;    /* a script is running: the cap applies */
-    bool running;    /* inside script_vm_run */
-    bool in_call;    /* inside redis.call: no nested calls */
-    int proto;       /* the run's RESP version (redis.setresp) */
-    int globals_ref; /* the real globals table (registry ref) */
-    int proxy_ref;   /* what scripts see as their globals */
-    int getfenv_ref; /* Lua's own getfenv */
+    size_t heap;       /* bytes the allocator handed out */
+    size_t limit;      /* cap while a script runs, 0: none */
+    bool enforce;      /* a script is running: the cap applies */
+    bool running;      /* inside script_vm_run */
+    bool in_call;      /* inside redis.call: no nested calls */
+    bool overflow;     /* the reply being written passed SCRIPT_REPLY_MAX */
+    size_t reply_mark; /* where it started in its resp_out */
+    size_t reply_max;  /* SCRIPT_REPLY_MAX, or a test's */
+    int proto;         /* the run's RESP version (redis.setresp) */
+    int globals_ref;   /* the real globals table (registry ref) */
+    int proxy_ref;     /* what scripts see as their globals */
+    int views_ref;     /* the read-only views: cleared after each run */
     /* redis.call's argument views and bytes, reused. */
     resp_view *argv;
     size_t argv_cap;
@@ -120,14 +123,34 @@ static int raise_error(lua_State *L, const char *text)
  * Lua code that raised it. */
 static int error_handler(lua_State *L)
 {
-    if (!lua_istable(L, 1)) {
-        const char *s = lua_tostring(L, 1);
-        lua_newtable(L);
+    /* A fresh table, filled with raw accesses only: the script's own
+     * error table may carry metamethods, which must not run here. */
+    lua_newtable(L);
+    if (lua_istable(L, 1)) {
+        lua_pushliteral(L, "err");
+        lua_rawget(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "ERR unknown error");
+        }
+        lua_setfield(L, 2, "err");
+        lua_pushliteral(L, "ignore_error_stats_update");
+        lua_rawget(L, 1);
+        lua_setfield(L, 2, "ignore_error_stats_update");
+    } else {
+        /* As Lua's tostring would print it ("nil", "true", "42"). */
         lua_pushliteral(L, "ERR ");
-        lua_pushstring(L, s != NULL ? s : "(error object is not a string)");
+        int t = lua_type(L, 1);
+        if (t == LUA_TSTRING || t == LUA_TNUMBER)
+            lua_pushvalue(L, 1);
+        else if (t == LUA_TBOOLEAN)
+            lua_pushstring(L, lua_toboolean(L, 1) ? "true" : "false");
+        else if (t == LUA_TNIL)
+            lua_pushliteral(L, "nil");
+        else
+            lua_pushfstring(L, "%s: %p", lua_typename(L, t), lua_topointer(L, 1));
         lua_concat(L, 2);
-        lua_setfield(L, -2, "err");
-        lua_replace(L, 1);
+        lua_setfield(L, 2, "err");
     }
     lua_Debug ar;
     bool have = lua_getstack(L, 1, &ar) && lua_getinfo(L, "nSl", &ar);
@@ -135,11 +158,10 @@ static int error_handler(lua_State *L)
         have = lua_getstack(L, 2, &ar) && lua_getinfo(L, "nSl", &ar);
     if (have) {
         lua_pushstring(L, ar.source);
-        lua_setfield(L, 1, "source");
+        lua_setfield(L, 2, "source");
         lua_pushinteger(L, ar.currentline);
-        lua_setfield(L, 1, "line");
+        lua_setfield(L, 2, "line");
     }
-    lua_settop(L, 1);
     return 1;
 }
 
@@ -291,6 +313,13 @@ static bool push_reply(lua_State *L, const char **p, const char *end, int depth)
 
 /* ---- Lua -> RESP reply ---------------------------------------------------------------- */
 
+/* Push t[name] of the table at idx, without metamethods. */
+static void raw_field(lua_State *L, int idx, const char *name)
+{
+    lua_pushstring(L, name);
+    lua_rawget(L, idx < 0 ? idx - 1 : idx);
+}
+
 static void add_text_no_crlf(resp_out *o, char type, const char *s, size_t n)
 {
     char t[2] = {type, '\0'};
@@ -324,6 +353,13 @@ static bool table_field(lua_State *L, const char *field, int type)
 
 static void lua_to_reply(script_vm *vm, lua_State *L, resp_out *o, int depth)
 {
+    /* Past the cap the rest is skipped (each remaining call returns at
+     * once) and the run replies an error instead. */
+    if (vm->overflow || o->len - vm->reply_mark > vm->reply_max) {
+        vm->overflow = true;
+        lua_pop(L, 1);
+        return;
+    }
     if (depth > 1000 || !lua_checkstack(L, 4)) {
         resp_add_error(o, "ERR reached lua stack limit");
         lua_pop(L, 1);
@@ -356,6 +392,12 @@ static void lua_to_reply(script_vm *vm, lua_State *L, resp_out *o, int depth)
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
             add_text_no_crlf(o, '-', s, n);
+            lua_pop(L, 1);
+            /* Counted as the error replies of INFO errorstats, unless a
+             * command's reply already was. */
+            raw_field(L, -1, "ignore_error_stats_update");
+            if (!lua_toboolean(L, -1))
+                vm->host.count_error(vm->host.ctx, s);
             lua_pop(L, 1);
             break;
         }
@@ -558,7 +600,8 @@ static int l_lua_pcall(lua_State *L)
     if (lua_pcall(L, argc - 1, LUA_MULTRET, 0) != 0) {
         lua_remove(L, 1);
         if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "err");
+            lua_pushliteral(L, "err");
+            lua_rawget(L, -2);
             if (lua_isstring(L, -1))
                 lua_replace(L, -2);
             else
@@ -700,19 +743,31 @@ static int l_readonly(lua_State *L)
     return luaL_error(L, "Attempt to modify a readonly table");
 }
 
-/* rawset refuses the read-only tables (their metatable is marked). */
+/* Is the value at idx one of the read-only tables (the globals' view and
+ * the library views: their metatable's __newindex is l_readonly)? */
+static bool is_readonly(lua_State *L, int idx)
+{
+    if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+        return false;
+    lua_pushliteral(L, "__newindex");
+    lua_rawget(L, -2);
+    bool ro = lua_tocfunction(L, -1) == l_readonly;
+    lua_pop(L, 2);
+    return ro;
+}
+
+static int refuse_readonly(lua_State *L)
+{
+    lua_pushliteral(L, "Attempt to modify a readonly table");
+    return lua_error(L);
+}
+
+/* rawset refuses the read-only tables. */
 static int l_rawset(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    if (lua_getmetatable(L, 1)) {
-        lua_getfield(L, -1, "__newindex");
-        bool ro = lua_tocfunction(L, -1) == l_readonly;
-        lua_pop(L, 2);
-        if (ro) {
-            lua_pushliteral(L, "Attempt to modify a readonly table");
-            return lua_error(L);
-        }
-    }
+    if (is_readonly(L, 1))
+        return refuse_readonly(L);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
     lua_settop(L, 3);
@@ -720,27 +775,26 @@ static int l_rawset(lua_State *L)
     return 1;
 }
 
-/* getfenv: the real globals are never handed out, the view of them is.
- * A level counts from the caller, as if getfenv itself were called. */
-static int l_getfenv(lua_State *L)
+/* A library function that writes its first argument's table raw
+ * (table.insert, table.remove, table.sort, setmetatable), refusing the
+ * read-only ones; the original function is upvalue 1. */
+static int l_guarded(lua_State *L)
 {
-    script_vm *vm = vm_of(L);
-    if (lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) > 0) {
-        lua_pushnumber(L, lua_tonumber(L, 1) + 1);
-        lua_replace(L, 1);
-    }
+    if (is_readonly(L, 1))
+        return refuse_readonly(L);
     int n = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->getfenv_ref);
+    lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    lua_call(L, n, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->globals_ref);
-    if (lua_rawequal(L, -1, -2)) {
-        lua_pop(L, 2);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->proxy_ref);
-    } else {
-        lua_pop(L, 1);
-    }
-    return 1;
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Replace t[name] (t at -1) with l_guarded around it. */
+static void guard(lua_State *L, const char *name)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, l_guarded, 1);
+    lua_setfield(L, -2, name);
 }
 
 /* Precompiled chunks can break out of any sandbox: text only. */
@@ -803,6 +857,11 @@ static void make_readonly_view(lua_State *L)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_remove(L, -2);
+    script_vm *vm = vm_of(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->views_ref);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+    lua_pop(L, 1);
 }
 
 static void open_lib(lua_State *L, const char *name, lua_CFunction open)
@@ -840,15 +899,22 @@ static int setup(lua_State *L)
     lua_setglobal(L, "cjson");
     open_lib(L, "bit", luaopen_bit);
     /* What scripts may not have. */
-    static const char *const removed[] = {"dofile", "loadfile", "print", "module", "require"};
+    static const char *const removed[] = {"dofile",  "loadfile", "print",   "module",
+                                          "require", "getfenv",  "setfenv", "newproxy"};
     for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
         lua_pushnil(L);
         lua_setglobal(L, removed[i]);
     }
-    lua_getglobal(L, "getfenv");
-    vm->getfenv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pushcfunction(L, l_getfenv);
-    lua_setglobal(L, "getfenv");
+    lua_newtable(L);
+    vm->views_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getglobal(L, "table");
+    guard(L, "insert");
+    guard(L, "remove");
+    guard(L, "sort");
+    lua_pop(L, 1);
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    guard(L, "setmetatable");
+    lua_pop(L, 1);
     lua_pushcfunction(L, l_rawset);
     lua_setglobal(L, "rawset");
     lua_pushcfunction(L, l_loadstring);
@@ -915,6 +981,10 @@ static int setup(lua_State *L)
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "_G"); /* _G names the view */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->views_ref);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+    lua_pop(L, 1);
     lua_pushvalue(L, -1);
     vm->proxy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_replace(L, LUA_GLOBALSINDEX);
@@ -930,6 +1000,7 @@ script_vm *script_vm_create(const script_host *host, size_t heap_limit)
     vm->host = *host;
     vm->limit = heap_limit;
     vm->proto = 2;
+    vm->reply_max = SCRIPT_REPLY_MAX;
     vm->L = lua_newstate(vm_alloc, vm);
     if (vm->L == NULL) {
         free(vm);
@@ -956,6 +1027,11 @@ void script_vm_destroy(script_vm *vm)
 void script_vm_set_limit(script_vm *vm, size_t heap_limit)
 {
     vm->limit = heap_limit;
+}
+
+void script_vm_set_reply_max(script_vm *vm, size_t bytes)
+{
+    vm->reply_max = bytes;
 }
 
 size_t script_vm_heap(const script_vm *vm)
@@ -987,6 +1063,14 @@ bool script_vm_compile(script_vm *vm, const char *sha, const char *body, size_t 
 {
     char name[2 + SHA1_HEX_LEN + 1];
     snprintf(name, sizeof name, "f_%s", sha);
+    /* Precompiled chunks can break out of any sandbox: text only, refused
+     * with the words Redis's patched Lua uses. */
+    if (len > skip && body[skip] == LUA_SIGNATURE[0]) {
+        snprintf(err, errlen,
+                 "ERR Error compiling script (new function): user_script:1: unexpected symbol "
+                 "near 'char(27)'");
+        return false;
+    }
     compile_args a = {.name = name, .body = body + skip, .len = len - skip};
     vm->enforce = true; /* a script's text counts against the cap too */
     int rc = lua_cpcall(vm->L, do_compile, &a);
@@ -1000,12 +1084,19 @@ bool script_vm_compile(script_vm *vm, const char *sha, const char *body, size_t 
     return false;
 }
 
+static int do_drop(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, lua_touserdata(L, 1));
+    return 0;
+}
+
 void script_vm_drop(script_vm *vm, const char *sha)
 {
     char name[2 + SHA1_HEX_LEN + 1];
     snprintf(name, sizeof name, "f_%s", sha);
-    lua_pushnil(vm->L);
-    lua_setfield(vm->L, LUA_REGISTRYINDEX, name);
+    if (lua_cpcall(vm->L, do_drop, name) != 0)
+        lua_settop(vm->L, 0);
 }
 
 static void hook(lua_State *L, lua_Debug *ar)
@@ -1045,18 +1136,19 @@ static void push_array(lua_State *L, const resp_view *v, size_t n)
  * <source>:<line>." as Redis words it. */
 static void error_text(lua_State *L, run_args *a)
 {
-    lua_getfield(L, -1, "err");
+    /* The handler made this table: raw fields, no metamethods. */
+    raw_field(L, -1, "err");
     const char *msg = lua_tostring(L, -1);
-    lua_getfield(L, -2, "source");
+    raw_field(L, -2, "source");
     const char *src = lua_tostring(L, -1);
-    lua_getfield(L, -3, "line");
+    raw_field(L, -3, "line");
     const char *line = lua_tostring(L, -1);
     if (src != NULL && line != NULL)
         snprintf(a->err, a->errlen, "%s script: %s, on %s:%s.", msg != NULL ? msg : "", a->sha, src,
                  line);
     else
         snprintf(a->err, a->errlen, "%s", msg != NULL ? msg : "");
-    lua_getfield(L, -4, "ignore_error_stats_update");
+    raw_field(L, -4, "ignore_error_stats_update");
     a->result = lua_toboolean(L, -1) ? SCRIPT_ERROR_COUNTED : SCRIPT_ERROR;
     lua_pop(L, 4);
 }
@@ -1087,8 +1179,15 @@ static int do_run(lua_State *L)
     lua_sethook(L, NULL, 0, 0);
     vm->enforce = false;
     if (rc == 0) {
+        vm->overflow = false;
+        vm->reply_mark = a->out->len;
         lua_to_reply(vm, L, a->out, 0);
         a->result = SCRIPT_OK;
+        if (vm->overflow) {
+            a->out->len = vm->reply_mark;
+            snprintf(a->err, a->errlen, "ERR the script's reply passed %zu bytes", vm->reply_max);
+            a->result = SCRIPT_ERROR;
+        }
     } else if (lua_istable(L, -1)) {
         error_text(L, a);
     } else {
@@ -1105,22 +1204,35 @@ static int do_run(lua_State *L)
 
 /* Whatever a run left behind goes: raw entries in the globals' view, a
  * replaced thread environment, a stopped collector. */
-static void clean_up_after(script_vm *vm)
+static int do_clean_up(lua_State *L)
 {
-    lua_State *L = vm->L;
+    script_vm *vm = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->proxy_ref);
-    lua_pushvalue(L, -1);
     lua_replace(L, LUA_GLOBALSINDEX);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->views_ref);
+    for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
         lua_pushnil(L);
-        lua_rawset(L, -4);
+        while (lua_next(L, -2)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+        }
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
     lua_gc(L, LUA_GCRESTART, 0);
     lua_gc(L, LUA_GCSTEP, 50);
+    return 0;
+}
+
+static void clean_up_after(script_vm *vm)
+{
+    /* Protected: no script code can run here (there is no __gc a script
+     * can set), but a collection step must not panic on an error. */
+    if (lua_cpcall(vm->L, do_clean_up, vm) != 0)
+        lua_settop(vm->L, 0);
 }
 
 script_result script_vm_run(script_vm *vm, const char *sha, const resp_view *keys, size_t nkeys,
@@ -1169,6 +1281,8 @@ static int do_selftest(lua_State *L)
     selftest_args *a = lua_touserdata(L, 1);
     const char *p = a->reply;
     a->ok = push_reply(L, &p, a->reply + a->len, 0) && p == a->reply + a->len;
+    a->vm->overflow = false;
+    a->vm->reply_mark = a->out->len;
     if (a->ok)
         lua_to_reply(a->vm, L, a->out, 0);
     return 0;

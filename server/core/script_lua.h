@@ -40,7 +40,14 @@ typedef struct {
     const char *(*tick)(void *ctx);
     /* redis.log: level is 0 (debug) .. 3 (warning). */
     void (*log)(void *ctx, int level, const char *msg);
+    /* An error the script replies ("CODE message"), for the error
+     * counters; not called for a command's error already counted. */
+    void (*count_error)(void *ctx, const char *msg);
 } script_host;
+
+/* The most a script's reply may take: past it the run replies an error
+ * (a table can nest itself into 2^n elements in n lines). */
+#define SCRIPT_REPLY_MAX (256u << 20)
 
 /* How often a running script calls host->tick. */
 #define SCRIPT_TICK_INSTRUCTIONS 100000
@@ -50,6 +57,8 @@ typedef struct {
 script_vm *script_vm_create(const script_host *host, size_t heap_limit);
 void script_vm_destroy(script_vm *vm);
 void script_vm_set_limit(script_vm *vm, size_t heap_limit);
+/* The cap on a reply (SCRIPT_REPLY_MAX unless set; for tests). */
+void script_vm_set_reply_max(script_vm *vm, size_t bytes);
 /* Bytes the Lua heap holds. */
 size_t script_vm_heap(const script_vm *vm);
 

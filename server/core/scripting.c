@@ -7,6 +7,7 @@
 #include "scripting.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,18 @@ static bool arity_ok(const cmd_def *d, size_t argc)
 
 /* redis.call: check what may run from a script, then run it as the
  * scripts' client. */
+/* A command refused before it ran: counted as Redis counts it (the
+ * command's rejected calls, the error replies), and the reason to *err. */
+static bool refuse(cmd_server *s, size_t stat, const char *why, const char **err)
+{
+    if (stat != SIZE_MAX)
+        s->cmdstats[stat].rejected++;
+    STAT_INC(&s->st, total_error_replies);
+    cmd_count_error(s, why[0] == '-' ? why + 1 : "ERR");
+    *err = why;
+    return false;
+}
+
 static bool host_call(void *ctx, const resp_view *argv, size_t argc, int proto, const char **reply,
                       size_t *len, const char **err)
 {
@@ -359,40 +372,31 @@ static bool host_call(void *ctx, const resp_view *argv, size_t argc, int proto, 
     cmd_server *s = sc->s;
     int row;
     const cmd_def *d = cmdtab_find(argv[0].ptr, argv[0].len, &row);
-    if (d == NULL) {
-        *err = "Unknown Redis command called from script";
-        return false;
-    }
-    if (!arity_ok(d, argc)) {
-        *err = "Wrong number of args calling Redis command from script";
-        return false;
-    }
+    if (d == NULL)
+        return refuse(s, SIZE_MAX, "Unknown Redis command called from script", err);
+    static const char ARITY[] = "Wrong number of args calling Redis command from script";
+    if (!arity_ok(d, argc))
+        return refuse(s, (size_t)row, ARITY, err);
     unsigned flags = d->flags;
+    size_t stat = (size_t)row;
     if (d->subs != NULL && (d->fn == NULL || argc >= 2)) {
         const cmd_def *sub = cmdtab_find_sub(d, &argv[1]);
         if (sub != NULL) {
-            if (!arity_ok(sub, argc)) {
-                *err = "Wrong number of args calling Redis command from script";
-                return false;
-            }
+            stat = cmdtab_stat_index((size_t)row, sub);
+            if (!arity_ok(sub, argc))
+                return refuse(s, stat, ARITY, err);
             flags |= sub->flags;
         }
     }
-    if (flags & CMD_NO_SCRIPT) {
-        *err = "This Redis command is not allowed from script";
-        return false;
-    }
-    if ((sc->run & RUN_READ_ONLY) && (flags & CMD_WRITE)) {
-        *err = "Write commands are not allowed from read-only scripts.";
-        return false;
-    }
+    if (flags & CMD_NO_SCRIPT)
+        return refuse(s, stat, "This Redis command is not allowed from script", err);
+    if ((sc->run & RUN_READ_ONLY) && (flags & CMD_WRITE))
+        return refuse(s, stat, "Write commands are not allowed from read-only scripts.", err);
     /* Over maxmemory at the start, a write that may add memory is refused
      * until the script has written: then it cannot stop halfway. */
     if ((flags & CMD_DENYOOM) && !(sc->run & (RUN_ALLOW_OOM | RUN_DIRTY)) && (sc->run & RUN_OOM) &&
-        s->cfg.maxmemory.num > 0) {
-        *err = "-" EVICT_ERR_OOM;
-        return false;
-    }
+        s->cfg.maxmemory.num > 0)
+        return refuse(s, stat, "-" EVICT_ERR_OOM, err);
     if (flags & CMD_WRITE)
         sc->run |= RUN_DIRTY;
     resp_out_reset(&sc->self.out);
@@ -400,10 +404,8 @@ static bool host_call(void *ctx, const resp_view *argv, size_t argc, int proto, 
     cmd_request r = {.argv = argv, .argc = argc};
     int64_t clock_ns = cmd_now_ns();
     s->run(s, &sc->self, &r, &clock_ns);
-    if (sc->self.out.oom) {
-        *err = "-OOM out of memory building a command's reply";
-        return false;
-    }
+    if (sc->self.out.oom)
+        return refuse(s, SIZE_MAX, "-OOM out of memory building a command's reply", err);
     *reply = sc->self.out.buf;
     *len = sc->self.out.len;
     return true;
@@ -442,6 +444,14 @@ static const char *host_tick(void *ctx)
     return NULL;
 }
 
+/* A script's error reply: counted as the dispatcher counts replies. */
+static void host_count_error(void *ctx, const char *msg)
+{
+    struct cmd_scripts *sc = ctx;
+    STAT_INC(&sc->s->st, total_error_replies);
+    cmd_count_error(sc->s, msg);
+}
+
 static void host_log(void *ctx, int level, const char *msg)
 {
     static const log_level levels[] = {LOG_DEBUG, LOG_VERBOSE, LOG_NOTICE, LOG_WARNING};
@@ -452,7 +462,11 @@ static bool ensure_vm(struct cmd_scripts *sc)
 {
     if (sc->vm != NULL)
         return true;
-    script_host h = {.ctx = sc, .call = host_call, .tick = host_tick, .log = host_log};
+    script_host h = {.ctx = sc,
+                     .call = host_call,
+                     .tick = host_tick,
+                     .log = host_log,
+                     .count_error = host_count_error};
     sc->vm = script_vm_create(&h, (size_t)sc->s->cfg.lua_maxmemory.num);
     return sc->vm != NULL;
 }
@@ -474,8 +488,7 @@ static void run_script(cmd_server *s, cmd_client *c, const cmd_request *req, scr
         }
         /* A script that declared it may write, and not allow-oom, is a
          * write that may add memory: refused over maxmemory at once. */
-        if (!(e->flags & (SF_NO_WRITES | SF_ALLOW_OOM)) && s->cfg.maxmemory.num > 0 &&
-            !cmd_evict_room(s)) {
+        if (!(e->flags & (SF_NO_WRITES | SF_ALLOW_OOM)) && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
             cmd_reply_error(s, c, EVICT_ERR_OOM);
             return;
         }

@@ -85,13 +85,16 @@ static const char *fake_tick(void *ctx)
 
 static void fake_log(void *ctx, int level, const char *msg) {}
 
+static void fake_count_error(void *ctx, const char *msg) {}
+
 static script_vm *vm;
 
 static void vm_setup(void)
 {
     memset(&host_state, 0, sizeof host_state);
     host_state.ticks_left = -1;
-    script_host h = {.call = fake_call, .tick = fake_tick, .log = fake_log};
+    script_host h = {
+        .call = fake_call, .tick = fake_tick, .log = fake_log, .count_error = fake_count_error};
     vm = script_vm_create(&h, 8u << 20);
     cr_assert_not_null(vm);
 }
@@ -233,19 +236,59 @@ Test(lua, tick_stops_even_through_pcall)
     cr_assert_str_eq(run("return 6", 2), ":6\r\n");
 }
 
+Test(lua, replies_past_the_cap_are_an_error)
+{
+    script_vm_set_reply_max(vm, 4096);
+    /* 2^40 elements in 40 lines: stopped at the cap, and quickly. */
+    const char *r = run("local t = {} for i = 1, 40 do t = {t, t} end return t", 2);
+    cr_assert_str_eq(r, "ERROR:ERR the script's reply passed 4096 bytes");
+    cr_assert_str_eq(run("return {1, 2}", 2), "*2\r\n:1\r\n:2\r\n");
+}
+
+Test(lua, error_tables_run_no_code_after_the_script)
+{
+    /* Its metamethods would run with no hook and no cap: never touched. */
+    const char *r = run("error(setmetatable({}, {__index = function() while true do end end}))", 2);
+    cr_assert(strncmp(r, "ERROR:ERR unknown error script: ", 32) == 0, "%s", r);
+    r = run("error(setmetatable({err = 'MINE x'}, {__newindex = function() while true do end "
+            "end}))",
+            2);
+    cr_assert(strncmp(r, "ERROR:MINE x script: ", 21) == 0, "%s", r);
+    cr_assert(strncmp(run("error(nil)", 2), "ERROR:ERR nil script: ", 22) == 0);
+}
+
 Test(lua, nothing_outlives_a_run)
 {
     cr_assert(strstr(run("x = 1", 2), "Attempt to modify a readonly table") != NULL);
-    run("setfenv(0, {}) return 1", 2);
+    /* No setfenv, getfenv or newproxy (so no finalizer a script writes). */
+    cr_assert(strstr(run("setfenv(0, {})", 2), "nonexistent global variable 'setfenv'") != NULL);
+    cr_assert(strstr(run("return getfenv(0)", 2), "nonexistent global variable 'getfenv'") != NULL);
+    cr_assert(strstr(run("return newproxy(true)", 2), "nonexistent global variable 'newproxy'") !=
+              NULL);
+    /* The library functions that write a table raw refuse the read-only
+     * ones, and nothing is left in a view after a run either. */
+    const char *writers[] = {"table.insert(redis, 'x')", "table.insert(_G, 1)",
+                             "table.remove(bit)",        "table.sort(string)",
+                             "setmetatable(_G, nil)",    "setmetatable(cjson, {})"};
+    for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++)
+        cr_assert(strstr(run(writers[i], 2), "Attempt to modify a readonly table") != NULL, "%s",
+                  writers[i]);
+    cr_assert_str_eq(run("return #redis + #bit + #_G", 2), ":0\r\n");
+    cr_assert_str_eq(run("local t = {3, 1} table.sort(t) table.insert(t, 5) return t", 2),
+                     "*3\r\n:1\r\n:3\r\n:5\r\n");
     cr_assert_str_eq(run("return type(redis)", 2), "$5\r\ntable\r\n");
-    run("setfenv(1, {})", 2);
-    cr_assert_str_eq(run("return type(string)", 2), "$5\r\ntable\r\n");
     cr_assert(strstr(run("return cjson.x", 2), "ERROR") == NULL);
     cr_assert(strstr(run("cjson.x = 1", 2), "Attempt to modify a readonly table") != NULL);
     cr_assert(strstr(run("rawset(string, 'x', 1)", 2), "readonly") != NULL);
     cr_assert_str_eq(run("return loadstring(string.dump(function() end)) == nil", 2), ":1\r\n");
     cr_assert_str_eq(run("return load(function() return nil end) ~= nil", 2), ":1\r\n");
-    cr_assert_str_eq(run("return getfenv(0) == _G", 2), ":1\r\n");
+    /* No bytecode as a script's body either. */
+    static const char bc[] = "\033Lua\x51\x00";
+    char sha[SHA1_HEX_LEN + 1], err[256];
+    sha1_hex(bc, sizeof bc - 1, sha);
+    cr_assert(!script_vm_compile(vm, sha, bc, sizeof bc - 1, 0, err, sizeof err));
+    cr_assert_str_eq(err, "ERR Error compiling script (new function): user_script:1: unexpected "
+                          "symbol near 'char(27)'");
 }
 
 /* ---- EVAL through the dispatcher -------------------------------------------------------- */
@@ -256,6 +299,7 @@ static cmd_client cl;
 static void srv_setup(void)
 {
     cr_assert(cmd_server_init(&srv));
+    srv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&srv));
     cmd_client_init(&srv, &cl);
 }
