@@ -263,8 +263,11 @@ void h_start_server_limited(h_server *srv, const char *const *extra, uint64_t as
         int port = h_free_port();
         char ps[16];
         snprintf(ps, sizeof ps, "%d", port);
-        const char *args[64] = {"--port", ps, "--bind", "127.0.0.1", "--loglevel", "warning"};
-        size_t n = 6;
+        /* maxmemory 0: the tests do not depend on the machine's cgroup
+         * limit (a test of `auto` gives its own --maxmemory, which wins). */
+        const char *args[64] = {"--port",     ps,        "--bind",      "127.0.0.1",
+                                "--loglevel", "warning", "--maxmemory", "0"};
+        size_t n = 8;
         for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 63; i++)
             args[n++] = extra[i];
         args[n] = NULL;

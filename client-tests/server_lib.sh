@@ -11,13 +11,14 @@ free_port() {
 }
 
 # Start the server on a free port and wait until it answers PING; retry on
-# another port if it exits (the port was taken meanwhile).
+# another port if it exits (the port was taken meanwhile). --maxmemory 0:
+# the tests do not depend on the machine's cgroup limit.
 start_server() {
     local tries=0
     while (( tries < 5 )); do
         tries=$((tries + 1))
         port=$(free_port)
-        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning ${server_args[@]+"${server_args[@]}"} \
+        "$server" --port "$port" --bind 127.0.0.1 --loglevel warning --maxmemory 0 ${server_args[@]+"${server_args[@]}"} \
             2>"$work/server.err" &
         pid=$!
         local deadline=$((SECONDS + 10 * slow))

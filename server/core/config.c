@@ -49,6 +49,7 @@ bool config_init(config *c)
             config_deinit(c);
             return false;
         }
+        slot(c, o)->user = false;
     }
     return true;
 }
@@ -220,6 +221,27 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
             return false;
         }
         break;
+    case CFG_LIMIT:
+        if (valuelen == 4 && strncasecmp(value, "auto", 4) == 0) {
+            num = CFG_LIMIT_AUTO;
+        } else if (valuelen >= 1 && value[valuelen - 1] == '%') {
+            long long p;
+            if (!parse_ll(value, valuelen - 1, &p) || p < 1 || p > 100) {
+                snprintf(err, errlen, "argument must be a percentage from 1%% to 100%%");
+                return false;
+            }
+            num = CFG_LIMIT_PERCENT(p);
+        } else if (!config_parse_memory(value, valuelen, &num)) {
+            snprintf(err, errlen, "argument must be a memory value");
+            return false;
+        } else if (num < o->min || num > o->max) {
+            snprintf(err, errlen, "argument must be between %lld and %lld inclusive", o->min,
+                     o->max);
+            return false;
+        }
+        v->num = num;
+        v->user = true;
+        return true;
     case CFG_BOOL:
         if (valuelen == 3 && strncasecmp(value, "yes", 3) == 0)
             num = 1;
@@ -273,6 +295,7 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
         s[valuelen] = '\0';
         free(v->str);
         v->str = s;
+        v->user = true;
         return true;
     }
     }
@@ -281,6 +304,7 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
         return false;
     }
     v->num = num;
+    v->user = true;
     return true;
 }
 
@@ -291,6 +315,14 @@ const char *config_format(const config *c, const config_option *o, char *dst, si
     case CFG_INT:
     case CFG_MEM:
         snprintf(dst, dstlen, "%lld", v->num);
+        break;
+    case CFG_LIMIT:
+        if (v->num == CFG_LIMIT_AUTO)
+            snprintf(dst, dstlen, "auto");
+        else if (config_limit_percent(v->num) != 0)
+            snprintf(dst, dstlen, "%d%%", config_limit_percent(v->num));
+        else
+            snprintf(dst, dstlen, "%lld", v->num);
         break;
     case CFG_BOOL:
         snprintf(dst, dstlen, "%s", v->num ? "yes" : "no");

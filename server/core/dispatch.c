@@ -179,7 +179,7 @@ static void run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int6
     }
     cmd_stat *st = &s->cmdstats[si];
     /* Inside EXEC the transaction's writes were checked once, before it. */
-    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_in_exec(c) &&
+    if ((d->flags & CMD_DENYOOM) && s->maxmemory > 0 && !cmd_in_exec(c) &&
         !cmd_evict_before_write(s, c)) {
         st->rejected++;
         return;

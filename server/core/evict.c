@@ -154,7 +154,7 @@ static table *table_of_candidate(cmd_server *s, uint64_t r)
  * evict. */
 static bool evict_one(cmd_server *s, int64_t *freed)
 {
-    int policy = (int)s->cfg.maxmemory_policy.num;
+    int policy = s->maxmemory_policy;
     if (policy == POLICY_NOEVICTION)
         return false;
     bool with_ttl = policy >= POLICY_VOLATILE_LRU;
@@ -210,7 +210,7 @@ bool cmd_evict_before_write(cmd_server *s, cmd_client *c)
 
 bool cmd_evict_room(cmd_server *s)
 {
-    uint64_t max = (uint64_t)s->cfg.maxmemory.num;
+    uint64_t max = s->maxmemory;
     /* During a pause nothing is evicted, and the write goes on as if there
      * were room (Redis's performEvictions then answers EVICT_OK): only
      * what the pause lets through writes, which is little. */
@@ -229,9 +229,20 @@ bool cmd_evict_room(cmd_server *s)
     return n > 0 || used <= max;
 }
 
+unsigned cmd_evict_bytes(cmd_server *s, uint64_t bytes, unsigned max_keys)
+{
+    unsigned n = 0;
+    int64_t freed, total = 0;
+    while (n < max_keys && total < (int64_t)bytes && evict_one(s, &freed)) {
+        total += freed;
+        n++;
+    }
+    return n;
+}
+
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
 {
-    uint64_t max = (uint64_t)s->cfg.maxmemory.num;
+    uint64_t max = s->maxmemory;
     if (max == 0 || s->keys_frozen)
         return false; /* a pause keeps every key, as in Redis */
     int64_t deadline = cmd_now_us() + budget_us;

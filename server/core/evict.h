@@ -27,6 +27,10 @@ void cmd_evict_reset_stats(cmd_server *s);
 bool cmd_evict_before_write(cmd_server *s, cmd_client *c);
 /* The same without the reply: false when the write must be refused. */
 bool cmd_evict_room(cmd_server *s);
+/* Evict keys by the policy until about `bytes` are freed, at most
+ * max_keys of them (none under noeviction); returns how many. For the OOM
+ * guard (memlimit.h), which answers RSS rather than used_memory. */
+unsigned cmd_evict_bytes(cmd_server *s, uint64_t bytes, unsigned max_keys);
 /* Background eviction toward maxmemory for at most budget_us (after CONFIG
  * SET maxmemory lowered it). Returns true while still over the limit. */
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us);

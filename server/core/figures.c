@@ -72,6 +72,7 @@ void fig_snapshot_take(cmd_server *s, fig_snapshot *m, unsigned need)
     for (const cmd_client *c = s->clients.head; c != NULL; c = c->next)
         m->blocked += c->blocked || c->held;
     cmd_scripting_figures(s, &m->lua);
+    cmd_memlimit_figures(s, &m->limit);
     if (need & FIG_NEED_MEMORY) {
         m->used = cmd_used_memory(s);
         if (m->used > s->peak_used)

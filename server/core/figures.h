@@ -36,6 +36,7 @@
 #include "evict.h"
 #include "expire.h"
 #include "memory.h"
+#include "memlimit.h"
 #include "prefault.h"
 #include "scripting.h"
 
@@ -51,6 +52,7 @@ typedef struct {
     prefault_stats pf;
     struct rusage self, children, main_thread;
     cmd_script_figures lua;
+    memlimit_figures limit;
 } fig_snapshot;
 
 /* The parts of a snapshot a render needs (the rest stays zero): INFO takes
@@ -169,11 +171,26 @@ typedef union {
     X(mem_fragmentation_ratio, FIG_SEC_MEMORY, "mem_fragmentation_ratio", NULL, NULL, FIG_GAUGE,  \
       FK_F2, 1, "", m->used > 0 ? (double)m->rss / (double)m->used : 0.0)                          \
     X(maxmemory, FIG_SEC_MEMORY, "maxmemory", "ebb_memory_max_bytes", NULL, FIG_GAUGE, FK_I64, 1, \
-      "The maxmemory setting (0: no limit).", s->cfg.maxmemory.num)                               \
+      "The memory limit in force (0: none): maxmemory's, or under auto the cgroup's less the headroom.", (int64_t)s->maxmemory)                               \
     X(maxmemory_human, FIG_SEC_MEMORY, "maxmemory_human", NULL, NULL, FIG_GAUGE, FK_HUMAN, 1, "", \
-      (uint64_t)s->cfg.maxmemory.num)                                                              \
+      s->maxmemory)                                                              \
     X(maxmemory_policy, FIG_SEC_MEMORY, "maxmemory_policy", NULL, NULL, FIG_GAUGE, FK_STR, 1, "", \
-      CONFIG_OPTION(maxmemory_policy)->words[s->cfg.maxmemory_policy.num])                                                                                   \
+      CONFIG_OPTION(maxmemory_policy)->words[s->maxmemory_policy])                                                                                   \
+    X(maxmemory_source, FIG_SEC_MEMORY, "maxmemory_source", NULL, NULL, FIG_GAUGE, FK_STR, 1, "", \
+      memlimit_source_name(m->limit.source))                                                       \
+    X(cgroup_memory_limit, FIG_SEC_MEMORY, "cgroup_memory_limit", "ebb_cgroup_memory_limit_bytes", \
+      NULL, FIG_GAUGE, FK_U64, 1, "The memory limit of the cgroup the server runs in (0: none).", \
+      m->limit.cgroup_limit)                                                                       \
+    X(maxmemory_headroom, FIG_SEC_MEMORY, "maxmemory_headroom", "ebb_memory_headroom_bytes",      \
+      NULL, FIG_GAUGE, FK_U64, 1,                                                                  \
+      "What maxmemory leaves under the cgroup's limit for memory that is not data.",              \
+      m->limit.headroom)                                                                           \
+    X(oom_guard_evictions, FIG_SEC_MEMORY, "oom_guard_evictions",                                 \
+      "ebb_oom_guard_evictions_total", NULL, FIG_COUNTER, FK_U64, 1,                              \
+      "Keys evicted because RSS neared the cgroup's limit.", m->limit.guard_evictions)            \
+    X(oom_guard_client_closes, FIG_SEC_MEMORY, "oom_guard_client_closes",                         \
+      "ebb_oom_guard_client_closes_total", NULL, FIG_COUNTER, FK_U64, 1,                          \
+      "Clients closed because RSS neared the cgroup's limit.", m->limit.guard_client_closes)      \
     X(huge_pages, FIG_SEC_MEMORY, "huge_pages", NULL, NULL, FIG_GAUGE, FK_YESNO, 1, "",           \
       s->cfg.huge_pages.num != 0)                                                                  \
     X(prefault, FIG_SEC_MEMORY, "prefault", NULL, NULL, FIG_GAUGE, FK_STR, 1, "",                 \

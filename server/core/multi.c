@@ -168,7 +168,7 @@ bool cmd_multi_queue(cmd_server *s, cmd_client *c, const cmd_request *req, const
     }
     /* Over maxmemory a write is refused already while queueing, as Redis
      * refuses it. */
-    if ((d->flags & CMD_DENYOOM) && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
+    if ((d->flags & CMD_DENYOOM) && s->maxmemory > 0 && !cmd_evict_room(s)) {
         tx->failed = true;
         cmd_reply_error(s, c, EVICT_ERR_OOM);
         return true;
@@ -426,7 +426,7 @@ static void cmd_exec(cmd_server *s, cmd_client *c, const cmd_request *req)
         const cmd_def *d = cmdtab_lookup(tx->q[i].argv[0].ptr, tx->q[i].argv[0].len);
         denyoom = d != NULL && (d->flags & CMD_DENYOOM);
     }
-    if (denyoom && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
+    if (denyoom && s->maxmemory > 0 && !cmd_evict_room(s)) {
         cmd_multi_abort(s, c, EVICT_ERR_OOM);
         return;
     }

@@ -395,7 +395,7 @@ static bool host_call(void *ctx, const resp_view *argv, size_t argc, int proto, 
     /* Over maxmemory at the start, a write that may add memory is refused
      * until the script has written: then it cannot stop halfway. */
     if ((flags & CMD_DENYOOM) && !(sc->run & (RUN_ALLOW_OOM | RUN_DIRTY)) && (sc->run & RUN_OOM) &&
-        s->cfg.maxmemory.num > 0)
+        s->maxmemory > 0)
         return refuse(s, stat, "-" EVICT_ERR_OOM, err);
     if (flags & CMD_WRITE)
         sc->run |= RUN_DIRTY;
@@ -488,7 +488,7 @@ static void run_script(cmd_server *s, cmd_client *c, const cmd_request *req, scr
         }
         /* A script that declared it may write, and not allow-oom, is a
          * write that may add memory: refused over maxmemory at once. */
-        if (!(e->flags & (SF_NO_WRITES | SF_ALLOW_OOM)) && s->cfg.maxmemory.num > 0 && !cmd_evict_room(s)) {
+        if (!(e->flags & (SF_NO_WRITES | SF_ALLOW_OOM)) && s->maxmemory > 0 && !cmd_evict_room(s)) {
             cmd_reply_error(s, c, EVICT_ERR_OOM);
             return;
         }
@@ -499,7 +499,7 @@ static void run_script(cmd_server *s, cmd_client *c, const cmd_request *req, scr
     }
     if (ro)
         run |= RUN_READ_ONLY;
-    if (s->cfg.maxmemory.num > 0 && !(run & RUN_READ_ONLY) && !cmd_evict_room(s))
+    if (s->maxmemory > 0 && !(run & RUN_READ_ONLY) && !cmd_evict_room(s))
         run |= RUN_OOM;
     sc->run = run;
     sc->running = true;

@@ -15,6 +15,7 @@
 #include "groups.h"
 #include "introspection.h"
 #include "log.h"
+#include "memlimit.h"
 #include "memory.h"
 #include "multi.h"
 #include "prefault.h"
@@ -34,7 +35,7 @@ bool cmd_server_init(cmd_server *s)
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
         !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
-        !cmd_scripting_init(s)) {
+        !cmd_scripting_init(s) || !cmd_memlimit_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -65,7 +66,7 @@ static table_options table_opts(cmd_server *s)
             log_write(LOG_NOTICE, "Huge pages stay off: this kernel cannot populate memory "
                                   "ahead of the writes (MADV_POPULATE_WRITE)");
     }
-    long long policy = s->cfg.maxmemory_policy.num;
+    int policy = s->maxmemory_policy;
     return (table_options){
         .auto_shrink = s->cfg.auto_shrink.num != 0,
         .shrink_percent = (unsigned)s->cfg.auto_shrink_threshold.num,
@@ -81,6 +82,7 @@ static table_options table_opts(cmd_server *s)
 bool cmd_server_start(cmd_server *s)
 {
     s->now_ms = cmd_now_us() / 1000;
+    cmd_memlimit_refresh(s);
     table_options topt = table_opts(s);
     s->db = db_create((unsigned)s->cfg.max_namespaces.num, &topt);
     if (s->db == NULL)
@@ -97,6 +99,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_keybuf_free(s);
     cmd_multi_free(s);
     cmd_scripting_free(s);
+    cmd_memlimit_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);
@@ -118,6 +121,7 @@ void cmd_server_apply_config(cmd_server *s)
         s->obl_soft = obl[1];
         s->obl_secs = obl[2];
     }
+    cmd_memlimit_refresh(s);
     if (s->db != NULL) {
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
         table_options topt = table_opts(s);
@@ -188,6 +192,10 @@ static bool server_cron(cmd_server *s)
     while (db_step(s->db, CRON_MIGRATE_BUCKETS) && cmd_now_us() < start + CRON_MIGRATE_US) {
     }
     bool reaping = db_reap(s->db, CRON_REAP_BYTES);
+    if (cmd_memlimit_cron(s)) {
+        table_options topt = table_opts(s);
+        db_set_table_options(s->db, &topt);
+    }
     s->expire_slices = cmd_expire_tick(s, cron_left(start));
     bool evicting = cmd_evict_cycle(s, cron_left(start));
     struct mallinfo2 mi = mallinfo2();

@@ -794,6 +794,14 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     size_t limit = (size_t)g.srv->cfg.query_buffer_limit.num;
     if (c->qlen == c->qcap) {
+        if (!cmd_buffer_may_grow(g.srv, c->qcap)) {
+            log_write(LOG_WARNING,
+                      "Closing client id=%llu addr=%s: its input buffer would take memory past "
+                      "the cgroup's limit",
+                      (unsigned long long)c->cl.id, c->cl.addr);
+            conn_free(c);
+            return;
+        }
         char *nb = realloc(c->qbuf, c->qcap * 2);
         if (nb == NULL) {
             log_write(LOG_WARNING, "Out of memory for input of client id=%llu; closing it",

@@ -67,10 +67,11 @@ static void usage(FILE *f)
             continue;
         char flag[64];
         snprintf(flag, sizeof flag, "--%s <%s>", o->name,
-                 o->type == CFG_BOOL  ? "yes|no"
-                 : o->type == CFG_MEM ? "bytes"
-                 : o->type == CFG_INT ? "n"
-                                      : "value");
+                 o->type == CFG_BOOL    ? "yes|no"
+                 : o->type == CFG_MEM   ? "bytes"
+                 : o->type == CFG_LIMIT ? "auto|n%|bytes"
+                 : o->type == CFG_INT   ? "n"
+                                        : "value");
         char words[256];
         if (o->type == CFG_ENUM)
             fprintf(f, "  %-38s %s: %s [%s]\n", flag, config_words(o, words, sizeof words), o->desc,

@@ -111,6 +111,12 @@ typedef struct cmd_server {
     int64_t now_ms;      /* the clock keys expire by; set per command
                             and per cron tick unless clock_fixed */
     bool clock_fixed;    /* tests: now_ms is moved by hand */
+    /* The memory limit in force (memlimit.h): from maxmemory, or the
+     * cgroup's under `auto`; 0: none. And the eviction policy in force:
+     * maxmemory-policy's, or allkeys-lru under a cgroup limit when no
+     * policy was set. */
+    uint64_t maxmemory;
+    int maxmemory_policy;
     /* Memory (server.c's cron keeps them). */
     uint64_t peak_used;                     /* high-water mark of used_memory */
     uint64_t startup_used;                  /* used_memory once the server was ready */
@@ -130,14 +136,15 @@ typedef struct cmd_server {
     char stall_cause[48];
     busypoll poll; /* whether the loop polls before it sleeps */
     /* Each module's own state. */
-    struct cmd_expire *expire;   /* expire.c: active expiry's pacing and counters */
-    struct cmd_evict *evict;     /* evict.c: sampling and its counters */
-    struct cmd_slowlog *slowlog; /* introspection.c: the slow log */
-    struct cmd_shrink *shrink;   /* memory.c: SHRINK jobs and their counters */
-    struct cmd_keybuf *keybuf;   /* cmd.c: parsed keys of big multi-key commands */
-    struct cmd_watches *watches; /* multi.c: which clients watch which keys */
-    size_t watched_keys;         /* multi.c: their number; writes look only when > 0 */
-    struct cmd_scripts *scripts; /* scripting.c: the Lua state and the script cache */
+    struct cmd_expire *expire;     /* expire.c: active expiry's pacing and counters */
+    struct cmd_evict *evict;       /* evict.c: sampling and its counters */
+    struct cmd_slowlog *slowlog;   /* introspection.c: the slow log */
+    struct cmd_shrink *shrink;     /* memory.c: SHRINK jobs and their counters */
+    struct cmd_keybuf *keybuf;     /* cmd.c: parsed keys of big multi-key commands */
+    struct cmd_watches *watches;   /* multi.c: which clients watch which keys */
+    size_t watched_keys;           /* multi.c: their number; writes look only when > 0 */
+    struct cmd_scripts *scripts;   /* scripting.c: the Lua state and the script cache */
+    struct cmd_memlimit *memlimit; /* memlimit.c: the limit's source and the OOM guard */
     /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds
      * before running each request, and keys neither expire nor are
      * evicted (keys_frozen, which the tables read). */
@@ -299,6 +306,12 @@ void cmd_note_stall(cmd_server *s, const char *what, const char *detail, int64_t
  * the server buffer much. 0 means the protocol defaults. */
 size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c);
 size_t cmd_client_max_bulk(const cmd_server *s, const cmd_client *c);
+
+/* May a client's input buffer grow by `bytes` now? False when, under a
+ * cgroup's memory limit, that would take RSS near the limit (memlimit.h):
+ * the caller closes the client rather than let the kernel kill the
+ * server. */
+bool cmd_buffer_may_grow(cmd_server *s, size_t bytes);
 
 /* Current wall clock in µs. */
 int64_t cmd_now_us(void);

@@ -13,7 +13,9 @@
  *          CFG_STR (free text), CFG_ENUM (one of the words; stored as its
  *          index), CFG_FIXED (accepts only its default: kept
  *          so clients that probe persistence get the answer a persistence-off
- *          Redis gives), CFG_OBL (Redis's client-output-buffer-limit groups
+ *          Redis gives), CFG_LIMIT (a memory limit: `auto`, a percentage
+ *          `1%`..`100%`, or bytes as CFG_MEM in [min, max]; see
+ *          CFG_LIMIT_AUTO), CFG_OBL (Redis's client-output-buffer-limit groups
  *          of `class hard soft seconds`, stored as text).
  *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
  *   words  the list of a CFG_ENUM's values (CONFIG_LOGLEVELS ...), else
@@ -66,8 +68,10 @@
       "2 MiB pages for big tables: faster lookups past ~1M keys; written in "                      \
       "4 KiB pages, then moved into 2 MiB pages a thread faulted in "                              \
       "(applies to new mappings)")                                                                 \
-    X(maxmemory, "maxmemory", CFG_MEM, "0", 0, 9223372036854775807LL, CFG_RUNTIME, CFG_NO_WORDS,   \
-      "memory limit in bytes (0: none); see maxmemory-policy")                                     \
+    X(maxmemory, "maxmemory", CFG_LIMIT, "auto", 0, 9223372036854775807LL, CFG_RUNTIME,            \
+      CFG_NO_WORDS,                                                                                \
+      "memory limit: auto (the cgroup's limit less a headroom; none without one), a "              \
+      "percentage of the cgroup's limit (90%), or bytes (0: none); see maxmemory-policy")          \
     X(maxmemory_policy, "maxmemory-policy", CFG_ENUM, "noeviction", 0, 0, CFG_RUNTIME,             \
       CONFIG_EVICT_POLICIES, "what goes when maxmemory is reached")                                \
     X(multi_queue_limit, "multi-queue-limit", CFG_MEM, "64mb", 1024, 4294967296LL, CFG_RUNTIME,    \
@@ -116,7 +120,26 @@
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                  \
       "append-only file: always off, ebb keeps no data on disk")
 
-typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED, CFG_OBL } config_type;
+typedef enum {
+    CFG_INT,
+    CFG_MEM,
+    CFG_BOOL,
+    CFG_STR,
+    CFG_ENUM,
+    CFG_FIXED,
+    CFG_OBL,
+    CFG_LIMIT,
+} config_type;
+
+/* A CFG_LIMIT's num: bytes (>= 0), CFG_LIMIT_AUTO, or a percentage p
+ * (1..100) as CFG_LIMIT_PERCENT(p). */
+#define CFG_LIMIT_AUTO (-1LL)
+#define CFG_LIMIT_PERCENT(p) (-100LL - (long long)(p))
+/* The percentage a CFG_LIMIT holds, or 0 if it holds none. */
+static inline int config_limit_percent(long long num)
+{
+    return num <= -101 && num >= -200 ? (int)(-num - 100) : 0;
+}
 
 #define CFG_RUNTIME 1
 
@@ -125,6 +148,7 @@ typedef enum { CFG_INT, CFG_MEM, CFG_BOOL, CFG_STR, CFG_ENUM, CFG_FIXED, CFG_OBL
 typedef struct {
     long long num;
     char *str;
+    bool user; /* set by the user (file, environment, flag, CONFIG SET), not the default */
 } config_value;
 
 typedef struct {

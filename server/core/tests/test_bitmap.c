@@ -17,6 +17,7 @@ static cmd_client bcli;
 static void bsetup(void)
 {
     cr_assert(cmd_server_init(&bsrv));
+    bsrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&bsrv));
     cmd_client_init(&bsrv, &bcli);
 }

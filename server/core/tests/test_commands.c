@@ -20,6 +20,7 @@ static cmd_client cli;
 static void setup(void)
 {
     cr_assert(cmd_server_init(&srv));
+    srv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&srv));
     cmd_client_init(&srv, &cli);
 }
@@ -713,6 +714,7 @@ static char *run_script(size_t per, char *ctr, size_t ctrcap)
     cmd_server s;
     cmd_client c;
     cr_assert(cmd_server_init(&s));
+    s.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&s));
     cmd_client_init(&s, &c);
     size_t nlines = 0;

@@ -25,6 +25,7 @@ static cmd_client xcli;
 static void xsetup(void)
 {
     cr_assert(cmd_server_init(&xsrv));
+    xsrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&xsrv));
     cmd_client_init(&xsrv, &xcli);
     xsrv.clock_fixed = true;
@@ -750,6 +751,17 @@ Test(ttl, maxmemory_config)
     R("-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a "
       "memory value\r\n",
       "config", "set", "maxmemory", "-1");
+    /* auto and a percentage of the cgroup's limit (memlimit.h). */
+    R("+OK\r\n", "config", "set", "maxmemory", "AUTO");
+    R("*2\r\n$9\r\nmaxmemory\r\n$4\r\nauto\r\n", "config", "get", "maxmemory");
+    R("+OK\r\n", "config", "set", "maxmemory", "90%");
+    R("*2\r\n$9\r\nmaxmemory\r\n$3\r\n90%\r\n", "config", "get", "maxmemory");
+    const char *bad[] = {"0%", "101%", "%", "-5%", "1.5%"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        R("-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be "
+          "a percentage from 1% to 100%\r\n",
+          "config", "set", "maxmemory", bad[i]);
+    R("+OK\r\n", "config", "set", "maxmemory", "0");
 
     R("*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n", "config", "get",
       "maxmemory-policy");

@@ -14,6 +14,7 @@ static cmd_client cli;
 static void setup(void)
 {
     cr_assert(cmd_server_init(&srv));
+    srv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&srv));
     cmd_client_init(&srv, &cli);
     /* Some keys, a miss, an error: counters that are not all zero. */

@@ -18,6 +18,7 @@ static cmd_client ca, cb;
 static void msetup(void)
 {
     cr_assert(cmd_server_init(&msrv));
+    msrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&msrv));
     msrv.clock_fixed = true;
     msrv.now_ms = T0;

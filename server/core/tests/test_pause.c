@@ -19,6 +19,7 @@ static cmd_client pa;
 static void psetup(void)
 {
     cr_assert(cmd_server_init(&psrv));
+    psrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
     cr_assert(cmd_server_start(&psrv));
     psrv.clock_fixed = true;
     psrv.now_ms = T0;
