@@ -24,15 +24,6 @@
  * buffer memory: closing small ones would not bring RSS back. */
 #define MEMLIMIT_GUARD_CLIENT_MIN (1u * 1024u * 1024u)
 
-struct cmd_memlimit {
-    memlimit_source source;
-    uint64_t cgroup_limit;
-    memlimit_source cgroup_source;
-    uint64_t headroom;
-    int64_t next_read_us;
-    uint64_t guard_evictions, guard_client_closes;
-};
-
 const char *memlimit_source_name(memlimit_source src)
 {
     switch (src) {
@@ -80,13 +71,13 @@ static uint64_t limit_value(const char *text)
 static uint64_t lowest_up(const char *root, const char *mount, const char *rel,
                           const char *const *files, size_t nfiles, bool *found)
 {
+    *found = false;
     char dir[PATH_MAX];
     if ((size_t)snprintf(dir, sizeof dir, "%s%s", mount, strcmp(rel, "/") == 0 ? "" : rel) >=
         sizeof dir)
         return 0;
     size_t base = strlen(mount);
     uint64_t best = 0;
-    *found = false;
     for (;;) {
         for (size_t i = 0; i < nfiles; i++) {
             char path[PATH_MAX + 64], text[64];
@@ -189,34 +180,62 @@ static const char *below_root(const char *path, const char *mroot)
     return "/";
 }
 
-void memlimit_read_cgroup(const char *root, uint64_t *limit, memlimit_source *src)
+/* Where the process sits in each hierarchy: found once (a process does
+ * not move between cgroups by itself), read every second. */
+typedef struct {
+    bool v2, v1;
+    char mount2[512], rel2[1024];
+    char mount1[512], rel1[1024];
+} cgroup_where;
+
+static void locate(const char *root, cgroup_where *w)
 {
-    *limit = 0;
-    *src = MEMLIMIT_NONE;
+    memset(w, 0, sizeof *w);
     static char cgroups[8192], mountinfo[65536];
     if (!read_text(root, "/proc/self/cgroup", cgroups, sizeof cgroups) ||
         !read_text(root, "/proc/self/mountinfo", mountinfo, sizeof mountinfo))
         return;
-    char path[1024], mount[512], mroot[512];
+    char path[1024], mroot[512];
     if (find_path(cgroups, true, path, sizeof path) &&
-        find_mount(mountinfo, true, mount, sizeof mount, mroot, sizeof mroot)) {
+        find_mount(mountinfo, true, w->mount2, sizeof w->mount2, mroot, sizeof mroot)) {
+        snprintf(w->rel2, sizeof w->rel2, "%s", below_root(path, mroot));
+        w->v2 = true;
+    }
+    if (find_path(cgroups, false, path, sizeof path) &&
+        find_mount(mountinfo, false, w->mount1, sizeof w->mount1, mroot, sizeof mroot)) {
+        snprintf(w->rel1, sizeof w->rel1, "%s", below_root(path, mroot));
+        w->v1 = true;
+    }
+}
+
+static void read_limit(const char *root, const cgroup_where *w, uint64_t *limit,
+                       memlimit_source *src)
+{
+    *limit = 0;
+    *src = MEMLIMIT_NONE;
+    bool found;
+    if (w->v2) {
         static const char *const v2files[] = {"memory.max", "memory.high"};
-        bool found;
-        uint64_t l = lowest_up(root, mount, below_root(path, mroot), v2files, 2, &found);
+        uint64_t l = lowest_up(root, w->mount2, w->rel2, v2files, 2, &found);
         if (found) {
             *limit = l;
             *src = l != 0 ? MEMLIMIT_CGROUP_V2 : MEMLIMIT_NONE;
             return;
         }
     }
-    if (find_path(cgroups, false, path, sizeof path) &&
-        find_mount(mountinfo, false, mount, sizeof mount, mroot, sizeof mroot)) {
+    if (w->v1) {
         static const char *const v1files[] = {"memory.limit_in_bytes"};
-        bool found;
-        uint64_t l = lowest_up(root, mount, below_root(path, mroot), v1files, 1, &found);
+        uint64_t l = lowest_up(root, w->mount1, w->rel1, v1files, 1, &found);
         *limit = l;
         *src = l != 0 ? MEMLIMIT_CGROUP_V1 : MEMLIMIT_NONE;
     }
+}
+
+void memlimit_read_cgroup(const char *root, uint64_t *limit, memlimit_source *src)
+{
+    cgroup_where w;
+    locate(root, &w);
+    read_limit(root, &w, limit, src);
 }
 
 uint64_t memlimit_headroom(uint64_t limit)
@@ -228,6 +247,17 @@ uint64_t memlimit_headroom(uint64_t limit)
         h = limit / 2;
     return h;
 }
+
+struct cmd_memlimit {
+    cgroup_where where;
+    bool located;
+    memlimit_source source;
+    uint64_t cgroup_limit;
+    memlimit_source cgroup_source;
+    uint64_t headroom;
+    int64_t next_read_us;
+    uint64_t guard_evictions, guard_client_closes;
+};
 
 /* ---- The limit in force -------------------------------------------------------------- */
 
@@ -247,7 +277,11 @@ void cmd_memlimit_free(cmd_server *s)
 static bool refresh(cmd_server *s)
 {
     struct cmd_memlimit *m = s->memlimit;
-    memlimit_read_cgroup("", &m->cgroup_limit, &m->cgroup_source);
+    if (!m->located) {
+        locate("", &m->where);
+        m->located = true;
+    }
+    read_limit("", &m->where, &m->cgroup_limit, &m->cgroup_source);
     long long v = s->cfg.maxmemory.num;
     uint64_t cg = m->cgroup_limit, max = 0;
     memlimit_source src = MEMLIMIT_NONE;
