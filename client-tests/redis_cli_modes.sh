@@ -261,7 +261,13 @@ test_stat() {
     local want_keys=$1 f0=$failures
     echo "== --stat -i 0.1 ($want_keys keys)"
     exec 3<>"/dev/tcp/127.0.0.1/$port" 4<>"/dev/tcp/127.0.0.1/$port"
-    sleep 0.1
+    # used_memory counts the idle connections' buffers once the server has
+    # accepted them: wait for that (the INFO client itself is the third).
+    local deadline=$((SECONDS + 5 * slow))
+    until [[ "$(info_field connected_clients)" == "3" ]]; do
+        (( SECONDS <= deadline )) || { bad "the idle connections were not accepted"; break; }
+        sleep 0.02
+    done
     local used
     used=$(info_field used_memory)
     # stdbuf: redis-cli does not flush stdout, and timeout kills it.
