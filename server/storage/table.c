@@ -882,19 +882,21 @@ static uint32_t lfu_access(table *t, uint32_t stamp)
     return table_lfu_stamp(now, table_lfu_incr(c, t->opt.lfu_log_factor, lfu_random(t)));
 }
 
-static void stamp_touch_slow(table *t, store_ref r)
+static void lfu_touch(table *t, store_ref r)
 {
-    if (t->stamps == STAMPS_LRU)
-        store_set_lru(&t->st, r, lru_clock(t));
-    else
-        store_set_lru(&t->st, r, lfu_access(t, store_lru(&t->st, r)));
+    store_set_lru(&t->st, r, lfu_access(t, store_lru(&t->st, r)));
 }
 
-/* Note an access to record r, when stamps are kept. */
+/* Note an access to record r, when stamps are kept: one test of one byte
+ * without them, LRU's stamp inline. */
 static inline void stamp_touch(table *t, store_ref r)
 {
-    if (t->stamps != STAMPS_NONE)
-        stamp_touch_slow(t, r);
+    if (t->stamps != STAMPS_NONE) {
+        if (t->stamps == STAMPS_LRU)
+            store_set_lru(&t->st, r, lru_clock(t));
+        else
+            lfu_touch(t, r);
+    }
 }
 
 /* Stamp a record just written for a key that was not there: LRU, now;
@@ -1318,10 +1320,12 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
             if (!store_set_exp(&t->st, r, at))
                 return TABLE_NOMEM;
             store_write(&t->st, r, val, len);
-            if (live)
-                stamp_touch(t, r);
-            else
-                stamp_new(t, r); /* a key written anew, as a new key */
+            if (t->stamps != STAMPS_NONE) {
+                if (live)
+                    stamp_touch(t, r);
+                else
+                    stamp_new(t, r); /* a key written anew, as a new key */
+            }
         } else {
             /* The value changes class: a record of the new class, then the
              * old one goes (val may point into it: it is copied first). A

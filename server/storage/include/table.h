@@ -131,9 +131,9 @@ static inline unsigned table_lfu_decayed(uint32_t stamp, uint32_t now, unsigned 
 {
     uint32_t then = (stamp >> 8) & 65535u;
     unsigned counter = stamp & 255u;
-    if (decay_time == 0)
-        return counter;
     uint32_t elapsed = now >= then ? now - then : 65535u - then + now;
+    if (elapsed < decay_time || decay_time == 0)
+        return counter; /* the common case, without a division */
     uint32_t periods = elapsed / decay_time;
     return periods >= counter ? 0 : counter - periods;
 }
