@@ -9,12 +9,15 @@
  *
  * Policies, as Redis names them: noeviction (writes that may add memory get
  * -OOM; reads and deletes still work), allkeys-random, allkeys-lru,
- * volatile-random, volatile-lru, volatile-ttl (volatile-*: only keys with a
- * TTL are candidates; none left means -OOM).
+ * allkeys-lfu, volatile-random, volatile-lru, volatile-lfu, volatile-ttl
+ * (volatile-*: only keys with a TTL are candidates; none left means -OOM).
  *
  * LRU is approximate, as in Redis: maxmemory-samples keys are picked at
  * random and the one least recently used goes. The cost is a 4-byte access
  * stamp per key (10 ms resolution), kept only while an LRU policy is set.
+ * LFU samples the same way and evicts the key whose access counter, decayed
+ * to now, is lowest; its stamps are Redis's LFU fields (table.h), in the
+ * same 4 bytes per key, kept only while an LFU policy is set.
  * volatile-ttl picks, among the samples, the key that expires soonest.
  *
  * Before each command that may add memory, up to EVICT_PER_WRITE keys are
@@ -159,6 +162,9 @@ static bool evict_one(cmd_server *s, int64_t *freed)
         return false;
     bool with_ttl = policy >= POLICY_VOLATILE_LRU;
     bool random = policy == POLICY_ALLKEYS_RANDOM || policy == POLICY_VOLATILE_RANDOM;
+    bool lfu = policy == POLICY_ALLKEYS_LFU || policy == POLICY_VOLATILE_LFU;
+    uint32_t lfu_now = table_lfu_minutes(s->now_ms);
+    unsigned lfu_decay = (unsigned)s->cfg.lfu_decay_time.num;
     unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
     uint64_t total = candidate_sums(s, with_ttl);
     if (total == 0)
@@ -175,9 +181,10 @@ static bool evict_one(cmd_server *s, int64_t *freed)
         if (t == NULL || !table_sample(t, cmd_random(s), with_ttl, &smp))
             continue;
         bool better =
-            best_t == NULL || (policy == POLICY_VOLATILE_TTL
-                                   ? smp.expire_at < best.expire_at
-                                   : (uint32_t)(now - smp.lru) > (uint32_t)(now - best.lru));
+            best_t == NULL || (policy == POLICY_VOLATILE_TTL ? smp.expire_at < best.expire_at
+                               : lfu ? table_lfu_decayed(smp.lru, lfu_now, lfu_decay) <
+                                           table_lfu_decayed(best.lru, lfu_now, lfu_decay)
+                                     : (uint32_t)(now - smp.lru) > (uint32_t)(now - best.lru));
         if (better) {
             best_t = t;
             best = smp;

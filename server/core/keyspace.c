@@ -387,7 +387,9 @@ static void cmd_object_help(cmd_server *s, cmd_client *c, const cmd_request *req
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
         "FREQ <key>",
-        "    Not available: ebb has no LFU policy.",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key",
+        "    (LFU policies only).",
         "IDLETIME <key>",
         "    Return the idle time of the <key>, that is the approximated number of",
         "    seconds elapsed since the last access to the key (0 unless an LRU policy is set).",
@@ -401,7 +403,20 @@ static void cmd_object_help(cmd_server *s, cmd_client *c, const cmd_request *req
     cmd_reply_help(c, lines);
 }
 
-/* OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (argv[1] names which). */
+/* The errors of OBJECT FREQ without an LFU policy and OBJECT IDLETIME with
+ * one, Redis 7.0's words. */
+#define LFU_RUNTIME_NOTE                                                                           \
+    "Please note that when switching between policies at runtime LRU and LFU data will take "      \
+    "some time to adjust."
+static const char ERR_NO_LFU[] =
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. " LFU_RUNTIME_NOTE;
+static const char ERR_LFU_IDLE[] =
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. " LFU_RUNTIME_NOTE;
+
+/* OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (argv[1] names which). The key
+ * is looked at, not accessed: its stamp stays as it was (Redis looks it up
+ * with LOOKUP_NOTOUCH). Which stamps exist is read from the table's options,
+ * which follow the policy in force. */
 static void cmd_object(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     const resp_view *sub = &req->argv[1];
@@ -411,10 +426,11 @@ static void cmd_object(cmd_server *s, cmd_client *c, const cmd_request *req)
     table *t = cmd_read_table(s, &k);
     const uint8_t *val;
     size_t len;
-    if (t == NULL || table_get(t, k.id, &val, &len) != TABLE_OK) {
+    if (t == NULL || table_peek(t, k.id, &val, &len) != TABLE_OK) {
         resp_add_null(&c->out);
         return;
     }
+    table_options topt = table_get_options(t);
     if (cmd_arg_is(sub, "encoding")) {
         /* Redis's names for what a string would be: int when it is a
          * canonical integer, embstr up to 44 bytes, raw beyond. In ebb every
@@ -426,10 +442,17 @@ static void cmd_object(cmd_server *s, cmd_client *c, const cmd_request *req)
     } else if (cmd_arg_is(sub, "refcount")) {
         resp_add_int(&c->out, 1);
     } else if (cmd_arg_is(sub, "freq")) {
-        cmd_reply_error(s, c,
-                        "ERR An LFU maxmemory policy is not selected, access frequency not "
-                        "tracked. Please note that when switching between policies at runtime "
-                        "LRU and LFU data will take some time to adjust.");
+        uint32_t stamp = 0;
+        if (!topt.track_lfu) {
+            cmd_reply_error(s, c, ERR_NO_LFU);
+            return;
+        }
+        /* Decayed to now, stored unchanged (Redis's LFUDecrAndReturn). */
+        (void)table_get_lru(t, k.id, &stamp);
+        resp_add_int(&c->out,
+                     table_lfu_decayed(stamp, table_lfu_minutes(s->now_ms), topt.lfu_decay_time));
+    } else if (topt.track_lfu) {
+        cmd_reply_error(s, c, ERR_LFU_IDLE);
     } else {
         uint32_t stamp = 0;
         long long idle = 0;

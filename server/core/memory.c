@@ -336,7 +336,7 @@ static void cmd_memory_usage(cmd_server *s, cmd_client *c, const cmd_request *re
     long long index = st.count > 0 ? (long long)((st.index_bytes + st.count - 1) / st.count) : 0;
     long long bytes = (long long)table_record_size(len) + index +
                       (at != 0 ? (long long)sizeof(int64_t) : 0) +
-                      (o.track_lru ? (long long)sizeof(uint32_t) : 0);
+                      (o.track_lru || o.track_lfu ? (long long)sizeof(uint32_t) : 0);
     resp_add_int(&c->out, bytes);
 }
 

@@ -74,6 +74,9 @@ static table_options table_opts(cmd_server *s)
         .prefault = s->prefault,
         .clock_ms = &s->now_ms,
         .track_lru = policy == POLICY_ALLKEYS_LRU || policy == POLICY_VOLATILE_LRU,
+        .track_lfu = policy == POLICY_ALLKEYS_LFU || policy == POLICY_VOLATILE_LFU,
+        .lfu_log_factor = (unsigned)s->cfg.lfu_log_factor.num,
+        .lfu_decay_time = (unsigned)s->cfg.lfu_decay_time.num,
         .expired_counter = &s->st.expired_keys,
         .keep_expired = &s->keys_frozen,
     };

@@ -24,10 +24,11 @@
  * the pages its records fill, not a chunk. A record is named by a ref:
  * class << STORE_IDX_BITS | number.
  *
- * Side data: an expire time (8 bytes) and an LRU stamp (4 bytes) per record,
- * in arrays per block of STORE_BLOCK records of a class, mapped only for
- * blocks that have a record with a TTL (resp. when LRU tracking is on); they
- * move with their records.
+ * Side data: an expire time (8 bytes) and an access stamp (4 bytes: the
+ * table's LRU time or LFU field, opaque here) per record, in arrays per
+ * block of STORE_BLOCK records of a class, mapped only for blocks that have
+ * a record with a TTL (resp. when stamps are kept, track_lru); they move
+ * with their records.
  *
  * Huge pages: once the store holds STORE_HUGE_MIN_BYTES of records, a chunk
  * wholly written is moved into a huge page (huge.h), the writes' pages are

@@ -274,6 +274,11 @@ struct table {
     uint32_t scan_idx;
     uint64_t expired; /* keys removed because their time had come */
     table_options opt;
+    /* What the store's stamps hold (STAMPS_*, from opt.track_lru/_lfu): one
+     * byte tested per access, so that tables without stamps pay one
+     * branch, as before LFU existed. */
+    uint8_t stamps;
+    uint64_t lfu_rng; /* xorshift state for LFU increments */
     uint64_t grows, shrinks_auto, shrinks_manual;
     /* The shrink in progress (if the migration is one) and the last one done:
      * when it started, what was mapped then, how long it took, what it freed. */
@@ -837,7 +842,9 @@ static bool migrate_some(table *t, unsigned work)
     return migrate_some_paced(t, work, true);
 }
 
-/* ---- expiry and LRU (the store keeps the times; see store.h) --------------- */
+/* ---- expiry, LRU and LFU (the store keeps the times; see store.h) ---------- */
+
+enum { STAMPS_NONE = 0, STAMPS_LRU = 1, STAMPS_LFU = 2 };
 
 static inline int64_t exp_of(const table *t, store_ref r)
 {
@@ -849,11 +856,57 @@ static inline uint32_t lru_clock(const table *t)
     return t->opt.clock_ms != NULL ? (uint32_t)(*t->opt.clock_ms / TABLE_LRU_UNIT_MS) : 0;
 }
 
-/* Note an access to record r, when LRU tracking is on. */
-static inline void lru_touch(table *t, store_ref r)
+static inline uint32_t lfu_now(const table *t)
 {
-    if (t->opt.track_lru)
-        store_set_lru(&t->st, r, lru_clock(t));
+    return t->opt.clock_ms != NULL ? table_lfu_minutes(*t->opt.clock_ms) : 0;
+}
+
+/* A uniform 32-bit number for LFU increments (xorshift64*, the high half):
+ * the probabilities only need to be fair, not secret. */
+static inline uint32_t lfu_random(table *t)
+{
+    uint64_t x = t->lfu_rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    t->lfu_rng = x;
+    return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+/* LFU stamp `stamp` after one access now: decayed, then incremented (Redis's
+ * updateLFU). */
+static uint32_t lfu_access(table *t, uint32_t stamp)
+{
+    uint32_t now = lfu_now(t);
+    unsigned c = table_lfu_decayed(stamp, now, t->opt.lfu_decay_time);
+    return table_lfu_stamp(now, table_lfu_incr(c, t->opt.lfu_log_factor, lfu_random(t)));
+}
+
+static void lfu_touch(table *t, store_ref r)
+{
+    store_set_lru(&t->st, r, lfu_access(t, store_lru(&t->st, r)));
+}
+
+/* Note an access to record r, when stamps are kept: one test of one byte
+ * without them, LRU's stamp inline. */
+static inline void stamp_touch(table *t, store_ref r)
+{
+    if (t->stamps != STAMPS_NONE) {
+        if (t->stamps == STAMPS_LRU)
+            store_set_lru(&t->st, r, lru_clock(t));
+        else
+            lfu_touch(t, r);
+    }
+}
+
+/* Stamp a record just written for a key that was not there: LRU, now;
+ * LFU, TABLE_LFU_INIT now (Redis's createObject). */
+static inline void stamp_new(table *t, store_ref r)
+{
+    if (t->stamps != STAMPS_NONE)
+        store_set_lru(&t->st, r,
+                      t->stamps == STAMPS_LRU ? lru_clock(t)
+                                              : table_lfu_stamp(lfu_now(t), TABLE_LFU_INIT));
 }
 
 static inline bool expired_at(const table *t, int64_t at)
@@ -908,7 +961,7 @@ static void promote_stop(table *t)
 {
     t->promote = false;
     store_options so = {.auto_shrink = t->opt.auto_shrink,
-                        .track_lru = t->opt.track_lru,
+                        .track_lru = t->stamps != STAMPS_NONE,
                         .huge_pages = t->opt.huge_pages};
     store_set_options(&t->st, &so);
     huge_drop(&t->stage);
@@ -1003,7 +1056,7 @@ static void remove_at(table *t, gen *g, uint64_t h, bucket *b, unsigned i)
 static store_options store_opts(const table *t)
 {
     return (store_options){.auto_shrink = t->opt.auto_shrink,
-                           .track_lru = t->opt.track_lru,
+                           .track_lru = t->stamps != STAMPS_NONE,
                            .huge_pages = t->opt.huge_pages,
                            .promote = t->promote};
 }
@@ -1016,6 +1069,7 @@ table *table_create(const table_options *opt)
     store_init(&t->st, &t->stage, NULL);
     table_set_options(t, opt);
     t->cur.seed = seed_new();
+    t->lfu_rng = seed_new() | 1u; /* xorshift's state must not be 0 */
     return t;
 }
 
@@ -1100,7 +1154,16 @@ void table_set_options(table *t, const table_options *opt)
         huge_drop(&t->stage);
     if (t->promote && !was_promoting)
         t->promo_wait = 0;
+    uint8_t was_stamps = t->stamps;
+    t->stamps = t->opt.track_lfu ? STAMPS_LFU : t->opt.track_lru ? STAMPS_LRU : STAMPS_NONE;
     store_options so = store_opts(t);
+    if (was_stamps != STAMPS_NONE && t->stamps != STAMPS_NONE && was_stamps != t->stamps) {
+        /* LRU times read as LFU fields (or back) mean nothing: unmap them,
+         * and every key starts unstamped. */
+        store_options off = so;
+        off.track_lru = false;
+        store_set_options(&t->st, &off);
+    }
     store_set_options(&t->st, &so);
 }
 
@@ -1139,7 +1202,8 @@ static bool find_live(table *t, int64_t key, gen **g, uint64_t *h, bucket **b, u
     return true;
 }
 
-table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len)
+static inline table_status get_record(table *t, int64_t key, const uint8_t **val, size_t *len,
+                                      bool touch)
 {
     gen *g;
     uint64_t h;
@@ -1148,13 +1212,24 @@ table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len)
     if (!find_live(t, key, &g, &h, &b, &i))
         return TABLE_NOT_FOUND;
     store_ref r = b->rec[i];
-    lru_touch(t, r);
+    if (touch)
+        stamp_touch(t, r);
     const uint8_t *p = store_rec(&t->st, r);
     if (val != NULL)
         *val = p + STORE_VAL_AT;
     if (len != NULL)
         *len = p[STORE_LEN_AT];
     return TABLE_OK;
+}
+
+table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len)
+{
+    return get_record(t, key, val, len, true);
+}
+
+table_status table_peek(table *t, int64_t key, const uint8_t **val, size_t *len)
+{
+    return get_record(t, key, val, len, false);
 }
 
 table_status table_get_lru(table *t, int64_t key, uint32_t *stamp)
@@ -1197,8 +1272,8 @@ table_status table_set(table *t, int64_t key, const void *val, size_t len, bool 
     return table_put(t, key, val, len, 0, false, replaced);
 }
 
-/* A new record for key (val, len) with expire time `at` and a fresh LRU
- * stamp; NOMEM (nothing changed) if the store cannot take it. */
+/* A new record for key (val, len) with expire time `at` and a fresh stamp
+ * (stamp_new); NOMEM (nothing changed) if the store cannot take it. */
 static table_status record_new(table *t, int64_t key, const void *val, size_t len, int64_t at,
                                store_ref *out)
 {
@@ -1212,7 +1287,7 @@ static table_status record_new(table *t, int64_t key, const void *val, size_t le
         (void)store_remove(&t->st, *out, &lost);
         return TABLE_NOMEM;
     }
-    lru_touch(t, *out);
+    stamp_new(t, *out);
     return TABLE_OK;
 }
 
@@ -1245,13 +1320,21 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
             if (!store_set_exp(&t->st, r, at))
                 return TABLE_NOMEM;
             store_write(&t->st, r, val, len);
-            lru_touch(t, r);
+            if (t->stamps != STAMPS_NONE) {
+                if (live)
+                    stamp_touch(t, r);
+                else
+                    stamp_new(t, r); /* a key written anew, as a new key */
+            }
         } else {
             /* The value changes class: a record of the new class, then the
-             * old one goes (val may point into it: it is copied first). */
+             * old one goes (val may point into it: it is copied first). A
+             * live key's LFU counter goes with it, after the access. */
             store_ref nr;
             if (record_new(t, key, val, len, at, &nr) != TABLE_OK)
                 return TABLE_NOMEM;
+            if (live && t->stamps == STAMPS_LFU)
+                store_set_lru(&t->st, nr, lfu_access(t, store_lru(&t->st, r)));
             b->rec[i] = nr;
             drop_record(t, r);
         }

@@ -40,8 +40,10 @@
 #define CONFIG_EVICT_POLICIES(X)                                                                   \
     X(POLICY_NOEVICTION, "noeviction")                                                             \
     X(POLICY_ALLKEYS_LRU, "allkeys-lru")                                                           \
+    X(POLICY_ALLKEYS_LFU, "allkeys-lfu")                                                           \
     X(POLICY_ALLKEYS_RANDOM, "allkeys-random")                                                     \
     X(POLICY_VOLATILE_LRU, "volatile-lru")                                                         \
+    X(POLICY_VOLATILE_LFU, "volatile-lfu")                                                         \
     X(POLICY_VOLATILE_RANDOM, "volatile-random")                                                   \
     X(POLICY_VOLATILE_TTL, "volatile-ttl")
 /* clang-format on */
@@ -87,7 +89,12 @@
       "most scripts EVAL keeps cached; past it the least recently used goes "                      \
       "(SCRIPT LOAD's stay)")                                                                      \
     X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,      \
-      "keys sampled per eviction by the LRU and TTL policies")                                     \
+      "keys sampled per eviction by the LRU, LFU and TTL policies")                                \
+    X(lfu_log_factor, "lfu-log-factor", CFG_INT, "10", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,   \
+      "LFU policies: how much harder each step of a key's access counter gets "                    \
+      "(10: 255 after about 1M hits)")                                                             \
+    X(lfu_decay_time, "lfu-decay-time", CFG_INT, "1", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,    \
+      "LFU policies: minutes a key stays idle per step its access counter loses (0: never)")       \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
       CFG_RUNTIME, CFG_NO_WORDS, "largest unparsed input one client may have buffered")            \
     X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0, CFG_RUNTIME,        \

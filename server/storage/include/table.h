@@ -64,6 +64,18 @@ typedef struct {
      * key, in units of TABLE_LRU_UNIT_MS, mapped per block of 2048 records on
      * first access. Turning it off unmaps the stamps. */
     bool track_lru;
+    /* Keep Redis's LFU field (TABLE_LFU_* below) in those same 4 bytes per
+     * key instead: one array serves either policy, and an access costs the
+     * same load and store plus a little arithmetic. Takes precedence over
+     * track_lru. Switching between LRU and LFU stamps unmaps the stamps (as
+     * turning them off does): neither kind means anything read as the other,
+     * so every key starts unstamped (LFU: counter 0; LRU: never accessed). */
+    bool track_lfu;
+    /* With track_lfu: Redis's lfu-log-factor (how much harder each counter
+     * step gets) and lfu-decay-time (minutes per counter step lost while a
+     * key is idle; 0: never decays), used as given. */
+    unsigned lfu_log_factor;
+    unsigned lfu_decay_time;
     /* If not NULL, incremented with every key reclaimed because its time had
      * come (a server-wide counter that outlives tables). */
     uint64_t *expired_counter;
@@ -94,11 +106,66 @@ typedef struct {
 /* Resolution of LRU stamps. */
 #define TABLE_LRU_UNIT_MS 10
 
+/* LFU stamps are Redis 7.0's 24-bit LFU field: the minute of the last
+ * decrement (16 bits, the clock's minutes mod 65536) above an 8-bit
+ * logarithmic access counter. A new key starts at TABLE_LFU_INIT, so that
+ * it is not evicted before it had a chance to be read again; an access first
+ * takes off one step per lfu-decay-time minutes since the stamp's minute
+ * (table_lfu_decayed), then adds one with probability
+ * 1 / ((counter - TABLE_LFU_INIT) * lfu-log-factor + 1) (table_lfu_incr).
+ * With factor 10 the counter reaches 255 after about a million hits. */
+#define TABLE_LFU_INIT 5u
+#define TABLE_LFU_MINUTE_MS 60000
+
+/* The LFU field's clock: minutes since the epoch, mod 65536. */
+static inline uint32_t table_lfu_minutes(int64_t ms)
+{
+    return (uint32_t)(ms / TABLE_LFU_MINUTE_MS) & 65535u;
+}
+
+/* The counter of LFU stamp `stamp` with the decay due by minute `now` (of
+ * table_lfu_minutes), without changing anything. The elapsed minutes wrap
+ * as Redis's LFUTimeElapsed counts them (65535 - then + now, one short of
+ * the modulus) so that counters decay exactly as Redis's do. */
+static inline unsigned table_lfu_decayed(uint32_t stamp, uint32_t now, unsigned decay_time)
+{
+    uint32_t then = (stamp >> 8) & 65535u;
+    unsigned counter = stamp & 255u;
+    uint32_t elapsed = now >= then ? now - then : 65535u - then + now;
+    if (elapsed < decay_time || decay_time == 0)
+        return counter; /* the common case, without a division */
+    uint32_t periods = elapsed / decay_time;
+    return periods >= counter ? 0 : counter - periods;
+}
+
+/* counter after one access, given rnd, a uniform random 32-bit number:
+ * incremented with probability 1 / (max(counter - TABLE_LFU_INIT, 0) *
+ * log_factor + 1), as Redis's LFULogIncr, in integers: rnd / 2^32 < 1 / d
+ * is rnd * d < 2^32 (d capped at 2^32, past which only rnd = 0 passes
+ * either way). 255 stays. */
+static inline unsigned table_lfu_incr(unsigned counter, unsigned log_factor, uint32_t rnd)
+{
+    if (counter >= 255u)
+        return 255u;
+    uint64_t base = counter > TABLE_LFU_INIT ? counter - TABLE_LFU_INIT : 0;
+    uint64_t d = base * log_factor + 1u;
+    if (d > (1ull << 32))
+        d = 1ull << 32;
+    return (uint64_t)rnd * d < (1ull << 32) ? counter + 1u : counter;
+}
+
+/* An LFU stamp of minute `now` and counter `counter`. */
+static inline uint32_t table_lfu_stamp(uint32_t now, unsigned counter)
+{
+    return (now & 65535u) << 8 | (counter & 255u);
+}
+
 /* One key picked by table_sample(), for eviction. */
 typedef struct {
     int64_t key;
     int64_t expire_at; /* 0: no TTL */
-    uint32_t lru;      /* last access in TABLE_LRU_UNIT_MS units; 0 if never tracked */
+    uint32_t lru;      /* its stamp: last access in TABLE_LRU_UNIT_MS units, or with
+                          track_lfu the LFU field; 0 if never stamped */
 } table_sample_t;
 
 /* Counters and sizes, for INFO and for tests. All byte figures are bytes
@@ -196,8 +263,13 @@ uint64_t table_expires(const table *t);
  * which moves a record). val and len may be NULL to test presence only.
  * A key whose expire time has come is NOT_FOUND and is removed on the spot
  * (counted in `expired`), unless keep_expired says to leave it. With
- * track_lru, stamps the key's last access. */
+ * track_lru, stamps the key's last access; with track_lfu, decays then
+ * increments its counter. */
 table_status table_get(table *t, int64_t key, const uint8_t **val, size_t *len);
+
+/* table_get without the access: the stamp stays as it was (OBJECT looks at
+ * a key without touching it, as Redis's LOOKUP_NOTOUCH). */
+table_status table_peek(table *t, int64_t key, const uint8_t **val, size_t *len);
 
 /* Prefetching, for a caller about to look up many keys at once (the
  * requests of one pipelined read): memory latency, not instructions, is what
@@ -227,9 +299,9 @@ void table_prefetch_record(const table_hint *h);
  * NOT_FOUND (and reclaimed) if it is missing or expired. */
 table_status table_get_expire(table *t, int64_t key, int64_t *at);
 
-/* The key's last-access stamp (TABLE_LRU_UNIT_MS units; 0 if never
- * tracked), without touching it. NOT_FOUND (and reclaimed) if missing or
- * expired. */
+/* The key's stamp (last access in TABLE_LRU_UNIT_MS units, or with
+ * track_lfu the LFU field; 0 if never stamped), without touching it.
+ * NOT_FOUND (and reclaimed) if missing or expired. */
 table_status table_get_lru(table *t, int64_t key, uint32_t *stamp);
 
 /* Set the key's expire time (0: no TTL). NOT_FOUND if missing or expired;
@@ -240,7 +312,9 @@ table_status table_expire(table *t, int64_t key, int64_t at);
 /* Insert or replace key with a copy of val[0..len). len <= TABLE_VALUE_MAX
  * (asserted). val may alias a pointer lent by table_get on this table.
  * *replaced (if not NULL) is set to whether a live key existed. Clears any
- * expire time (as Redis's SET does). May advance a migration and may start a
+ * expire time (as Redis's SET does). A live key replaced is an access (its
+ * LFU counter is kept, decayed and incremented, as Redis's overwrite keeps
+ * it); a new key gets a fresh stamp (LFU: TABLE_LFU_INIT). May advance a migration and may start a
  * grow. TABLE_NOMEM leaves the keys unchanged: memory could not be mapped,
  * or the value's size class holds 2^27 - 1 keys already (store.h). */
 table_status table_set(table *t, int64_t key, const void *val, size_t len, bool *replaced);
