@@ -201,7 +201,7 @@ void memlimit_read_cgroup(const char *root, uint64_t *limit, memlimit_source *sr
     if (find_path(cgroups, true, path, sizeof path) &&
         find_mount(mountinfo, true, mount, sizeof mount, mroot, sizeof mroot)) {
         static const char *const v2files[] = {"memory.max", "memory.high"};
-        bool found;
+        bool found = false;
         uint64_t l = lowest_up(root, mount, below_root(path, mroot), v2files, 2, &found);
         if (found) {
             *limit = l;
@@ -212,7 +212,7 @@ void memlimit_read_cgroup(const char *root, uint64_t *limit, memlimit_source *sr
     if (find_path(cgroups, false, path, sizeof path) &&
         find_mount(mountinfo, false, mount, sizeof mount, mroot, sizeof mroot)) {
         static const char *const v1files[] = {"memory.limit_in_bytes"};
-        bool found;
+        bool found = false;
         uint64_t l = lowest_up(root, mount, below_root(path, mroot), v1files, 1, &found);
         *limit = l;
         *src = l != 0 ? MEMLIMIT_CGROUP_V1 : MEMLIMIT_NONE;
