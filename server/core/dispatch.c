@@ -181,7 +181,7 @@ static void run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int6
     cmd_stat *st = &s->cmdstats[si];
     /* Inside EXEC the transaction's writes were checked once, before it.
      * The server's limit first, then the quotas of the key's namespaces. */
-    if ((d->flags & CMD_DENYOOM) && !cmd_in_exec(c) &&
+    if ((d->flags & CMD_DENYOOM) && (s->maxmemory > 0 || s->ns_quotas > 0) && !cmd_in_exec(c) &&
         ((s->maxmemory > 0 && !cmd_evict_before_write(s, c)) ||
          (s->ns_quotas > 0 && !cmd_quota_before_write(s, c, d, argv, argc)))) {
         st->rejected++;
