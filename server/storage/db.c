@@ -262,28 +262,24 @@ static bool ns_eq(const db_ns *n, const char *name, size_t len)
     return true;
 }
 
-/* The index of namespace `name` (len > 0), or 0 if there is none (0 is
- * the default namespace, which has no name). */
-static inline size_t find_named(db *d, const char *name, size_t len)
+/* Namespace `name` (len > 0), or NULL if there is none. */
+static inline db_ns *find_named(db *d, const char *name, size_t len)
 {
     assert(len <= DB_NS_NAME_MAX);
     if (ns_eq(&d->ns[d->last_hit], name, len))
-        return d->last_hit;
+        return &d->ns[d->last_hit];
     for (size_t i = 1; i < d->count; i++) {
         if (ns_eq(&d->ns[i], name, len)) {
             d->last_hit = i;
-            return i;
+            return &d->ns[i];
         }
     }
-    return 0;
+    return NULL;
 }
 
 db_ns *db_find(db *d, const char *name, size_t len)
 {
-    if (len == 0)
-        return &d->ns[0];
-    size_t i = find_named(d, name, len);
-    return i != 0 ? &d->ns[i] : NULL;
+    return len == 0 ? &d->ns[0] : find_named(d, name, len);
 }
 
 /* The quota the list gives namespace `name`, 0 if none. */
@@ -312,20 +308,13 @@ bool db_set_quotas(db *d, const db_quota *q, size_t n)
     return true;
 }
 
-db_status db_table(db *d, const char *name, size_t len, bool create, table **out)
+/* Add namespace `name` (db_table's create). Out of line, so that the
+ * lookup before it, which every request makes, keeps a short prologue:
+ * with the quota's search inlined beside it, db_table took 3 more
+ * instructions per call. */
+static __attribute__((noinline)) db_status add_named(db *d, const char *name, size_t len,
+                                                     table **out)
 {
-    *out = NULL;
-    if (len == 0) {
-        *out = d->ns[0].t;
-        return DB_OK;
-    }
-    size_t i = find_named(d, name, len);
-    if (i != 0) {
-        *out = d->ns[i].t;
-        return DB_OK;
-    }
-    if (!create)
-        return DB_NO_NAMESPACE;
     if (d->count - 1 >= d->max_named)
         return DB_NS_LIMIT;
     if (d->count == d->cap) {
@@ -348,6 +337,21 @@ db_status db_table(db *d, const char *name, size_t len, bool create, table **out
     d->last_hit = d->count++;
     *out = t;
     return DB_OK;
+}
+
+db_status db_table(db *d, const char *name, size_t len, bool create, table **out)
+{
+    *out = NULL;
+    if (len == 0) {
+        *out = d->ns[0].t;
+        return DB_OK;
+    }
+    db_ns *found = find_named(d, name, len);
+    if (found != NULL) {
+        *out = found->t;
+        return DB_OK;
+    }
+    return create ? add_named(d, name, len, out) : DB_NO_NAMESPACE;
 }
 
 size_t db_ns_count(const db *d)
