@@ -144,9 +144,9 @@ Test(quota, parse_validate_and_canonical_form)
         {"a 0 a 1", "namespace 'a' is given twice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_not(config_parse_ns_quotas(bad[i].text, strlen(bad[i].text), &q, &n, err,
-                                             sizeof err),
-                      "%s", bad[i].text);
+        cr_assert_not(
+            config_parse_ns_quotas(bad[i].text, strlen(bad[i].text), &q, &n, err, sizeof err), "%s",
+            bad[i].text);
         cr_assert_str_eq(err, bad[i].err);
     }
 }
@@ -169,8 +169,8 @@ Test(quota, config_set_get_round_trip)
     char list[8192] = "";
     size_t len = 0;
     for (int i = 0; i < 200; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%sns%d %d", i ? " " : "", i,
-                                1000 + i);
+        len +=
+            (size_t)snprintf(list + len, sizeof list - len, "%sns%d %d", i ? " " : "", i, 1000 + i);
     R("+OK\r\n", "config", "set", "namespace-maxmemory", list);
     char want[9000];
     snprintf(want, sizeof want, "*2\r\n$19\r\nnamespace-maxmemory\r\n$%zu\r\n%s\r\n", len, list);
