@@ -383,6 +383,54 @@ test_metrics() {
     stop_server
 }
 
+# ns_info NAME FIELD: FIELD of INFO's ns_NAME line.
+ns_info() { cli INFO namespaces | tr -d '\r' | sed -n "s/^ns_$1:\(.*,\)\{0,1\}$2=\([0-9]*\).*/\2/p"; }
+
+test_namespace_metrics() {
+    echo "== metrics: quotas and figures per namespace agree with INFO"
+    mport=$(free_port)
+    # The flag and the environment both reach the option; the flag wins.
+    server_args=(--metrics-port "$mport" --maxmemory-policy allkeys-random
+        --namespace-maxmemory "a 300kb @default 200kb")
+    EBB_NAMESPACE_MAXMEMORY="a 1" start_server
+    server_args=()
+    expect $'namespace-maxmemory\na 307200 @default 204800' cli CONFIG GET namespace-maxmemory
+    local v
+    v=$(head -c 100 /dev/zero | tr '\0' v)
+    for i in $(seq 1 5000); do echo "SET a:$i $v"; echo "SET b:$i $v"; echo "SET $i $v"; done |
+        cli --pipe >/dev/null
+    for i in $(seq 1 50); do echo "GET b:$i"; echo "GET b:$((i + 100000))"; echo "GET a:$i"; done |
+        cli >/dev/null
+    sleep 0.2 # migrations the cron finishes change the index bytes
+    scrape
+    local ns label
+    for ns in a b @default; do
+        label=$ns
+        [[ $ns == @default ]] && label=
+        [[ $(metric "ebb_keys{namespace=\"$label\"}") == $(ns_info "$ns" keys) ]] || fail "$ns keys"
+        [[ $(metric "ebb_namespace_used_bytes{namespace=\"$label\"}") == $(ns_info "$ns" used_memory) ]] ||
+            fail "$ns used: metrics $(metric "ebb_namespace_used_bytes{namespace=\"$label\"}"), INFO $(ns_info "$ns" used_memory)"
+        [[ $(metric "ebb_namespace_max_bytes{namespace=\"$label\"}") == $(ns_info "$ns" maxmemory) ]] || fail "$ns max"
+        [[ $(metric "ebb_namespace_hits_total{namespace=\"$label\"}") == $(ns_info "$ns" hits) ]] || fail "$ns hits"
+        [[ $(metric "ebb_namespace_misses_total{namespace=\"$label\"}") == $(ns_info "$ns" misses) ]] || fail "$ns misses"
+        [[ $(metric "ebb_namespace_evicted_keys_total{namespace=\"$label\"}") == $(ns_info "$ns" evicted_keys) ]] ||
+            fail "$ns evicted"
+        [[ $(metric "ebb_namespace_expired_keys_total{namespace=\"$label\"}") == $(ns_info "$ns" expired_keys) ]] ||
+            fail "$ns expired"
+    done
+    [[ $(metric 'ebb_namespace_max_bytes{namespace="a"}') == 307200 ]] || fail "a's quota"
+    [[ $(metric 'ebb_namespace_max_bytes{namespace="b"}') == 0 ]] || fail "b has no quota"
+    [[ $(metric 'ebb_keys{namespace="b"}') == 5000 ]] || fail "b lost keys"
+    [[ $(metric 'ebb_namespace_hits_total{namespace="b"}') == 50 ]] || fail "b hits"
+    [[ $(metric 'ebb_namespace_misses_total{namespace="b"}') == 50 ]] || fail "b misses"
+    (( $(metric 'ebb_namespace_evicted_keys_total{namespace="a"}') > 0 )) || fail "a evicted nothing"
+    (( $(metric 'ebb_namespace_evicted_keys_total{namespace=""}') > 0 )) || fail "@default evicted nothing"
+    [[ $(metric 'ebb_namespace_evicted_keys_total{namespace="b"}') == 0 ]] || fail "b evicted keys"
+    (( $(metric 'ebb_evicted_keys_total') == $(metric 'ebb_namespace_evicted_keys_total{namespace="a"}') +
+        $(metric 'ebb_namespace_evicted_keys_total{namespace=""}') )) || fail "evictions do not add up"
+    stop_server
+}
+
 test_readyz_during_shutdown() {
     echo "== metrics: /readyz is 503 while shutting down"
     mport=$(free_port)
@@ -546,6 +594,7 @@ test_ping
 test_metrics_off_by_default
 test_prom_check_rejects
 test_metrics
+test_namespace_metrics
 test_readyz_during_shutdown
 test_http_limits
 test_http_out_of_fds

@@ -347,7 +347,7 @@ ITEST(admin, info_keyspace_sums_namespaces)
     cr_assert(h_info_num(info, "namespaces") == 2, "%s", info);
     cr_assert(strstr(info, "\r\nns_a:keys=2,") != NULL, "%s", info);
     cr_assert(strstr(info, "\r\nns_b:keys=1,") != NULL, "%s", info);
-    cr_assert(strstr(info, "\r\ndefault_namespace:keys=3,") != NULL, "%s", info);
+    cr_assert(strstr(info, "\r\nns_@default:keys=3,") != NULL, "%s", info);
     /* The namespace a appears before b (creation order). */
     cr_assert(strstr(info, "ns_a:") < strstr(info, "ns_b:"));
     free(info);

@@ -491,7 +491,7 @@ ITESTX(ttl, namespaces_and_info, .init = h_setup_own)
     EXPECT_RANGE(avg, 70000, 75000, "avg_ttl");
     char *info = h_info(C, "namespaces");
     cr_assert(strstr(info, "ns_user:keys=2,expires=1,") != NULL, "%s", info);
-    cr_assert(strstr(info, "default_namespace:keys=1,expires=1,") != NULL, "%s", info);
+    cr_assert(strstr(info, "ns_@default:keys=1,expires=1,") != NULL, "%s", info);
     free(info);
     info = h_info(C, "stats");
     cr_assert(h_info_num(info, "expired_keys") == 0, "%s", info);

@@ -175,7 +175,11 @@ static void cmd_config_get(cmd_server *s, cmd_client *c, const cmd_request *req)
                                                    : config_aliases[i - config_option_count].alias;
         const config_option *o = config_find(name, strlen(name));
         resp_add_bulkstr(&c->out, name);
-        resp_add_bulkstr(&c->out, config_format(&s->cfg, o, val, sizeof val));
+        /* A namespace-maxmemory list may be longer than val: given whole. */
+        const char *text = o->type == CFG_NSMEM && s->cfg.namespace_maxmemory.str != NULL
+                               ? s->cfg.namespace_maxmemory.str
+                               : config_format(&s->cfg, o, val, sizeof val);
+        resp_add_bulkstr(&c->out, text);
     }
 }
 

@@ -152,11 +152,17 @@ static inline void cmd_count_lookup(cmd_server *s, bool hit)
     else
         STAT_INC(&s->st, keyspace_misses);
 }
+/* Counted for the server and for the key's namespace (if it exists: a
+ * lookup in one that does not counts for the server only). */
 static inline bool cmd_lookup(cmd_server *s, const db_key *k, const uint8_t **val, size_t *len)
 {
-    table *t = cmd_read_table(s, k);
-    bool hit = t != NULL && table_get(t, k->id, val, len) == TABLE_OK;
+    db_ns *n = db_find(s->db, k->ns, k->nslen);
+    bool hit = n != NULL && table_get(n->t, k->id, val, len) == TABLE_OK;
     cmd_count_lookup(s, hit);
+    if (n != NULL) {
+        n->hits += hit;
+        n->misses += !hit;
+    }
     return hit;
 }
 void cmd_reply_value_too_long(cmd_server *s, cmd_client *c, size_t len);

@@ -162,6 +162,124 @@ bool config_parse_obl(const char *text, long long out[3])
     return groups > 0;
 }
 
+/* Namespace characters, as db.c accepts them. */
+static bool ns_name_char(unsigned char ch)
+{
+    return isalnum(ch) || ch == '_' || ch == '.' || ch == '-';
+}
+
+bool config_parse_ns_quotas(const char *text, size_t len, config_ns_quota **out, size_t *n,
+                            char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    config_ns_quota *q = NULL;
+    size_t count = 0, cap = 0;
+    size_t i = 0;
+    for (;;) {
+        /* The next two words: a name and its bytes. */
+        const char *w[2];
+        size_t wl[2];
+        int got = 0;
+        for (; got < 2; got++) {
+            while (i < len && (text[i] == ' ' || text[i] == '\t'))
+                i++;
+            if (i == len)
+                break;
+            w[got] = text + i;
+            while (i < len && text[i] != ' ' && text[i] != '\t')
+                i++;
+            wl[got] = (size_t)(text + i - w[got]);
+        }
+        if (got == 0)
+            break;
+        if (got == 1) {
+            snprintf(err, errlen, "namespace '%.*s' has no size: give <namespace> <bytes> pairs",
+                     (int)(wl[0] > 64 ? 64 : wl[0]), w[0]);
+            goto fail;
+        }
+        bool dflt =
+            wl[0] == strlen(CONFIG_NS_DEFAULT) && memcmp(w[0], CONFIG_NS_DEFAULT, wl[0]) == 0;
+        bool valid = dflt || (wl[0] >= 1 && wl[0] <= CONFIG_NS_NAME_MAX);
+        for (size_t k = 0; valid && !dflt && k < wl[0]; k++)
+            valid = ns_name_char((unsigned char)w[0][k]);
+        if (!valid) {
+            snprintf(err, errlen,
+                     "'%.*s' is not a namespace: 1 to %d of [A-Za-z0-9_.-], or " CONFIG_NS_DEFAULT
+                     " for the default one",
+                     (int)(wl[0] > 64 ? 64 : wl[0]), w[0], CONFIG_NS_NAME_MAX);
+            goto fail;
+        }
+        long long bytes;
+        if (!config_parse_memory(w[1], wl[1], &bytes)) {
+            snprintf(err, errlen, "'%.*s' (for namespace '%.*s') is not a memory value",
+                     (int)(wl[1] > 64 ? 64 : wl[1]), w[1], (int)wl[0], w[0]);
+            goto fail;
+        }
+        size_t nl = dflt ? 0 : wl[0];
+        for (size_t k = 0; k < count; k++)
+            if (q[k].len == nl && memcmp(q[k].name, w[0], nl) == 0) {
+                snprintf(err, errlen, "namespace '%.*s' is given twice", (int)wl[0], w[0]);
+                goto fail;
+            }
+        /* A name with 0 is remembered (a later duplicate is still an
+         * error) and dropped at the end. */
+        if (count == cap) {
+            size_t ncap = cap == 0 ? 8 : cap * 2;
+            config_ns_quota *nq = realloc(q, ncap * sizeof *nq);
+            if (nq == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            q = nq;
+            cap = ncap;
+        }
+        memset(&q[count], 0, sizeof q[count]);
+        memcpy(q[count].name, w[0], nl);
+        q[count].len = (unsigned char)nl;
+        q[count].bytes = bytes;
+        count++;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < count; k++)
+        if (q[k].bytes != 0)
+            q[kept++] = q[k];
+    if (kept == 0) {
+        free(q);
+        q = NULL;
+    }
+    *out = q;
+    *n = kept;
+    return true;
+fail:
+    free(q);
+    return false;
+}
+
+/* The canonical text of a namespace-maxmemory list: `name bytes` pairs in
+ * the order given, bytes in decimal, pairs of 0 left out. malloc'd; NULL on
+ * failure (err set). */
+static char *ns_quotas_canonical(const char *value, size_t len, char *err, size_t errlen)
+{
+    config_ns_quota *q;
+    size_t n;
+    if (!config_parse_ns_quotas(value, len, &q, &n, err, errlen))
+        return NULL;
+    size_t cap = n * (CONFIG_NS_NAME_MAX + 24) + 1, used = 0;
+    char *text = malloc(cap);
+    if (text == NULL) {
+        free(q);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(text + used, cap - used, "%s%s %lld", i > 0 ? " " : "",
+                                 q[i].len > 0 ? q[i].name : CONFIG_NS_DEFAULT, q[i].bytes);
+    free(q);
+    return text;
+}
+
 int config_enum_index(const config_option *o, const char *word, size_t len)
 {
     for (int i = 0; o->words[i] != NULL; i++)
@@ -278,6 +396,15 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
         }
         goto store_text;
     }
+    case CFG_NSMEM: {
+        char *text = ns_quotas_canonical(value, valuelen, err, errlen);
+        if (text == NULL)
+            return false;
+        free(v->str);
+        v->str = text;
+        v->user = true;
+        return true;
+    }
     case CFG_FIXED:
         if (valuelen != strlen(o->def) || strncasecmp(value, o->def, valuelen) != 0) {
             snprintf(err, errlen, "ebb keeps no data on disk; only '%s' is accepted", o->def);
@@ -333,6 +460,7 @@ const char *config_format(const config *c, const config_option *o, char *dst, si
     case CFG_STR:
     case CFG_FIXED:
     case CFG_OBL:
+    case CFG_NSMEM:
         snprintf(dst, dstlen, "%s", v->str != NULL ? v->str : "");
         break;
     }

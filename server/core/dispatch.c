@@ -13,6 +13,7 @@
 #include "evict.h"
 #include "introspection.h"
 #include "multi.h"
+#include "quota.h"
 #include "scripting.h"
 
 /* Before AUTH a client may send at most this many arguments per command and
@@ -181,9 +182,11 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
         return;
     }
     cmd_stat *st = &s->cmdstats[si];
-    /* Inside EXEC the transaction's writes were checked once, before it. */
-    if ((d->flags & CMD_DENYOOM) && s->maxmemory > 0 && !cmd_in_exec(c) &&
-        !cmd_evict_before_write(s, c)) {
+    /* Inside EXEC the transaction's writes were checked once, before it.
+     * The server's limit first, then the quotas of the key's namespaces. */
+    if ((d->flags & CMD_DENYOOM) && (s->maxmemory > 0 || s->ns_quotas > 0) && !cmd_in_exec(c) &&
+        ((s->maxmemory > 0 && !cmd_evict_before_write(s, c)) ||
+         (s->ns_quotas > 0 && !cmd_quota_before_write(s, c, d, argv, argc)))) {
         st->rejected++;
         return;
     }

@@ -151,11 +151,12 @@ static table *table_of_candidate(cmd_server *s, uint64_t r)
     return db_ns_at(s->db, lo)->t;
 }
 
-/* Evict one key by the policy; *freed is how much cmd_evict_used() went
- * down (less than zero when the delete started a shrink, whose new index
- * is mapped before the old one goes). False when there is nothing to
- * evict. */
-static bool evict_one(cmd_server *s, int64_t *freed)
+/* Evict one key by the policy, from any namespace or, with `only`, from
+ * that table alone (a namespace over its quota); *freed is how much
+ * cmd_evict_used() went down (less than zero when the delete started a
+ * shrink, whose new index is mapped before the old one goes). False when
+ * there is nothing to evict. */
+static bool evict_one(cmd_server *s, table *only, int64_t *freed)
 {
     int policy = s->maxmemory_policy;
     if (policy == POLICY_NOEVICTION)
@@ -166,7 +167,7 @@ static bool evict_one(cmd_server *s, int64_t *freed)
     uint32_t lfu_now = table_lfu_minutes(s->now_ms);
     unsigned lfu_decay = (unsigned)s->cfg.lfu_decay_time.num;
     unsigned samples = random ? 1 : (unsigned)s->cfg.maxmemory_samples.num;
-    uint64_t total = candidate_sums(s, with_ttl);
+    uint64_t total = only != NULL ? candidates(only, with_ttl) : candidate_sums(s, with_ttl);
     if (total == 0)
         return false;
     table *best_t = NULL;
@@ -175,8 +176,9 @@ static bool evict_one(cmd_server *s, int64_t *freed)
      * 497 days, and unsigned subtraction stays right across the wrap. */
     uint32_t now = (uint32_t)(s->now_ms / TABLE_LRU_UNIT_MS);
     for (unsigned k = 0; k < samples; k++) {
-        table *t = total == UINT64_MAX ? cmd_pick_table(s, with_ttl)
-                                       : table_of_candidate(s, cmd_random(s) % total);
+        table *t = only != NULL          ? only
+                   : total == UINT64_MAX ? cmd_pick_table(s, with_ttl)
+                                         : table_of_candidate(s, cmd_random(s) % total);
         table_sample_t smp;
         if (t == NULL || !table_sample(t, cmd_random(s), with_ttl, &smp))
             continue;
@@ -193,7 +195,7 @@ static bool evict_one(cmd_server *s, int64_t *freed)
     if (best_t == NULL)
         return false;
     uint64_t before = table_memory(best_t);
-    if (table_del(best_t, best.key) == TABLE_OK)
+    if (table_evict(best_t, best.key) == TABLE_OK)
         s->evict->evicted_keys++;
     *freed = (int64_t)before - (int64_t)table_memory(best_t);
     return true;
@@ -229,7 +231,7 @@ bool cmd_evict_room(cmd_server *s)
         return true;
     unsigned n = 0;
     int64_t freed;
-    while (n < EVICT_PER_WRITE && used > max && evict_one(s, &freed)) {
+    while (n < EVICT_PER_WRITE && used > max && evict_one(s, NULL, &freed)) {
         used = less(used, freed);
         n++;
     }
@@ -240,7 +242,7 @@ unsigned cmd_evict_bytes(cmd_server *s, uint64_t bytes, unsigned max_keys)
 {
     unsigned n = 0;
     int64_t freed, total = 0;
-    while (n < max_keys && total < (int64_t)bytes && evict_one(s, &freed)) {
+    while (n < max_keys && total < (int64_t)bytes && evict_one(s, NULL, &freed)) {
         total += freed;
         n++;
     }
@@ -257,7 +259,7 @@ bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
     int64_t freed;
     while (used > max) {
         for (unsigned k = 0; k < EVICT_STEP && used > max; k++) {
-            if (!evict_one(s, &freed))
+            if (!evict_one(s, NULL, &freed))
                 return false; /* nothing evictable: writes get -OOM */
             used = less(used, freed);
         }
@@ -265,4 +267,16 @@ bool cmd_evict_cycle(cmd_server *s, int64_t budget_us)
             return used > max;
     }
     return false;
+}
+
+unsigned cmd_evict_table(cmd_server *s, table *t, uint64_t max, unsigned max_keys)
+{
+    uint64_t used = table_memory(t);
+    unsigned n = 0;
+    int64_t freed;
+    while (n < max_keys && used > max && evict_one(s, t, &freed)) {
+        used = less(used, freed);
+        n++;
+    }
+    return n;
 }

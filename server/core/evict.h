@@ -34,6 +34,10 @@ unsigned cmd_evict_bytes(cmd_server *s, uint64_t bytes, unsigned max_keys);
 /* Background eviction toward maxmemory for at most budget_us (after CONFIG
  * SET maxmemory lowered it). Returns true while still over the limit. */
 bool cmd_evict_cycle(cmd_server *s, int64_t budget_us);
+/* Evict keys of table t alone (one namespace over its quota), by the
+ * policy in force, until table_memory(t) is at most max or max_keys keys
+ * went (none under noeviction); returns how many. */
+unsigned cmd_evict_table(cmd_server *s, table *t, uint64_t max, unsigned max_keys);
 /* A random 64-bit number (xorshift64*; not for secrets). */
 uint64_t cmd_random(cmd_server *s);
 /* A namespace's table picked with probability proportional to its keys

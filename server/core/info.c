@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "cmdtab.h"
 #include "figures.h"
+#include "quota.h"
 #include "strbuf.h"
 
 /* The sections whose fields are all in the list (figures.h). */
@@ -49,6 +50,10 @@ static void sec_keyspace(cmd_server *s, const fig_snapshot *m, strbuf *b)
     strbuf_add(b, "\r\n", 2);
 }
 
+/* One line per namespace, the default one named as namespace-maxmemory
+ * names it: its keys as in # Keyspace, then its memory as its quota sees
+ * it (used_memory, table_memory()) and the quota (0: none), its counters
+ * since it was created, and the bytes its table maps. */
 static void sec_namespaces(cmd_server *s, const fig_snapshot *m, strbuf *b)
 {
     strbuf_printf(b, "namespaces:%zu\r\n", db_ns_count(s->db) - 1);
@@ -56,12 +61,14 @@ static void sec_namespaces(cmd_server *s, const fig_snapshot *m, strbuf *b)
         const db_ns *n = db_ns_at(s->db, i);
         table_stats st;
         table_get_stats(n->t, &st);
-        if (i == 0)
-            strbuf_printf(b, "default_namespace:");
-        else
-            strbuf_printf(b, "ns_%s:", n->name);
+        strbuf_printf(b, "ns_%s:", cmd_ns_name(n));
         keyspace_line(s, b, &st);
-        strbuf_printf(b, ",bytes=%llu\r\n",
+        strbuf_printf(b,
+                      ",used_memory=%llu,maxmemory=%llu,hits=%llu,misses=%llu,evicted_keys=%llu,"
+                      "expired_keys=%llu,bytes=%llu\r\n",
+                      (unsigned long long)table_memory(n->t), (unsigned long long)n->maxmemory,
+                      (unsigned long long)n->hits, (unsigned long long)n->misses,
+                      (unsigned long long)st.evicted, (unsigned long long)st.expired,
                       (unsigned long long)(st.index_bytes + st.payload_bytes + st.meta_bytes));
     }
 }

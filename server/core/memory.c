@@ -27,6 +27,7 @@
 #include "groups.h"
 #include "memory.h"
 #include "multi.h"
+#include "quota.h"
 
 /* SHRINK's own state (cmd_server.shrink). */
 struct cmd_shrink {
@@ -368,10 +369,21 @@ static void cmd_memory_stats(cmd_server *s, cmd_client *c, const cmd_request *re
     field_int(o, "table.buckets", (long long)tot.buckets);
     field_int(o, "table.overflow-buckets", (long long)tot.overflow_buckets);
     field_int(o, "table.migrating", tot.migrating ? 1 : 0);
-    field_int(o, "namespaces", (long long)db_ns_count(s->db) - 1);
     field_int(o, "allocator.other.bytes", (long long)other);
     resp_add_bulkstr(o, "fragmentation");
     resp_add_double(o, used > 0 ? (double)rss / (double)used : 0.0);
+    /* Each namespace (the default one as namespace-maxmemory names it): its
+     * keys, its memory as its quota sees it, and its quota (0: none). */
+    resp_add_bulkstr(o, "namespaces");
+    resp_add_map(o, db_ns_count(s->db));
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        resp_add_bulkstr(o, cmd_ns_name(n));
+        resp_add_map(o, 3);
+        field_int(o, "keys", (long long)table_count(n->t));
+        field_int(o, "used_memory", (long long)table_memory(n->t));
+        field_int(o, "maxmemory", (long long)n->maxmemory);
+    }
     /* Each record size class in use, as Redis nests db.N. */
     for (unsigned k = 0; k < TABLE_CLASSES; k++) {
         const table_class_stats *cl = &cls[k];

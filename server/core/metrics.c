@@ -79,6 +79,20 @@ static void table_metrics(cmd_server *s, strbuf *b)
         {"ebb_keys", "Keys, by namespace (\"\" is the default namespace)."},
         {"ebb_keys_with_expiry", "Keys with a TTL, by namespace."},
         {"ebb_namespace_bytes", "Bytes mapped for the namespace's table, by namespace."},
+        {"ebb_namespace_used_bytes",
+         "Bytes of the namespace's records and index, the figure its quota is compared with."},
+        {"ebb_namespace_max_bytes", "The namespace's quota (namespace-maxmemory), 0 for none."},
+    };
+    /* Its counters, since the namespace was created. */
+    static const struct {
+        const char *name, *help;
+    } per_ns_counters[] = {
+        {"ebb_namespace_hits_total", "Key lookups that found the key, by namespace."},
+        {"ebb_namespace_misses_total", "Key lookups that found nothing, by namespace."},
+        {"ebb_namespace_evicted_keys_total",
+         "Keys evicted for maxmemory or the namespace's quota, by namespace."},
+        {"ebb_namespace_expired_keys_total",
+         "Keys reclaimed because their TTL ran out, by namespace."},
     };
     /* Each table's figures once: there may be tens of thousands. */
     table_stats *all = malloc(n * sizeof *all);
@@ -92,10 +106,24 @@ static void table_metrics(cmd_server *s, strbuf *b)
         fig_prom_family(b, per_ns[f].name, "gauge", per_ns[f].help);
         for (size_t i = 0; i < n; i++) {
             const table_stats *st = &all[i];
+            const db_ns *ns = db_ns_at(s->db, i);
             double v = f == 0   ? (double)st->count
                        : f == 1 ? (double)st->expires
-                                : (double)(st->index_bytes + st->payload_bytes + st->meta_bytes);
-            labeled(b, per_ns[f].name, "namespace", db_ns_at(s->db, i)->name, v);
+                       : f == 2 ? (double)(st->index_bytes + st->payload_bytes + st->meta_bytes)
+                       : f == 3 ? (double)table_memory(ns->t)
+                                : (double)ns->maxmemory;
+            labeled(b, per_ns[f].name, "namespace", ns->name, v);
+        }
+    }
+    for (size_t f = 0; f < sizeof per_ns_counters / sizeof per_ns_counters[0]; f++) {
+        fig_prom_family(b, per_ns_counters[f].name, "counter", per_ns_counters[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const db_ns *ns = db_ns_at(s->db, i);
+            double v = f == 0   ? (double)ns->hits
+                       : f == 1 ? (double)ns->misses
+                       : f == 2 ? (double)all[i].evicted
+                                : (double)all[i].expired;
+            labeled(b, per_ns_counters[f].name, "namespace", ns->name, v);
         }
     }
     free(all);

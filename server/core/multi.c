@@ -10,6 +10,7 @@
 
 #include "cmdtab.h"
 #include "evict.h"
+#include "quota.h"
 #include "groups.h"
 
 /* One queued request: argv and the bytes it points at, in one block. */
@@ -168,7 +169,8 @@ bool cmd_multi_queue(cmd_server *s, cmd_client *c, const cmd_request *req, const
     }
     /* Over maxmemory a write is refused already while queueing, as Redis
      * refuses it. */
-    if ((d->flags & CMD_DENYOOM) && s->maxmemory > 0 && !cmd_evict_room(s)) {
+    if ((d->flags & CMD_DENYOOM) &&
+        ((s->maxmemory > 0 && !cmd_evict_room(s)) || !cmd_quota_room(s, d, req->argv, req->argc))) {
         tx->failed = true;
         cmd_reply_error(s, c, EVICT_ERR_OOM);
         return true;
@@ -426,7 +428,14 @@ static void cmd_exec(cmd_server *s, cmd_client *c, const cmd_request *req)
         const cmd_def *d = cmdtab_lookup(tx->q[i].argv[0].ptr, tx->q[i].argv[0].len);
         denyoom = d != NULL && (d->flags & CMD_DENYOOM);
     }
-    if (denyoom && s->maxmemory > 0 && !cmd_evict_room(s)) {
+    bool room = !denyoom || s->maxmemory == 0 || cmd_evict_room(s);
+    /* Then each write's namespaces, against their quotas. */
+    for (size_t i = 0; i < tx->n && room && denyoom && s->ns_quotas > 0; i++) {
+        const cmd_def *d = cmdtab_lookup(tx->q[i].argv[0].ptr, tx->q[i].argv[0].len);
+        if (d != NULL && (d->flags & CMD_DENYOOM))
+            room = cmd_quota_room(s, d, tx->q[i].argv, tx->q[i].argc);
+    }
+    if (!room) {
         cmd_multi_abort(s, c, EVICT_ERR_OOM);
         return;
     }

@@ -19,6 +19,7 @@
 #include "memory.h"
 #include "multi.h"
 #include "prefault.h"
+#include "quota.h"
 #include "scripting.h"
 
 /* Every command group, in the order COMMAND lists them. */
@@ -129,6 +130,8 @@ void cmd_server_apply_config(cmd_server *s)
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
         table_options topt = table_opts(s);
         db_set_table_options(s->db, &topt);
+        if (!cmd_quota_apply(s))
+            log_write(LOG_WARNING, "namespace-maxmemory: out of memory, the quotas in force stay");
     }
 }
 
@@ -201,6 +204,7 @@ static bool server_cron(cmd_server *s)
     }
     s->expire_slices = cmd_expire_tick(s, cron_left(start));
     bool evicting = cmd_evict_cycle(s, cron_left(start));
+    evicting |= cmd_quota_cycle(s, cron_left(start));
     struct mallinfo2 mi = mallinfo2();
     s->heap_used = mi.uordblks + mi.hblkhd;
     /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim
@@ -240,6 +244,7 @@ static bool server_urgent(cmd_server *s, int64_t budget_us)
         more |= s->expire_slices > 0;
     } else {
         more |= cmd_evict_cycle(s, budget_us);
+        more |= cmd_quota_cycle(s, budget_us);
     }
     /* FLUSHALL ASYNC leftovers, at about CRON_REAP_BYTES per slice. */
     more |= db_reap(s->db, CRON_REAP_BYTES);

@@ -70,6 +70,7 @@ static void usage(FILE *f)
                  o->type == CFG_BOOL    ? "yes|no"
                  : o->type == CFG_MEM   ? "bytes"
                  : o->type == CFG_LIMIT ? "auto|n%|bytes"
+                 : o->type == CFG_NSMEM ? "ns bytes ..."
                  : o->type == CFG_INT   ? "n"
                                         : "value");
         char words[256];

@@ -273,6 +273,7 @@ struct table {
     unsigned scan_cls;
     uint32_t scan_idx;
     uint64_t expired; /* keys removed because their time had come */
+    uint64_t evicted; /* keys removed by table_evict */
     table_options opt;
     /* What the store's stamps hold (STAMPS_*, from opt.track_lru/_lfu): one
      * byte tested per access, so that tables without stamps pay one
@@ -1528,6 +1529,14 @@ uint64_t table_memory(const table *t)
     return t->index_bytes + store_memory(&t->st);
 }
 
+table_status table_evict(table *t, int64_t key)
+{
+    table_status st = table_del(t, key);
+    if (st == TABLE_OK)
+        t->evicted++;
+    return st;
+}
+
 void table_clear(table *t)
 {
     table_reset(t);
@@ -1620,6 +1629,7 @@ void table_get_stats(const table *t, table_stats *st)
     st->last_shrink_freed = t->last_shrink_freed;
     st->expires = store_expires(&t->st);
     st->expired = t->expired;
+    st->evicted = t->evicted;
     st->avg_expire_at = store_avg_expire(&t->st);
     st->meta_bytes = t->st.meta_bytes;
     st->prefault_waits = t->pf_waits_total;

@@ -143,6 +143,8 @@ typedef struct cmd_server {
     struct cmd_keybuf *keybuf;     /* cmd.c: parsed keys of big multi-key commands */
     struct cmd_watches *watches;   /* multi.c: which clients watch which keys */
     size_t watched_keys;           /* multi.c: their number; writes look only when > 0 */
+    size_t ns_quotas;              /* quota.c: namespace-maxmemory pairs in force; writes
+                                      look at their namespaces only when > 0 */
     struct cmd_scripts *scripts;   /* scripting.c: the Lua state and the script cache */
     struct cmd_memlimit *memlimit; /* memlimit.c: the limit's source and the OOM guard */
     /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds

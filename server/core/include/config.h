@@ -16,7 +16,9 @@
  *          Redis gives), CFG_LIMIT (a memory limit: `auto`, a percentage
  *          `1%`..`100%`, or bytes as CFG_MEM in [min, max]; see
  *          CFG_LIMIT_AUTO), CFG_OBL (Redis's client-output-buffer-limit groups
- *          of `class hard soft seconds`, stored as text).
+ *          of `class hard soft seconds`, stored as text), CFG_NSMEM (pairs
+ *          of `namespace bytes`, validated as a whole and stored as the
+ *          canonical list: see config_parse_ns_quotas).
  *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
  *   words  the list of a CFG_ENUM's values (CONFIG_LOGLEVELS ...), else
  *          CFG_NO_WORDS
@@ -88,6 +90,10 @@
       CFG_NO_WORDS,                                                                                \
       "most scripts EVAL keeps cached; past it the least recently used goes "                      \
       "(SCRIPT LOAD's stay)")                                                                      \
+    X(namespace_maxmemory, "namespace-maxmemory", CFG_NSMEM, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,  \
+      "<namespace> <bytes> pairs: each namespace's memory quota (" CONFIG_NS_DEFAULT               \
+      " names the default one; 0: none); over it the namespace evicts its own keys by "            \
+      "maxmemory-policy")                                                                          \
     X(maxmemory_samples, "maxmemory-samples", CFG_INT, "5", 1, 64, CFG_RUNTIME, CFG_NO_WORDS,      \
       "keys sampled per eviction by the LRU, LFU and TTL policies")                                \
     X(lfu_log_factor, "lfu-log-factor", CFG_INT, "10", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,   \
@@ -136,7 +142,32 @@ typedef enum {
     CFG_FIXED,
     CFG_OBL,
     CFG_LIMIT,
+    CFG_NSMEM,
 } config_type;
+
+/* How namespace-maxmemory names the default namespace (the keys without a
+ * prefix): '@' is not a namespace character, so no named namespace can be
+ * taken for it, and the name reads the same in INFO (ns_@default). */
+#define CONFIG_NS_DEFAULT "@default"
+/* Longest namespace name (db.h's DB_NS_NAME_MAX; quota.c checks they agree:
+ * config sits below the keyspace and does not include it). */
+#define CONFIG_NS_NAME_MAX 32
+
+/* One pair of a namespace-maxmemory list; len 0 is the default namespace. */
+typedef struct {
+    char name[CONFIG_NS_NAME_MAX + 1];
+    unsigned char len;
+    long long bytes;
+} config_ns_quota;
+
+/* Parse a namespace-maxmemory list: `name bytes` pairs separated by spaces,
+ * names valid namespace names (1..CONFIG_NS_NAME_MAX of [A-Za-z0-9_.-]) or
+ * CONFIG_NS_DEFAULT, bytes as CFG_MEM. A name given twice, an incomplete
+ * pair or a bad word refuses the whole list (false, a reason in err). Pairs
+ * with 0 bytes (no quota) are left out. On success *out is a malloc'd array
+ * of *n pairs in the order given (NULL when *n is 0), the caller frees it. */
+bool config_parse_ns_quotas(const char *text, size_t len, config_ns_quota **out, size_t *n,
+                            char *err, size_t errlen);
 
 /* A CFG_LIMIT's num: bytes (>= 0), CFG_LIMIT_AUTO, or a percentage p
  * (1..100) as CFG_LIMIT_PERCENT(p). */

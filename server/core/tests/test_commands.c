@@ -304,7 +304,7 @@ Test(cmd, info_sections)
     cr_assert(strstr(info, "keyspace_hits:1\r\n") != NULL);
     cr_assert(strstr(info, "keyspace_misses:1\r\n") != NULL);
     cr_assert(strstr(info, "ns_a:keys=1,") != NULL);
-    cr_assert(strstr(info, "default_namespace:keys=1,") != NULL);
+    cr_assert(strstr(info, "ns_@default:keys=1,") != NULL);
     info = run("info", "keyspace", NULL);
     cr_assert(strstr(info, "# Server") == NULL);
     cr_assert(strstr(info, "# Keyspace") != NULL);

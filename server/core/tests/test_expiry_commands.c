@@ -632,7 +632,7 @@ Test(ttl, info_keyspace_expires_and_avg_ttl)
     const char *info = run("info", "everything", NULL);
     cr_assert_not_null(strstr(info, "\r\ndb0:keys=4,expires=3,avg_ttl=200000\r\n"), "%s", info);
     cr_assert_not_null(strstr(info, "\r\nns_ns:keys=1,expires=1,avg_ttl=400000,"), "%s", info);
-    cr_assert_not_null(strstr(info, "\r\ndefault_namespace:keys=3,expires=2,avg_ttl=100000,"));
+    cr_assert_not_null(strstr(info, "\r\nns_@default:keys=3,expires=2,avg_ttl=100000,"));
     R(":1\r\n", "persist", "2");
     R(":1\r\n", "persist", "3");
     R(":1\r\n", "persist", "ns:1");

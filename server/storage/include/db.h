@@ -40,7 +40,20 @@ typedef struct {
                     (SCAN cursors name namespaces by id) */
     uint8_t namelen;
     char name[DB_NS_NAME_MAX + 1]; /* NUL-terminated; "" for the default */
+    /* The tenant's own figures, kept here so that they live as long as the
+     * namespace: lookups found and not found (the server counts them), and
+     * its memory quota in table_memory() bytes, 0 for none (db_set_quotas;
+     * the server enforces it). */
+    uint64_t hits, misses;
+    uint64_t maxmemory;
 } db_ns;
+
+/* One namespace's quota (db_set_quotas); len 0 names the default one. */
+typedef struct {
+    char name[DB_NS_NAME_MAX + 1];
+    uint8_t len;
+    uint64_t bytes;
+} db_quota;
 
 typedef struct db db;
 
@@ -74,6 +87,18 @@ void db_set_table_options(db *d, const table_options *topt);
  * DB_NO_NAMESPACE and *out = NULL. With create true a missing one is made
  * (DB_NS_LIMIT past the cap, DB_NOMEM on failure). */
 db_status db_table(db *d, const char *ns, size_t nslen, bool create, table **out);
+
+/* The namespace `name` (len 0: the default one), or NULL if it does not
+ * exist. The pointer is valid until the next call that adds or removes a
+ * namespace. The same search as db_table's, for callers that keep figures
+ * per namespace. */
+db_ns *db_find(db *d, const char *name, size_t len);
+
+/* Set the quotas: each namespace named in q[0..n) gets its bytes as
+ * maxmemory, every other one 0, and namespaces created later get theirs
+ * from this list. The list is copied. False on allocation failure (then
+ * nothing changed). */
+bool db_set_quotas(db *d, const db_quota *q, size_t n);
 
 /* Namespaces in order of creation; index 0 is the default one. The pointer is
  * valid until the next call that adds or removes a namespace. */

@@ -193,6 +193,7 @@ typedef struct {
     uint64_t expires;           /* keys with an expire time (expired ones not yet
                                    reclaimed included) */
     uint64_t expired;           /* keys reclaimed because their time had come */
+    uint64_t evicted;           /* keys removed by table_evict */
     int64_t avg_expire_at;      /* mean expire time of those keys (ms), 0 if none */
     uint64_t meta_bytes;        /* expire-time and LRU arrays, mapped */
     uint64_t prefault_waits;    /* writes that left a migration step for
@@ -332,6 +333,11 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
  * array that can be mapped (out of memory only), the moved key is deleted
  * too, never kept without its expire time. */
 table_status table_del(table *t, int64_t key);
+
+/* table_del of a key chosen for eviction: the same, and counted in
+ * table_stats.evicted (the figures per namespace say which tenant lost keys
+ * to memory limits). */
+table_status table_evict(table *t, int64_t key);
 
 /* Active expiry: look at up to max_checks records from where the last call
  * stopped (a chunk without TTLs counts as one look), reclaiming those whose
