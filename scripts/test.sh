@@ -53,9 +53,13 @@ step "unit tests under valgrind (memory errors and leaks)"
 # The normal build's unit tests, each test in its own process (Criterion
 # forks), traced by valgrind. The table's long randomized and 1M-key tests
 # run under ASan above; here its expiry suite stands for it, for time.
+# valgrind computes long double arithmetic in 64-bit precision, not the
+# x87's 80 bits, so INCRBYFLOAT's number tests (numfmt, bitmap/incrbyfloat)
+# would see other digits there: they run in the two builds above.
 vg=(valgrind --quiet --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
     --error-exitcode=9)
-for t in "protocol/test_resp" "server/test_db" "server/test_core" "server/test_table --filter texp/*"; do
+for t in "protocol/test_resp" "server/test_db" "server/test_core --filter !(numfmt)/!(incrbyfloat)" \
+  "server/test_table --filter texp/*"; do
   # shellcheck disable=SC2086
   if ! "${vg[@]}" build/test/$t >build/test/valgrind.log 2>&1; then
     tail -n 40 build/test/valgrind.log
