@@ -265,6 +265,12 @@ static void *probe_main(void *arg)
     }
     for (unsigned i = 0; !atomic_load(&obs_stop); i++) {
         bool ping = i % 2 == 0;
+        /* A round trip belongs to the phase it was sent in: one sent during
+         * KEYS waits for all of it, and the phase after KEYS may have begun
+         * by the time its reply is read. */
+        pthread_mutex_lock(&ph_lock);
+        int sent_in = cur_phase;
+        pthread_mutex_unlock(&ph_lock);
         sched_ns s0 = sched_read(srv, true), p0 = sched_read(self, false);
         double t0 = h_now();
         redisReply *r = ping ? redisCommand(c, "PING") : redisCommand(c, "GET probe:1");
@@ -295,7 +301,7 @@ static void *probe_main(void *arg)
         if (cor < 0)
             cor = 0;
         pthread_mutex_lock(&ph_lock);
-        phase_rec *q = &ph[cur_phase];
+        phase_rec *q = &ph[sent_in];
         series_add(&q->rtt, rtt);
         series_add(&q->cor, cor);
         if (cor > q->worst[1]) {
