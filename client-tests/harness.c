@@ -441,7 +441,7 @@ redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc, con
     return r;
 }
 
-static const char *type_name(int t)
+const char *h_type_name(int t)
 {
     switch (t) {
     case REDIS_REPLY_STRING:
@@ -468,7 +468,7 @@ static const char *reply_text(const redisReply *r)
     case REDIS_REPLY_STRING:
     case REDIS_REPLY_STATUS:
     case REDIS_REPLY_ERROR:
-        snprintf(buf, sizeof buf, "%s \"%s\"", type_name(r->type), h_esc(r->str, r->len));
+        snprintf(buf, sizeof buf, "%s \"%s\"", h_type_name(r->type), h_esc(r->str, r->len));
         break;
     case REDIS_REPLY_INTEGER:
         snprintf(buf, sizeof buf, "integer %lld", r->integer);
@@ -477,7 +477,7 @@ static const char *reply_text(const redisReply *r)
         snprintf(buf, sizeof buf, "array of %zu", r->elements);
         break;
     default:
-        snprintf(buf, sizeof buf, "%s", type_name(r->type));
+        snprintf(buf, sizeof buf, "%s", h_type_name(r->type));
     }
     return buf;
 }
@@ -494,7 +494,7 @@ void h_check(const char *file, int line, redisReply *r, int type, const char *st
         ok = r->len == n && memcmp(r->str, str, n) == 0;
         if (!ok) {
             freeReplyObject(r);
-            cr_assert_fail("%s:%d: expected %s \"%s\", got %s", file, line, type_name(type),
+            cr_assert_fail("%s:%d: expected %s \"%s\", got %s", file, line, h_type_name(type),
                            h_esc(str, n), got);
         }
     } else if (ok && type == REDIS_REPLY_INTEGER) {
@@ -505,7 +505,7 @@ void h_check(const char *file, int line, redisReply *r, int type, const char *st
         }
     }
     freeReplyObject(r);
-    cr_assert(ok, "%s:%d: expected a %s reply, got %s", file, line, type_name(type), got);
+    cr_assert(ok, "%s:%d: expected a %s reply, got %s", file, line, h_type_name(type), got);
 }
 
 redisReply *h_next_reply(redisContext *c, const char *what, long long i)

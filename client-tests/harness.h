@@ -153,6 +153,9 @@ redisReply *h_cmdargv(const char *file, int line, redisContext *c, int argc, con
  * `slen`, or strlen when slen is (size_t)-1). Frees the reply. */
 void h_check(const char *file, int line, redisReply *r, int type, const char *str, size_t slen,
              long long num);
+/* A hiredis reply type's name ("bulk", "array", "integer", "nil", "status",
+ * "error"), for messages. */
+const char *h_type_name(int t);
 /* A printable, escaped form of bytes for messages (static rotating buffers). */
 const char *h_esc(const void *p, size_t n);
 

@@ -787,26 +787,6 @@ static void gen(diff *g, dcmd *d)
 
 /* ---- Comparing ---------------------------------------------------------------------- */
 
-static const char *type_name(int t)
-{
-    switch (t) {
-    case REDIS_REPLY_STRING:
-        return "bulk";
-    case REDIS_REPLY_ARRAY:
-        return "array";
-    case REDIS_REPLY_INTEGER:
-        return "integer";
-    case REDIS_REPLY_NIL:
-        return "nil";
-    case REDIS_REPLY_STATUS:
-        return "status";
-    case REDIS_REPLY_ERROR:
-        return "error";
-    default:
-        return "?";
-    }
-}
-
 /* A reply, printed for a report (bounded). */
 static void show(char *dst, size_t cap, const redisReply *r)
 {
@@ -834,7 +814,7 @@ static void show(char *dst, size_t cap, const redisReply *r)
         break;
     }
     default:
-        snprintf(dst, cap, "%s \"%s\"", type_name(r->type), h_esc(r->str, r->len));
+        snprintf(dst, cap, "%s \"%s\"", h_type_name(r->type), h_esc(r->str, r->len));
         break;
     }
 }

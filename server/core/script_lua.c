@@ -351,6 +351,18 @@ static bool table_field(lua_State *L, const char *field, int type)
     return false;
 }
 
+/* The pairs of the table at -1 (a map's or a set's length). */
+static size_t count_pairs(lua_State *L)
+{
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        n++;
+    }
+    return n;
+}
+
 static void lua_to_reply(script_vm *vm, lua_State *L, resp_out *o, int depth)
 {
     /* Past the cap the rest is skipped (each remaining call returns at
@@ -440,13 +452,7 @@ static void lua_to_reply(script_vm *vm, lua_State *L, resp_out *o, int depth)
             lua_pop(L, 3);
         }
         if (table_field(L, "map", LUA_TTABLE)) {
-            size_t count = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                lua_pop(L, 1);
-                count++;
-            }
-            resp_add_map(o, count);
+            resp_add_map(o, count_pairs(L));
             lua_pushnil(L);
             while (lua_next(L, -2)) {
                 lua_pushvalue(L, -2);
@@ -457,13 +463,7 @@ static void lua_to_reply(script_vm *vm, lua_State *L, resp_out *o, int depth)
             break;
         }
         if (table_field(L, "set", LUA_TTABLE)) {
-            size_t count = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                lua_pop(L, 1);
-                count++;
-            }
-            resp_add_set(o, count);
+            resp_add_set(o, count_pairs(L));
             lua_pushnil(L);
             while (lua_next(L, -2)) {
                 lua_pop(L, 1);
