@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h" /* the option list only: no server code is linked */
 #include "harness.h"
@@ -393,6 +394,75 @@ ITEST(admin, info_counts_hits_and_misses)
     cr_assert_eq(h_info_num(info, "keyspace_misses"), 0);
     cr_assert_eq(h_info_num(info, "total_error_replies"), 0);
     free(info);
+}
+
+/* The hottest keys of one transaction's accesses: a transaction runs in
+ * one go, so they land in one window, which HOTKEYS GET reports once it has
+ * ended (polled: the window is a second). */
+ITEST(admin, hotkeys_over_the_wire)
+{
+    redisReply *r = CMD(C, "HOTKEYS GET");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(r->elements, 0, "off: empty");
+    freeReplyObject(r);
+    EXPECT_OK(C, "CONFIG SET hotkey-top-k 3 hotkey-window-seconds 1");
+    static const struct {
+        const char *key;
+        int n;
+    } load[] = {{"hk:1", 300}, {"hk:2", 200}, {"7", 100}, {"x:9", 50}};
+    EXPECT_OK(C, "MULTI");
+    for (size_t i = 0; i < sizeof load / sizeof load[0]; i++)
+        for (int j = 0; j < load[i].n; j++)
+            redisAppendCommand(C, "GET %s", load[i].key);
+    for (size_t i = 0; i < sizeof load / sizeof load[0]; i++)
+        for (int j = 0; j < load[i].n; j++)
+            h_check(__FILE__, __LINE__, h_next_reply(C, "GET", j), REDIS_REPLY_STATUS, "QUEUED",
+                    (size_t)-1, 0);
+    r = CMD(C, "EXEC");
+    cr_assert_eq(r->elements, 650);
+    freeReplyObject(r);
+    /* Both views in one transaction, so they see the same window. */
+    double end = h_now() + 10.0 * h_slow();
+    redisReply *all, *ns;
+    for (;;) {
+        EXPECT_OK(C, "MULTI");
+        EXPECT_STATUS(C, "QUEUED", "HOTKEYS GET");
+        EXPECT_STATUS(C, "QUEUED", "HOTKEYS GET NAMESPACE hk");
+        r = CMD(C, "EXEC");
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->elements, 2);
+        all = r->element[0];
+        ns = r->element[1];
+        if (all->elements > 0 || h_now() > end)
+            break;
+        freeReplyObject(r);
+        usleep(20000);
+    }
+    cr_assert_eq(all->elements, 3, "the top 3 of 4 keys");
+    cr_assert_eq(ns->elements, 2, "hk's 2 keys");
+    long long qps[3];
+    for (size_t i = 0; i < 3; i++) {
+        const redisReply *e = all->element[i];
+        cr_assert_eq(e->elements, 6);
+        cr_assert_str_eq(e->element[0]->str, "key");
+        cr_assert_str_eq(e->element[1]->str, load[i].key);
+        cr_assert_str_eq(e->element[2]->str, "db");
+        cr_assert_eq(e->element[3]->integer, 0);
+        cr_assert_str_eq(e->element[4]->str, "qps");
+        qps[i] = e->element[5]->integer;
+        if (i < 2) {
+            cr_assert_str_eq(ns->element[i]->element[1]->str, load[i].key);
+            cr_assert_eq(ns->element[i]->element[5]->integer, qps[i]);
+        }
+    }
+    freeReplyObject(r);
+    /* Exact counts over one measured window: the rates are 3 : 2 : 1, up
+     * to rounding. */
+    cr_assert_gt(qps[2], 0);
+    cr_assert(llabs(2 * qps[0] - 3 * qps[1]) <= 3 && llabs(qps[1] - 2 * qps[2]) <= 2,
+              "rates %lld %lld %lld", qps[0], qps[1], qps[2]);
+    EXPECT_OK(C, "CONFIG SET hotkey-top-k 0");
+    EXPECT_ERR(C, "ERR Hotkey detection is disabled", "HOTKEYS RESET");
 }
 
 ITEST(admin, info_clients_count)

@@ -15,6 +15,7 @@
 #include "evict.h"
 #include "expire.h"
 #include "groups.h"
+#include "hotkeys.h"
 
 static void add_flags(resp_out *o, unsigned flags)
 {
@@ -296,6 +297,7 @@ static void cmd_flushall(cmd_server *s, cmd_client *c, const cmd_request *req)
     }
     if (!async || !db_flush_async(s->db))
         db_flush(s->db);
+    cmd_hotkeys_forget(s);
     malloc_trim(0);
     resp_add_ok(&c->out);
 }

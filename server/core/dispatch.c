@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "cmdtab.h"
 #include "evict.h"
+#include "hotkeys.h"
 #include "introspection.h"
 #include "multi.h"
 #include "quota.h"
@@ -192,6 +193,8 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
     }
     uint64_t errors_before = s->st.total_error_replies;
     d->fn(s, c, r);
+    if (s->hotkeys_on)
+        cmd_hotkeys_record(s, d, r);
     /* A write that replied an error changed nothing. */
     if ((d->flags & CMD_WRITE) && s->watched_keys > 0 && s->st.total_error_replies == errors_before)
         cmd_watch_touch(s, d, r);

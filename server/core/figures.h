@@ -35,6 +35,7 @@
 #include "cmd.h"
 #include "evict.h"
 #include "expire.h"
+#include "hotkeys.h"
 #include "memory.h"
 #include "memlimit.h"
 #include "prefault.h"
@@ -219,6 +220,9 @@ typedef union {
       NULL, FIG_GAUGE, FK_U64, 1, "Scripts in the script cache.", m->lua.scripts)                  \
     X(lua_maxmemory, FIG_SEC_MEMORY, "lua_maxmemory", NULL, NULL, FIG_GAUGE, FK_I64, 1, "",       \
       s->cfg.lua_maxmemory.num)                                                                    \
+    X(used_memory_hotkeys, FIG_SEC_MEMORY, "used_memory_hotkeys", "ebb_memory_hotkeys_bytes",     \
+      NULL, FIG_GAUGE, FK_U64, 1, "Bytes the hot key summaries hold (HOTKEYS).",                  \
+      cmd_hotkeys_bytes(s))                                                                        \
     STATS_COUNTERS(FIG_STAT)                                                                       \
     X(longest_stall_us, FIG_SEC_STATS, "longest_stall_us", "ebb_longest_stall_seconds", NULL,     \
       FIG_GAUGE, FK_I64, 1e-6,                                                                     \
@@ -243,6 +247,16 @@ typedef union {
       FIG_COUNTER, FK_U64, 1, "Scripts stopped by SCRIPT KILL.", m->lua.killed)                    \
     X(scripts_busy, FIG_SEC_STATS, "scripts_busy", "ebb_scripts_busy_total", NULL, FIG_COUNTER,   \
       FK_U64, 1, "Scripts that ran past busy-reply-threshold.", m->lua.busy_timeouts)             \
+    X(hotkeys_window_samples, FIG_SEC_STATS, "hotkeys_window_samples",                            \
+      "ebb_hotkeys_window_samples", NULL, FIG_GAUGE, FK_U64, 1,                                    \
+      "Key accesses sampled in the last completed hot key window.",                               \
+      cmd_hotkeys_window_samples(s))                                                               \
+    X(hotkeys_window_ms, FIG_SEC_STATS, "hotkeys_window_ms", NULL, NULL, FIG_GAUGE, FK_U64, 1,    \
+      "", cmd_hotkeys_window_ms(s))                                                                \
+    X(hotkeys_dropped_samples, FIG_SEC_STATS, "hotkeys_dropped_samples",                          \
+      "ebb_hotkeys_dropped_samples_total", NULL, FIG_COUNTER, FK_U64, 1,                          \
+      "Hot key samples dropped: their namespace was past the bound on tracked namespaces.",       \
+      cmd_hotkeys_dropped(s))                                                                      \
     X(used_cpu_sys, FIG_SEC_CPU, "used_cpu_sys", "ebb_cpu_seconds_total", "mode=\"system\"",      \
       FIG_COUNTER, FK_SEC, 1, "CPU time of the process, by mode (INFO used_cpu_user, used_cpu_sys).", \
       fig_seconds(m->self.ru_stime))                                                               \

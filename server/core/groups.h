@@ -20,5 +20,6 @@ extern const cmd_def cmd_introspection_rows[]; /* introspection.c: SLOWLOG, LATE
 extern const cmd_def cmd_memory_rows[];        /* memory.c: MEMORY, SHRINK */
 extern const cmd_def cmd_multi_rows[];         /* multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
 extern const cmd_def cmd_scripting_rows[];     /* scripting.c: EVAL ... EVALSHA_RO, SCRIPT */
+extern const cmd_def cmd_hotkeys_rows[];       /* hotkeys.c: HOTKEYS */
 
 #endif

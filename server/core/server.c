@@ -13,6 +13,7 @@
 #include "evict.h"
 #include "expire.h"
 #include "groups.h"
+#include "hotkeys.h"
 #include "introspection.h"
 #include "log.h"
 #include "memlimit.h"
@@ -27,6 +28,7 @@ static const cmd_def *const groups[] = {
     cmd_connection_rows, cmd_admin_rows,         cmd_keyspace_rows, cmd_rename_rows,
     cmd_string_rows,     cmd_lcs_rows,           cmd_bitmap_rows,   cmd_expire_rows,
     cmd_memory_rows,     cmd_introspection_rows, cmd_multi_rows,    cmd_scripting_rows,
+    cmd_hotkeys_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -36,7 +38,7 @@ bool cmd_server_init(cmd_server *s)
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
         !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
-        !cmd_scripting_init(s) || !cmd_memlimit_init(s)) {
+        !cmd_scripting_init(s) || !cmd_memlimit_init(s) || !cmd_hotkeys_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -104,6 +106,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_multi_free(s);
     cmd_scripting_free(s);
     cmd_memlimit_free(s);
+    cmd_hotkeys_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);
@@ -133,6 +136,8 @@ void cmd_server_apply_config(cmd_server *s)
         if (!cmd_quota_apply(s))
             log_write(LOG_WARNING, "namespace-maxmemory: out of memory, the quotas in force stay");
     }
+    if (s->hotkeys != NULL)
+        cmd_hotkeys_apply(s);
 }
 
 /* Old buckets evacuated between clock checks in the cron's migration slice. */
@@ -205,6 +210,7 @@ static bool server_cron(cmd_server *s)
     s->expire_slices = cmd_expire_tick(s, cron_left(start));
     bool evicting = cmd_evict_cycle(s, cron_left(start));
     evicting |= cmd_quota_cycle(s, cron_left(start));
+    cmd_hotkeys_cron(s);
     struct mallinfo2 mi = mallinfo2();
     s->heap_used = mi.uordblks + mi.hblkhd;
     /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim

@@ -147,6 +147,8 @@ typedef struct cmd_server {
                                       look at their namespaces only when > 0 */
     struct cmd_scripts *scripts;   /* scripting.c: the Lua state and the script cache */
     struct cmd_memlimit *memlimit; /* memlimit.c: the limit's source and the OOM guard */
+    struct cmd_hotkeys *hotkeys;   /* hotkeys.c: the hot key summaries */
+    bool hotkeys_on;               /* hotkeys.c: hotkey-top-k > 0; requests are sampled */
     /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds
      * before running each request, and keys neither expire nor are
      * evicted (keys_frozen, which the tables read). */

@@ -101,6 +101,12 @@
       "(10: 255 after about 1M hits)")                                                             \
     X(lfu_decay_time, "lfu-decay-time", CFG_INT, "1", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,    \
       "LFU policies: minutes a key stays idle per step its access counter loses (0: never)")       \
+    X(hotkey_top_k, "hotkey-top-k", CFG_INT, "0", 0, 1024, CFG_RUNTIME, CFG_NO_WORDS,              \
+      "hot key detection: keys HOTKEYS GET reports, and per namespace tracks (0: off)")            \
+    X(hotkey_sampling_percentage, "hotkey-sampling-percentage", CFG_INT, "100", 1, 100,            \
+      CFG_RUNTIME, CFG_NO_WORDS, "hot key detection: percent of key accesses sampled")             \
+    X(hotkey_window_seconds, "hotkey-window-seconds", CFG_INT, "10", 1, 3600, CFG_RUNTIME,         \
+      CFG_NO_WORDS, "hot key detection: length of the window HOTKEYS GET reports on")              \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
       CFG_RUNTIME, CFG_NO_WORDS, "largest unparsed input one client may have buffered")            \
     X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0, CFG_RUNTIME,        \
