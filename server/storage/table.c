@@ -1683,6 +1683,26 @@ void table_foreach(const table *t,
                 return;
 }
 
+void table_foreach_record(const table *t,
+                          bool (*fn)(int64_t key, const uint8_t *val, size_t len, int64_t expire_at,
+                                     void *arg),
+                          void *arg)
+{
+    /* Each class's records are dense, 0 .. count - 1 (store.h). */
+    for (unsigned cls = 0; cls < STORE_CLASSES; cls++) {
+        uint32_t n = store_class_count(&t->st, cls);
+        for (uint32_t i = 0; i < n; i++) {
+            store_ref r = store_ref_make(cls, i);
+            int64_t at = exp_of(t, r);
+            if (expired_at(t, at))
+                continue; /* gone, even if not reclaimed yet */
+            const uint8_t *p = store_rec(&t->st, r);
+            if (!fn(store_key(&t->st, r), p + STORE_VAL_AT, p[STORE_LEN_AT], at, arg))
+                return;
+        }
+    }
+}
+
 /* ---- prefetching ----------------------------------------------------------
  *
  * __builtin_prefetch compiles to a prefetch instruction: it never faults, and

@@ -413,4 +413,13 @@ void table_check(const table *t);
 void table_foreach(const table *t,
                    bool (*fn)(int64_t key, const uint8_t *val, size_t len, void *arg), void *arg);
 
+/* Visit every live key with its value and its expire time (ms since the
+ * epoch, 0: none), record by record in the order the store keeps them (size
+ * class, then position): a sequential walk over the records, for snapshots.
+ * The same rules as table_foreach. */
+void table_foreach_record(const table *t,
+                          bool (*fn)(int64_t key, const uint8_t *val, size_t len, int64_t expire_at,
+                                     void *arg),
+                          void *arg);
+
 #endif /* EBB_TABLE_H */

@@ -455,6 +455,35 @@ static bool count_live(int64_t key, const uint8_t *val, size_t len, void *arg)
     return true;
 }
 
+/* table_foreach_record against the model: each live key once, with its
+ * value and expire time. */
+typedef struct {
+    const xmodel *m;
+    uint8_t *visited;
+    uint64_t n;
+} xm_walk;
+
+static bool check_record(int64_t key, const uint8_t *val, size_t len, int64_t expire_at, void *arg)
+{
+    xm_walk *w = arg;
+    /* key_of's multiplier is odd: its inverse mod 2^64 (Newton's iteration,
+     * each step doubling the correct low bits) gives the index back. */
+    uint64_t mul = 0x9e3779b97f4a7c15ull, inv = mul;
+    for (int k = 0; k < 5; k++)
+        inv *= 2 - mul * inv;
+    uint64_t i = (uint64_t)key * inv;
+    cr_assert_eq(key_of(i), key);
+    cr_assert(i < w->m->n && xm_live(w->m, i), "walked key %" PRId64 " is not live", key);
+    cr_assert_eq(w->visited[i], 0, "key %" PRId64 " walked twice", key);
+    w->visited[i] = 1;
+    w->n++;
+    uint8_t want[TABLE_VALUE_MAX];
+    value_of(w->m->seed[i], w->m->len[i], want);
+    cr_assert(len == w->m->len[i] && memcmp(val, want, len) == 0, "key %" PRId64 " value", key);
+    cr_assert_eq(expire_at, w->m->exp[i], "key %" PRId64 " expire time", key);
+    return true;
+}
+
 static void xm_check_all(table *t, xmodel *m)
 {
     uint64_t live = 0;
@@ -463,6 +492,11 @@ static void xm_check_all(table *t, xmodel *m)
     uint64_t seen = 0;
     table_foreach(t, count_live, &seen);
     cr_assert_eq(seen, live, "foreach visits the live keys only");
+    xm_walk w = {m, calloc(m->n, 1), 0};
+    cr_assert_not_null(w.visited);
+    table_foreach_record(t, check_record, &w);
+    cr_assert_eq(w.n, live, "foreach_record visits the live keys only");
+    free(w.visited);
     uint8_t want[TABLE_VALUE_MAX];
     for (uint64_t i = 0; i < m->n; i++) {
         const uint8_t *p;
