@@ -136,7 +136,7 @@ ITEST(admin, config_set_errors)
     r = CMD(C, "CONFIG SET appendonly yes");
     cr_assert_eq(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
-    r = CMD(C, "CONFIG SET save %s", "900 1");
+    r = CMD(C, "CONFIG SET save %s", "900");
     cr_assert_eq(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
     r = CMD(C, "CONFIG SET client-query-buffer-limit lots");

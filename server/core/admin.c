@@ -16,6 +16,7 @@
 #include "expire.h"
 #include "groups.h"
 #include "hotkeys.h"
+#include "persist.h"
 
 static void add_flags(resp_out *o, unsigned flags)
 {
@@ -29,6 +30,7 @@ static void add_flags(resp_out *o, unsigned flags)
         {CMD_NO_AUTH, "no_auth"},       {CMD_SKIP_SLOWLOG, "skip_slowlog"},
         {CMD_NO_MULTI, "no_multi"},     {CMD_NO_SCRIPT, "noscript"},
         {CMD_ALLOW_BUSY, "allow_busy"}, {CMD_SKIP_MONITOR, "skip_monitor"},
+        {CMD_LOADING, "loading"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -312,22 +314,36 @@ static void cmd_time(cmd_server *s, cmd_client *c, const cmd_request *req)
 
 static void cmd_shutdown(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
-    /* ebb keeps nothing on disk, so SAVE/NOSAVE/NOW/FORCE change nothing;
-     * like Redis, a successful SHUTDOWN sends no reply: the connection just
-     * closes as the server stops (finishing what others already sent). */
-    bool nosave = false;
+    /* The snapshot (persist.h) is written first when SAVE is given, or
+     * shutdown-save or save points are set, unless NOSAVE; if it fails the
+     * server stays up, unless FORCE. NOW (skip waiting for replicas) has
+     * nothing to skip. Like Redis, a successful SHUTDOWN sends no reply: the
+     * connection just closes as the server stops (finishing what others
+     * already sent). */
+    bool nosave = false, save = false, force = false;
     for (size_t i = 1; i < req->argc; i++) {
         if (cmd_arg_is(&req->argv[i], "nosave"))
             nosave = true;
-        else if (!cmd_arg_is(&req->argv[i], "save") && !cmd_arg_is(&req->argv[i], "now") &&
-                 !cmd_arg_is(&req->argv[i], "force")) {
+        else if (cmd_arg_is(&req->argv[i], "save"))
+            save = true;
+        else if (cmd_arg_is(&req->argv[i], "force"))
+            force = true;
+        else if (!cmd_arg_is(&req->argv[i], "now")) {
             cmd_reply_error(s, c, ERR_SYNTAX);
             return;
         }
     }
+    if (save && nosave) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
     /* During a busy script only SHUTDOWN NOSAVE goes ahead, as in Redis. */
     if (s->busy && !nosave) {
         cmd_reply_error(s, c, SCRIPT_ERR_BUSY);
+        return;
+    }
+    if (!cmd_persist_shutdown(s, save, nosave) && !force) {
+        cmd_reply_error(s, c, "ERR Errors trying to SHUTDOWN. Check logs.");
         return;
     }
     s->shutdown_asked = true;
@@ -347,27 +363,28 @@ static void cmd_info(cmd_server *s, cmd_client *c, const cmd_request *req)
 }
 
 static const cmd_def command_subs[] = {
-    {"count", 2, CMD_STALE, 0, 0, 0, cmd_command_count, NULL, "server", "2.8.13",
+    {"count", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_command_count, NULL, "server", "2.8.13",
      "Returns a count of commands.", NULL, NULL},
-    {"docs", -2, CMD_STALE, 0, 0, 0, cmd_command_docs, NULL, "server", "7.0.0",
+    {"docs", -2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_command_docs, NULL, "server", "7.0.0",
      "Returns documentary information about one, multiple or all commands.", "[command-name...]",
      NULL},
-    {"info", -2, CMD_STALE, 0, 0, 0, cmd_command_info, NULL, "server", "2.8.13",
+    {"info", -2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_command_info, NULL, "server", "2.8.13",
      "Returns information about one, multiple or all commands.", "[command-name...]", NULL},
-    {"list", -2, CMD_STALE, 0, 0, 0, cmd_command_list, NULL, "server", "7.0.0",
+    {"list", -2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_command_list, NULL, "server", "7.0.0",
      "Returns a list of command names.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cmd_def config_subs[] = {
-    {"get", -3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_get, NULL, "server",
-     "2.0.0", "Returns the effective values of configuration parameters.", "parameter...", NULL},
-    {"set", -4, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_set, NULL, "server",
-     "2.0.0", "Sets configuration parameters in-flight.", "[parameter value]...",
+    {"get", -3, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_config_get, NULL,
+     "server", "2.0.0", "Returns the effective values of configuration parameters.", "parameter...",
+     NULL},
+    {"set", -4, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_config_set, NULL,
+     "server", "2.0.0", "Sets configuration parameters in-flight.", "[parameter value]...",
      redact_config_set},
-    {"resetstat", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_config_resetstat, NULL,
-     "server", "2.0.0", "Resets the server's statistics.", NULL, NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_config_help, NULL, "server", "5.0.0",
+    {"resetstat", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0,
+     cmd_config_resetstat, NULL, "server", "2.0.0", "Resets the server's statistics.", NULL, NULL},
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_config_help, NULL, "server", "5.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -403,7 +420,7 @@ static void cmd_role(cmd_server *s, cmd_client *c, const cmd_request *req)
 }
 
 const cmd_def cmd_admin_rows[] = {
-    {"command", -1, CMD_STALE, 0, 0, 0, cmd_command, command_subs, "server", "2.8.13",
+    {"command", -1, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_command, command_subs, "server", "2.8.13",
      "Returns detailed information about all commands.", NULL, NULL},
     {"config", -2, CMD_STALE, 0, 0, 0, NULL, config_subs, "server", "2.0.0",
      "A container for server configuration commands.", NULL, NULL},
@@ -413,18 +430,19 @@ const cmd_def cmd_admin_rows[] = {
      "Removes all keys and gives their memory back.", "[ASYNC|SYNC]", NULL},
     {"flushdb", -1, CMD_WRITE, 0, 0, 0, cmd_flushall, NULL, "server", "1.0.0",
      "Removes all keys of the (only) database.", "[ASYNC|SYNC]", NULL},
-    {"time", 1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_time, NULL, "server", "2.6.0",
+    {"time", 1, CMD_FAST | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_time, NULL, "server", "2.6.0",
      "Returns the server time.", NULL, NULL},
-    {"info", -1, CMD_STALE, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
+    {"info", -1, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_info, NULL, "server", "1.0.0",
      "Returns information and statistics about the server.", "[section...]", NULL},
-    {"shutdown", -1, CMD_ADMIN | CMD_STALE | CMD_NO_MULTI | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0,
+    {"shutdown", -1,
+     CMD_ADMIN | CMD_STALE | CMD_NO_MULTI | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING, 0, 0, 0,
      cmd_shutdown, NULL, "server", "1.0.0",
      "Stops the server: SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE].", "[NOSAVE|SAVE] [NOW] [FORCE]",
      NULL},
     {"wait", 3, CMD_NO_SCRIPT, 0, 0, 0, cmd_wait, NULL, "generic", "3.0.0",
      "Waits for replicas to acknowledge the writes (ebb has none: 0 at once).",
      "numreplicas timeout", NULL},
-    {"role", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_role, NULL, "server", "2.8.12",
-     "Returns the replication role (always master).", NULL, NULL},
+    {"role", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_role, NULL,
+     "server", "2.8.12", "Returns the replication role (always master).", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -36,6 +36,7 @@ enum {
      * EVAL, EVALSHA, FCALL, PUBLISH): a WRITE pause holds it. Hidden from
      * COMMAND, as Redis hides it. */
     CMD_MAY_REPLICATE = 1 << 12,
+    CMD_LOADING = 1 << 13, /* runs while a snapshot loads (INFO...); others get -LOADING */
 };
 
 /*

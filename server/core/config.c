@@ -129,6 +129,28 @@ bool config_parse_memory(const char *s, size_t len, long long *out)
     return true;
 }
 
+bool config_parse_save(const char *text, long long secs[], long long changes[], size_t *n)
+{
+    *n = 0;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return true;
+        char a[32], b[32];
+        int used = 0;
+        long long s, c;
+        if (*n == CONFIG_SAVE_MAX || sscanf(p, "%31s %31s%n", a, b, &used) != 2 ||
+            !parse_ll(a, strlen(a), &s) || !parse_ll(b, strlen(b), &c) || s < 0 || c < 0)
+            return false;
+        secs[*n] = s;
+        changes[*n] = c;
+        (*n)++;
+        p += used;
+    }
+}
+
 bool config_parse_obl(const char *text, long long out[3])
 {
     out[0] = out[1] = out[2] = 0;
@@ -396,6 +418,36 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
         }
         goto store_text;
     }
+    case CFG_SAVE: {
+        char buf[512];
+        long long secs[CONFIG_SAVE_MAX], changes[CONFIG_SAVE_MAX];
+        size_t n;
+        if (valuelen >= sizeof buf) {
+            snprintf(err, errlen, "argument too long");
+            return false;
+        }
+        memcpy(buf, value, valuelen);
+        buf[valuelen] = '\0';
+        if (!config_parse_save(buf, secs, changes, &n)) {
+            snprintf(err, errlen, "Invalid save parameters");
+            return false;
+        }
+        /* Stored canonical: the numbers as decimals, single spaces. */
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++)
+            w += (size_t)snprintf(buf + w, sizeof buf - w, "%s%lld %lld", i > 0 ? " " : "", secs[i],
+                                  changes[i]);
+        buf[w] = '\0';
+        char *text = strdup(buf);
+        if (text == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        free(v->str);
+        v->str = text;
+        v->user = true;
+        return true;
+    }
     case CFG_NSMEM: {
         char *text = ns_quotas_canonical(value, valuelen, err, errlen);
         if (text == NULL)
@@ -461,6 +513,7 @@ const char *config_format(const config *c, const config_option *o, char *dst, si
     case CFG_FIXED:
     case CFG_OBL:
     case CFG_NSMEM:
+    case CFG_SAVE:
         snprintf(dst, dstlen, "%s", v->str != NULL ? v->str : "");
         break;
     }

@@ -176,6 +176,14 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
         cmd_reply_error(s, c, SCRIPT_ERR_BUSY);
         return;
     }
+    /* While a snapshot loads, only what Redis allows then runs. */
+    if (s->loading && !(d->flags & CMD_LOADING)) {
+        s->cmdstats[si].rejected++;
+        if (cmd_in_multi(c))
+            cmd_multi_fail(c);
+        cmd_reply_error(s, c, "LOADING Redis is loading the dataset in memory");
+        return;
+    }
     /* After MULTI, commands are queued for EXEC (multi.h). */
     if (cmd_in_multi(c) && cmd_multi_queue(s, c, r, d)) {
         /* Counted when EXEC runs it, as Redis counts it. */
@@ -196,8 +204,11 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
     if (s->hotkeys_on)
         cmd_hotkeys_record(s, d, r);
     /* A write that replied an error changed nothing. */
-    if ((d->flags & CMD_WRITE) && s->watched_keys > 0 && s->st.total_error_replies == errors_before)
-        cmd_watch_touch(s, d, r);
+    if ((d->flags & CMD_WRITE) && s->st.total_error_replies == errors_before) {
+        s->changes++;
+        if (s->watched_keys > 0)
+            cmd_watch_touch(s, d, r);
+    }
     /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
      * once it has run, as in Redis 7: a transaction's commands, then EXEC. */
     bool redact = d->redact != NULL && d->redact(argv, argc);

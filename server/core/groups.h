@@ -21,5 +21,7 @@ extern const cmd_def cmd_memory_rows[];        /* memory.c: MEMORY, SHRINK */
 extern const cmd_def cmd_multi_rows[];         /* multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
 extern const cmd_def cmd_scripting_rows[];     /* scripting.c: EVAL ... EVALSHA_RO, SCRIPT */
 extern const cmd_def cmd_hotkeys_rows[];       /* hotkeys.c: HOTKEYS */
+extern const cmd_def cmd_persist_rows[];       /* persist.c: SAVE, BGSAVE, LASTSAVE */
+extern const cmd_def cmd_dump_rows[];          /* dump.c: DUMP, RESTORE */
 
 #endif

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "cmdtab.h"
 #include "figures.h"
+#include "persist.h"
 #include "quota.h"
 #include "strbuf.h"
 
@@ -54,6 +55,12 @@ static void sec_keyspace(cmd_server *s, const fig_snapshot *m, strbuf *b)
  * names it: its keys as in # Keyspace, then its memory as its quota sees
  * it (used_memory, table_memory()) and the quota (0: none), its counters
  * since it was created, and the bytes its table maps. */
+static void sec_persistence(cmd_server *s, const fig_snapshot *m, strbuf *b)
+{
+    (void)m;
+    cmd_persist_info(s, b);
+}
+
 static void sec_namespaces(cmd_server *s, const fig_snapshot *m, strbuf *b)
 {
     strbuf_printf(b, "namespaces:%zu\r\n", db_ns_count(s->db) - 1);
@@ -164,6 +171,7 @@ static const info_section sections[] = {
     {"server", "Server", sec_server, true, 0},
     {"clients", "Clients", sec_clients, true, 0},
     {"memory", "Memory", sec_memory, true, FIG_NEED_MEMORY},
+    {"persistence", "Persistence", sec_persistence, true, 0},
     {"stats", "Stats", sec_stats, true, 0},
     {"cpu", "CPU", sec_cpu, true, FIG_NEED_CPU},
     {"errorstats", "Errorstats", sec_errorstats, true, 0},

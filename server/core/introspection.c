@@ -410,26 +410,27 @@ static void cmd_latency_help(cmd_server *s, cmd_client *c, const cmd_request *re
 }
 
 static const cmd_def slowlog_subs[] = {
-    {"get", -2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_get, NULL, "server", "2.2.12",
-     "Returns the slow log's entries.", "[count]", NULL},
-    {"len", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_len, NULL, "server", "2.2.12",
-     "Returns the number of entries in the slow log.", NULL, NULL},
-    {"reset", 2, CMD_ADMIN | CMD_STALE, 0, 0, 0, cmd_slowlog_reset, NULL, "server", "2.2.12",
-     "Clears all entries from the slow log.", NULL, NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_slowlog_help, NULL, "server", "6.2.0",
+    {"get", -2, CMD_ADMIN | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_slowlog_get, NULL, "server",
+     "2.2.12", "Returns the slow log's entries.", "[count]", NULL},
+    {"len", 2, CMD_ADMIN | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_slowlog_len, NULL, "server",
+     "2.2.12", "Returns the number of entries in the slow log.", NULL, NULL},
+    {"reset", 2, CMD_ADMIN | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_slowlog_reset, NULL, "server",
+     "2.2.12", "Clears all entries from the slow log.", NULL, NULL},
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_slowlog_help, NULL, "server", "6.2.0",
      "Show helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cmd_def latency_subs[] = {
-    {"latest", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_latest, NULL,
-     "server", "2.8.13", "Returns the longest event-loop stall since start or reset.", NULL, NULL},
-    {"histogram", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_histogram, NULL,
-     "server", "7.0.0", "Returns the cumulative distribution of latencies of commands.",
-     "[command...]", NULL},
-    {"reset", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_latency_reset, NULL, "server",
-     "2.8.13", "Resets the stall record.", "[event...]", NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",
+    {"latest", 2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_latency_latest,
+     NULL, "server", "2.8.13", "Returns the longest event-loop stall since start or reset.", NULL,
+     NULL},
+    {"histogram", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0,
+     cmd_latency_histogram, NULL, "server", "7.0.0",
+     "Returns the cumulative distribution of latencies of commands.", "[command...]", NULL},
+    {"reset", -2, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_latency_reset,
+     NULL, "server", "2.8.13", "Resets the stall record.", "[event...]", NULL},
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_latency_help, NULL, "server", "2.8.13",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -439,7 +440,8 @@ const cmd_def cmd_introspection_rows[] = {
      "A container for slow log commands.", NULL, NULL},
     {"latency", -2, CMD_STALE, 0, 0, 0, NULL, latency_subs, "server", "2.8.13",
      "A container for latency diagnostics commands.", NULL, NULL},
-    {"monitor", 1, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT, 0, 0, 0, cmd_monitor, NULL, "server",
-     "1.0.0", "Listens for all requests received by the server in real time.", NULL, NULL},
+    {"monitor", 1, CMD_ADMIN | CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_monitor, NULL,
+     "server", "1.0.0", "Listens for all requests received by the server in real time.", NULL,
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -473,7 +473,7 @@ static const cmd_def object_subs[] = {
      "Returns the time since the last access to a key (LRU policies).", "key", NULL},
     {"refcount", 3, CMD_READONLY, 2, 2, 1, cmd_object, NULL, "generic", "2.2.3",
      "Returns the reference count of a value.", "key", NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_object_help, NULL, "generic", "6.2.0",
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_object_help, NULL, "generic", "6.2.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -501,7 +501,7 @@ static const cmd_def memory_subs[] = {
      "Outputs a memory problems report.", NULL, NULL},
     {"malloc-stats", 2, 0, 0, 0, 0, cmd_memory_malloc_stats, NULL, "server", "4.0.0",
      "Returns the allocator statistics (glibc's malloc_info XML).", NULL, NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_memory_help, NULL, "server", "4.0.0",
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_memory_help, NULL, "server", "4.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -500,16 +500,17 @@ static void cmd_unwatch(cmd_server *s, cmd_client *c, const cmd_request *req)
 }
 
 const cmd_def cmd_multi_rows[] = {
-    {"multi", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0, cmd_multi, NULL,
-     "transactions", "1.2.0", "Starts a transaction.", NULL, NULL},
-    {"exec", 1, CMD_STALE | CMD_SKIP_SLOWLOG | CMD_NO_SCRIPT, 0, 0, 0, cmd_exec, NULL,
+    {"multi", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING, 0, 0, 0,
+     cmd_multi, NULL, "transactions", "1.2.0", "Starts a transaction.", NULL, NULL},
+    {"exec", 1, CMD_STALE | CMD_SKIP_SLOWLOG | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_exec, NULL,
      "transactions", "1.2.0", "Executes all commands in a transaction.", NULL, NULL},
-    {"discard", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0, cmd_discard,
-     NULL, "transactions", "2.0.0", "Discards a transaction.", NULL, NULL},
-    {"watch", -2, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 1, -1, 1, cmd_watch, NULL,
-     "transactions", "2.2.0",
+    {"discard", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING, 0, 0, 0,
+     cmd_discard, NULL, "transactions", "2.0.0", "Discards a transaction.", NULL, NULL},
+    {"watch", -2, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING, 1, -1, 1,
+     cmd_watch, NULL, "transactions", "2.2.0",
      "Monitors changes to keys to determine the execution of a transaction.", "key...", NULL},
-    {"unwatch", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0, cmd_unwatch,
-     NULL, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", NULL, NULL},
+    {"unwatch", 1, CMD_FAST | CMD_STALE | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING, 0, 0, 0,
+     cmd_unwatch, NULL, "transactions", "2.2.0", "Forgets about watched keys of a transaction.",
+     NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -680,7 +680,7 @@ static const cmd_def script_subs[] = {
      "Determines whether server-side Lua scripts exist in the script cache.", "sha1...", NULL},
     {"flush", -2, CMD_NO_SCRIPT, 0, 0, 0, cmd_script_flush, NULL, "scripting", "2.6.0",
      "Removes all server-side Lua scripts from the script cache.", "[ASYNC|SYNC]", NULL},
-    {"help", 2, CMD_STALE, 0, 0, 0, cmd_script_help, NULL, "scripting", "5.0.0",
+    {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_script_help, NULL, "scripting", "5.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {"kill", 2, CMD_NO_SCRIPT | CMD_ALLOW_BUSY, 0, 0, 0, cmd_script_kill, NULL, "scripting",
      "2.6.0", "Terminates a server-side Lua script during execution.", NULL, NULL},

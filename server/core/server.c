@@ -19,6 +19,7 @@
 #include "memlimit.h"
 #include "memory.h"
 #include "multi.h"
+#include "persist.h"
 #include "prefault.h"
 #include "quota.h"
 #include "scripting.h"
@@ -28,7 +29,7 @@ static const cmd_def *const groups[] = {
     cmd_connection_rows, cmd_admin_rows,         cmd_keyspace_rows, cmd_rename_rows,
     cmd_string_rows,     cmd_lcs_rows,           cmd_bitmap_rows,   cmd_expire_rows,
     cmd_memory_rows,     cmd_introspection_rows, cmd_multi_rows,    cmd_scripting_rows,
-    cmd_hotkeys_rows,
+    cmd_hotkeys_rows,    cmd_persist_rows,       cmd_dump_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -38,7 +39,8 @@ bool cmd_server_init(cmd_server *s)
     s->cmdstats = calloc(cmdtab_rows(), sizeof *s->cmdstats);
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
         !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
-        !cmd_scripting_init(s) || !cmd_memlimit_init(s) || !cmd_hotkeys_init(s)) {
+        !cmd_scripting_init(s) || !cmd_memlimit_init(s) || !cmd_hotkeys_init(s) ||
+        !cmd_persist_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -107,6 +109,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_scripting_free(s);
     cmd_memlimit_free(s);
     cmd_hotkeys_free(s);
+    cmd_persist_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);
@@ -211,6 +214,7 @@ static bool server_cron(cmd_server *s)
     bool evicting = cmd_evict_cycle(s, cron_left(start));
     evicting |= cmd_quota_cycle(s, cron_left(start));
     cmd_hotkeys_cron(s);
+    cmd_persist_cron(s);
     struct mallinfo2 mi = mallinfo2();
     s->heap_used = mi.uordblks + mi.hblkhd;
     /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim
@@ -225,7 +229,7 @@ static bool server_cron(cmd_server *s)
     uint64_t used = cmd_used_memory(s);
     if (used > s->peak_used)
         s->peak_used = used;
-    return cmd_shrink_pending(s) || s->expire_slices > 0 || evicting || reaping;
+    return cmd_shrink_pending(s) || s->expire_slices > 0 || evicting || reaping || s->loading;
 }
 
 bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
@@ -241,6 +245,8 @@ static bool server_urgent(cmd_server *s, int64_t budget_us)
     if (!s->clock_fixed)
         s->now_ms = cmd_now_us() / 1000;
     bool more = false;
+    if (s->loading)
+        return cmd_persist_load_step(s, budget_us);
     if (cmd_shrink_pending(s))
         more |= cmd_shrink_jobs_run(s, budget_us);
     else if (s->expire_slices > 0) {

@@ -196,6 +196,9 @@ static void on_readyz(struct evhttp_request *req, void *arg)
     if (g.stopping)
         reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8", "shutting down\n",
                    14);
+    else if (g.srv->loading)
+        reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                   "loading the snapshot\n", 21);
     else
         reply_text(req, HTTP_OK, "OK", "text/plain; charset=utf-8", "ready\n", 6);
 }

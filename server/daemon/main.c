@@ -106,7 +106,17 @@ static void begin_shutdown(const char *why)
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    begin_shutdown(sig == SIGINT ? "Received SIGINT" : "Received SIGTERM");
+    const char *why = sig == SIGINT ? "Received SIGINT" : "Received SIGTERM";
+    /* The snapshot first, when one is due (persist.h); if it cannot be
+     * written the server stays up, as Redis does, rather than lose it. */
+    if (!cmd_persist_shutdown(&srv, false, false)) {
+        log_write(LOG_WARNING,
+                  "%s, but the snapshot failed: not shutting down. Check the "
+                  "logs, or send SHUTDOWN NOSAVE.",
+                  why);
+        return;
+    }
+    begin_shutdown(why);
 }
 
 /* Run the next urgent slice after the loop has polled I/O once more. Not
@@ -404,6 +414,12 @@ int main(int argc, char **argv)
     }
     srv.proc.event_api = event_base_get_method(base);
     log_write(LOG_NOTICE, "ebb %s starting, pid=%d", EBB_VERSION, (int)getpid());
+    /* The snapshot, if there is one, loads in slices once the loop runs;
+     * until then commands get -LOADING and /readyz 503 (persist.h). */
+    if (!cmd_persist_load_begin(&srv)) {
+        fprintf(stderr, "ebb-server: can't load the snapshot (see the log)\n");
+        return 1;
+    }
 
     char err[512];
     if (!conn_setup(base, &srv, err, sizeof err)) {

@@ -1245,6 +1245,18 @@ table_status table_get_lru(table *t, int64_t key, uint32_t *stamp)
     return TABLE_OK;
 }
 
+table_status table_set_stamp(table *t, int64_t key, uint32_t stamp)
+{
+    gen *g;
+    uint64_t h;
+    bucket *b;
+    unsigned i;
+    if (!find_live(t, key, &g, &h, &b, &i))
+        return TABLE_NOT_FOUND;
+    store_set_lru(&t->st, b->rec[i], stamp);
+    return TABLE_OK;
+}
+
 table_status table_get_expire(table *t, int64_t key, int64_t *at)
 {
     gen *g;

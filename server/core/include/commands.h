@@ -148,6 +148,10 @@ typedef struct cmd_server {
     struct cmd_scripts *scripts;   /* scripting.c: the Lua state and the script cache */
     struct cmd_memlimit *memlimit; /* memlimit.c: the limit's source and the OOM guard */
     struct cmd_hotkeys *hotkeys;   /* hotkeys.c: the hot key summaries */
+    struct cmd_persist *persist;   /* persist.c: snapshots, the BGSAVE child, loading */
+    bool loading;                  /* persist.c: a snapshot is loading; commands
+                                      without CMD_LOADING get -LOADING */
+    uint64_t changes;              /* write commands since the last snapshot (save points) */
     bool hotkeys_on;               /* hotkeys.c: hotkey-top-k > 0; requests are sampled */
     /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds
      * before running each request, and keys neither expire nor are
@@ -310,6 +314,20 @@ void cmd_note_stall(cmd_server *s, const char *what, const char *detail, int64_t
  * the server buffer much. 0 means the protocol defaults. */
 size_t cmd_client_max_args(const cmd_server *s, const cmd_client *c);
 size_t cmd_client_max_bulk(const cmd_server *s, const cmd_client *c);
+
+/* Snapshots (persist.c; persist.h says what they hold and how they are
+ * written and loaded). cmd_persist_load_begin starts loading
+ * dir/dbfilename if it exists, once the server has started and before it
+ * serves: false (logged) if it exists but cannot be read or is not RDB, and
+ * the server should not start. cmd_server.loading stays true until it is
+ * loaded (the urgent work does it in slices), and /readyz says 503 meanwhile.
+ * cmd_persist_shutdown is what a shutdown does first (SIGTERM; SHUTDOWN
+ * runs it itself): kill a BGSAVE child, then write the snapshot when
+ * force_save, or shutdown-save or save points are set, unless no_save.
+ * False if that failed (logged): the server should stay up, as Redis
+ * does. */
+bool cmd_persist_load_begin(cmd_server *s);
+bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save);
 
 /* May a client's input buffer grow by `bytes` now? False when, under a
  * cgroup's memory limit, that would take RSS near the limit (memlimit.h):

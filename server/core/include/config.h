@@ -18,7 +18,9 @@
  *          CFG_LIMIT_AUTO), CFG_OBL (Redis's client-output-buffer-limit groups
  *          of `class hard soft seconds`, stored as text), CFG_NSMEM (pairs
  *          of `namespace bytes`, validated as a whole and stored as the
- *          canonical list: see config_parse_ns_quotas).
+ *          canonical list: see config_parse_ns_quotas), CFG_SAVE (Redis's
+ *          snapshot points, `<seconds> <changes>` pairs or "": see
+ *          config_parse_save).
  *   flags  CFG_RUNTIME: CONFIG SET may change it; otherwise startup only.
  *   words  the list of a CFG_ENUM's values (CONFIG_LOGLEVELS ...), else
  *          CFG_NO_WORDS
@@ -134,10 +136,18 @@
       "HTTP port for /metrics, /healthz and /readyz (0: off)")                                     \
     X(metrics_bind, "metrics-bind", CFG_STR, "", 0, 0, 0, CFG_NO_WORDS,                            \
       "addresses the HTTP port listens on (empty: those of bind)")                                 \
-    X(save, "save", CFG_FIXED, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                                \
-      "snapshots: always off, ebb keeps no data on disk")                                          \
+    X(dir, "dir", CFG_STR, ".", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                                   \
+      "directory the snapshot is written to and loaded from at start")                             \
+    X(dbfilename, "dbfilename", CFG_STR, "dump.rdb", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,              \
+      "the snapshot's file name in dir (Redis's RDB format)")                                      \
+    X(save, "save", CFG_SAVE, "", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                                 \
+      "<seconds> <changes> pairs: snapshot in the background after that many "                     \
+      "seconds with at least that many changes (\"\": only when asked)")                           \
+    X(shutdown_save, "shutdown-save", CFG_BOOL, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,             \
+      "write the snapshot before exiting on SIGTERM or SHUTDOWN (as if save "                      \
+      "points were set)")                                                                          \
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                  \
-      "append-only file: always off, ebb keeps no data on disk")
+      "append-only file: always off; snapshots only (save, SAVE, BGSAVE)")
 
 typedef enum {
     CFG_INT,
@@ -149,6 +159,7 @@ typedef enum {
     CFG_OBL,
     CFG_LIMIT,
     CFG_NSMEM,
+    CFG_SAVE,
 } config_type;
 
 /* How namespace-maxmemory names the default namespace (the keys without a
@@ -283,6 +294,13 @@ bool config_parse_memory(const char *s, size_t len, long long *out);
 /* The `normal` class of a client-output-buffer-limit text: hard and soft
  * bytes and soft seconds (0 0 0 if absent). False if the text is invalid. */
 bool config_parse_obl(const char *text, long long out[3]);
+
+/* Snapshot points: `save` text as (seconds, changes) pairs, at most
+ * CONFIG_SAVE_MAX of them, into secs[] and changes[] (*n of them; "" is 0
+ * pairs). False if the text is invalid (odd count, not integers, negative,
+ * too many). */
+#define CONFIG_SAVE_MAX 16
+bool config_parse_save(const char *text, long long secs[], long long changes[], size_t *n);
 
 /* Next space-separated word of a list option (`bind 127.0.0.1 ::1`):
  * copies it NUL-terminated into word and advances *p past it. Returns its

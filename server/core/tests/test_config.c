@@ -86,7 +86,19 @@ Test(config, bools_enums_fixed)
     cr_assert(set("appendonly", "no", true));
     cr_assert_not(set("appendonly", "yes", true));
     cr_assert(set("save", "", true));
-    cr_assert_not(set("save", "900 1", true));
+    cr_assert_str_eq(get("save"), "");
+    /* Save points: pairs, stored canonical. */
+    cr_assert(set("save", " 900  1 0300 10 ", true));
+    cr_assert_str_eq(get("save"), "900 1 300 10");
+    cr_assert_not(set("save", "900", true));
+    cr_assert_str_eq(err, "Invalid save parameters");
+    cr_assert_not(set("save", "900 x", true));
+    cr_assert_not(set("save", "-1 1", true));
+    cr_assert_str_eq(get("save"), "900 1 300 10");
+    cr_assert(set("dbfilename", "snap.rdb", true));
+    cr_assert_str_eq(get("dbfilename"), "snap.rdb");
+    cr_assert(set("shutdown-save", "yes", true));
+    cr_assert_str_eq(get("shutdown-save"), "yes");
 }
 
 Test(config, immutable_at_runtime_and_unknown)

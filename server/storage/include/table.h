@@ -305,6 +305,12 @@ table_status table_get_expire(table *t, int64_t key, int64_t *at);
  * NOT_FOUND (and reclaimed) if missing or expired. */
 table_status table_get_lru(table *t, int64_t key, uint32_t *stamp);
 
+/* Set the key's stamp (an LRU time or an LFU field, as table_get_lru
+ * gives), for RESTORE's IDLETIME and FREQ. NOT_FOUND if missing or
+ * expired; without track_lru or track_lfu there are no stamps and nothing
+ * changes (OK). */
+table_status table_set_stamp(table *t, int64_t key, uint32_t stamp);
+
 /* Set the key's expire time (0: no TTL). NOT_FOUND if missing or expired;
  * NOMEM if its chunk's expire array cannot be mapped (nothing changed). The
  * caller decides what a time in the past means (Redis deletes the key). */

@@ -1,0 +1,610 @@
+#!/usr/bin/python3
+"""persist_test.py - snapshots in Redis's RDB format, against redis-server.
+
+  persist_test.py SERVER_BINARY
+
+Each check starts its own servers in a fresh directory:
+
+  - warm restart: SAVE, restart, every key back with its value and exact
+    expire time; INFO # Persistence counts it;
+  - the file passes redis-check-rdb, and redis-server 7 loads it with the
+    same keys, values and expire times;
+  - a file redis-server writes (compressed and integer-encoded strings, TTLs,
+    other types, a function library, another database, names and values ebb
+    cannot hold) loads into ebb: what fits is loaded, the rest skipped and
+    counted by reason, nothing aliased;
+  - BGSAVE (and SCHEDULE), LASTSAVE, SHUTDOWN SAVE|NOSAVE, shutdown-save on
+    SIGTERM, save points;
+  - crash safety: a kill -9 during SAVE leaves a whole snapshot (the old or
+    the new one); a truncated or bit-flipped file is refused at start with
+    the offset in the log; a full disk is an error reply (with root: a tiny
+    tmpfs), and the server goes on;
+  - while a big snapshot loads, commands get -LOADING, INFO answers
+    loading:1 and /readyz 503; then every key is there;
+  - DUMP and RESTORE both ways with redis-server, and RESTORE's errors as
+    Redis words them.
+
+Exits 1 on the first failure.
+"""
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import redis
+
+SLOW = 3 if os.environ.get("EBB_SANITIZED") else 1
+EBB = None
+
+
+def fail(msg):
+    print("FAIL - " + msg)
+    sys.exit(1)
+
+
+def ok(msg):
+    print("ok - " + msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """An ebb-server or redis-server of this test, with its log."""
+
+    def __init__(self, argv, port, log):
+        self.port = port
+        self.log = log
+        self.logf = open(log, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30 * SLOW)
+
+    def wait_up(self, seconds=20):
+        """Until it answers (a LOADING error is an answer); False if it exited."""
+        end = time.time() + seconds * SLOW
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                self.r.ping()
+                return True
+            except redis.exceptions.BusyLoadingError:
+                return True
+            except (redis.exceptions.ConnectionError, OSError):
+                time.sleep(0.01)
+        fail("server on port %d did not answer" % self.port)
+
+    def wait_loaded(self, seconds=60):
+        end = time.time() + seconds * SLOW
+        while time.time() < end:
+            try:
+                self.r.ping()
+                return
+            except redis.exceptions.BusyLoadingError:
+                time.sleep(0.01)
+        fail("still loading after %ds" % seconds)
+
+    def stop(self, sig=signal.SIGTERM, seconds=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(seconds * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def ebb(d, *extra, wait=True):
+    port = free_port()
+    argv = [EBB, "--port", str(port), "--dir", d, "--maxmemory", "0", "--logfile", ""]
+    argv += list(extra)
+    s = Server(argv, port, os.path.join(d, "ebb.log"))
+    if wait:
+        check(s.wait_up(), "ebb-server exited at start:\n" + s.log_text())
+        s.wait_loaded()
+    return s
+
+
+def redis_server(d, dbfilename="dump.rdb"):
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+            "--dbfilename", dbfilename, "--save", "", "--appendonly", "no"]
+    s = Server(argv, port, os.path.join(d, "redis.log"))
+    check(s.wait_up(), "redis-server exited at start:\n" + s.log_text())
+    s.wait_loaded()
+    return s
+
+
+def raw(port, *args):
+    """One command over a plain socket: its reply line (redis-py turns
+    BGSAVE's replies into True)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    req = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        req += b"$%d\r\n%s\r\n" % (len(a), a)
+    sock.sendall(req)
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        part = sock.recv(4096)
+        if not part:
+            break
+        buf += part
+    sock.close()
+    return buf.decode().rstrip("\r\n")
+
+
+def info(s, section="persistence"):
+    return s.r.info(section)
+
+
+def dataset(n, seed):
+    """n keys of ebb's model: names, values (0..128 bytes, binary), expire
+    times (absolute ms, or None)."""
+    rnd = random.Random(seed)
+    now = int(time.time() * 1000)
+    out = {}
+    for i in range(n):
+        kind = i % 4
+        num = rnd.randrange(-10**12, 10**12)
+        name = ("customer:%d" % num if kind == 0 else "%d" % num if kind == 1 else
+                "session.v2:%d" % num if kind == 2 else "x_y-z:%d" % num)
+        vlen = rnd.choice([0, 1, 7, 20, 64, 127, 128])
+        val = bytes(rnd.randrange(256) for _ in range(vlen))
+        exp = now + rnd.randrange(100_000, 10_000_000) if i % 3 == 0 else None
+        out[name.encode()] = (val, exp)
+    return out
+
+
+def write(s, data):
+    p = s.r.pipeline(transaction=False)
+    for k, (v, exp) in data.items():
+        if exp is None:
+            p.set(k, v)
+        else:
+            p.set(k, v, pxat=exp)
+    p.execute()
+
+
+def verify(s, data, what):
+    p = s.r.pipeline(transaction=False)
+    for k in data:
+        p.get(k)
+        p.execute_command("PEXPIRETIME", k)
+    got = p.execute()
+    for i, (k, (v, exp)) in enumerate(data.items()):
+        gv, ge = got[2 * i], got[2 * i + 1]
+        check(gv == v, "%s: %r is %r, not %r" % (what, k, gv, v))
+        want = exp if exp is not None else -1
+        check(ge == want, "%s: %r expires at %r, not %r" % (what, k, ge, want))
+    check(s.r.dbsize() == len(data), "%s: %d keys, not %d" % (what, s.r.dbsize(), len(data)))
+
+
+def t_warm_restart_and_redis(root):
+    d = os.path.join(root, "warm")
+    os.mkdir(d)
+    data = dataset(5000, 1)
+    s = ebb(d)
+    before = int(time.time())
+    write(s, data)
+    check(s.r.execute_command("SAVE") in (b"OK", "OK", True), "SAVE")
+    check(s.r.lastsave().timestamp() >= before - 1, "LASTSAVE moved")
+    inf = info(s)
+    check(inf["rdb_saves"] == 1 and inf["rdb_changes_since_last_save"] == 0,
+          "INFO after SAVE: %r" % inf)
+    check(inf["rdb_last_save_keys"] == len(data), "rdb_last_save_keys %r" % inf)
+    s.stop()
+    path = os.path.join(d, "dump.rdb")
+    check(os.path.exists(path), "dump.rdb written")
+    check(not [f for f in os.listdir(d) if f.startswith("temp-")], "no temp file left")
+
+    s = ebb(d)
+    verify(s, data, "after restart")
+    inf = info(s)
+    check(inf["rdb_last_load_keys_loaded"] == len(data) and
+          inf["rdb_last_load_keys_skipped"] == 0, "load figures %r" % inf)
+    check("DB loaded from disk" in s.log_text(), "the log says the load")
+    s.stop()
+    ok("warm restart: %d keys, values and expire times back" % len(data))
+
+    out = subprocess.run(["redis-check-rdb", path], capture_output=True, text=True)
+    check(out.returncode == 0 and "RDB looks OK" in out.stdout,
+          "redis-check-rdb:\n" + out.stdout + out.stderr)
+    ok("redis-check-rdb accepts ebb's snapshot")
+
+    r = redis_server(d)
+    verify(r, data, "redis-server loading ebb's file")
+    r.stop()
+    ok("redis-server 7 loads ebb's snapshot: same keys, values, expire times")
+
+
+def t_redis_to_ebb(root):
+    d = os.path.join(root, "fromredis")
+    os.mkdir(d)
+    r = redis_server(d)
+    c = r.r
+    now = int(time.time() * 1000)
+    want = {
+        b"42": (b"12345", None),            # an integer-encoded value
+        b"-7": (b"-1", None),
+        b"customer:1": (b"a" * 120, None),  # LZF-compressed
+        b"customer:2": (b"hello", now + 3_600_000),
+        b"session:9": (bytes(range(128)), now + 7_200_000),
+        b"0": (b"", None),
+        b"9223372036854775807": (b"max", None),
+    }
+    for k, (v, exp) in want.items():
+        if exp is None:
+            c.set(k, v)
+        else:
+            c.set(k, v, pxat=exp)
+    c.set("007", "alias of 7")               # names: not canonical
+    c.set("foo", "bar")                      # names: not an integer
+    c.set("customer:3", "x" * 200)           # values: too long
+    c.hset("h:1", "f", "v")                  # types
+    c.rpush("l:1", "a", "b")
+    c.sadd("s:1", "a")
+    c.sadd("s:2", 1, 2, 3)                   # an intset
+    c.zadd("z:1", {"a": 1.5})
+    c.xadd("st:1", {"f": "v"})
+    c.xgroup_create("st:1", "g", id="0")
+    c.execute_command("FUNCTION", "LOAD",
+                      "#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+    c.execute_command("SELECT", 1)
+    c.set("5", "in db 1")                    # dbs
+    c.execute_command("SELECT", 0)
+    c.execute_command("SAVE")
+    r.stop()
+
+    s = ebb(d)
+    verify(s, want, "ebb loading redis-server's file")
+    inf = info(s)
+    check(inf["rdb_last_load_keys_loaded"] == len(want), "loaded %r" % inf)
+    got = {k: inf["rdb_last_load_skipped_" + k] for k in ("types", "names", "values", "dbs")}
+    check(got == {"types": 6, "names": 2, "values": 1, "dbs": 1}, "skipped by reason %r" % got)
+    check(inf["rdb_last_load_keys_skipped"] == 10, "skipped %r" % inf)
+    check(s.r.get("7") is None, "007 was not aliased to 7")
+    check("10 keys of" in s.log_text() and "were not loaded" in s.log_text(),
+          "the log reports the skipped keys")
+    s.stop()
+    ok("redis-server's file loads into ebb: %d keys, 10 skipped and counted" % len(want))
+
+
+def t_bgsave_and_shutdown(root):
+    d = os.path.join(root, "bg")
+    os.mkdir(d)
+    data = dataset(3000, 2)
+    s = ebb(d)
+    write(s, data)
+    rep = raw(s.port, "BGSAVE")
+    check(rep == "+Background saving started", "BGSAVE: %r" % rep)
+    end = time.time() + 30 * SLOW
+    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
+        time.sleep(0.01)
+    inf = info(s)
+    check(inf["rdb_bgsave_in_progress"] == 0 and inf["rdb_last_bgsave_status"] == "ok" and
+          inf["rdb_saves"] == 1, "BGSAVE finished: %r" % inf)
+    rep = raw(s.port, "BGSAVE", "SCHEDULE")
+    check(rep in ("+Background saving started", "+Background saving scheduled"),
+          "BGSAVE SCHEDULE: %r" % rep)
+    try:
+        s.r.execute_command("BGSAVE", "NOW")
+        fail("BGSAVE NOW is a syntax error")
+    except redis.exceptions.ResponseError as e:
+        check(str(e) == "syntax error", str(e))
+    end = time.time() + 30 * SLOW
+    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
+        time.sleep(0.01)
+    # SHUTDOWN NOSAVE writes nothing new: the file is the BGSAVE's.
+    os.rename(os.path.join(d, "dump.rdb"), os.path.join(d, "bg.rdb"))
+    try:
+        s.r.execute_command("SHUTDOWN", "NOSAVE")
+    except redis.exceptions.ConnectionError:
+        pass
+    check(s.stop() == 0, "exit status 0 after SHUTDOWN NOSAVE")
+    check(not os.path.exists(os.path.join(d, "dump.rdb")), "SHUTDOWN NOSAVE saved nothing")
+    os.rename(os.path.join(d, "bg.rdb"), os.path.join(d, "dump.rdb"))
+    s = ebb(d)
+    verify(s, data, "after BGSAVE")
+    s.r.set("1234567", "after")
+    try:
+        s.r.execute_command("SHUTDOWN", "SAVE")
+    except redis.exceptions.ConnectionError:
+        pass
+    check(s.stop() == 0, "exit status 0 after SHUTDOWN SAVE")
+    s = ebb(d)
+    check(s.r.get("1234567") == b"after", "SHUTDOWN SAVE saved the last write")
+    # SIGTERM saves only with shutdown-save (or save points).
+    s.r.set("7654321", "x")
+    s.stop()
+    s = ebb(d, "--shutdown-save", "yes")
+    check(s.r.get("7654321") is None, "SIGTERM without shutdown-save saved nothing")
+    s.r.set("7654321", "y")
+    s.stop()
+    s = ebb(d)
+    check(s.r.get("7654321") == b"y", "SIGTERM with shutdown-save saved")
+    s.stop()
+    ok("BGSAVE, BGSAVE SCHEDULE, SHUTDOWN SAVE/NOSAVE, shutdown-save on SIGTERM")
+
+    # Save points: 1 change within 1 s.
+    s = ebb(d, "--save", "1 1")
+    check(s.r.config_get("save") == {"save": "1 1"}, "CONFIG GET save")
+    saves = info(s)["rdb_saves"]
+    s.r.set("99", "point")
+    end = time.time() + 20 * SLOW
+    while info(s)["rdb_saves"] == saves and time.time() < end:
+        time.sleep(0.05)
+    check(info(s)["rdb_saves"] > saves, "a save point started a background save")
+    s.stop(signal.SIGKILL)
+    s = ebb(d)
+    check(s.r.get("99") == b"point", "the save point's snapshot holds the write")
+    s.stop()
+    ok("save points")
+
+
+def t_crash_safety(root):
+    d = os.path.join(root, "crash")
+    os.mkdir(d)
+    small = dataset(1000, 3)
+    s = ebb(d)
+    write(s, small)
+    s.r.execute_command("SAVE")
+    big = dataset(200_000, 4)
+    write(s, big)
+    # SAVE, and kill -9 while it runs (or just after: either way the file
+    # must be a whole snapshot, the old one or the new one).
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.sendall(b"*1\r\n$4\r\nSAVE\r\n")
+    time.sleep(0.02)
+    s.stop(signal.SIGKILL)
+    sock.close()
+    out = subprocess.run(["redis-check-rdb", os.path.join(d, "dump.rdb")], capture_output=True,
+                         text=True)
+    check(out.returncode == 0, "after kill -9 during SAVE the snapshot is whole:\n" + out.stdout)
+    s = ebb(d)
+    n = s.r.dbsize()
+    check(n in (len(small), len(small) + len(big)), "old or new snapshot, not %d keys" % n)
+    s.stop()
+    ok("kill -9 during SAVE leaves a whole snapshot (%d keys)" % n)
+
+    path = os.path.join(d, "dump.rdb")
+    with open(path, "rb") as f:
+        good = f.read()
+    for what, bad in (("truncated", good[:len(good) // 2]),
+                      ("bit-flipped", good[:len(good) // 3] + bytes([good[len(good) // 3] ^ 4]) +
+                       good[len(good) // 3 + 1:]),
+                      ("not RDB", b"hello world\n" * 10)):
+        with open(path, "wb") as f:
+            f.write(bad)
+        s = ebb(d, wait=False)
+        end = time.time() + 30 * SLOW
+        while s.proc.poll() is None and time.time() < end:
+            time.sleep(0.01)
+        code = s.stop()
+        log = s.log_text()
+        check(code not in (0, None), "%s file: exit status %r" % (what, code))
+        check("offset" in log, "%s file: the log names the offset:\n%s" % (what, log))
+        ok("a %s snapshot is refused at start" % what)
+    with open(path, "wb") as f:
+        f.write(good)
+
+
+def t_full_disk(root):
+    if os.geteuid() != 0:
+        print("SKIP - full disk: needs root to mount a small tmpfs")
+        return
+    d = os.path.join(root, "full")
+    os.mkdir(d)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", d]).returncode != 0:
+        print("SKIP - full disk: this machine cannot mount a tmpfs")
+        return
+    try:
+        s = ebb(d)
+        write(s, dataset(20000, 5))
+        try:
+            s.r.execute_command("SAVE")
+            fail("SAVE on a full disk succeeded")
+        except redis.exceptions.ResponseError as e:
+            check("No space left on device" in str(e), "SAVE error: %s" % e)
+        try:
+            s.r.execute_command("BGSAVE")
+            fail("BGSAVE on a full disk succeeded")
+        except redis.exceptions.ResponseError as e:
+            check("disk space" in str(e), "BGSAVE error: %s" % e)
+        check(s.r.ping(), "the server goes on")
+        check(info(s)["rdb_last_bgsave_status"] == "err", "INFO says the last save failed")
+        check(not [f for f in os.listdir(d) if f.endswith(".rdb")], "no partial file left")
+        s.r.execute_command("SHUTDOWN", "NOSAVE")
+    except redis.exceptions.ConnectionError:
+        pass
+    finally:
+        s.stop()
+        subprocess.run(["umount", d])
+    ok("a full disk is an error reply to SAVE and BGSAVE; the server goes on")
+
+
+def write_rdb(path, n):
+    """A version 10 RDB of n string keys, without a checksum (0: not
+    computed), written here so that a big file costs no server time."""
+    def length(x):
+        if x < 64:
+            return bytes([x])
+        if x < 16384:
+            return bytes([0x40 | (x >> 8), x & 255])
+        return b"\x80" + struct.pack(">I", x)
+    with open(path, "wb") as f:
+        f.write(b"REDIS0010\xfe\x00\xfb" + length(n) + length(0))
+        val = length(100) + b"v" * 100
+        chunk = []
+        for i in range(n):
+            k = b"k:%d" % i
+            chunk.append(b"\x00" + length(len(k)) + k + val)
+            if len(chunk) == 10000:
+                f.write(b"".join(chunk))
+                chunk = []
+        f.write(b"".join(chunk))
+        f.write(b"\xff" + b"\x00" * 8)
+
+
+def t_loading(root):
+    d = os.path.join(root, "loading")
+    os.mkdir(d)
+    n = 2_000_000
+    write_rdb(os.path.join(d, "dump.rdb"), n)
+    mport = free_port()
+    s = ebb(d, "--metrics-port", str(mport), wait=False)
+    saw_loading = saw_503 = saw_info = False
+    end = time.time() + 120 * SLOW
+    start = time.time()
+    while time.time() < end:
+        check(s.proc.poll() is None, "ebb-server exited while loading:\n" + s.log_text())
+        try:
+            s.r.ping()
+            break
+        except redis.exceptions.BusyLoadingError:
+            saw_loading = True
+            if not saw_info:
+                saw_info = info(s)["loading"] == 1
+        except (redis.exceptions.ConnectionError, OSError):
+            pass
+        if not saw_503:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/readyz" % mport, timeout=5)
+            except urllib.error.HTTPError as e:
+                saw_503 = e.code == 503
+            except OSError:
+                pass
+        time.sleep(0.005)
+    took = time.time() - start
+    check(saw_loading, "commands got -LOADING while %d keys loaded" % n)
+    check(saw_info, "INFO answered loading:1 while loading")
+    check(saw_503, "/readyz answered 503 while loading")
+    check(s.r.dbsize() == n, "%d keys loaded, not %d" % (s.r.dbsize(), n))
+    check(urllib.request.urlopen("http://127.0.0.1:%d/readyz" % mport).status == 200,
+          "/readyz 200 once loaded")
+    inf = info(s)
+    check(inf["loading"] == 0 and inf["rdb_last_load_keys_loaded"] == n, "INFO %r" % inf)
+    s.stop()
+    ok("while %d keys load: -LOADING, INFO loading:1, /readyz 503 (%.1f s, %d ms by INFO)"
+       % (n, took, inf["rdb_last_load_time_ms"]))
+
+
+def t_dump_restore(root):
+    d = os.path.join(root, "dump")
+    os.mkdir(d)
+    s = ebb(d)
+    r = redis_server(d, "unused.rdb")
+    e, rc = s.r, r.r
+    vals = [b"", b"12345", b"-42", b"a" * 128, bytes(range(100)), b"hello world"]
+    for i, v in enumerate(vals):
+        rc.set("r:%d" % i, v)
+        e.set("e:%d" % i, v)
+    for i, v in enumerate(vals):
+        payload = rc.dump("r:%d" % i)
+        check(e.restore("r:%d" % i, 0, payload) in (True, b"OK"), "RESTORE of redis's DUMP")
+        check(e.get("r:%d" % i) == v, "redis -> ebb value %d" % i)
+        payload = e.dump("e:%d" % i)
+        check(payload == rc.dump("r:%d" % i) or len(v) > 20 or v.lstrip(b"-").isdigit(),
+              "ebb's DUMP of %r is Redis's bytes" % v)
+        rc.restore("e:%d" % i, 0, payload)
+        check(rc.get("e:%d" % i) == v, "ebb -> redis value %d" % i)
+    # TTL, ABSTTL, REPLACE.
+    p = e.dump("e:1")
+    e.restore("1", 100000, p)
+    check(0 < e.pttl("1") <= 100000, "RESTORE ttl")
+    at = int(time.time() * 1000) + 500000
+    e.restore("1", at, p, replace=True, absttl=True)
+    check(e.execute_command("PEXPIRETIME", "1") == at, "RESTORE ABSTTL")
+    e.restore("2", 1, p, absttl=True)  # already expired: not created
+    check(e.exists("2") == 0, "RESTORE of an expired ABSTTL creates nothing")
+    check(e.dump("nosuch:1") is None, "DUMP of a missing key is nil")
+    # Errors, as redis-server words them.
+    rc.hset("h", "f", "v")
+    hash_payload = rc.dump("h")
+    bad = bytearray(p)
+    bad[1] ^= 1
+    cases = [
+        ("1", "0", p),                                   # exists
+        ("3", "-1", p),
+        ("3", "x", p),
+        ("3", "0", bytes(bad)),
+        ("3", "0", p, "IDLETIME", "-1"),
+        ("3", "0", p, "FREQ", "256"),
+        ("3", "0", p, "IDLETIME", "1", "FREQ", "1"),
+        ("3", "0", p, "BOGUS"),
+        ("3", "0", p, "IDLETIME"),
+    ]
+    rc.set("1", "x")
+    for args in cases:
+        errs = []
+        for c in (e, rc):
+            try:
+                c.execute_command("RESTORE", *args)
+                errs.append(None)
+            except redis.exceptions.ResponseError as ex:
+                errs.append(str(ex))
+        check(errs[0] == errs[1], "RESTORE %r: ebb %r, redis %r" % (args[:2] + args[3:],
+                                                                    errs[0], errs[1]))
+    try:
+        e.restore("4", 0, hash_payload)
+        fail("RESTORE of a hash")
+    except redis.exceptions.ResponseError as ex:
+        check("Bad data format" in str(ex), str(ex))
+    # IDLETIME under LRU, FREQ under LFU.
+    e.config_set("maxmemory-policy", "allkeys-lru")
+    e.restore("5", 0, p, idletime=1000)
+    check(e.object("idletime", "5") >= 1000, "RESTORE IDLETIME under LRU")
+    e.config_set("maxmemory-policy", "allkeys-lfu")
+    e.restore("6", 0, p, frequency=77)
+    check(e.object("freq", "6") == 77, "RESTORE FREQ under LFU")
+    s.stop()
+    r.stop()
+    ok("DUMP/RESTORE both ways with redis-server; RESTORE's errors are Redis's")
+
+
+def main():
+    global EBB
+    if len(sys.argv) != 2:
+        print(__doc__)
+        sys.exit(2)
+    EBB = os.path.abspath(sys.argv[1])
+    root = tempfile.mkdtemp(prefix="ebb-persist-")
+    try:
+        t_warm_restart_and_redis(root)
+        t_redis_to_ebb(root)
+        t_bgsave_and_shutdown(root)
+        t_crash_safety(root)
+        t_full_disk(root)
+        t_dump_restore(root)
+        t_loading(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("all persistence checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,737 @@
+/*
+ * persist.c - snapshots: writing, the BGSAVE child, loading, and the
+ * SAVE, BGSAVE and LASTSAVE commands (persist.h).
+ */
+#include "persist.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rdb.h"
+
+/* After a failed background save, the save points wait this long before
+ * trying again (Redis's CONFIG_BGSAVE_RETRY_DELAY): a full disk must not
+ * fork a child every cron tick. */
+#define PERSIST_RETRY_MS 5000
+
+/* Loading runs in slices of at least this long: nothing but INFO and the
+ * like is served meanwhile, so a slice may be long, and a long slice loads
+ * faster (the loop's overhead per slice is paid less often). */
+#define PERSIST_LOAD_SLICE_US 20000
+
+/* Keys loaded between checks of the clock and of maxmemory. */
+#define PERSIST_LOAD_BATCH 1024
+
+/* Why a key of the file was not loaded (INFO rdb_last_load_skipped_*). */
+typedef enum {
+    SKIP_TYPE,  /* not a string: a list, a set, a hash, a stream... */
+    SKIP_NAME,  /* its name is not a canonical ebb key */
+    SKIP_VALUE, /* its value is longer than TABLE_VALUE_MAX */
+    SKIP_DB,    /* a database other than 0 */
+    SKIP_LIMIT, /* maxmemory, the namespace cap, or out of memory */
+    SKIP_KINDS
+} skip_reason;
+
+static const char *const skip_names[SKIP_KINDS] = {"types", "names", "values", "dbs", "limit"};
+
+typedef struct {
+    const uint8_t *map;
+    size_t size;
+    rdb_reader rd;
+    char path[PATH_MAX];
+    int64_t start_us;
+    int64_t next_log_us;
+    uint64_t loaded, expired, skipped[SKIP_KINDS], other; /* other: functions, module aux */
+    bool full;                                            /* maxmemory reached: skip the rest */
+} load_state;
+
+struct cmd_persist {
+    /* The BGSAVE child, 0 if none. */
+    pid_t child;
+    int child_report; /* read end of the pipe the child reports on */
+    int64_t child_start_us;
+    char child_tmp[PATH_MAX];
+    uint64_t changes_at_fork;
+    bool scheduled; /* BGSAVE SCHEDULE while one ran */
+    /* Figures (INFO # Persistence). */
+    int64_t lastsave; /* unix seconds of the last good save (start: startup) */
+    bool last_ok;
+    int64_t last_bgsave_secs; /* -1: none yet */
+    int64_t last_try_ms;      /* the last failed background save began */
+    uint64_t saves;
+    uint64_t last_cow;
+    int64_t last_fork_us;
+    uint64_t last_keys; /* keys the last save wrote */
+    /* The last load (or the one in progress, while s->loading). */
+    load_state *load;
+    uint64_t last_loaded, last_expired, last_skipped[SKIP_KINDS];
+    int64_t last_load_us;
+};
+
+typedef struct cmd_persist cmd_persist;
+
+bool cmd_persist_init(cmd_server *s)
+{
+    s->persist = calloc(1, sizeof *s->persist);
+    if (s->persist == NULL)
+        return false;
+    s->persist->lastsave = cmd_now_us() / 1000000;
+    s->persist->last_ok = true;
+    s->persist->last_bgsave_secs = -1;
+    s->persist->child_report = -1;
+    return true;
+}
+
+static void load_end(cmd_server *s);
+
+static void kill_child(cmd_persist *p)
+{
+    if (p->child <= 0)
+        return;
+    kill(p->child, SIGKILL);
+    waitpid(p->child, NULL, 0);
+    unlink(p->child_tmp);
+    close(p->child_report);
+    p->child = 0;
+    p->child_report = -1;
+}
+
+void cmd_persist_free(cmd_server *s)
+{
+    if (s->persist == NULL)
+        return;
+    kill_child(s->persist);
+    if (s->persist->load != NULL)
+        load_end(s);
+    free(s->persist);
+    s->persist = NULL;
+}
+
+/* dir + "/" + name into dst; false if it does not fit. */
+static bool join_path(char *dst, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(dst, cap, "%s/%s", dir != NULL && dir[0] != '\0' ? dir : ".", name);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* ---- writing ---- */
+
+static int fd_sink(void *ctx, const void *p, size_t n)
+{
+    int fd = *(int *)ctx;
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+typedef struct {
+    rdb_writer *w;
+    const db_ns *ns;
+    uint64_t keys;
+} walk_state;
+
+static bool write_record(int64_t key, const uint8_t *val, size_t len, int64_t expire_at, void *arg)
+{
+    walk_state *ws = arg;
+    char name[DB_KEY_TEXT_MAX];
+    size_t n = db_format_key(ws->ns->name, ws->ns->namelen, key, name);
+    rdb_write_string(ws->w, name, n, val, len, expire_at != 0 ? expire_at : -1);
+    ws->keys++;
+    return ws->w->err == 0;
+}
+
+/* Write every key to fd as an RDB file (not synced). 0 or an errno. */
+static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
+{
+    rdb_writer *w = malloc(sizeof *w);
+    if (w == NULL)
+        return ENOMEM;
+    rdb_writer_init(w, fd_sink, &fd);
+    rdb_write_header(w, EBB_REDIS_VERSION, cmd_now_us() / 1000000, cmd_used_memory(s));
+    rdb_write_aux(w, "ebb-ver", EBB_VERSION, strlen(EBB_VERSION));
+    uint64_t total = 0, expires = 0;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        total += table_count(n->t);
+        expires += table_expires(n->t);
+    }
+    rdb_write_db(w, 0, total, expires);
+    walk_state ws = {w, NULL, 0};
+    for (size_t i = 0; i < db_ns_count(s->db) && w->err == 0; i++) {
+        ws.ns = db_ns_at(s->db, i);
+        table_foreach_record(ws.ns->t, write_record, &ws);
+    }
+    int err = rdb_write_end(w);
+    free(w);
+    *keys = ws.keys;
+    return err;
+}
+
+/* Make the temporary file a snapshot goes to first. -1 with errno. */
+static int open_tmp(const cmd_server *s, pid_t pid, char *tmp, size_t cap)
+{
+    char name[64];
+    snprintf(name, sizeof name, "temp-%d.rdb", (int)pid);
+    if (!join_path(tmp, cap, s->cfg.dir.str, name)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* fsync fd, close it and rename tmp over the snapshot, then fsync the
+ * directory so the rename itself survives a crash. 0 or an errno; tmp is
+ * removed on failure. */
+static int finish_file(const cmd_server *s, int fd, const char *tmp, int err)
+{
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    char path[PATH_MAX];
+    if (err == 0 && !join_path(path, sizeof path, s->cfg.dir.str, s->cfg.dbfilename.str))
+        err = ENAMETOOLONG;
+    if (err == 0 && rename(tmp, path) != 0)
+        err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        return err;
+    }
+    int dfd = open(s->cfg.dir.str[0] != '\0' ? s->cfg.dir.str : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            err = errno;
+        close(dfd);
+    }
+    return err;
+}
+
+/* SAVE, and the snapshot at shutdown: in the foreground. */
+static int save_now(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    char tmp[PATH_MAX];
+    int64_t start = cmd_now_us();
+    int fd = open_tmp(s, getpid(), tmp, sizeof tmp);
+    if (fd < 0) {
+        int err = errno;
+        log_write(LOG_WARNING, "Failed opening the temp RDB file %s (in server root dir %s): %s",
+                  tmp, s->cfg.dir.str, strerror(err));
+        return err;
+    }
+    uint64_t keys = 0;
+    int err = finish_file(s, fd, tmp, write_rdb(s, fd, &keys));
+    if (err != 0) {
+        log_write(LOG_WARNING, "Failed saving the snapshot: %s", strerror(err));
+        p->last_ok = false;
+        return err;
+    }
+    log_write(LOG_NOTICE, "DB saved on disk: %" PRIu64 " keys in %.3f s", keys,
+              (double)(cmd_now_us() - start) / 1e6);
+    p->lastsave = cmd_now_us() / 1000000;
+    p->last_ok = true;
+    p->saves++;
+    p->last_keys = keys;
+    s->changes = 0;
+    return 0;
+}
+
+/* The child's report to its parent, through a pipe. */
+typedef struct {
+    int err;
+    uint64_t keys;
+    uint64_t cow; /* bytes the parent's writes made private meanwhile */
+} child_report;
+
+/* Private_Dirty of this process (smaps_rollup): in a child that only reads,
+ * the pages its parent wrote since the fork (each then has two copies). */
+static uint64_t private_dirty(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (f == NULL)
+        return 0;
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "Private_Dirty: %" SCNu64 " kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
+/* Bytes a snapshot of the keys will take, about: each key's name and
+ * value, plus a few bytes of framing. */
+static uint64_t snapshot_estimate(const cmd_server *s)
+{
+    uint64_t bytes = 4096;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        table_stats st;
+        table_get_stats(n->t, &st);
+        bytes += st.payload_bytes + table_count(n->t) * (uint64_t)(n->namelen + 1 + 12);
+    }
+    return bytes;
+}
+
+/* Start a background save. 0, or an errno with *why set for the reply. */
+static int bgsave_start(cmd_server *s, const char **why)
+{
+    cmd_persist *p = s->persist;
+    *why = NULL;
+    /* A disk that cannot hold the snapshot is an error now, not a child
+     * failing a minute later. */
+    struct statvfs vfs;
+    const char *dir = s->cfg.dir.str[0] != '\0' ? s->cfg.dir.str : ".";
+    if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < snapshot_estimate(s)) {
+        *why = "not enough free disk space in dir for the snapshot";
+        return ENOSPC;
+    }
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return errno;
+    char tmp[PATH_MAX];
+    int64_t start = cmd_now_us();
+    /* The child's pid names the file, as in Redis; it is not known before
+     * the fork, so the parent's names it and the child writes into it. */
+    int fd = open_tmp(s, getpid(), tmp, sizeof tmp);
+    if (fd < 0) {
+        int err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
+    }
+    if (pid == 0) {
+        /* The child: write, report, leave without running the parent's
+         * exit handlers (they would flush and free the parent's state). */
+        close(pipefd[0]);
+        child_report rep = {0, 0, 0};
+        rep.err = finish_file(s, fd, tmp, write_rdb(s, fd, &rep.keys));
+        rep.cow = private_dirty();
+        if (write(pipefd[1], &rep, sizeof rep) != (ssize_t)sizeof rep)
+            _exit(2);
+        _exit(rep.err == 0 ? 0 : 1);
+    }
+    close(fd);
+    close(pipefd[1]);
+    p->last_fork_us = cmd_now_us() - start;
+    p->child = pid;
+    p->child_report = pipefd[0];
+    p->child_start_us = start;
+    p->changes_at_fork = s->changes;
+    snprintf(p->child_tmp, sizeof p->child_tmp, "%s", tmp);
+    log_write(LOG_NOTICE, "Background saving started by pid %d (fork took %" PRId64 " us)",
+              (int)pid, p->last_fork_us);
+    return 0;
+}
+
+/* Reap the child if it has ended. */
+static void bgsave_reap(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    int status;
+    pid_t r = waitpid(p->child, &status, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR))
+        return;
+    child_report rep = {EIO, 0, 0};
+    bool got = read(p->child_report, &rep, sizeof rep) == (ssize_t)sizeof rep;
+    close(p->child_report);
+    p->child_report = -1;
+    bool ok = got && r == p->child && WIFEXITED(status) && WEXITSTATUS(status) == 0 && rep.err == 0;
+    p->last_bgsave_secs = (cmd_now_us() - p->child_start_us) / 1000000;
+    p->last_cow = rep.cow;
+    if (ok) {
+        log_write(LOG_NOTICE,
+                  "Background saving terminated with success: %" PRIu64 " keys, %" PRIu64
+                  " MB of memory used by copy-on-write",
+                  rep.keys, rep.cow >> 20);
+        p->lastsave = cmd_now_us() / 1000000;
+        p->last_ok = true;
+        p->saves++;
+        p->last_keys = rep.keys;
+        s->changes = s->changes >= p->changes_at_fork ? s->changes - p->changes_at_fork : 0;
+    } else {
+        log_write(LOG_WARNING, "Background saving error: %s",
+                  got && rep.err != 0 ? strerror(rep.err) : "the child did not finish");
+        unlink(p->child_tmp);
+        p->last_ok = false;
+        p->last_try_ms = p->child_start_us / 1000;
+    }
+    p->child = 0;
+}
+
+static bool save_points_due(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    long long secs[CONFIG_SAVE_MAX], changes[CONFIG_SAVE_MAX];
+    size_t n;
+    if (!config_parse_save(s->cfg.save.str != NULL ? s->cfg.save.str : "", secs, changes, &n))
+        return false;
+    int64_t now_s = cmd_now_us() / 1000000;
+    if (!p->last_ok && cmd_now_us() / 1000 - p->last_try_ms < PERSIST_RETRY_MS)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((long long)s->changes >= changes[i] && now_s - p->lastsave > secs[i] && changes[i] > 0)
+            return true;
+    return false;
+}
+
+void cmd_persist_cron(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    if (p->child > 0)
+        bgsave_reap(s);
+    if (p->child > 0 || s->loading)
+        return;
+    if (p->scheduled || save_points_due(s)) {
+        const char *why;
+        p->scheduled = false;
+        int err = bgsave_start(s, &why);
+        if (err != 0) {
+            log_write(LOG_WARNING, "Can't save in background: %s",
+                      why != NULL ? why : strerror(err));
+            p->last_ok = false;
+            p->last_try_ms = cmd_now_us() / 1000;
+        }
+    }
+}
+
+bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
+{
+    cmd_persist *p = s->persist;
+    if (p->child > 0) {
+        log_write(LOG_WARNING, "There is a child saving an .rdb. Killing it!");
+        kill_child(p);
+    }
+    if (no_save || s->loading)
+        return true;
+    bool points = s->cfg.save.str != NULL && s->cfg.save.str[0] != '\0';
+    if (!force_save && !points && !s->cfg.shutdown_save.num)
+        return true;
+    log_write(LOG_NOTICE, "Saving the final RDB snapshot before exiting.");
+    if (save_now(s) != 0) {
+        log_write(LOG_WARNING, "Error trying to save the DB, can't exit.");
+        return false;
+    }
+    return true;
+}
+
+/* ---- loading ---- */
+
+static void load_end(cmd_server *s)
+{
+    load_state *l = s->persist->load;
+    rdb_reader_deinit(&l->rd);
+    if (l->map != NULL)
+        munmap((void *)l->map, l->size);
+    free(l);
+    s->persist->load = NULL;
+    s->loading = false;
+}
+
+bool cmd_persist_load_begin(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    load_state *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return false;
+    if (!join_path(l->path, sizeof l->path, s->cfg.dir.str, s->cfg.dbfilename.str)) {
+        log_write(LOG_WARNING, "The snapshot's path is too long");
+        free(l);
+        return false;
+    }
+    int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        free(l);
+        if (err == ENOENT)
+            return true; /* nothing to load */
+        log_write(LOG_WARNING, "Can't open the snapshot %s: %s", l->path, strerror(err));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        log_write(LOG_WARNING, "The snapshot %s is not a regular file", l->path);
+        close(fd);
+        free(l);
+        return false;
+    }
+    l->size = (size_t)st.st_size;
+    if (l->size > 0) {
+        void *m = mmap(NULL, l->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            log_write(LOG_WARNING, "Can't map the snapshot %s: %s", l->path, strerror(errno));
+            close(fd);
+            free(l);
+            return false;
+        }
+        l->map = m;
+        madvise(m, l->size, MADV_SEQUENTIAL);
+    }
+    close(fd);
+    p->load = l;
+    if (rdb_reader_init(&l->rd, l->map, l->size) != RDB_NEXT) {
+        log_write(LOG_WARNING, "Bad snapshot %s at offset %zu: %s", l->path, l->rd.offset,
+                  l->rd.error);
+        load_end(s);
+        return false;
+    }
+    l->start_us = l->next_log_us = cmd_now_us();
+    s->loading = true;
+    log_write(LOG_NOTICE, "Loading RDB produced by version %d: %s, %zu bytes", l->rd.version,
+              l->path, l->size);
+    return true;
+}
+
+static void load_key(cmd_server *s, load_state *l, const rdb_item *it)
+{
+    if (it->db != 0) {
+        l->skipped[SKIP_DB]++;
+        return;
+    }
+    db_key k;
+    char canon[DB_KEY_TEXT_MAX];
+    if (!db_parse_key((const char *)it->key, it->klen, &k) ||
+        db_format_key(k.ns, k.nslen, k.id, canon) != it->klen ||
+        memcmp(canon, it->key, it->klen) != 0) {
+        l->skipped[SKIP_NAME]++;
+        return;
+    }
+    if (it->vlen > TABLE_VALUE_MAX) {
+        l->skipped[SKIP_VALUE]++;
+        return;
+    }
+    if (it->expire_ms >= 0 && it->expire_ms <= s->now_ms) {
+        l->expired++;
+        return;
+    }
+    table *t;
+    if (l->full || db_table(s->db, k.ns, k.nslen, true, &t) != DB_OK ||
+        table_put(t, k.id, it->val, it->vlen, it->expire_ms > 0 ? it->expire_ms : 0, false, NULL) !=
+            TABLE_OK) {
+        l->skipped[SKIP_LIMIT]++;
+        return;
+    }
+    l->loaded++;
+}
+
+static void load_done(cmd_server *s, load_state *l)
+{
+    cmd_persist *p = s->persist;
+    uint64_t skipped = 0;
+    char detail[160];
+    size_t w = 0;
+    for (int i = 0; i < SKIP_KINDS; i++) {
+        skipped += l->skipped[i];
+        if (l->skipped[i] > 0)
+            w += (size_t)snprintf(detail + w, sizeof detail - w, "%s%" PRIu64 " %s",
+                                  w > 0 ? ", " : " (", l->skipped[i], skip_names[i]);
+    }
+    snprintf(detail + w, sizeof detail - w, "%s", w > 0 ? ")" : "");
+    int64_t us = cmd_now_us() - l->start_us;
+    log_write(LOG_NOTICE,
+              "DB loaded from disk: %.3f seconds, %" PRIu64 " keys loaded, %" PRIu64
+              " expired, %" PRIu64 " skipped%s",
+              (double)us / 1e6, l->loaded, l->expired, skipped, detail);
+    if (skipped > 0)
+        log_write(LOG_WARNING,
+                  "%" PRIu64 " keys of %s were not loaded: ebb holds strings of up to %u "
+                  "bytes under integer keys (types: other types, names: keys that are not "
+                  "canonical integers, values: too long, dbs: databases other than 0, limit: "
+                  "maxmemory or max-namespaces)",
+                  skipped, l->path, (unsigned)TABLE_VALUE_MAX);
+    p->last_loaded = l->loaded;
+    p->last_expired = l->expired;
+    memcpy(p->last_skipped, l->skipped, sizeof p->last_skipped);
+    p->last_load_us = us;
+    load_end(s);
+}
+
+bool cmd_persist_load_step(cmd_server *s, int64_t budget_us)
+{
+    load_state *l = s->persist->load;
+    if (!s->loading || l == NULL)
+        return false;
+    if (budget_us < PERSIST_LOAD_SLICE_US)
+        budget_us = PERSIST_LOAD_SLICE_US;
+    int64_t start = cmd_now_us();
+    for (;;) {
+        for (int i = 0; i < PERSIST_LOAD_BATCH; i++) {
+            rdb_item it;
+            rdb_status st = rdb_next(&l->rd, &it);
+            if (st == RDB_END) {
+                load_done(s, l);
+                return false;
+            }
+            if (st == RDB_ERROR) {
+                log_write(LOG_WARNING,
+                          "Bad snapshot %s at offset %zu: %s. Refusing to start with it: "
+                          "move it away, or restore a good copy.",
+                          l->path, l->rd.offset, l->rd.error);
+                exit(1);
+            }
+            if (it.kind == RDB_ITEM_STRING)
+                load_key(s, l, &it);
+            else if (it.kind == RDB_ITEM_OTHER)
+                l->skipped[it.db == 0 ? SKIP_TYPE : SKIP_DB]++;
+            else if (it.kind == RDB_ITEM_SKIP)
+                l->other++;
+        }
+        if (s->maxmemory > 0 && !l->full && cmd_used_memory(s) >= s->maxmemory) {
+            l->full = true;
+            log_write(LOG_WARNING, "maxmemory reached while loading: the rest of the keys are "
+                                   "skipped");
+        }
+        int64_t now = cmd_now_us();
+        if (now >= l->next_log_us + 1000000) {
+            l->next_log_us = now;
+            log_write(LOG_NOTICE, "Loading: %.0f%%, %" PRIu64 " keys",
+                      l->size > 0 ? 100.0 * (double)l->rd.pos / (double)l->size : 100.0, l->loaded);
+        }
+        if (now - start >= budget_us)
+            return true;
+    }
+}
+
+/* ---- INFO ---- */
+
+void cmd_persist_info(cmd_server *s, strbuf *b)
+{
+    cmd_persist *p = s->persist;
+    load_state *l = p->load;
+    int64_t now_us = cmd_now_us();
+    strbuf_printf(b, "loading:%d\r\nasync_loading:0\r\n", s->loading ? 1 : 0);
+    if (s->loading && l != NULL) {
+        double perc = l->size > 0 ? 100.0 * (double)l->rd.pos / (double)l->size : 100.0;
+        double secs = (double)(now_us - l->start_us) / 1e6;
+        double eta = perc > 0 ? secs * (100.0 - perc) / perc : 1;
+        strbuf_printf(b,
+                      "loading_start_time:%" PRId64 "\r\nloading_total_bytes:%zu\r\n"
+                      "loading_rdb_used_mem:0\r\nloading_loaded_bytes:%zu\r\n"
+                      "loading_loaded_perc:%.2f\r\nloading_eta_seconds:%.0f\r\n",
+                      l->start_us / 1000000, l->size, l->rd.pos, perc, eta);
+    }
+    strbuf_printf(b,
+                  "current_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n"
+                  "current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\n"
+                  "current_save_keys_total:0\r\n"
+                  "rdb_changes_since_last_save:%" PRIu64 "\r\n"
+                  "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%" PRId64 "\r\n"
+                  "rdb_last_bgsave_status:%s\r\nrdb_last_bgsave_time_sec:%" PRId64 "\r\n"
+                  "rdb_current_bgsave_time_sec:%" PRId64 "\r\nrdb_saves:%" PRIu64 "\r\n"
+                  "rdb_last_cow_size:%" PRIu64 "\r\nrdb_last_save_keys:%" PRIu64 "\r\n"
+                  "rdb_last_load_keys_expired:%" PRIu64 "\r\n"
+                  "rdb_last_load_keys_loaded:%" PRIu64 "\r\n",
+                  s->changes, p->child > 0 ? 1 : 0, p->lastsave, p->last_ok ? "ok" : "err",
+                  p->last_bgsave_secs,
+                  p->child > 0 ? (now_us - p->child_start_us) / 1000000 : (int64_t)-1, p->saves,
+                  p->last_cow, p->last_keys, p->last_expired, p->last_loaded);
+    uint64_t skipped = 0;
+    for (int i = 0; i < SKIP_KINDS; i++)
+        skipped += p->last_skipped[i];
+    strbuf_printf(b, "rdb_last_load_keys_skipped:%" PRIu64 "\r\n", skipped);
+    for (int i = 0; i < SKIP_KINDS; i++)
+        strbuf_printf(b, "rdb_last_load_skipped_%s:%" PRIu64 "\r\n", skip_names[i],
+                      p->last_skipped[i]);
+    strbuf_printf(b,
+                  "rdb_last_load_time_ms:%" PRId64 "\r\nrdb_latest_fork_usec:%" PRId64 "\r\n"
+                  "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n"
+                  "aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n"
+                  "aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n"
+                  "aof_last_write_status:ok\r\naof_last_cow_size:0\r\n"
+                  "module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                  p->last_load_us / 1000, p->last_fork_us);
+}
+
+/* ---- SAVE, BGSAVE, LASTSAVE ---- */
+
+static void cmd_save(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    (void)req;
+    if (s->persist->child > 0) {
+        cmd_reply_error(s, c, "ERR Background save already in progress");
+        return;
+    }
+    int err = save_now(s);
+    if (err != 0) {
+        cmd_reply_errorf(s, c, "ERR Snapshot failed: %s", strerror(err));
+        return;
+    }
+    resp_add_ok(&c->out);
+}
+
+static void cmd_bgsave(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    cmd_persist *p = s->persist;
+    bool schedule = false;
+    if (req->argc == 2 && cmd_arg_is(&req->argv[1], "schedule")) {
+        schedule = true;
+    } else if (req->argc > 1) {
+        cmd_reply_error(s, c, ERR_SYNTAX);
+        return;
+    }
+    if (p->child > 0) {
+        if (schedule) {
+            p->scheduled = true;
+            resp_add_simple(&c->out, "Background saving scheduled");
+        } else {
+            cmd_reply_error(s, c, "ERR Background save already in progress");
+        }
+        return;
+    }
+    const char *why;
+    int err = bgsave_start(s, &why);
+    if (err != 0) {
+        p->last_ok = false;
+        p->last_try_ms = cmd_now_us() / 1000;
+        cmd_reply_errorf(s, c, "ERR Background save failed: %s", why != NULL ? why : strerror(err));
+        return;
+    }
+    resp_add_simple(&c->out, "Background saving started");
+}
+
+static void cmd_lastsave(cmd_server *s, cmd_client *c, const cmd_request *req)
+{
+    (void)req;
+    resp_add_int(&c->out, s->persist->lastsave);
+}
+
+const cmd_def cmd_persist_rows[] = {
+    {"save", 1, CMD_ADMIN | CMD_NO_SCRIPT | CMD_NO_MULTI, 0, 0, 0, cmd_save, NULL, "server",
+     "1.0.0", "Synchronously saves the database(s) to disk.", NULL, NULL},
+    {"bgsave", -1, CMD_ADMIN | CMD_NO_SCRIPT, 0, 0, 0, cmd_bgsave, NULL, "server", "1.0.0",
+     "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", NULL},
+    {"lastsave", 1, CMD_FAST | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_lastsave, NULL, "server",
+     "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
