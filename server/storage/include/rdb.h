@@ -107,9 +107,9 @@ typedef enum {
 typedef struct {
     const uint8_t *p; /* the whole file */
     size_t n;
-    size_t pos;     /* where the next item starts */
-    int version;    /* the file's, from its header */
-    unsigned db;    /* SELECTDB in force */
+    size_t pos;                           /* where the next item starts */
+    int version;                          /* the file's, from its header */
+    unsigned db;                          /* SELECTDB in force */
     uint64_t resize_keys, resize_expires; /* the last RESIZEDB's hint */
     char error[128];
     size_t offset; /* where the error was found */
@@ -143,7 +143,7 @@ size_t rdb_dump_string(const void *val, size_t vlen, uint8_t *out);
 
 typedef enum {
     RDB_RESTORE_OK,
-    RDB_RESTORE_BAD,      /* footer (version, checksum) or body not valid */
+    RDB_RESTORE_BAD,       /* footer (version, checksum) or body not valid */
     RDB_RESTORE_NOT_STRING /* a valid payload of another type */
 } rdb_restore_status;
 
