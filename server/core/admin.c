@@ -253,6 +253,7 @@ static void cmd_config_resetstat(cmd_server *s, cmd_client *c, const cmd_request
     s->nerrorstats = 0;
     cmd_evict_reset_stats(s);
     cmd_expire_reset_stats(s);
+    cmd_hotkeys_reset_stats(s);
     resp_add_ok(&c->out);
 }
 

@@ -16,6 +16,9 @@
 
 typedef struct cmd_hotkeys cmd_hotkeys;
 
+/* Entries a namespace's summary starts with (it doubles up to K). */
+#define HOTKEYS_FIRST_CAP 16u
+
 typedef struct {
     char name[DB_NS_NAME_MAX + 1];
     uint8_t len;
@@ -141,14 +144,24 @@ static hk_slot *slot_get(cmd_server *s, const char *name, size_t len)
         h->slots = grown;
         h->capslots = cap;
     }
+    bool rebuild = h->index == NULL || h->index_mask + 1 < 2 * h->capslots;
     sl = &h->slots[h->nslots++];
     memset(sl, 0, sizeof *sl);
     memcpy(sl->name, name, len);
     sl->len = (uint8_t)len;
-    if (!reindex(h)) {
-        h->nslots--;
-        return NULL;
+    if (rebuild) {
+        /* The array grew: a bigger index, at most half full. */
+        if (!reindex(h)) {
+            h->nslots--;
+            return NULL;
+        }
+        return sl;
     }
+    /* Room in the index as it is: one insertion. */
+    uint32_t j = name_hash(name, len) & h->index_mask;
+    while (h->index[j] != 0)
+        j = (j + 1) & h->index_mask;
+    h->index[j] = (uint32_t)h->nslots;
     return sl;
 }
 
@@ -172,9 +185,19 @@ static void sample(cmd_server *s, const db_key *k)
         h->dropped++;
         return;
     }
-    if (sl->live == NULL && (sl->live = topk_new(h->k)) == NULL) {
+    /* Summaries start small and double up to K while they are not full
+     * (exact meanwhile): a namespace seen once costs a few hundred bytes,
+     * not K entries. */
+    if (sl->live == NULL &&
+        (sl->live = topk_new(h->k < HOTKEYS_FIRST_CAP ? h->k : HOTKEYS_FIRST_CAP)) == NULL) {
         h->dropped++;
         return;
+    }
+    uint32_t cap = topk_cap(sl->live);
+    if (topk_size(sl->live) == cap && cap < h->k) {
+        topk *g = topk_grow(sl->live, cap * 2 < h->k ? cap * 2 : h->k);
+        if (g != NULL)
+            sl->live = g;
     }
     topk_add(sl->live, k->id);
 }
@@ -234,6 +257,8 @@ static void rotate(cmd_server *s)
 void cmd_hotkeys_cron(cmd_server *s)
 {
     cmd_hotkeys *h = s->hotkeys;
+    if (s->now_ms < h->live_start)
+        h->live_start = s->now_ms; /* the wall clock stepped back: the window restarts */
     if (h->k > 0 && s->now_ms - h->live_start >= h->window_ms)
         rotate(s);
 }
@@ -290,6 +315,11 @@ uint64_t cmd_hotkeys_dropped(const cmd_server *s)
     return s->hotkeys->dropped;
 }
 
+void cmd_hotkeys_reset_stats(cmd_server *s)
+{
+    s->hotkeys->dropped = 0;
+}
+
 uint64_t cmd_hotkeys_bytes(const cmd_server *s)
 {
     const cmd_hotkeys *h = s->hotkeys;
@@ -329,9 +359,8 @@ static uint64_t entry_qps(const topk_entry *e, unsigned pct, int64_t ms)
 {
     if (pct == 0 || ms <= 0)
         return 0;
-    /* (2 count - error) * 100 * 1000 / (2 pct ms); in 128 bits, so no count
-     * a window can reach overflows. */
-    unsigned __int128 num = (unsigned __int128)(2 * e->count - e->error) * 100000u;
+    /* (2 count - error) * 100 * 1000 / (2 pct ms), in 128 bits. */
+    unsigned __int128 num = ((unsigned __int128)e->count * 2 - e->error) * 100000u;
     unsigned __int128 den = (unsigned __int128)2 * pct * (uint64_t)ms;
     return (uint64_t)((num + den / 2) / den);
 }
@@ -347,6 +376,8 @@ static void add_rows(const cmd_hotkeys *h, const hk_slot *sl, hk_row *rows, size
 static void cmd_hotkeys_get(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     cmd_hotkeys *h = s->hotkeys;
+    /* Close a window that has ended first: that moves the slots. */
+    cmd_hotkeys_cron(s);
     const hk_slot *only = NULL;
     bool filter = false;
     if (req->argc == 4 && cmd_arg_is(&req->argv[2], "namespace")) {
@@ -365,7 +396,6 @@ static void cmd_hotkeys_get(cmd_server *s, cmd_client *c, const cmd_request *req
         resp_add_array(&c->out, 0);
         return;
     }
-    cmd_hotkeys_cron(s);
     size_t total = 0;
     for (size_t i = 0; i < h->nslots; i++)
         total += h->slots[i].nfrozen;

@@ -20,7 +20,8 @@
  *     qps = (count - error / 2) * 100 / percentage / seconds,
  * the middle of the band Space-Saving guarantees, rounded.
  *
- * Bounds: at most K entries per namespace per window (two windows kept),
+ * Bounds: at most K entries per namespace per window (two windows kept;
+ * a summary starts at 16 entries and doubles while it fills),
  * and summaries for at most max-namespaces + 1 namespaces, or twice that
  * counting keys of namespaces that do not exist (a miss is still a key's
  * load): past it a window's samples of further namespaces are dropped.
@@ -58,5 +59,7 @@ uint64_t cmd_hotkeys_window_samples(const cmd_server *s);
 uint64_t cmd_hotkeys_window_ms(const cmd_server *s);
 uint64_t cmd_hotkeys_dropped(const cmd_server *s);
 uint64_t cmd_hotkeys_bytes(const cmd_server *s);
+/* CONFIG RESETSTAT: the dropped samples start from 0. */
+void cmd_hotkeys_reset_stats(cmd_server *s);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint32_t probe(const struct topk *t, int64_t id, bool *found);
+
 struct topk {
     uint32_t cap, n;
     uint32_t mask; /* hash positions - 1 */
@@ -47,6 +49,27 @@ topk *topk_new(uint32_t cap)
     t->where = (uint32_t *)(t->heap + cap);
     t->slots = t->where + cap;
     return t;
+}
+
+topk *topk_grow(topk *t, uint32_t cap)
+{
+    if (cap < t->n)
+        return NULL;
+    topk *g = topk_new(cap);
+    if (g == NULL)
+        return NULL;
+    /* The heap order carries over as it is; only the hash is new. */
+    for (uint32_t i = 0; i < t->n; i++) {
+        bool found;
+        uint32_t s = probe(g, t->heap[i].id, &found);
+        g->heap[i] = t->heap[i];
+        g->slots[s] = i + 1;
+        g->where[i] = s;
+    }
+    g->n = t->n;
+    g->total = t->total;
+    topk_free(t);
+    return g;
 }
 
 void topk_free(topk *t)

@@ -39,6 +39,12 @@ typedef struct topk topk;
 topk *topk_new(uint32_t cap);
 void topk_free(topk *t);
 
+/* t moved into a summary of capacity cap (topk_size(t) <= cap <=
+ * TOPK_CAP_MAX), entries, counts and errors kept: a summary can start small
+ * and grow while it is not full, and stay exact meanwhile. NULL if out of
+ * memory, and t is still valid then; otherwise t is freed. */
+topk *topk_grow(topk *t, uint32_t cap);
+
 /* Count one occurrence of id. */
 void topk_add(topk *t, int64_t id);
 

@@ -383,6 +383,47 @@ Test(hotkeys, namespaces_tracked_are_bounded)
     cr_assert_eq(info_field("stats", "hotkeys_window_samples"), 7);
 }
 
+/* A window that ends between two samples and a GET: the GET closes it
+ * before it looks the namespace up (closing moves the slots). */
+Test(hotkeys, namespace_view_after_a_rotation)
+{
+    R("+OK\r\n", "CONFIG", "SET", "hotkey-top-k", "4");
+    R("+OK\r\n", "CONFIG", "SET", "hotkey-window-seconds", "1");
+    run("GET", "aaa:1", NULL);
+    run("GET", "bbb:2", NULL);
+    hs.now_ms += 1000;
+    cmd_hotkeys_cron(&hs);
+    run("GET", "bbb:3", NULL);
+    hs.now_ms += 1000;
+    R("*0\r\n", "HOTKEYS", "GET", "NAMESPACE", "aaa");
+    cr_assert_str_eq(run("HOTKEYS", "GET", "NAMESPACE", "bbb", NULL),
+                     expect_list("bbb:3", 1LL, NULL));
+}
+
+/* Summaries grow from a few entries to K, exact until they are full. */
+Test(topk, grows_exactly)
+{
+    topk *t = topk_new(2);
+    for (int64_t id = 1; id <= 2; id++)
+        topk_add(t, id);
+    topk_add(t, 2);
+    topk *g = topk_grow(t, 5);
+    cr_assert_not_null(g);
+    cr_assert_null(topk_grow(g, 1), "smaller than its entries");
+    for (int64_t id = 3; id <= 5; id++)
+        topk_add(g, id);
+    topk_add(g, 2);
+    cr_assert(topk_check(g));
+    cr_assert_eq(topk_size(g), 5);
+    cr_assert_eq(topk_total(g), 7);
+    for (uint32_t i = 0; i < topk_size(g); i++) {
+        const topk_entry *e = topk_at(g, i);
+        cr_assert_eq(e->error, 0);
+        cr_assert_eq(e->count, e->id == 2 ? 3u : 1u, "id %lld", (long long)e->id);
+    }
+    topk_free(g);
+}
+
 Test(hotkeys, help_and_errors)
 {
     const char *h = run("HOTKEYS", "HELP", NULL);
