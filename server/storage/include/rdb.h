@@ -45,7 +45,8 @@ typedef int (*rdb_sink)(void *ctx, const void *p, size_t n);
 typedef struct {
     rdb_sink sink;
     void *ctx;
-    uint64_t crc;   /* of every byte handed to the sink so far */
+    uint64_t crc;   /* of every byte handed to the sink so far (after
+                       rdb_write_end: but the checksum, i.e. the file's) */
     uint64_t bytes; /* handed to the sink so far */
     int err;        /* the sink's first error; later writes are dropped */
     size_t len;     /* bytes in buf */
@@ -107,7 +108,8 @@ typedef enum {
 typedef struct {
     const uint8_t *p; /* the whole file */
     size_t n;
-    size_t pos;                           /* where the next item starts */
+    size_t pos;                           /* where the next item starts
+                                             (SIZE_MAX after RDB_END) */
     int version;                          /* the file's, from its header */
     unsigned db;                          /* SELECTDB in force */
     uint64_t resize_keys, resize_expires; /* the last RESIZEDB's hint */
@@ -129,7 +131,9 @@ void rdb_reader_deinit(rdb_reader *r);
  * into the file, or into the reader's scratch for decoded strings).
  * RDB_ERROR names what is wrong and where: a truncation, an unknown type
  * or opcode, a bad encoding, a checksum mismatch (offset: the checksum's),
- * a module value without opcodes (type 6), running out of memory. */
+ * a module value without opcodes (type 6), running out of memory, bytes
+ * after the checksum. RDB_END and RDB_ERROR are final: later calls return
+ * them again. */
 rdb_status rdb_next(rdb_reader *r, rdb_item *item);
 
 /* ---- DUMP and RESTORE ---- */
