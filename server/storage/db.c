@@ -201,9 +201,26 @@ bool db_parse_key(const char *p, size_t len, db_key *out)
 
 size_t db_format_key(const char *ns, size_t nslen, int64_t id, char *dst)
 {
-    int n = nslen > 0 ? snprintf(dst, DB_KEY_TEXT_MAX, "%.*s:%lld", (int)nslen, ns, (long long)id)
-                      : snprintf(dst, DB_KEY_TEXT_MAX, "%lld", (long long)id);
-    return (size_t)n;
+    /* By hand rather than snprintf: snapshots and SCAN format every key. */
+    size_t n = 0;
+    if (nslen > 0) {
+        memcpy(dst, ns, nslen);
+        dst[nslen] = ':';
+        n = nslen + 1;
+    }
+    uint64_t u = id < 0 ? 0 - (uint64_t)id : (uint64_t)id;
+    if (id < 0)
+        dst[n++] = '-';
+    char digits[20];
+    size_t d = 0;
+    do {
+        digits[d++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    while (d > 0)
+        dst[n++] = digits[--d];
+    dst[n] = '\0';
+    return n;
 }
 
 db *db_create(unsigned max_namespaces, const table_options *topt)
