@@ -477,7 +477,7 @@ def t_loading(root):
     write_rdb(os.path.join(d, "dump.rdb"), n)
     mport = free_port()
     s = ebb(d, "--metrics-port", str(mport), wait=False)
-    saw_loading = saw_503 = saw_info = False
+    saw_loading = saw_503 = saw_info = saw_ping = False
     end = time.time() + 120 * SLOW
     start = time.time()
     while time.time() < end:
@@ -489,6 +489,12 @@ def t_loading(root):
             saw_loading = True
             if not saw_info:
                 saw_info = info(s)["loading"] == 1
+            if not saw_ping:
+                # --ping (the containers' liveness probe) says alive.
+                out = subprocess.run([EBB, "--ping", "127.0.0.1:%d" % s.port],
+                                     capture_output=True, text=True)
+                check(out.returncode == 0, "--ping while loading: " + out.stderr)
+                saw_ping = "loading" in out.stderr
         except (redis.exceptions.ConnectionError, OSError):
             pass
         if not saw_503:
@@ -503,6 +509,7 @@ def t_loading(root):
     check(saw_loading, "commands got -LOADING while %d keys loaded" % n)
     check(saw_info, "INFO answered loading:1 while loading")
     check(saw_503, "/readyz answered 503 while loading")
+    check(saw_ping, "--ping answered 'alive, loading' while loading")
     check(s.r.dbsize() == n, "%d keys loaded, not %d" % (s.r.dbsize(), n))
     check(urllib.request.urlopen("http://127.0.0.1:%d/readyz" % mport).status == 200,
           "/readyz 200 once loaded")

@@ -186,6 +186,14 @@ int ping_run(const config *cfg, const char *target)
             status = 0;
             break;
         }
+        /* Loading a snapshot is alive: a liveness probe that failed here
+         * would restart the server and start the load over. Readiness is
+         * /readyz's (503 while loading). */
+        if (strncmp(pong, "-LOADING ", 9) == 0) {
+            fprintf(stderr, "ebb-server --ping: %s:%s: alive, loading the snapshot\n", host, port);
+            status = 0;
+            break;
+        }
         const char *bad = auth != NULL && (auth[0] == '-' || eol == NULL) ? auth : pong;
         size_t n = strcspn(bad, "\r\n");
         if (n == 0 && closed)

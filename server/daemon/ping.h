@@ -19,7 +19,8 @@
 
 /* Probe the server; target may be NULL (the configured address) or
  * "host:port", "[ipv6]:port", "host" or "port". Returns the process exit
- * status: 0 when the server answered PONG; 1 otherwise, after one line on
+ * status: 0 when the server answered PONG, or -LOADING (alive, loading its
+ * snapshot; a line on stderr says so); 1 otherwise, after one line on
  * stderr saying why. */
 int ping_run(const config *cfg, const char *target);
 
