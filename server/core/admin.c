@@ -17,6 +17,7 @@
 #include "groups.h"
 #include "hotkeys.h"
 #include "persist.h"
+#include "tracking.h"
 
 static void add_flags(resp_out *o, unsigned flags)
 {
@@ -301,6 +302,7 @@ static void cmd_flushall(cmd_server *s, cmd_client *c, const cmd_request *req)
     if (!async || !db_flush_async(s->db))
         db_flush(s->db);
     cmd_hotkeys_forget(s);
+    cmd_tracking_flush(s, c);
     malloc_trim(0);
     resp_add_ok(&c->out);
 }

@@ -11,6 +11,7 @@
 #include "introspection.h"
 #include "multi.h"
 #include "pause.h"
+#include "tracking.h"
 
 static void cmd_ping(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
@@ -246,7 +247,8 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const cmd_request *
 }
 
 /* CLIENT LIST's flags, in Redis's order: O monitor, x in MULTI, b blocked
- * (a SHRINK's reply, or held by a pause), d a watched key was touched,
+ * (a SHRINK's reply, or held by a pause), t tracking (R its redirect is
+ * gone, B broadcasting), d a watched key was touched,
  * c closing after its reply, e no-evict; N for none. */
 static void client_flags(const cmd_client *c, char *dst)
 {
@@ -257,6 +259,9 @@ static void client_flags(const cmd_client *c, char *dst)
         *p++ = 'x';
     if (c->blocked || c->held)
         *p++ = 'b';
+    size_t n = 0;
+    cmd_tracking_flags(c, p, &n);
+    p += n;
     if (cmd_multi_dirty(c))
         *p++ = 'd';
     if (c->close_after_reply)
@@ -271,7 +276,7 @@ static void client_flags(const cmd_client *c, char *dst)
 size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size_t cap)
 {
     int64_t now = cmd_now_us();
-    char flags[8];
+    char flags[16];
     client_flags(c, flags);
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%s%s%s", c->last_cmd != NULL ? c->last_cmd : "NULL",
@@ -280,12 +285,12 @@ size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
                      "db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=0 argv-mem=0 "
                      "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s "
-                     "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+                     "user=default redir=%lld resp=%d lib-name=%s lib-ver=%s",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
                      (long long)((now - c->last_us) / 1000000), flags, cmd_multi_queued(c), c->qbuf,
                      c->obuf, c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r",
-                     c->obuf > 0 ? "w" : "", cmd, c->out.proto,
+                     c->obuf > 0 ? "w" : "", cmd, cmd_tracking_redirect(c), c->out.proto,
                      c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
         return 0;
@@ -432,6 +437,7 @@ static void cmd_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     cmd_monitor_forget(s, c);
     cmd_multi_reset(s, c);
+    cmd_tracking_reset(s, c);
     c->out.proto = 2;
     c->authed = s->cfg.requirepass.str == NULL || s->cfg.requirepass.str[0] == '\0';
     free(c->name);
@@ -573,6 +579,20 @@ static const cmd_def client_subs[] = {
      "Accepted for compatibility; reads always count as accesses.", "ON|OFF", NULL},
     {"help", 2, CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_client_help, NULL, "connection", "5.0.0",
      "Returns helpful text about the different subcommands.", NULL, NULL},
+    {"tracking", -3, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_tracking, NULL,
+     "connection", "6.0.0", "Controls server-assisted client-side caching for the connection.",
+     "ON|OFF [REDIRECT client-id] [PREFIX prefix...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]", NULL},
+    {"caching", 3, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_caching, NULL,
+     "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.",
+     "YES|NO", NULL},
+    {"getredir", 2, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_getredir, NULL,
+     "connection", "6.0.0",
+     "Returns the client ID to which the connection's tracking notifications are redirected.", NULL,
+     NULL},
+    {"trackinginfo", 2, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_trackinginfo,
+     NULL, "connection", "6.2.0",
+     "Returns information about server-assisted client-side caching for the connection.", NULL,
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

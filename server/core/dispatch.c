@@ -16,6 +16,7 @@
 #include "multi.h"
 #include "quota.h"
 #include "scripting.h"
+#include "tracking.h"
 
 /* Before AUTH a client may send at most this many arguments per command and
  * bulks of at most this size: Redis's limits, enough for AUTH and HELLO. */
@@ -82,6 +83,9 @@ void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_
     run_request(s, c, r, clock_ns);
     if (c->reply_flags != 0 && !cmd_in_exec(c))
         apply_reply_flags(c, mark);
+    /* Its own invalidations held during EXEC go after EXEC's reply. */
+    if (c->trk != NULL && !cmd_in_exec(c))
+        cmd_tracking_flush_pending(s, c);
 }
 
 static inline __attribute__((always_inline)) void
@@ -204,11 +208,14 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
     if (s->hotkeys_on)
         cmd_hotkeys_record(s, d, r);
     /* A write that replied an error changed nothing. */
-    if ((d->flags & CMD_WRITE) && s->st.total_error_replies == errors_before) {
+    bool wrote = s->st.total_error_replies == errors_before;
+    if ((d->flags & CMD_WRITE) && wrote) {
         s->changes++;
         if (s->watched_keys > 0)
             cmd_watch_touch(s, d, r);
     }
+    if (s->tracking_clients > 0)
+        cmd_tracking_after(s, c, d, r, wrote);
     /* Passwords never reach MONITOR or the slow log. MONITOR sees a command
      * once it has run, as in Redis 7: a transaction's commands, then EXEC. */
     bool redact = d->redact != NULL && d->redact(argv, argc);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 
 #include "evict.h"
+#include "tracking.h"
 
 /* Eviction's own state (cmd_server.evict). */
 struct cmd_evict {
@@ -195,8 +196,14 @@ static bool evict_one(cmd_server *s, table *only, int64_t *freed)
     if (best_t == NULL)
         return false;
     uint64_t before = table_memory(best_t);
-    if (table_evict(best_t, best.key) == TABLE_OK)
+    if (table_evict(best_t, best.key) == TABLE_OK) {
         s->evict->evicted_keys++;
+        if (s->tracking_clients > 0) {
+            const db_ns *n = db_find_table(s->db, best_t);
+            if (n != NULL)
+                cmd_tracking_invalidate(s, n->name, n->namelen, best.key);
+        }
+    }
     *freed = (int64_t)before - (int64_t)table_memory(best_t);
     return true;
 }

@@ -36,6 +36,7 @@
 #include "evict.h"
 #include "expire.h"
 #include "hotkeys.h"
+#include "tracking.h"
 #include "memory.h"
 #include "memlimit.h"
 #include "prefault.h"
@@ -155,6 +156,8 @@ typedef union {
       "The maxclients setting.", s->cfg.maxclients.num)                                           \
     X(blocked_clients, FIG_SEC_CLIENTS, "blocked_clients", "ebb_blocked_clients", NULL,           \
       FIG_GAUGE, FK_U64, 1, "Clients waiting for a SHRINK to finish.", m->blocked)                \
+    X(tracking_clients, FIG_SEC_CLIENTS, "tracking_clients", "ebb_tracking_clients", NULL,        \
+      FIG_GAUGE, FK_U64, 1, "Clients with CLIENT TRACKING on.", (uint64_t)s->tracking_clients)    \
     X(used_memory, FIG_SEC_MEMORY, "used_memory", "ebb_memory_used_bytes", NULL, FIG_GAUGE,       \
       FK_U64, 1,                                                                                   \
       "Memory the server holds: table mappings plus allocator bytes in use (INFO used_memory).",  \
@@ -253,6 +256,14 @@ typedef union {
       cmd_hotkeys_window_samples(s))                                                               \
     X(hotkeys_window_ms, FIG_SEC_STATS, "hotkeys_window_ms", NULL, NULL, FIG_GAUGE, FK_U64, 1,    \
       "", cmd_hotkeys_window_ms(s))                                                                \
+    X(tracking_total_keys, FIG_SEC_STATS, "tracking_total_keys", "ebb_tracking_keys", NULL,        \
+      FIG_GAUGE, FK_U64, 1, "Keys CLIENT TRACKING remembers clients read.",                       \
+      cmd_tracking_keys(s))                                                                        \
+    X(tracking_total_items, FIG_SEC_STATS, "tracking_total_items", "ebb_tracking_items", NULL,     \
+      FIG_GAUGE, FK_U64, 1, "Client ids over every tracked key.", cmd_tracking_items(s))          \
+    X(tracking_total_prefixes, FIG_SEC_STATS, "tracking_total_prefixes",                          \
+      "ebb_tracking_prefixes", NULL, FIG_GAUGE, FK_U64, 1, "BCAST prefixes clients track.",       \
+      cmd_tracking_prefixes(s))                                                                    \
     X(hotkeys_dropped_samples, FIG_SEC_STATS, "hotkeys_dropped_samples",                          \
       "ebb_hotkeys_dropped_samples_total", NULL, FIG_COUNTER, FK_U64, 1,                          \
       "Hot key samples dropped: their namespace was past the bound on tracked namespaces.",       \

@@ -23,6 +23,7 @@
 #include "prefault.h"
 #include "quota.h"
 #include "scripting.h"
+#include "tracking.h"
 
 /* Every command group, in the order COMMAND lists them. */
 static const cmd_def *const groups[] = {
@@ -40,7 +41,7 @@ bool cmd_server_init(cmd_server *s)
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
         !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
         !cmd_scripting_init(s) || !cmd_memlimit_init(s) || !cmd_hotkeys_init(s) ||
-        !cmd_persist_init(s)) {
+        !cmd_persist_init(s) || !cmd_tracking_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -83,6 +84,8 @@ static table_options table_opts(cmd_server *s)
         .lfu_log_factor = (unsigned)s->cfg.lfu_log_factor.num,
         .lfu_decay_time = (unsigned)s->cfg.lfu_decay_time.num,
         .expired_counter = &s->st.expired_keys,
+        .on_expired = cmd_tracking_on_expired,
+        .on_expired_arg = s,
         .keep_expired = &s->keys_frozen,
     };
 }
@@ -110,6 +113,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_memlimit_free(s);
     cmd_hotkeys_free(s);
     cmd_persist_free(s);
+    cmd_tracking_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
     free(s->cmdstats);
@@ -215,6 +219,7 @@ static bool server_cron(cmd_server *s)
     evicting |= cmd_quota_cycle(s, cron_left(start));
     cmd_hotkeys_cron(s);
     cmd_persist_cron(s);
+    cmd_tracking_cron(s);
     struct mallinfo2 mi = mallinfo2();
     s->heap_used = mi.uordblks + mi.hblkhd;
     /* Trim when free heap grew by CRON_TRIM_FREE_BYTES since the last trim
@@ -290,6 +295,7 @@ void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
     cmd_monitor_forget(s, c);
     cmd_multi_forget(s, c);
+    cmd_tracking_forget(s, c);
     if (c->blocked)
         cmd_shrink_jobs_forget(s, c);
     if (c->prev != NULL)

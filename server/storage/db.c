@@ -299,6 +299,14 @@ db_ns *db_find(db *d, const char *name, size_t len)
     return len == 0 ? &d->ns[0] : find_named(d, name, len);
 }
 
+const db_ns *db_find_table(const db *d, const table *t)
+{
+    for (size_t i = 0; i < d->count; i++)
+        if (d->ns[i].t == t)
+            return &d->ns[i];
+    return NULL;
+}
+
 /* The quota the list gives namespace `name`, 0 if none. */
 static uint64_t quota_of(const db *d, const char *name, size_t len)
 {

@@ -915,11 +915,13 @@ static inline bool expired_at(const table *t, int64_t at)
     return at != 0 && t->opt.clock_ms != NULL && *t->opt.clock_ms >= at;
 }
 
-static inline void note_expired(table *t)
+static inline void note_expired(table *t, int64_t key)
 {
     t->expired++;
     if (t->opt.expired_counter != NULL)
         (*t->opt.expired_counter)++;
+    if (t->opt.on_expired != NULL)
+        t->opt.on_expired(t, key, t->opt.on_expired_arg);
 }
 
 /* ---- PROMOTE ------------------------------------------------------------------ */
@@ -1196,7 +1198,7 @@ static bool find_live(table *t, int64_t key, gen **g, uint64_t *h, bucket **b, u
     if (expired_at(t, exp_of(t, (*b)->rec[*i]))) {
         if (t->opt.keep_expired == NULL || !*t->opt.keep_expired) {
             remove_at(t, *g, *h, *b, *i);
-            note_expired(t);
+            note_expired(t, key);
         }
         return false;
     }
@@ -1352,7 +1354,7 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
             drop_record(t, r);
         }
         if (!live)
-            note_expired(t); /* it was gone already; this write makes it anew */
+            note_expired(t, key); /* it was gone already; this write makes it anew */
         if (replaced != NULL)
             *replaced = live;
         return TABLE_OK;
@@ -1448,7 +1450,7 @@ uint64_t table_expire_scan(table *t, uint64_t max_checks, uint64_t *expired, boo
         if (!chain_find(t, g, h, key, &b, &i))
             abort(); /* a live record no slot refers to: the table is corrupt */
         remove_at(t, g, h, b, i);
-        note_expired(t);
+        note_expired(t, key);
         gone++;
     }
     *expired = gone;

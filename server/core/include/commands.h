@@ -152,6 +152,8 @@ typedef struct cmd_server {
     bool loading;                  /* persist.c: a snapshot is loading; commands
                                       without CMD_LOADING get -LOADING */
     uint64_t changes;              /* write commands since the last snapshot (save points) */
+    struct cmd_tracking *tracking; /* tracking.c: keys clients cache, BCAST prefixes */
+    size_t tracking_clients;       /* tracking.c: clients with CLIENT TRACKING on */
     bool hotkeys_on;               /* hotkeys.c: hotkey-top-k > 0; requests are sampled */
     /* pause.c: CLIENT PAUSE. While not OFF, the daemon asks cmd_pause_holds
      * before running each request, and keys neither expire nor are
@@ -206,6 +208,9 @@ struct cmd_client {
     unsigned char reply_flags;
     cmd_tx_state tx_state;
     struct cmd_tx *tx;       /* multi.c: queue and watched keys, NULL if none */
+    struct cmd_trk *trk;     /* tracking.c: CLIENT TRACKING state, NULL if never on */
+    bool invalidate_channel; /* subscribed to __redis__:invalidate (RESP2 tracking
+                                redirects go there) */
     cmd_client *prev, *next; /* registry links */
 };
 

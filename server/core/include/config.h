@@ -103,6 +103,9 @@
       "(10: 255 after about 1M hits)")                                                             \
     X(lfu_decay_time, "lfu-decay-time", CFG_INT, "1", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,    \
       "LFU policies: minutes a key stays idle per step its access counter loses (0: never)")       \
+    X(tracking_table_max_keys, "tracking-table-max-keys", CFG_INT, "1000000", 0, 2147483647,       \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                                   \
+      "most keys CLIENT TRACKING remembers; past it some are invalidated (0: no bound)")           \
     X(hotkey_top_k, "hotkey-top-k", CFG_INT, "0", 0, 1024, CFG_RUNTIME, CFG_NO_WORDS,              \
       "hot key detection: keys HOTKEYS GET reports, and per namespace tracks (0: off)")            \
     X(hotkey_sampling_percentage, "hotkey-sampling-percentage", CFG_INT, "100", 1, 100,            \

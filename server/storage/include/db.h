@@ -94,6 +94,11 @@ db_status db_table(db *d, const char *ns, size_t nslen, bool create, table **out
  * per namespace. */
 db_ns *db_find(db *d, const char *name, size_t len);
 
+/* The namespace whose table is t, or NULL (a detached one). A walk over
+ * the namespaces: for rare events (a key expiring while clients track
+ * keys). */
+const db_ns *db_find_table(const db *d, const table *t);
+
 /* Set the quotas: each namespace named in q[0..n) gets its bytes as
  * maxmemory, every other one 0, and namespaces created later get theirs
  * from this list. The list is copied. False on allocation failure (then

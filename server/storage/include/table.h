@@ -79,6 +79,12 @@ typedef struct {
     /* If not NULL, incremented with every key reclaimed because its time had
      * come (a server-wide counter that outlives tables). */
     uint64_t *expired_counter;
+    /* If not NULL, called with every key reclaimed because its time had
+     * come (looked up, written over or swept), after it is gone: the
+     * server tells clients that cache it (CLIENT TRACKING). It must not
+     * change the table. */
+    void (*on_expired)(const struct table *t, int64_t key, void *arg);
+    void *on_expired_arg;
     /* If not NULL and true when a key is looked up: a key whose time has
      * come is treated as missing but left in place, not reclaimed (the
      * server's CLIENT PAUSE keeps the keyspace still). */
