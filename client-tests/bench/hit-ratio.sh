@@ -53,8 +53,9 @@
 #   --out DIR         where results go [client-tests/bench/results]
 #
 # Writes DIR/hit-ratio.md (the table, also printed) and DIR/hit-ratio-raw.txt
-# (every loadgen line). With the defaults it takes about 15 minutes on 2
-# shared cores and ~0.6 GiB of memory.
+# (every loadgen line). With the defaults it took 17 minutes on 2 cores
+# shared with other work (load average 5-8), most of it filling ebb with
+# 32-byte values (5M keys take 45M GETs to meet); ~0.6 GiB of memory.
 # Needs bash >= 4, redis-server and redis-cli 7, awk.
 # Exit status: 0 if every run succeeded, 1 otherwise.
 set -euo pipefail
