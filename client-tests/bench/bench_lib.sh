@@ -22,7 +22,7 @@ bench_ebb() {
 bench_loadgen() {
     if [[ -z $loadgen ]]; then
         loadgen=$work/ebb-loadgen
-        ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" ||
+        ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$loadgen" "$here/loadgen.c" -lm ||
             die "cannot compile loadgen.c"
     fi
     [[ -x $loadgen ]] || die "not executable: $loadgen"

@@ -1,11 +1,13 @@
 /*
- * ebb-loadgen - a pipelined load generator for the peak-then-drain and the
- * throughput benchmarks.
+ * ebb-loadgen - a pipelined load generator for the peak-then-drain, the
+ * throughput, the stall and the hit-ratio benchmarks.
  *
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
  *               [--timeout SEC] [--value-len V|mixed|skewed] [--gen G]
  *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
+ *               [--ops N] [--conns C] [--depth D] [--seed S] [--zipf-s S]
+ *               [--warmup-ops W]                                         (zipf)
  *               [--pxat MS]                                              (load)
  *               [--server-pid PID] [--monitor ebb|redis|none] [--gap-us U]
  *               [--window-ms W]                                          (probe)
@@ -27,6 +29,17 @@
  *           each connection keeps D requests in flight as one pipelined batch
  *           and sends the next batch when every reply of this one is in. A GET
  *           miss is counted, not an error (the range may be partly loaded).
+ *   zipf    cache-aside over keys of Zipf-distributed popularity (see
+ *           run_zipf): each request GETs a key drawn with probability
+ *           proportional to rank^-S (S = --zipf-s, default 0.99) over the N
+ *           keys, rank to key through a fixed permutation, so the hot keys
+ *           are scattered over the range; a GET that misses is followed by
+ *           a SET of the key's value in the connection's next batch (as an
+ *           application that fills its cache from a database would). C
+ *           connections keep D requests in flight as mix's do. First W GETs
+ *           (--warmup-ops) that are not counted, to fill the cache, then
+ *           OPS GETs measured. Deterministic from --seed (but for the
+ *           order in which the server sees the connections' batches).
  *   probe   what one client waits while the server works (see run_probe):
  *           PING and GET of key F, one at a time, U µs apart (default 500),
  *           until stdin says "end"; "phase NAME" lines on stdin cut the run
@@ -38,7 +51,8 @@
  * Commands go out in batches of B (default 1000): a batch is written while
  * its replies are read (poll on both directions, so neither side can block the
  * other on a full socket buffer), and the next batch starts once every reply
- * of this one has been checked. Plain sockets, libc only.
+ * of this one has been checked. Plain sockets, libc only (and libm, for
+ * zipf's sampler).
  *
  * Output: one line on stdout, "MODE N keys: T s, R ops/s, E errors, M
  * mismatches, batch ms p50 A p99 B max C, payload P B" (P: the keys'
@@ -47,14 +61,18 @@
  * that is not incremental, shows as a max far above the p50); mix prints
  * "mix N ops: T s, R ops/s, E errors, M misses, G gets, S sets, latency ms
  * p50 A p99 B max C" (per batch of D on one connection; at D = 1, of single
- * requests, like redis-benchmark's at -P 1). The first few problems are
- * described on stderr.
+ * requests, like redis-benchmark's at -P 1); zipf prints "zipf N gets: T s,
+ * R ops/s, E errors, H hits, M misses, hit ratio X %, S sets, latency ms
+ * p50 A p99 B max C, warm-up W gets hit ratio Y %" (N, H, M, X, S, R and the
+ * latencies for the measured part only; R counts GETs and SETs). The first
+ * few problems are described on stderr.
  * Exit status: 0 all good; 1 an error reply or a mismatch; 2 usage;
  * 3 connection, I/O, timeout or protocol failure.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -93,10 +111,20 @@ static uint64_t len_gen;
 /* Widest zero padding of key numbers (--width). */
 #define WIDTH_MAX 20
 
-enum mode { MODE_LOAD, MODE_VERIFY, MODE_DRAIN, MODE_GONE, MODE_PING, MODE_MIX, MODE_PROBE };
+enum mode {
+    MODE_LOAD,
+    MODE_VERIFY,
+    MODE_DRAIN,
+    MODE_GONE,
+    MODE_PING,
+    MODE_MIX,
+    MODE_PROBE,
+    MODE_ZIPF
+};
 enum proto { PROTO_RESP, PROTO_MEMCACHE };
 
-static const char *const mode_names[] = {"load", "verify", "drain", "gone", "ping", "mix", "probe"};
+static const char *const mode_names[] = {"load", "verify", "drain", "gone",
+                                         "ping", "mix",    "probe", "zipf"};
 
 /* One parsed reply; text points into the read buffer (valid until the next
  * read). */
@@ -127,10 +155,13 @@ typedef struct {
     int width; /* zero-pad key numbers to this many digits; 0: no padding */
     unsigned batch;
     int timeout_ms;
-    /* mix only */
+    /* mix and zipf */
     uint64_t ops;
     unsigned conns, depth, get_pct;
     uint64_t seed;
+    /* zipf only */
+    double zipf_s;
+    uint64_t warmup_ops;
     /* load only: PXAT for every SET, 0 = none */
     int64_t pxat;
     /* probe only */
@@ -321,6 +352,7 @@ static void add_request(buf *b, const options *o, int64_t n)
             buf_add(b, "*1\r\n$4\r\nPING\r\n", 14);
             break;
         case MODE_MIX:   /* built by add_mix_request */
+        case MODE_ZIPF:  /* likewise */
         case MODE_PROBE: /* built by run_probe */
             break;
         }
@@ -344,6 +376,7 @@ static void add_request(buf *b, const options *o, int64_t n)
         buf_add(b, "version\r\n", 9);
         break;
     case MODE_MIX:
+    case MODE_ZIPF:
     case MODE_PROBE:
         break;
     }
@@ -584,6 +617,7 @@ static void check_reply(const options *o, int64_t n, const reply *r, tally *t)
             return;
         break;
     case MODE_MIX:   /* judged by check_mix_reply */
+    case MODE_ZIPF:  /* likewise */
     case MODE_PROBE: /* judged by run_probe */
         break;
     }
@@ -717,9 +751,10 @@ static double quantile(const double *sorted, size_t n, double q)
     return sorted[i < n ? i : n - 1];
 }
 
-/* ---- mix: several connections, random keys, GETs and SETs ---- */
+/* ---- mix and zipf: several connections, pipelined batches ---- */
 
-/* One connection of the mix: its batch in flight and what each reply answers. */
+/* One connection of mix or zipf: its batch in flight and what each reply
+ * answers. */
 typedef struct {
     int fd;
     buf out;     /* the batch being sent */
@@ -730,53 +765,46 @@ typedef struct {
     int64_t *keys;  /* key of each request of the batch */
     bool *is_get;   /* GET (true) or SET of each request */
     double started; /* when the batch's first byte went out */
+    /* zipf only (NULL for mix): keys whose GET missed in this batch, to be
+     * SET in the connection's next one; at most one per request. */
+    int64_t *missed;
+    unsigned nmissed;
 } mix_conn;
 
 /* The reply to a mix request for key n: a GET hits (a value of any 128 bytes:
  * other benchmarks may have overwritten it) or misses (counted); a SET says
- * OK / STORED. */
-static void check_mix_reply(const options *o, int64_t n, bool is_get, const reply *r, tally *t)
+ * OK / STORED. True when it was a GET that missed. */
+static bool check_mix_reply(const options *o, int64_t n, bool is_get, const reply *r, tally *t)
 {
     if (is_error_reply(r)) {
         t->errors++;
-        report(t, "mix %s %s%" PRId64 ": error reply: %.*s", is_get ? "GET" : "SET", o->prefix, n,
-               (int)(r->len > 200 ? 200 : r->len), r->text);
-        return;
+        report(t, "%s %s %s%" PRId64 ": error reply: %.*s", mode_names[o->mode],
+               is_get ? "GET" : "SET", o->prefix, n, (int)(r->len > 200 ? 200 : r->len), r->text);
+        return false;
     }
     bool resp = o->proto == PROTO_RESP;
     if (is_get) {
         if (r->type == R_NIL) {
             t->mismatches++;
-            return;
+            return true;
         }
         if (r->type == R_BULK && r->len == len_of(n))
-            return;
+            return false;
     } else if (resp ? (r->type == R_STATUS && text_is(r, "OK"))
                     : (r->type == R_LINE && text_is(r, "STORED"))) {
-        return;
+        return false;
     }
     t->errors++;
-    report(t, "mix %s %s%" PRId64 ": unexpected %s reply \"%.*s\"", is_get ? "GET" : "SET",
-           o->prefix, n, type_name(r->type), (int)(r->len > 60 ? 60 : r->len),
-           r->text ? r->text : "");
+    report(t, "%s %s %s%" PRId64 ": unexpected %s reply \"%.*s\"", mode_names[o->mode],
+           is_get ? "GET" : "SET", o->prefix, n, type_name(r->type),
+           (int)(r->len > 60 ? 60 : r->len), r->text ? r->text : "");
+    return false;
 }
 
-/* Fill connection c's next batch of count requests from the generator. */
-static void mix_next_batch(mix_conn *c, const options *o, unsigned count, uint64_t *rng,
-                           uint64_t *gets)
+/* Connection c's batch of count requests (already in c->out, keys and
+ * is_get) is ready to go. */
+static void mix_batch_start(mix_conn *c, unsigned count)
 {
-    c->out.len = 0;
-    for (unsigned i = 0; i < count; i++) {
-        uint64_t r = splitmix64(rng);
-        /* The low bits pick the key, the high bits GET or SET: the two are
-         * independent. A modulo bias of keys / 2^32 is far below noise. */
-        int64_t n = o->first + (int64_t)((r & 0xFFFFFFFFull) % o->keys);
-        bool g = (r >> 32) % 100 < o->get_pct;
-        c->keys[i] = n;
-        c->is_get[i] = g;
-        *gets += g;
-        add_mix_request(&c->out, o, n, g);
-    }
     c->count = count;
     c->got = 0;
     c->sent = 0;
@@ -809,11 +837,13 @@ static bool mix_read(mix_conn *c, const options *o, tally *t)
                      ? parse_resp(in->p + in->start, in->end - in->start, &used, &rep)
                      : parse_memcache(in->p + in->start, in->end - in->start, &used, &rep);
         if (pr < 0)
-            die(3, "protocol error in a mix reply: \"%.*s\"",
+            die(3, "protocol error in a %s reply: \"%.*s\"", mode_names[o->mode],
                 (int)(in->end - in->start > 60 ? 60 : in->end - in->start), in->p + in->start);
         if (pr == 0)
             break;
-        check_mix_reply(o, c->keys[c->got], c->is_get[c->got], &rep, t);
+        int64_t n = c->keys[c->got];
+        if (check_mix_reply(o, n, c->is_get[c->got], &rep, t) && c->missed != NULL)
+            c->missed[c->nmissed++] = n;
         in->start += used;
         c->got++;
     }
@@ -825,46 +855,77 @@ static bool mix_read(mix_conn *c, const options *o, tally *t)
     return true;
 }
 
-/* The mix mode: o->ops requests over o->conns connections, o->depth in flight
- * on each; one poll() over every connection drives them all. */
-static int run_mix(const options *o)
+/* Put connection c's next batch into c->out, c->keys and c->is_get and call
+ * mix_batch_start; false when c has nothing more to send (it then idles). */
+typedef bool (*mix_fill_fn)(mix_conn *c, const options *o, void *feed);
+
+/* What one mix_drive did. */
+typedef struct {
+    uint64_t done; /* requests answered */
+    tally t;
+    double *lat; /* seconds per batch, nlat of them (at most lat_cap) */
+    size_t nlat, lat_cap;
+} mix_result;
+
+/* Open o->conns connections, each with room for o->depth requests per
+ * batch (and as many missed keys, with_missed). */
+static mix_conn *mix_open(const options *o, bool with_missed)
 {
-    unsigned nc = o->conns;
-    mix_conn *cs = calloc(nc, sizeof *cs);
-    struct pollfd *pfds = calloc(nc, sizeof *pfds);
-    /* One latency figure per batch; at most ops / depth + one short batch per
-     * connection. */
-    size_t lat_cap = (size_t)(o->ops / o->depth) + nc + 1, nlat = 0;
-    double *lat = malloc(lat_cap * sizeof *lat);
-    if (cs == NULL || pfds == NULL || lat == NULL)
+    mix_conn *cs = calloc(o->conns, sizeof *cs);
+    if (cs == NULL)
         die(3, "out of memory");
-    uint64_t rng = o->seed, issued = 0, done = 0, gets = 0;
-    tally t = {0};
-    double t0 = now_s();
-    for (unsigned i = 0; i < nc; i++) {
+    for (unsigned i = 0; i < o->conns; i++) {
         cs[i].fd = connect_to(o);
         cs[i].in.p = malloc(INBUF_SIZE); /* untouched pages cost nothing */
         cs[i].keys = malloc(o->depth * sizeof *cs[i].keys);
         cs[i].is_get = malloc(o->depth * sizeof *cs[i].is_get);
-        if (cs[i].in.p == NULL || cs[i].keys == NULL || cs[i].is_get == NULL)
+        cs[i].missed = with_missed ? malloc(o->depth * sizeof *cs[i].missed) : NULL;
+        if (cs[i].in.p == NULL || cs[i].keys == NULL || cs[i].is_get == NULL ||
+            (with_missed && cs[i].missed == NULL))
             die(3, "out of memory");
-        cs[i].count = 0;
-        pfds[i].fd = cs[i].fd;
     }
-    t0 = now_s(); /* connecting is not part of the run */
-    for (unsigned i = 0; i < nc && issued < o->ops; i++) {
-        unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
-        mix_next_batch(&cs[i], o, k, &rng, &gets);
-        issued += k;
+    return cs;
+}
+
+static void mix_close(mix_conn *cs, unsigned nc)
+{
+    for (unsigned i = 0; i < nc; i++) {
+        close(cs[i].fd);
+        free(cs[i].out.p);
+        free(cs[i].in.p);
+        free(cs[i].keys);
+        free(cs[i].is_get);
+        free(cs[i].missed);
     }
-    while (done < o->ops) {
+    free(cs);
+}
+
+/* Run the connections until none has anything left to send or to read:
+ * each gets a batch from fill, and its next one when every reply of this
+ * one is in. One poll() over every connection drives them all. */
+static void mix_drive(mix_conn *cs, unsigned nc, const options *o, mix_fill_fn fill, void *feed,
+                      mix_result *res)
+{
+    struct pollfd *pfds = calloc(nc, sizeof *pfds);
+    if (pfds == NULL)
+        die(3, "out of memory");
+    for (unsigned i = 0; i < nc; i++) {
+        cs[i].count = cs[i].got = 0;
+        cs[i].out.len = cs[i].sent = 0;
+        (void)fill(&cs[i], o, feed);
+    }
+    for (;;) {
+        bool busy = false;
         for (unsigned i = 0; i < nc; i++) {
             mix_conn *c = &cs[i];
             /* An idle connection (no work left for it) is left out of poll. */
             pfds[i].fd = c->got < c->count ? c->fd : -1;
             pfds[i].events = POLLIN | (c->sent < c->out.len ? POLLOUT : 0);
             pfds[i].revents = 0;
+            busy |= c->got < c->count;
         }
+        if (!busy)
+            break;
         int pr = poll(pfds, nc, o->timeout_ms);
         if (pr < 0) {
             if (errno == EINTR)
@@ -872,8 +933,8 @@ static int run_mix(const options *o)
             die(3, "poll: %s", strerror(errno));
         }
         if (pr == 0)
-            die(3, "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64 " requests done)",
-                o->timeout_ms, done, o->ops);
+            die(3, "timeout: no progress for %d ms (%" PRIu64 " requests done)", o->timeout_ms,
+                res->done);
         for (unsigned i = 0; i < nc; i++) {
             mix_conn *c = &cs[i];
             short ev = pfds[i].revents;
@@ -886,38 +947,273 @@ static int run_mix(const options *o)
                 if (w > 0)
                     c->sent += (size_t)w;
             }
-            if (!(ev & (POLLIN | POLLHUP | POLLERR)) || !mix_read(c, o, &t))
+            if (!(ev & (POLLIN | POLLHUP | POLLERR)) || !mix_read(c, o, &res->t))
                 continue;
-            if (nlat < lat_cap)
-                lat[nlat++] = now_s() - c->started;
-            done += c->count;
+            if (res->nlat < res->lat_cap)
+                res->lat[res->nlat++] = now_s() - c->started;
+            res->done += c->count;
             c->count = c->got = 0;
             c->out.len = c->sent = 0;
-            if (issued < o->ops) {
-                unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
-                mix_next_batch(c, o, k, &rng, &gets);
-                issued += k;
-            }
+            (void)fill(c, o, feed);
         }
     }
+    free(pfds);
+}
+
+/* Room for one latency figure per batch of a run of `requests` requests in
+ * batches of up to o->depth (the last batch of each connection may be
+ * short, and zipf's may be shorter still: count twice as many). */
+static void mix_result_init(mix_result *res, const options *o, uint64_t requests)
+{
+    *res = (mix_result){0};
+    res->lat_cap = (size_t)(requests / o->depth) * 2 + 2 * (size_t)o->conns + 1;
+    res->lat = malloc(res->lat_cap * sizeof *res->lat);
+    if (res->lat == NULL)
+        die(3, "out of memory");
+}
+
+/* mix's source of requests: o->ops in all, uniform keys, G % GETs. */
+typedef struct {
+    uint64_t rng, issued, gets;
+} mix_feed;
+
+static bool mix_fill_uniform(mix_conn *c, const options *o, void *feed)
+{
+    mix_feed *f = feed;
+    if (f->issued >= o->ops)
+        return false;
+    unsigned count = o->ops - f->issued < o->depth ? (unsigned)(o->ops - f->issued) : o->depth;
+    c->out.len = 0;
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t r = splitmix64(&f->rng);
+        /* The low bits pick the key, the high bits GET or SET: the two are
+         * independent. A modulo bias of keys / 2^32 is far below noise. */
+        int64_t n = o->first + (int64_t)((r & 0xFFFFFFFFull) % o->keys);
+        bool g = (r >> 32) % 100 < o->get_pct;
+        c->keys[i] = n;
+        c->is_get[i] = g;
+        f->gets += g;
+        add_mix_request(&c->out, o, n, g);
+    }
+    f->issued += count;
+    mix_batch_start(c, count);
+    return true;
+}
+
+/* The mix mode: o->ops requests over o->conns connections, o->depth in flight
+ * on each. */
+static int run_mix(const options *o)
+{
+    mix_conn *cs = mix_open(o, false);
+    mix_feed feed = {.rng = o->seed};
+    mix_result res;
+    mix_result_init(&res, o, o->ops);
+    double t0 = now_s(); /* connecting is not part of the run */
+    mix_drive(cs, o->conns, o, mix_fill_uniform, &feed, &res);
     double secs = now_s() - t0;
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+    qsort(res.lat, res.nlat, sizeof *res.lat, cmp_double);
     printf("mix %" PRIu64 " ops: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
            " misses, %" PRIu64 " gets, %" PRIu64 " sets, latency ms p50 %.3f p99 %.3f max %.3f\n",
-           o->ops, secs, secs > 0 ? (double)o->ops / secs : 0.0, t.errors, t.mismatches, gets,
-           o->ops - gets, quantile(lat, nlat, 0.5) * 1e3, quantile(lat, nlat, 0.99) * 1e3,
-           nlat ? lat[nlat - 1] * 1e3 : 0.0);
-    for (unsigned i = 0; i < nc; i++) {
-        close(cs[i].fd);
-        free(cs[i].out.p);
-        free(cs[i].in.p);
-        free(cs[i].keys);
-        free(cs[i].is_get);
+           o->ops, secs, secs > 0 ? (double)o->ops / secs : 0.0, res.t.errors, res.t.mismatches,
+           feed.gets, o->ops - feed.gets, quantile(res.lat, res.nlat, 0.5) * 1e3,
+           quantile(res.lat, res.nlat, 0.99) * 1e3, res.nlat ? res.lat[res.nlat - 1] * 1e3 : 0.0);
+    mix_close(cs, o->conns);
+    free(res.lat);
+    return res.t.errors == 0 ? 0 : 1;
+}
+
+/* ---- zipf: cache-aside over keys of Zipf-distributed popularity ---- */
+
+/*
+ * Rank k (1..n) is drawn with probability k^-s / sum(j^-s, j = 1..n) by
+ * rejection-inversion (W. Hörmann, G. Derflinger, "Rejection-inversion to
+ * generate variates from monotone discrete distributions", ACM TOMACS 6(3),
+ * 1996): exact, O(1) per draw whatever n, no table and no zeta sum. With
+ * H(x) = the integral of t^-s from 1 to x, the area under the hat x^-s
+ * from 0.5 (for rank 1: H(1.5) − 1) to n + 0.5 is cut into one piece per
+ * rank, piece k ending at H(k + 0.5); a uniform point u in it is mapped back
+ * to x = H⁻¹(u) and rounded to rank k, accepted if u lies in the last h(k) =
+ * k^-s of piece k (so each rank is accepted with weight k^-s exactly),
+ * otherwise drawn again. Most draws are accepted by a cheaper test on x
+ * (k − x ≤ accept), which the paper proves implies the exact one.
+ *
+ * Rank k then names key first + perm(k − 1), perm a fixed permutation of
+ * 0..n−1 (a 4-round Feistel network over the next power of 4, walking the
+ * cycle until it lands below n): hot keys are scattered over the range,
+ * not the lowest integers, and the same keys are hot whatever --seed.
+ */
+
+/* Mixes the permutation's round function; fixed, so hot keys stay put. */
+#define ZIPF_PERM_KEY 0x7A697066u /* "zipf" */
+#define ZIPF_PERM_ROUNDS 4
+
+typedef struct {
+    uint64_t n;
+    double s;
+    double h_x1;        /* H(1.5) − 1: the low end of the area */
+    double h_n;         /* H(n + 0.5): its high end */
+    double accept;      /* the quick acceptance bound on k − x */
+    unsigned half_bits; /* perm works on 2 × half_bits bits */
+    uint64_t half_mask;
+} zipf_gen;
+
+/* expm1(x) / x, and its limit at 0. */
+static double expm1_over(double x)
+{
+    return fabs(x) > 1e-8 ? expm1(x) / x : 1.0 + x / 2.0;
+}
+
+/* log1p(x) / x, and its limit at 0. */
+static double log1p_over(double x)
+{
+    return fabs(x) > 1e-8 ? log1p(x) / x : 1.0 - x / 2.0;
+}
+
+/* x^-s. */
+static double zipf_h(const zipf_gen *z, double x)
+{
+    return exp(-z->s * log(x));
+}
+
+/* H(x) = (x^(1−s) − 1) / (1 − s), log x at s = 1, written so that it stays
+ * accurate near s = 1. */
+static double zipf_H(const zipf_gen *z, double x)
+{
+    double lx = log(x);
+    return expm1_over((1.0 - z->s) * lx) * lx;
+}
+
+/* H⁻¹(y) = (1 + (1 − s) y)^(1 / (1−s)), exp(y) at s = 1. */
+static double zipf_H_inv(const zipf_gen *z, double y)
+{
+    double t = y * (1.0 - z->s);
+    if (t < -1.0) /* only by rounding, at the very low end */
+        t = -1.0;
+    return exp(log1p_over(t) * y);
+}
+
+static void zipf_init(zipf_gen *z, uint64_t n, double s)
+{
+    z->n = n;
+    z->s = s;
+    z->h_x1 = zipf_H(z, 1.5) - 1.0;
+    z->h_n = zipf_H(z, (double)n + 0.5);
+    z->accept = 2.0 - zipf_H_inv(z, zipf_H(z, 2.5) - zipf_h(z, 2.0));
+    z->half_bits = 1;
+    while (z->half_bits < 32 && (1ull << (2 * z->half_bits)) < n)
+        z->half_bits++;
+    z->half_mask = (1ull << z->half_bits) - 1;
+}
+
+/* A rank, 1..n (rank 1 the most popular). */
+static uint64_t zipf_rank(const zipf_gen *z, uint64_t *rng)
+{
+    for (;;) {
+        double unit = (double)(splitmix64(rng) >> 11) * 0x1.0p-53; /* [0, 1) */
+        double u = z->h_n + unit * (z->h_x1 - z->h_n);
+        double x = zipf_H_inv(z, u);
+        uint64_t k = x < 1.5 ? 1 : (uint64_t)(x + 0.5);
+        if (k > z->n)
+            k = z->n;
+        if ((double)k - x <= z->accept || u >= zipf_H(z, (double)k + 0.5) - zipf_h(z, (double)k))
+            return k;
     }
-    free(cs);
-    free(pfds);
-    free(lat);
-    return t.errors == 0 ? 0 : 1;
+}
+
+/* The key offset (0..n−1) of rank k: perm(k − 1). */
+static uint64_t zipf_key(const zipf_gen *z, uint64_t k)
+{
+    uint64_t x = k - 1;
+    do {
+        uint64_t l = x >> z->half_bits, r = x & z->half_mask;
+        for (uint64_t round = 0; round < ZIPF_PERM_ROUNDS; round++) {
+            uint64_t st = r ^ (round << 40) ^ ((uint64_t)ZIPF_PERM_KEY << 8);
+            uint64_t f = splitmix64(&st) & z->half_mask;
+            uint64_t nl = r;
+            r = l ^ f;
+            l = nl;
+        }
+        x = l << z->half_bits | r;
+    } while (x >= z->n);
+    return x;
+}
+
+/* zipf's source of requests: first the SETs of the keys the connection's
+ * last batch missed (cache-aside: the miss is filled), then GETs of keys
+ * drawn from the distribution up to D requests, while the phase has GETs
+ * left to send. */
+typedef struct {
+    zipf_gen z;
+    uint64_t rng;
+    uint64_t gets_left; /* GETs still to send in this phase */
+    uint64_t gets, sets;
+} zipf_feed;
+
+static bool zipf_fill(mix_conn *c, const options *o, void *feed)
+{
+    zipf_feed *f = feed;
+    unsigned k = 0;
+    c->out.len = 0;
+    for (; k < c->nmissed; k++) {
+        c->keys[k] = c->missed[k];
+        c->is_get[k] = false;
+        add_mix_request(&c->out, o, c->missed[k], false);
+    }
+    f->sets += c->nmissed;
+    c->nmissed = 0;
+    for (; k < o->depth && f->gets_left > 0; k++, f->gets_left--, f->gets++) {
+        int64_t n = o->first + (int64_t)zipf_key(&f->z, zipf_rank(&f->z, &f->rng));
+        c->keys[k] = n;
+        c->is_get[k] = true;
+        add_mix_request(&c->out, o, n, true);
+    }
+    if (k == 0)
+        return false;
+    mix_batch_start(c, k);
+    return true;
+}
+
+/* The zipf mode: --warmup-ops GETs (with their SETs) not counted, then
+ * o->ops GETs measured, over o->conns connections, o->depth requests in
+ * flight on each. */
+static int run_zipf(const options *o)
+{
+    mix_conn *cs = mix_open(o, true);
+    zipf_feed feed = {.rng = o->seed};
+    zipf_init(&feed.z, o->keys, o->zipf_s);
+    uint64_t errors = 0;
+    double warm_ratio = 0;
+    if (o->warmup_ops > 0) {
+        mix_result warm;
+        mix_result_init(&warm, o, 0); /* latencies are not kept */
+        warm.lat_cap = 0;
+        feed.gets_left = o->warmup_ops;
+        mix_drive(cs, o->conns, o, zipf_fill, &feed, &warm);
+        errors += warm.t.errors;
+        warm_ratio = 100.0 * (double)(feed.gets - warm.t.mismatches) / (double)feed.gets;
+        free(warm.lat);
+    }
+    feed.gets = feed.sets = 0;
+    feed.gets_left = o->ops;
+    mix_result res;
+    mix_result_init(&res, o, o->ops * 2);
+    double t0 = now_s();
+    mix_drive(cs, o->conns, o, zipf_fill, &feed, &res);
+    double secs = now_s() - t0;
+    errors += res.t.errors;
+    qsort(res.lat, res.nlat, sizeof *res.lat, cmp_double);
+    uint64_t misses = res.t.mismatches, requests = feed.gets + feed.sets;
+    printf("zipf %" PRIu64 " gets: %.3f s, %.0f ops/s, %" PRIu64 " errors, %" PRIu64
+           " hits, %" PRIu64 " misses, hit ratio %.2f %%, %" PRIu64
+           " sets, latency ms p50 %.3f p99 %.3f max %.3f, warm-up %" PRIu64
+           " gets hit ratio %.2f %%\n",
+           feed.gets, secs, secs > 0 ? (double)requests / secs : 0.0, errors, feed.gets - misses,
+           misses, 100.0 * (double)(feed.gets - misses) / (double)feed.gets, feed.sets,
+           quantile(res.lat, res.nlat, 0.5) * 1e3, quantile(res.lat, res.nlat, 0.99) * 1e3,
+           res.nlat ? res.lat[res.nlat - 1] * 1e3 : 0.0, o->warmup_ops, warm_ratio);
+    mix_close(cs, o->conns);
+    free(res.lat);
+    return errors == 0 ? 0 : 1;
 }
 
 /* ---- probe: how long one client waits while the server works ---- */
@@ -1389,7 +1685,7 @@ static int run_probe(const options *o)
 
 static void usage(FILE *f)
 {
-    fputs("usage: ebb-loadgen load|verify|drain|gone|ping|mix|probe [options]\n"
+    fputs("usage: ebb-loadgen load|verify|drain|gone|ping|mix|zipf|probe [options]\n"
           "  -H, --host H        server address [127.0.0.1]\n"
           "  -p, --port P        server port [6379]\n"
           "  -P, --proto X       resp (ebb, redis) or memcache [resp]\n"
@@ -1399,12 +1695,15 @@ static void usage(FILE *f)
           "  -w, --width W       zero-pad key numbers to W digits [0: no padding]\n"
           "  -b, --batch B       commands per pipelined batch [1000]\n"
           "  -t, --timeout SEC   give up after SEC seconds without progress [30]\n"
-          "mix only:\n"
-          "  -o, --ops N         requests in all [1000000]\n"
+          "mix and zipf:\n"
+          "  -o, --ops N         requests in all (zipf: GETs measured) [1000000]\n"
           "  -c, --conns C       connections [50]\n"
           "  -d, --depth D       requests in flight per connection [1]\n"
-          "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
+          "  -g, --get-pct G     percent of GETs, the rest SETs (mix only) [90]\n"
           "  -s, --seed S        random seed [1]\n"
+          "zipf only:\n"
+          "      --zipf-s S      the distribution's exponent, 0 .. 10 [0.99]\n"
+          "      --warmup-ops W  GETs (and their SETs) first, not counted [0]\n"
           "      --value-len V   bytes per value, 0 .. 128, or mixed (0..128 per key)\n"
           "                      or skewed (80 %% 0..31, 20 %% 32..128) [128]\n"
           "      --gen G         with mixed or skewed: the lengths' generation [0]\n"
@@ -1418,7 +1717,9 @@ static void usage(FILE *f)
           "Modes: load SETs every key to a value derived from it; verify GETs\n"
           "and compares every value; drain DELetes every key one by one; gone checks\n"
           "that no key exists; ping checks that the server answers; mix sends random\n"
-          "GETs and SETs over the key range (misses are counted, not errors); probe\n"
+          "GETs and SETs over the key range (misses are counted, not errors); zipf\n"
+          "GETs keys of Zipf-distributed popularity and SETs each one that missed\n"
+          "(cache-aside), reporting the hit ratio; probe\n"
           "times PING/GET of key F one at a time until stdin says \"end\", reporting\n"
           "each \"phase NAME\" (a line on stdin) on stdout.\n"
           "Exit: 0 ok, 1 error reply or mismatch, 2 usage, 3 connection/protocol failure.\n",
@@ -1453,6 +1754,8 @@ int main(int argc, char **argv)
                  .depth = 1,
                  .get_pct = 90,
                  .seed = 1,
+                 .zipf_s = 0.99,
+                 .warmup_ops = 0,
                  .pxat = 0,
                  .server_pid = NULL,
                  .monitor = "none",
@@ -1480,6 +1783,8 @@ int main(int argc, char **argv)
                                              {"window-ms", required_argument, NULL, 1004},
                                              {"value-len", required_argument, NULL, 1005},
                                              {"gen", required_argument, NULL, 1006},
+                                             {"zipf-s", required_argument, NULL, 1007},
+                                             {"warmup-ops", required_argument, NULL, 1008},
                                              {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
@@ -1565,6 +1870,18 @@ int main(int argc, char **argv)
         case 1006:
             len_gen = (uint64_t)num_arg("gen", optarg, 0, 1000000);
             break;
+        case 1007: {
+            char *end;
+            errno = 0;
+            o.zipf_s = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o.zipf_s >= 0.0) ||
+                o.zipf_s > 10.0)
+                die(2, "bad zipf-s '%s' (0 .. 10)", optarg);
+            break;
+        }
+        case 1008:
+            o.warmup_ops = (uint64_t)num_arg("warmup-ops", optarg, 0, INT64_MAX / 2);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1592,6 +1909,11 @@ int main(int argc, char **argv)
         if (o.keys == 0 || o.keys > UINT32_MAX)
             die(2, "mix needs 1 .. %" PRIu32 " keys", UINT32_MAX);
         return run_mix(&o);
+    }
+    if (o.mode == MODE_ZIPF) {
+        if (o.keys == 0 || o.keys > UINT32_MAX)
+            die(2, "zipf needs 1 .. %" PRIu32 " keys", UINT32_MAX);
+        return run_zipf(&o);
     }
     if (o.mode == MODE_PROBE)
         return run_probe(&o);
