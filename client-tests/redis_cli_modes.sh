@@ -8,7 +8,8 @@
 # requiring exit status 0. Covers: interactive mode through tmux (round trip,
 # hints, HELP, quit), --stat, --scan --pattern, --bigkeys, --memkeys,
 # --latency, --latency-history, -r/-i repeats, --pipe mass insertion of 1M
-# keys, --raw/--no-raw binary values, -x, -3 and --csv.
+# keys, --raw/--no-raw binary values, -x, -3 and --csv, and CLIENT TRACKING's
+# invalidations in an interactive -3 session.
 #
 # A failed check is reported ("FAIL: ...") and the script goes on, so one run
 # shows every failure; it exits 1 if any check failed. Problems with the test
@@ -417,6 +418,35 @@ test_interactive() {
     return 0
 }
 
+# CLIENT TRACKING in redis-cli -3: the invalidation of a key the session
+# read, after another client's write, is shown as redis-cli shows Redis's.
+test_tracking_interactive() {
+    echo "== -3 interactive: CLIENT TRACKING"
+    local f0=$failures pane
+    local prompt="127\\.0\\.0\\.1:$port> "
+    TERM=xterm-256color T new-session -d -s cli -x 200 -y 50 \
+        "redis-cli -3 -p $port; echo \"EXIT=\$?\"; sleep 60"
+    wait_pane "^${prompt}\$" 10 || { bad "no interactive prompt: $pane"; return 0; }
+    type_line 'CLIENT TRACKING ON'
+    T send-keys -t cli Enter
+    wait_pane '^OK$' || bad "CLIENT TRACKING ON: $pane"
+    type_line 'GET trk:700'
+    T send-keys -t cli Enter
+    wait_pane '^\(nil\)$' || bad "GET trk:700: $pane"
+    expect "OK" cli SET trk:700 changed
+    type_line 'PING'
+    T send-keys -t cli Enter
+    wait_pane '^PONG$' || bad "PING: $pane"
+    grep -Eq "^-> invalidate: 'trk:700'\$" <<<"$pane" ||
+        bad "no invalidation shown for trk:700: $pane"
+    type_line 'quit'
+    T send-keys -t cli Enter
+    wait_pane '^EXIT=0$' || bad "quit: $pane"
+    T kill-server 2>/dev/null || true
+    (( failures == f0 )) && ok "redis-cli -3 shows the invalidation pushed after another client's write"
+    return 0
+}
+
 # ----------------------------------------------------------------- latency --
 
 test_latency() {
@@ -524,6 +554,7 @@ test_bigkeys
 test_memkeys
 test_stat 171
 test_interactive
+test_tracking_interactive
 test_latency
 test_pipe
 test_stat "$mass"

@@ -340,6 +340,35 @@ async function nodeRedisCases(combo, redis, major, resp, url, base) {
       assert.deepEqual([x, y], [1, 2]);
     });
 
+    // Client-side caching (node-redis 5+ over RESP3): CLIENT TRACKING ON,
+    // reads served from the local cache after the first, invalidated by
+    // another connection's write.
+    if (major >= 5 && resp === 3) {
+      await runCase(combo, 'clientSideCache: local hits, invalidated by another connection', async () => {
+        const cached = redis.createClient({ ...opts, clientSideCache: { ttl: 0, maxEntries: 0 } });
+        cached.on('error', () => {});
+        await cached.connect();
+        closers.push(cached);
+        const key = k('csc', 1);
+        await b.set(key, 'v1');
+        assert.equal(await cached.get(key), 'v1');
+        assert.equal(await cached.get(key), 'v1');
+        assert.equal(await cached.get(key), 'v1');
+        const before = cached.clientSideCache.stats();
+        assert.ok(before.hitCount >= 2, `hits ${before.hitCount}`);
+        await b.set(key, 'v2');
+        // The invalidation comes as a push; poll until the cache dropped it.
+        const deadline = Date.now() + 5000 * slow;
+        let v = await cached.get(key);
+        while (v !== 'v2' && Date.now() < deadline) {
+          await sleep(5);
+          v = await cached.get(key);
+        }
+        assert.equal(v, 'v2', 'the write from another connection invalidated the cached value');
+        assert.ok(cached.clientSideCache.stats().missCount > before.missCount, 'reloaded after the invalidation');
+      });
+    }
+
     // Lua.
     await runCase(combo, 'script: eval with KEYS/ARGV', async () => {
       assert.deepEqual(await a.eval(LUA_ECHO, { keys: [k('e', 1)], arguments: ['a1', 'a2'] }), [k('e', 1), 'a1', 'a2']);
