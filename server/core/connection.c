@@ -581,7 +581,7 @@ static const cmd_def client_subs[] = {
      "Returns helpful text about the different subcommands.", NULL, NULL},
     {"tracking", -3, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_tracking, NULL,
      "connection", "6.0.0", "Controls server-assisted client-side caching for the connection.",
-     "ON|OFF [REDIRECT client-id] [PREFIX prefix...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]", NULL},
+     "<ON|OFF> [REDIRECT client-id] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]", NULL},
     {"caching", 3, CMD_STALE | CMD_NO_SCRIPT | CMD_LOADING, 0, 0, 0, cmd_client_caching, NULL,
      "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.",
      "YES|NO", NULL},
