@@ -5,7 +5,8 @@
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
  *               [--timeout SEC] [--value-len V|mixed|skewed] [--gen G]
- *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
+ *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]
+ *               [--rate R]                                               (mix)
  *               [--pxat MS]                                              (load)
  *               [--server-pid PID] [--monitor ebb|redis|none] [--gap-us U]
  *               [--window-ms W]                                          (probe)
@@ -27,6 +28,8 @@
  *           each connection keeps D requests in flight as one pipelined batch
  *           and sends the next batch when every reply of this one is in. A GET
  *           miss is counted, not an error (the range may be partly loaded).
+ *           With --rate R, request i goes out no earlier than i / R s after
+ *           the start (a steady background load; 0, the default: at once).
  *   probe   what one client waits while the server works (see run_probe):
  *           PING and GET of key F, one at a time, U µs apart (default 500),
  *           until stdin says "end"; "phase NAME" lines on stdin cut the run
@@ -131,6 +134,7 @@ typedef struct {
     uint64_t ops;
     unsigned conns, depth, get_pct;
     uint64_t seed;
+    uint64_t rate; /* requests per second in all; 0: as fast as replies come */
     /* load only: PXAT for every SET, 0 = none */
     int64_t pxat;
     /* probe only */
@@ -852,25 +856,39 @@ static int run_mix(const options *o)
         pfds[i].fd = cs[i].fd;
     }
     t0 = now_s(); /* connecting is not part of the run */
-    for (unsigned i = 0; i < nc && issued < o->ops; i++) {
-        unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
-        mix_next_batch(&cs[i], o, k, &rng, &gets);
-        issued += k;
-    }
     while (done < o->ops) {
+        /* An idle connection starts its next batch once the batch's first
+         * request is due (at once without --rate). */
+        double now = now_s(), wait = -1;
+        for (unsigned i = 0; i < nc && issued < o->ops; i++) {
+            if (cs[i].count > 0)
+                continue;
+            double due = o->rate > 0 ? t0 + (double)issued / (double)o->rate : now;
+            if (due > now) {
+                wait = due - now;
+                break;
+            }
+            unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
+            mix_next_batch(&cs[i], o, k, &rng, &gets);
+            issued += k;
+        }
         for (unsigned i = 0; i < nc; i++) {
             mix_conn *c = &cs[i];
-            /* An idle connection (no work left for it) is left out of poll. */
+            /* An idle connection (between batches) is left out of poll. */
             pfds[i].fd = c->got < c->count ? c->fd : -1;
             pfds[i].events = POLLIN | (c->sent < c->out.len ? POLLOUT : 0);
             pfds[i].revents = 0;
         }
-        int pr = poll(pfds, nc, o->timeout_ms);
+        double limit = wait >= 0 && wait < o->timeout_ms / 1e3 ? wait : o->timeout_ms / 1e3;
+        struct timespec ts = {(time_t)limit, (long)((limit - (double)(time_t)limit) * 1e9)};
+        int pr = ppoll(pfds, nc, &ts, NULL);
         if (pr < 0) {
             if (errno == EINTR)
                 continue;
-            die(3, "poll: %s", strerror(errno));
+            die(3, "ppoll: %s", strerror(errno));
         }
+        if (pr == 0 && limit == wait)
+            continue; /* the next batch is due */
         if (pr == 0)
             die(3, "timeout: no progress for %d ms (%" PRIu64 " of %" PRIu64 " requests done)",
                 o->timeout_ms, done, o->ops);
@@ -893,11 +911,6 @@ static int run_mix(const options *o)
             done += c->count;
             c->count = c->got = 0;
             c->out.len = c->sent = 0;
-            if (issued < o->ops) {
-                unsigned k = o->ops - issued < o->depth ? (unsigned)(o->ops - issued) : o->depth;
-                mix_next_batch(c, o, k, &rng, &gets);
-                issued += k;
-            }
         }
     }
     double secs = now_s() - t0;
@@ -1405,6 +1418,7 @@ static void usage(FILE *f)
           "  -d, --depth D       requests in flight per connection [1]\n"
           "  -g, --get-pct G     percent of GETs, the rest SETs [90]\n"
           "  -s, --seed S        random seed [1]\n"
+          "  -r, --rate R        at most R requests per second in all [0: no limit]\n"
           "      --value-len V   bytes per value, 0 .. 128, or mixed (0..128 per key)\n"
           "                      or skewed (80 %% 0..31, 20 %% 32..128) [128]\n"
           "      --gen G         with mixed or skewed: the lengths' generation [0]\n"
@@ -1472,6 +1486,7 @@ int main(int argc, char **argv)
                                              {"depth", required_argument, NULL, 'd'},
                                              {"get-pct", required_argument, NULL, 'g'},
                                              {"seed", required_argument, NULL, 's'},
+                                             {"rate", required_argument, NULL, 'r'},
                                              {"help", no_argument, NULL, 'h'},
                                              {"pxat", required_argument, NULL, 1000},
                                              {"server-pid", required_argument, NULL, 1001},
@@ -1482,7 +1497,7 @@ int main(int argc, char **argv)
                                              {"gen", required_argument, NULL, 1006},
                                              {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:r:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'H':
             o.host = optarg;
@@ -1534,6 +1549,9 @@ int main(int argc, char **argv)
             break;
         case 's':
             o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX);
+            break;
+        case 'r':
+            o.rate = (uint64_t)num_arg("rate", optarg, 0, 1000000000);
             break;
         case 't':
             o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000;
