@@ -5,7 +5,8 @@
  *   ebb-loadgen MODE [--host H] [--port P] [--proto resp|memcache]
  *               [--keys N] [--first F] [--prefix S] [--width W] [--batch B]
  *               [--timeout SEC] [--value-len V|mixed|skewed] [--gen G]
- *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]  (mix)
+ *               [--ops N] [--conns C] [--depth D] [--get-pct G] [--seed S]
+ *               [--rate R]                                               (mix)
  *               [--ops N] [--conns C] [--depth D] [--seed S] [--zipf-s S]
  *               [--warmup-ops W]                                         (zipf)
  *               [--pxat MS]                                              (load)
@@ -29,6 +30,8 @@
  *           each connection keeps D requests in flight as one pipelined batch
  *           and sends the next batch when every reply of this one is in. A GET
  *           miss is counted, not an error (the range may be partly loaded).
+ *           With --rate R, request i goes out no earlier than i / R s after
+ *           the start (a steady background load; 0, the default: at once).
  *   zipf    cache-aside over keys of Zipf-distributed popularity (see
  *           run_zipf): each request GETs a key drawn with probability
  *           proportional to rank^-S (S = --zipf-s, default 0.99) over the N
@@ -159,6 +162,7 @@ typedef struct {
     uint64_t ops;
     unsigned conns, depth, get_pct;
     uint64_t seed;
+    uint64_t rate; /* requests per second in all; 0: as fast as replies come */
     /* zipf only */
     double zipf_s;
     uint64_t warmup_ops;
@@ -907,15 +911,34 @@ static void mix_drive(mix_conn *cs, unsigned nc, const options *o, mix_fill_fn f
                       mix_result *res)
 {
     struct pollfd *pfds = calloc(nc, sizeof *pfds);
-    if (pfds == NULL)
+    bool *finished = calloc(nc, sizeof *finished);
+    if (pfds == NULL || finished == NULL)
         die(3, "out of memory");
     for (unsigned i = 0; i < nc; i++) {
         cs[i].count = cs[i].got = 0;
         cs[i].out.len = cs[i].sent = 0;
-        (void)fill(&cs[i], o, feed);
     }
+    /* With --rate, the requests started so far set when the next batch is
+     * due: request i goes out no earlier than i / rate s after the start. */
+    double t0 = now_s();
+    uint64_t started = 0;
     for (;;) {
         bool busy = false;
+        double now = now_s(), wait = -1;
+        for (unsigned i = 0; i < nc; i++) {
+            mix_conn *c = &cs[i];
+            if (c->count > 0 || finished[i])
+                continue;
+            double due = o->rate > 0 ? t0 + (double)started / (double)o->rate : now;
+            if (due > now) {
+                wait = due - now;
+                busy = true;
+                break;
+            }
+            if (!fill(c, o, feed))
+                finished[i] = true;
+            started += c->count;
+        }
         for (unsigned i = 0; i < nc; i++) {
             mix_conn *c = &cs[i];
             /* An idle connection (no work left for it) is left out of poll. */
@@ -926,12 +949,16 @@ static void mix_drive(mix_conn *cs, unsigned nc, const options *o, mix_fill_fn f
         }
         if (!busy)
             break;
-        int pr = poll(pfds, nc, o->timeout_ms);
+        double limit = wait >= 0 && wait < o->timeout_ms / 1e3 ? wait : o->timeout_ms / 1e3;
+        struct timespec ts = {(time_t)limit, (long)((limit - (double)(time_t)limit) * 1e9)};
+        int pr = ppoll(pfds, nc, &ts, NULL);
         if (pr < 0) {
             if (errno == EINTR)
                 continue;
-            die(3, "poll: %s", strerror(errno));
+            die(3, "ppoll: %s", strerror(errno));
         }
+        if (pr == 0 && limit == wait)
+            continue; /* the next batch is due */
         if (pr == 0)
             die(3, "timeout: no progress for %d ms (%" PRIu64 " requests done)", o->timeout_ms,
                 res->done);
@@ -954,9 +981,9 @@ static void mix_drive(mix_conn *cs, unsigned nc, const options *o, mix_fill_fn f
             res->done += c->count;
             c->count = c->got = 0;
             c->out.len = c->sent = 0;
-            (void)fill(c, o, feed);
         }
     }
+    free(finished);
     free(pfds);
 }
 
@@ -1701,6 +1728,7 @@ static void usage(FILE *f)
           "  -d, --depth D       requests in flight per connection [1]\n"
           "  -g, --get-pct G     percent of GETs, the rest SETs (mix only) [90]\n"
           "  -s, --seed S        random seed [1]\n"
+          "  -r, --rate R        at most R requests per second in all [0: no limit]\n"
           "zipf only:\n"
           "      --zipf-s S      the distribution's exponent, 0 .. 10 [0.99]\n"
           "      --warmup-ops W  GETs (and their SETs) first, not counted [0]\n"
@@ -1775,6 +1803,7 @@ int main(int argc, char **argv)
                                              {"depth", required_argument, NULL, 'd'},
                                              {"get-pct", required_argument, NULL, 'g'},
                                              {"seed", required_argument, NULL, 's'},
+                                             {"rate", required_argument, NULL, 'r'},
                                              {"help", no_argument, NULL, 'h'},
                                              {"pxat", required_argument, NULL, 1000},
                                              {"server-pid", required_argument, NULL, 1001},
@@ -1787,7 +1816,7 @@ int main(int argc, char **argv)
                                              {"warmup-ops", required_argument, NULL, 1008},
                                              {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:p:P:n:f:k:w:b:t:o:c:d:g:s:r:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'H':
             o.host = optarg;
@@ -1839,6 +1868,9 @@ int main(int argc, char **argv)
             break;
         case 's':
             o.seed = (uint64_t)num_arg("seed", optarg, 0, INT64_MAX);
+            break;
+        case 'r':
+            o.rate = (uint64_t)num_arg("rate", optarg, 0, 1000000000);
             break;
         case 't':
             o.timeout_ms = (int)num_arg("timeout", optarg, 1, 86400) * 1000;
