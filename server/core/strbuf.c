@@ -76,17 +76,34 @@ static int fold(int c, bool nocase)
 
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool nocase)
 {
-    /* Iterative with one backtrack point for the last '*': linear-ish and no
-     * recursion, so a hostile pattern cannot blow the stack. */
-    size_t p = 0, s = 0, star_p = (size_t)-1, star_s = 0;
+    return glob_match_steps(pat, plen, str, slen, nocase, NULL);
+}
+
+bool glob_match_steps(const char *pat, size_t plen, const char *str, size_t slen, bool nocase,
+                      size_t *steps)
+{
+    /* Iterative with one backtrack point, the last '*' seen: a '*' matches
+     * any run, so when what follows it fails, only that star needs to take
+     * one more character; earlier stars never need to give any back (the
+     * greedy choice is safe for atoms of one character: literals, '?',
+     * classes). No recursion, so a hostile pattern cannot blow the stack,
+     * and no exponential blowup (`a*a*a*...b` takes O(plen + slen)). A
+     * retry after the last star costs at most the rest of the pattern, so
+     * the worst case is O(plen * slen) steps (`*aaaa...ab` against
+     * `aaaa...a`). */
+    size_t p = 0, s = 0, star_p = (size_t)-1, star_s = 0, n = 0;
+    bool matched = false;
     while (s < slen) {
+        n++;
         if (p < plen) {
             char pc = pat[p];
             if (pc == '*') {
                 while (p < plen && pat[p] == '*')
                     p++;
-                if (p == plen)
-                    return true;
+                if (p == plen) {
+                    matched = true;
+                    goto done;
+                }
                 star_p = p;
                 star_s = s;
                 continue;
@@ -145,11 +162,15 @@ bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool
             }
         }
         if (star_p == (size_t)-1)
-            return false;
+            goto done;
         p = star_p;
         s = ++star_s;
     }
     while (p < plen && pat[p] == '*')
         p++;
-    return p == plen;
+    matched = p == plen;
+done:
+    if (steps != NULL)
+        *steps = n;
+    return matched;
 }
