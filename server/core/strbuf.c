@@ -93,6 +93,13 @@ bool glob_match_steps(const char *pat, size_t plen, const char *str, size_t slen
      * `aaaa...a`). */
     size_t p = 0, s = 0, star_p = (size_t)-1, star_s = 0, n = 0;
     bool matched = false;
+    /* Redis 7.0 matches nothing but the empty pattern against an empty
+     * string (its loop ends before a trailing '*' is looked at): "*" does
+     * not match "". Channel names may be empty; keys never are. */
+    if (slen == 0) {
+        matched = plen == 0;
+        goto done;
+    }
     while (s < slen) {
         n++;
         if (p < plen) {
@@ -127,7 +134,9 @@ bool glob_match_steps(const char *pat, size_t plen, const char *str, size_t slen
                         if (fold((unsigned char)pat[q], nocase) == c)
                             hit = true;
                         q++;
-                    } else if (q + 2 < plen && pat[q + 1] == '-' && pat[q + 2] != ']') {
+                    } else if (q + 2 < plen && pat[q + 1] == '-') {
+                        /* As Redis: `[a-]` is the range from 'a' to ']',
+                         * and the class then runs on to the next ']'. */
                         int lo = fold((unsigned char)pat[q], nocase);
                         int hi = fold((unsigned char)pat[q + 2], nocase);
                         if (lo > hi) {
