@@ -546,9 +546,9 @@ static void deliver(cmd_server *s, cmd_client *from, const ps_chan *ch, const re
 {
     for (size_t i = 0; i < ch->n; i++) {
         cmd_client *to = ch->subs[i]->client;
-        /* A client closing after its last reply gets nothing more (Redis
-         * counts it as a receiver all the same). */
-        if (to->close_after_reply)
+        /* A client closing after its last reply, or being closed, gets
+         * nothing more (Redis counts it as a receiver all the same). */
+        if (to->close_after_reply || to->closing)
             continue;
         if (to->out.proto >= 3) {
             resp_add_raw(&to->out, ">", 1);

@@ -285,6 +285,13 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
     s->clients.count++;
 }
 
+void cmd_client_closing(cmd_server *s, cmd_client *c)
+{
+    c->closing = true;
+    cmd_monitor_forget(s, c);
+    cmd_pubsub_forget(s, c);
+}
+
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
     cmd_monitor_forget(s, c);

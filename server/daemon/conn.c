@@ -216,6 +216,8 @@ static void closing_begin(conn *c)
     if (c->close_listed)
         return;
     c->close_listed = true;
+    if (c->state != CONN_LINGERING)
+        cmd_client_closing(g.srv, &c->cl);
     if (c->state == CONN_OPEN)
         c->state = CONN_CLOSING;
     c->close_left = close_left(c);
@@ -241,6 +243,7 @@ static void kill_later(conn *c, bool keep_output)
     if (c->state == CONN_DOOMED)
         return;
     c->state = CONN_DOOMED;
+    c->cl.closing = true; /* cmd_client_closing once outside the caller's walk */
     c->keep_output = keep_output;
     if (!keep_output) {
         bufferevent_disable(c->bev, EV_WRITE);
@@ -262,6 +265,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     while (g.doomed != NULL) {
         conn *c = g.doomed;
         g.doomed = c->next_doomed;
+        cmd_client_closing(g.srv, &c->cl);
         c->state = CONN_CLOSING;
         if (c->keep_output)
             close_when_flushed(c);

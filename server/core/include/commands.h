@@ -207,6 +207,8 @@ struct cmd_client {
     bool script;            /* the client scripts run commands as (not registered) */
     bool held;              /* its next request waits for a pause to end (conn keeps it) */
     bool no_evict;          /* CLIENT NO-EVICT ON: stored and shown (flag e) */
+    bool closing;           /* the daemon is closing it: it gets no more pub/sub
+                               messages or MONITOR feeds (cmd_client_closing) */
     /* CLIENT REPLY: OFF drops every reply; SKIP drops the next command's
      * (SKIP_NEXT is set by CLIENT REPLY SKIP itself and becomes SKIP once
      * that command is done). CMD_REPLY_* bits; cmd_run applies them. */
@@ -265,6 +267,13 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us);
  * server; deinit unregisters it and frees what it owns. */
 void cmd_client_init(cmd_server *s, cmd_client *c);
 void cmd_client_deinit(cmd_server *s, cmd_client *c);
+/* The daemon is closing c: it runs nothing more, and from now on gets no
+ * messages or feeds meant for others (as Redis writes nothing more to a
+ * client it is closing), so a subscriber closed for its output limit stops
+ * growing at once. Drops its subscriptions and MONITOR. Not from inside
+ * s->daemon hooks (the layer may be walking its clients there): those set
+ * c->closing, which stops the messages, and call this later. */
+void cmd_client_closing(cmd_server *s, cmd_client *c);
 
 /* Run one request. argc >= 1. Replies go to c->out. */
 void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);
