@@ -82,9 +82,17 @@ static void apply_reply_flags(cmd_client *c, size_t mark)
 void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns)
 {
     size_t mark = c->out.len;
+    if (cmd_in_exec(c)) {
+        /* A queued command inside EXEC: its reply is part of EXEC's, which
+         * the flags apply to as a whole, from EXEC's own marks. */
+        size_t push_mark = c->push_mark;
+        run_request(s, c, r, clock_ns);
+        c->push_mark = push_mark;
+        return;
+    }
     c->push_mark = mark;
     run_request(s, c, r, clock_ns);
-    if (c->reply_flags != 0 && !cmd_in_exec(c))
+    if (c->reply_flags != 0)
         apply_reply_flags(c, mark);
 }
 

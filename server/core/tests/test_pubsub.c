@@ -150,7 +150,13 @@ Test(pubsub, resp3_pushes_and_any_command)
       ">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$1\r\ny\r\n",
       "PUBLISH", "ch", "y");
     R(&pa, ">3\r\n$9\r\nsubscribe\r\n$1\r\nq\r\n:3\r\n", "SUBSCRIBE", "q");
+    /* EXEC's reply goes as a whole, pushes of its commands included:
+     * never a part of it. */
+    R(&pa, "", "MULTI");
+    R(&pa, "", "SUBSCRIBE", "q2");
+    R(&pa, "", "EXEC");
     R(&pa, "+OK\r\n", "CLIENT", "REPLY", "ON");
+    R(&pa, ">3\r\n$11\r\nunsubscribe\r\n$2\r\nq2\r\n:3\r\n", "UNSUBSCRIBE", "q2");
     R(&pa, ">3\r\n$12\r\npunsubscribe\r\n$2\r\nc*\r\n:2\r\n", "PUNSUBSCRIBE");
     R(&pa, ">3\r\n$12\r\npunsubscribe\r\n_\r\n:2\r\n", "PUNSUBSCRIBE");
     /* A RESP2 subscriber of the same channel gets arrays. */
