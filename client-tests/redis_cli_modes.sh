@@ -8,8 +8,8 @@
 # requiring exit status 0. Covers: interactive mode through tmux (round trip,
 # hints, HELP, quit), --stat, --scan --pattern, --bigkeys, --memkeys,
 # --latency, --latency-history, -r/-i repeats, --pipe mass insertion of 1M
-# keys, --raw/--no-raw binary values, -x, -3 and --csv, and CLIENT TRACKING's
-# invalidations in an interactive -3 session.
+# keys, --raw/--no-raw binary values, -x, -3 and --csv, --csv SUBSCRIBE and
+# PSUBSCRIBE, and CLIENT TRACKING's invalidations in an interactive -3 session.
 #
 # A failed check is reported ("FAIL: ...") and the script goes on, so one run
 # shows every failure; it exits 1 if any check failed. Problems with the test
@@ -168,6 +168,43 @@ test_csv() {
     expect '"OK"' cli --csv SET 33 v
     expect "1" cli --csv INCR 34
     expect '"a\"b,c","plain",NULL' cli -3 --csv MGET 30 31 32
+}
+
+# redis-cli in subscribed mode (RESP2 and RESP3): what it prints for the
+# confirmations and messages, quoted by --csv.
+test_subscribe() {
+    echo "== --csv SUBSCRIBE / PSUBSCRIBE (RESP2 and -3)"
+    local out="$work/sub.out" out3="$work/psub3.out" t
+    timeout "$(tenths 50)" stdbuf -oL redis-cli -p "$port" --csv SUBSCRIBE news >"$out" 2>&1 &
+    local sub=$!
+    timeout "$(tenths 50)" stdbuf -oL redis-cli -p "$port" -3 --csv PSUBSCRIBE 'ne*' >"$out3" 2>&1 &
+    local psub=$!
+    for t in $(seq 1 $((50 * slow))); do
+        [[ "$(cli PUBSUB NUMSUB news | sed -n 2p)" == 1 && "$(cli PUBSUB NUMPAT)" == 1 ]] && break
+        sleep 0.1
+    done
+    expect "2" cli PUBLISH news 'he"llo'
+    expect "2" cli PUBLISH news 'x,y'
+    expect "0" cli PUBLISH other z
+    sleep 0.3
+    kill "$sub" "$psub" 2>/dev/null || true
+    wait "$sub" "$psub" 2>/dev/null || true
+    local want='Reading messages... (press Ctrl-C to quit)
+"subscribe","news",1
+"message","news","he\"llo"
+"message","news","x,y"'
+    if [[ "$(cat "$out")" == "$want" ]]; then ok "--csv SUBSCRIBE"; else bad "--csv SUBSCRIBE: $(cat "$out")"; fi
+    want='Reading messages... (press Ctrl-C to quit)
+"psubscribe","ne*",1
+"pmessage","ne*","news","he\"llo"
+"pmessage","ne*","news","x,y"'
+    if [[ "$(cat "$out3")" == "$want" ]]; then ok "-3 --csv PSUBSCRIBE"; else bad "-3 --csv PSUBSCRIBE: $(cat "$out3")"; fi
+    # Their connections closed: nothing left subscribed.
+    for t in $(seq 1 $((50 * slow))); do
+        [[ "$(info_field pubsub_channels)$(info_field pubsub_patterns)" == 00 ]] && break
+        sleep 0.1
+    done
+    expect "00" bash -c "redis-cli -p $port INFO stats | tr -d '\r' | sed -n 's/^pubsub_\(channels\|patterns\)://p' | tr -d '\n'"
 }
 
 # ----------------------------------------------- scan / bigkeys / memkeys --
@@ -548,6 +585,7 @@ test_x_raw_noraw
 test_repeat
 test_resp3
 test_csv
+test_subscribe
 load_dataset
 test_scan
 test_bigkeys

@@ -18,6 +18,10 @@ Checks, one line per case ("ok - ..." or "FAIL - ...: why"):
   - pipeline(transaction=False): plain pipelining, no MULTI;
   - Lock on lock:1: acquire (SET NX PX), a second Lock's blocking acquire
     timing out, locked()/owned();
+  - pub/sub: subscribe and messages in order, PUBSUB NUMSUB/NUMPAT,
+    unsubscribe, psubscribe and pmessage, ping in subscribed mode, handlers,
+    and a reconnect after the server drops the connection (redis-py
+    subscribes again);
   - script cases (names start with "script:", they need server-side Lua):
     Lock extend and release (redis-py runs both as Lua through
     register_script), release and extend by a lock that lost the key to
@@ -315,6 +319,76 @@ def cases(port, host):
             check(False, "redis.call error raises")
         except redis.ResponseError as e:
             check("value is not an integer" in str(e), "redis.call error: %s" % e)
+
+    def next_message(ps, seconds=5):
+        end = time.time() + seconds * SLOW
+        while time.time() < end:
+            m = ps.get_message(timeout=0.5)
+            if m is not None:
+                return m
+        raise AssertionError("no message within %ss" % seconds)
+
+    @case("pubsub: subscribe, messages in order, unsubscribe")
+    def _():
+        ps = r.pubsub()
+        ps.subscribe("news", "sports")
+        got = [next_message(ps) for _ in range(2)]
+        check([(m["type"], m["channel"], m["data"]) for m in got]
+              == [("subscribe", "news", 1), ("subscribe", "sports", 2)], "confirmations: %r" % got)
+        check(other.pubsub_numsub("news", "x") == [("news", 1), ("x", 0)], "PUBSUB NUMSUB")
+        for i in range(500):
+            check(other.publish("news" if i % 2 else "sports", str(i)) == 1, "PUBLISH receivers")
+        for i in range(500):
+            m = next_message(ps)
+            check((m["type"], m["channel"], m["data"]) == ("message", "news" if i % 2 else "sports", str(i)),
+                  "message %d: %r" % (i, m))
+        ps.unsubscribe("sports")
+        m = next_message(ps)
+        check((m["type"], m["channel"], m["data"]) == ("unsubscribe", "sports", 1), "unsubscribe: %r" % m)
+        check(other.publish("sports", "x") == 0, "nobody on sports any more")
+        ps.close()
+        until(lambda: other.pubsub_numsub("news") == [("news", 0)], "close unsubscribes")
+
+    @case("pubsub: psubscribe, pmessage, ping in subscribed mode")
+    def _():
+        ps = r.pubsub()
+        ps.psubscribe("ev.*")
+        check(next_message(ps)["type"] == "psubscribe", "psubscribe confirmation")
+        check(other.pubsub_numpat() == 1, "PUBSUB NUMPAT")
+        check(other.publish("ev.login", "alice") == 1, "pattern receiver")
+        m = next_message(ps)
+        check((m["type"], m["pattern"], m["channel"], m["data"]) == ("pmessage", "ev.*", "ev.login", "alice"),
+              "pmessage: %r" % m)
+        ps.ping("hi")
+        m = next_message(ps)
+        check(m["type"] == "pong" and m["data"] == "hi", "ping in subscribed mode: %r" % m)
+        ps.punsubscribe()
+        check(next_message(ps)["type"] == "punsubscribe", "punsubscribe")
+        ps.close()
+
+    @case("pubsub: handlers, and resubscribe after the server drops the connection")
+    def _():
+        seen = []
+        ps = r.pubsub()
+        ps.subscribe(**{"jobs": lambda m: seen.append(m["data"])})
+        ps.get_message(timeout=1)  # the confirmation
+        other.publish("jobs", "1")
+        until(lambda: ps.get_message(timeout=0.1) is None and seen == ["1"], "handler called")
+        for line in other.client_list(_type="pubsub"):
+            other.client_kill_filter(_id=line["id"])
+        try:
+            for _ in range(20):
+                ps.get_message(timeout=0.1)
+            check(False, "the dropped connection is noticed")
+        except redis.ConnectionError:
+            pass
+        # The next read reconnects, and redis-py subscribes again (on_connect).
+        until(lambda: ps.get_message(timeout=0.1) is None and other.pubsub_numsub("jobs") == [("jobs", 1)],
+              "resubscribed after reconnect", 10)
+        other.publish("jobs", "2")
+        until(lambda: ps.get_message(timeout=0.1) is None and seen == ["1", "2"],
+              "handler after reconnect: %r" % seen)
+        ps.close()
 
     return out
 

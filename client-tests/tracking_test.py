@@ -12,7 +12,8 @@ RESP2), against an ebb-server of its own:
     EXPIRE, MSET, RENAME (both keys), COPY (the destination), a write in a
     script, lazy and active expiry, eviction, FLUSHALL (a null: everything);
   - NOLOOP, OPTIN with CLIENT CACHING YES, OPTOUT with CLIENT CACHING NO,
-    BCAST with prefixes, REDIRECT (and a redirect client that is gone);
+    BCAST with prefixes, REDIRECT to a RESP3 client and to a RESP2 one in
+    pub/sub mode (and a redirect client that is gone);
   - a client's own invalidation comes after its EXEC's reply, never inside;
   - tracking-table-max-keys bounds the table, INFO counts it;
   - CLIENT TRACKING's errors are redis-server's (given REDIS_SERVER).
@@ -396,6 +397,21 @@ def t_modes(port):
     check(p is not None and p.items == [b"tracking-redir-broken", rid],
           "redirect gone: %r" % (p,))
     check(" flags=tR " in c3.call("CLIENT", "INFO").decode(), "CLIENT INFO flags tR")
+    # RESP2 all the way: the redirect client subscribes to
+    # __redis__:invalidate and gets messages there.
+    r2 = Conn(port, proto=2)
+    r2id = r2.call("CLIENT", "ID")
+    r2.send("SUBSCRIBE", "__redis__:invalidate")
+    check(r2.reply() == [b"subscribe", b"__redis__:invalidate", 1], "SUBSCRIBE")
+    t2 = Conn(port, proto=2)
+    t2.call("CLIENT", "TRACKING", "ON", "REDIRECT", str(r2id))
+    t2.call("GET", "53")
+    w.call("SET", "53", "v")
+    m = r2.reply()
+    check(m == [b"message", b"__redis__:invalidate", [b"53"]], "RESP2 redirect message: %r" % (m,))
+    w.call("FLUSHDB")
+    m = r2.reply()
+    check(m == [b"message", b"__redis__:invalidate", None], "RESP2 flush message: %r" % (m,))
     ok("own writes after the reply (EXEC too), NOLOOP, OPTIN, OPTOUT, BCAST prefixes, REDIRECT")
 
 

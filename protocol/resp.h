@@ -174,6 +174,9 @@ void resp_add_array(resp_out *o, size_t n);               /* *n\r\n */
 void resp_add_map(resp_out *o, size_t n);
 /* A set of n members: RESP3 ~n\r\n ; RESP2 *n\r\n. */
 void resp_add_set(resp_out *o, size_t n);
+/* Out-of-band data of n elements (pub/sub messages and confirmations):
+ * RESP3 a push >n\r\n ; RESP2 an array *n\r\n, as Redis sends them. */
+void resp_add_push(resp_out *o, size_t n);
 /* RESP3 ,<double>\r\n (inf, -inf, nan spelled as Redis does);
  * RESP2 a bulk string of the same text. */
 void resp_add_double(resp_out *o, double d);

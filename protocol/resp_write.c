@@ -369,6 +369,11 @@ void resp_add_set(resp_out *o, size_t n)
     add_count(o, o->proto >= 3 ? '~' : '*', n);
 }
 
+void resp_add_push(resp_out *o, size_t n)
+{
+    add_count(o, o->proto >= 3 ? '>' : '*', n);
+}
+
 void resp_add_double(resp_out *o, double d)
 {
     /* Spelled out rather than left to printf, as Redis does: glibc would

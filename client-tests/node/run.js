@@ -11,7 +11,7 @@
 //
 // Every library / protocol combination runs the same kinds of case:
 // MULTI/EXEC reply shapes, WATCH aborted by another connection's write,
-// pipelines, and Lua (EVAL, EVALSHA, SCRIPT LOAD and each library's script
+// pipelines, pub/sub (ioredis: subscribe and psubscribe events), and Lua (EVAL, EVALSHA, SCRIPT LOAD and each library's script
 // helper, which tries EVALSHA and falls back to EVAL on NOSCRIPT). Cases
 // whose name starts with "script:" need server-side Lua.
 //
@@ -187,6 +187,47 @@ async function ioredisCases(combo, Redis, opts, base) {
         .get(k('p', 2)).exec();
       assert.deepEqual(r, [[null, 'OK'], [null, 'OK'], [null, 'QUEUED'], [null, 'QUEUED'],
                            [null, [1, 2]], [null, 'x']]);
+    });
+
+    // Pub/sub: a third connection subscribes (in RESP2 it then runs
+    // nothing else); messages arrive as events, in publishing order.
+    await runCase(combo, 'subscribe: messages in order, unsubscribe', async () => {
+      const s = mk();
+      await s.connect();
+      try {
+        const ch = `chan-${base}`;
+        const got = [];
+        s.on('message', (c, m) => got.push([c, m]));
+        assert.equal(await s.subscribe(ch, `${ch}-b`), 2);
+        const [, n] = await b.pubsub('NUMSUB', ch);
+        assert.equal(Number(n), 1);
+        for (let i = 0; i < 200; i++) assert.equal(await b.publish(i % 2 ? ch : `${ch}-b`, String(i)), 1);
+        for (let t = 0; got.length < 200 && t < 500; t++) await sleep(10);
+        assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => [i % 2 ? ch : `${ch}-b`, String(i)]));
+        assert.equal(await s.unsubscribe(`${ch}-b`), 1);
+        assert.equal(await b.publish(`${ch}-b`, 'x'), 0);
+        await s.unsubscribe();
+        assert.equal(await b.publish(ch, 'x'), 0);
+      } finally {
+        s.disconnect();
+      }
+    });
+    await runCase(combo, 'psubscribe: pmessage events, PUBSUB NUMPAT', async () => {
+      const s = mk();
+      await s.connect();
+      try {
+        const got = [];
+        s.on('pmessage', (p, c, m) => got.push([p, c, m]));
+        assert.equal(await s.psubscribe(`ev${base}.*`), 1);
+        assert.ok(Number(await b.pubsub('NUMPAT')) >= 1);
+        assert.equal(await b.publish(`ev${base}.login`, 'alice'), 1);
+        assert.equal(await b.publish(`other${base}`, 'bob'), 0);
+        for (let t = 0; got.length < 1 && t < 500; t++) await sleep(10);
+        assert.deepEqual(got, [[`ev${base}.*`, `ev${base}.login`, 'alice']]);
+        assert.equal(await s.punsubscribe(), 0);
+      } finally {
+        s.disconnect();
+      }
     });
 
     // Lua.

@@ -137,6 +137,8 @@ Test(resp_write, resp2_shapes)
     EXPECT("*0\r\n");
     resp_add_set(&out, 4);
     EXPECT("*4\r\n");
+    resp_add_push(&out, 3);
+    EXPECT("*3\r\n");
     resp_add_bool(&out, true);
     EXPECT(":1\r\n");
     resp_add_bool(&out, false);
@@ -170,6 +172,8 @@ Test(resp_write, resp3_shapes)
     EXPECT("%3\r\n");
     resp_add_set(&out, 4);
     EXPECT("~4\r\n");
+    resp_add_push(&out, 3);
+    EXPECT(">3\r\n");
     resp_add_bool(&out, true);
     EXPECT("#t\r\n");
     resp_add_bool(&out, false);

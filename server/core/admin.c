@@ -31,7 +31,7 @@ static void add_flags(resp_out *o, unsigned flags)
         {CMD_NO_AUTH, "no_auth"},       {CMD_SKIP_SLOWLOG, "skip_slowlog"},
         {CMD_NO_MULTI, "no_multi"},     {CMD_NO_SCRIPT, "noscript"},
         {CMD_ALLOW_BUSY, "allow_busy"}, {CMD_SKIP_MONITOR, "skip_monitor"},
-        {CMD_LOADING, "loading"},
+        {CMD_LOADING, "loading"},       {CMD_PUBSUB, "pubsub"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -37,6 +37,11 @@ enum {
      * COMMAND, as Redis hides it. */
     CMD_MAY_REPLICATE = 1 << 12,
     CMD_LOADING = 1 << 13, /* runs while a snapshot loads (INFO...); others get -LOADING */
+    CMD_PUBSUB = 1 << 14,  /* a pub/sub command (Redis's flag `pubsub`) */
+    /* runs on a RESP2 connection with subscriptions (SUBSCRIBE ... PING,
+     * QUIT, RESET); the others get Redis's "only (P|S)SUBSCRIBE / ..."
+     * error there. Hidden from COMMAND: Redis lists these by name. */
+    CMD_SUBSCRIBED_OK = 1 << 15,
 };
 
 /*

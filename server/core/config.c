@@ -151,9 +151,12 @@ bool config_parse_save(const char *text, long long secs[], long long changes[], 
     }
 }
 
-bool config_parse_obl(const char *text, long long out[3])
+static const char *const obl_class_names[CONFIG_OBL_CLASSES] = {"normal", "slave", "pubsub"};
+
+bool config_parse_obl(const char *text, config_obl out[CONFIG_OBL_CLASSES])
 {
-    out[0] = out[1] = out[2] = 0;
+    config_obl next[CONFIG_OBL_CLASSES];
+    memcpy(next, out, sizeof next);
     const char *p = text;
     int groups = 0;
     for (;;) {
@@ -171,17 +174,36 @@ bool config_parse_obl(const char *text, long long out[3])
             !config_parse_memory(soft, strlen(soft), &sf) || !parse_ll(secs, strlen(secs), &sec) ||
             sec < 0)
             return false;
-        if (strcasecmp(cls, "normal") == 0) {
-            out[0] = h;
-            out[1] = sf;
-            out[2] = sec;
-        } else if (strcasecmp(cls, "replica") != 0 && strcasecmp(cls, "slave") != 0 &&
-                   strcasecmp(cls, "pubsub") != 0) {
+        int k;
+        if (strcasecmp(cls, "normal") == 0)
+            k = CONFIG_OBL_NORMAL;
+        else if (strcasecmp(cls, "replica") == 0 || strcasecmp(cls, "slave") == 0)
+            k = CONFIG_OBL_REPLICA;
+        else if (strcasecmp(cls, "pubsub") == 0)
+            k = CONFIG_OBL_PUBSUB;
+        else
             return false;
-        }
+        next[k] = (config_obl){h, sf, sec};
         groups++;
     }
-    return groups > 0;
+    if (groups == 0)
+        return false;
+    memcpy(out, next, sizeof next);
+    return true;
+}
+
+const char *config_format_obl(const config_obl out[CONFIG_OBL_CLASSES], char *dst, size_t dstlen)
+{
+    size_t w = 0;
+    dst[0] = '\0';
+    for (int k = 0; k < CONFIG_OBL_CLASSES && w < dstlen; k++) {
+        int n = snprintf(dst + w, dstlen - w, "%s%s %lld %lld %lld", k > 0 ? " " : "",
+                         obl_class_names[k], out[k].hard, out[k].soft, out[k].secs);
+        if (n < 0)
+            break;
+        w += (size_t)n;
+    }
+    return dst;
 }
 
 /* Namespace characters, as db.c accepts them. */
@@ -402,12 +424,15 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
         }
         break;
     case CFG_OBL: {
+        /* Redis's semantics: the classes named are set, the others stay. */
         char buf[512];
-        long long lim[3];
+        config_obl lim[CONFIG_OBL_CLASSES] = {{0, 0, 0}};
         if (valuelen >= sizeof buf) {
             snprintf(err, errlen, "argument too long");
             return false;
         }
+        if (v->str != NULL && !config_parse_obl(v->str, lim))
+            memset(lim, 0, sizeof lim);
         memcpy(buf, value, valuelen);
         buf[valuelen] = '\0';
         if (!config_parse_obl(buf, lim)) {
@@ -416,7 +441,15 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
                      "<soft> <soft-seconds>");
             return false;
         }
-        goto store_text;
+        char *text = strdup(config_format_obl(lim, buf, sizeof buf));
+        if (text == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        free(v->str);
+        v->str = text;
+        v->user = true;
+        return true;
     }
     case CFG_SAVE: {
         char buf[512];
@@ -463,8 +496,7 @@ bool config_set(config *c, const char *name, size_t namelen, const char *value, 
             return false;
         }
         __attribute__((fallthrough)); /* stored as text, like CFG_STR */
-    case CFG_STR:
-    store_text : {
+    case CFG_STR: {
         char *s = malloc(valuelen + 1);
         if (s == NULL) {
             snprintf(err, errlen, "out of memory");

@@ -11,12 +11,24 @@
 #include "introspection.h"
 #include "multi.h"
 #include "pause.h"
+#include "pubsub.h"
 #include "tracking.h"
 
 static void cmd_ping(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     if (req->argc > 2) {
         cmd_reply_wrong_arity(s, c, "ping");
+        return;
+    }
+    if (c->out.proto == 2 && cmd_client_subscribed(c)) {
+        /* Redis's form on a RESP2 connection in subscribed mode, where a
+         * client reads every frame as a message: ["pong", message or ""]. */
+        resp_add_array(&c->out, 2);
+        resp_add_bulk(&c->out, "pong", 4);
+        if (req->argc == 2)
+            resp_add_bulk(&c->out, req->argv[1].ptr, req->argv[1].len);
+        else
+            resp_add_bulk(&c->out, "", 0);
         return;
     }
     if (req->argc == 2)
@@ -246,15 +258,18 @@ static void cmd_client_setinfo(cmd_server *s, cmd_client *c, const cmd_request *
     resp_add_ok(&c->out);
 }
 
-/* CLIENT LIST's flags, in Redis's order: O monitor, x in MULTI, b blocked
- * (a SHRINK's reply, or held by a pause), t tracking (R its redirect is
- * gone, B broadcasting), d a watched key was touched,
- * c closing after its reply, e no-evict; N for none. */
+/* CLIENT LIST's flags, in Redis's order: O monitor, P subscribed to a
+ * channel or pattern, x in MULTI, b blocked (a SHRINK's reply, or held by
+ * a pause), t tracking (R its redirect is gone, B broadcasting), d a
+ * watched key was touched, c closing after its reply, e no-evict; N for
+ * none. */
 static void client_flags(const cmd_client *c, char *dst)
 {
     char *p = dst;
     if (c->monitor)
         *p++ = 'O';
+    if (cmd_client_subscribed(c))
+        *p++ = 'P';
     if (c->tx_state == CMD_TX_QUEUEING)
         *p++ = 'x';
     if (c->blocked || c->held)
@@ -283,23 +298,48 @@ size_t cmd_client_line(const cmd_server *s, const cmd_client *c, char *dst, size
              c->last_sub != NULL ? "|" : "", c->last_sub != NULL ? c->last_sub : "");
     int n = snprintf(dst, cap,
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
-                     "db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=0 argv-mem=0 "
+                     "db=0 sub=%zu psub=%zu ssub=0 multi=%lld qbuf=%zu qbuf-free=0 argv-mem=0 "
                      "multi-mem=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s "
                      "user=default redir=%lld resp=%d lib-name=%s lib-ver=%s",
                      (unsigned long long)c->id, c->addr, c->laddr, c->fd,
                      c->name != NULL ? c->name : "", (long long)((now - c->ctime_us) / 1000000),
-                     (long long)((now - c->last_us) / 1000000), flags, cmd_multi_queued(c), c->qbuf,
-                     c->obuf, c->qbuf + c->obuf + c->out.cap, c->paused ? "" : "r",
-                     c->obuf > 0 ? "w" : "", cmd, cmd_tracking_redirect(c), c->out.proto,
-                     c->lib_name != NULL ? c->lib_name : "", c->lib_ver != NULL ? c->lib_ver : "");
+                     (long long)((now - c->last_us) / 1000000), flags, c->nsub, c->npsub,
+                     cmd_multi_queued(c), c->qbuf, c->obuf, c->qbuf + c->obuf + c->out.cap,
+                     c->paused ? "" : "r", c->obuf > 0 ? "w" : "", cmd, cmd_tracking_redirect(c),
+                     c->out.proto, c->lib_name != NULL ? c->lib_name : "",
+                     c->lib_ver != NULL ? c->lib_ver : "");
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/* CLIENT LIST and CLIENT KILL's TYPE filter. */
+typedef enum {
+    CLIENT_TYPE_ANY,    /* no filter */
+    CLIENT_TYPE_NORMAL, /* no subscriptions */
+    CLIENT_TYPE_PUBSUB, /* subscribed to a channel or pattern */
+    CLIENT_TYPE_NONE,   /* replica, master: ebb has none */
+} client_type;
+
+static bool client_is(const cmd_client *c, client_type t)
+{
+    switch (t) {
+    case CLIENT_TYPE_ANY:
+        return true;
+    case CLIENT_TYPE_NORMAL:
+        return !cmd_client_subscribed(c);
+    case CLIENT_TYPE_PUBSUB:
+        return cmd_client_subscribed(c);
+    case CLIENT_TYPE_NONE:
+        break;
+    }
+    return false;
+}
+
 static void cmd_client_list(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
-    /* Filters: TYPE normal (every ebb client is normal) and ID id [id ...]. */
+    /* Filters: TYPE normal|pubsub|... and ID id [id ...]. */
+    client_type type = CLIENT_TYPE_ANY;
     bool by_id = false;
     size_t ids_from = 0;
     if (req->argc > 2) {
@@ -311,10 +351,14 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const cmd_request *req
                                  cmd_quote(q, &req->argv[3], CMD_QUOTE_SHORT, false));
                 return;
             }
-            if (!cmd_arg_is(&req->argv[3], "normal")) {
-                cmd_reply_text(c, "", 0);
-                return;
-            }
+            /* A client with subscriptions is of type pubsub, the others
+             * normal, as in Redis; there are no replicas or masters. */
+            if (cmd_arg_is(&req->argv[3], "normal"))
+                type = CLIENT_TYPE_NORMAL;
+            else if (cmd_arg_is(&req->argv[3], "pubsub"))
+                type = CLIENT_TYPE_PUBSUB;
+            else
+                type = CLIENT_TYPE_NONE;
         } else if (cmd_arg_is(&req->argv[2], "id") && req->argc >= 4) {
             by_id = true;
             ids_from = 3;
@@ -333,6 +377,8 @@ static void cmd_client_list(cmd_server *s, cmd_client *c, const cmd_request *req
     strbuf b = {0};
     char line[1024];
     for (const cmd_client *x = s->clients.head; x != NULL; x = x->next) {
+        if (!client_is(x, type))
+            continue;
         if (by_id) {
             bool want = false;
             for (size_t i = ids_from; i < req->argc && !want; i++) {
@@ -429,13 +475,14 @@ static void cmd_client_no_evict(cmd_server *s, cmd_client *c, const cmd_request 
     resp_add_ok(&c->out);
 }
 
-/* RESET, as Redis 7.0's: leave MONITOR, discard the transaction and the
- * watches, back to RESP2 and database 0, authenticated only when no
- * password is set, no name, replies on. (CLIENT NO-EVICT stays, as in
- * Redis 7.0, and so do the SETINFO library fields.) */
+/* RESET, as Redis 7.0's: leave MONITOR, unsubscribe from every channel
+ * and pattern (no confirmations), discard the transaction and the watches, back to RESP2 and
+ * database 0, authenticated only when no password is set, no name, replies on. (CLIENT NO-EVICT
+ * stays, as in Redis 7.0, and so do the SETINFO library fields.) */
 static void cmd_reset(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     cmd_monitor_forget(s, c);
+    cmd_pubsub_forget(s, c);
     cmd_multi_reset(s, c);
     cmd_tracking_reset(s, c);
     c->out.proto = 2;
@@ -464,6 +511,7 @@ static void cmd_client_kill(cmd_server *s, cmd_client *c, const cmd_request *req
     long long id = 0;
     const resp_view *addr = NULL, *laddr = NULL;
     bool skipme = true, match_nothing = false;
+    client_type type = CLIENT_TYPE_ANY;
     if (old) {
         addr = &req->argv[2];
         skipme = false;
@@ -492,11 +540,23 @@ static void cmd_client_kill(cmd_server *s, cmd_client *c, const cmd_request *req
                     cmd_reply_error(s, c, ERR_SYNTAX);
                     return;
                 }
-            } else if (cmd_arg_is(&req->argv[i], "type") || cmd_arg_is(&req->argv[i], "user")) {
-                /* Accepted: every ebb client is a normal one of user default. */
-                if (cmd_arg_is(&req->argv[i], "type") && !cmd_arg_is(v, "normal"))
-                    match_nothing = true;
-                if (cmd_arg_is(&req->argv[i], "user") && !cmd_arg_is(v, "default"))
+            } else if (cmd_arg_is(&req->argv[i], "type")) {
+                if (cmd_arg_is(v, "normal")) {
+                    type = CLIENT_TYPE_NORMAL;
+                } else if (cmd_arg_is(v, "pubsub")) {
+                    type = CLIENT_TYPE_PUBSUB;
+                } else if (cmd_arg_is(v, "master") || cmd_arg_is(v, "replica") ||
+                           cmd_arg_is(v, "slave")) {
+                    type = CLIENT_TYPE_NONE;
+                } else {
+                    char q[CMD_QUOTE_BUF];
+                    cmd_reply_errorf(s, c, "ERR Unknown client type '%s'",
+                                     cmd_quote(q, v, CMD_QUOTE_SHORT, false));
+                    return;
+                }
+            } else if (cmd_arg_is(&req->argv[i], "user")) {
+                /* Accepted: every ebb client is of user default. */
+                if (!cmd_arg_is(v, "default"))
                     match_nothing = true;
             } else {
                 cmd_reply_error(s, c, ERR_SYNTAX);
@@ -509,7 +569,7 @@ static void cmd_client_kill(cmd_server *s, cmd_client *c, const cmd_request *req
     cmd_client *next;
     for (cmd_client *x = s->clients.head; x != NULL; x = next) {
         next = x->next;
-        if (match_nothing || (id > 0 && x->id != (uint64_t)id))
+        if (match_nothing || (id > 0 && x->id != (uint64_t)id) || !client_is(x, type))
             continue;
         if (addr != NULL && (strlen(x->addr) != addr->len || memcmp(x->addr, addr->ptr, addr->len)))
             continue;
@@ -597,11 +657,13 @@ static const cmd_def client_subs[] = {
 };
 
 const cmd_def cmd_connection_rows[] = {
-    {"ping", -1, CMD_FAST | CMD_STALE, 0, 0, 0, cmd_ping, NULL, "connection", "1.0.0",
-     "Returns the server's liveliness response.", "[message]", NULL},
+    {"ping", -1, CMD_FAST | CMD_SUBSCRIBED_OK | CMD_STALE, 0, 0, 0, cmd_ping, NULL, "connection",
+     "1.0.0", "Returns the server's liveliness response.", "[message]", NULL},
     {"echo", 2, CMD_FAST | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_echo, NULL, "connection", "1.0.0",
      "Returns the given string.", "message", NULL},
-    {"quit", -1, CMD_FAST | CMD_STALE | CMD_NO_AUTH | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING,
+    {"quit", -1,
+     CMD_FAST | CMD_SUBSCRIBED_OK | CMD_STALE | CMD_NO_AUTH | CMD_NO_SCRIPT | CMD_ALLOW_BUSY |
+         CMD_LOADING,
      0, 0, 0, cmd_quit, NULL, "connection", "1.0.0", "Closes the connection.", NULL, NULL},
     {"select", 2, CMD_FAST | CMD_STALE | CMD_LOADING, 0, 0, 0, cmd_select, NULL, "connection",
      "1.0.0", "Changes the selected database (only 0 exists).", "index", NULL},
@@ -614,7 +676,9 @@ const cmd_def cmd_connection_rows[] = {
      "[username] password", redact_always},
     {"client", -2, CMD_STALE, 0, 0, 0, NULL, client_subs, "connection", "2.4.0",
      "A container for client connection commands.", NULL, NULL},
-    {"reset", 1, CMD_FAST | CMD_STALE | CMD_NO_AUTH | CMD_NO_SCRIPT | CMD_ALLOW_BUSY | CMD_LOADING,
+    {"reset", 1,
+     CMD_FAST | CMD_SUBSCRIBED_OK | CMD_STALE | CMD_NO_AUTH | CMD_NO_SCRIPT | CMD_ALLOW_BUSY |
+         CMD_LOADING,
      0, 0, 0, cmd_reset, NULL, "connection", "6.2.0", "Resets the connection.", NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -70,6 +70,9 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
  * are parts of EXEC's. */
 static void apply_reply_flags(cmd_client *c, size_t mark)
 {
+    /* Pushes the command wrote into its own output stay (commands.h). */
+    if (c->push_mark > mark && c->push_mark <= c->out.len)
+        mark = c->push_mark;
     if ((c->reply_flags & (CMD_REPLY_OFF | CMD_REPLY_SKIP)) && !c->out.oom)
         c->out.len = mark;
     c->reply_flags &= (unsigned char)~CMD_REPLY_SKIP;
@@ -80,8 +83,17 @@ static void apply_reply_flags(cmd_client *c, size_t mark)
 void cmd_run(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_ns)
 {
     size_t mark = c->out.len;
+    if (cmd_in_exec(c)) {
+        /* A queued command inside EXEC: its reply is part of EXEC's, which
+         * the flags apply to as a whole, from EXEC's own marks. */
+        size_t push_mark = c->push_mark;
+        run_request(s, c, r, clock_ns);
+        c->push_mark = push_mark;
+        return;
+    }
+    c->push_mark = mark;
     run_request(s, c, r, clock_ns);
-    if (c->reply_flags != 0 && !cmd_in_exec(c))
+    if (c->reply_flags != 0)
         apply_reply_flags(c, mark);
     /* Its own invalidations held during EXEC go after EXEC's reply. */
     if (c->trk != NULL && !cmd_in_exec(c))
@@ -137,6 +149,7 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
         return;
     }
     size_t si = (size_t)row;
+    const cmd_def *top = d;
     if (d->subs != NULL && (d->fn == NULL || argc >= 2)) {
         /* A container: the subcommand names the row. (COMMAND alone runs the
          * container's own handler.) */
@@ -166,6 +179,22 @@ run_request(cmd_server *s, cmd_client *c, const cmd_request *r, int64_t *clock_n
         }
         c->last_sub = sub->name;
         d = sub;
+    }
+    /* A RESP2 connection with subscriptions is a stream of messages: only
+     * what Redis 7.0 allows there runs (RESP3 interleaves pushes and
+     * replies, so anything runs). Not inside EXEC: the check is made as a
+     * command arrives, as in Redis. */
+    if (c->out.proto == 2 && cmd_client_subscribed(c) && !(d->flags & CMD_SUBSCRIBED_OK) &&
+        !cmd_in_exec(c) && !c->script) {
+        s->cmdstats[si].rejected++;
+        char full[64];
+        snprintf(full, sizeof full, "%s%s%s", top->name, d != top ? "|" : "",
+                 d != top ? d->name : "");
+        cmd_reply_errorf(s, c,
+                         "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                         "QUIT / RESET are allowed in this context",
+                         full);
+        return;
     }
     /* While a script is busy only a few commands run (scripting.h); the
      * rest are refused as Redis refuses them, inside MULTI too. */

@@ -40,6 +40,7 @@
 #include "memory.h"
 #include "memlimit.h"
 #include "prefault.h"
+#include "pubsub.h"
 #include "scripting.h"
 
 /* What a render reads once: figures that cost a walk of the namespaces, a
@@ -227,6 +228,14 @@ typedef union {
       NULL, FIG_GAUGE, FK_U64, 1, "Bytes the hot key summaries hold (HOTKEYS).",                  \
       cmd_hotkeys_bytes(s))                                                                        \
     STATS_COUNTERS(FIG_STAT)                                                                       \
+    X(pubsub_channels, FIG_SEC_STATS, "pubsub_channels", "ebb_pubsub_channels", NULL, FIG_GAUGE,  \
+      FK_U64, 1, "Channels with at least one subscriber.", cmd_pubsub_channels(s))                \
+    X(pubsub_patterns, FIG_SEC_STATS, "pubsub_patterns", "ebb_pubsub_patterns", NULL, FIG_GAUGE,  \
+      FK_U64, 1, "Distinct patterns with at least one subscriber.", cmd_pubsub_patterns(s))       \
+    X(pubsub_clients, FIG_SEC_NONE, NULL, "ebb_pubsub_clients", NULL, FIG_GAUGE, FK_U64, 1,       \
+      "Clients subscribed to at least one channel or pattern.", s->clients.pubsub)                \
+    X(pubsub_messages, FIG_SEC_NONE, NULL, "ebb_pubsub_messages_total", NULL, FIG_COUNTER, FK_U64, \
+      1, "Messages PUBLISH delivered (one per receiving subscription).", cmd_pubsub_messages(s))  \
     X(longest_stall_us, FIG_SEC_STATS, "longest_stall_us", "ebb_longest_stall_seconds", NULL,     \
       FIG_GAUGE, FK_I64, 1e-6,                                                                     \
       "Longest single command or background slice since start or CONFIG RESETSTAT (INFO "         \

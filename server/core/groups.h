@@ -23,5 +23,6 @@ extern const cmd_def cmd_scripting_rows[];     /* scripting.c: EVAL ... EVALSHA_
 extern const cmd_def cmd_hotkeys_rows[];       /* hotkeys.c: HOTKEYS */
 extern const cmd_def cmd_persist_rows[];       /* persist.c: SAVE, BGSAVE, LASTSAVE */
 extern const cmd_def cmd_dump_rows[];          /* dump.c: DUMP, RESTORE */
+extern const cmd_def cmd_pubsub_rows[];        /* pubsub.c: SUBSCRIBE ... PUBLISH, PUBSUB */
 
 #endif

@@ -280,7 +280,7 @@ void cmd_monitor_feed(cmd_server *s, const cmd_client *from, const resp_view *ar
         return;
     }
     for (cmd_client *m = s->clients.head; m != NULL; m = m->next) {
-        if (!m->monitor || m == from)
+        if (!m->monitor || m == from || m->closing)
             continue;
         resp_add_simplen(&m->out, b.buf, b.len);
         if (s->daemon.client_flush != NULL)

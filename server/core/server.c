@@ -21,6 +21,7 @@
 #include "multi.h"
 #include "persist.h"
 #include "prefault.h"
+#include "pubsub.h"
 #include "quota.h"
 #include "scripting.h"
 #include "tracking.h"
@@ -30,7 +31,7 @@ static const cmd_def *const groups[] = {
     cmd_connection_rows, cmd_admin_rows,         cmd_keyspace_rows, cmd_rename_rows,
     cmd_string_rows,     cmd_lcs_rows,           cmd_bitmap_rows,   cmd_expire_rows,
     cmd_memory_rows,     cmd_introspection_rows, cmd_multi_rows,    cmd_scripting_rows,
-    cmd_hotkeys_rows,    cmd_persist_rows,       cmd_dump_rows,
+    cmd_hotkeys_rows,    cmd_persist_rows,       cmd_dump_rows,     cmd_pubsub_rows,
 };
 
 bool cmd_server_init(cmd_server *s)
@@ -41,7 +42,7 @@ bool cmd_server_init(cmd_server *s)
     if (s->cmdstats == NULL || !cmd_expire_init(s) || !cmd_evict_init(s) || !cmd_slowlog_init(s) ||
         !cmd_shrink_init(s) || !cmd_keybuf_init(s) || !cmd_multi_init(s) ||
         !cmd_scripting_init(s) || !cmd_memlimit_init(s) || !cmd_hotkeys_init(s) ||
-        !cmd_persist_init(s) || !cmd_tracking_init(s)) {
+        !cmd_persist_init(s) || !cmd_pubsub_init(s) || !cmd_tracking_init(s)) {
         cmd_server_deinit(s);
         return false;
     }
@@ -113,6 +114,7 @@ void cmd_server_deinit(cmd_server *s)
     cmd_memlimit_free(s);
     cmd_hotkeys_free(s);
     cmd_persist_free(s);
+    cmd_pubsub_free(s);
     cmd_tracking_free(s);
     cmd_evict_free(s);
     cmd_expire_free(s);
@@ -129,12 +131,9 @@ void cmd_server_deinit(cmd_server *s)
 void cmd_server_apply_config(cmd_server *s)
 {
     log_set_level((log_level)s->cfg.loglevel.num);
-    long long obl[3];
-    if (config_parse_obl(s->cfg.obuf_limit.str, obl)) {
-        s->obl_hard = obl[0];
-        s->obl_soft = obl[1];
-        s->obl_secs = obl[2];
-    }
+    config_obl obl[CONFIG_OBL_CLASSES] = {{0, 0, 0}};
+    if (config_parse_obl(s->cfg.obuf_limit.str, obl))
+        memcpy(s->obl, obl, sizeof obl);
     cmd_memlimit_refresh(s);
     if (s->db != NULL) {
         db_set_max_namespaces(s->db, (unsigned)s->cfg.max_namespaces.num);
@@ -291,9 +290,17 @@ void cmd_client_init(cmd_server *s, cmd_client *c)
     s->clients.count++;
 }
 
+void cmd_client_closing(cmd_server *s, cmd_client *c)
+{
+    c->closing = true;
+    cmd_monitor_forget(s, c);
+    cmd_pubsub_forget(s, c);
+}
+
 void cmd_client_deinit(cmd_server *s, cmd_client *c)
 {
     cmd_monitor_forget(s, c);
+    cmd_pubsub_forget(s, c);
     cmd_multi_forget(s, c);
     cmd_tracking_forget(s, c);
     if (c->blocked)

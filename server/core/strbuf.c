@@ -76,17 +76,41 @@ static int fold(int c, bool nocase)
 
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool nocase)
 {
-    /* Iterative with one backtrack point for the last '*': linear-ish and no
-     * recursion, so a hostile pattern cannot blow the stack. */
-    size_t p = 0, s = 0, star_p = (size_t)-1, star_s = 0;
+    return glob_match_steps(pat, plen, str, slen, nocase, NULL);
+}
+
+bool glob_match_steps(const char *pat, size_t plen, const char *str, size_t slen, bool nocase,
+                      size_t *steps)
+{
+    /* Iterative with one backtrack point, the last '*' seen: a '*' matches
+     * any run, so when what follows it fails, only that star needs to take
+     * one more character; earlier stars never need to give any back (the
+     * greedy choice is safe for atoms of one character: literals, '?',
+     * classes). No recursion, so a hostile pattern cannot blow the stack,
+     * and no exponential blowup (`a*a*a*...b` takes O(plen + slen)). A
+     * retry after the last star costs at most the rest of the pattern, so
+     * the worst case is O(plen * slen) steps (`*aaaa...ab` against
+     * `aaaa...a`). */
+    size_t p = 0, s = 0, star_p = (size_t)-1, star_s = 0, n = 0;
+    bool matched = false;
+    /* Redis 7.0 matches nothing but the empty pattern against an empty
+     * string (its loop ends before a trailing '*' is looked at): "*" does
+     * not match "". Channel names may be empty; keys never are. */
+    if (slen == 0) {
+        matched = plen == 0;
+        goto done;
+    }
     while (s < slen) {
+        n++;
         if (p < plen) {
             char pc = pat[p];
             if (pc == '*') {
                 while (p < plen && pat[p] == '*')
                     p++;
-                if (p == plen)
-                    return true;
+                if (p == plen) {
+                    matched = true;
+                    goto done;
+                }
                 star_p = p;
                 star_s = s;
                 continue;
@@ -110,7 +134,9 @@ bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool
                         if (fold((unsigned char)pat[q], nocase) == c)
                             hit = true;
                         q++;
-                    } else if (q + 2 < plen && pat[q + 1] == '-' && pat[q + 2] != ']') {
+                    } else if (q + 2 < plen && pat[q + 1] == '-') {
+                        /* As Redis: `[a-]` is the range from 'a' to ']',
+                         * and the class then runs on to the next ']'. */
                         int lo = fold((unsigned char)pat[q], nocase);
                         int hi = fold((unsigned char)pat[q + 2], nocase);
                         if (lo > hi) {
@@ -145,11 +171,15 @@ bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool
             }
         }
         if (star_p == (size_t)-1)
-            return false;
+            goto done;
         p = star_p;
         s = ++star_s;
     }
     while (p < plen && pat[p] == '*')
         p++;
-    return p == plen;
+    matched = p == plen;
+done:
+    if (steps != NULL)
+        *steps = n;
+    return matched;
 }

@@ -23,7 +23,15 @@ void strbuf_add(strbuf *b, const char *p, size_t n);
 char *strbuf_take(strbuf *b, size_t *len);
 void strbuf_deinit(strbuf *b);
 
-/* Redis-style glob: * ? [abc] [^a] [a-z] and \x escapes. */
+/* Redis-style glob: * ? [abc] [^a] [a-z] and \x escapes. Never recursive
+ * and never exponential: at most (plen + 1) * (slen + 1) steps, and
+ * O(plen + slen) for the patterns that make a backtracking matcher
+ * exponential (`a*a*a*...b`). */
 bool glob_match(const char *pat, size_t plen, const char *str, size_t slen, bool nocase);
+/* The same, also saying how many steps (characters of str looked at,
+ * retries included) the match took: the work PSUBSCRIBE patterns cost,
+ * for tests that bound it. */
+bool glob_match_steps(const char *pat, size_t plen, const char *str, size_t slen, bool nocase,
+                      size_t *steps);
 
 #endif

@@ -295,7 +295,9 @@ static void send_invalidation(cmd_server *s, cmd_client *target, const char *nam
     }
     if (to->out.proto == 3) {
         APPEND(to, ">2\r\n$10\r\ninvalidate\r\n");
-    } else if (redirected && to->invalidate_channel) {
+    } else if (redirected && cmd_client_subscribed(to)) {
+        /* RESP2: as a message of __redis__:invalidate, to a redirect client
+         * in pub/sub mode (Redis checks for any subscription, as here). */
         APPEND(to, "*3\r\n$7\r\nmessage\r\n$20\r\n" TRACKING_CHANNEL "\r\n");
     } else {
         return; /* RESP2 without a redirect: nowhere to say it */

@@ -19,7 +19,8 @@
  * one key in ebb); a FLUSHALL/FLUSHDB invalidates everything with a null.
  * RESP3: a push `>2 invalidate [key]` on the client's connection; RESP2
  * with REDIRECT id: a `message` on channel __redis__:invalidate to that
- * client, if it is subscribed to it. A client's own invalidations during
+ * client, if it is in pub/sub mode (subscribed to anything, as Redis
+ * checks). A client's own invalidations during
  * EXEC are held until EXEC's reply is out. The table holds at most
  * tracking-table-max-keys keys (0: no bound); past it the cron invalidates
  * keys until it is under again. SHRINK moves no data and sends none.

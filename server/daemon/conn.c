@@ -216,6 +216,8 @@ static void closing_begin(conn *c)
     if (c->close_listed)
         return;
     c->close_listed = true;
+    if (c->state != CONN_LINGERING)
+        cmd_client_closing(g.srv, &c->cl);
     if (c->state == CONN_OPEN)
         c->state = CONN_CLOSING;
     c->close_left = close_left(c);
@@ -241,6 +243,7 @@ static void kill_later(conn *c, bool keep_output)
     if (c->state == CONN_DOOMED)
         return;
     c->state = CONN_DOOMED;
+    c->cl.closing = true; /* cmd_client_closing once outside the caller's walk */
     c->keep_output = keep_output;
     if (!keep_output) {
         bufferevent_disable(c->bev, EV_WRITE);
@@ -262,6 +265,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     while (g.doomed != NULL) {
         conn *c = g.doomed;
         g.doomed = c->next_doomed;
+        cmd_client_closing(g.srv, &c->cl);
         c->state = CONN_CLOSING;
         if (c->keep_output)
             close_when_flushed(c);
@@ -279,29 +283,37 @@ static void check_drained(void)
     }
 }
 
-/* client-output-buffer-limit normal: a client whose pending output passes
- * the hard limit, or stays over the soft one for the soft time, is closed.
- * It runs nothing more; the whole replies already queued go out if it
- * reads them (within CONN_CLOSE_STALL_MS of each other), then EOF. */
+/* client-output-buffer-limit, in the client's class (normal, or pubsub for
+ * one with subscriptions): a client whose pending output (queued in
+ * libevent, plus replies not handed to it yet) passes the hard limit, or
+ * stays over the soft one for the soft time, is closed. It runs nothing
+ * more; the whole replies already queued go out if it reads them (within
+ * CONN_CLOSE_STALL_MS of each other), then EOF. now: the clock in µs, or 0
+ * to read it only if needed. */
 static void check_output_limits(conn *c, int64_t now)
 {
-    const cmd_server *s = g.srv;
-    if (c->state != CONN_OPEN || (s->obl_hard == 0 && s->obl_soft == 0))
+    const config_obl *lim = cmd_client_obl(g.srv, &c->cl);
+    if (c->state != CONN_OPEN || (lim->hard == 0 && lim->soft == 0))
         return;
-    size_t pending = pending_output(c);
-    bool over_hard = s->obl_hard > 0 && pending > (size_t)s->obl_hard;
-    bool over_soft = s->obl_soft > 0 && pending > (size_t)s->obl_soft;
-    if (!over_soft)
+    size_t pending = pending_output(c) + c->cl.out.len;
+    bool over_hard = lim->hard > 0 && pending > (size_t)lim->hard;
+    bool over_soft = lim->soft > 0 && pending > (size_t)lim->soft;
+    if (!over_soft) {
         c->soft_since_us = 0;
-    else if (c->soft_since_us == 0)
-        c->soft_since_us = now;
-    bool soft_expired = over_soft && now - c->soft_since_us >= s->obl_secs * 1000000;
+    } else {
+        if (now == 0)
+            now = cmd_now_us();
+        if (c->soft_since_us == 0)
+            c->soft_since_us = now;
+    }
+    bool soft_expired = over_soft && now - c->soft_since_us >= lim->secs * 1000000;
     if (!over_hard && !soft_expired)
         return;
     log_write(LOG_WARNING,
               "Client id=%llu addr=%s closed for overcoming of output buffer limits "
-              "(%zu bytes pending)",
-              (unsigned long long)c->cl.id, c->cl.addr, pending);
+              "(%zu bytes pending, class %s)",
+              (unsigned long long)c->cl.id, c->cl.addr, pending,
+              cmd_client_subscribed(&c->cl) ? "pubsub" : "normal");
     STAT_INC(&g.srv->st, client_output_limit_closes);
     kill_later(c, true);
 }
@@ -350,8 +362,7 @@ static void flush_replies(conn *c)
     }
     STAT_ADD(&g.srv->st, total_net_output_bytes, o->len);
     resp_out_reset(o);
-    if (g.srv->obl_hard != 0 || g.srv->obl_soft != 0)
-        check_output_limits(c, cmd_now_us());
+    check_output_limits(c, 0);
 }
 
 /* Stop taking requests and close once every reply owed has been sent (see
@@ -1015,12 +1026,26 @@ static void on_client_ready(cmd_client *cl)
     process_input(c);
 }
 
-/* MONITOR feed for a client other than the one being served. */
+/* A MONITOR feed or pub/sub messages for a client other than the one
+ * being served. Sent with that client's replies at the end of the round
+ * (one send for all the messages a batch of PUBLISHes gave it), or at once
+ * once CONN_FLUSH_AT bytes wait; either way its output limit is checked
+ * now, with what waits counted, so a subscriber that does not read is
+ * closed at its limit, not after a batch of big messages. */
 static void on_client_flush(cmd_client *cl)
 {
     /* Called while the commands layer walks the client list: nothing here
-     * may free a connection (flush_replies only dooms one for the reaper). */
-    flush_replies((conn *)cl);
+     * may free a connection (flush_replies and check_output_limits only
+     * doom one for the reaper). */
+    conn *c = (conn *)cl;
+    if (c->state != CONN_OPEN || cl->out.len >= CONN_FLUSH_AT || cl->out.oom) {
+        flush_replies(c);
+    } else {
+        flush_later(c);
+        check_output_limits(c, 0);
+    }
+    if (c->state != CONN_LINGERING)
+        cl->obuf = pending_output(c) + cl->out.len;
 }
 
 /*
@@ -1124,8 +1149,9 @@ void conn_cron(void)
         next = c->next_all;
         if (c->state != CONN_OPEN || c->cl.close_after_reply)
             continue;
-        if (timeout_us > 0 && !c->cl.blocked && !c->cl.held && now - c->cl.last_us > timeout_us &&
-            pending_output(c) == 0) {
+        /* Subscribers wait for messages: no timeout, as in Redis. */
+        if (timeout_us > 0 && !c->cl.blocked && !c->cl.held && !cmd_client_subscribed(&c->cl) &&
+            now - c->cl.last_us > timeout_us && pending_output(c) == 0) {
             log_write(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                       (unsigned long long)c->cl.id, c->cl.addr);
             STAT_INC(&g.srv->st, client_idle_closes);

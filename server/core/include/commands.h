@@ -50,6 +50,7 @@ typedef struct {
     uint64_t count;   /* clients in the registry */
     uint64_t next_id;
     size_t monitors; /* of them in MONITOR mode (introspection.c) */
+    size_t pubsub;   /* of them with subscriptions (pubsub.c) */
 } cmd_clients;
 
 /* What the daemon tells the layer about the process (main.c, conn.c). */
@@ -66,7 +67,10 @@ typedef struct {
     /* A blocked client has its reply (a SHRINK finished) and may be
      * flushed and read again. */
     void (*client_ready)(cmd_client *c);
-    /* Send what c->out holds now (MONITOR feeds). */
+    /* c->out has grown while another client was served (MONITOR feeds,
+     * pub/sub messages): send it, now or at the end of the loop's round,
+     * and close c if that passes its output limit. Never frees c (the
+     * caller may be walking the client list). */
     void (*client_flush)(cmd_client *c);
     /* Close a client at once (CLIENT KILL of another client). */
     void (*client_kill)(cmd_client *c);
@@ -118,12 +122,14 @@ typedef struct cmd_server {
     uint64_t maxmemory;
     int maxmemory_policy;
     /* Memory (server.c's cron keeps them). */
-    uint64_t peak_used;                     /* high-water mark of used_memory */
-    uint64_t startup_used;                  /* used_memory once the server was ready */
-    uint64_t heap_used;                     /* allocator bytes in use, refreshed by the cron */
-    uint64_t trim_floor;                    /* free heap bytes the last malloc_trim left */
-    unsigned expire_slices;                 /* urgent expiry slices left this cron tick */
-    long long obl_hard, obl_soft, obl_secs; /* client-output-buffer-limit normal */
+    uint64_t peak_used;     /* high-water mark of used_memory */
+    uint64_t startup_used;  /* used_memory once the server was ready */
+    uint64_t heap_used;     /* allocator bytes in use, refreshed by the cron */
+    uint64_t trim_floor;    /* free heap bytes the last malloc_trim left */
+    unsigned expire_slices; /* urgent expiry slices left this cron tick */
+    /* client-output-buffer-limit by class (CONFIG_OBL_*): pubsub for a
+     * client with subscriptions, normal for the others (cmd_client_obl). */
+    config_obl obl[CONFIG_OBL_CLASSES];
     /* Counters every command updates (dispatch.c, cmd.c). */
     latency_hist latency; /* service time of every command */
     cmd_stat *cmdstats;   /* one per command table row (cmdtab.h) */
@@ -149,6 +155,7 @@ typedef struct cmd_server {
     struct cmd_memlimit *memlimit; /* memlimit.c: the limit's source and the OOM guard */
     struct cmd_hotkeys *hotkeys;   /* hotkeys.c: the hot key summaries */
     struct cmd_persist *persist;   /* persist.c: snapshots, the BGSAVE child, loading */
+    struct cmd_pubsub *pubsub;     /* pubsub.c: channels and patterns, their subscribers */
     bool loading;                  /* persist.c: a snapshot is loading; commands
                                       without CMD_LOADING get -LOADING */
     uint64_t changes;              /* write commands since the last snapshot (save points) */
@@ -202,17 +209,40 @@ struct cmd_client {
     bool script;            /* the client scripts run commands as (not registered) */
     bool held;              /* its next request waits for a pause to end (conn keeps it) */
     bool no_evict;          /* CLIENT NO-EVICT ON: stored and shown (flag e) */
+    bool closing;           /* the daemon is closing it: it gets no more pub/sub
+                               messages or MONITOR feeds (cmd_client_closing) */
     /* CLIENT REPLY: OFF drops every reply; SKIP drops the next command's
      * (SKIP_NEXT is set by CLIENT REPLY SKIP itself and becomes SKIP once
      * that command is done). CMD_REPLY_* bits; cmd_run applies them. */
     unsigned char reply_flags;
     cmd_tx_state tx_state;
-    struct cmd_tx *tx;       /* multi.c: queue and watched keys, NULL if none */
-    struct cmd_trk *trk;     /* tracking.c: CLIENT TRACKING state, NULL if never on */
-    bool invalidate_channel; /* subscribed to __redis__:invalidate (RESP2 tracking
-                                redirects go there) */
+    struct cmd_tx *tx;   /* multi.c: queue and watched keys, NULL if none */
+    struct cmd_trk *trk; /* tracking.c: CLIENT TRACKING state, NULL if never on */
+    /* Pub/sub (pubsub.c keeps them): how many channels and patterns the
+     * client subscribes to, and which (NULL when none). A client with any
+     * is in Redis's pubsub class: flag P, its own output limit, no idle
+     * timeout, and in RESP2 only a few commands (CMD_SUBSCRIBED_OK). */
+    size_t nsub, npsub;
+    struct cmd_subs *subs;
+    /* out.len after the last out-of-band data (pub/sub messages and
+     * confirmations) written into out by the running command: CLIENT REPLY
+     * OFF|SKIP drop the command's reply after it, never the pushes, as
+     * Redis does. cmd_run sets it to out.len before each command. */
+    size_t push_mark;
     cmd_client *prev, *next; /* registry links */
 };
+
+/* Subscribed to anything (pub/sub)? */
+static inline bool cmd_client_subscribed(const cmd_client *c)
+{
+    return c->nsub + c->npsub > 0;
+}
+
+/* The client-output-buffer-limit class that applies to c now. */
+static inline const config_obl *cmd_client_obl(const cmd_server *s, const cmd_client *c)
+{
+    return &s->obl[cmd_client_subscribed(c) ? CONFIG_OBL_PUBSUB : CONFIG_OBL_NORMAL];
+}
 
 /* Set up server state: config defaults (cfg must then be loaded by the
  * caller), the keyspace is created by cmd_server_start once config is final.
@@ -240,6 +270,13 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us);
  * server; deinit unregisters it and frees what it owns. */
 void cmd_client_init(cmd_server *s, cmd_client *c);
 void cmd_client_deinit(cmd_server *s, cmd_client *c);
+/* The daemon is closing c: it runs nothing more, and from now on gets no
+ * messages or feeds meant for others (as Redis writes nothing more to a
+ * client it is closing), so a subscriber closed for its output limit stops
+ * growing at once. Drops its subscriptions and MONITOR. Not from inside
+ * s->daemon hooks (the layer may be walking its clients there): those set
+ * c->closing, which stops the messages, and call this later. */
+void cmd_client_closing(cmd_server *s, cmd_client *c);
 
 /* Run one request. argc >= 1. Replies go to c->out. */
 void cmd_execute(cmd_server *s, cmd_client *c, const resp_view *argv, size_t argc);

@@ -16,7 +16,8 @@
  *          Redis gives), CFG_LIMIT (a memory limit: `auto`, a percentage
  *          `1%`..`100%`, or bytes as CFG_MEM in [min, max]; see
  *          CFG_LIMIT_AUTO), CFG_OBL (Redis's client-output-buffer-limit groups
- *          of `class hard soft seconds`, stored as text), CFG_NSMEM (pairs
+ *          of `class hard soft seconds`, merged into the classes set
+ *          before and stored as canonical text: see config_parse_obl), CFG_NSMEM (pairs
  *          of `namespace bytes`, validated as a whole and stored as the
  *          canonical list: see config_parse_ns_quotas), CFG_SAVE (Redis's
  *          snapshot points, `<seconds> <changes>` pairs or "": see
@@ -114,11 +115,14 @@
       CFG_NO_WORDS, "hot key detection: length of the window HOTKEYS GET reports on")              \
     X(query_buffer_limit, "client-query-buffer-limit", CFG_MEM, "256mb", 1048576, 4294967296LL,    \
       CFG_RUNTIME, CFG_NO_WORDS, "largest unparsed input one client may have buffered")            \
-    X(obuf_limit, "client-output-buffer-limit", CFG_OBL, "normal 0 0 0", 0, 0, CFG_RUNTIME,        \
-      CFG_NO_WORDS,                                                                                \
-      "<class> <hard> <soft> <soft-seconds>: close a client whose pending "                        \
-      "output passes hard, or stays over soft that long (0: no limit); only "                      \
-      "the normal class applies")                                                                  \
+    X(obuf_limit, "client-output-buffer-limit", CFG_OBL,                                           \
+      "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,    \
+      "<class> <hard> <soft> <soft-seconds> groups: close a client whose pending "                 \
+      "output passes hard, or stays over soft that long (0: no limit); pubsub "                    \
+      "applies to clients with subscriptions, normal to the others (replica is kept, unused)")     \
+    X(pubsub_max_subscriptions, "pubsub-max-subscriptions", CFG_INT, "100000", 1, 2147483647,      \
+      CFG_RUNTIME, CFG_NO_WORDS,                                                                   \
+      "most channels and patterns one client may subscribe to, together")                          \
     X(timeout, "timeout", CFG_INT, "0", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,                  \
       "close a client idle this many seconds (0: never)")                                          \
     X(tcp_keepalive, "tcp-keepalive", CFG_INT, "300", 0, 2147483647, CFG_RUNTIME, CFG_NO_WORDS,    \
@@ -294,9 +298,21 @@ bool config_load_env(config *c, const char *(*lookup)(const char *name), char *e
 /* Parse a memory amount ("100mb", "1gb", "4096") into bytes. */
 bool config_parse_memory(const char *s, size_t len, long long *out);
 
-/* The `normal` class of a client-output-buffer-limit text: hard and soft
- * bytes and soft seconds (0 0 0 if absent). False if the text is invalid. */
-bool config_parse_obl(const char *text, long long out[3]);
+/* client-output-buffer-limit's classes, in the order Redis prints them
+ * (replica, alias slave, is parsed and kept: ebb has no replicas). */
+enum { CONFIG_OBL_NORMAL, CONFIG_OBL_REPLICA, CONFIG_OBL_PUBSUB, CONFIG_OBL_CLASSES };
+typedef struct {
+    long long hard, soft, secs; /* bytes, bytes, seconds; 0: no limit */
+} config_obl;
+/* Parse a client-output-buffer-limit text, groups of `class hard soft
+ * seconds`, over out[]: a class the text names is replaced, the others
+ * keep their values (Redis's CONFIG SET semantics). False, out[] unchanged,
+ * if the text is invalid or names no class. The option is stored in the
+ * canonical form config_format_obl writes. */
+bool config_parse_obl(const char *text, config_obl out[CONFIG_OBL_CLASSES]);
+/* The canonical text of out[], as Redis's CONFIG GET shows it: "normal 0 0 0
+ * slave 268435456 67108864 60 pubsub 33554432 8388608 60". Returns dst. */
+const char *config_format_obl(const config_obl out[CONFIG_OBL_CLASSES], char *dst, size_t dstlen);
 
 /* Snapshot points: `save` text as (seconds, changes) pairs, at most
  * CONFIG_SAVE_MAX of them, into secs[] and changes[] (*n of them; "" is 0
