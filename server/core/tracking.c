@@ -39,14 +39,23 @@ struct cmd_trk {
     bool pending_null; /* a flush during EXEC */
 };
 
+/* A key and the clients that read it: the first in `first` (most keys
+ * have one reader, and a malloc per key would leave the heap with millions
+ * of small chunks), the others in `more`. */
 typedef struct {
     char ns[DB_NS_NAME_MAX];
     uint8_t nslen;
     bool used;
     int64_t id;
-    uint64_t *ids; /* clients that read it */
-    uint32_t n, cap;
+    uint64_t first;
+    uint64_t *more;
+    uint32_t n, cap; /* n: readers in all; cap: room in more */
 } trk_key;
+
+static uint64_t key_reader(const trk_key *k, uint32_t j)
+{
+    return j == 0 ? k->first : k->more[j - 1];
+}
 
 typedef struct {
     char *prefix;
@@ -79,8 +88,8 @@ bool cmd_tracking_init(cmd_server *s)
 
 static void key_free(trk_key *k)
 {
-    free(k->ids);
-    k->ids = NULL;
+    free(k->more);
+    k->more = NULL;
     k->used = false;
 }
 
@@ -183,7 +192,7 @@ static void key_delete(cmd_tracking *t, size_t i)
         if (!between) {
             t->keys[i] = t->keys[j];
             t->keys[j].used = false;
-            t->keys[j].ids = NULL;
+            t->keys[j].more = NULL;
             i = j;
         }
     }
@@ -206,17 +215,22 @@ static void remember(cmd_tracking *t, const db_key *k, uint64_t id)
         t->nkeys++;
     }
     for (uint32_t j = 0; j < e->n; j++)
-        if (e->ids[j] == id)
+        if (key_reader(e, j) == id)
             return;
-    if (e->n == e->cap) {
-        uint32_t cap = e->cap == 0 ? 2 : 2 * e->cap;
-        uint64_t *ids = realloc(e->ids, cap * sizeof *ids);
-        if (ids == NULL)
-            return;
-        e->ids = ids;
-        e->cap = cap;
+    if (e->n == 0) {
+        e->first = id;
+    } else {
+        if (e->n - 1 == e->cap) {
+            uint32_t cap = e->cap == 0 ? 2 : 2 * e->cap;
+            uint64_t *more = realloc(e->more, cap * sizeof *more);
+            if (more == NULL)
+                return;
+            e->more = more;
+            e->cap = cap;
+        }
+        e->more[e->n - 1] = id;
     }
-    e->ids[e->n++] = id;
+    e->n++;
     t->items++;
 }
 
@@ -395,7 +409,7 @@ static void invalidate_key(cmd_server *s, cmd_client *by, const char *ns, size_t
         len = db_format_key(ns, nslen, id, name);
     trk_key *e = &t->keys[i];
     for (uint32_t j = 0; j < e->n; j++) {
-        cmd_client *target = client_by_id(t, e->ids[j]);
+        cmd_client *target = client_by_id(t, key_reader(e, j));
         /* Gone, off, or in BCAST mode now: not for it any more. */
         if (target == NULL || (target->trk->flags & (TRK_ON | TRK_BCAST)) != TRK_ON)
             continue;
