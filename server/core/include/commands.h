@@ -125,6 +125,7 @@ typedef struct cmd_server {
     uint64_t peak_used;     /* high-water mark of used_memory */
     uint64_t startup_used;  /* used_memory once the server was ready */
     uint64_t heap_used;     /* allocator bytes in use, refreshed by the cron */
+    int64_t heap_next_us;   /* when the cron may ask the allocator again (server.c) */
     uint64_t trim_floor;    /* free heap bytes the last malloc_trim left */
     unsigned expire_slices; /* urgent expiry slices left this cron tick */
     /* client-output-buffer-limit by class (CONFIG_OBL_*): pubsub for a
