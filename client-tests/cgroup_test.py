@@ -31,19 +31,10 @@ import socket
 import subprocess
 import sys
 import time
+from ebbtest import SLOW, fail, free_port, ok
 
 MIB = 1024 * 1024
 LIMIT = 100 * MIB
-SLOW = 3 if os.environ.get("EBB_SANITIZED") else 1
-
-
-def fail(msg):
-    print("FAIL - " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok - " + msg)
 
 
 def mounts():
@@ -89,14 +80,6 @@ def write(path, text):
 def read(path):
     with open(path) as f:
         return f.read()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Conn:

@@ -40,31 +40,9 @@ import urllib.error
 import urllib.request
 
 import redis
+from ebbtest import SLOW, check, fail, free_port, ok
 
-SLOW = 3 if os.environ.get("EBB_SANITIZED") else 1
 EBB = None
-
-
-def fail(msg):
-    print("FAIL - " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok - " + msg)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:

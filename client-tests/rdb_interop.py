@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from ebbtest import free_port
 
 try:
     import redis
@@ -51,14 +52,6 @@ def check(cond, what):
     else:
         print("FAIL - " + what)
         failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:

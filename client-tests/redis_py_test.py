@@ -44,16 +44,9 @@ import time
 
 import redis
 from redis.exceptions import LockNotOwnedError, NoScriptError
+from ebbtest import free_port
 
 SLOW = float(os.environ.get("EBB_SLOW", "1")) * (3 if os.environ.get("EBB_SANITIZED") else 1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(server):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from ebbtest import free_port
 
 CASES = [
     ["EVAL", "return 1", "0"],
@@ -223,14 +224,6 @@ class Conn:
     def cmd(self, *args):
         self.sock.sendall(enc(args))
         return read_reply(self.f)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(argv, port):

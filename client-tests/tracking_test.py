@@ -27,30 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from ebbtest import SLOW, check, fail, free_port, ok
 
-SLOW = 3 if os.environ.get("EBB_SANITIZED") else 1
-
-
-def fail(msg):
-    print("FAIL - " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok - " + msg)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Push:

@@ -8,17 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "commands.h"
+#include "core_testlib.h"
 
 static cmd_server bsrv;
 static cmd_client bcli;
 
 static void bsetup(void)
 {
-    cr_assert(cmd_server_init(&bsrv));
-    bsrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
-    cr_assert(cmd_server_start(&bsrv));
+    tl_server_start(&bsrv);
     cmd_client_init(&bsrv, &bcli);
 }
 
@@ -33,20 +30,12 @@ TestSuite(bitmap, .init = bsetup, .fini = bteardown);
 /* Run one command given as NULL-terminated C strings; the reply bytes. */
 static const char *run(const char *first, ...)
 {
-    static char reply[1 << 14];
-    resp_view argv[64];
-    size_t argc = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        argv[argc++] = (resp_view){a, strlen(a)};
-    va_end(ap);
     resp_out_reset(&bcli.out);
-    cmd_execute(&bsrv, &bcli, argv, argc);
-    cr_assert(bcli.out.len < sizeof reply);
-    memcpy(reply, bcli.out.buf, bcli.out.len);
-    reply[bcli.out.len] = '\0';
-    return reply;
+    tl_execv(&bsrv, &bcli, first, ap);
+    va_end(ap);
+    return tl_take(&bcli);
 }
 
 #define R(expect, ...) cr_assert_str_eq(run(__VA_ARGS__, NULL), expect)

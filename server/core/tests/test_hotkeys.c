@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "commands.h"
+#include "core_testlib.h"
 #include "hotkeys.h"
 #include "topk.h"
 
@@ -116,9 +115,7 @@ static cmd_client hc;
 
 static void hsetup(void)
 {
-    cr_assert(cmd_server_init(&hs));
-    hs.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
-    cr_assert(cmd_server_start(&hs));
+    tl_server_start(&hs);
     cmd_client_init(&hs, &hc);
     hs.clock_fixed = true;
     hs.now_ms = T0;
@@ -134,20 +131,12 @@ TestSuite(hotkeys, .init = hsetup, .fini = hteardown);
 
 static const char *run(const char *first, ...)
 {
-    static char reply[1 << 16];
-    resp_view argv[64];
-    size_t argc = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        argv[argc++] = (resp_view){a, strlen(a)};
-    va_end(ap);
     resp_out_reset(&hc.out);
-    cmd_execute(&hs, &hc, argv, argc);
-    size_t n = hc.out.len < sizeof reply - 1 ? hc.out.len : sizeof reply - 1;
-    memcpy(reply, hc.out.buf, n);
-    reply[n] = '\0';
-    return reply;
+    tl_execv(&hs, &hc, first, ap);
+    va_end(ap);
+    return tl_take(&hc);
 }
 
 #define R(expect, ...) cr_assert_str_eq(run(__VA_ARGS__, NULL), expect)

@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "commands.h"
+#include "core_testlib.h"
 #include "pubsub.h"
 #include "strbuf.h"
 
@@ -22,9 +21,7 @@ static cmd_client pa, pb, pc;
 
 static void psetup(void)
 {
-    cr_assert(cmd_server_init(&psrv));
-    psrv.cfg.maxmemory.num = 0;
-    cr_assert(cmd_server_start(&psrv));
+    tl_server_start(&psrv);
     cmd_client_init(&psrv, &pa);
     cmd_client_init(&psrv, &pb);
     cmd_client_init(&psrv, &pc);
@@ -46,25 +43,16 @@ TestSuite(pubsub, .init = psetup, .fini = pteardown);
 /* What c has been sent since the last call (its output, then emptied). */
 static const char *sent(cmd_client *c)
 {
-    static char buf[1 << 16];
-    size_t n = c->out.len < sizeof buf - 1 ? c->out.len : sizeof buf - 1;
-    memcpy(buf, c->out.buf, n);
-    buf[n] = '\0';
-    resp_out_reset(&c->out);
-    return buf;
+    return tl_take(c);
 }
 
 /* Run a command for c; return what c was sent. */
 static const char *run(cmd_client *c, const char *first, ...)
 {
-    resp_view argv[64];
-    size_t argc = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        argv[argc++] = (resp_view){a, strlen(a)};
+    tl_execv(&psrv, c, first, ap);
     va_end(ap);
-    cmd_execute(&psrv, c, argv, argc);
     return sent(c);
 }
 

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "commands.h"
+#include "core_testlib.h"
 #include "quota.h"
 
 static cmd_server qsrv;
@@ -22,9 +21,7 @@ static cmd_client qcli;
 
 static void qsetup(void)
 {
-    cr_assert(cmd_server_init(&qsrv));
-    qsrv.cfg.maxmemory.num = 0; /* explicit: no limit from the machine's cgroup */
-    cr_assert(cmd_server_start(&qsrv));
+    tl_server_start(&qsrv);
     cmd_client_init(&qsrv, &qcli);
     qsrv.clock_fixed = true;
     qsrv.now_ms = T0;
@@ -40,20 +37,12 @@ TestSuite(quota, .init = qsetup, .fini = qteardown);
 
 static const char *run(const char *first, ...)
 {
-    static char reply[1 << 16];
-    resp_view argv[64];
-    size_t argc = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        argv[argc++] = (resp_view){a, strlen(a)};
-    va_end(ap);
     resp_out_reset(&qcli.out);
-    cmd_execute(&qsrv, &qcli, argv, argc);
-    size_t n = qcli.out.len < sizeof reply - 1 ? qcli.out.len : sizeof reply - 1;
-    memcpy(reply, qcli.out.buf, n);
-    reply[n] = '\0';
-    return reply;
+    tl_execv(&qsrv, &qcli, first, ap);
+    va_end(ap);
+    return tl_take(&qcli);
 }
 
 #define R(expect, ...) cr_assert_str_eq(run(__VA_ARGS__, NULL), expect)
