@@ -158,8 +158,12 @@ pid_t h_spawn(const char *const *args, int out_fd, int err_fd)
     return spawn_server(args, out_fd, err_fd, 0);
 }
 
-/* One connect + PING attempt; true when +PONG came back. */
-static bool ping_once(int port)
+/* One connect + INFO server attempt; true when the server that answered
+ * is process pid. Tests run in parallel and each picks a free port: two
+ * can pick the same one, and then the second's server exits (the port is
+ * taken) while its probe may already be talking to the first's, which a
+ * bare PING could not tell apart. pid <= 0: any server (EBB_ADDR). */
+static bool ping_once(int port, pid_t pid)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -167,21 +171,30 @@ static bool ping_once(int port)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = false;
+    static const char req[] = "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
-        char buf[16];
+        send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+        char buf[8192], want[48];
+        snprintf(want, sizeof want, "\r\nprocess_id:%d\r\n", (int)pid);
         size_t got = 0;
         double end = h_now() + 2.0 * h_slow();
-        while (got < 7 && h_now() < end) {
+        while (got < sizeof buf - 1 && h_now() < end) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
             if (poll(&p, 1, 100) <= 0)
                 continue;
-            ssize_t k = recv(fd, buf + got, 7 - got, 0);
+            ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, 0);
             if (k <= 0)
                 break;
             got += (size_t)k;
+            buf[got] = '\0';
+            if (buf[0] != '$')
+                break; /* an error (-LOADING, -NOAUTH): not ready */
+            const char *line = strstr(buf, "\r\nprocess_id:");
+            if (line != NULL && strstr(line + 2, "\r\n") != NULL) {
+                ok = pid <= 0 || strstr(buf, want) != NULL;
+                break;
+            }
         }
-        ok = got == 7 && memcmp(buf, "+PONG\r\n", 7) == 0;
     }
     close(fd);
     return ok;
@@ -198,7 +211,7 @@ bool h_wait_ready(pid_t pid, int port, double seconds, int *status)
                 *status = st;
             return false;
         }
-        if (ping_once(port))
+        if (ping_once(port, pid))
             return true;
         nap();
     }
@@ -356,7 +369,7 @@ void h_setup(void)
     H.port = atoi(colon + 1);
     H.owned = false;
     snprintf(H.ns, sizeof H.ns, "t%ld", (long)getpid());
-    cr_assert(ping_once(H.port), "EBB_ADDR=%s does not answer PING", addr);
+    cr_assert(ping_once(H.port, 0), "EBB_ADDR=%s does not answer INFO", addr);
     connect_default();
 }
 

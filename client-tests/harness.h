@@ -80,8 +80,10 @@ pid_t h_spawn(const char *const *args, int out_fd, int err_fd);
  * if fallback_dir is not NULL, in fallback_dir), stdout and stderr to the
  * given fds when >= 0. The child dies with the test process. */
 pid_t h_spawn_argv(const char *const *argv, const char *fallback_dir, int out_fd, int err_fd);
-/* Poll until 127.0.0.1:port answers PING or the process exits. Returns true
- * when it answered; false with *status filled when it exited first. */
+/* Poll until process pid answers INFO on 127.0.0.1:port (its process_id
+ * says it is pid, not another test's server on the same port) or exits.
+ * Returns true when it answered; false with *status filled when it exited
+ * first. */
 bool h_wait_ready(pid_t pid, int port, double seconds, int *status);
 /* SIGTERM pid and wait up to `seconds`; returns the waitpid status, or -1
  * after killing it with SIGKILL because it did not exit in time. */
