@@ -298,6 +298,33 @@ void h_start_server_limited(h_server *srv, const char *const *extra, uint64_t as
     cr_assert_fail("ebb-server failed to start on %d free ports", H_PORT_TRIES);
 }
 
+int h_start_redis(pid_t *pid)
+{
+    int devnull = open("/dev/null", O_WRONLY);
+    cr_assert(devnull >= 0);
+    for (int tries = 0; tries < H_PORT_TRIES; tries++) {
+        int port = h_free_port();
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        /* No config file: defaults plus these. Nothing on disk. */
+        const char *argv[] = {"redis-server", "--port",      ps,   "--bind",
+                              "127.0.0.1",    "--save",      "",   "--appendonly",
+                              "no",           "--daemonize", "no", "--dir",
+                              "/tmp",         NULL};
+        pid_t p = h_spawn_argv(argv, NULL, devnull, devnull);
+        int st = 0;
+        if (h_wait_ready(p, port, H_START_SECONDS, &st)) {
+            close(devnull);
+            *pid = p;
+            return port;
+        }
+        cr_assert(!(WIFEXITED(st) && WEXITSTATUS(st) == 127),
+                  "redis-server is not installed (scripts/deps.sh test installs it)");
+    }
+    cr_assert_fail("redis-server did not start on a free port in %d tries", H_PORT_TRIES);
+    return -1;
+}
+
 void h_start_server(h_server *srv, const char *const *extra)
 {
     h_start_server_limited(srv, extra, 0);

@@ -96,6 +96,10 @@ int h_free_port(void);
 /* Start an owned server with these extra flags on a free port, retrying on a
  * port collision. Fills srv. */
 void h_start_server(h_server *srv, const char *const *extra);
+/* Start redis-server 7 (the peer of the differential tests: no config
+ * file, nothing on disk) on a free port; its pid in *pid, its port
+ * returned. Stop it with h_stop_pid. */
+int h_start_redis(pid_t *pid);
 /* Stop srv (owned) and assert exit status 0. */
 void h_stop_server(h_server *srv);
 /* h_start_server with the server's address space capped: the child sets

@@ -176,28 +176,7 @@ static pid_t redis_pid;
 
 static int start_redis(void)
 {
-    int devnull = open("/dev/null", O_WRONLY);
-    cr_assert(devnull >= 0);
-    for (int tries = 0; tries < 5; tries++) {
-        int port = h_free_port();
-        char ps[16];
-        snprintf(ps, sizeof ps, "%d", port);
-        const char *argv[] = {"redis-server", "--port",      ps,   "--bind",
-                              "127.0.0.1",    "--save",      "",   "--appendonly",
-                              "no",           "--daemonize", "no", "--dir",
-                              "/tmp",         NULL};
-        pid_t pid = h_spawn_argv(argv, NULL, devnull, devnull);
-        int st = 0;
-        if (h_wait_ready(pid, port, H_START_SECONDS, &st)) {
-            close(devnull);
-            redis_pid = pid;
-            return port;
-        }
-        cr_assert(!(WIFEXITED(st) && WEXITSTATUS(st) == 127),
-                  "redis-server is not installed (scripts/deps.sh test installs it)");
-    }
-    cr_assert_fail("redis-server did not start on a free port in 5 tries");
-    return -1;
+    return h_start_redis(&redis_pid);
 }
 
 /* A conversation of three connections: each step sends a command on one
