@@ -446,11 +446,11 @@ int main(int argc, char **argv)
     log_write(LOG_NOTICE, "Ready to accept connections tcp");
 
     run_loop();
-    /* The signal events go below: a second SIGTERM during the cleanup must
-     * not end the process by its default action instead of exit status 0. */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-
+    /* A second SIGTERM during the cleanup must not end the process by its
+     * default action instead of exit status 0. Until the signal events are
+     * freed libevent's handler takes it; freeing them puts back the handler
+     * they found when they were added (the default), so SIG_IGN is set
+     * after that. */
     /* Free in reverse order of creation. */
     http_teardown();
     conn_teardown();
@@ -458,6 +458,8 @@ int main(int argc, char **argv)
     event_free(ev_cron);
     event_free(ev_sigterm);
     event_free(ev_sigint);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     cmd_server_deinit(&srv);
     event_base_free(base);
     log_write(LOG_NOTICE, "ebb is now ready to exit, bye bye...");
