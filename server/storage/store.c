@@ -249,7 +249,10 @@ static void blocks_trim(store *s, store_class *c)
     }
 }
 
-bool store_set_exp(store *s, store_ref r, int64_t at)
+static void snap_keep(store *s, store_ref r);
+
+/* store_set_exp without the snapshot's hook (store_remove's own moves). */
+static bool set_exp(store *s, store_ref r, int64_t at)
 {
     store_class *c = &s->cls[store_ref_class(r)];
     uint32_t i = store_ref_index(r);
@@ -283,6 +286,13 @@ bool store_set_exp(store *s, store_ref r, int64_t at)
         b->exp = NULL;
     }
     return true;
+}
+
+bool store_set_exp(store *s, store_ref r, int64_t at)
+{
+    if (s->snap != NULL && store_exp(s, r) != at)
+        snap_keep(s, r);
+    return set_exp(s, r, at);
 }
 
 void store_set_lru(store *s, store_ref r, uint32_t stamp)
@@ -568,6 +578,7 @@ void store_init(store *s, huge_stage *stage, const store_options *opt)
 
 void store_clear(store *s)
 {
+    store_snap_end(s);
     for (unsigned k = 0; k < STORE_CLASSES; k++) {
         store_class *c = &s->cls[k];
         for (uint32_t b = 0; b < c->nblocks; b++) {
@@ -621,6 +632,7 @@ void store_set_options(store *s, const store_options *opt)
 
 static bool store_add_at(store *s, store_class *c, unsigned k, int64_t key, const void *val,
                          size_t len, store_ref *out);
+static void snap_mark(store *s, unsigned k, uint32_t i);
 
 bool store_add(store *s, int64_t key, const void *val, size_t len, store_ref *out)
 {
@@ -691,17 +703,23 @@ static bool store_add_at(store *s, store_class *c, unsigned k, int64_t key, cons
     if ((n + 1) % c->per_chunk == 0)
         s->filled++;
     *out = store_ref_make(k, n);
+    if (s->snap != NULL)
+        snap_mark(s, k, n);
     return true;
 }
 
 void store_write(store *s, store_ref r, const void *val, size_t len)
 {
     assert(store_class_of(len) == store_ref_class(r));
+    if (s->snap != NULL)
+        snap_keep(s, r);
     uint8_t *p = store_rec(s, r);
     if (len != 0)
         memmove(p + STORE_VAL_AT, val, len);
     p[STORE_LEN_AT] = (uint8_t)len;
 }
+
+static void snap_remove(store *s, unsigned k, uint32_t i, uint32_t last);
 
 bool store_remove(store *s, store_ref r, bool *lost_ttl)
 {
@@ -710,15 +728,17 @@ bool store_remove(store *s, store_ref r, bool *lost_ttl)
     uint32_t i = store_ref_index(r), last = c->count - 1;
     assert(i < c->count);
     *lost_ttl = false;
-    (void)store_set_exp(s, r, 0); /* clearing never maps anything */
+    if (s->snap != NULL)
+        snap_remove(s, k, i, last);
+    (void)set_exp(s, r, 0); /* clearing never maps anything */
     bool moved = i != last;
     if (moved) {
         store_ref lr = store_ref_make(k, last);
         memcpy(store_rec(s, r), store_rec(s, lr), c->size);
         int64_t e = store_exp(s, lr);
         if (e != 0) {
-            *lost_ttl = !store_set_exp(s, r, e);
-            (void)store_set_exp(s, lr, 0);
+            *lost_ttl = !set_exp(s, r, e);
+            (void)set_exp(s, lr, 0);
         }
     }
     /* The stamp moves too (0 if the last record had none), and none stays
@@ -742,6 +762,176 @@ bool store_remove(store *s, store_ref r, bool *lost_ttl)
         blocks_trim(s, c);
     }
     return moved;
+}
+
+/* ---- snapshots (store.h) ---- */
+
+struct store_snap {
+    store_snap_fn fn;
+    void *arg;
+    uint64_t *done[STORE_CLASSES];  /* a bit per record: handed over, or added since */
+    uint32_t words[STORE_CLASSES];  /* 64-bit words of done[] */
+    uint32_t cursor[STORE_CLASSES]; /* the walk: every record below is done */
+    unsigned cls;                   /* the class the walk is in */
+    uint64_t early;
+    bool failed;
+};
+
+static bool snap_done(const struct store_snap *sn, unsigned k, uint32_t i)
+{
+    return (i >> 6) < sn->words[k] && (sn->done[k][i >> 6] >> (i & 63)) & 1u;
+}
+
+static void snap_set(store *s, unsigned k, uint32_t i, bool on)
+{
+    struct store_snap *sn = s->snap;
+    uint32_t w = i >> 6;
+    if (w >= sn->words[k]) {
+        if (!on)
+            return;
+        uint32_t n = sn->words[k] != 0 ? sn->words[k] : 16;
+        while (n <= w)
+            n *= 2;
+        uint64_t *p = realloc(sn->done[k], (size_t)n * sizeof *p);
+        if (p == NULL) {
+            sn->failed = true;
+            return;
+        }
+        memset(p + sn->words[k], 0, (size_t)(n - sn->words[k]) * sizeof *p);
+        sn->done[k] = p;
+        sn->words[k] = n;
+    }
+    if (on)
+        sn->done[k][w] |= (uint64_t)1 << (i & 63);
+    else
+        sn->done[k][w] &= ~((uint64_t)1 << (i & 63));
+}
+
+static void snap_mark(store *s, unsigned k, uint32_t i)
+{
+    snap_set(s, k, i, true);
+}
+
+/* Hand record (k, i) over as it is now. */
+static void snap_emit(store *s, unsigned k, uint32_t i)
+{
+    store_ref r = store_ref_make(k, i);
+    const uint8_t *p = store_rec(s, r);
+    int64_t key;
+    memcpy(&key, p, sizeof key);
+    s->snap->fn(s->snap->arg, key, p + STORE_VAL_AT, p[STORE_LEN_AT], store_exp(s, r));
+    snap_set(s, k, i, true);
+}
+
+/* r is about to change: hand it over first unless it was. */
+static void snap_keep(store *s, store_ref r)
+{
+    unsigned k = store_ref_class(r);
+    uint32_t i = store_ref_index(r);
+    if (!snap_done(s->snap, k, i)) {
+        snap_emit(s, k, i);
+        s->snap->early++;
+    }
+}
+
+/* Record i of class k goes and the class's last takes its place. */
+static void snap_remove(store *s, unsigned k, uint32_t i, uint32_t last)
+{
+    struct store_snap *sn = s->snap;
+    if (!snap_done(sn, k, i)) {
+        snap_emit(s, k, i);
+        sn->early++;
+    }
+    if (i != last) {
+        /* Below the cursor the walk would not find it; a move may drop an
+         * expire time (store_remove's lost_ttl). */
+        if (!snap_done(sn, k, last) &&
+            (i < sn->cursor[k] || store_exp(s, store_ref_make(k, last)) != 0)) {
+            snap_emit(s, k, last);
+            sn->early++;
+        }
+        snap_set(s, k, i, snap_done(sn, k, last));
+    }
+    snap_set(s, k, last, false);
+    if (sn->cursor[k] > last)
+        sn->cursor[k] = last;
+}
+
+bool store_snap_begin(store *s, store_snap_fn fn, void *arg)
+{
+    assert(s->snap == NULL);
+    struct store_snap *sn = calloc(1, sizeof *sn);
+    if (sn == NULL)
+        return false;
+    sn->fn = fn;
+    sn->arg = arg;
+    for (unsigned k = 0; k < STORE_CLASSES; k++) {
+        uint32_t n = (s->cls[k].count >> 6) + 1;
+        sn->done[k] = calloc(n, sizeof(uint64_t));
+        if (sn->done[k] == NULL) {
+            s->snap = sn;
+            store_snap_end(s);
+            return false;
+        }
+        sn->words[k] = n;
+    }
+    s->snap = sn;
+    return true;
+}
+
+bool store_snap_step(store *s, uint32_t max_records)
+{
+    struct store_snap *sn = s->snap;
+    if (sn == NULL)
+        return false;
+    while (sn->cls < STORE_CLASSES) {
+        unsigned k = sn->cls;
+        uint32_t n = s->cls[k].count;
+        uint32_t i = sn->cursor[k];
+        while (i < n) {
+            uint32_t w = i >> 6;
+            uint64_t bits = w < sn->words[k] ? sn->done[k][w] : 0;
+            bits = ~bits >> (i & 63); /* not done, from i on */
+            if (bits == 0) {
+                i = (w + 1) << 6; /* a word all done */
+                continue;
+            }
+            i += (uint32_t)__builtin_ctzll(bits);
+            if (i >= n)
+                break;
+            if (max_records == 0) {
+                sn->cursor[k] = i;
+                return true;
+            }
+            max_records--;
+            snap_emit(s, k, i);
+            i++;
+        }
+        sn->cursor[k] = n;
+        sn->cls++;
+    }
+    return false;
+}
+
+bool store_snap_failed(const store *s)
+{
+    return s->snap != NULL && s->snap->failed;
+}
+
+uint64_t store_snap_early(const store *s)
+{
+    return s->snap != NULL ? s->snap->early : 0;
+}
+
+void store_snap_end(store *s)
+{
+    struct store_snap *sn = s->snap;
+    if (sn == NULL)
+        return;
+    for (unsigned k = 0; k < STORE_CLASSES; k++)
+        free(sn->done[k]);
+    free(sn);
+    s->snap = NULL;
 }
 
 bool store_sample(const store *s, uint64_t rnd, bool with_ttl, store_ref *out)

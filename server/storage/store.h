@@ -133,8 +133,9 @@ typedef struct store {
     uint64_t meta_bytes;     /* side arrays mapped, stashed ones too */
     uint64_t expires;
     __int128 exp_sum;
-    uint64_t filled;      /* chunks completed by adds, ever (huge moves look then) */
-    store_stash stash[2]; /* zeroed side arrays kept for reuse: [0] exp, [1] lru */
+    uint64_t filled;         /* chunks completed by adds, ever (huge moves look then) */
+    store_stash stash[2];    /* zeroed side arrays kept for reuse: [0] exp, [1] lru */
+    struct store_snap *snap; /* the snapshot in progress, NULL if none */
 } store;
 /* ---- end of private fields ---- */
 
@@ -292,6 +293,51 @@ void store_clear(store *s);
  * but store_destroy_step, the figures below and store_deinit may be called
  * afterwards. */
 uint64_t store_destroy_step(store *s, uint64_t max_bytes);
+
+/* ---- snapshots ----
+ *
+ * A snapshot visits the records as they were when it began, while the
+ * store goes on changing: the walk (store_snap_step) goes through each
+ * class in order, and a change that would lose a record's state before the
+ * walk reached it hands that state to the callback first (copy before
+ * write). Each record present at the start is handed over exactly once,
+ * with its key, value and expire time as they were at the start; records
+ * added since are never handed over.
+ *
+ * A bit per record says "handed over, or added since the start". It moves
+ * with its record (store_remove), and what sits below the walk's cursor
+ * has its bit set, so the walk need not look back:
+ *   - store_write and store_set_exp hand over a record whose bit is clear
+ *     before they change it;
+ *   - store_remove hands over the removed record if its bit is clear, and
+ *     the moved one (the class's last) if its bit is clear and it lands
+ *     below the cursor or has an expire time (which the move may lose);
+ *   - store_add sets the new record's bit.
+ * The callback runs inside those calls: it must not call into the store.
+ * Cost: one bit per record (1.25 MB for 10M records), grown as records are
+ * added; a bitmap that cannot grow marks the snapshot failed
+ * (store_snap_failed). */
+
+/* The callback: the record's key, value (len bytes, valid for the call
+ * only) and expire time (ms since the epoch, 0: none). */
+typedef void (*store_snap_fn)(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t exp);
+
+/* Begin a snapshot (none may be in progress). False if out of memory. */
+bool store_snap_begin(store *s, store_snap_fn fn, void *arg);
+
+/* Hand over up to max_records records the walk has not reached. Returns
+ * true while some remain. */
+bool store_snap_step(store *s, uint32_t max_records);
+
+/* A bitmap could not grow: records added since may have been handed over
+ * as if they had been present at the start, or records missed. */
+bool store_snap_failed(const store *s);
+
+/* Records handed over by a change before the walk reached them. */
+uint64_t store_snap_early(const store *s);
+
+/* End the snapshot (done or not) and free its bits. No-op if none. */
+void store_snap_end(store *s);
 
 /* ---- huge pages (called by the table, which owns the staged page) ---- */
 

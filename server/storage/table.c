@@ -250,7 +250,11 @@ struct table {
     bool migrating;
     uint64_t progress; /* old buckets 0..progress-1 evacuated */
     store st;          /* the records */
-    huge_stage stage;  /* the staged huge page, shared by index and store */
+    /* The snapshot in progress (table_snap_begin): whom the store's
+     * records go to, past the expired ones. */
+    void (*snap_fn)(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t expire_at);
+    void *snap_arg;
+    huge_stage stage; /* the staged huge page, shared by index and store */
     /* PREFAULT of a migration's destination: its page (index in the new
      * array, SIZE_MAX before the first step), the tickets of its request
      * and of the next page's, and the steps left for pages still coming in. */
@@ -1715,6 +1719,50 @@ void table_foreach_record(const table *t,
                 return;
         }
     }
+}
+
+/* ---- snapshots (table.h) ---- */
+
+static void snap_record(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t exp)
+{
+    table *t = arg;
+    if (!expired_at(t, exp)) /* gone, even if not reclaimed yet */
+        t->snap_fn(t->snap_arg, key, val, len, exp);
+}
+
+bool table_snap_begin(table *t,
+                      void (*fn)(void *arg, int64_t key, const uint8_t *val, size_t len,
+                                 int64_t expire_at),
+                      void *arg)
+{
+    t->snap_fn = fn;
+    t->snap_arg = arg;
+    return store_snap_begin(&t->st, snap_record, t);
+}
+
+bool table_snap_step(table *t, uint32_t max_records)
+{
+    return store_snap_step(&t->st, max_records);
+}
+
+bool table_snap_active(const table *t)
+{
+    return t->st.snap != NULL;
+}
+
+bool table_snap_failed(const table *t)
+{
+    return store_snap_failed(&t->st);
+}
+
+uint64_t table_snap_early(const table *t)
+{
+    return store_snap_early(&t->st);
+}
+
+void table_snap_end(table *t)
+{
+    store_snap_end(&t->st);
 }
 
 /* ---- prefetching ----------------------------------------------------------

@@ -434,4 +434,36 @@ void table_foreach_record(const table *t,
                                      void *arg),
                           void *arg);
 
+/* ---- snapshots: the keys as they were at one moment, walked while the
+ * table goes on changing (store.h, "snapshots") ----
+ *
+ * table_snap_begin fixes the moment. Each key live then is handed to fn
+ * exactly once, with its value and expire time as they were then (a key
+ * that expires meanwhile may be left out): by table_snap_step, a record
+ * at a time in the store's order, or, when a write, an expire change, a
+ * delete, an eviction or an expiry would lose that state first, from
+ * inside that call (fn must not call into the table). Keys written since
+ * are never handed over. Clearing or destroying the table ends the
+ * snapshot. Costs a bit per record, and nothing per lookup. */
+bool table_snap_begin(table *t,
+                      void (*fn)(void *arg, int64_t key, const uint8_t *val, size_t len,
+                                 int64_t expire_at),
+                      void *arg);
+
+/* Walk up to max_records more records. True while some remain. */
+bool table_snap_step(table *t, uint32_t max_records);
+
+/* A snapshot is in progress (begun, not ended or cleared). */
+bool table_snap_active(const table *t);
+
+/* Out of memory for the snapshot's bits: what it handed over is not the
+ * moment's keys; end it and start again. */
+bool table_snap_failed(const table *t);
+
+/* Keys handed over by a change before the walk reached them. */
+uint64_t table_snap_early(const table *t);
+
+/* End the snapshot, done or not. */
+void table_snap_end(table *t);
+
 #endif /* EBB_TABLE_H */
