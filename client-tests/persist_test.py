@@ -344,6 +344,81 @@ def t_bgsave_and_shutdown(root):
     ok("save points")
 
 
+def t_bgsave_moment(root):
+    """A background save holds the keys as they were when BGSAVE was
+    answered, whatever is written while it runs: with the walk (the
+    default), writes to keys not walked yet hand their old state over first;
+    with bgsave-fork yes, the child sees the fork's copy."""
+    for mode in ("no", "yes"):
+        d = os.path.join(root, "moment-" + mode)
+        os.mkdir(d)
+        s = ebb(d, "--bgsave-fork", mode)
+        n = 60000
+        now = int(time.time() * 1000)
+        before = {}
+        p = s.r.pipeline(transaction=False)
+        for i in range(n):
+            k = ("c:%d" % i if i % 2 else "%d" % i).encode()
+            v = b"v%d" % i * (1 + i % 9)
+            exp = now + 3_600_000 + i if i % 5 == 0 else None
+            before[k] = (v[:128], exp)
+            p.set(k, v[:128], pxat=exp) if exp else p.set(k, v[:128])
+        p.execute()
+        # BGSAVE, then at once (same connection, one write) rewrites into
+        # other sizes, deletes, new keys and TTL changes, served between
+        # the walk's slices.
+        p = s.r.pipeline(transaction=False)
+        p.execute_command("BGSAVE")
+        for i in range(n - 1, -1, -1):
+            k = ("c:%d" % i if i % 2 else "%d" % i).encode()
+            if i % 3 == 0:
+                p.delete(k)
+            elif i % 3 == 1:
+                p.set(k, b"new" * (i % 40))
+            else:
+                p.pexpire(k, 10_000_000)
+            p.set(b"fresh:%d" % i, b"x")
+        p.execute()
+        end = time.time() + 60 * SLOW
+        while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
+            time.sleep(0.01)
+        inf = info(s)
+        check(inf["rdb_last_bgsave_status"] == "ok" and inf["rdb_last_save_keys"] == n,
+              "bgsave-fork %s: the save wrote %r keys: %r" % (mode, inf["rdb_last_save_keys"], inf))
+        check(inf["rdb_bgsave_mode"] == ("fork" if mode == "yes" else "walk"), "rdb_bgsave_mode")
+        if mode == "no":
+            early = inf["rdb_last_bgsave_keys_early"]
+            check(early > 0, "writes came between the walk's slices: %r" % inf)
+        s.stop(signal.SIGKILL)
+        check(subprocess.run(["redis-check-rdb", os.path.join(d, "dump.rdb")],
+                             capture_output=True).returncode == 0, "redis-check-rdb passes")
+        s = ebb(d)
+        verify(s, before, "bgsave-fork %s: the keys as at BGSAVE" % mode)
+        s.stop()
+    ok("BGSAVE holds the keys as at its start, walked (%d of %d handed over early) or forked"
+       % (early, n))
+
+    # FLUSHALL stops a save in progress, as Redis kills its child.
+    d = os.path.join(root, "moment-flush")
+    os.mkdir(d)
+    s = ebb(d)
+    p = s.r.pipeline(transaction=False)
+    for i in range(200000):
+        p.set(i, b"x" * 100)
+    p.execute()
+    p = s.r.pipeline(transaction=False)
+    p.execute_command("BGSAVE")
+    p.flushall()
+    p.execute()
+    inf = info(s)
+    check(inf["rdb_bgsave_in_progress"] == 0, "FLUSHALL stopped the save")
+    check(not os.path.exists(os.path.join(d, "dump.rdb")), "no snapshot of flushed keys")
+    check(not [f for f in os.listdir(d) if f.startswith("temp-")], "its temporary file is gone")
+    check("FLUSHALL: background save stopped" in s.log_text(), "logged")
+    s.stop()
+    ok("FLUSHALL stops a background save")
+
+
 def t_crash_safety(root):
     d = os.path.join(root, "crash")
     os.mkdir(d)
@@ -582,6 +657,7 @@ def main():
         t_warm_restart_and_redis(root)
         t_redis_to_ebb(root)
         t_bgsave_and_shutdown(root)
+        t_bgsave_moment(root)
         t_crash_safety(root)
         t_full_disk(root)
         t_dump_restore(root)

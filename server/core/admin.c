@@ -301,6 +301,7 @@ static void cmd_flushall(cmd_server *s, cmd_client *c, const cmd_request *req)
     }
     if (!async || !db_flush_async(s->db))
         db_flush(s->db);
+    cmd_persist_flushed(s);
     cmd_hotkeys_forget(s);
     cmd_tracking_flush(s, c);
     malloc_trim(0);

@@ -8,11 +8,16 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -56,9 +61,86 @@ typedef struct {
     int64_t next_log_us;
     uint64_t loaded, expired, skipped[SKIP_KINDS], other; /* other: functions, module aux */
     bool full;                                            /* maxmemory reached: skip the rest */
+    /* The checksum, computed by a thread of its own while the loop reads
+     * the keys (rdb_reader.defer_crc): a tenth of the load's time. */
+    pthread_t crc_th;
+    bool crc_running;
+    uint64_t crc;
 } load_state;
 
+/* A background save without fork (the default; bgsave-fork no): the walk
+ * (table_snap_*) hands each key to an RDB writer on the loop's thread,
+ * between rounds of I/O; the writer's 64 KiB blocks go to a thread that
+ * sums them (the CRC), writes them to the temporary file, then syncs and
+ * renames it. */
+/* Blocks of the file on their way to the thread: mmap'd (not the heap's,
+ * which the cron trims and measures), filled by the writer's sink, and
+ * recycled by the thread once written. */
+#define SAVE_BLOCK_BYTES (1u << 20)
+
+typedef struct save_block {
+    _Atomic(struct save_block *) next; /* in the queue, or in the spares */
+    size_t len;
+    uint8_t data[];
+} save_block;
+
+#define SAVE_BLOCK_CAP (SAVE_BLOCK_BYTES - sizeof(save_block))
+
+/* The thread syncs the file each time this much more is written, as
+ * Redis's rdb-save-incremental-fsync does: the disk takes the snapshot as
+ * it comes, not in one burst of gigabytes at the end (a burst that slows
+ * every process sharing the disk, and the machine's I/O path). */
+#define SAVE_SYNC_BYTES (8u << 20)
+
+typedef struct walk_save walk_save;
+
+/* One namespace's snapshot: whom its table hands keys to. */
+typedef struct {
+    walk_save *sv;
+    size_t namelen;
+    char name[DB_NS_NAME_MAX + 1];
+} save_ns;
+
+struct walk_save {
+    rdb_writer w;
+    save_ns *ns;
+    size_t nns;
+    uint64_t keys;        /* handed to the writer */
+    uint64_t walked_keys; /* of which by the walk (the rest: by changes, early) */
+    uint64_t total;       /* keys at the start */
+    bool walked;          /* every table walked; the thread finishes the file */
+    int64_t start_us;
+    uint64_t changes_at_start;
+    int64_t tick_used_us; /* walked since the last cron tick */
+    /* The queue to the thread: a list with no lock (one producer, one
+     * consumer), so that the loop never waits for the thread, which runs
+     * at the lowest priority. head is a block already written (at first a
+     * dummy): the thread's; tail is the loop's. The semaphore counts blocks
+     * and wake-ups. */
+    pthread_t th;
+    sem_t sem;
+    save_block *head, *tail;
+    save_block *fill; /* the loop's block being filled, NULL if none */
+    /* Written blocks back from the thread: a stack only the thread pushes
+     * and only the loop pops (so no ABA). */
+    _Atomic(save_block *) spares;
+    uint64_t blocks; /* mapped, all told */
+    atomic_uint_fast64_t bytes_in, bytes_out;
+    uint64_t queued_peak;
+    atomic_bool closing; /* no more blocks: finish the file */
+    atomic_bool cancel;  /* stop, remove the file */
+    /* The thread's own, read by the loop once finished is set. */
+    atomic_bool finished;
+    int err;
+    int fd;
+    uint64_t crc;
+    char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX];
+};
+
 struct cmd_persist {
+    /* The background save without fork, NULL if none. */
+    walk_save *walk;
+    uint64_t last_early, last_buffer_peak;
     /* The BGSAVE child, 0 if none. */
     pid_t child;
     int child_report; /* read end of the pipe the child reports on */
@@ -96,6 +178,7 @@ bool cmd_persist_init(cmd_server *s)
 }
 
 static void load_end(cmd_server *s);
+static void walk_free(cmd_server *s, bool cancel);
 
 static void kill_child(cmd_persist *p)
 {
@@ -114,6 +197,8 @@ void cmd_persist_free(cmd_server *s)
     if (s->persist == NULL)
         return;
     kill_child(s->persist);
+    if (s->persist->walk != NULL)
+        walk_free(s, true);
     if (s->persist->load != NULL)
         load_end(s);
     free(s->persist);
@@ -201,31 +286,44 @@ static int open_tmp(const cmd_server *s, pid_t pid, char *tmp, size_t cap)
     return open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
-/* fsync fd, close it and rename tmp over the snapshot, then fsync the
- * directory so the rename itself survives a crash. 0 or an errno; tmp is
- * removed on failure. */
-static int finish_file(const cmd_server *s, int fd, const char *tmp, int err)
+/* fsync fd, close it and rename tmp over path, then fsync dir so the
+ * rename itself survives a crash. 0 or an errno (err if not 0); tmp is
+ * removed on failure. Touches no server state (the save thread runs it). */
+static int finish_paths(int fd, const char *tmp, const char *path, const char *dir, int err)
 {
     if (err == 0 && fsync(fd) != 0)
         err = errno;
     if (close(fd) != 0 && err == 0)
         err = errno;
-    char path[PATH_MAX];
-    if (err == 0 && !join_path(path, sizeof path, s->cfg.dir.str, s->cfg.dbfilename.str))
-        err = ENAMETOOLONG;
     if (err == 0 && rename(tmp, path) != 0)
         err = errno;
     if (err != 0) {
         unlink(tmp);
         return err;
     }
-    int dfd = open(s->cfg.dir.str[0] != '\0' ? s->cfg.dir.str : ".", O_RDONLY | O_DIRECTORY);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         if (fsync(dfd) != 0)
             err = errno;
         close(dfd);
     }
     return err;
+}
+
+/* The snapshot's path and directory. False if the path does not fit. */
+static bool snapshot_paths(const cmd_server *s, char *path, char *dir)
+{
+    snprintf(dir, PATH_MAX, "%s", s->cfg.dir.str[0] != '\0' ? s->cfg.dir.str : ".");
+    return join_path(path, PATH_MAX, s->cfg.dir.str, s->cfg.dbfilename.str);
+}
+
+/* finish_paths to the configured snapshot. */
+static int finish_file(const cmd_server *s, int fd, const char *tmp, int err)
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    if (!snapshot_paths(s, path, dir) && err == 0)
+        err = ENAMETOOLONG;
+    return finish_paths(fd, tmp, path, dir, err);
 }
 
 /* SAVE, and the snapshot at shutdown: in the foreground. */
@@ -295,19 +393,28 @@ static uint64_t snapshot_estimate(const cmd_server *s)
     return bytes;
 }
 
-/* Start a background save. 0, or an errno with *why set for the reply. */
-static int bgsave_start(cmd_server *s, const char **why)
+/* A disk that cannot hold the snapshot is an error now, not a save
+ * failing a minute later. False with *why set for the reply if so; *why is
+ * NULL otherwise. */
+static bool disk_has_room(const cmd_server *s, const char **why)
 {
-    cmd_persist *p = s->persist;
     *why = NULL;
-    /* A disk that cannot hold the snapshot is an error now, not a child
-     * failing a minute later. */
     struct statvfs vfs;
     const char *dir = s->cfg.dir.str[0] != '\0' ? s->cfg.dir.str : ".";
     if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < snapshot_estimate(s)) {
         *why = "not enough free disk space in dir for the snapshot";
-        return ENOSPC;
+        return false;
     }
+    return true;
+}
+
+/* Start a background save by fork. 0, or an errno with *why set for the
+ * reply. */
+static int bgsave_fork(cmd_server *s, const char **why)
+{
+    cmd_persist *p = s->persist;
+    if (!disk_has_room(s, why))
+        return ENOSPC;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return errno;
@@ -390,6 +497,379 @@ static void bgsave_reap(cmd_server *s)
     p->child = 0;
 }
 
+/* ---- background save without fork ---- */
+
+/* Snapshot bytes waiting for the thread above which the walk pauses until
+ * the next cron tick (changes still hand their old records over: those
+ * cannot wait, and each key is handed over once at most). */
+#define WALK_QUEUE_MAX (16u << 20)
+
+/* Longest slice of the walk between two rounds of I/O, and records walked
+ * between looks at the clock (~40 µs of them). */
+#define WALK_SLICE_US 500
+#define WALK_BATCH 256
+
+/* The walk's share of the loop: at most this much per cron tick (10 ms),
+ * so that the loop sleeps in its poll the rest of the time. A loop busy
+ * without pause competes with everything else for the CPUs, and its
+ * clients' round trips grow by whole scheduler slices. */
+#define WALK_TICK_US 4000
+
+/* Unmap a list of blocks (linked by next, or just b if !linked). */
+static void block_unmap_list(save_block *b, bool linked)
+{
+    while (b != NULL) {
+        save_block *next = linked ? atomic_load(&b->next) : NULL;
+        munmap(b, SAVE_BLOCK_BYTES);
+        b = next;
+    }
+}
+
+static save_block *block_map(walk_save *sv)
+{
+    save_block *b = atomic_load(&sv->spares);
+    while (b != NULL && !atomic_compare_exchange_weak(&sv->spares, &b, atomic_load(&b->next))) {
+    }
+    if (b == NULL) {
+        void *m = mmap(NULL, SAVE_BLOCK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        b = m;
+        sv->blocks++;
+    }
+    atomic_init(&b->next, NULL);
+    b->len = 0;
+    return b;
+}
+
+/* Hand the block being filled to the thread. */
+static void block_push(walk_save *sv)
+{
+    save_block *b = sv->fill;
+    if (b == NULL || b->len == 0)
+        return;
+    sv->fill = NULL;
+    uint64_t in = atomic_load_explicit(&sv->bytes_in, memory_order_relaxed) + b->len;
+    atomic_store_explicit(&sv->bytes_in, in, memory_order_relaxed);
+    atomic_store_explicit(&sv->tail->next, b, memory_order_release);
+    sv->tail = b;
+    uint64_t q = in - atomic_load_explicit(&sv->bytes_out, memory_order_relaxed);
+    if (q > sv->queued_peak)
+        sv->queued_peak = q;
+    sem_post(&sv->sem);
+}
+
+/* The writer's sink: into the block being filled, handed over when full. */
+static int walk_sink(void *ctx, const void *p, size_t n)
+{
+    walk_save *sv = ctx;
+    const uint8_t *c = p;
+    while (n > 0) {
+        if (sv->fill == NULL && (sv->fill = block_map(sv)) == NULL)
+            return ENOMEM;
+        size_t k = SAVE_BLOCK_CAP - sv->fill->len;
+        if (k > n)
+            k = n;
+        memcpy(sv->fill->data + sv->fill->len, c, k);
+        sv->fill->len += k;
+        c += k;
+        n -= k;
+        if (sv->fill->len == SAVE_BLOCK_CAP)
+            block_push(sv);
+    }
+    return 0;
+}
+
+/* The thread: sum and write the blocks as they come, then the checksum,
+ * fsync and rename. */
+static void *walk_thread(void *arg)
+{
+    walk_save *sv = arg;
+    int err = 0;
+    uint64_t unsynced = 0;
+    /* The loop serves clients; this thread only has to keep up with the
+     * walk, and the walk waits for it (WALK_QUEUE_MAX). So it runs when a
+     * CPU is idle (SCHED_IDLE), never in the loop's way; nice 19 where that
+     * is refused. */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+    for (;;) {
+        while (sem_wait(&sv->sem) != 0 && errno == EINTR) {
+        }
+        if (atomic_load(&sv->cancel))
+            break;
+        save_block *b = atomic_load_explicit(&sv->head->next, memory_order_acquire);
+        if (b == NULL) {
+            if (atomic_load(&sv->closing))
+                break; /* the loop posts closing after its last block */
+            continue;
+        }
+        if (err == 0) {
+            sv->crc = rdb_crc64(sv->crc, b->data, b->len);
+            err = fd_sink(&sv->fd, b->data, b->len);
+            unsynced += b->len;
+            if (err == 0 && unsynced >= SAVE_SYNC_BYTES) {
+                unsynced = 0;
+                if (fdatasync(sv->fd) != 0)
+                    err = errno;
+            }
+        }
+        save_block *done = sv->head;
+        sv->head = b;
+        atomic_fetch_add_explicit(&sv->bytes_out, b->len, memory_order_relaxed);
+        save_block *top = atomic_load(&sv->spares);
+        do
+            atomic_store(&done->next, top);
+        while (!atomic_compare_exchange_weak(&sv->spares, &top, done));
+    }
+    if (atomic_load(&sv->cancel)) {
+        close(sv->fd);
+        unlink(sv->tmp);
+        err = ECANCELED;
+    } else {
+        uint8_t t[8];
+        for (int i = 0; i < 8; i++)
+            t[i] = (uint8_t)(sv->crc >> (8 * i));
+        if (err == 0)
+            err = fd_sink(&sv->fd, t, sizeof t);
+        err = finish_paths(sv->fd, sv->tmp, sv->path, sv->dir, err);
+    }
+    /* The loop adds nothing any more (closing or cancel is only set once
+     * it is done): the blocks go here, not in the loop's time. */
+    block_unmap_list(sv->head, true);
+    sv->head = NULL;
+    block_unmap_list(atomic_exchange(&sv->spares, NULL), true);
+    sv->err = err;
+    atomic_store(&sv->finished, true);
+    return NULL;
+}
+
+/* A key handed over by a table's snapshot (walk or change). */
+static void walk_record(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t expire_at)
+{
+    save_ns *n = arg;
+    char name[DB_KEY_TEXT_MAX];
+    size_t nl = db_format_key(n->name, n->namelen, key, name);
+    rdb_write_string(&n->sv->w, name, nl, val, len, expire_at != 0 ? expire_at : -1);
+    n->sv->keys++;
+}
+
+/* End every table's snapshot, stop the thread, free the save. */
+static void walk_free(cmd_server *s, bool cancel)
+{
+    walk_save *sv = s->persist->walk;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        table *t = db_ns_at(s->db, i)->t;
+        if (table_snap_active(t))
+            table_snap_end(t);
+    }
+    if (cancel)
+        atomic_store(&sv->cancel, true);
+    atomic_store(&sv->closing, true);
+    sem_post(&sv->sem);
+    pthread_join(sv->th, NULL);
+    block_unmap_list(sv->fill, false); /* the thread unmapped the rest */
+    sem_destroy(&sv->sem);
+    free(sv->ns);
+    free(sv);
+    s->persist->walk = NULL;
+}
+
+/* Stop a save in progress (fork or walk) and remove its file. */
+static void save_cancel(cmd_server *s, const char *why)
+{
+    cmd_persist *p = s->persist;
+    if (p->child > 0) {
+        log_write(LOG_WARNING, "%s: killing the background save child", why);
+        kill_child(p);
+    }
+    if (p->walk != NULL) {
+        log_write(LOG_WARNING, "%s: background save stopped", why);
+        walk_free(s, true);
+    }
+}
+
+/* Start a background save without fork. 0, or an errno with *why set. */
+static int bgsave_walk(cmd_server *s, const char **why)
+{
+    cmd_persist *p = s->persist;
+    if (!disk_has_room(s, why))
+        return ENOSPC;
+    walk_save *sv = calloc(1, sizeof *sv);
+    size_t nns = db_ns_count(s->db);
+    if (sv == NULL || (sv->ns = calloc(nns, sizeof *sv->ns)) == NULL) {
+        free(sv);
+        return ENOMEM;
+    }
+    if (!snapshot_paths(s, sv->path, sv->dir)) {
+        free(sv->ns);
+        free(sv);
+        return ENAMETOOLONG;
+    }
+    sv->fd = open_tmp(s, getpid(), sv->tmp, sizeof sv->tmp);
+    if (sv->fd < 0) {
+        int err = errno;
+        free(sv->ns);
+        free(sv);
+        return err;
+    }
+    atomic_init(&sv->spares, NULL);
+    sv->head = sv->tail = block_map(sv); /* the dummy */
+    int err = sv->head == NULL ? ENOMEM : 0;
+    if (err == 0 && sem_init(&sv->sem, 0, 0) != 0)
+        err = errno;
+    atomic_init(&sv->finished, false);
+    atomic_init(&sv->closing, false);
+    atomic_init(&sv->cancel, false);
+    atomic_init(&sv->bytes_in, 0);
+    atomic_init(&sv->bytes_out, 0);
+    if (err == 0 && (err = pthread_create(&sv->th, NULL, walk_thread, sv)) != 0)
+        sem_destroy(&sv->sem);
+    if (err != 0) {
+        close(sv->fd);
+        unlink(sv->tmp);
+        if (sv->head != NULL)
+            munmap(sv->head, SAVE_BLOCK_BYTES);
+        free(sv->ns);
+        free(sv);
+        return err;
+    }
+    p->walk = sv;
+    sv->start_us = cmd_now_us();
+    sv->changes_at_start = s->changes;
+    rdb_writer_init(&sv->w, walk_sink, sv);
+    sv->w.sink_sums = true;
+    rdb_write_header(&sv->w, EBB_REDIS_VERSION, sv->start_us / 1000000, cmd_used_memory(s));
+    rdb_write_aux(&sv->w, "ebb-ver", EBB_VERSION, strlen(EBB_VERSION));
+    uint64_t expires = 0;
+    for (size_t i = 0; i < nns; i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        save_ns *sn = &sv->ns[i];
+        sn->sv = sv;
+        sn->namelen = n->namelen;
+        memcpy(sn->name, n->name, n->namelen);
+        sv->total += table_count(n->t);
+        expires += table_expires(n->t);
+        if (!table_snap_begin(n->t, walk_record, sn)) {
+            walk_free(s, true);
+            return ENOMEM;
+        }
+    }
+    sv->nns = nns;
+    rdb_write_db(&sv->w, 0, sv->total, expires);
+    p->last_fork_us = 0;
+    log_write(LOG_NOTICE,
+              "Background saving started: %" PRIu64 " keys, walked between rounds of I/O",
+              sv->total);
+    return 0;
+}
+
+bool cmd_persist_save_step(cmd_server *s, int64_t budget_us)
+{
+    walk_save *sv = s->persist->walk;
+    if (sv == NULL || sv->walked)
+        return false;
+    bool full = atomic_load_explicit(&sv->bytes_in, memory_order_relaxed) -
+                    atomic_load_explicit(&sv->bytes_out, memory_order_relaxed) >
+                WALK_QUEUE_MAX;
+    if (full || sv->w.err != 0 || sv->tick_used_us >= WALK_TICK_US)
+        return false; /* the cron looks again (and reports an error) */
+    if (budget_us > WALK_SLICE_US)
+        budget_us = WALK_SLICE_US;
+    if (budget_us > WALK_TICK_US - sv->tick_used_us)
+        budget_us = WALK_TICK_US - sv->tick_used_us;
+    int64_t start = cmd_now_us(), end = start + budget_us;
+    uint64_t before = sv->keys;
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        table *t = db_ns_at(s->db, i)->t;
+        if (!table_snap_active(t))
+            continue;
+        bool more;
+        while ((more = table_snap_step(t, WALK_BATCH)) && cmd_now_us() < end && sv->w.err == 0) {
+        }
+        if (table_snap_failed(t) && sv->w.err == 0)
+            sv->w.err = ENOMEM;
+        if (more) {
+            sv->walked_keys += sv->keys - before;
+            sv->tick_used_us += cmd_now_us() - start;
+            return sv->w.err == 0 && sv->tick_used_us < WALK_TICK_US;
+        }
+        table_snap_end(t);
+    }
+    sv->walked_keys += sv->keys - before;
+    /* Every table walked: nothing more can be handed over. */
+    (void)rdb_write_end(&sv->w);
+    block_push(sv);
+    sv->walked = true;
+    atomic_store(&sv->closing, true);
+    sem_post(&sv->sem);
+    return false;
+}
+
+/* The cron's look at a save without fork: an error stops it; a finished
+ * thread is reaped. True while the walk has more to do. */
+static bool walk_cron(cmd_server *s)
+{
+    cmd_persist *p = s->persist;
+    walk_save *sv = p->walk;
+    if (sv->w.err != 0) {
+        log_write(LOG_WARNING, "Background saving error: %s", strerror(sv->w.err));
+        p->last_ok = false;
+        p->last_try_ms = sv->start_us / 1000;
+        walk_free(s, true);
+        return false;
+    }
+    sv->tick_used_us = 0;
+    if (!atomic_load(&sv->finished))
+        return !sv->walked;
+    int err = sv->err;
+    p->last_bgsave_secs = (cmd_now_us() - sv->start_us) / 1000000;
+    p->last_cow = 0;
+    p->last_early = sv->keys - sv->walked_keys;
+    p->last_buffer_peak = sv->queued_peak;
+    if (err == 0) {
+        log_write(LOG_NOTICE,
+                  "Background saving terminated with success: %" PRIu64 " keys in %.3f s, %" PRIu64
+                  " of them copied before a write, %" PRIu64 " KB buffered at most",
+                  sv->keys, (double)(cmd_now_us() - sv->start_us) / 1e6, p->last_early,
+                  sv->queued_peak >> 10);
+        p->lastsave = cmd_now_us() / 1000000;
+        p->last_ok = true;
+        p->saves++;
+        p->last_keys = sv->keys;
+        s->changes = s->changes >= sv->changes_at_start ? s->changes - sv->changes_at_start : 0;
+    } else {
+        log_write(LOG_WARNING, "Background saving error: %s", strerror(err));
+        p->last_ok = false;
+        p->last_try_ms = sv->start_us / 1000;
+    }
+    walk_free(s, false);
+    return false;
+}
+
+/* A background save is in progress (fork or walk). */
+static bool saving(const cmd_persist *p)
+{
+    return p->child > 0 || p->walk != NULL;
+}
+
+/* Start a background save the way bgsave-fork says. */
+static int bgsave_start(cmd_server *s, const char **why)
+{
+    return s->cfg.bgsave_fork.num ? bgsave_fork(s, why) : bgsave_walk(s, why);
+}
+
+void cmd_persist_flushed(cmd_server *s)
+{
+    /* As Redis: a snapshot of what was flushed is of no use, and with
+     * save points the empty keyspace is saved at once. */
+    save_cancel(s, "FLUSHALL");
+    if (s->cfg.save.str != NULL && s->cfg.save.str[0] != '\0')
+        (void)save_now(s);
+}
+
 static bool save_points_due(cmd_server *s)
 {
     cmd_persist *p = s->persist;
@@ -406,13 +886,15 @@ static bool save_points_due(cmd_server *s)
     return false;
 }
 
-void cmd_persist_cron(cmd_server *s)
+bool cmd_persist_cron(cmd_server *s)
 {
     cmd_persist *p = s->persist;
     if (p->child > 0)
         bgsave_reap(s);
-    if (p->child > 0 || s->loading)
-        return;
+    if (p->walk != NULL && walk_cron(s))
+        return true;
+    if (saving(p) || s->loading)
+        return false;
     if (p->scheduled || save_points_due(s)) {
         const char *why;
         p->scheduled = false;
@@ -424,6 +906,7 @@ void cmd_persist_cron(cmd_server *s)
             p->last_try_ms = cmd_now_us() / 1000;
         }
     }
+    return p->walk != NULL;
 }
 
 bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
@@ -432,6 +915,10 @@ bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
     if (p->child > 0) {
         log_write(LOG_WARNING, "There is a child saving an .rdb. Killing it!");
         kill_child(p);
+    }
+    if (p->walk != NULL) {
+        log_write(LOG_WARNING, "There is a background save in progress. Stopping it!");
+        walk_free(s, true);
     }
     if (no_save || s->loading)
         return true;
@@ -448,9 +935,26 @@ bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
 
 /* ---- loading ---- */
 
+/* The load's checksum thread: the CRC of all but the 8-byte trailer. */
+static void *load_crc_thread(void *arg)
+{
+    load_state *l = arg;
+    l->crc = rdb_crc64(0, l->map, l->size - 8);
+    return NULL;
+}
+
+/* Wait for the checksum thread, if it runs. */
+static void load_crc_join(load_state *l)
+{
+    if (l->crc_running)
+        pthread_join(l->crc_th, NULL);
+    l->crc_running = false;
+}
+
 static void load_end(cmd_server *s)
 {
     load_state *l = s->persist->load;
+    load_crc_join(l);
     rdb_reader_deinit(&l->rd);
     if (l->map != NULL)
         munmap((void *)l->map, l->size);
@@ -505,6 +1009,11 @@ bool cmd_persist_load_begin(cmd_server *s)
                   l->rd.error);
         load_end(s);
         return false;
+    }
+    if (l->rd.version >= 5 && l->size > 8 &&
+        pthread_create(&l->crc_th, NULL, load_crc_thread, l) == 0) {
+        l->crc_running = true;
+        l->rd.defer_crc = true;
     }
     l->start_us = l->next_log_us = cmd_now_us();
     s->loading = true;
@@ -590,6 +1099,16 @@ bool cmd_persist_load_step(cmd_server *s, int64_t budget_us)
             rdb_item it;
             rdb_status st = rdb_next(&l->rd, &it);
             if (st == RDB_END) {
+                load_crc_join(l);
+                if (l->rd.defer_crc && l->rd.stored_crc != 0 &&
+                    (l->rd.crc_len != l->size - 8 || l->crc != l->rd.stored_crc)) {
+                    log_write(LOG_WARNING,
+                              "Bad snapshot %s at offset %zu: checksum mismatch: stored "
+                              "%016" PRIx64 ", computed %016" PRIx64
+                              ". Refusing to start with it: move it away, or restore a good copy.",
+                              l->path, l->rd.crc_len, l->rd.stored_crc, l->crc);
+                    exit(1);
+                }
                 load_done(s, l);
                 return false;
             }
@@ -641,10 +1160,14 @@ void cmd_persist_info(cmd_server *s, strbuf *b)
                       "loading_loaded_perc:%.2f\r\nloading_eta_seconds:%.0f\r\n",
                       l->start_us / 1000000, l->size, l->rd.pos, perc, eta);
     }
+    walk_save *sv = p->walk;
     strbuf_printf(b,
                   "current_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n"
-                  "current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\n"
-                  "current_save_keys_total:0\r\n"
+                  "current_fork_perc:%.2f\r\ncurrent_save_keys_processed:%" PRIu64 "\r\n"
+                  "current_save_keys_total:%" PRIu64 "\r\n",
+                  sv != NULL && sv->total > 0 ? 100.0 * (double)sv->keys / (double)sv->total : 0.0,
+                  sv != NULL ? sv->keys : 0, sv != NULL ? sv->total : 0);
+    strbuf_printf(b,
                   "rdb_changes_since_last_save:%" PRIu64 "\r\n"
                   "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%" PRId64 "\r\n"
                   "rdb_last_bgsave_status:%s\r\nrdb_last_bgsave_time_sec:%" PRId64 "\r\n"
@@ -652,13 +1175,19 @@ void cmd_persist_info(cmd_server *s, strbuf *b)
                   "rdb_last_cow_size:%" PRIu64 "\r\nrdb_last_save_keys:%" PRIu64 "\r\n"
                   "rdb_last_load_keys_expired:%" PRIu64 "\r\n"
                   "rdb_last_load_keys_loaded:%" PRIu64 "\r\n",
-                  s->changes, p->child > 0 ? 1 : 0, p->lastsave, p->last_ok ? "ok" : "err",
+                  s->changes, saving(p) ? 1 : 0, p->lastsave, p->last_ok ? "ok" : "err",
                   p->last_bgsave_secs,
-                  p->child > 0 ? (now_us - p->child_start_us) / 1000000 : (int64_t)-1, p->saves,
-                  p->last_cow, p->last_keys, p->last_expired, p->last_loaded);
+                  p->child > 0 ? (now_us - p->child_start_us) / 1000000
+                  : sv != NULL ? (now_us - sv->start_us) / 1000000
+                               : (int64_t)-1,
+                  p->saves, p->last_cow, p->last_keys, p->last_expired, p->last_loaded);
     uint64_t skipped = 0;
     for (int i = 0; i < SKIP_KINDS; i++)
         skipped += p->last_skipped[i];
+    strbuf_printf(b,
+                  "rdb_bgsave_mode:%s\r\nrdb_last_bgsave_keys_early:%" PRIu64 "\r\n"
+                  "rdb_last_bgsave_buffer_peak:%" PRIu64 "\r\n",
+                  s->cfg.bgsave_fork.num ? "fork" : "walk", p->last_early, p->last_buffer_peak);
     strbuf_printf(b, "rdb_last_load_keys_skipped:%" PRIu64 "\r\n", skipped);
     for (int i = 0; i < SKIP_KINDS; i++)
         strbuf_printf(b, "rdb_last_load_skipped_%s:%" PRIu64 "\r\n", skip_names[i],
@@ -678,7 +1207,7 @@ void cmd_persist_info(cmd_server *s, strbuf *b)
 static void cmd_save(cmd_server *s, cmd_client *c, const cmd_request *req)
 {
     (void)req;
-    if (s->persist->child > 0) {
+    if (saving(s->persist)) {
         cmd_reply_error(s, c, "ERR Background save already in progress");
         return;
     }
@@ -700,7 +1229,7 @@ static void cmd_bgsave(cmd_server *s, cmd_client *c, const cmd_request *req)
         cmd_reply_error(s, c, ERR_SYNTAX);
         return;
     }
-    if (p->child > 0) {
+    if (saving(p)) {
         if (schedule) {
             p->scheduled = true;
             resp_add_simple(&c->out, "Background saving scheduled");

@@ -10,10 +10,19 @@
  * Writing is crash-safe: a temporary file `temp-<pid>.rdb` in dir is
  * written, fsync'ed and renamed over the snapshot, then dir is fsync'ed; a
  * crash or kill -9 at any point leaves the previous snapshot whole. SAVE
- * writes in the foreground; BGSAVE and the save points fork a child that
- * writes while the server goes on (copy-on-write: the child sees the keys
- * as they were at the fork). The parent creates the temporary file before
- * it forks, so that a bad dir is an error reply, not a failed child.
+ * writes in the foreground. BGSAVE and the save points write in the
+ * background, one of two ways:
+ *   - bgsave-fork no (the default): the loop walks the keys between rounds
+ *     of I/O, in slices of at most WALK_SLICE_US, and a write to a key the
+ *     walk has not reached hands its old state over first (table.h,
+ *     "snapshots"): the file holds the keys as they were at the start,
+ *     as a fork's would, without a fork's stall or copy-on-write. A
+ *     thread checksums, writes and syncs the file; the walk waits for it
+ *     past WALK_QUEUE_MAX bytes queued.
+ *   - bgsave-fork yes: Redis's way, a child that writes while the parent
+ *     goes on (copy-on-write: the child sees the keys as at the fork).
+ * The temporary file is created before either starts, so that a bad dir
+ * is an error reply, not a failed save. FLUSHALL stops a save in progress.
  *
  * Loading: at start, if dir/dbfilename exists, the server reads it in
  * slices between rounds of I/O; meanwhile commands other than those Redis
@@ -45,9 +54,19 @@ void cmd_persist_free(cmd_server *s);
  * bad midway is logged and ends the process (exit status 1). */
 bool cmd_persist_load_step(cmd_server *s, int64_t budget_us);
 
-/* The cron: reap a finished BGSAVE child, start a scheduled one, and one
- * due by the save points. */
-void cmd_persist_cron(cmd_server *s);
+/* The cron: reap a finished BGSAVE child or save thread, start a
+ * scheduled save, and one due by the save points. True while a save
+ * without fork has keys left to walk (cmd_persist_save_step). */
+bool cmd_persist_cron(cmd_server *s);
+
+/* Walk a save without fork for about budget_us more (at most
+ * WALK_SLICE_US). True while keys remain and the walk can go on now
+ * (false too while the thread is behind: the cron resumes it). */
+bool cmd_persist_save_step(cmd_server *s, int64_t budget_us);
+
+/* FLUSHALL happened: a save in progress is stopped (its file removed), and
+ * with save points the empty keyspace is saved, as Redis does. */
+void cmd_persist_flushed(cmd_server *s);
 
 /* INFO # Persistence. */
 void cmd_persist_info(cmd_server *s, strbuf *b);

@@ -217,7 +217,7 @@ static bool server_cron(cmd_server *s)
     bool evicting = cmd_evict_cycle(s, cron_left(start));
     evicting |= cmd_quota_cycle(s, cron_left(start));
     cmd_hotkeys_cron(s);
-    cmd_persist_cron(s);
+    bool saving = cmd_persist_cron(s);
     cmd_tracking_cron(s);
     /* glibc's mallinfo2 walks every free chunk of the heap: milliseconds
      * once the heap holds many small free chunks. The cron asks it at most
@@ -246,7 +246,8 @@ static bool server_cron(cmd_server *s)
     uint64_t used = tot.index_bytes + tot.payload_bytes + tot.meta_bytes + s->heap_used;
     if (used > s->peak_used)
         s->peak_used = used;
-    return cmd_shrink_pending(s) || s->expire_slices > 0 || evicting || reaping || s->loading;
+    return cmd_shrink_pending(s) || s->expire_slices > 0 || evicting || reaping || s->loading ||
+           saving;
 }
 
 bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
@@ -259,6 +260,7 @@ bool cmd_server_urgent(cmd_server *s, int64_t budget_us)
 
 static bool server_urgent(cmd_server *s, int64_t budget_us)
 {
+    int64_t start = cmd_now_us();
     if (!s->clock_fixed)
         s->now_ms = cmd_now_us() / 1000;
     bool more = false;
@@ -277,6 +279,10 @@ static bool server_urgent(cmd_server *s, int64_t budget_us)
     }
     /* FLUSHALL ASYNC leftovers, at about CRON_REAP_BYTES per slice. */
     more |= db_reap(s->db, CRON_REAP_BYTES);
+    /* A background save's walk, in what is left of the slice. */
+    int64_t left = budget_us - (cmd_now_us() - start);
+    if (left > 0)
+        more |= cmd_persist_save_step(s, left);
     return more;
 }
 

@@ -177,6 +177,7 @@ void rdb_writer_init(rdb_writer *w, rdb_sink sink, void *ctx)
     w->crc = 0;
     w->bytes = 0;
     w->err = 0;
+    w->sink_sums = false;
     w->len = 0;
 }
 
@@ -185,7 +186,8 @@ static void hand(rdb_writer *w, const void *p, size_t n)
 {
     if (w->err || n == 0)
         return;
-    w->crc = rdb_crc64(w->crc, p, n);
+    if (!w->sink_sums)
+        w->crc = rdb_crc64(w->crc, p, n);
     int e = w->sink(w->ctx, p, n);
     if (e)
         w->err = e;
@@ -321,7 +323,7 @@ int rdb_write_end(rdb_writer *w)
 {
     put_byte(w, OP_EOF);
     flush(w);
-    if (w->err)
+    if (w->err || w->sink_sums)
         return w->err;
     /* The checksum itself is not part of what it sums: handed past the
      * running CRC, which stays the file's checksum. */
@@ -797,7 +799,9 @@ static bool check_end(rdb_reader *r, const uint8_t *p)
         if (left(r, p) < 8)
             return truncated(r, p);
         uint64_t stored = load_le64(p);
-        if (stored != 0) {
+        r->stored_crc = stored;
+        r->crc_len = (size_t)(p - r->p);
+        if (stored != 0 && !r->defer_crc) {
             uint64_t crc = rdb_crc64(0, r->p, (size_t)(p - r->p));
             if (crc != stored)
                 return fail(r, p, "checksum mismatch: stored %016llx, computed %016llx",

@@ -153,6 +153,9 @@
     X(shutdown_save, "shutdown-save", CFG_BOOL, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,             \
       "write the snapshot before exiting on SIGTERM or SHUTDOWN (as if save "                      \
       "points were set)")                                                                          \
+    X(bgsave_fork, "bgsave-fork", CFG_BOOL, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                 \
+      "BGSAVE forks a child (Redis's way: the fork and copy-on-write stall the "                   \
+      "loop) instead of walking the keys between rounds of I/O")                                   \
     X(appendonly, "appendonly", CFG_FIXED, "no", 0, 0, CFG_RUNTIME, CFG_NO_WORDS,                  \
       "append-only file: always off; snapshots only (save, SAVE, BGSAVE)")
 

@@ -49,7 +49,12 @@ typedef struct {
                        rdb_write_end: but the checksum, i.e. the file's) */
     uint64_t bytes; /* handed to the sink so far */
     int err;        /* the sink's first error; later writes are dropped */
-    size_t len;     /* bytes in buf */
+    /* The sink computes the checksum itself (on another thread, say): the
+     * writer neither folds bytes into crc nor writes the 8-byte trailer;
+     * the sink appends rdb_crc64 of every byte, little-endian, after the
+     * EOF opcode rdb_write_end hands it. Set after rdb_writer_init. */
+    bool sink_sums;
+    size_t len; /* bytes in buf */
     uint8_t buf[RDB_WRITE_BUF];
 } rdb_writer;
 
@@ -118,6 +123,15 @@ typedef struct {
     /* Decoded strings (LZF, integers) for the item just returned. */
     uint8_t *scratch[2];
     size_t scratch_cap[2];
+    /* Set after rdb_reader_init to check the checksum yourself (computed
+     * on another thread while the items are read): at RDB_END, stored_crc
+     * is the file's checksum (0: the file has none) and it covers the
+     * first crc_len bytes (always n - 8); compare it with
+     * rdb_crc64(0, p, crc_len). Unset, RDB_END means the checksum
+     * matched. */
+    bool defer_crc;
+    uint64_t stored_crc;
+    size_t crc_len;
 } rdb_reader;
 
 /* Start reading the file p[0..n) (which must stay mapped while reading):
