@@ -206,8 +206,11 @@ def t_warm_restart_and_redis(root):
     check(inf["rdb_last_load_keys_loaded"] == len(data) and
           inf["rdb_last_load_keys_skipped"] == 0, "load figures %r" % inf)
     check("DB loaded from disk" in s.log_text(), "the log says the load")
+    tab = info(s, "table")
+    check(tab["table_grows"] == 0,
+          "the file's ebb-ns-keys sized each namespace's table: no grow while loading %r" % tab)
     s.stop()
-    ok("warm restart: %d keys, values and expire times back" % len(data))
+    ok("warm restart: %d keys, values and expire times back, tables sized once" % len(data))
 
     out = subprocess.run(["redis-check-rdb", path], capture_output=True, text=True)
     check(out.returncode == 0 and "RDB looks OK" in out.stdout,

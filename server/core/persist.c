@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "rdb.h"
+#include "strbuf.h"
 
 /* After a failed background save, the save points wait this long before
  * trying again (Redis's CONFIG_BGSAVE_RETRY_DELAY): a full disk must not
@@ -247,6 +248,37 @@ static bool write_record(int64_t key, const uint8_t *val, size_t len, int64_t ex
     return ws->w->err == 0;
 }
 
+/* The aux field that gives each namespace's keys, so that loading sizes
+ * each table once instead of growing it (table_reserve): one token per
+ * namespace, separated by spaces, spelled as the key of that namespace
+ * whose number is the count ("customer:1200", "5000" for the default). */
+#define NS_KEYS_AUX "ebb-ns-keys"
+
+/* The file's head, at one moment: Redis's header, ebb's aux fields, then
+ * SELECTDB 0 with RESIZEDB. Returns the keys. */
+static uint64_t write_head(cmd_server *s, rdb_writer *w)
+{
+    rdb_write_header(w, EBB_REDIS_VERSION, cmd_now_us() / 1000000, cmd_used_memory(s));
+    rdb_write_aux(w, "ebb-ver", EBB_VERSION, strlen(EBB_VERSION));
+    uint64_t total = 0, expires = 0;
+    strbuf sizes = {0};
+    for (size_t i = 0; i < db_ns_count(s->db); i++) {
+        const db_ns *n = db_ns_at(s->db, i);
+        total += table_count(n->t);
+        expires += table_expires(n->t);
+        if (table_count(n->t) > 0) {
+            char tok[DB_KEY_TEXT_MAX];
+            size_t tl = db_format_key(n->name, n->namelen, (int64_t)table_count(n->t), tok);
+            strbuf_printf(&sizes, "%s%.*s", sizes.len > 0 ? " " : "", (int)tl, tok);
+        }
+    }
+    if (sizes.len > 0 && !sizes.oom)
+        rdb_write_aux(w, NS_KEYS_AUX, sizes.buf, sizes.len);
+    strbuf_deinit(&sizes);
+    rdb_write_db(w, 0, total, expires);
+    return total;
+}
+
 /* Write every key to fd as an RDB file (not synced). 0 or an errno. */
 static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
 {
@@ -254,15 +286,7 @@ static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
     if (w == NULL)
         return ENOMEM;
     rdb_writer_init(w, fd_sink, &fd);
-    rdb_write_header(w, EBB_REDIS_VERSION, cmd_now_us() / 1000000, cmd_used_memory(s));
-    rdb_write_aux(w, "ebb-ver", EBB_VERSION, strlen(EBB_VERSION));
-    uint64_t total = 0, expires = 0;
-    for (size_t i = 0; i < db_ns_count(s->db); i++) {
-        const db_ns *n = db_ns_at(s->db, i);
-        total += table_count(n->t);
-        expires += table_expires(n->t);
-    }
-    rdb_write_db(w, 0, total, expires);
+    (void)write_head(s, w);
     walk_state ws = {w, NULL, 0};
     for (size_t i = 0; i < db_ns_count(s->db) && w->err == 0; i++) {
         ws.ns = db_ns_at(s->db, i);
@@ -741,24 +765,19 @@ static int bgsave_walk(cmd_server *s, const char **why)
     sv->changes_at_start = s->changes;
     rdb_writer_init(&sv->w, walk_sink, sv);
     sv->w.sink_sums = true;
-    rdb_write_header(&sv->w, EBB_REDIS_VERSION, sv->start_us / 1000000, cmd_used_memory(s));
-    rdb_write_aux(&sv->w, "ebb-ver", EBB_VERSION, strlen(EBB_VERSION));
-    uint64_t expires = 0;
+    sv->total = write_head(s, &sv->w);
     for (size_t i = 0; i < nns; i++) {
         const db_ns *n = db_ns_at(s->db, i);
         save_ns *sn = &sv->ns[i];
         sn->sv = sv;
         sn->namelen = n->namelen;
         memcpy(sn->name, n->name, n->namelen);
-        sv->total += table_count(n->t);
-        expires += table_expires(n->t);
         if (!table_snap_begin(n->t, walk_record, sn)) {
             walk_free(s, true);
             return ENOMEM;
         }
     }
     sv->nns = nns;
-    rdb_write_db(&sv->w, 0, sv->total, expires);
     p->last_fork_us = 0;
     log_write(LOG_NOTICE,
               "Background saving started: %" PRIu64 " keys, walked between rounds of I/O",
@@ -1054,6 +1073,31 @@ static void load_key(cmd_server *s, load_state *l, const rdb_item *it)
     l->loaded++;
 }
 
+/* NS_KEYS_AUX: size each namespace's table for its keys before they come,
+ * where the arrays fit well within maxmemory (an eighth of it: what does
+ * not fit is skipped anyway). Anything malformed is ignored: the tables
+ * then grow as usual. */
+static void load_reserve(cmd_server *s, const load_state *l, const char *p, size_t n)
+{
+    /* A key takes at least 4 bytes of the file (type, two lengths, one
+     * digit): a count past that is not this file's. */
+    uint64_t most = l->size / 4;
+    const char *end = p + n;
+    while (p < end) {
+        const char *tok = p;
+        while (p < end && *p != ' ')
+            p++;
+        db_key k;
+        table *t;
+        if (db_parse_key(tok, (size_t)(p - tok), &k) && k.id > 0 && (uint64_t)k.id <= most &&
+            (s->maxmemory == 0 || table_reserve_bytes((uint64_t)k.id) <= s->maxmemory / 8) &&
+            db_table(s->db, k.ns, k.nslen, true, &t) == DB_OK)
+            (void)table_reserve(t, (uint64_t)k.id);
+        while (p < end && *p == ' ')
+            p++;
+    }
+}
+
 static void load_done(cmd_server *s, load_state *l)
 {
     cmd_persist *p = s->persist;
@@ -1121,6 +1165,9 @@ bool cmd_persist_load_step(cmd_server *s, int64_t budget_us)
             }
             if (it.kind == RDB_ITEM_STRING)
                 load_key(s, l, &it);
+            else if (it.kind == RDB_ITEM_AUX && it.klen == strlen(NS_KEYS_AUX) &&
+                     memcmp(it.key, NS_KEYS_AUX, it.klen) == 0)
+                load_reserve(s, l, (const char *)it.val, it.vlen);
             else if (it.kind == RDB_ITEM_OTHER)
                 l->skipped[it.db == 0 ? SKIP_TYPE : SKIP_DB]++;
             else if (it.kind == RDB_ITEM_SKIP)

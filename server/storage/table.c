@@ -1399,6 +1399,35 @@ table_status table_put(table *t, int64_t key, const void *val, size_t len, int64
     return TABLE_OK;
 }
 
+/* The smallest array log2 that holds keys below the grow threshold. */
+static uint32_t log2_for(uint64_t keys)
+{
+    uint32_t log2 = MIN_LOG2;
+    while (log2 < MAX_LOG2 && keys * LOAD_DEN > (uint64_t)LOAD_GROW_NUM << log2)
+        log2++;
+    return log2;
+}
+
+uint64_t table_reserve_bytes(uint64_t keys)
+{
+    return huge_round_base(((uint64_t)1 << log2_for(keys)) * sizeof(bucket));
+}
+
+bool table_reserve(table *t, uint64_t keys)
+{
+    if (count_of(t) != 0 || t->migrating)
+        return false;
+    uint32_t log2 = log2_for(keys);
+    if (t->cur.b != NULL && t->cur.log2 >= log2)
+        return true;
+    uint64_t seed = t->cur.seed;
+    if (t->cur.b != NULL)
+        gen_free(t, &t->cur);
+    t->cur.seed = seed;
+    t->arr_promo = 0;
+    return gen_init(t, &t->cur, log2, seed);
+}
+
 table_status table_del(table *t, int64_t key)
 {
     if (count_of(t) == 0)

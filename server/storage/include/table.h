@@ -337,6 +337,14 @@ table_status table_set(table *t, int64_t key, const void *val, size_t len, bool 
 table_status table_put(table *t, int64_t key, const void *val, size_t len, int64_t expire_at,
                        bool keep_ttl, bool *replaced);
 
+/* For an empty table about to receive `keys` keys (a snapshot loading):
+ * map the bucket array they will need now, so that the inserts never
+ * migrate. False (nothing changed, the table grows as usual) if the table
+ * is not empty, or migrating, or the array cannot be mapped.
+ * table_reserve_bytes says what that array maps. */
+bool table_reserve(table *t, uint64_t keys);
+uint64_t table_reserve_bytes(uint64_t keys);
+
 /* Delete key. TABLE_OK if it existed, TABLE_NOT_FOUND otherwise. May advance a
  * migration, unmap an emptied record chunk, and (auto_shrink) start a shrink.
  * Needs no memory: a migration step or shrink that cannot get any is left

@@ -891,3 +891,36 @@ Test(table, budget_1m_keys)
     }
     tt_destroy(t);
 }
+
+Test(table, reserve_sizes_an_empty_table_once)
+{
+    /* A table reserved for n keys takes them without a single grow, at the
+     * array a grown table would have reached. */
+    const uint64_t n = 100000;
+    table *grown = table_create(NULL);
+    table *reserved = table_create(NULL);
+    cr_assert(table_reserve(reserved, n));
+    cr_assert_eq(stats(reserved).index_bytes, table_reserve_bytes(n));
+    uint8_t v[16] = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        cr_assert_eq(table_set(grown, key_of(i), v, sizeof v, NULL), TABLE_OK);
+        cr_assert_eq(table_set(reserved, key_of(i), v, sizeof v, NULL), TABLE_OK);
+    }
+    while (table_step(grown, 1024)) {
+    }
+    cr_assert_eq(stats(reserved).grows, 0);
+    cr_assert_gt(stats(grown).grows, 0);
+    cr_assert_eq(stats(reserved).log2_buckets, stats(grown).log2_buckets);
+    table_check(reserved);
+    for (uint64_t i = 0; i < n; i += 997)
+        cr_assert_eq(table_get(reserved, key_of(i), NULL, NULL), TABLE_OK);
+    /* Only an empty table; a smaller reserve keeps the bigger array. */
+    cr_assert_not(table_reserve(reserved, 10 * n));
+    table *t = table_create(NULL);
+    cr_assert(table_reserve(t, n));
+    cr_assert(table_reserve(t, 10));
+    cr_assert_eq(stats(t).log2_buckets, stats(grown).log2_buckets);
+    table_destroy(t);
+    table_destroy(grown);
+    table_destroy(reserved);
+}
