@@ -268,8 +268,10 @@ run_server() {
         fi
         v=$(status_kb "$srv_pid" VmRSS)
         ((v > pr_rss)) && pr_rss=$v
-        v=$(cpu_s "$child")
-        [[ -n $v ]] && M[$name,child_cpu]=$v
+        if [[ -n $child ]]; then
+            v=$(cpu_s "$child")
+            [[ -n $v ]] && M[$name,child_cpu]=$v
+        fi
         c=0
         if [[ -n $child ]]; then
             v=$(status_kb "$child" VmRSS)
@@ -314,7 +316,9 @@ run_server() {
     M[$name,cow]=$(info persistence rdb_last_cow_size)
     M[$name,bgsave_sec]=$(info persistence rdb_last_bgsave_time_sec)
     if [[ $name == ebb* ]]; then
-        M[$name,fork_us]=$(info persistence rdb_latest_fork_usec)
+        # No fork in walk mode: no fork time either.
+        [[ $(info persistence rdb_bgsave_mode) == fork ]] &&
+            M[$name,fork_us]=$(info persistence rdb_latest_fork_usec)
         M[$name,early]=$(info persistence rdb_last_bgsave_keys_early)
         M[$name,buffer]=$(info persistence rdb_last_bgsave_buffer_peak)
     else
@@ -390,7 +394,7 @@ declare -A T
 figures() {
     local s=$1 b=${P[$1,baseline]:-} g=${P[$1,bgsave]:-}
     T[$s,rss]=$(mib "${M[$s,rss]:-0}")
-    T[$s,fork]=$(calc "$s" 'printf "%.2f", fork / 1000')
+    T[$s,fork]=$([[ -n ${M[$s,fork_us]:-} ]] && calc "$s" 'printf "%.2f", fork / 1000' || echo –)
     T[$s,base]="$(fig "$b" 'rtt ms p50 [0-9.]* p99 \([0-9.]*\) ') / $(fig "$b" 'max \([0-9.]*\), corrected ms')"
     T[$s,probe]="$(fig "$g" 'rtt ms p50 [0-9.]* p99 \([0-9.]*\) ') / $(fig "$g" 'rtt ms p50 [0-9.]* p99 [0-9.]* p99.9 \([0-9.]*\) ') / $(fig "$g" 'max \([0-9.]*\), corrected ms')"
     T[$s,probe_max]=$(fig "$g" 'max \([0-9.]*\), corrected ms')
