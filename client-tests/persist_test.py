@@ -48,11 +48,12 @@ EBB = None
 class Server:
     """An ebb-server or redis-server of this test, with its log."""
 
-    def __init__(self, argv, port, log):
+    def __init__(self, argv, port, log, preexec=None):
         self.port = port
         self.log = log
         self.logf = open(log, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec)
         self.r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30 * SLOW)
 
     def wait_up(self, seconds=20):
@@ -96,11 +97,11 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
 
-def ebb(d, *extra, wait=True):
+def ebb(d, *extra, wait=True, preexec=None):
     port = free_port()
     argv = [EBB, "--port", str(port), "--dir", d, "--maxmemory", "0", "--logfile", ""]
     argv += list(extra)
-    s = Server(argv, port, os.path.join(d, "ebb.log"))
+    s = Server(argv, port, os.path.join(d, "ebb.log"), preexec)
     if wait:
         check(s.wait_up(), "ebb-server exited at start:\n" + s.log_text())
         s.wait_loaded()
@@ -501,6 +502,48 @@ def t_full_disk(root):
         s.stop()
         subprocess.run(["umount", d])
     ok("a full disk is an error reply to SAVE and BGSAVE; the server goes on")
+
+    # A write that fails midway through a BGSAVE's walk (here: the file size
+    # limit, RLIMIT_FSIZE, with SIGXFSZ ignored, so write() says EFBIG):
+    # the save stops with an error, its temporary file goes, the previous
+    # snapshot stays whole and loads.
+    d = os.path.join(root, "fsize")
+    os.mkdir(d)
+
+    def limit():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+
+    s = ebb(d, preexec=limit)
+    small = dataset(2000, 8)
+    write(s, small)
+    check(s.r.execute_command("SAVE") in (b"OK", "OK", True), "SAVE under the size limit")
+    good = open(os.path.join(d, "dump.rdb"), "rb").read()
+    p = s.r.pipeline(transaction=False)
+    for i in range(100000):
+        p.set(i, b"v" * 120)
+    p.execute()
+    rep = raw(s.port, "BGSAVE")
+    check(rep == "+Background saving started", "BGSAVE: %r" % rep)
+    end = time.time() + 30 * SLOW
+    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
+        time.sleep(0.01)
+    inf = info(s)
+    check(inf["rdb_bgsave_in_progress"] == 0 and inf["rdb_last_bgsave_status"] == "err",
+          "a BGSAVE past the size limit failed: %r" % inf)
+    check("File too large" in s.log_text(), "the log says why:\n" + s.log_text())
+    check(open(os.path.join(d, "dump.rdb"), "rb").read() == good, "the previous snapshot is whole")
+    end = time.time() + 10 * SLOW
+    while [f for f in os.listdir(d) if f.startswith("temp-")] and time.time() < end:
+        time.sleep(0.01)
+    check(not [f for f in os.listdir(d) if f.startswith("temp-")], "the temporary file is gone")
+    check(s.r.ping(), "the server goes on")
+    s.stop(signal.SIGKILL)
+    s = ebb(d)
+    check(s.r.dbsize() == len(small), "the previous snapshot loads")
+    s.stop()
+    ok("a write failing midway stops the BGSAVE; the previous snapshot stays whole")
 
 
 def write_rdb(path, n):

@@ -66,7 +66,9 @@ typedef struct {
      * the keys (rdb_reader.defer_crc): a tenth of the load's time. */
     pthread_t crc_th;
     bool crc_running;
+    atomic_bool crc_stop; /* the load ends early (shutdown): stop summing */
     uint64_t crc;
+    uint64_t reserved; /* bucket array bytes load_reserve mapped ahead */
 } load_state;
 
 /* A background save without fork (the default; bgsave-fork no): the walk
@@ -130,12 +132,21 @@ struct walk_save {
     uint64_t queued_peak;
     atomic_bool closing; /* no more blocks: finish the file */
     atomic_bool cancel;  /* stop, remove the file */
-    /* The thread's own, read by the loop once finished is set. */
-    atomic_bool finished;
+    /* Who frees the save: whichever of the loop (stopping it without
+     * waiting) and the thread (at its end) comes second (WALK_*). */
+    atomic_int owner;
+    atomic_int thread_err; /* the thread's first write error, at once */
+    /* The thread's own, read by the loop once owner is WALK_DONE. */
     int err;
     int fd;
     uint64_t crc;
     char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX];
+};
+
+enum {
+    WALK_SHARED,    /* both hold it */
+    WALK_DONE,      /* the thread has ended: the loop reaps and frees */
+    WALK_ABANDONED, /* the loop let go (FLUSHALL, an error): the thread frees */
 };
 
 struct cmd_persist {
@@ -179,7 +190,7 @@ bool cmd_persist_init(cmd_server *s)
 }
 
 static void load_end(cmd_server *s);
-static void walk_free(cmd_server *s, bool cancel);
+static void walk_free(cmd_server *s, bool cancel, bool wait);
 
 static void kill_child(cmd_persist *p)
 {
@@ -199,7 +210,7 @@ void cmd_persist_free(cmd_server *s)
         return;
     kill_child(s->persist);
     if (s->persist->walk != NULL)
-        walk_free(s, true);
+        walk_free(s, true, true);
     if (s->persist->load != NULL)
         load_end(s);
     free(s->persist);
@@ -298,11 +309,16 @@ static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
     return err;
 }
 
-/* Make the temporary file a snapshot goes to first. -1 with errno. */
-static int open_tmp(const cmd_server *s, pid_t pid, char *tmp, size_t cap)
+/* Make the temporary file a snapshot goes to first, temp-<pid>.rdb, or
+ * temp-<pid>-<seq>.rdb for seq > 0 (a save without fork: a stopped one's
+ * thread may still be removing its own file). -1 with errno. */
+static int open_tmp(const cmd_server *s, pid_t pid, unsigned seq, char *tmp, size_t cap)
 {
     char name[64];
-    snprintf(name, sizeof name, "temp-%d.rdb", (int)pid);
+    if (seq > 0)
+        snprintf(name, sizeof name, "temp-%d-%u.rdb", (int)pid, seq);
+    else
+        snprintf(name, sizeof name, "temp-%d.rdb", (int)pid);
     if (!join_path(tmp, cap, s->cfg.dir.str, name)) {
         errno = ENAMETOOLONG;
         return -1;
@@ -311,14 +327,19 @@ static int open_tmp(const cmd_server *s, pid_t pid, char *tmp, size_t cap)
 }
 
 /* fsync fd, close it and rename tmp over path, then fsync dir so the
- * rename itself survives a crash. 0 or an errno (err if not 0); tmp is
- * removed on failure. Touches no server state (the save thread runs it). */
-static int finish_paths(int fd, const char *tmp, const char *path, const char *dir, int err)
+ * rename itself survives a crash. 0 or an errno (err if not 0; ECANCELED
+ * if *cancel was set before the rename); tmp is removed on failure.
+ * Touches no server state (the save thread runs it). */
+static int finish_paths(int fd, const char *tmp, const char *path, const char *dir, int err,
+                        const atomic_bool *cancel)
 {
     if (err == 0 && fsync(fd) != 0)
         err = errno;
     if (close(fd) != 0 && err == 0)
         err = errno;
+    /* A stop asked meanwhile wins, up to the rename. */
+    if (err == 0 && cancel != NULL && atomic_load(cancel))
+        err = ECANCELED;
     if (err == 0 && rename(tmp, path) != 0)
         err = errno;
     if (err != 0) {
@@ -347,7 +368,7 @@ static int finish_file(const cmd_server *s, int fd, const char *tmp, int err)
     char path[PATH_MAX], dir[PATH_MAX];
     if (!snapshot_paths(s, path, dir) && err == 0)
         err = ENAMETOOLONG;
-    return finish_paths(fd, tmp, path, dir, err);
+    return finish_paths(fd, tmp, path, dir, err, NULL);
 }
 
 /* SAVE, and the snapshot at shutdown: in the foreground. */
@@ -356,7 +377,7 @@ static int save_now(cmd_server *s)
     cmd_persist *p = s->persist;
     char tmp[PATH_MAX];
     int64_t start = cmd_now_us();
-    int fd = open_tmp(s, getpid(), tmp, sizeof tmp);
+    int fd = open_tmp(s, getpid(), 0, tmp, sizeof tmp);
     if (fd < 0) {
         int err = errno;
         log_write(LOG_WARNING, "Failed opening the temp RDB file %s (in server root dir %s): %s",
@@ -446,7 +467,7 @@ static int bgsave_fork(cmd_server *s, const char **why)
     int64_t start = cmd_now_us();
     /* The child's pid names the file, as in Redis; it is not known before
      * the fork, so the parent's names it and the child writes into it. */
-    int fd = open_tmp(s, getpid(), tmp, sizeof tmp);
+    int fd = open_tmp(s, getpid(), 0, tmp, sizeof tmp);
     if (fd < 0) {
         int err = errno;
         close(pipefd[0]);
@@ -605,6 +626,14 @@ static int walk_sink(void *ctx, const void *p, size_t n)
     return 0;
 }
 
+/* Free a save whose thread has ended (its blocks are unmapped). */
+static void walk_destroy(walk_save *sv)
+{
+    sem_destroy(&sv->sem);
+    free(sv->ns);
+    free(sv);
+}
+
 /* The thread: sum and write the blocks as they come, then the checksum,
  * fsync and rename. */
 static void *walk_thread(void *arg)
@@ -639,6 +668,8 @@ static void *walk_thread(void *arg)
                 if (fdatasync(sv->fd) != 0)
                     err = errno;
             }
+            if (err != 0)
+                atomic_store(&sv->thread_err, err); /* the loop stops walking */
         }
         save_block *done = sv->head;
         sv->head = b;
@@ -658,7 +689,7 @@ static void *walk_thread(void *arg)
             t[i] = (uint8_t)(sv->crc >> (8 * i));
         if (err == 0)
             err = fd_sink(&sv->fd, t, sizeof t);
-        err = finish_paths(sv->fd, sv->tmp, sv->path, sv->dir, err);
+        err = finish_paths(sv->fd, sv->tmp, sv->path, sv->dir, err, &sv->cancel);
     }
     /* The loop adds nothing any more (closing or cancel is only set once
      * it is done): the blocks go here, not in the loop's time. */
@@ -666,7 +697,8 @@ static void *walk_thread(void *arg)
     sv->head = NULL;
     block_unmap_list(atomic_exchange(&sv->spares, NULL), true);
     sv->err = err;
-    atomic_store(&sv->finished, true);
+    if (atomic_exchange(&sv->owner, WALK_DONE) == WALK_ABANDONED)
+        walk_destroy(sv);
     return NULL;
 }
 
@@ -680,25 +712,36 @@ static void walk_record(void *arg, int64_t key, const uint8_t *val, size_t len, 
     n->sv->keys++;
 }
 
-/* End every table's snapshot, stop the thread, free the save. */
-static void walk_free(cmd_server *s, bool cancel)
+/* End every table's snapshot and let go of the save: stopped (cancel:
+ * its file removed) or reaped. With wait, the thread is waited for (at
+ * its normal priority again, so that it is not starved meanwhile): at
+ * shutdown. Without, a thread still writing or syncing is left to end by
+ * itself and free the save: the loop does not wait for a disk. */
+static void walk_free(cmd_server *s, bool cancel, bool wait)
 {
     walk_save *sv = s->persist->walk;
+    s->persist->walk = NULL;
     for (size_t i = 0; i < db_ns_count(s->db); i++) {
         table *t = db_ns_at(s->db, i)->t;
         if (table_snap_active(t))
             table_snap_end(t);
     }
+    block_unmap_list(sv->fill, false); /* the thread unmaps the rest */
+    sv->fill = NULL;
     if (cancel)
         atomic_store(&sv->cancel, true);
     atomic_store(&sv->closing, true);
     sem_post(&sv->sem);
+    if (!wait && atomic_exchange(&sv->owner, WALK_ABANDONED) == WALK_SHARED) {
+        pthread_detach(sv->th);
+        return;
+    }
+    if (wait) {
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(sv->th, SCHED_OTHER, &sp);
+    }
     pthread_join(sv->th, NULL);
-    block_unmap_list(sv->fill, false); /* the thread unmapped the rest */
-    sem_destroy(&sv->sem);
-    free(sv->ns);
-    free(sv);
-    s->persist->walk = NULL;
+    walk_destroy(sv);
 }
 
 /* Stop a save in progress (fork or walk) and remove its file. */
@@ -711,7 +754,7 @@ static void save_cancel(cmd_server *s, const char *why)
     }
     if (p->walk != NULL) {
         log_write(LOG_WARNING, "%s: background save stopped", why);
-        walk_free(s, true);
+        walk_free(s, true, false);
     }
 }
 
@@ -732,7 +775,8 @@ static int bgsave_walk(cmd_server *s, const char **why)
         free(sv);
         return ENAMETOOLONG;
     }
-    sv->fd = open_tmp(s, getpid(), sv->tmp, sizeof sv->tmp);
+    static unsigned seq;
+    sv->fd = open_tmp(s, getpid(), ++seq != 0 ? seq : ++seq, sv->tmp, sizeof sv->tmp);
     if (sv->fd < 0) {
         int err = errno;
         free(sv->ns);
@@ -744,7 +788,8 @@ static int bgsave_walk(cmd_server *s, const char **why)
     int err = sv->head == NULL ? ENOMEM : 0;
     if (err == 0 && sem_init(&sv->sem, 0, 0) != 0)
         err = errno;
-    atomic_init(&sv->finished, false);
+    atomic_init(&sv->owner, WALK_SHARED);
+    atomic_init(&sv->thread_err, 0);
     atomic_init(&sv->closing, false);
     atomic_init(&sv->cancel, false);
     atomic_init(&sv->bytes_in, 0);
@@ -773,7 +818,7 @@ static int bgsave_walk(cmd_server *s, const char **why)
         sn->namelen = n->namelen;
         memcpy(sn->name, n->name, n->namelen);
         if (!table_snap_begin(n->t, walk_record, sn)) {
-            walk_free(s, true);
+            walk_free(s, true, false);
             return ENOMEM;
         }
     }
@@ -793,7 +838,8 @@ bool cmd_persist_save_step(cmd_server *s, int64_t budget_us)
     bool full = atomic_load_explicit(&sv->bytes_in, memory_order_relaxed) -
                     atomic_load_explicit(&sv->bytes_out, memory_order_relaxed) >
                 WALK_QUEUE_MAX;
-    if (full || sv->w.err != 0 || sv->tick_used_us >= WALK_TICK_US)
+    if (full || sv->w.err != 0 || atomic_load(&sv->thread_err) != 0 ||
+        sv->tick_used_us >= WALK_TICK_US)
         return false; /* the cron looks again (and reports an error) */
     if (budget_us > WALK_SLICE_US)
         budget_us = WALK_SLICE_US;
@@ -818,6 +864,8 @@ bool cmd_persist_save_step(cmd_server *s, int64_t budget_us)
         table_snap_end(t);
     }
     sv->walked_keys += sv->keys - before;
+    if (sv->w.err != 0)
+        return false; /* not a whole file: the cron stops the save */
     /* Every table walked: nothing more can be handed over. */
     (void)rdb_write_end(&sv->w);
     block_push(sv);
@@ -833,17 +881,20 @@ static bool walk_cron(cmd_server *s)
 {
     cmd_persist *p = s->persist;
     walk_save *sv = p->walk;
-    if (sv->w.err != 0) {
-        log_write(LOG_WARNING, "Background saving error: %s", strerror(sv->w.err));
+    int werr = sv->w.err != 0 ? sv->w.err : atomic_load(&sv->thread_err);
+    if (werr != 0 && atomic_load(&sv->owner) != WALK_DONE) {
+        /* A failed block, the snapshot's bits, or the disk: stop now, not
+         * at the end of the walk. */
+        log_write(LOG_WARNING, "Background saving error: %s", strerror(werr));
         p->last_ok = false;
         p->last_try_ms = sv->start_us / 1000;
-        walk_free(s, true);
+        walk_free(s, true, false);
         return false;
     }
     sv->tick_used_us = 0;
-    if (!atomic_load(&sv->finished))
+    if (atomic_load(&sv->owner) != WALK_DONE)
         return !sv->walked;
-    int err = sv->err;
+    int err = sv->err != 0 ? sv->err : sv->w.err;
     p->last_bgsave_secs = (cmd_now_us() - sv->start_us) / 1000000;
     p->last_cow = 0;
     p->last_early = sv->keys - sv->walked_keys;
@@ -864,7 +915,7 @@ static bool walk_cron(cmd_server *s)
         p->last_ok = false;
         p->last_try_ms = sv->start_us / 1000;
     }
-    walk_free(s, false);
+    walk_free(s, false, true);
     return false;
 }
 
@@ -937,7 +988,7 @@ bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
     }
     if (p->walk != NULL) {
         log_write(LOG_WARNING, "There is a background save in progress. Stopping it!");
-        walk_free(s, true);
+        walk_free(s, true, true);
     }
     if (no_save || s->loading)
         return true;
@@ -958,13 +1009,22 @@ bool cmd_persist_shutdown(cmd_server *s, bool force_save, bool no_save)
 static void *load_crc_thread(void *arg)
 {
     load_state *l = arg;
-    l->crc = rdb_crc64(0, l->map, l->size - 8);
+    uint64_t crc = 0;
+    /* In steps, so that a shutdown while loading need not wait for the
+     * whole file to be read. */
+    const size_t step = 8u << 20;
+    for (size_t at = 0, n = l->size - 8; at < n && !atomic_load(&l->crc_stop); at += step)
+        crc = rdb_crc64(crc, l->map + at, n - at < step ? n - at : step);
+    l->crc = crc;
     return NULL;
 }
 
-/* Wait for the checksum thread, if it runs. */
-static void load_crc_join(load_state *l)
+/* Wait for the checksum thread, if it runs; with stop, tell it to stop
+ * first (its sum is then of no use). */
+static void load_crc_join(load_state *l, bool stop)
 {
+    if (stop)
+        atomic_store(&l->crc_stop, true);
     if (l->crc_running)
         pthread_join(l->crc_th, NULL);
     l->crc_running = false;
@@ -973,7 +1033,7 @@ static void load_crc_join(load_state *l)
 static void load_end(cmd_server *s)
 {
     load_state *l = s->persist->load;
-    load_crc_join(l);
+    load_crc_join(l, true);
     rdb_reader_deinit(&l->rd);
     if (l->map != NULL)
         munmap((void *)l->map, l->size);
@@ -996,11 +1056,10 @@ bool cmd_persist_load_begin(cmd_server *s)
     int fd = open(l->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
+        if (err != ENOENT)
+            log_write(LOG_WARNING, "Can't open the snapshot %s: %s", l->path, strerror(err));
         free(l);
-        if (err == ENOENT)
-            return true; /* nothing to load */
-        log_write(LOG_WARNING, "Can't open the snapshot %s: %s", l->path, strerror(err));
-        return false;
+        return err == ENOENT; /* ENOENT: nothing to load */
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -1029,6 +1088,7 @@ bool cmd_persist_load_begin(cmd_server *s)
         load_end(s);
         return false;
     }
+    atomic_init(&l->crc_stop, false);
     if (l->rd.version >= 5 && l->size > 8 &&
         pthread_create(&l->crc_th, NULL, load_crc_thread, l) == 0) {
         l->crc_running = true;
@@ -1074,10 +1134,11 @@ static void load_key(cmd_server *s, load_state *l, const rdb_item *it)
 }
 
 /* NS_KEYS_AUX: size each namespace's table for its keys before they come,
- * where the arrays fit well within maxmemory (an eighth of it: what does
- * not fit is skipped anyway). Anything malformed is ignored: the tables
- * then grow as usual. */
-static void load_reserve(cmd_server *s, const load_state *l, const char *p, size_t n)
+ * while the arrays, all told, fit well within maxmemory (an eighth of it:
+ * the counts include keys that may have expired since, and what does not
+ * fit is skipped anyway). Anything malformed is ignored: the tables then
+ * grow as usual. */
+static void load_reserve(cmd_server *s, load_state *l, const char *p, size_t n)
 {
     /* A key takes at least 4 bytes of the file (type, two lengths, one
      * digit): a count past that is not this file's. */
@@ -1090,9 +1151,10 @@ static void load_reserve(cmd_server *s, const load_state *l, const char *p, size
         db_key k;
         table *t;
         if (db_parse_key(tok, (size_t)(p - tok), &k) && k.id > 0 && (uint64_t)k.id <= most &&
-            (s->maxmemory == 0 || table_reserve_bytes((uint64_t)k.id) <= s->maxmemory / 8) &&
-            db_table(s->db, k.ns, k.nslen, true, &t) == DB_OK)
-            (void)table_reserve(t, (uint64_t)k.id);
+            (s->maxmemory == 0 ||
+             l->reserved + table_reserve_bytes((uint64_t)k.id) <= s->maxmemory / 8) &&
+            db_table(s->db, k.ns, k.nslen, true, &t) == DB_OK && table_reserve(t, (uint64_t)k.id))
+            l->reserved += table_reserve_bytes((uint64_t)k.id);
         while (p < end && *p == ' ')
             p++;
     }
@@ -1143,7 +1205,7 @@ bool cmd_persist_load_step(cmd_server *s, int64_t budget_us)
             rdb_item it;
             rdb_status st = rdb_next(&l->rd, &it);
             if (st == RDB_END) {
-                load_crc_join(l);
+                load_crc_join(l, false);
                 if (l->rd.defer_crc && l->rd.stored_crc != 0 &&
                     (l->rd.crc_len != l->size - 8 || l->crc != l->rd.stored_crc)) {
                     log_write(LOG_WARNING,
