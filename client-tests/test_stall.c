@@ -18,7 +18,7 @@
  *                 automatic shrink (back on) gives their memory back
  *
  * N = 10,000,000 and M = 2,000,000 (about 20 s here); with EBB_SANITIZED=1,
- * 6,000,000 and 1,000,000 (smaller, SHRINK's whole job shrinks towards the
+ * 2,000,000 and 500,000 (smaller, SHRINK's whole job shrinks towards the
  * noise this test must tell it from).
  *
  * The observers
@@ -119,12 +119,12 @@ TestSuite(stall, .fini = h_teardown, .timeout = 600);
 
 static uint64_t n_big(void)
 {
-    return h_sanitized() ? 6000000 : 10000000;
+    return h_sanitized() ? 2000000 : 10000000;
 }
 
 static uint64_t n_ttl(void)
 {
-    return h_sanitized() ? 1000000 : 2000000;
+    return h_sanitized() ? 500000 : 2000000;
 }
 
 static double mib(long long b)

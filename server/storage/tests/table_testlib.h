@@ -178,4 +178,27 @@ static inline bool rss_bounds_checked(void)
 #endif
 }
 
+/* How often the random tests walk the whole table with table_check: every
+ * `every` operations, and after each one while the table holds at most
+ * `small` keys. Under the sanitizers, whose memory checks make each walk
+ * ten times dearer, eight times less often: the sanitizer pass is there
+ * for memory errors, which the operations themselves reveal. */
+static inline uint64_t tt_check_every(uint64_t every)
+{
+#ifdef EBB_SANITIZE
+    return every * 8;
+#else
+    return every;
+#endif
+}
+
+static inline uint64_t tt_check_small(uint64_t small)
+{
+#ifdef EBB_SANITIZE
+    return small / 8;
+#else
+    return small;
+#endif
+}
+
 #endif

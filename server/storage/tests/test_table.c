@@ -295,7 +295,8 @@ static void run_random(table *t, model *m, uint64_t ops, uint64_t lo, uint64_t h
         cr_assert_eq(table_count(t), m->count, "count, op %" PRIu64, op);
 
         table_stats st = stats(t);
-        if (m->count <= check_all || op % 64 == 0 || st.migrating != was_migrating)
+        if (m->count <= tt_check_small(check_all) || op % tt_check_every(64) == 0 ||
+            st.migrating != was_migrating)
             table_check(t);
         was_migrating = st.migrating;
     }
