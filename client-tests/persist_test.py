@@ -141,6 +141,21 @@ def info(s, section="persistence"):
     return s.r.info(section)
 
 
+def wait_saved(s, seconds=30):
+    """Until no background save is in progress; INFO # Persistence then."""
+    end = time.time() + seconds * SLOW
+    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
+        time.sleep(0.01)
+    return info(s)
+
+
+def bgsave(s):
+    """BGSAVE, its reply checked, and wait_saved."""
+    rep = raw(s.port, "BGSAVE")
+    check(rep == "+Background saving started", "BGSAVE: %r" % rep)
+    return wait_saved(s)
+
+
 def dataset(n, seed):
     """n keys of ebb's model: names, values (0..128 bytes, binary), expire
     times (absolute ms, or None)."""
@@ -282,12 +297,7 @@ def t_bgsave_and_shutdown(root):
     data = dataset(3000, 2)
     s = ebb(d)
     write(s, data)
-    rep = raw(s.port, "BGSAVE")
-    check(rep == "+Background saving started", "BGSAVE: %r" % rep)
-    end = time.time() + 30 * SLOW
-    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
-        time.sleep(0.01)
-    inf = info(s)
+    inf = bgsave(s)
     check(inf["rdb_bgsave_in_progress"] == 0 and inf["rdb_last_bgsave_status"] == "ok" and
           inf["rdb_saves"] == 1, "BGSAVE finished: %r" % inf)
     rep = raw(s.port, "BGSAVE", "SCHEDULE")
@@ -298,9 +308,7 @@ def t_bgsave_and_shutdown(root):
         fail("BGSAVE NOW is a syntax error")
     except redis.exceptions.ResponseError as e:
         check(str(e) == "syntax error", str(e))
-    end = time.time() + 30 * SLOW
-    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
-        time.sleep(0.01)
+    wait_saved(s)
     # SHUTDOWN NOSAVE writes nothing new: the file is the BGSAVE's.
     os.rename(os.path.join(d, "dump.rdb"), os.path.join(d, "bg.rdb"))
     try:
@@ -383,10 +391,7 @@ def t_bgsave_moment(root):
                 p.pexpire(k, 10_000_000)
             p.set(b"fresh:%d" % i, b"x")
         p.execute()
-        end = time.time() + 60 * SLOW
-        while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
-            time.sleep(0.01)
-        inf = info(s)
+        inf = wait_saved(s, 60)
         check(inf["rdb_last_bgsave_status"] == "ok" and inf["rdb_last_save_keys"] == n,
               "bgsave-fork %s: the save wrote %r keys: %r" % (mode, inf["rdb_last_save_keys"], inf))
         check(inf["rdb_bgsave_mode"] == ("fork" if mode == "yes" else "walk"), "rdb_bgsave_mode")
@@ -524,12 +529,7 @@ def t_full_disk(root):
     for i in range(100000):
         p.set(i, b"v" * 120)
     p.execute()
-    rep = raw(s.port, "BGSAVE")
-    check(rep == "+Background saving started", "BGSAVE: %r" % rep)
-    end = time.time() + 30 * SLOW
-    while info(s)["rdb_bgsave_in_progress"] == 1 and time.time() < end:
-        time.sleep(0.01)
-    inf = info(s)
+    inf = bgsave(s)
     check(inf["rdb_bgsave_in_progress"] == 0 and inf["rdb_last_bgsave_status"] == "err",
           "a BGSAVE past the size limit failed: %r" % inf)
     check("File too large" in s.log_text(), "the log says why:\n" + s.log_text())

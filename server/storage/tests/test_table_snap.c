@@ -26,6 +26,10 @@ typedef struct {
     int64_t clock_end; /* keys expiring before this may be left out */
 } sn_check;
 
+/* The model and the check of the test running (one per process). */
+static sn_key sn_model[SN_KEYS];
+static sn_check sn_chk;
+
 static void sn_value(uint64_t seed, size_t len, uint8_t *out)
 {
     for (size_t i = 0; i < len; i++)
@@ -67,6 +71,23 @@ static void sn_put(table *t, sn_key *m, uint64_t i, int64_t exp)
     m[i].live = true;
     sn_value(m[i].seed, m[i].len, v);
     cr_assert_eq(table_put(t, key_of(i), v, m[i].len, exp, false, NULL), TABLE_OK);
+}
+
+/* A test's start: the seed, an empty model and check, and a table (opt:
+ * NULL for the defaults) holding `keys` keys without TTLs. */
+static table *sn_fresh(uint64_t seed, const table_options *opt, uint64_t keys, sn_key **m,
+                       sn_check **c)
+{
+    rng_seed(seed);
+    memset(sn_model, 0, sizeof sn_model);
+    memset(&sn_chk, 0, sizeof sn_chk);
+    *m = sn_model;
+    *c = &sn_chk;
+    table *t = table_create(opt);
+    cr_assert_not_null(t);
+    for (uint64_t i = 0; i < keys; i++)
+        sn_put(t, sn_model, i, 0);
+    return t;
 }
 
 /* Random changes to table and model between steps of a snapshot; the
@@ -152,38 +173,32 @@ static void sn_run(table *t, sn_key *m, sn_check *c, int64_t *clock, int64_t tic
 
 Test(table_snap, the_start_state_exactly_once_under_changes)
 {
-    rng_seed(101);
-    table *t = table_create(NULL);
-    static sn_key m[SN_KEYS];
-    static sn_check c;
-    memset(m, 0, sizeof m);
-    memset(&c, 0, sizeof c);
+    sn_key *m;
+    sn_check *c;
+    table *t = sn_fresh(101, NULL, 0, &m, &c);
     for (uint64_t i = 0; i < SN_KEYS; i++)
         if (rng_below(3) != 0)
             sn_put(t, m, i, 0);
-    sn_run(t, m, &c, NULL, 0);
+    sn_run(t, m, c, NULL, 0);
     uint64_t live = 0;
     for (uint64_t i = 0; i < SN_KEYS; i++)
-        live += c.at_start[i].live;
-    cr_assert_eq(c.handed, live);
-    cr_assert_gt(c.early, 0, "some records were handed over by changes");
+        live += c->at_start[i].live;
+    cr_assert_eq(c->handed, live);
+    cr_assert_gt(c->early, 0, "some records were handed over by changes");
     table_destroy(t);
 }
 
 Test(table_snap, expire_times_and_expiry_during_the_walk)
 {
-    rng_seed(202);
     static int64_t clock = 1700000000000;
     table_options opt = {.auto_shrink = true, .clock_ms = &clock};
-    table *t = table_create(&opt);
-    static sn_key m[SN_KEYS];
-    static sn_check c;
-    memset(m, 0, sizeof m);
-    memset(&c, 0, sizeof c);
+    sn_key *m;
+    sn_check *c;
+    table *t = sn_fresh(202, &opt, 0, &m, &c);
     for (uint64_t i = 0; i < SN_KEYS; i++)
         if (rng_below(3) != 0)
             sn_put(t, m, i, rng_below(2) ? clock + 1 + (int64_t)rng_below(3000) : 0);
-    sn_run(t, m, &c, &clock, 20);
+    sn_run(t, m, c, &clock, 20);
     table_destroy(t);
 }
 
@@ -191,16 +206,11 @@ Test(table_snap, a_drain_and_a_refill_during_the_walk)
 {
     /* Deleting everything and writing it again with new values: the walk
      * must hand over the old values only, once each. */
-    rng_seed(303);
-    table *t = table_create(NULL);
-    static sn_key m[SN_KEYS];
-    static sn_check c;
-    memset(m, 0, sizeof m);
-    memset(&c, 0, sizeof c);
-    for (uint64_t i = 0; i < SN_KEYS; i++)
-        sn_put(t, m, i, 0);
-    memcpy(c.at_start, m, sizeof c.at_start);
-    cr_assert(table_snap_begin(t, sn_take, &c));
+    sn_key *m;
+    sn_check *c;
+    table *t = sn_fresh(303, NULL, SN_KEYS, &m, &c);
+    memcpy(c->at_start, m, sizeof c->at_start);
+    cr_assert(table_snap_begin(t, sn_take, c));
     cr_assert(table_snap_step(t, 100));
     for (uint64_t i = 0; i < SN_KEYS; i++)
         cr_assert_eq(table_del(t, key_of(i)), TABLE_OK);
@@ -208,7 +218,7 @@ Test(table_snap, a_drain_and_a_refill_during_the_walk)
         sn_put(t, m, i, 0);
     while (table_snap_step(t, 1000)) {
     }
-    cr_assert_eq(c.handed, SN_KEYS);
+    cr_assert_eq(c->handed, SN_KEYS);
     cr_assert_eq(table_snap_early(t), SN_KEYS - 100);
     table_snap_end(t);
     table_destroy(t);
@@ -216,19 +226,14 @@ Test(table_snap, a_drain_and_a_refill_during_the_walk)
 
 Test(table_snap, clearing_the_table_ends_it)
 {
-    rng_seed(404);
-    table *t = table_create(NULL);
-    static sn_key m[SN_KEYS];
-    static sn_check c;
-    memset(m, 0, sizeof m);
-    memset(&c, 0, sizeof c);
-    for (uint64_t i = 0; i < 100; i++)
-        sn_put(t, m, i, 0);
-    memcpy(c.at_start, m, sizeof c.at_start);
-    cr_assert(table_snap_begin(t, sn_take, &c));
+    sn_key *m;
+    sn_check *c;
+    table *t = sn_fresh(404, NULL, 100, &m, &c);
+    memcpy(c->at_start, m, sizeof c->at_start);
+    cr_assert(table_snap_begin(t, sn_take, c));
     table_clear(t);
     cr_assert_not(table_snap_active(t));
     cr_assert_not(table_snap_step(t, 1000));
-    cr_assert_eq(c.handed, 0);
+    cr_assert_eq(c->handed, 0);
     table_destroy(t);
 }
