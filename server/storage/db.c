@@ -521,7 +521,7 @@ size_t db_release_empty(db *d)
 {
     size_t kept = 1, dropped = 0;
     for (size_t i = 1; i < d->count; i++) {
-        if (table_count(d->ns[i].t) == 0) {
+        if (table_count(d->ns[i].t) == 0 && !table_snap_active(d->ns[i].t)) {
             retire(d, d->ns[i].t);
             table_destroy(d->ns[i].t);
             dropped++;
@@ -540,7 +540,7 @@ bool db_release_ns(db *d, const char *name, size_t len)
     for (size_t i = 1; i < d->count; i++) {
         if (!ns_eq(&d->ns[i], name, len))
             continue;
-        if (table_count(d->ns[i].t) != 0)
+        if (table_count(d->ns[i].t) != 0 || table_snap_active(d->ns[i].t))
             return false;
         retire(d, d->ns[i].t);
         table_destroy(d->ns[i].t);

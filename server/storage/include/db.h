@@ -137,11 +137,15 @@ bool db_flush_async(db *d);
 /* Give back up to max_bytes of detached tables. True while some remain. */
 bool db_reap(db *d, uint64_t max_bytes);
 
-/* Drop named namespaces that hold no keys (SHRINK). Returns how many. */
+/* Drop named namespaces that hold no keys (SHRINK). Returns how many. A
+ * namespace whose table has a snapshot in progress (table_snap_begin) is
+ * kept until it ends: the snapshot's state, failures included, lives in
+ * the table. */
 size_t db_release_empty(db *d);
 
-/* Drop the named namespace `name` if it holds no keys. Returns true if it
- * was dropped. The default namespace is never dropped. */
+/* Drop the named namespace `name` if it holds no keys and has no snapshot
+ * in progress. Returns true if it was dropped. The default namespace is
+ * never dropped. */
 bool db_release_ns(db *d, const char *name, size_t len);
 
 /* Advance migrations in all tables by up to `work` old buckets in total.

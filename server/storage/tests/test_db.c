@@ -334,3 +334,31 @@ Test(db_ns, total_counters_never_go_down)
     cr_assert_eq(st.grows, before, "after reaping");
     db_destroy(d);
 }
+
+static void ignore_record(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t exp)
+{
+    (void)arg;
+    (void)key;
+    (void)val;
+    (void)len;
+    (void)exp;
+}
+
+Test(db_ns, an_empty_namespace_is_kept_while_its_snapshot_runs)
+{
+    /* The snapshot's state lives in the table: dropping the table would
+     * drop a failure with it. */
+    db *d = db_create(8, NULL);
+    table *a;
+    cr_assert_eq(db_table(d, "a", 1, true, &a), DB_OK);
+    cr_assert_eq(table_set(a, 1, "x", 1, NULL), TABLE_OK);
+    cr_assert(table_snap_begin(a, ignore_record, NULL));
+    cr_assert_eq(table_del(a, 1), TABLE_OK);
+    cr_assert_eq(db_release_empty(d), 0);
+    cr_assert_not(db_release_ns(d, "a", 1));
+    cr_assert_eq(db_ns_count(d), 2);
+    table_snap_end(a);
+    cr_assert(db_release_ns(d, "a", 1));
+    cr_assert_eq(db_ns_count(d), 1);
+    db_destroy(d);
+}
