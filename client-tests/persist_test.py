@@ -149,6 +149,15 @@ def wait_saved(s, seconds=30):
     return info(s)
 
 
+def temp_files_gone(d, seconds=10):
+    """Until no temp-*.rdb is left in d (a stopped save's thread removes its
+    own); False if one still is."""
+    end = time.time() + seconds * SLOW
+    while [f for f in os.listdir(d) if f.startswith("temp-")] and time.time() < end:
+        time.sleep(0.01)
+    return not [f for f in os.listdir(d) if f.startswith("temp-")]
+
+
 def bgsave(s):
     """BGSAVE, its reply checked, and wait_saved."""
     rep = raw(s.port, "BGSAVE")
@@ -421,8 +430,10 @@ def t_bgsave_moment(root):
     p.execute()
     inf = info(s)
     check(inf["rdb_bgsave_in_progress"] == 0, "FLUSHALL stopped the save")
+    # The save's thread removes its file by itself (FLUSHALL does not wait
+    # for a disk).
+    check(temp_files_gone(d), "its temporary file is gone")
     check(not os.path.exists(os.path.join(d, "dump.rdb")), "no snapshot of flushed keys")
-    check(not [f for f in os.listdir(d) if f.startswith("temp-")], "its temporary file is gone")
     check("FLUSHALL: background save stopped" in s.log_text(), "logged")
     s.stop()
     ok("FLUSHALL stops a background save")
@@ -534,10 +545,7 @@ def t_full_disk(root):
           "a BGSAVE past the size limit failed: %r" % inf)
     check("File too large" in s.log_text(), "the log says why:\n" + s.log_text())
     check(open(os.path.join(d, "dump.rdb"), "rb").read() == good, "the previous snapshot is whole")
-    end = time.time() + 10 * SLOW
-    while [f for f in os.listdir(d) if f.startswith("temp-")] and time.time() < end:
-        time.sleep(0.01)
-    check(not [f for f in os.listdir(d) if f.startswith("temp-")], "the temporary file is gone")
+    check(temp_files_gone(d), "the temporary file is gone")
     check(s.r.ping(), "the server goes on")
     s.stop(signal.SIGKILL)
     s = ebb(d)
