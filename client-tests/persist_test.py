@@ -426,10 +426,16 @@ def t_bgsave_moment(root):
     p.execute()
     p = s.r.pipeline(transaction=False)
     p.execute_command("BGSAVE")
+    p.info("memory")
     p.flushall()
-    p.execute()
+    mem = p.execute()[1]
+    # The walk runs between rounds of I/O: in this round the save has begun
+    # and holds its first block, and FLUSHALL comes before any walking.
+    check(mem["used_memory_snapshot"] >= 1 << 20,
+          "INFO used_memory_snapshot during a save: %r" % mem["used_memory_snapshot"])
     inf = info(s)
     check(inf["rdb_bgsave_in_progress"] == 0, "FLUSHALL stopped the save")
+    check(info(s, "memory")["used_memory_snapshot"] == 0, "and let go of its blocks")
     # The save's thread removes its file by itself (FLUSHALL does not wait
     # for a disk).
     check(temp_files_gone(d), "its temporary file is gone")

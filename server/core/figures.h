@@ -39,6 +39,7 @@
 #include "tracking.h"
 #include "memory.h"
 #include "memlimit.h"
+#include "persist.h"
 #include "prefault.h"
 #include "pubsub.h"
 #include "scripting.h"
@@ -224,6 +225,10 @@ typedef union {
       NULL, FIG_GAUGE, FK_U64, 1, "Scripts in the script cache.", m->lua.scripts)                  \
     X(lua_maxmemory, FIG_SEC_MEMORY, "lua_maxmemory", NULL, NULL, FIG_GAUGE, FK_I64, 1, "",       \
       s->cfg.lua_maxmemory.num)                                                                    \
+    X(used_memory_snapshot, FIG_SEC_MEMORY, "used_memory_snapshot", "ebb_memory_snapshot_bytes",  \
+      NULL, FIG_GAUGE, FK_U64, 1,                                                                  \
+      "Bytes a BGSAVE without fork holds on their way to the disk.",                              \
+      cmd_persist_buffer_bytes(s))                                                                 \
     X(used_memory_hotkeys, FIG_SEC_MEMORY, "used_memory_hotkeys", "ebb_memory_hotkeys_bytes",     \
       NULL, FIG_GAUGE, FK_U64, 1, "Bytes the hot key summaries hold (HOTKEYS).",                  \
       cmd_hotkeys_bytes(s))                                                                        \

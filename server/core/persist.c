@@ -919,6 +919,12 @@ static bool walk_cron(cmd_server *s)
     return false;
 }
 
+uint64_t cmd_persist_buffer_bytes(const cmd_server *s)
+{
+    const walk_save *sv = s->persist != NULL ? s->persist->walk : NULL;
+    return sv != NULL ? sv->blocks * (uint64_t)SAVE_BLOCK_BYTES : 0;
+}
+
 /* A background save is in progress (fork or walk). */
 static bool saving(const cmd_persist *p)
 {

@@ -64,6 +64,11 @@ bool cmd_persist_cron(cmd_server *s);
  * (false too while the thread is behind: the cron resumes it). */
 bool cmd_persist_save_step(cmd_server *s, int64_t budget_us);
 
+/* Bytes a save without fork holds mapped for its file on the way to the
+ * disk (1 MiB blocks: the queue to the thread, recycled; INFO
+ * used_memory_snapshot, part of used_memory). 0 when none runs. */
+uint64_t cmd_persist_buffer_bytes(const cmd_server *s);
+
 /* FLUSHALL happened: a save in progress is stopped (its file removed), and
  * with save points the empty keyspace is saved, as Redis does. */
 void cmd_persist_flushed(cmd_server *s);

@@ -291,7 +291,8 @@ uint64_t cmd_used_memory(const cmd_server *s)
     table_stats tot;
     db_total_stats(s->db, &tot);
     struct mallinfo2 mi = mallinfo2();
-    return tot.index_bytes + tot.payload_bytes + tot.meta_bytes + mi.uordblks + mi.hblkhd;
+    return tot.index_bytes + tot.payload_bytes + tot.meta_bytes + mi.uordblks + mi.hblkhd +
+           cmd_persist_buffer_bytes(s);
 }
 
 void cmd_client_init(cmd_server *s, cmd_client *c)
