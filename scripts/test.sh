@@ -13,7 +13,9 @@ scripts/deps.sh test
 jobs=$(nproc)
 fuzz_seconds=${EBB_FUZZ_SECONDS:-30}
 
-step() { printf '\n==== %s\n' "$*"; }
+t_start=$SECONDS
+# Each step with the minutes and seconds since the start: where the time goes.
+step() { printf '\n==== [%d:%02d] %s\n' $(((SECONDS - t_start) / 60)) $(((SECONDS - t_start) % 60)) "$*"; }
 
 step "structure: layers and include graph (scripts/lint.sh)"
 scripts/lint.sh
@@ -115,4 +117,5 @@ grep -E '^(====|PASS)' build/docker-test.log
 passed=$((passed + 1))
 
 step "summary (ctest runs + fuzzer + container)"
+echo "all steps took $((SECONDS - t_start)) s"
 echo "$passed passed, 0 failed"
