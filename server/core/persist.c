@@ -866,8 +866,11 @@ bool cmd_persist_save_step(cmd_server *s, int64_t budget_us)
     sv->walked_keys += sv->keys - before;
     if (sv->w.err != 0)
         return false; /* not a whole file: the cron stops the save */
-    /* Every table walked: nothing more can be handed over. */
-    (void)rdb_write_end(&sv->w);
+    /* Every table walked: nothing more can be handed over. The last bytes
+     * need a block too: if that fails, no EOF goes out and the cron stops
+     * the save. */
+    if (rdb_write_end(&sv->w) != 0)
+        return false;
     block_push(sv);
     sv->walked = true;
     atomic_store(&sv->closing, true);
