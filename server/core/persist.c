@@ -243,20 +243,29 @@ static int fd_sink(void *ctx, const void *p, size_t n)
     return 0;
 }
 
+/* One key of namespace ns (nslen bytes) as a string key under its
+ * canonical name: every snapshot writes its keys through this. */
+static void put_key(rdb_writer *w, const char *ns, size_t nslen, int64_t key, const uint8_t *val,
+                    size_t len, int64_t expire_at)
+{
+    char name[DB_KEY_TEXT_MAX];
+    size_t n = db_format_key(ns, nslen, key, name);
+    rdb_write_string(w, name, n, val, len, expire_at != 0 ? expire_at : -1);
+}
+
+/* A foreground or forked save's walk (table_foreach_record). */
 typedef struct {
     rdb_writer *w;
     const db_ns *ns;
     uint64_t keys;
-} walk_state;
+} dump_state;
 
 static bool write_record(int64_t key, const uint8_t *val, size_t len, int64_t expire_at, void *arg)
 {
-    walk_state *ws = arg;
-    char name[DB_KEY_TEXT_MAX];
-    size_t n = db_format_key(ws->ns->name, ws->ns->namelen, key, name);
-    rdb_write_string(ws->w, name, n, val, len, expire_at != 0 ? expire_at : -1);
-    ws->keys++;
-    return ws->w->err == 0;
+    dump_state *ds = arg;
+    put_key(ds->w, ds->ns->name, ds->ns->namelen, key, val, len, expire_at);
+    ds->keys++;
+    return ds->w->err == 0;
 }
 
 /* The aux field that gives each namespace's keys, so that loading sizes
@@ -298,7 +307,7 @@ static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
         return ENOMEM;
     rdb_writer_init(w, fd_sink, &fd);
     (void)write_head(s, w);
-    walk_state ws = {w, NULL, 0};
+    dump_state ws = {w, NULL, 0};
     for (size_t i = 0; i < db_ns_count(s->db) && w->err == 0; i++) {
         ws.ns = db_ns_at(s->db, i);
         table_foreach_record(ws.ns->t, write_record, &ws);
@@ -706,9 +715,7 @@ static void *walk_thread(void *arg)
 static void walk_record(void *arg, int64_t key, const uint8_t *val, size_t len, int64_t expire_at)
 {
     save_ns *n = arg;
-    char name[DB_KEY_TEXT_MAX];
-    size_t nl = db_format_key(n->name, n->namelen, key, name);
-    rdb_write_string(&n->sv->w, name, nl, val, len, expire_at != 0 ? expire_at : -1);
+    put_key(&n->sv->w, n->name, n->namelen, key, val, len, expire_at);
     n->sv->keys++;
 }
 
