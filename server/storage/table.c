@@ -432,10 +432,16 @@ static inline bool chain_find(const table *t, const gen *g, uint64_t h, int64_t 
 
 /* ---- generations and overflow pools ---------------------------------------- */
 
+/* Bytes mapped for an array of 2^log2 buckets. */
+static size_t array_bytes(uint32_t log2)
+{
+    return huge_round_base(((size_t)1 << log2) * sizeof(bucket));
+}
+
 static bool gen_init(table *t, gen *g, uint32_t log2, uint64_t seed)
 {
     size_t nb = (size_t)1 << log2;
-    size_t bytes = huge_round_base(nb * sizeof(bucket));
+    size_t bytes = array_bytes(log2);
     bucket *b = array_is_huge(bytes) ? huge_map_aligned(bytes) : huge_map_zero(bytes);
     if (b == NULL)
         return false;
@@ -1410,7 +1416,7 @@ static uint32_t log2_for(uint64_t keys)
 
 uint64_t table_reserve_bytes(uint64_t keys)
 {
-    return huge_round_base(((uint64_t)1 << log2_for(keys)) * sizeof(bucket));
+    return array_bytes(log2_for(keys));
 }
 
 bool table_reserve(table *t, uint64_t keys)
