@@ -427,14 +427,22 @@ def t_bgsave_moment(root):
     p = s.r.pipeline(transaction=False)
     p.execute_command("BGSAVE")
     p.info("memory")
+    p.config_set("bgsave-fork", "yes")
+    p.info("persistence")
     p.flushall()
-    mem = p.execute()[1]
+    res = p.execute()
+    mem, during = res[1], res[3]
     # The walk runs between rounds of I/O: in this round the save has begun
     # and holds its first block, and FLUSHALL comes before any walking.
     check(mem["used_memory_snapshot"] >= 1 << 20,
           "INFO used_memory_snapshot during a save: %r" % mem["used_memory_snapshot"])
+    # The mode of the save running, not of the next one.
+    check(during["rdb_bgsave_in_progress"] == 1 and during["rdb_bgsave_mode"] == "walk",
+          "rdb_bgsave_mode of a walk running after CONFIG SET bgsave-fork yes: %r" %
+          during["rdb_bgsave_mode"])
     inf = info(s)
     check(inf["rdb_bgsave_in_progress"] == 0, "FLUSHALL stopped the save")
+    check(inf["rdb_bgsave_mode"] == "fork", "and then the next save's: %r" % inf["rdb_bgsave_mode"])
     check(info(s, "memory")["used_memory_snapshot"] == 0, "and let go of its blocks")
     # The save's thread removes its file by itself (FLUSHALL does not wait
     # for a disk).

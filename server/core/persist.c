@@ -1312,7 +1312,12 @@ void cmd_persist_info(cmd_server *s, strbuf *b)
     strbuf_printf(b,
                   "rdb_bgsave_mode:%s\r\nrdb_last_bgsave_keys_early:%" PRIu64 "\r\n"
                   "rdb_last_bgsave_buffer_peak:%" PRIu64 "\r\n",
-                  s->cfg.bgsave_fork.num ? "fork" : "walk", p->last_early, p->last_buffer_peak);
+                  /* the running save's way, else the next one's */
+                  p->child > 0             ? "fork"
+                  : sv != NULL             ? "walk"
+                  : s->cfg.bgsave_fork.num ? "fork"
+                                           : "walk",
+                  p->last_early, p->last_buffer_peak);
     strbuf_printf(b, "rdb_last_load_keys_skipped:%" PRIu64 "\r\n", skipped);
     for (int i = 0; i < SKIP_KINDS; i++)
         strbuf_printf(b, "rdb_last_load_skipped_%s:%" PRIu64 "\r\n", skip_names[i],
