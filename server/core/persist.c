@@ -149,6 +149,8 @@ enum {
     WALK_ABANDONED, /* the loop let go (FLUSHALL, an error): the thread frees */
 };
 
+#define STOPPED_MAX 8
+
 struct cmd_persist {
     /* The background save without fork, NULL if none. */
     walk_save *walk;
@@ -173,6 +175,11 @@ struct cmd_persist {
     load_state *load;
     uint64_t last_loaded, last_expired, last_skipped[SKIP_KINDS];
     int64_t last_load_us;
+    /* Temporary files of stopped walks whose threads were still running
+     * (they remove the files themselves): removed again at exit, in case
+     * the process ends first. A ring; names are unique to the process. */
+    char stopped_tmp[STOPPED_MAX][PATH_MAX];
+    unsigned stopped_n;
 };
 
 typedef struct cmd_persist cmd_persist;
@@ -213,6 +220,8 @@ void cmd_persist_free(cmd_server *s)
         walk_free(s, true, true);
     if (s->persist->load != NULL)
         load_end(s);
+    for (unsigned i = 0; i < s->persist->stopped_n && i < STOPPED_MAX; i++)
+        unlink(s->persist->stopped_tmp[i]);
     free(s->persist);
     s->persist = NULL;
 }
@@ -739,9 +748,16 @@ static void walk_free(cmd_server *s, bool cancel, bool wait)
         atomic_store(&sv->cancel, true);
     atomic_store(&sv->closing, true);
     sem_post(&sv->sem);
-    if (!wait && atomic_exchange(&sv->owner, WALK_ABANDONED) == WALK_SHARED) {
-        pthread_detach(sv->th);
-        return;
+    if (!wait) {
+        /* Copied before the exchange: after it the thread may free sv. */
+        cmd_persist *p = s->persist;
+        char *keep = p->stopped_tmp[p->stopped_n % STOPPED_MAX];
+        memcpy(keep, sv->tmp, sizeof sv->tmp);
+        if (atomic_exchange(&sv->owner, WALK_ABANDONED) == WALK_SHARED) {
+            p->stopped_n++;
+            pthread_detach(sv->th);
+            return;
+        }
     }
     if (wait) {
         struct sched_param sp = {0};
