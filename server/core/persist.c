@@ -750,11 +750,11 @@ static void walk_free(cmd_server *s, bool cancel, bool wait)
     sem_post(&sv->sem);
     if (!wait) {
         /* Copied before the exchange: after it the thread may free sv. */
-        cmd_persist *p = s->persist;
-        char *keep = p->stopped_tmp[p->stopped_n % STOPPED_MAX];
-        memcpy(keep, sv->tmp, sizeof sv->tmp);
+        char tmp[sizeof sv->tmp];
+        memcpy(tmp, sv->tmp, sizeof tmp);
         if (atomic_exchange(&sv->owner, WALK_ABANDONED) == WALK_SHARED) {
-            p->stopped_n++;
+            cmd_persist *p = s->persist;
+            memcpy(p->stopped_tmp[p->stopped_n++ % STOPPED_MAX], tmp, sizeof tmp);
             pthread_detach(sv->th);
             return;
         }
