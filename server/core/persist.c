@@ -316,14 +316,14 @@ static int write_rdb(cmd_server *s, int fd, uint64_t *keys)
         return ENOMEM;
     rdb_writer_init(w, fd_sink, &fd);
     (void)write_head(s, w);
-    dump_state ws = {w, NULL, 0};
+    dump_state ds = {w, NULL, 0};
     for (size_t i = 0; i < db_ns_count(s->db) && w->err == 0; i++) {
-        ws.ns = db_ns_at(s->db, i);
-        table_foreach_record(ws.ns->t, write_record, &ws);
+        ds.ns = db_ns_at(s->db, i);
+        table_foreach_record(ds.ns->t, write_record, &ds);
     }
     int err = rdb_write_end(w);
     free(w);
-    *keys = ws.keys;
+    *keys = ds.keys;
     return err;
 }
 
