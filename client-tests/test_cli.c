@@ -1,8 +1,9 @@
 /*
  * test_cli.c - ebb-server's command line: --help, --version, bad options, a
- * redis.conf-style config file with flags overriding it, and a graceful stop
- * on SIGTERM/SIGINT that delivers replies already requested. These always
- * start their own server, whatever EBB_ADDR says.
+ * redis.conf-style config file with flags overriding it, a graceful stop
+ * on SIGTERM/SIGINT that delivers replies already requested, and exit status
+ * 0 however many stop signals follow the first. These always start their
+ * own server, whatever EBB_ADDR says.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -331,4 +332,87 @@ ITEST(cli, sigterm_with_unfinished_request)
     cr_assert(h_now() - t0 < 3.0 * h_slow(), "shutdown took %.2f s", h_now() - t0);
     RAW_EXPECT_CLOSED(r);
     h_raw_close(r);
+}
+
+/* Send sig to pid back to back until it exits (at most 10 s, scaled);
+ * returns its waitpid status, or -1 (then it is killed). The pid stays ours
+ * until waitpid reaps it, so no kill can reach another process. */
+static int stop_under_fire(pid_t pid, int sig, long *sent)
+{
+    double end = h_now() + 10.0 * h_slow();
+    int st = 0;
+    pid_t w = 0;
+    *sent = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && h_now() < end) {
+        kill(pid, sig);
+        (*sent)++;
+    }
+    if (w == 0) {
+        h_stop_pid(pid, 1.0);
+        return -1;
+    }
+    return st;
+}
+
+/* Stop signals keep coming while the server shuts down (a supervisor that
+ * repeats its SIGTERM, a user pressing ^C again): each is ignored, from the
+ * first until the process ends, and the exit status stays 0. The signals
+ * are sent back to back for the whole shutdown, so they land in every part
+ * of it, the cleanup after the event loop included. */
+ITEST(cli, repeated_stop_signals_exit_0)
+{
+    for (int round = 0; round < 60; round++) {
+        h_server s;
+        h_start_server(&s, NULL);
+        int sig = round % 2 ? SIGINT : SIGTERM;
+        long sent;
+        int st = stop_under_fire(s.pid, sig, &sent);
+        cr_assert(st != -1, "round %d: still running %ld signals later", round, sent);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "round %d: exit status %#x after %ld signals %d", round, st, sent, sig);
+    }
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* With shutdown-save, the first SIGTERM writes the snapshot; the ones that
+ * follow it do not write it again. Some rounds, since whether a second
+ * signal reaches the loop before it ends depends on the scheduler. */
+ITEST(cli, repeated_sigterm_saves_once)
+{
+    char dir[] = "/tmp/ebb-cli-save-XXXXXX";
+    cr_assert(mkdtemp(dir) != NULL);
+    char log[64], rdb[64];
+    snprintf(log, sizeof log, "%s/ebb.log", dir);
+    snprintf(rdb, sizeof rdb, "%s/dump.rdb", dir);
+    const char *args[] = {"--dir", dir,          "--shutdown-save", "yes", "--logfile",
+                          log,     "--loglevel", "notice",          NULL};
+    static char buf[65536];
+    for (int round = 0; round < 5; round++) {
+        h_setup_own_args(args);
+        EXPECT_OK(C, "SET 1 one");
+        redisFree(C);
+        C = NULL;
+        long sent;
+        int st = stop_under_fire(H.pid, SIGTERM, &sent);
+        H.pid = 0;
+        cr_assert(st != -1, "still running %ld signals later", sent);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %#x", st);
+        FILE *f = fopen(log, "r");
+        cr_assert(f != NULL);
+        buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+        fclose(f);
+        cr_assert_eq(count(buf, "DB saved on disk"), 1, "round %d, %ld signals, one save:\n%s",
+                     round, sent, buf);
+        cr_assert(access(rdb, F_OK) == 0, "no snapshot written");
+        unlink(rdb);
+        unlink(log);
+    }
+    rmdir(dir);
 }

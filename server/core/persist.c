@@ -652,6 +652,21 @@ static void walk_destroy(walk_save *sv)
     free(sv);
 }
 
+/* pthread_create for this module's threads, which take no signals: they
+ * stay with the event loop's thread, which handles them, and which blocks
+ * them when it frees its handlers at exit (main.c). A thread that took one
+ * then would get the default action, and a SIGTERM would kill the process
+ * with its shutdown half done. */
+static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(th, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
 /* The thread: sum and write the blocks as they come, then the checksum,
  * fsync and rename. */
 static void *walk_thread(void *arg)
@@ -817,7 +832,7 @@ static int bgsave_walk(cmd_server *s, const char **why)
     atomic_init(&sv->cancel, false);
     atomic_init(&sv->bytes_in, 0);
     atomic_init(&sv->bytes_out, 0);
-    if (err == 0 && (err = pthread_create(&sv->th, NULL, walk_thread, sv)) != 0)
+    if (err == 0 && (err = start_thread(&sv->th, walk_thread, sv)) != 0)
         sem_destroy(&sv->sem);
     if (err != 0) {
         close(sv->fd);
@@ -1121,8 +1136,7 @@ bool cmd_persist_load_begin(cmd_server *s)
         return false;
     }
     atomic_init(&l->crc_stop, false);
-    if (l->rd.version >= 5 && l->size > 8 &&
-        pthread_create(&l->crc_th, NULL, load_crc_thread, l) == 0) {
+    if (l->rd.version >= 5 && l->size > 8 && start_thread(&l->crc_th, load_crc_thread, l) == 0) {
         l->crc_running = true;
         l->rd.defer_crc = true;
     }

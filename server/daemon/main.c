@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +94,13 @@ static void stop_loop(void)
     event_base_loopexit(base, NULL);
 }
 
+static bool shutting_down;
+
 static void begin_shutdown(const char *why)
 {
-    static bool started;
-    if (started)
+    if (shutting_down)
         return;
-    started = true;
+    shutting_down = true;
     log_write(LOG_NOTICE, "%s, shutting down...", why);
     http_not_ready();
     conn_shutdown(stop_loop);
@@ -107,6 +109,10 @@ static void begin_shutdown(const char *why)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     const char *why = sig == SIGINT ? "Received SIGINT" : "Received SIGTERM";
+    /* A stop already under way (a signal, or SHUTDOWN whose snapshot is
+     * written) has nothing left to save. */
+    if (shutting_down || srv.shutdown_asked)
+        return;
     /* The snapshot first, when one is due (persist.h); if it cannot be
      * written the server stays up, as Redis does, rather than lose it. */
     if (!cmd_persist_shutdown(&srv, false, false)) {
@@ -447,10 +453,16 @@ int main(int argc, char **argv)
 
     run_loop();
     /* A second SIGTERM during the cleanup must not end the process by its
-     * default action instead of exit status 0. Until the signal events are
-     * freed libevent's handler takes it; freeing them puts back the handler
-     * they found when they were added (the default), so SIG_IGN is set
-     * after that. */
+     * default action instead of exit status 0. Freeing the signal events
+     * puts back the handler libevent found when they were added (the
+     * default), so the signals are blocked first (the other threads never
+     * take them: prefault.c, persist.c) and ignored after, which discards
+     * one that came in between. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     /* Free in reverse order of creation. */
     http_teardown();
     conn_teardown();
