@@ -92,6 +92,18 @@ class Server:
         self.logf.close()
         return self.proc.returncode
 
+    def exit_status(self, seconds=30):
+        """Its exit status once it has ended by itself (after SHUTDOWN):
+        no signal is sent."""
+        try:
+            self.proc.wait(seconds * SLOW)
+        except subprocess.TimeoutExpired:
+            self.stop(signal.SIGKILL)
+            fail("server on port %d still running %ds after SHUTDOWN:\n%s" %
+                 (self.port, seconds, self.log_text()))
+        self.logf.close()
+        return self.proc.returncode
+
     def log_text(self):
         with open(self.log, "rb") as f:
             return f.read().decode("utf-8", "replace")
@@ -324,7 +336,8 @@ def t_bgsave_and_shutdown(root):
         s.r.execute_command("SHUTDOWN", "NOSAVE")
     except redis.exceptions.ConnectionError:
         pass
-    check(s.stop() == 0, "exit status 0 after SHUTDOWN NOSAVE")
+    rc = s.exit_status()
+    check(rc == 0, "exit status %r after SHUTDOWN NOSAVE:\n%s" % (rc, s.log_text()))
     check(not os.path.exists(os.path.join(d, "dump.rdb")), "SHUTDOWN NOSAVE saved nothing")
     os.rename(os.path.join(d, "bg.rdb"), os.path.join(d, "dump.rdb"))
     s = ebb(d)
@@ -334,7 +347,8 @@ def t_bgsave_and_shutdown(root):
         s.r.execute_command("SHUTDOWN", "SAVE")
     except redis.exceptions.ConnectionError:
         pass
-    check(s.stop() == 0, "exit status 0 after SHUTDOWN SAVE")
+    rc = s.exit_status()
+    check(rc == 0, "exit status %r after SHUTDOWN SAVE:\n%s" % (rc, s.log_text()))
     s = ebb(d)
     check(s.r.get("1234567") == b"after", "SHUTDOWN SAVE saved the last write")
     # SIGTERM saves only with shutdown-save (or save points).
