@@ -27,6 +27,7 @@
 #include "log.h"
 #include "rdb.h"
 #include "strbuf.h"
+#include "worker.h"
 
 /* After a failed background save, the save points wait this long before
  * trying again (Redis's CONFIG_BGSAVE_RETRY_DELAY): a full disk must not
@@ -503,7 +504,12 @@ static int bgsave_fork(cmd_server *s, const char **why)
     }
     if (pid == 0) {
         /* The child: write, report, leave without running the parent's
-         * exit handlers (they would flush and free the parent's state). */
+         * exit handlers (they would flush and free the parent's state). A
+         * stop signal sent to it ends it (its parent reports a failed
+         * save), rather than going through libevent's handler into the
+         * pipe it shares with its parent, which would stop the parent. */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
         close(pipefd[0]);
         child_report rep = {0, 0, 0};
         rep.err = finish_file(s, fd, tmp, write_rdb(s, fd, &rep.keys));
@@ -650,21 +656,6 @@ static void walk_destroy(walk_save *sv)
     sem_destroy(&sv->sem);
     free(sv->ns);
     free(sv);
-}
-
-/* pthread_create for this module's threads, which take no signals: they
- * stay with the event loop's thread, which handles them, and which blocks
- * them when it frees its handlers at exit (main.c). A thread that took one
- * then would get the default action, and a SIGTERM would kill the process
- * with its shutdown half done. */
-static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(th, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return err;
 }
 
 /* The thread: sum and write the blocks as they come, then the checksum,
@@ -832,7 +823,7 @@ static int bgsave_walk(cmd_server *s, const char **why)
     atomic_init(&sv->cancel, false);
     atomic_init(&sv->bytes_in, 0);
     atomic_init(&sv->bytes_out, 0);
-    if (err == 0 && (err = start_thread(&sv->th, walk_thread, sv)) != 0)
+    if (err == 0 && (err = worker_start(&sv->th, walk_thread, sv)) != 0)
         sem_destroy(&sv->sem);
     if (err != 0) {
         close(sv->fd);
@@ -1136,7 +1127,7 @@ bool cmd_persist_load_begin(cmd_server *s)
         return false;
     }
     atomic_init(&l->crc_stop, false);
-    if (l->rd.version >= 5 && l->size > 8 && start_thread(&l->crc_th, load_crc_thread, l) == 0) {
+    if (l->rd.version >= 5 && l->size > 8 && worker_start(&l->crc_th, load_crc_thread, l) == 0) {
         l->crc_running = true;
         l->rd.defer_crc = true;
     }

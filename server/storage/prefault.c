@@ -10,10 +10,10 @@
  * mutex are atomics.
  */
 #include "prefault.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -199,12 +199,7 @@ prefault *prefault_new(void)
         free(pf);
         return NULL;
     }
-    /* The worker takes no signals: they stay with the event loop's thread. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&pf->worker, NULL, work, pf);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = worker_start(&pf->worker, work, pf);
     if (rc != 0) {
         pthread_mutex_destroy(&pf->gate);
         pthread_cond_destroy(&pf->resume);
