@@ -99,8 +99,8 @@ class Server:
             self.proc.wait(seconds * SLOW)
         except subprocess.TimeoutExpired:
             self.stop(signal.SIGKILL)
-            fail("server on port %d still running %ds after SHUTDOWN:\n%s" %
-                 (self.port, seconds, self.log_text()))
+            fail("server on port %d still running %.0fs after SHUTDOWN:\n%s" %
+                 (self.port, seconds * SLOW, self.log_text()))
         self.logf.close()
         return self.proc.returncode
 
@@ -547,16 +547,16 @@ def t_full_disk(root):
         subprocess.run(["umount", d])
     ok("a full disk is an error reply to SAVE and BGSAVE; the server goes on")
 
-    # A write that fails midway through a BGSAVE's walk (here: the file size
-    # limit, RLIMIT_FSIZE, with SIGXFSZ ignored, so write() says EFBIG):
-    # the save stops with an error, its temporary file goes, the previous
-    # snapshot stays whole and loads.
+    # A write that fails midway through a save (here: the file size limit,
+    # RLIMIT_FSIZE; the server ignores SIGXFSZ, so write() says EFBIG rather
+    # than the signal ending it; subprocess starts it with SIGXFSZ at its
+    # default): the save stops with an error, its temporary file goes, the
+    # previous snapshot stays whole and loads.
     d = os.path.join(root, "fsize")
     os.mkdir(d)
 
     def limit():
         import resource
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
 
     s = ebb(d, preexec=limit)
@@ -575,11 +575,19 @@ def t_full_disk(root):
     check(open(os.path.join(d, "dump.rdb"), "rb").read() == good, "the previous snapshot is whole")
     check(temp_files_gone(d), "the temporary file is gone")
     check(s.r.ping(), "the server goes on")
+    try:
+        s.r.execute_command("SAVE")
+        fail("SAVE past the size limit succeeded")
+    except redis.exceptions.ResponseError as e:
+        check("File too large" in str(e), "SAVE error: %s" % e)
+    check(open(os.path.join(d, "dump.rdb"), "rb").read() == good, "the previous snapshot is whole")
+    check(temp_files_gone(d), "SAVE's temporary file is gone")
+    check(s.r.ping(), "the server goes on after SAVE")
     s.stop(signal.SIGKILL)
     s = ebb(d)
     check(s.r.dbsize() == len(small), "the previous snapshot loads")
     s.stop()
-    ok("a write failing midway stops the BGSAVE; the previous snapshot stays whole")
+    ok("a write failing midway stops SAVE and BGSAVE; the previous snapshot stays whole")
 
 
 def write_rdb(path, n):

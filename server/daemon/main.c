@@ -413,6 +413,18 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* A write past RLIMIT_FSIZE fails with EFBIG, which a save reports as an
+     * error (persist.h), instead of ending the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    /* SIGINT and SIGTERM wait (pending) until the loop handles them: a stop
+     * during the start is a graceful one, and the threads started until
+     * then inherit the block (the others block them too: prefault.c,
+     * persist.c). */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     base = event_base_new();
     if (base == NULL || !cmd_server_start(&srv)) {
         fprintf(stderr, "ebb-server: can't initialise the event loop or the keyspace\n");
@@ -449,6 +461,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ebb-server: can't set up signals and timers\n");
         return 1;
     }
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
     log_write(LOG_NOTICE, "Ready to accept connections tcp");
 
     run_loop();
@@ -456,12 +469,8 @@ int main(int argc, char **argv)
      * default action instead of exit status 0. Freeing the signal events
      * puts back the handler libevent found when they were added (the
      * default), so the signals are blocked first (the other threads never
-     * take them: prefault.c, persist.c) and ignored after, which discards
-     * one that came in between. */
-    sigset_t stops;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
+     * take them) and ignored after, which discards one that came in
+     * between. */
     pthread_sigmask(SIG_BLOCK, &stops, NULL);
     /* Free in reverse order of creation. */
     http_teardown();
