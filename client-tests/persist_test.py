@@ -17,10 +17,11 @@ Each check starts its own servers in a fresh directory:
     SIGTERM, save points;
   - crash safety: a kill -9 during SAVE leaves a whole snapshot (the old or
     the new one); a truncated or bit-flipped file is refused at start with
-    the offset in the log; a full disk is an error reply (with root: a tiny
-    tmpfs), and the server goes on;
+    the offset in the log; a full disk and a file size limit are error
+    replies (the disk with root: a tiny tmpfs), and the server goes on;
   - while a big snapshot loads, commands get -LOADING, INFO answers
-    loading:1 and /readyz 503; then every key is there;
+    loading:1 and /readyz 503; then every key is there; a SIGTERM to the
+    forked save's child of those keys ends that save, not the server;
   - DUMP and RESTORE both ways with redis-server, and RESTORE's errors as
     Redis words them.
 
@@ -658,9 +659,66 @@ def t_loading(root):
           "/readyz 200 once loaded")
     inf = info(s)
     check(inf["loading"] == 0 and inf["rdb_last_load_keys_loaded"] == n, "INFO %r" % inf)
-    s.stop()
     ok("while %d keys load: -LOADING, INFO loading:1, /readyz 503 (%.1f s, %d ms by INFO)"
        % (n, took, inf["rdb_last_load_time_ms"]))
+    t_fork_child_signal(s)
+    s.stop()
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(c) for c in f.read().split()]
+
+
+def stopped(pid, seconds=5):
+    """After a SIGSTOP: True once pid is stopped (T in /proc/<pid>/stat),
+    False if it ended first (a zombie, or gone)."""
+    end = time.time() + seconds * SLOW
+    while time.time() < end:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        if st in ("T", "Z", "X"):
+            return st == "T"
+        time.sleep(0.001)
+    fail("process %d neither stopped nor ended after SIGSTOP" % pid)
+
+
+def t_fork_child_signal(s):
+    """A SIGTERM sent to a forked save's child (a ^C reaches the whole
+    process group) ends that save, not the server: the child does not pass
+    it on to its parent's loop."""
+    s.r.config_set("bgsave-fork", "yes")
+    child = None
+    for _ in range(5):          # the child may finish before it is seen
+        check(raw(s.port, "BGSAVE") == "+Background saving started", "BGSAVE")
+        end = time.time() + 5 * SLOW
+        while not child and time.time() < end and info(s)["rdb_bgsave_in_progress"] == 1:
+            kids = children(s.proc.pid)
+            if kids:
+                # Stopped, it cannot finish the save before the SIGTERM;
+                # one seen as it ended (a zombie) does not count.
+                os.kill(kids[0], signal.SIGSTOP)
+                if stopped(kids[0]):
+                    child = kids[0]
+                else:
+                    break
+        if child:
+            break
+        wait_saved(s)
+    check(child is not None, "no forked save's child seen in 5 BGSAVEs")
+    os.kill(child, signal.SIGTERM)
+    os.kill(child, signal.SIGCONT)
+    try:
+        inf = wait_saved(s)
+    except redis.exceptions.ConnectionError:
+        fail("the server stopped with its child:\n" + s.log_text())
+    check(inf["rdb_last_bgsave_status"] == "err", "the child's save ended in error: %r" % inf)
+    check(s.r.ping(), "the server goes on")
+    check(children(s.proc.pid) == [], "the child was reaped")
+    ok("SIGTERM to a forked save's child ends the save, not the server")
 
 
 def t_dump_restore(root):
