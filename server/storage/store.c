@@ -345,14 +345,16 @@ void store_turn_back(store *s)
 }
 
 /* A new chunk, advised: huge at once where huge pages are wanted but not
- * moved (no prefaulter), else ordinary pages (a kernel in THP mode "always"
- * would otherwise fault a whole huge page at a small class's first write). */
+ * moved (no prefaulter) and the kernel has them (in THP mode "never"
+ * MADV_HUGEPAGE does nothing, and the chunk would count as huge for
+ * nothing), else ordinary pages (a kernel in THP mode "always" would
+ * otherwise fault a whole huge page at a small class's first write). */
 static char *chunk_new(const store *s, bool *huge)
 {
     char *p = huge_map_aligned(STORE_CHUNK_BYTES);
     if (p == NULL)
         return NULL;
-    *huge = s->opt.huge_pages && !s->opt.promote && store_big(s);
+    *huge = s->opt.huge_pages && !s->opt.promote && store_big(s) && huge_thp_usable();
     (void)madvise(p, STORE_CHUNK_BYTES, *huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     return p;
 }
