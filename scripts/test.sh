@@ -17,6 +17,10 @@ t_start=$SECONDS
 # Each step with the minutes and seconds since the start: where the time goes.
 step() { printf '\n==== [%d:%02d] %s\n' $(((SECONDS - t_start) / 60)) $(((SECONDS - t_start) % 60)) "$*"; }
 
+# What differs between machines of one kind, for reading a failure.
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)
+echo "machine: Linux $(uname -r), $(nproc) CPUs, THP $thp, /sys/fs/cgroup $(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo absent)"
+
 step "structure: layers and include graph (scripts/lint.sh)"
 scripts/lint.sh
 
