@@ -141,8 +141,12 @@ ITEST(pause, held_client_that_disconnects_is_freed)
 
 ITEST(pause, keys_do_not_expire_during_a_pause)
 {
-    EXPECT_OK(C, "SET 1 v PX 50");
+    /* 1 s leaves room for a slow machine between the two commands. */
+    EXPECT_OK(C, "SET 1 v PX 1000");
     EXPECT_OK(C, "CLIENT PAUSE 100000 WRITE");
+    redisReply *r0 = CMD(C, "PTTL 1");
+    cr_assert_gt(r0->integer, 0, "the key expired before the pause began");
+    freeReplyObject(r0);
     /* The key reads as gone once its time has come, but stays. */
     double deadline = h_now() + 10.0 * h_slow();
     long long pttl = 0;
