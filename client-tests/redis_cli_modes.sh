@@ -186,7 +186,12 @@ test_subscribe() {
     expect "2" cli PUBLISH news 'he"llo'
     expect "2" cli PUBLISH news 'x,y'
     expect "0" cli PUBLISH other z
-    sleep 0.3
+    # Until both have printed their two messages (a loaded machine may
+    # schedule them late), then stop them.
+    for t in $(seq 1 $((50 * slow))); do
+        [[ "$(grep -c message "$out")$(grep -c message "$out3")" == 22 ]] && break
+        sleep 0.1
+    done
     kill "$sub" "$psub" 2>/dev/null || true
     wait "$sub" "$psub" 2>/dev/null || true
     local want='Reading messages... (press Ctrl-C to quit)

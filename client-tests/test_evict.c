@@ -815,9 +815,13 @@ ITESTX(evict, namespace_quotas_under_load, .init = h_setup_own)
         cr_assert(u2 <= q2 + slack, "q2 holds %lld bytes, quota %lld", u2, q2);
     }
     /* The last write may have left a namespace just over its quota, which
-     * the cron then evicts: let it settle before keys and evictions are
-     * read. */
-    usleep(200000);
+     * the cron then evicts: until both are within their quotas (then
+     * nothing more is evicted), before keys and evictions are read. */
+    double end = h_now() + 10.0 * h_slow();
+    while (ns_stat(C, "q1", "used_memory") > q1 || ns_stat(C, "q2", "used_memory") > q2) {
+        cr_assert(h_now() < end, "the quotas' evictions did not settle");
+        usleep(2000);
+    }
     long long k1 = ns_stat(C, "q1", "keys"), k2 = ns_stat(C, "q2", "keys");
     cr_log_info("namespace quotas: %lld writes each; q1 keeps %lld keys in %lld bytes (quota "
                 "%lld), q2 %lld in %lld (quota %lld)",

@@ -263,6 +263,18 @@ static void finish(table *t)
     table_check(t);
 }
 
+/* Hold the worker: prefault_hold only tries, and fails while the worker is
+ * in the middle of a step (up to 2 MiB of populating), so retry, 1 ms
+ * apart, for up to 10 s. */
+static void must_hold(prefault *pf)
+{
+    struct timespec ms = {0, 1000000};
+    bool held = false;
+    for (int i = 0; i < 10000 && !(held = prefault_hold(pf)); i++)
+        nanosleep(&ms, NULL);
+    cr_assert(held, "the worker never got between steps");
+}
+
 Test(prefault, table_grows_drains_and_shrinks_with_a_prefaulter, .timeout = 120)
 {
     prefault *pf = must_new();
@@ -535,11 +547,7 @@ Test(prefault, writes_wait_for_destination_pages_a_bounded_number_of_times)
     table_stats st;
     table_get_stats(t, &st);
     cr_assert_eq(st.prefault_waits, 0, "no migration into a big array yet");
-    struct timespec ms = {0, 1000000};
-    bool held = false;
-    for (int i = 0; i < 10000 && !(held = prefault_hold(pf)); i++)
-        nanosleep(&ms, NULL);
-    cr_assert(held, "the worker never got between steps");
+    must_hold(pf);
     uint64_t old_buckets = 0, writes_while_migrating = 0;
     uint8_t v[TABLE_VALUE_MAX];
     for (uint64_t i = below; i < n; i++) {
@@ -642,7 +650,7 @@ Test(prefault, emptied_ranges_are_never_faulted_huge)
         table_release(t, 1000);
         /* The worker "busy": the turn back is pending; an insert makes it
          * all the same, before it writes. */
-        cr_assert(prefault_hold(pf));
+        must_hold(pf);
         cr_assert_eq(table_del(t, key_of(low - 1)), TABLE_OK);
         value_of(low - 1, v);
         cr_assert_eq(table_set(t, key_of(low - 1), v, sizeof v, NULL), TABLE_OK);
