@@ -529,8 +529,9 @@ test_latency() {
     local l
     while read -r l; do
         [[ -z "$l" ]] && continue
-        # The range is the time actually elapsed: 1.00, 1.01, ...
-        if [[ "$l" =~ ^min:\ ([0-9]+),\ max:\ ([0-9]+),\ avg:\ ([0-9.]+)\ \(([0-9]+)\ samples\)\ --\ 1\.[0-4][0-9]\ seconds\ range$ ]]; then
+        # The range is the time actually elapsed: 1.00, 1.01, ... (under 2 s:
+        # a loaded machine may stretch one)
+        if [[ "$l" =~ ^min:\ ([0-9]+),\ max:\ ([0-9]+),\ avg:\ ([0-9.]+)\ \(([0-9]+)\ samples\)\ --\ 1\.[0-9][0-9]\ seconds\ range$ ]]; then
             (( BASH_REMATCH[4] >= 10 )) || bad "--latency-history: few samples in a range: '$l'"
             (( BASH_REMATCH[1] <= BASH_REMATCH[2] )) || bad "--latency-history: min > max: '$l'"
         else
