@@ -622,10 +622,14 @@ long long h_held_input_wait(redisContext *c, long long want, double seconds)
 
 /* ---- Raw sockets ---------------------------------------------------------------------- */
 
-h_raw *h_raw_open_to(const char *host, int port)
+/* rcvbuf > 0: SO_RCVBUF, set before connect() (the window scale is agreed
+ * on then; shrinking the buffer afterwards can stall the peer's sends). */
+static h_raw *raw_open(const char *host, int port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    if (rcvbuf > 0)
+        cr_assert(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     cr_assert(inet_pton(AF_INET, host, &a.sin_addr) == 1, "bad host %s", host);
     cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect %s:%d: %s", host, port,
@@ -638,9 +642,19 @@ h_raw *h_raw_open_to(const char *host, int port)
     return r;
 }
 
+h_raw *h_raw_open_to(const char *host, int port)
+{
+    return raw_open(host, port, 0);
+}
+
 h_raw *h_raw_open(void)
 {
     return h_raw_open_to(H.host, H.port);
+}
+
+h_raw *h_raw_open_rcvbuf(int bytes)
+{
+    return raw_open(H.host, H.port, bytes);
 }
 
 void h_raw_close(h_raw *r)

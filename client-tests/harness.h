@@ -193,6 +193,9 @@ typedef struct {
 /* Connect a raw TCP socket to the current server (or host:port). */
 h_raw *h_raw_open(void);
 h_raw *h_raw_open_to(const char *host, int port);
+/* h_raw_open with a receive buffer of `bytes` (SO_RCVBUF, before connect):
+ * a reader that leaves most of what it is sent in the server. */
+h_raw *h_raw_open_rcvbuf(int bytes);
 void h_raw_close(h_raw *r);
 /* Send all bytes (fails the test on error). */
 void h_raw_send(h_raw *r, const void *p, size_t n);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -350,6 +351,39 @@ static void close_after(const char *what, const char *mid, const char *tail, siz
 ITEST(close, quit_delivers_every_reply_before_it)
 {
     close_after("QUIT", "*1\r\n$4\r\nQUIT\r\n", "+OK\r\n", 300000);
+}
+
+/* Outside a stop, a closing client that pauses reading for a while (a
+ * garbage collection, a congested link) still gets every reply: the server
+ * gives up on it only after 10 s without progress (0.9 s during a stop).
+ * The pause is the behaviour under test, so it is a sleep. */
+ITEST(close, quit_waits_for_a_client_that_pauses_reading)
+{
+    set_value();
+    h_raw *f = h_raw_open_rcvbuf(4096);
+    /* 25000 replies, 3.4 MB: less than the 4 MiB of output at which the
+     * server stops reading a client, so it reads the QUIT and starts
+     * closing; more than the kernel's socket buffers take from it with the
+     * client's small receive buffer (about 3 MB here), so the rest waits in
+     * the server while the client pauses. */
+    const size_t n = 25000;
+    size_t len;
+    char *buf = flood(n, "*1\r\n$4\r\nQUIT\r\n", 0, "", &len);
+    h_raw_send(f, buf, len);
+    free(buf);
+    /* Until the server has run the QUIT, then 2 s without reading. */
+    double end = h_now() + 10.0 * h_slow();
+    while (calls_of("quit") == 0 && h_now() < end)
+        ;
+    cr_assert_eq(calls_of("quit"), 1, "the QUIT was not run");
+    cr_assert_eq(calls_of("get"), (long long)n);
+    struct timespec pause = {2, 0};
+    nanosleep(&pause, NULL);
+    h_raw_end how = h_raw_read_to_close(f, 30.0);
+    cr_assert_eq(how, H_RAW_EOF, "the client saw %s after %zu reply bytes",
+                 how == H_RAW_RESET ? "a reset" : "no close", f->len);
+    expect_replies(f, n, "+OK\r\n", "QUIT after a pause");
+    h_raw_close(f);
 }
 
 ITEST(close, protocol_error_reaches_a_client_that_sent_more)

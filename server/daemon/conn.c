@@ -65,12 +65,18 @@
  *      peer has acknowledged every byte sent (the send queue, SIOCOUTQ, is
  *      empty: a reset can no longer lose anything);
  * and is closed at once, replies dropped, once CONN_CLOSE_STALL_MS pass
- * with none of its output leaving (a peer that does not read). The check
+ * with none of its output leaving (a peer that does not read), or
+ * CONN_STOP_STALL_MS during a stop. Outside a stop a peer that stalls may
+ * only be slow (a pause in its process, a congested link, where TCP's
+ * retransmissions back off to seconds), and dropping the replies it asked
+ * for would lose them; during a stop the process's exit waits for it, and
+ * a supervisor's SIGKILL may follow (docker stop waits 10 s). The check
  * runs on a timer while any connection is closing: no event tells when the
  * peer acknowledges data. A lingering connection is no longer a client of
  * the commands layer, but its socket counts against maxclients.
  */
-#define CONN_CLOSE_STALL_MS 900
+#define CONN_CLOSE_STALL_MS 10000
+#define CONN_STOP_STALL_MS 900
 /* The check's interval: CONN_CLOSE_TICK_MS when a connection starts
  * closing (most peers acknowledge within a tick), then doubling up to
  * CONN_CLOSE_TICK_MAX_MS, so that thousands of closing connections (a stop
@@ -287,8 +293,8 @@ static void check_drained(void)
  * one with subscriptions): a client whose pending output (queued in
  * libevent, plus replies not handed to it yet) passes the hard limit, or
  * stays over the soft one for the soft time, is closed. It runs nothing
- * more; the whole replies already queued go out if it reads them (within
- * CONN_CLOSE_STALL_MS of each other), then EOF. now: the clock in µs, or 0
+ * more; the whole replies already queued go out if it reads them (with
+ * no CONN_CLOSE_STALL_MS without progress), then EOF. now: the clock in µs, or 0
  * to read it only if needed. */
 static void check_output_limits(conn *c, int64_t now)
 {
@@ -422,6 +428,7 @@ static void drop_input(conn *c)
 static void on_close_tick(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = mono_us();
+    int stall_ms = g.stopping ? CONN_STOP_STALL_MS : CONN_CLOSE_STALL_MS;
     conn **pp = &g.closing;
     while (*pp != NULL) {
         conn *c = *pp;
@@ -430,7 +437,7 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
         if (left < c->close_left) {
             c->close_left = left;
             c->close_moved_us = now;
-        } else if (now - c->close_moved_us >= CONN_CLOSE_STALL_MS * 1000) {
+        } else if (now - c->close_moved_us >= (int64_t)stall_ms * 1000) {
             stalled = true;
         }
         if (c->state != CONN_DOOMED && ((c->state == CONN_LINGERING && left == 0) || stalled)) {
@@ -439,7 +446,7 @@ static void on_close_tick(evutil_socket_t fd, short what, void *arg)
                 log_write(LOG_VERBOSE,
                           "Client id=%llu addr=%s read nothing for %d ms while closing; "
                           "%zu bytes of replies dropped",
-                          (unsigned long long)c->cl.id, c->cl.addr, CONN_CLOSE_STALL_MS, left);
+                          (unsigned long long)c->cl.id, c->cl.addr, stall_ms, left);
             conn_free(c); /* unlinks c: *pp is now the next one */
             continue;
         }
