@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 
 import redis
-from ebbtest import SLOW, check, fail, free_port, ok
+from ebbtest import SLOW, answers_as, check, fail, free_port, ok
 
 EBB = None
 
@@ -53,24 +53,29 @@ class Server:
         self.port = port
         self.log = log
         self.logf = open(log, "ab")
+        self.log_start = self.logf.tell()
         self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
                                      preexec_fn=preexec)
         self.r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30 * SLOW)
 
     def wait_up(self, seconds=20):
-        """Until it answers (a LOADING error is an answer); False if it exited."""
+        """Until it answers as itself (INFO server names its pid; it answers
+        INFO while loading); False if it exited."""
         end = time.time() + seconds * SLOW
         while time.time() < end:
             if self.proc.poll() is not None:
                 return False
-            try:
-                self.r.ping()
+            if answers_as(self.port, self.proc.pid):
                 return True
-            except redis.exceptions.BusyLoadingError:
-                return True
-            except (redis.exceptions.ConnectionError, OSError):
-                time.sleep(0.01)
+            time.sleep(0.01)
         fail("server on port %d did not answer" % self.port)
+
+    def port_taken(self):
+        """It exited at start because its port was taken (by another test
+        between free_port and its bind)."""
+        with open(self.log, "rb") as f:
+            f.seek(self.log_start)
+            return self.proc.poll() is not None and b"Address already in use" in f.read()
 
     def wait_loaded(self, seconds=60):
         end = time.time() + seconds * SLOW
@@ -110,25 +115,37 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
 
+def started(make_argv, log, preexec=None):
+    """A Server of make_argv(port) on a free port, answering, and done
+    loading; another port when the one given was taken meanwhile."""
+    for _ in range(5):
+        port = free_port()
+        s = Server(make_argv(port), port, log, preexec)
+        if s.wait_up():
+            s.wait_loaded()
+            return s
+        s.stop()
+        if not s.port_taken():
+            break
+    fail("%s exited at start:\n%s" % (os.path.basename(make_argv(0)[0]), s.log_text()))
+
+
 def ebb(d, *extra, wait=True, preexec=None):
-    port = free_port()
-    argv = [EBB, "--port", str(port), "--dir", d, "--maxmemory", "0", "--logfile", ""]
-    argv += list(extra)
-    s = Server(argv, port, os.path.join(d, "ebb.log"), preexec)
+    def argv(port):
+        return [EBB, "--port", str(port), "--dir", d, "--maxmemory", "0", "--logfile", ""] + \
+            list(extra)
+    log = os.path.join(d, "ebb.log")
     if wait:
-        check(s.wait_up(), "ebb-server exited at start:\n" + s.log_text())
-        s.wait_loaded()
-    return s
+        return started(argv, log, preexec)
+    port = free_port()
+    return Server(argv(port), port, log, preexec)
 
 
 def redis_server(d, dbfilename="dump.rdb"):
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
-            "--dbfilename", dbfilename, "--save", "", "--appendonly", "no"]
-    s = Server(argv, port, os.path.join(d, "redis.log"))
-    check(s.wait_up(), "redis-server exited at start:\n" + s.log_text())
-    s.wait_loaded()
-    return s
+    return started(lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                 "--dir", d, "--dbfilename", dbfilename, "--save", "",
+                                 "--appendonly", "no"],
+                   os.path.join(d, "redis.log"))
 
 
 def raw(port, *args):

@@ -30,12 +30,11 @@ Exit 0 when every check passed, 1 otherwise, 77 (skipped) without Redis.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from ebbtest import free_port
+from ebbtest import start_server
 
 try:
     import redis
@@ -58,11 +57,10 @@ class Server:
     """A redis-server on a free port, with its data in dir/dbfilename."""
 
     def __init__(self, binary, directory, dbfilename="dump.rdb", extra=()):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", directory,
-             "--dbfilename", dbfilename, "--save", "", "--appendonly", "no",
-             "--protected-mode", "no", *extra],
+        self.proc, self.port = start_server(
+            lambda port: [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir",
+                          directory, "--dbfilename", dbfilename, "--save", "",
+                          "--appendonly", "no", "--protected-mode", "no", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self.r = redis.Redis(host="127.0.0.1", port=self.port)
         deadline = time.monotonic() + 60
@@ -74,7 +72,7 @@ class Server:
             except (redis.ConnectionError, redis.BusyLoadingError, redis.ResponseError):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start (exit %s)" % self.proc.poll())
+                raise RuntimeError("redis-server did not load (exit %s)" % self.proc.poll())
             time.sleep(0.05)
 
     def db(self, n):

@@ -36,38 +36,21 @@ Keys stay within ebb's model: an integer or namespace:integer.
 import hashlib
 import os
 import re
-import socket
-import subprocess
 import sys
 import threading
 import time
 
 import redis
 from redis.exceptions import LockNotOwnedError, NoScriptError
-from ebbtest import free_port
+from ebbtest import start_server
 
 SLOW = float(os.environ.get("EBB_SLOW", "1")) * (3 if os.environ.get("EBB_SANITIZED") else 1)
 
 
 def start(server):
     extra = ["--save", "", "--appendonly", "no"] if server.endswith("redis-server") else []
-    for _ in range(5):
-        port = free_port()
-        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
-                                 "--loglevel", "warning"] + extra)
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                if redis.Redis(port=port).ping():
-                    return proc, port
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        if proc.poll() is None:
-            proc.kill()
-            raise SystemExit("%s did not answer PING" % server)
-    raise SystemExit("%s did not start" % server)
+    return start_server(lambda port: [server, "--port", str(port), "--bind", "127.0.0.1",
+                                      "--loglevel", "warning"] + extra)
 
 
 class CaseFailed(Exception):

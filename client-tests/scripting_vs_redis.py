@@ -10,12 +10,10 @@ pcall, the sandbox, redis.* helpers, setresp, shebang flags, EVALSHA and
 SCRIPT's subcommands. Keys stay within ebb's model (integers). Exits 1 on
 any difference, printing the case and both replies.
 """
-import os
 import socket
 import subprocess
 import sys
-import time
-from ebbtest import free_port
+from ebbtest import start_server
 
 CASES = [
     ["EVAL", "return 1", "0"],
@@ -226,39 +224,16 @@ class Conn:
         return read_reply(self.f)
 
 
-def start(argv, port):
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return None
-        try:
-            if Conn(port).cmd("PING") == b"+PONG\r\n":
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None
-
-
-def start_retrying(make_argv):
-    for _ in range(5):
-        port = free_port()
-        proc = start(make_argv(port), port)
-        if proc is not None:
-            return proc, port
-    sys.exit("could not start %s" % make_argv(0)[0])
-
-
 def main():
     ebb_bin = sys.argv[1]
     redis_bin = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/redis-server"
-    ebb, ebb_port = start_retrying(
+    ebb, ebb_port = start_server(
         lambda p: [ebb_bin, "--port", str(p), "--bind", "127.0.0.1", "--loglevel", "warning",
-                   "--maxmemory", "0"])
-    red, red_port = start_retrying(
+                   "--maxmemory", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    red, red_port = start_server(
         lambda p: [redis_bin, "--port", str(p), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--loglevel", "warning"])
+                   "--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bad = total = 0
     try:
         for proto in (2, 3):

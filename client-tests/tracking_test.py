@@ -20,14 +20,13 @@ RESP2), against an ebb-server of its own:
 
 Waits are polls with deadlines. Exits 1 on the first failure.
 """
-import os
 import select
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from ebbtest import SLOW, check, fail, free_port, ok
+from ebbtest import SLOW, check, fail, ok, start_server
 
 
 
@@ -172,20 +171,10 @@ def invalidated(c, keys, what):
 
 
 def start(binary, *extra):
-    port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="ebb-tracking-", suffix=".log", delete=False)
-    p = subprocess.Popen([binary, "--port", str(port), "--maxmemory", "0", "--save", ""] +
-                         list(extra), stdout=log, stderr=subprocess.STDOUT)
-    end = time.time() + 20 * SLOW
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return p, port
-        except OSError:
-            if p.poll() is not None:
-                fail("server exited")
-            time.sleep(0.01)
-    fail("server did not start")
+    return start_server(lambda port: [binary, "--port", str(port), "--maxmemory", "0",
+                                      "--save", ""] + list(extra),
+                        stdout=log, stderr=subprocess.STDOUT)
 
 
 def t_default_mode(port):
@@ -464,18 +453,11 @@ def main():
         t_bound(port)
         mine = errors_of(port)
         if len(sys.argv) == 3:
-            rport = free_port()
-            r = subprocess.Popen([sys.argv[2], "--port", str(rport), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            r, rport = start_server(
+                lambda port: [sys.argv[2], "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                end = time.time() + 20 * SLOW
-                while time.time() < end:
-                    try:
-                        socket.create_connection(("127.0.0.1", rport)).close()
-                        break
-                    except OSError:
-                        time.sleep(0.01)
                 theirs = errors_of(rport)
             finally:
                 r.kill()
