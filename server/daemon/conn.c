@@ -66,17 +66,21 @@
  *      empty: a reset can no longer lose anything);
  * and is closed at once, replies dropped, once CONN_CLOSE_STALL_MS pass
  * with none of its output leaving (a peer that does not read), or
- * CONN_STOP_STALL_MS during a stop. Outside a stop a peer that stalls may
- * only be slow (a pause in its process, a congested link, where TCP's
- * retransmissions back off to seconds), and dropping the replies it asked
- * for would lose them; during a stop the process's exit waits for it, and
- * a supervisor's SIGKILL may follow (docker stop waits 10 s). The check
- * runs on a timer while any connection is closing: no event tells when the
- * peer acknowledges data. A lingering connection is no longer a client of
- * the commands layer, but its socket counts against maxclients.
+ * CONN_KILL_STALL_MS during a stop and for a killed connection (the output
+ * limit, out of memory, CLIENT KILL). A peer that closes by QUIT or a
+ * protocol error and then stalls may only be slow (a pause in its process,
+ * a congested link, where TCP's retransmissions back off to seconds), and
+ * dropping the replies it asked for would lose them. During a stop the
+ * process's exit waits for it, and a supervisor's SIGKILL may follow
+ * (docker stop waits 10 s); a killed connection's output and socket are
+ * held for a peer already known not to keep up, or its replies are cut
+ * anyway. The check runs on a timer while any connection is closing: no
+ * event tells when the peer acknowledges data. A lingering connection is
+ * no longer a client of the commands layer, but its socket counts against
+ * maxclients.
  */
 #define CONN_CLOSE_STALL_MS 10000
-#define CONN_STOP_STALL_MS 900
+#define CONN_KILL_STALL_MS 900
 /* The check's interval: CONN_CLOSE_TICK_MS when a connection starts
  * closing (most peers acknowledge within a tick), then doubling up to
  * CONN_CLOSE_TICK_MAX_MS, so that thousands of closing connections (a stop
@@ -136,6 +140,7 @@ typedef struct conn {
     bool close_listed;      /* on g.closing */
     struct conn *next_closing;
     bool keep_output; /* CONN_DOOMED: deliver the output buffer first */
+    bool killed;      /* by kill_later: CONN_KILL_STALL_MS applies */
     struct conn *next_doomed;
     bool flush_queued; /* on the flush list: replies go out this round */
     struct conn *next_flush;
@@ -251,6 +256,7 @@ static void kill_later(conn *c, bool keep_output)
     c->state = CONN_DOOMED;
     c->cl.closing = true; /* cmd_client_closing once outside the caller's walk */
     c->keep_output = keep_output;
+    c->killed = true;
     if (!keep_output) {
         bufferevent_disable(c->bev, EV_WRITE);
         /* A socket bufferevent keeps the start of its output frozen (only
@@ -294,7 +300,7 @@ static void check_drained(void)
  * libevent, plus replies not handed to it yet) passes the hard limit, or
  * stays over the soft one for the soft time, is closed. It runs nothing
  * more; the whole replies already queued go out if it reads them (with
- * no CONN_CLOSE_STALL_MS without progress), then EOF. now: the clock in µs, or 0
+ * no CONN_KILL_STALL_MS without progress), then EOF. now: the clock in µs, or 0
  * to read it only if needed. */
 static void check_output_limits(conn *c, int64_t now)
 {
@@ -424,15 +430,16 @@ static void drop_input(conn *c)
 
 /* While any connection is closing (every CONN_CLOSE_TICK_MS at first, then
  * less often): free those the peer has acknowledged everything from, and
- * drop those whose output has not moved for CONN_CLOSE_STALL_MS. */
+ * drop those whose output has not moved for CONN_CLOSE_STALL_MS (or
+ * CONN_KILL_STALL_MS). */
 static void on_close_tick(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = mono_us();
-    int stall_ms = g.stopping ? CONN_STOP_STALL_MS : CONN_CLOSE_STALL_MS;
     conn **pp = &g.closing;
     while (*pp != NULL) {
         conn *c = *pp;
         size_t left = close_left(c);
+        int stall_ms = g.stopping || c->killed ? CONN_KILL_STALL_MS : CONN_CLOSE_STALL_MS;
         bool stalled = false;
         if (left < c->close_left) {
             c->close_left = left;

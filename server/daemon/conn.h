@@ -55,7 +55,7 @@ void conn_cron(void);
  * read, and close each connection once its replies are delivered, as any
  * connection closing after a reply does (conn.c, CONN_CLOSE_STALL_MS): a
  * client that keeps reading gets every reply; one whose replies stop
- * moving for 0.9 s (CONN_STOP_STALL_MS) is closed without them. `done` is called once no
+ * moving for 0.9 s (CONN_KILL_STALL_MS) is closed without them. `done` is called once no
  * connection remains (at once if there are none). */
 void conn_shutdown(void (*done)(void));
 
