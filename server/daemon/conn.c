@@ -299,8 +299,8 @@ static void check_drained(void)
  * one with subscriptions): a client whose pending output (queued in
  * libevent, plus replies not handed to it yet) passes the hard limit, or
  * stays over the soft one for the soft time, is closed. It runs nothing
- * more; the whole replies already queued go out if it reads them (with
- * no CONN_KILL_STALL_MS without progress), then EOF. now: the clock in µs, or 0
+ * more; the whole replies already queued go out if it reads them (never
+ * stalling for CONN_KILL_STALL_MS), then EOF. now: the clock in µs, or 0
  * to read it only if needed. */
 static void check_output_limits(conn *c, int64_t now)
 {

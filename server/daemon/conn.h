@@ -54,9 +54,10 @@ void conn_cron(void);
 /* Graceful stop: close the listeners, run the complete requests already
  * read, and close each connection once its replies are delivered, as any
  * connection closing after a reply does (conn.c, CONN_CLOSE_STALL_MS): a
- * client that keeps reading gets every reply; one whose replies stop
- * moving for 0.9 s (CONN_KILL_STALL_MS) is closed without them. `done` is called once no
- * connection remains (at once if there are none). */
+ * client that keeps reading gets every reply; during a stop one whose
+ * replies stop moving for 0.9 s (CONN_KILL_STALL_MS) is closed without
+ * them. `done` is called once no connection remains (at once if there are
+ * none). */
 void conn_shutdown(void (*done)(void));
 
 /* Free every connection and listener at once (after the loop has exited). */

@@ -418,8 +418,7 @@ int main(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
     /* SIGINT and SIGTERM wait (pending) until the loop handles them: a stop
      * during the start is a graceful one, and the threads started until
-     * then inherit the block (the others block them too: prefault.c,
-     * persist.c). */
+     * then inherit the block (every worker blocks them anyway: worker.h). */
     sigset_t stops;
     sigemptyset(&stops);
     sigaddset(&stops, SIGINT);
@@ -468,8 +467,8 @@ int main(int argc, char **argv)
     /* A second SIGTERM during the cleanup must not end the process by its
      * default action instead of exit status 0. Freeing the signal events
      * puts back the handler libevent found when they were added (the
-     * default), so the signals are blocked first (the other threads never
-     * take them) and ignored after, which discards one that came in
+     * default), so the signals are blocked first (the workers never take
+     * them: worker.h) and ignored after, which discards one that came in
      * between. */
     pthread_sigmask(SIG_BLOCK, &stops, NULL);
     /* Free in reverse order of creation. */
