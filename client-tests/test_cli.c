@@ -340,8 +340,8 @@ ITEST(cli, sigterm_with_unfinished_request)
 /* Send sig to pid every STOP_FIRE_GAP_US until it exits (at most 10 s,
  * scaled); returns its waitpid status, or -1 (then it is killed). The gap
  * is a spin, not a sleep (a sleep's timer slack would make it 50 us or
- * more): short enough that some signal lands within a microsecond of any
- * point of the shutdown, long enough that the server runs between two of
+ * more): short enough that some signal lands within a few microseconds of
+ * any point of the shutdown, long enough that the server runs between two of
  * them rather than only its signal handler. The pid stays ours until
  * waitpid reaps it, so no kill can reach another process. */
 #define STOP_FIRE_GAP_US 5.0
@@ -368,8 +368,8 @@ static int stop_under_fire(pid_t pid, int sig, long *sent)
 /* Stop signals keep coming while the server shuts down (a supervisor that
  * repeats its SIGTERM, a user pressing ^C again): each is ignored, from the
  * first until the process ends, and the exit status stays 0. The signals
- * are sent back to back for the whole shutdown, so they land in every part
- * of it, the cleanup after the event loop included. */
+ * come every few microseconds for the whole shutdown, so they land in
+ * every part of it, the cleanup after the event loop included. */
 ITEST(cli, repeated_stop_signals_exit_0)
 {
     for (int round = 0; round < 60; round++) {
